@@ -1,0 +1,596 @@
+/* httpd.c - HTTP/1.1 server connections on libevent (see httpd.h for the contract). */
+#include "common/httpd.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+enum conn_state {
+    ST_HEAD,      /* waiting for (the rest of) a request head */
+    ST_BODY,      /* head parsed, waiting for a Content-Length body */
+    ST_CHUNKED,   /* head parsed, decoding a chunked body */
+    ST_HANDLING,  /* handler has the request, no response started */
+    ST_STREAMING, /* streamed response under way */
+    ST_CLOSING,   /* flushing the last response, then close */
+};
+
+enum { LIST_NONE, LIST_IDLE, LIST_HEAD };
+
+struct chunked_req {
+    struct mcpgw_chunked dec;
+    struct evbuffer *body;
+    char *head; /* copy of the head bytes */
+    size_t head_len;
+};
+
+struct mcpgw_http_conn {
+    struct bufferevent *bev;
+    struct mcpgw_httpd *srv;
+    struct mcpgw_http_conn *prev, *next; /* timeout list (idle or head) */
+    uint64_t deadline_ms;
+    mcpgw_http_close_fn on_close;
+    void *close_arg;
+    struct chunked_req *cr;
+    uint32_t scanned; /* bytes of the input already searched for the end of the head */
+    uint32_t head_len;
+    int64_t body_len;
+    uint8_t state;
+    uint8_t list;
+    uint8_t keep_alive : 1;
+    uint8_t in_handler : 1;
+    uint8_t dead : 1;
+    uint8_t stream_chunked : 1;
+    uint8_t is_head_req : 1;
+};
+_Static_assert(sizeof(struct mcpgw_http_conn) <= 96, "keep the connection struct small");
+
+struct conn_list {
+    struct mcpgw_http_conn *first, *last;
+};
+
+struct mcpgw_httpd {
+    struct event_base *base;
+    struct evconnlistener *lev;
+    struct mcpgw_httpd_config cfg;
+    mcpgw_http_handler_fn handler;
+    void *arg;
+    struct conn_list idle, head;
+    struct event *sweep;
+    uint32_t nconns;
+    uint64_t last_accept_warn;
+};
+
+static void process(struct mcpgw_http_conn *c);
+static void conn_free(struct mcpgw_http_conn *c);
+
+void mcpgw_httpd_config_defaults(struct mcpgw_httpd_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->max_head_bytes = 32 * 1024;
+    cfg->max_body_bytes = 16 * 1024 * 1024;
+    cfg->head_timeout_ms = 10000;
+    cfg->idle_timeout_ms = 300000;
+    cfg->max_conns = 18000;
+    cfg->max_output_bytes = 4 * 1024 * 1024;
+}
+
+/* ---- timeout lists: FIFO, one constant timeout each, so deadlines are in order ---- */
+
+static void list_remove(struct mcpgw_http_conn *c)
+{
+    struct conn_list *l;
+    if (c->list == LIST_NONE)
+        return;
+    l = c->list == LIST_IDLE ? &c->srv->idle : &c->srv->head;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->last = c->prev;
+    c->prev = c->next = NULL;
+    c->list = LIST_NONE;
+}
+
+static void list_append(struct mcpgw_http_conn *c, int which, uint32_t timeout_ms)
+{
+    struct conn_list *l;
+    list_remove(c);
+    if (!timeout_ms)
+        return;
+    l = which == LIST_IDLE ? &c->srv->idle : &c->srv->head;
+    c->list = (uint8_t)which;
+    c->deadline_ms = mcpgw_now_ms() + timeout_ms;
+    c->prev = l->last;
+    c->next = NULL;
+    if (l->last)
+        l->last->next = c;
+    else
+        l->first = c;
+    l->last = c;
+}
+
+static void write_simple(struct mcpgw_http_conn *c, int status, const char *msg, int close_conn)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    size_t len = strlen(msg);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n%s"
+                        "\r\n%s",
+                        status, mcpgw_http_reason(status), len,
+                        close_conn ? "Connection: close\r\n" : "", msg);
+}
+
+/* Answer an error and close once it is flushed. */
+static void fail(struct mcpgw_http_conn *c, int status, const char *why)
+{
+    char msg[160];
+    log_debug("http: %d %s (fd %d)", status, why, mcpgw_http_conn_fd(c));
+    snprintf(msg, sizeof(msg), "%s\n", why);
+    write_simple(c, status, msg, 1);
+    list_remove(c);
+    c->state = ST_CLOSING;
+    c->keep_alive = 0;
+    bufferevent_disable(c->bev, EV_READ);
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_httpd *s = arg;
+    uint64_t now = mcpgw_now_ms();
+    while (s->head.first && s->head.first->deadline_ms <= now) {
+        struct mcpgw_http_conn *c = s->head.first;
+        fail(c, 408, "request head not received in time");
+    }
+    while (s->idle.first && s->idle.first->deadline_ms <= now)
+        conn_free(s->idle.first);
+}
+
+static void chunk_data(void *arg, const char *data, size_t len)
+{
+    evbuffer_add(arg, data, len);
+}
+
+static void dispatch(struct mcpgw_http_conn *c, const char *head, size_t head_len,
+                     const char *body, size_t body_len)
+{
+    struct mcpgw_http_req req;
+    const char *why = NULL, *q;
+    if (mcpgw_http_parse_head(head, head_len, 0, &req.head, &why) != MCPGW_HTTP_OK) {
+        fail(c, 400, why ? why : "malformed request");
+        return;
+    }
+    q = memchr(req.head.target, '?', req.head.target_len);
+    req.path = req.head.target;
+    req.path_len = q ? (size_t)(q - req.head.target) : req.head.target_len;
+    req.query = q ? q + 1 : NULL;
+    req.query_len = q ? req.head.target_len - req.path_len - 1 : 0;
+    req.body = body;
+    req.body_len = body_len;
+    c->keep_alive = req.head.keep_alive;
+    c->is_head_req = req.head.method == MCPGW_HTTP_HEAD;
+    c->state = ST_HANDLING;
+    c->in_handler = 1;
+    c->srv->handler(c, &req, c->srv->arg);
+    c->in_handler = 0;
+}
+
+/* Start on a head found in the input: validate framing and limits, then wait for the body. */
+static int start_request(struct mcpgw_http_conn *c, struct evbuffer *in)
+{
+    struct mcpgw_http_head h;
+    const char *why = NULL;
+    const char *data = (const char *)evbuffer_pullup(in, c->head_len);
+    int rc = mcpgw_http_parse_head(data, c->head_len, 0, &h, &why);
+    switch (rc) {
+    case MCPGW_HTTP_OK:
+        break;
+    case MCPGW_HTTP_TOO_MANY:
+        fail(c, 431, why);
+        return -1;
+    case MCPGW_HTTP_UNSUPPORTED:
+        fail(c, 501, why);
+        return -1;
+    case MCPGW_HTTP_BAD_VERSION:
+        fail(c, 505, why);
+        return -1;
+    default:
+        fail(c, 400, why ? why : "malformed request");
+        return -1;
+    }
+    list_remove(c);
+    if (h.content_length > 0 && (uint64_t)h.content_length > c->srv->cfg.max_body_bytes) {
+        fail(c, 413, "request body over the limit");
+        return -1;
+    }
+    if (h.expect_continue && (h.chunked || h.content_length > 0))
+        evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    if (h.chunked) {
+        c->cr = xcalloc(1, sizeof(*c->cr));
+        c->cr->head = xmalloc(c->head_len);
+        c->cr->head_len = c->head_len;
+        evbuffer_remove(in, c->cr->head, c->head_len);
+        c->cr->body = evbuffer_new();
+        c->state = ST_CHUNKED;
+    } else {
+        c->body_len = h.content_length > 0 ? h.content_length : 0;
+        c->state = ST_BODY;
+    }
+    /* The whole request must arrive within the head timeout too (slow bodies). */
+    list_append(c, LIST_HEAD, c->srv->cfg.head_timeout_ms);
+    return 0;
+}
+
+static void process(struct mcpgw_http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    for (;;) {
+        size_t avail = evbuffer_get_length(in);
+        if (c->dead || c->state == ST_HANDLING || c->state == ST_STREAMING ||
+            c->state == ST_CLOSING)
+            return;
+        if (c->state == ST_HEAD) {
+            size_t lim = c->srv->cfg.max_head_bytes, n = avail < lim ? avail : lim, end;
+            const char *data;
+            if (avail == 0) {
+                if (c->list != LIST_IDLE)
+                    list_append(c, LIST_IDLE, c->srv->cfg.idle_timeout_ms);
+                return;
+            }
+            if (c->list != LIST_HEAD)
+                list_append(c, LIST_HEAD, c->srv->cfg.head_timeout_ms);
+            data = (const char *)evbuffer_pullup(in, (ssize_t)n);
+            /* Resume the search a few bytes back so a split "\r\n\r\n" is found. */
+            {
+                size_t from = c->scanned > 3 ? c->scanned - 3 : 0;
+                end = mcpgw_http_head_end(data + from, n - from);
+                if (end)
+                    end += from;
+            }
+            if (!end) {
+                if (avail >= lim) {
+                    fail(c, 431, "request head over the limit");
+                    return;
+                }
+                c->scanned = (uint32_t)n;
+                return;
+            }
+            c->scanned = 0;
+            c->head_len = (uint32_t)end;
+            if (start_request(c, in) < 0)
+                return;
+            continue;
+        }
+        if (c->state == ST_BODY) {
+            size_t total = c->head_len + (size_t)c->body_len;
+            const char *data;
+            if (avail < total)
+                return;
+            list_remove(c);
+            data = (const char *)evbuffer_pullup(in, (ssize_t)total);
+            dispatch(c, data, c->head_len, data + c->head_len, (size_t)c->body_len);
+            evbuffer_drain(in, total);
+            continue;
+        }
+        if (c->state == ST_CHUNKED) {
+            struct chunked_req *cr = c->cr;
+            const char *data = (const char *)evbuffer_pullup(in, -1);
+            ssize_t used = mcpgw_chunked_feed(&cr->dec, data, avail, chunk_data, cr->body);
+            if (used < 0) {
+                fail(c, 400, "invalid chunked encoding");
+                return;
+            }
+            evbuffer_drain(in, (size_t)used);
+            if (evbuffer_get_length(cr->body) > c->srv->cfg.max_body_bytes) {
+                fail(c, 413, "request body over the limit");
+                return;
+            }
+            if (!cr->dec.done)
+                return;
+            list_remove(c);
+            c->cr = NULL;
+            {
+                size_t blen = evbuffer_get_length(cr->body);
+                const char *body = (const char *)evbuffer_pullup(cr->body, -1);
+                dispatch(c, cr->head, cr->head_len, body, blen);
+            }
+            evbuffer_free(cr->body);
+            free(cr->head);
+            free(cr);
+            continue;
+        }
+        return;
+    }
+}
+
+static void on_read(struct bufferevent *bev, void *arg)
+{
+    struct mcpgw_http_conn *c = arg;
+    process(c);
+    if (c->dead && !c->in_handler)
+        conn_free(c);
+}
+
+static void on_write(struct bufferevent *bev, void *arg)
+{
+    struct mcpgw_http_conn *c = arg;
+    if (c->state == ST_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        conn_free(c);
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct mcpgw_http_conn *c = arg;
+    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        /* A half-close from a client that has sent its request and waits for a response is
+         * still a closed conversation for us: SSE needs the socket open both ways. */
+        conn_free(c);
+    }
+}
+
+static void conn_free(struct mcpgw_http_conn *c)
+{
+    if (c->in_handler) {
+        c->dead = 1;
+        return;
+    }
+    if (c->on_close) {
+        mcpgw_http_close_fn cb = c->on_close;
+        c->on_close = NULL;
+        cb(c, c->close_arg);
+    }
+    list_remove(c);
+    if (c->cr) {
+        evbuffer_free(c->cr->body);
+        free(c->cr->head);
+        free(c->cr);
+    }
+    bufferevent_free(c->bev);
+    c->srv->nconns--;
+    free(c);
+}
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct mcpgw_httpd *s = arg;
+    struct mcpgw_http_conn *c;
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    c = xcalloc(1, sizeof(*c));
+    c->srv = s;
+    c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!c->bev) {
+        close(fd);
+        free(c);
+        return;
+    }
+    s->nconns++;
+    bufferevent_setcb(c->bev, on_read, on_write, on_event, c);
+    /* Bound what a client can make us buffer: one maximal request plus slack. */
+    bufferevent_setwatermark(c->bev, EV_READ, 0,
+                             s->cfg.max_head_bytes + s->cfg.max_body_bytes + 65536);
+    if (s->nconns > s->cfg.max_conns) {
+        struct evbuffer *out = bufferevent_get_output(c->bev);
+        static const char msg[] = "too many connections\n";
+        evbuffer_add_printf(out,
+                            "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 1\r\nContent-Type: "
+                            "text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                            sizeof(msg) - 1, msg);
+        c->state = ST_CLOSING;
+        bufferevent_enable(c->bev, EV_WRITE);
+        return;
+    }
+    c->state = ST_HEAD;
+    list_append(c, LIST_HEAD, s->cfg.head_timeout_ms);
+    bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct mcpgw_httpd *s = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    uint64_t now = mcpgw_now_ms();
+    if (now - s->last_accept_warn > 1000) {
+        s->last_accept_warn = now;
+        log_warn("accept failed: %s (connections: %u)", evutil_socket_error_to_string(err),
+                 s->nconns);
+    }
+}
+
+struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_httpd_config *cfg,
+                                    mcpgw_http_handler_fn handler, void *arg)
+{
+    struct mcpgw_httpd *s = xcalloc(1, sizeof(*s));
+    struct timeval tv = {0, 250000};
+    s->base = base;
+    s->cfg = *cfg;
+    s->handler = handler;
+    s->arg = arg;
+    s->sweep = event_new(base, -1, EV_PERSIST, on_sweep, s);
+    event_add(s->sweep, &tv);
+    return s;
+}
+
+int mcpgw_httpd_listen(struct mcpgw_httpd *s, const char *addr, char *err, size_t errlen)
+{
+    char host[256], portstr[16];
+    int port;
+    struct addrinfo hints, *res = NULL;
+    unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
+    int rc;
+
+    if (mcpgw_parse_hostport(addr, host, sizeof(host), &port, err, errlen) < 0)
+        return -1;
+    snprintf(portstr, sizeof(portstr), "%d", port);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, portstr, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve listen address '%s': %s", addr, gai_strerror(rc));
+        return -1;
+    }
+    if (s->cfg.reuseport)
+        flags |= LEV_OPT_REUSEABLE_PORT;
+    s->lev = evconnlistener_new_bind(s->base, on_accept, s, flags, 4096, res->ai_addr,
+                                     (int)res->ai_addrlen);
+    freeaddrinfo(res);
+    if (!s->lev) {
+        snprintf(err, errlen, "cannot listen on %s: %s", addr, strerror(errno));
+        return -1;
+    }
+    evconnlistener_set_error_cb(s->lev, on_accept_error);
+    return 0;
+}
+
+void mcpgw_httpd_stop_accepting(struct mcpgw_httpd *s)
+{
+    if (s->lev) {
+        evconnlistener_free(s->lev);
+        s->lev = NULL;
+    }
+}
+
+void mcpgw_httpd_free(struct mcpgw_httpd *s)
+{
+    if (!s)
+        return;
+    mcpgw_httpd_stop_accepting(s);
+    while (s->idle.first)
+        conn_free(s->idle.first);
+    while (s->head.first)
+        conn_free(s->head.first);
+    /* Streaming and handling connections are owned by the application's objects, which close
+     * them from their own teardown; what is left is reclaimed by process exit. */
+    event_free(s->sweep);
+    free(s);
+}
+
+uint32_t mcpgw_httpd_conn_count(const struct mcpgw_httpd *s)
+{
+    return s->nconns;
+}
+
+static void write_head(struct mcpgw_http_conn *c, int status, const char *ctype,
+                       const char *extra, int64_t clen)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char lenbuf[48];
+    if (clen >= 0)
+        snprintf(lenbuf, sizeof(lenbuf), "Content-Length: %lld\r\n", (long long)clen);
+    else
+        snprintf(lenbuf, sizeof(lenbuf), "Transfer-Encoding: chunked\r\n");
+    evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\n%s%s%s%s%s%s\r\n", status,
+                        mcpgw_http_reason(status), ctype ? "Content-Type: " : "",
+                        ctype ? ctype : "", ctype ? "\r\n" : "", lenbuf, extra ? extra : "",
+                        c->keep_alive ? "" : "Connection: close\r\n");
+}
+
+/* The response is complete: read the next request, or close once flushed. */
+static void finish(struct mcpgw_http_conn *c)
+{
+    c->on_close = NULL;
+    if (!c->keep_alive || c->dead) {
+        c->state = ST_CLOSING;
+        bufferevent_disable(c->bev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+            mcpgw_http_conn_close(c);
+        return;
+    }
+    c->state = ST_HEAD;
+    if (!c->in_handler) {
+        process(c);
+        if (c->dead && !c->in_handler)
+            conn_free(c);
+    }
+}
+
+void mcpgw_http_respond(struct mcpgw_http_conn *c, int status, const char *content_type,
+                        const char *extra_headers, const void *body, size_t len)
+{
+    if (c->state != ST_HANDLING)
+        return;
+    write_head(c, status, content_type, extra_headers, (int64_t)len);
+    if (len && !c->is_head_req)
+        evbuffer_add(bufferevent_get_output(c->bev), body, len);
+    finish(c);
+}
+
+void mcpgw_http_stream_begin(struct mcpgw_http_conn *c, int status, const char *content_type,
+                             const char *extra_headers)
+{
+    if (c->state != ST_HANDLING)
+        return;
+    write_head(c, status, content_type, extra_headers, -1);
+    c->stream_chunked = 1;
+    c->state = ST_STREAMING;
+}
+
+int mcpgw_http_stream_write(struct mcpgw_http_conn *c, const void *data, size_t len)
+{
+    struct evbuffer *out;
+    if (c->state != ST_STREAMING || c->dead)
+        return -1;
+    out = bufferevent_get_output(c->bev);
+    if (evbuffer_get_length(out) > c->srv->cfg.max_output_bytes) {
+        log_warn("http: dropping a stream whose client does not read (%zu bytes queued)",
+                 evbuffer_get_length(out));
+        mcpgw_http_conn_close(c);
+        return -1;
+    }
+    if (!len)
+        return 0;
+    evbuffer_add_printf(out, "%zx\r\n", len);
+    evbuffer_add(out, data, len);
+    evbuffer_add(out, "\r\n", 2);
+    return 0;
+}
+
+void mcpgw_http_stream_end(struct mcpgw_http_conn *c)
+{
+    if (c->state != ST_STREAMING)
+        return;
+    evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
+    c->stream_chunked = 0;
+    finish(c);
+}
+
+void mcpgw_http_conn_close(struct mcpgw_http_conn *c)
+{
+    conn_free(c);
+}
+
+void mcpgw_http_conn_set_close_cb(struct mcpgw_http_conn *c, mcpgw_http_close_fn cb, void *arg)
+{
+    c->on_close = cb;
+    c->close_arg = arg;
+}
+
+size_t mcpgw_http_conn_pending_output(const struct mcpgw_http_conn *c)
+{
+    return evbuffer_get_length(bufferevent_get_output(c->bev));
+}
+
+int mcpgw_http_conn_fd(const struct mcpgw_http_conn *c)
+{
+    return (int)bufferevent_getfd(c->bev);
+}

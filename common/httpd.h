@@ -1,0 +1,82 @@
+/* httpd.h - HTTP/1.1 server connections on libevent: framing, limits, responses, streaming.
+ *
+ * One mcpgw_httpd owns a listening socket and its connections. Each complete request is handed
+ * to the handler; the handler answers at once (mcpgw_http_respond) or later, or starts a
+ * streamed response (SSE) that it writes to until it ends it. A connection serves one request
+ * at a time; keep-alive and pipelined requests are handled in order. Limits are enforced here
+ * so applications never see oversized or slow requests:
+ *   head over max_head_bytes -> 431, body over max_body_bytes -> 413, head not complete within
+ *   head_timeout_ms -> 408, malformed/smuggling shapes -> 400 (connection closed), connections
+ *   over max_conns -> 503 with Retry-After. */
+#ifndef MCPGW_COMMON_HTTPD_H
+#define MCPGW_COMMON_HTTPD_H
+
+#include "common/http.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct mcpgw_httpd;
+struct mcpgw_http_conn;
+
+struct mcpgw_httpd_config {
+    size_t max_head_bytes;    /* default 32 KiB */
+    size_t max_body_bytes;    /* default 16 MiB */
+    uint32_t head_timeout_ms; /* default 10 s: from the first byte of a head to its end */
+    uint32_t idle_timeout_ms; /* default 300 s: idle keep-alive connection, no request pending */
+    uint32_t max_conns;       /* default 18000 */
+    size_t max_output_bytes;  /* default 4 MiB of unsent output before a stream is dropped */
+    int reuseport;            /* SO_REUSEPORT on the listener */
+};
+
+/* A complete request. Everything it points to is borrowed until the handler returns. */
+struct mcpgw_http_req {
+    struct mcpgw_http_head head;
+    const char *path; /* target up to '?' */
+    size_t path_len;
+    const char *query; /* after '?', or NULL */
+    size_t query_len;
+    const char *body;
+    size_t body_len;
+};
+
+typedef void (*mcpgw_http_handler_fn)(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req,
+                                      void *arg);
+/* Called once when a connection with a registered close callback goes away before the
+ * callback is cleared (peer closed, error, overflow, server shutdown). */
+typedef void (*mcpgw_http_close_fn)(struct mcpgw_http_conn *c, void *arg);
+
+void mcpgw_httpd_config_defaults(struct mcpgw_httpd_config *cfg);
+
+/* Create a server; cfg is copied. Returns NULL only on libevent failure. */
+struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_httpd_config *cfg,
+                                    mcpgw_http_handler_fn handler, void *arg);
+/* Bind and listen on "host:port". Returns 0, or -1 with an operator-readable sentence in err. */
+int mcpgw_httpd_listen(struct mcpgw_httpd *s, const char *addr, char *err, size_t errlen);
+/* Stop accepting new connections (drain); existing connections go on. */
+void mcpgw_httpd_stop_accepting(struct mcpgw_httpd *s);
+/* Close every connection (close callbacks fire) and free the server. */
+void mcpgw_httpd_free(struct mcpgw_httpd *s);
+uint32_t mcpgw_httpd_conn_count(const struct mcpgw_httpd *s);
+
+/* Complete response. extra_headers is NULL or preformatted "Name: value\r\n" lines. body may be
+ * NULL when len is 0. After it the connection reads the next request or closes. */
+void mcpgw_http_respond(struct mcpgw_http_conn *c, int status, const char *content_type,
+                        const char *extra_headers, const void *body, size_t len);
+/* Start a streamed (chunked) response; then write and finally end it. */
+void mcpgw_http_stream_begin(struct mcpgw_http_conn *c, int status, const char *content_type,
+                             const char *extra_headers);
+/* Queue bytes on a stream. Returns 0, or -1 when the connection is gone or its unsent output is
+ * over max_output_bytes (the connection is then closed and its close callback fires). */
+int mcpgw_http_stream_write(struct mcpgw_http_conn *c, const void *data, size_t len);
+void mcpgw_http_stream_end(struct mcpgw_http_conn *c);
+
+/* Close now (or, inside the handler of this connection, right after it returns). */
+void mcpgw_http_conn_close(struct mcpgw_http_conn *c);
+void mcpgw_http_conn_set_close_cb(struct mcpgw_http_conn *c, mcpgw_http_close_fn cb, void *arg);
+/* Bytes queued and not yet written to the socket. */
+size_t mcpgw_http_conn_pending_output(const struct mcpgw_http_conn *c);
+int mcpgw_http_conn_fd(const struct mcpgw_http_conn *c);
+
+#endif

@@ -1,0 +1,63 @@
+/* jsonrpc.h - JSON-RPC 2.0 message codec on json-c (one message per call; no batches). */
+#ifndef MCPGW_COMMON_JSONRPC_H
+#define MCPGW_COMMON_JSONRPC_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+
+enum mcpgw_jsonrpc_kind {
+    MCPGW_JSONRPC_REQUEST,
+    MCPGW_JSONRPC_NOTIFICATION,
+    MCPGW_JSONRPC_RESULT,
+    MCPGW_JSONRPC_ERROR,
+    MCPGW_JSONRPC_KIND_COUNT
+};
+const char *mcpgw_jsonrpc_kind_str(enum mcpgw_jsonrpc_kind k);
+
+enum {
+    MCPGW_JSONRPC_PARSE_ERROR = -32700,
+    MCPGW_JSONRPC_INVALID_REQUEST = -32600,
+    MCPGW_JSONRPC_METHOD_NOT_FOUND = -32601,
+    MCPGW_JSONRPC_INVALID_PARAMS = -32602,
+    MCPGW_JSONRPC_INTERNAL_ERROR = -32603,
+    MCPGW_JSONRPC_RESOURCE_NOT_FOUND = -32002,
+};
+
+/* A decoded message. Borrowed pointers live as long as root. */
+struct mcpgw_jsonrpc_msg {
+    enum mcpgw_jsonrpc_kind kind;
+    json_object *root;   /* owned; put with mcpgw_jsonrpc_msg_deinit */
+    json_object *id;     /* string or integer; NULL for notifications */
+    const char *method;  /* requests and notifications */
+    json_object *params; /* object or array, or NULL */
+    json_object *result; /* results */
+    json_object *error;  /* errors */
+};
+
+/* Decode one message. Returns 0, or a JSON-RPC error code (-32700 for malformed JSON, -32600 for
+ * a batch or an invalid message) with *why set to a static sentence. When the message is invalid
+ * but has a usable id, *bad_id receives a new reference to it (else NULL) so the error can name
+ * the id. */
+int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m,
+                        json_object **bad_id, const char **why);
+void mcpgw_jsonrpc_msg_deinit(struct mcpgw_jsonrpc_msg *m);
+
+/* Encoders return a malloc'd NUL-terminated string (free with free()); *len gets its length.
+ * "takes" = takes ownership of that json_object reference; id is borrowed (copied). */
+char *mcpgw_jsonrpc_result(json_object *id, json_object *result /* takes */, size_t *len);
+char *mcpgw_jsonrpc_error(json_object *id /* NULL -> null */, int code, const char *message,
+                          json_object *data /* takes, may be NULL */, size_t *len);
+char *mcpgw_jsonrpc_request(json_object *id, const char *method, json_object *params /* takes */,
+                            size_t *len);
+char *mcpgw_jsonrpc_notification(const char *method, json_object *params /* takes */,
+                                 size_t *len);
+
+/* Serialize compactly into a malloc'd string. */
+char *mcpgw_json_dump(json_object *o, size_t *len);
+
+/* Small accessors: NULL/0 when absent or of another type. */
+const char *mcpgw_json_str(json_object *obj, const char *key);
+json_object *mcpgw_json_obj(json_object *obj, const char *key);
+json_object *mcpgw_json_arr(json_object *obj, const char *key);
+
+#endif
