@@ -1,0 +1,419 @@
+/* call.c - in-flight calls, response streams and the session GET stream. */
+#include "node/call.h"
+
+#include "common/httpd.h"
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/metrics.h"
+#include "common/sse.h"
+#include "common/util.h"
+#include "node/protocol.h"
+#include "node/session.h"
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static void on_call_conn_close(struct mcpgw_http_conn *conn, void *arg);
+
+static void session_headers(struct mcpgw_session *s, char *buf, size_t len)
+{
+    snprintf(buf, len, "Mcp-Session-Id: %s\r\nCache-Control: no-cache\r\n", s->id);
+}
+
+/* Write one SSE event on conn. Returns 0 or -1 when the connection is gone. */
+static int write_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint32_t stream,
+                       uint64_t seq, const char *data, size_t len)
+{
+    struct evbuffer *tmp = evbuffer_new();
+    char id[48];
+    int rc;
+    mcpgw_event_id_format(id, sizeof(id), stream, seq);
+    mcpgw_sse_format(tmp, id, "message", 0, data, len);
+    rc = mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
+    evbuffer_free(tmp);
+    if (rc == 0)
+        (*n->st.events_sent)++;
+    return rc;
+}
+
+void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
+                     uint32_t stream)
+{
+    char hdr[160];
+    session_headers(s, hdr, sizeof(hdr));
+    mcpgw_http_stream_begin(conn, 200, "text/event-stream", hdr);
+    /* Priming event (2025-11-25): an id and empty data, so a client whose stream breaks before
+     * the first real event can still resume. Older revisions' clients may not skip empty data. */
+    if (s->proto == MCPGW_PROTO_2025_11_25) {
+        struct evbuffer *tmp = evbuffer_new();
+        char id[48];
+        mcpgw_event_id_format(id, sizeof(id), stream, mcpgw_session_next_seq(s));
+        mcpgw_sse_format(tmp, id, NULL, n->cfg.sse_retry_ms, "", 0);
+        mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
+        evbuffer_free(tmp);
+    }
+}
+
+struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
+                                  struct mcpgw_http_conn *conn, json_object *params)
+{
+    struct mcpgw_call *c = xcalloc(1, sizeof(*c));
+    json_object *meta = mcpgw_json_obj(params, "_meta"), *tok;
+    c->node = n;
+    c->s = s;
+    c->id = json_object_get(id);
+    c->conn = conn;
+    c->out_id = -1;
+    c->started_us = mcpgw_now_us();
+    if (meta && json_object_object_get_ex(meta, "progressToken", &tok) &&
+        (json_object_is_type(tok, json_type_string) || json_object_is_type(tok, json_type_int)))
+        c->progress_token = json_object_get(tok);
+    c->next = s->calls;
+    if (s->calls)
+        s->calls->prev = c;
+    s->calls = c;
+    mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
+    (*n->st.calls_inflight)++;
+    return c;
+}
+
+static void call_free(struct mcpgw_call *c)
+{
+    struct mcpgw_session *s = c->s;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->calls = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->conn)
+        mcpgw_http_conn_set_close_cb(c->conn, NULL, NULL);
+    if (c->step_timer)
+        event_free(c->step_timer);
+    if (c->deadline)
+        event_free(c->deadline);
+    json_object_put(c->id);
+    json_object_put(c->progress_token);
+    free(c->state);
+    (*c->node->st.calls_inflight)--;
+    free(c);
+}
+
+/* The client went away: the call goes on, its events are logged for a resume. */
+static void on_call_conn_close(struct mcpgw_http_conn *conn, void *arg)
+{
+    struct mcpgw_call *c = arg;
+    if (c->conn == conn)
+        c->conn = NULL;
+}
+
+static void ensure_sse(struct mcpgw_call *c)
+{
+    if (c->sse)
+        return;
+    c->sse = 1;
+    c->stream = ++c->s->next_stream;
+    if (c->conn)
+        mcpgw_sse_begin(c->node, c->s, c->conn, c->stream);
+}
+
+/* Log and send one message on the call's stream. */
+static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
+{
+    uint64_t seq;
+    ensure_sse(c);
+    seq = mcpgw_session_log(c->s, c->stream, json, len);
+    if (c->conn && write_event(c->node, c->conn, c->stream, seq, json, len) < 0)
+        c->conn = NULL;
+}
+
+void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *params)
+{
+    size_t len;
+    char *json = mcpgw_jsonrpc_notification(method, params, &len);
+    call_emit(c, json, len);
+    free(json);
+}
+
+static const char *const log_levels[] = {"debug",    "info",  "notice", "warning",
+                                         "error",    "critical", "alert", "emergency"};
+
+int mcpgw_log_level_index(const char *level)
+{
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(log_levels); i++)
+        if (strcmp(level, log_levels[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text)
+{
+    int li = mcpgw_log_level_index(level);
+    json_object *p;
+    if (li < 0 || (c->s->log_level >= 0 && li < c->s->log_level))
+        return;
+    p = json_object_new_object();
+    json_object_object_add(p, "level", json_object_new_string(level));
+    json_object_object_add(p, "logger", json_object_new_string("mcpgw"));
+    json_object_object_add(p, "data", json_object_new_string(text));
+    mcpgw_call_notify(c, "notifications/message", p);
+}
+
+void mcpgw_call_progress(struct mcpgw_call *c, double progress, double total, const char *message)
+{
+    json_object *p;
+    if (!c->progress_token)
+        return;
+    p = json_object_new_object();
+    json_object_object_add(p, "progressToken", json_object_get(c->progress_token));
+    json_object_object_add(p, "progress", json_object_new_double(progress));
+    if (total > 0)
+        json_object_object_add(p, "total", json_object_new_double(total));
+    if (message)
+        json_object_object_add(p, "message", json_object_new_string(message));
+    mcpgw_call_notify(c, "notifications/progress", p);
+}
+
+/* One timer per call: it times out a pending client request, or runs the tool's next step. */
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_call *c = arg;
+    mcpgw_call_step_fn fn = c->step;
+    if (c->out_id >= 0) {
+        mcpgw_call_reply(c, NULL, NULL);
+        return;
+    }
+    c->step = NULL;
+    if (fn)
+        fn(c);
+}
+
+static void arm(struct mcpgw_call *c, uint64_t ms)
+{
+    struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+    if (!c->step_timer)
+        c->step_timer = evtimer_new(c->node->base, on_timer, c);
+    evtimer_add(c->step_timer, &tv);
+}
+
+int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *params,
+                       mcpgw_call_reply_fn on_reply)
+{
+    json_object *id;
+    char *json;
+    size_t len;
+    if (c->out_id >= 0) {
+        json_object_put(params);
+        return -1;
+    }
+    /* Server-to-client ids share the event sequence, so they are unique within the session. */
+    c->out_id = (int64_t)mcpgw_session_next_seq(c->s);
+    c->on_reply = on_reply;
+    id = json_object_new_int64(c->out_id);
+    json = mcpgw_jsonrpc_request(id, method, params, &len);
+    json_object_put(id);
+    call_emit(c, json, len);
+    free(json);
+    arm(c, c->node->cfg.client_request_timeout_ms);
+    return 0;
+}
+
+void mcpgw_call_reply(struct mcpgw_call *c, json_object *result, json_object *error)
+{
+    mcpgw_call_reply_fn fn = c->on_reply;
+    if (c->step_timer)
+        event_del(c->step_timer);
+    c->out_id = -1;
+    c->on_reply = NULL;
+    if (fn)
+        fn(c, result, error);
+}
+
+static void on_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_call *c = arg;
+    mcpgw_call_tool_error(c, "the tool did not finish within %llu ms",
+                          (unsigned long long)c->node->cfg.tool_timeout_ms);
+}
+
+void mcpgw_call_set_deadline(struct mcpgw_call *c, uint64_t ms)
+{
+    struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
+    if (!c->deadline)
+        c->deadline = evtimer_new(c->node->base, on_deadline, c);
+    evtimer_add(c->deadline, &tv);
+}
+
+void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_fn step)
+{
+    c->step = step;
+    arm(c, delay_ms);
+}
+
+static void finish_with(struct mcpgw_call *c, char *json, size_t len)
+{
+    mcpgw_hist_observe(c->node->st.latency, (double)(mcpgw_now_us() - c->started_us) / 1e6);
+    if (c->sse) {
+        call_emit(c, json, len);
+        if (c->conn)
+            mcpgw_http_stream_end(c->conn);
+    } else if (c->conn) {
+        char hdr[160];
+        session_headers(c->s, hdr, sizeof(hdr));
+        mcpgw_http_respond(c->conn, 200, "application/json", hdr, json, len);
+    }
+    free(json);
+    call_free(c);
+}
+
+void mcpgw_call_result(struct mcpgw_call *c, json_object *result)
+{
+    size_t len;
+    char *json = mcpgw_jsonrpc_result(c->id, result, &len);
+    finish_with(c, json, len);
+}
+
+void mcpgw_call_error(struct mcpgw_call *c, int code, const char *message)
+{
+    size_t len;
+    char *json = mcpgw_jsonrpc_error(c->id, code, message, NULL, &len);
+    (*c->node->st.errors)++;
+    finish_with(c, json, len);
+}
+
+void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
+{
+    char msg[512];
+    va_list ap;
+    json_object *r = json_object_new_object(), *content = json_object_new_array(),
+                *t = json_object_new_object();
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    json_object_object_add(t, "type", json_object_new_string("text"));
+    json_object_object_add(t, "text", json_object_new_string(msg));
+    json_object_array_add(content, t);
+    json_object_object_add(r, "content", content);
+    json_object_object_add(r, "isError", json_object_new_boolean(1));
+    mcpgw_call_result(c, r);
+}
+
+void mcpgw_call_abort(struct mcpgw_call *c)
+{
+    if (c->conn) {
+        if (c->sse)
+            mcpgw_http_stream_end(c->conn);
+        else
+            mcpgw_http_respond(c->conn, 202, NULL, NULL, NULL, 0);
+    }
+    call_free(c);
+}
+
+struct mcpgw_call *mcpgw_call_find(struct mcpgw_session *s, json_object *id)
+{
+    for (struct mcpgw_call *c = s->calls; c; c = c->next) {
+        if (json_object_get_type(c->id) != json_object_get_type(id))
+            continue;
+        if (json_object_is_type(id, json_type_int)
+                ? json_object_get_int64(c->id) == json_object_get_int64(id)
+                : strcmp(json_object_get_string(c->id), json_object_get_string(id)) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+struct mcpgw_call *mcpgw_call_find_out(struct mcpgw_session *s, int64_t out_id)
+{
+    for (struct mcpgw_call *c = s->calls; c; c = c->next)
+        if (c->out_id == out_id)
+            return c;
+    return NULL;
+}
+
+struct mcpgw_call *mcpgw_call_find_stream(struct mcpgw_session *s, uint32_t stream)
+{
+    for (struct mcpgw_call *c = s->calls; c; c = c->next)
+        if (c->sse && c->stream == stream)
+            return c;
+    return NULL;
+}
+
+struct replay_ctx {
+    struct mcpgw_node *n;
+    struct mcpgw_http_conn *conn;
+    int failed;
+};
+
+static void replay_one(void *arg, const struct mcpgw_event *ev)
+{
+    struct replay_ctx *r = arg;
+    if (r->failed)
+        return;
+    if (write_event(r->n, r->conn, ev->stream, ev->seq, ev->data, ev->len) < 0)
+        r->failed = 1;
+    else
+        (*r->n->st.events_replayed)++;
+}
+
+int mcpgw_session_replay_to(struct mcpgw_node *n, struct mcpgw_session *s,
+                            struct mcpgw_http_conn *conn, uint32_t stream, uint64_t after)
+{
+    struct replay_ctx r = {n, conn, 0};
+    if (mcpgw_session_replay(s, stream, after, replay_one, &r) < 0) {
+        (*n->st.replay_gaps)++;
+        log_warn("session %s: events after %u.%llu were evicted before the client resumed", s->id,
+                 stream, (unsigned long long)after);
+    }
+    return r.failed ? -1 : 0;
+}
+
+static void on_get_close(struct mcpgw_http_conn *conn, void *arg)
+{
+    struct mcpgw_session *s = arg;
+    if (s->get_stream == conn)
+        s->get_stream = NULL;
+}
+
+void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
+                              struct mcpgw_http_conn *conn, int do_replay, uint64_t after)
+{
+    if (s->get_stream) {
+        struct mcpgw_http_conn *old = s->get_stream;
+        mcpgw_http_conn_set_close_cb(old, NULL, NULL);
+        s->get_stream = NULL;
+        mcpgw_http_stream_end(old);
+    }
+    mcpgw_sse_begin(n, s, conn, 0);
+    if (do_replay && mcpgw_session_replay_to(n, s, conn, 0, after) < 0)
+        return;
+    s->get_stream = conn;
+    mcpgw_http_conn_set_close_cb(conn, on_get_close, s);
+}
+
+void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after)
+{
+    if (c->conn && c->conn != conn) {
+        struct mcpgw_http_conn *old = c->conn;
+        mcpgw_http_conn_set_close_cb(old, NULL, NULL);
+        c->conn = NULL;
+        mcpgw_http_stream_end(old);
+    }
+    mcpgw_sse_begin(c->node, c->s, conn, c->stream);
+    if (mcpgw_session_replay_to(c->node, c->s, conn, c->stream, after) < 0)
+        return;
+    c->conn = conn;
+    mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
+}
+
+void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json,
+                        size_t len)
+{
+    uint64_t seq = mcpgw_session_log(s, 0, json, len);
+    if (s->get_stream && write_event(n, s->get_stream, 0, seq, json, len) < 0) {
+        /* write_event closed it; the close callback cleared get_stream. */
+    }
+}

@@ -1,0 +1,64 @@
+/* call.h - in-flight requests and session streams: the only way events reach a client.
+ *
+ * Every event (notification, server-to-client request, response on an SSE stream) is appended
+ * to the session's event log before it is written, and its SSE id names the stream it belongs
+ * to, so a client that reconnects with Last-Event-ID is replayed exactly that stream. */
+#ifndef MCPGW_NODE_CALL_H
+#define MCPGW_NODE_CALL_H
+
+#include "node/node-t.h"
+
+/* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
+struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
+                                  struct mcpgw_http_conn *conn, json_object *params);
+
+/* Send a notification on the call's response stream (switching the response to SSE). */
+void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *params /* takes */);
+/* notifications/message at `level` if the session's log level lets it through. */
+void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text);
+/* notifications/progress if the request carried a progress token. */
+void mcpgw_call_progress(struct mcpgw_call *c, double progress, double total, const char *message);
+/* Send a server-to-client request on the call's stream; on_reply fires with the client's result
+ * or error (both NULL on timeout). Returns 0, or -1 if one is already pending. */
+int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *params /* takes */,
+                       mcpgw_call_reply_fn on_reply);
+/* Run step after delay_ms (a tool's pacing). */
+void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_fn step);
+
+/* Answer with a tool error result if the call is still running after ms. */
+void mcpgw_call_set_deadline(struct mcpgw_call *c, uint64_t ms);
+
+/* Finish: send the result / error and free the call. */
+void mcpgw_call_result(struct mcpgw_call *c, json_object *result /* takes */);
+void mcpgw_call_error(struct mcpgw_call *c, int code, const char *message);
+/* A tool-execution failure: a normal result with isError and one text block. */
+void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+/* Drop without a response (cancelled, or the session is going away). Ends its stream. */
+void mcpgw_call_abort(struct mcpgw_call *c);
+
+struct mcpgw_call *mcpgw_call_find(struct mcpgw_session *s, json_object *id);
+struct mcpgw_call *mcpgw_call_find_out(struct mcpgw_session *s, int64_t out_id);
+struct mcpgw_call *mcpgw_call_find_stream(struct mcpgw_session *s, uint32_t stream);
+/* Deliver a client's answer to a pending server-to-client request. */
+void mcpgw_call_reply(struct mcpgw_call *c, json_object *result, json_object *error);
+
+/* Session-level (GET stream, stream 0) delivery: log, then write if a GET stream is attached. */
+void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json,
+                        size_t len);
+/* Attach conn as the session's GET stream (an existing one is closed), writing the priming
+ * event. Replays stream-0 events after `after` first when replay is set. */
+void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
+                              struct mcpgw_http_conn *conn, int replay, uint64_t after);
+/* Attach conn to an in-flight call's stream after replaying its events after `after`. */
+void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after);
+
+/* Write the logged events of one stream after `after` on conn. Returns -1 if conn broke. */
+int mcpgw_session_replay_to(struct mcpgw_node *n, struct mcpgw_session *s,
+                            struct mcpgw_http_conn *conn, uint32_t stream, uint64_t after);
+
+/* SSE response headers and the priming event for a fresh stream on conn. */
+void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
+                     uint32_t stream);
+
+#endif

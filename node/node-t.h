@@ -1,0 +1,107 @@
+/* node-t.h - types shared by the node's modules: the node object, its config, in-flight calls. */
+#ifndef MCPGW_NODE_NODE_T_H
+#define MCPGW_NODE_NODE_T_H
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct event;
+struct mcpgw_httpd;
+struct mcpgw_http_conn;
+struct mcpgw_registry;
+struct mcpgw_metrics;
+struct mcpgw_hist;
+struct mcpgw_session;
+struct mcpgw_notes;
+struct mcpgw_call;
+
+/* Protocol revisions of the session era, newest first. */
+enum mcpgw_proto {
+    MCPGW_PROTO_2025_11_25,
+    MCPGW_PROTO_2025_06_18,
+    MCPGW_PROTO_2025_03_26,
+    MCPGW_PROTO_COUNT
+};
+const char *mcpgw_proto_str(enum mcpgw_proto p);
+/* Index of a supported revision, or -1. */
+int mcpgw_proto_parse(const char *s, size_t len);
+
+struct mcpgw_node_config {
+    char node_id[32];
+    char listen[128];
+    char store[256];          /* "memory" (Redis comes with the cluster work) */
+    unsigned shard_bits;      /* 2^k registry shards */
+    uint64_t session_idle_ms; /* idle expiry */
+    uint64_t max_sessions;
+    uint64_t tool_timeout_ms;
+    uint64_t client_request_timeout_ms; /* sampling / elicitation / roots answers */
+    uint32_t page_size;                 /* list pagination */
+    uint32_t sse_retry_ms;              /* retry: advertised on priming events */
+    char **allowed_hosts;               /* hostnames without port; "*" allows any */
+    int nallowed_hosts;
+    char **allowed_origins; /* exact origins (scheme://host[:port]); hosts above also allowed */
+    int nallowed_origins;
+    size_t max_body_bytes;
+    size_t max_head_bytes;
+    uint32_t max_conns;
+};
+
+struct mcpgw_node_stats {
+    uint64_t *requests;      /* JSON-RPC requests served */
+    uint64_t *notifications; /* JSON-RPC notifications received */
+    uint64_t *errors;        /* JSON-RPC error responses sent */
+    uint64_t *http_rejects;  /* requests refused at the HTTP layer (4xx) */
+    uint64_t *sessions_created, *sessions_expired, *sessions_deleted;
+    uint64_t *events_sent, *events_replayed, *replay_gaps, *streams_dropped;
+    int64_t *sessions, *streams, *calls_inflight; /* sessions/streams set at scrape time */
+    struct mcpgw_hist *latency;
+};
+
+struct mcpgw_node {
+    struct mcpgw_node_config cfg;
+    struct event_base *base;
+    struct mcpgw_httpd *httpd;
+    struct mcpgw_registry *reg;
+    struct mcpgw_metrics *metrics;
+    struct mcpgw_node_stats st;
+    struct mcpgw_notes *notes;
+    struct event *expiry;
+    uint64_t started_ms;
+    char *tools_json; /* the full tools array, serialized once */
+};
+
+/* Client capabilities remembered per session (bit flags). */
+enum {
+    MCPGW_CAP_SAMPLING = 1,
+    MCPGW_CAP_ELICITATION = 2,
+    MCPGW_CAP_ROOTS = 4,
+};
+
+/* An in-flight client request (tools/call and friends) that may stream notifications and
+ * server-to-client requests before its response. Owned by its session's call list; freed by
+ * mcpgw_call_result / mcpgw_call_error / cancellation / session teardown. */
+typedef void (*mcpgw_call_reply_fn)(struct mcpgw_call *c, json_object *result, json_object *error);
+typedef void (*mcpgw_call_step_fn)(struct mcpgw_call *c);
+
+struct mcpgw_call {
+    struct mcpgw_node *node;
+    struct mcpgw_session *s;
+    struct mcpgw_call *next, *prev;
+    json_object *id;                /* request id (owned reference) */
+    struct mcpgw_http_conn *conn;   /* where the response goes; NULL while the client is away */
+    json_object *progress_token;    /* owned reference, or NULL */
+    uint32_t stream;                /* response stream number once SSE started, else 0 */
+    uint8_t sse;                    /* the response is an SSE stream */
+    int64_t out_id;                 /* pending server-to-client request id, or -1 */
+    mcpgw_call_reply_fn on_reply;
+    struct event *step_timer;       /* client-request timeout, or a tool's delay between steps */
+    struct event *deadline;         /* tool timeout */
+    mcpgw_call_step_fn step;
+    int step_no;                    /* tool-private progress counter */
+    void *state;                    /* tool-private; freed with free() */
+    uint64_t started_us;
+};
+
+#endif

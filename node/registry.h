@@ -1,0 +1,51 @@
+/* registry.h - the node's local sharded registry of sessions and resource subscriptions.
+ *
+ * Sessions are partitioned into 2^k shards by hash of the id. Each shard owns a hash table of
+ * its sessions and an index from resource URI to its local subscriber sessions. Lookup, insert
+ * and delete are O(1) on average; the registry also keeps every session on one list ordered by
+ * last activity, so expiring idle sessions costs O(expired). */
+#ifndef MCPGW_NODE_REGISTRY_H
+#define MCPGW_NODE_REGISTRY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mcpgw_session;
+struct mcpgw_registry;
+
+/* shard_bits: k in 2^k shards (0..16). */
+struct mcpgw_registry *mcpgw_registry_new(unsigned shard_bits);
+/* Frees the registry's own structures, not the sessions (remove and free them first). */
+void mcpgw_registry_free(struct mcpgw_registry *r);
+
+/* Insert a session whose id and hash are set (borrowed: the registry never frees sessions).
+ * Returns 0, or -1 if a session with that id is already present. */
+int mcpgw_registry_insert(struct mcpgw_registry *r, struct mcpgw_session *s);
+struct mcpgw_session *mcpgw_registry_lookup(struct mcpgw_registry *r, const char *id, size_t len);
+/* Remove the session and all its subscription index entries. */
+void mcpgw_registry_remove(struct mcpgw_registry *r, struct mcpgw_session *s);
+/* Mark activity now: moves the session to the young end of the expiry list. */
+void mcpgw_registry_touch(struct mcpgw_registry *r, struct mcpgw_session *s, uint64_t now_ms);
+/* Oldest session if it has been idle since before `older_than_ms`, else NULL. */
+struct mcpgw_session *mcpgw_registry_oldest_idle(struct mcpgw_registry *r, uint64_t older_than_ms);
+
+/* Subscription index. subscribe/unsubscribe update both the session's list and its shard's
+ * index; they return 1 if anything changed. */
+int mcpgw_registry_subscribe(struct mcpgw_registry *r, struct mcpgw_session *s, const char *uri);
+int mcpgw_registry_unsubscribe(struct mcpgw_registry *r, struct mcpgw_session *s, const char *uri);
+/* Call fn for every local session subscribed to uri (fn must not change subscriptions). */
+void mcpgw_registry_foreach_subscriber(struct mcpgw_registry *r, const char *uri,
+                                       void (*fn)(void *arg, struct mcpgw_session *s), void *arg);
+/* Call fn for every session (fn must not insert or remove). */
+void mcpgw_registry_foreach(struct mcpgw_registry *r,
+                            void (*fn)(void *arg, struct mcpgw_session *s), void *arg);
+
+struct mcpgw_registry_stats {
+    uint64_t sessions;
+    uint64_t sub_uris;    /* URI entries in the shard indexes */
+    uint64_t sub_entries; /* (URI, session) pairs in the shard indexes */
+    unsigned shards;
+};
+void mcpgw_registry_stats(const struct mcpgw_registry *r, struct mcpgw_registry_stats *st);
+
+#endif
