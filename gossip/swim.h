@@ -42,8 +42,8 @@ struct mcpgw_gossip_config {
                                    which then must not be a wildcard (0.0.0.0, ::) */
     const char *const *seeds;   /* host:port list (names resolved at each join attempt) */
     int nseeds;
-    const char *http_addr; /* advertised host:port of the member's HTTP service, may be NULL */
-    int serving;           /* 1 for nodes, 0 for balancers (non-serving members) */
+    const char *http_addr;     /* advertised host:port of the member's HTTP service, may be NULL */
+    int serving;               /* 1 for nodes, 0 for balancers (non-serving members) */
     uint32_t period_ms;        /* protocol period: one probe per period */
     uint32_t probe_timeout_ms; /* direct ack wait before indirect probes; < period_ms */
     int indirect_k;            /* members asked to probe indirectly */
@@ -88,8 +88,7 @@ void mcpgw_gossip_leave(struct mcpgw_gossip *g);
 int mcpgw_gossip_member_count(const struct mcpgw_gossip *g);
 const struct mcpgw_member *mcpgw_gossip_member_get(const struct mcpgw_gossip *g, int i);
 /* The member with this id, or NULL. */
-const struct mcpgw_member *mcpgw_gossip_member_find(const struct mcpgw_gossip *g,
-                                                     const char *id);
+const struct mcpgw_member *mcpgw_gossip_member_find(const struct mcpgw_gossip *g, const char *id);
 /* This process's own member. */
 const struct mcpgw_member *mcpgw_gossip_self(const struct mcpgw_gossip *g);
 /* The UDP port actually bound (useful with port 0). */

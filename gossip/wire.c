@@ -28,9 +28,9 @@ const char *mcpgw_gossip_msg_type_str(int type)
 
 const char *mcpgw_gossip_wire_err_str(int err)
 {
-    static const char *const names[] = {"ok",           "truncated",       "oversize",
-                                        "bad version",  "bad type",        "field out of range",
-                                        "trailing bytes", "does not fit"};
+    static const char *const names[] = {
+        "ok",       "truncated",          "oversize",       "bad version",
+        "bad type", "field out of range", "trailing bytes", "does not fit"};
     return err <= 0 && err > MCPGW_GOSSIP_WIRE_ERR_COUNT ? names[-err] : "?";
 }
 

@@ -86,10 +86,10 @@ enum mcpgw_gossip_wire_err {
     MCPGW_GOSSIP_WIRE_OVERSIZE = -2,  /* longer than MCPGW_GOSSIP_MAX_PACKET */
     MCPGW_GOSSIP_WIRE_VERSION_ERR = -3,
     MCPGW_GOSSIP_WIRE_TYPE_ERR = -4,
-    MCPGW_GOSSIP_WIRE_FIELD_ERR = -5,    /* a length, state, flag, family or port out of range */
-    MCPGW_GOSSIP_WIRE_TRAILING = -6,     /* bytes after the last record */
-    MCPGW_GOSSIP_WIRE_NOSPACE = -7,      /* encoder: does not fit in the buffer */
-    MCPGW_GOSSIP_WIRE_ERR_COUNT = -8     /* sentinel: one past the last code */
+    MCPGW_GOSSIP_WIRE_FIELD_ERR = -5, /* a length, state, flag, family or port out of range */
+    MCPGW_GOSSIP_WIRE_TRAILING = -6,  /* bytes after the last record */
+    MCPGW_GOSSIP_WIRE_NOSPACE = -7,   /* encoder: does not fit in the buffer */
+    MCPGW_GOSSIP_WIRE_ERR_COUNT = -8  /* sentinel: one past the last code */
 };
 const char *mcpgw_gossip_wire_err_str(int err);
 
@@ -99,8 +99,9 @@ const char *mcpgw_gossip_wire_err_str(int err);
  * enum mcpgw_gossip_wire_err. */
 int mcpgw_gossip_wire_decode(const uint8_t *buf, size_t len, struct mcpgw_gossip_msg *out);
 
-/* Incremental encoder into a caller buffer: begin writes the header, then add appends one record at a time until it returns NOSPACE. w->len is the
- * datagram length at every point. The writer borrows buf until the datagram is sent. */
+/* Incremental encoder into a caller buffer: begin writes the header, then add appends one record at
+ * a time until it returns NOSPACE. w->len is the datagram length at every point. The writer borrows
+ * buf until the datagram is sent. */
 struct mcpgw_gossip_writer {
     uint8_t *buf;
     size_t cap;

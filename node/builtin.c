@@ -388,6 +388,18 @@ static void tool_json_schema(struct mcpgw_call *c, json_object *args)
     free(aj);
 }
 
+static void reconnection_done(struct mcpgw_call *c)
+{
+    reply_text(c, "Reconnection test completed successfully. If you received this, the client "
+                  "properly reconnected after stream closure.");
+}
+
+static void tool_reconnection(struct mcpgw_call *c, json_object *args)
+{
+    mcpgw_call_detach(c);
+    mcpgw_call_after(c, 100, reconnection_done);
+}
+
 static const struct mcpgw_tool tools[] = {
     {"echo", "Echo", "Returns the given text unchanged (for load tests and diagnostics).",
      "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\",\"description\":\"Text "
@@ -439,6 +451,10 @@ static const struct mcpgw_tool tools[] = {
      NO_ARGS, NULL, tool_sep1034},
     {"test_elicitation_sep1330_enums", NULL,
      "Tests elicitation with enum schema improvements per SEP-1330", NO_ARGS, NULL, tool_sep1330},
+    {"test_reconnection", NULL,
+     "Tests SSE stream disconnection and client reconnection (SEP-1699): the response stream "
+     "closes after its priming event and the result is replayed on GET with Last-Event-ID",
+     NO_ARGS, NULL, tool_reconnection},
     {"json_schema_2020_12_tool", NULL,
      "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
      "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","

@@ -121,6 +121,17 @@ static void ensure_sse(struct mcpgw_call *c)
         mcpgw_sse_begin(c->node, c->s, c->conn, c->stream);
 }
 
+void mcpgw_call_detach(struct mcpgw_call *c)
+{
+    struct mcpgw_http_conn *conn;
+    ensure_sse(c);
+    if (!(conn = c->conn))
+        return;
+    c->conn = NULL;
+    mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
+    mcpgw_http_stream_end(conn);
+}
+
 /* Log and send one message on the call's stream. */
 static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
 {

@@ -22,6 +22,9 @@ void mcpgw_call_progress(struct mcpgw_call *c, double progress, double total, co
  * or error (both NULL on timeout). Returns 0, or -1 if one is already pending. */
 int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *params /* takes */,
                        mcpgw_call_reply_fn on_reply);
+/* End the response stream now (after its priming event) while the call goes on: the client is
+ * expected to resume with GET + Last-Event-ID (SSE polling, 2025-11-25). */
+void mcpgw_call_detach(struct mcpgw_call *c);
 /* Run step after delay_ms (a tool's pacing). */
 void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_fn step);
 

