@@ -7,6 +7,7 @@
 #include "node/notes.h"
 #include "node/registry.h"
 #include "node/session.h"
+#include "node/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -109,12 +110,42 @@ static void tool_node_info(struct mcpgw_call *c, json_object *args)
     mcpgw_call_result(c, r);
 }
 
+struct note_write {
+    struct mcpgw_call *c;
+    char name[MCPGW_NOTE_NAME_MAX + 1];
+};
+
+static void note_written(void *arg, int err, const char *text, uint64_t version)
+{
+    struct note_write *w = arg;
+    struct mcpgw_call *c = w->c;
+    char uri[128], msg[192];
+    c->busy--;
+    if (c->aborted) {
+        mcpgw_call_abort(c); /* frees it now that nothing else holds it */
+        free(w);
+        return;
+    }
+    if (err) {
+        mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR,
+                         "Internal error: the session store is unavailable; the note was not "
+                         "written");
+        free(w);
+        return;
+    }
+    snprintf(uri, sizeof(uri), "mcpgw://notes/%s", w->name);
+    snprintf(msg, sizeof(msg), "%s is at version %llu", uri, (unsigned long long)version);
+    /* Subscribers hear of the write no later than the writer does (and c is still valid). */
+    mcpgw_node_resource_updated(c->node, uri, version);
+    reply_text(c, msg);
+    free(w);
+}
+
 static void tool_notes_write(struct mcpgw_call *c, json_object *args)
 {
-    int failed = 0, created;
+    int failed = 0;
     const char *name = arg_str(c, args, "name", 1, &failed), *text;
-    char uri[128], msg[192];
-    uint64_t version;
+    struct note_write *w;
     if (failed)
         return;
     text = arg_str(c, args, "text", 1, &failed);
@@ -131,11 +162,11 @@ static void tool_notes_write(struct mcpgw_call *c, json_object *args)
                          "Invalid params: arguments.text is over 65536 bytes");
         return;
     }
-    version = mcpgw_notes_write(c->node->notes, name, text, &created);
-    snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
-    snprintf(msg, sizeof(msg), "%s is at version %llu", uri, (unsigned long long)version);
-    reply_text(c, msg);
-    mcpgw_node_resource_updated(c->node, uri, version);
+    w = xcalloc(1, sizeof(*w));
+    w->c = c;
+    snprintf(w->name, sizeof(w->name), "%s", name);
+    c->busy++;
+    mcpgw_store_note_write(c->node->store, name, text, note_written, w);
 }
 
 static void sleep_done(struct mcpgw_call *c)
@@ -419,7 +450,7 @@ static const struct mcpgw_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"description\":\"Note "
      "name: 1-64 characters of [A-Za-z0-9._-]\"},\"text\":{\"type\":\"string\",\"description\":"
      "\"New text of the note\"}},\"required\":[\"name\",\"text\"]}",
-     NULL, tool_notes_write},
+     NULL, tool_notes_write, 1},
     {"sleep", "Sleep",
      "Waits the given number of milliseconds, then answers (for timeout and cancellation tests).",
      "{\"type\":\"object\",\"properties\":{\"ms\":{\"type\":\"integer\",\"minimum\":0,"
@@ -490,6 +521,13 @@ json_object *mcpgw_builtin_tools_json(void)
         json_object_object_add(t, "inputSchema", json_tokener_parse(tools[i].input_schema));
         if (tools[i].output_schema)
             json_object_object_add(t, "outputSchema", json_tokener_parse(tools[i].output_schema));
+        if (tools[i].title) {
+            /* Our own tools say whether a retry may run them again (docs/replication.md). */
+            json_object *an = json_object_new_object();
+            json_object_object_add(an, "readOnlyHint", json_object_new_boolean(!tools[i].side_effects));
+            json_object_object_add(an, "idempotentHint", json_object_new_boolean(!tools[i].side_effects));
+            json_object_object_add(t, "annotations", an);
+        }
         json_object_array_add(a, t);
     }
     return a;
@@ -565,6 +603,8 @@ json_object *mcpgw_builtin_templates_json(void)
     return a;
 }
 
+json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
+                                   const char *value);
 static json_object *contents_of(const char *uri, const char *mime, const char *key,
                                 const char *value)
 {
@@ -587,6 +627,12 @@ static size_t template_id(const char *uri, const char **id)
     if (memchr(*id, '/', ul - pl - sl))
         return 0;
     return ul - pl - sl;
+}
+
+json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
+                                   const char *value)
+{
+    return contents_of(uri, mime, key, value);
 }
 
 json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri)
@@ -614,10 +660,6 @@ json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri)
         free(data);
         free(text);
         return r;
-    }
-    if (strncmp(uri, "mcpgw://notes/", 14) == 0) {
-        const char *text = mcpgw_notes_read(n->notes, uri + 14, NULL);
-        return text ? contents_of(uri, "text/plain", "text", text) : NULL;
     }
     return NULL;
 }
@@ -727,29 +769,16 @@ json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,
     return vals;
 }
 
-struct fanout {
-    struct mcpgw_node *n;
-    const char *json;
-    size_t len;
-};
-
-static void deliver(void *arg, struct mcpgw_session *s)
-{
-    struct fanout *f = arg;
-    mcpgw_session_send(f->n, s, f->json, f->len);
-}
-
 void mcpgw_node_resource_updated(struct mcpgw_node *n, const char *uri, uint64_t version)
 {
     json_object *p = json_object_new_object(), *meta = json_object_new_object();
-    struct fanout f = {n, NULL, 0};
+    size_t len;
     char *json;
     json_object_object_add(p, "uri", json_object_new_string(uri));
     /* The version lets a client (the load generator) count lost and duplicate updates. */
     json_object_object_add(meta, "io.mcpgw/version", json_object_new_int64((int64_t)version));
     json_object_object_add(p, "_meta", meta);
-    json = mcpgw_jsonrpc_notification("notifications/resources/updated", p, &f.len);
-    f.json = json;
-    mcpgw_registry_foreach_subscriber(n->reg, uri, deliver, &f);
+    json = mcpgw_jsonrpc_notification("notifications/resources/updated", p, &len);
+    mcpgw_store_fanout(n->store, uri, json, len);
     free(json);
 }

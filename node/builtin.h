@@ -15,6 +15,8 @@ struct mcpgw_tool {
     const char *output_schema; /* JSON text, or NULL */
     /* args is an object (possibly empty), borrowed until return. */
     void (*call)(struct mcpgw_call *c, json_object *args);
+    /* 1: running it twice differs from once, so its results are recorded for retries. */
+    unsigned side_effects;
 };
 
 const struct mcpgw_tool *mcpgw_builtin_tools(size_t *count);
@@ -26,7 +28,11 @@ json_object *mcpgw_builtin_resources_json(struct mcpgw_node *n);
 json_object *mcpgw_builtin_templates_json(void);
 json_object *mcpgw_builtin_prompts_json(void);
 
-/* resources/read: the "contents" array for uri, or NULL when no such resource. */
+/* A one-element "contents" array {uri, mimeType, <key>: value}. */
+json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
+                                   const char *value);
+/* resources/read of the static resources and templates (notes are read through the store):
+ * the "contents" array for uri, or NULL when no such resource. */
 json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri);
 /* Whether uri names a resource that exists (or may exist: a notes URI) for subscription. */
 int mcpgw_builtin_resource_known(const char *uri);

@@ -8,7 +8,9 @@
 #include "common/sse.h"
 #include "common/util.h"
 #include "node/protocol.h"
+#include "node/registry.h"
 #include "node/session.h"
+#include "node/store.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -24,14 +26,12 @@ static void session_headers(struct mcpgw_session *s, char *buf, size_t len)
     snprintf(buf, len, "Mcp-Session-Id: %s\r\nCache-Control: no-cache\r\n", s->id);
 }
 
-/* Write one SSE event on conn. Returns 0 or -1 when the connection is gone. */
-static int write_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint32_t stream,
-                       uint64_t seq, const char *data, size_t len)
+/* Write one SSE event with the given id on conn. Returns 0 or -1 when the connection is gone. */
+static int write_event_id(struct mcpgw_node *n, struct mcpgw_http_conn *conn, const char *id,
+                          const char *data, size_t len)
 {
     struct evbuffer *tmp = evbuffer_new();
-    char id[48];
     int rc;
-    mcpgw_event_id_format(id, sizeof(id), stream, seq);
     mcpgw_sse_format(tmp, id, "message", 0, data, len);
     rc = mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
     evbuffer_free(tmp);
@@ -40,22 +40,59 @@ static int write_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint3
     return rc;
 }
 
-void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
-                     uint32_t stream)
+static int write_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint32_t stream,
+                       uint64_t seq, const char *data, size_t len)
+{
+    char id[48];
+    mcpgw_event_id_format(id, sizeof(id), stream, seq);
+    return write_event_id(n, conn, id, data, len);
+}
+
+static void sse_headers(struct mcpgw_session *s, struct mcpgw_http_conn *conn)
 {
     char hdr[160];
     session_headers(s, hdr, sizeof(hdr));
     mcpgw_http_stream_begin(conn, 200, "text/event-stream", hdr);
-    /* Priming event (2025-11-25): an id and empty data, so a client whose stream breaks before
-     * the first real event can still resume. Older revisions' clients may not skip empty data. */
+}
+
+/* Priming event (2025-11-25): an id and empty data, so a client whose stream breaks before the
+ * first real event can still resume. Older revisions' clients may not skip empty data. */
+static void sse_prime(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
+                      uint32_t stream)
+{
     if (s->proto == MCPGW_PROTO_2025_11_25) {
         struct evbuffer *tmp = evbuffer_new();
         char id[48];
-        mcpgw_event_id_format(id, sizeof(id), stream, mcpgw_session_next_seq(s));
+        /* With a shared store the GET stream's ids are Redis stream ids: prime with the last one
+         * delivered, so a resume from it replays exactly what followed. */
+        if (stream == 0 && mcpgw_store_shared(n->store))
+            snprintf(id, sizeof(id), "0.%llu-%llu", (unsigned long long)s->last_ev_ms,
+                     (unsigned long long)s->last_ev_seq);
+        else
+            mcpgw_event_id_format(id, sizeof(id), stream, mcpgw_session_next_seq(s));
         mcpgw_sse_format(tmp, id, NULL, n->cfg.sse_retry_ms, "", 0);
         mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
         evbuffer_free(tmp);
     }
+}
+
+void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
+                     uint32_t stream)
+{
+    sse_headers(s, conn);
+    sse_prime(n, s, conn, stream);
+}
+
+int mcpgw_sse_resume(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
+                     uint32_t stream, uint64_t after)
+{
+    /* Replay before priming: the priming id is newer than every logged event, so a client cut
+     * off right after a priming event sent first would resume past the replay and lose it. */
+    sse_headers(s, conn);
+    if (mcpgw_session_replay_to(n, s, conn, stream, after) < 0)
+        return -1;
+    sse_prime(n, s, conn, stream);
+    return 0;
 }
 
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
@@ -81,17 +118,38 @@ struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s,
     return c;
 }
 
-static void call_free(struct mcpgw_call *c)
+/* Take the call off its session (it may outlive the session while a store operation runs). */
+static void call_unlink(struct mcpgw_call *c)
 {
     struct mcpgw_session *s = c->s;
+    if (!s)
+        return;
     if (c->prev)
         c->prev->next = c->next;
     else
         s->calls = c->next;
     if (c->next)
         c->next->prev = c->prev;
+    c->prev = c->next = NULL;
+    c->s = NULL;
     if (c->conn)
         mcpgw_http_conn_set_close_cb(c->conn, NULL, NULL);
+}
+
+/* Free the call, or, while a store operation still holds it, only detach it: that operation's
+ * callback sees `aborted` and calls here again. */
+static void call_free(struct mcpgw_call *c)
+{
+    call_unlink(c);
+    c->conn = NULL;
+    if (c->busy) {
+        c->aborted = 1;
+        if (c->step_timer)
+            event_del(c->step_timer);
+        if (c->deadline)
+            event_del(c->deadline);
+        return;
+    }
     if (c->step_timer)
         event_free(c->step_timer);
     if (c->deadline)
@@ -99,6 +157,7 @@ static void call_free(struct mcpgw_call *c)
     json_object_put(c->id);
     json_object_put(c->progress_token);
     free(c->state);
+    free(c->rid);
     (*c->node->st.calls_inflight)--;
     free(c);
 }
@@ -268,7 +327,9 @@ void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_f
 static void finish_with(struct mcpgw_call *c, char *json, size_t len)
 {
     mcpgw_hist_observe(c->node->st.latency, (double)(mcpgw_now_us() - c->started_us) / 1e6);
-    if (c->sse) {
+    if (!c->s) {
+        /* The session went away meanwhile: nobody to answer. */
+    } else if (c->sse) {
         call_emit(c, json, len);
         if (c->conn)
             mcpgw_http_stream_end(c->conn);
@@ -281,17 +342,69 @@ static void finish_with(struct mcpgw_call *c, char *json, size_t len)
     call_free(c);
 }
 
+struct recording {
+    struct mcpgw_call *c;
+    char *json;
+    size_t len;
+};
+
+static void on_recorded(void *arg, int err)
+{
+    struct recording *rec = arg;
+    struct mcpgw_call *c = rec->c;
+    c->busy--;
+    if (err)
+        log_warn("could not record the result of a request for retries: %s",
+                 mcpgw_store_err_str(err));
+    if (c->aborted)
+        call_free(c);
+    else
+        finish_with(c, rec->json, rec->len); /* takes json */
+    free(rec);
+}
+
 void mcpgw_call_result(struct mcpgw_call *c, json_object *result)
 {
     size_t len;
-    char *json = mcpgw_jsonrpc_result(c->id, result, &len);
+    char *json;
+    if (c->finishing) {
+        json_object_put(result); /* a late answer (the deadline raced the tool) */
+        return;
+    }
+    c->finishing = 1;
+    if (c->rid && c->s) {
+        /* A side-effecting request: record its result before answering (docs/replication.md). */
+        struct recording *rec = xcalloc(1, sizeof(*rec));
+        char *rj = mcpgw_json_dump(result, NULL);
+        rec->c = c;
+        rec->json = mcpgw_jsonrpc_result(c->id, result, &rec->len);
+        c->busy++;
+        mcpgw_store_result_put(c->node->store, c->s, c->rid, rj, on_recorded, rec);
+        free(rj);
+        return;
+    }
+    json = mcpgw_jsonrpc_result(c->id, result, &len);
+    finish_with(c, json, len);
+}
+
+void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json)
+{
+    json_object *r = json_tokener_parse(result_json);
+    size_t len;
+    char *json;
+    c->finishing = 1;
+    json = mcpgw_jsonrpc_result(c->id, r ? r : json_object_new_object(), &len);
     finish_with(c, json, len);
 }
 
 void mcpgw_call_error(struct mcpgw_call *c, int code, const char *message)
 {
     size_t len;
-    char *json = mcpgw_jsonrpc_error(c->id, code, message, NULL, &len);
+    char *json;
+    if (c->finishing)
+        return;
+    c->finishing = 1;
+    json = mcpgw_jsonrpc_error(c->id, code, message, NULL, &len);
     (*c->node->st.errors)++;
     finish_with(c, json, len);
 }
@@ -315,11 +428,14 @@ void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
 
 void mcpgw_call_abort(struct mcpgw_call *c)
 {
-    if (c->conn) {
+    struct mcpgw_http_conn *conn = c->conn;
+    c->conn = NULL;
+    call_unlink(c);
+    if (conn) {
         if (c->sse)
-            mcpgw_http_stream_end(c->conn);
+            mcpgw_http_stream_end(conn);
         else
-            mcpgw_http_respond(c->conn, 202, NULL, NULL, NULL, 0);
+            mcpgw_http_respond(conn, 202, NULL, NULL, NULL, 0);
     }
     call_free(c);
 }
@@ -389,6 +505,19 @@ static void on_get_close(struct mcpgw_http_conn *conn, void *arg)
         s->get_stream = NULL;
 }
 
+void mcpgw_session_attach_live(struct mcpgw_node *n, struct mcpgw_session *s,
+                               struct mcpgw_http_conn *conn)
+{
+    if (s->get_stream && s->get_stream != conn) {
+        struct mcpgw_http_conn *old = s->get_stream;
+        mcpgw_http_conn_set_close_cb(old, NULL, NULL);
+        s->get_stream = NULL;
+        mcpgw_http_stream_end(old);
+    }
+    s->get_stream = conn;
+    mcpgw_http_conn_set_close_cb(conn, on_get_close, s);
+}
+
 void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
                               struct mcpgw_http_conn *conn, int do_replay, uint64_t after)
 {
@@ -398,11 +527,11 @@ void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
         s->get_stream = NULL;
         mcpgw_http_stream_end(old);
     }
-    mcpgw_sse_begin(n, s, conn, 0);
-    if (do_replay && mcpgw_session_replay_to(n, s, conn, 0, after) < 0)
+    if (!do_replay)
+        mcpgw_sse_begin(n, s, conn, 0);
+    else if (mcpgw_sse_resume(n, s, conn, 0, after) < 0)
         return;
-    s->get_stream = conn;
-    mcpgw_http_conn_set_close_cb(conn, on_get_close, s);
+    mcpgw_session_attach_live(n, s, conn);
 }
 
 void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after)
@@ -413,8 +542,7 @@ void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint6
         c->conn = NULL;
         mcpgw_http_stream_end(old);
     }
-    mcpgw_sse_begin(c->node, c->s, conn, c->stream);
-    if (mcpgw_session_replay_to(c->node, c->s, conn, c->stream, after) < 0)
+    if (mcpgw_sse_resume(c->node, c->s, conn, c->stream, after) < 0)
         return;
     c->conn = conn;
     mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
@@ -423,8 +551,178 @@ void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint6
 void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json,
                         size_t len)
 {
-    uint64_t seq = mcpgw_session_log(s, 0, json, len);
+    uint64_t seq;
+    if (mcpgw_store_shared(n->store)) {
+        /* Only while Redis is away: deliver live, without an id (nothing to resume from). */
+        if (s->get_stream) {
+            struct evbuffer *tmp = evbuffer_new();
+            mcpgw_sse_format(tmp, NULL, "message", 0, json, len);
+            mcpgw_http_stream_write(s->get_stream, evbuffer_pullup(tmp, -1),
+                                    evbuffer_get_length(tmp));
+            evbuffer_free(tmp);
+        }
+        return;
+    }
+    seq = mcpgw_session_log(s, 0, json, len);
     if (s->get_stream && write_event(n, s->get_stream, 0, seq, json, len) < 0) {
         /* write_event closed it; the close callback cleared get_stream. */
     }
+}
+
+/* ---- shared store: live GET-stream delivery and resumption ---- */
+
+static int newer(const struct mcpgw_session *s, uint64_t ms, uint64_t seq)
+{
+    return ms > s->last_ev_ms || (ms == s->last_ev_ms && seq > s->last_ev_seq);
+}
+
+static void deliver_now(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,
+                        const char *json, size_t len)
+{
+    char id[64];
+    if (!s->get_stream || !newer(s, ms, seq))
+        return;
+    snprintf(id, sizeof(id), "0.%llu-%llu", (unsigned long long)ms, (unsigned long long)seq);
+    s->last_ev_ms = ms;
+    s->last_ev_seq = seq;
+    write_event_id(n, s->get_stream, id, json, len);
+}
+
+void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms,
+                           uint64_t seq, const char *json, size_t len)
+{
+    if (s->resuming) {
+        struct mcpgw_held_event *h = xmalloc(sizeof(*h) + len), **tail = &s->held;
+        h->next = NULL;
+        h->ms = ms;
+        h->seq = seq;
+        h->len = len;
+        memcpy(h->data, json, len);
+        while (*tail)
+            tail = &(*tail)->next;
+        *tail = h;
+        return;
+    }
+    deliver_now(n, s, ms, seq, json, len);
+}
+
+struct resume {
+    struct mcpgw_node *n;
+    struct mcpgw_http_conn *conn; /* NULL once the client left */
+    char sid[MCPGW_SESSION_ID_MAX];
+};
+
+static void on_resume_conn_close(struct mcpgw_http_conn *conn, void *arg)
+{
+    struct resume *r = arg;
+    r->conn = NULL;
+}
+
+static void resume_visit(void *arg, const char *id, const char *json, size_t len)
+{
+    struct resume *r = arg;
+    struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
+    uint64_t ms, seq;
+    if (!r->conn || !s || mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) < 0 ||
+        !newer(s, ms, seq))
+        return;
+    s->last_ev_ms = ms;
+    s->last_ev_seq = seq;
+    if (write_event_id(r->n, r->conn, id, json, len) == 0)
+        (*r->n->st.events_replayed)++;
+}
+
+static void resume_done(void *arg, int err)
+{
+    struct resume *r = arg;
+    struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
+    struct mcpgw_http_conn *conn = r->conn;
+    if (conn)
+        mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
+    if (s && s->resuming)
+        s->resuming--;
+    if (!s || err) {
+        /* Moved away or Redis failed mid-replay: end the stream; the client resumes again. */
+        if (err)
+            log_warn("resume of %s failed: %s", r->sid, mcpgw_store_err_str(err));
+        if (conn)
+            mcpgw_http_stream_end(conn);
+        free(r);
+        return;
+    }
+    if (conn)
+        mcpgw_session_attach_live(r->n, s, conn);
+    if (!s->resuming) {
+        while (s->held) {
+            struct mcpgw_held_event *h = s->held;
+            s->held = h->next;
+            deliver_now(r->n, s, h->ms, h->seq, h->data, h->len);
+            free(h);
+        }
+    }
+    free(r);
+}
+
+void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
+                                 struct mcpgw_http_conn *conn, const char *after)
+{
+    struct resume *r;
+    if (!after) {
+        mcpgw_sse_begin(n, s, conn, 0);
+        mcpgw_session_attach_live(n, s, conn);
+        return;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->n = n;
+    r->conn = conn;
+    snprintf(r->sid, sizeof(r->sid), "%s", s->id);
+    /* Events from before the client's last one are not wanted: start the dedup mark there. */
+    mcpgw_stream_id_parse(after, strlen(after), &s->last_ev_ms, &s->last_ev_seq);
+    mcpgw_sse_begin(n, s, conn, 0);
+    mcpgw_http_conn_set_close_cb(conn, on_resume_conn_close, r);
+    s->resuming++;
+    mcpgw_store_replay(n->store, s, after, resume_visit, resume_done, r);
+}
+
+/* ---- deferred replies ---- */
+
+static void on_defer_conn_close(struct mcpgw_http_conn *conn, void *arg)
+{
+    struct mcpgw_defer *d = arg;
+    d->conn = NULL;
+}
+
+struct mcpgw_defer *mcpgw_defer_new(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                                    struct mcpgw_session *s, json_object *id)
+{
+    struct mcpgw_defer *d = xcalloc(1, sizeof(*d));
+    d->n = n;
+    d->conn = conn;
+    d->id = id ? json_object_get(id) : NULL;
+    if (s)
+        snprintf(d->sid, sizeof(d->sid), "%s", s->id);
+    mcpgw_http_conn_set_close_cb(conn, on_defer_conn_close, d);
+    return d;
+}
+
+struct mcpgw_session *mcpgw_defer_session(struct mcpgw_defer *d)
+{
+    return d->sid[0] ? mcpgw_registry_lookup(d->n->reg, d->sid, strlen(d->sid)) : NULL;
+}
+
+struct mcpgw_http_conn *mcpgw_defer_conn(struct mcpgw_defer *d)
+{
+    struct mcpgw_http_conn *c = d->conn;
+    if (c)
+        mcpgw_http_conn_set_close_cb(c, NULL, NULL);
+    d->conn = NULL;
+    return c;
+}
+
+void mcpgw_defer_free(struct mcpgw_defer *d)
+{
+    if (d->conn)
+        mcpgw_http_conn_set_close_cb(d->conn, NULL, NULL);
+    json_object_put(d->id);
+    free(d);
 }

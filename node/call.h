@@ -53,6 +53,37 @@ void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const cha
  * event. Replays stream-0 events after `after` first when replay is set. */
 void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
                               struct mcpgw_http_conn *conn, int replay, uint64_t after);
+/* Make conn the session's live GET stream (an existing one is ended); SSE already begun. */
+void mcpgw_session_attach_live(struct mcpgw_node *n, struct mcpgw_session *s,
+                               struct mcpgw_http_conn *conn);
+/* Shared store: open a GET stream, replaying from the store after the Redis stream id `after`
+ * ("<ms>-<seq>", or NULL for none) before going live. */
+void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
+                                 struct mcpgw_http_conn *conn, const char *after);
+/* Shared store: a live GET-stream event from pub/sub, written once and in order (held while a
+ * replay runs, skipped if already written). */
+void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms,
+                           uint64_t seq, const char *json, size_t len);
+
+/* A reply that waits for the store. It tracks the connection (NULL once the client left) and
+ * remembers the session by id, since the session may go away meanwhile. */
+struct mcpgw_defer {
+    struct mcpgw_node *n;
+    struct mcpgw_http_conn *conn;
+    json_object *id;
+    char sid[64];
+};
+struct mcpgw_defer *mcpgw_defer_new(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                                    struct mcpgw_session *s, json_object *id);
+/* The session again (NULL if it is gone). */
+struct mcpgw_session *mcpgw_defer_session(struct mcpgw_defer *d);
+/* Take the connection back to answer on it (NULL if the client left). */
+struct mcpgw_http_conn *mcpgw_defer_conn(struct mcpgw_defer *d);
+void mcpgw_defer_free(struct mcpgw_defer *d);
+
+/* Answer with a recorded result (JSON text of the result object). */
+void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json);
+
 /* Attach conn to an in-flight call's stream after replaying its events after `after`. */
 void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after);
 
@@ -63,5 +94,10 @@ int mcpgw_session_replay_to(struct mcpgw_node *n, struct mcpgw_session *s,
 /* SSE response headers and the priming event for a fresh stream on conn. */
 void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
                      uint32_t stream);
+/* SSE response headers for a resumed stream on conn, the logged events of `stream` after
+ * `after`, then the priming event (last, so its id never skips a replayed event). Returns -1 if
+ * conn broke during the replay. */
+int mcpgw_sse_resume(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
+                     uint32_t stream, uint64_t after);
 
 #endif

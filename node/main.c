@@ -9,6 +9,7 @@
 #include "node/protocol.h"
 #include "node/registry.h"
 #include "node/session.h"
+#include "node/store.h"
 #include "node/transport.h"
 
 #include <event2/event.h>
@@ -25,7 +26,8 @@ static void usage(FILE *f)
             "  --listen HOST:PORT          HTTP listen address (default 127.0.0.1:8801)\n"
             "  --node-id ID                node id, prefix of minted session ids (default n1;\n"
             "                              1-31 characters of [A-Za-z0-9_-])\n"
-            "  --store memory              session store (memory: this node only)\n"
+            "  --store URL                 memory (this process only, default) or\n"
+            "                              redis://HOST:PORT (replicated; see docs/replication.md)\n"
             "  --shards K                  2^K registry shards (default 8 -> 256)\n"
             "  --session-idle DURATION     idle session expiry (default 30m)\n"
             "  --max-sessions N            refuse initialize above N sessions (default 1000000)\n"
@@ -39,6 +41,7 @@ static void usage(FILE *f)
             "  --max-body SIZE             request body limit (default 16m)\n"
             "  --max-headers SIZE          request head limit (default 32k)\n"
             "  --max-conns N               client connections (default 18000)\n"
+            "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
             "  --log-level LEVEL           debug, info, warn, error (default info)\n"
             "  --help                      this text\n"
             "Durations take ms/s/m/h suffixes; sizes k/m/g.\n");
@@ -82,7 +85,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
     enum {
         O_LISTEN = 1, O_NODE_ID, O_STORE, O_SHARDS, O_IDLE, O_MAX_SESSIONS, O_TOOL_TIMEOUT,
         O_CLIENT_TIMEOUT, O_PAGE, O_RETRY, O_HOSTS, O_ORIGINS, O_MAX_BODY, O_MAX_HEADERS,
-        O_MAX_CONNS, O_LOG_LEVEL, O_HELP
+        O_MAX_CONNS, O_LOG_LEVEL, O_DRAIN, O_HELP
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -101,6 +104,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         {"max-headers", required_argument, 0, O_MAX_HEADERS},
         {"max-conns", required_argument, 0, O_MAX_CONNS},
         {"log-level", required_argument, 0, O_LOG_LEVEL},
+        {"drain-timeout", required_argument, 0, O_DRAIN},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -120,12 +124,20 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
             snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", optarg);
             break;
         case O_STORE:
-            if (strcmp(optarg, "memory") != 0) {
-                fprintf(stderr, "mcpgw-node: --store '%s' is not supported (use memory)\n",
+            if (strcmp(optarg, "memory") != 0 && strncmp(optarg, "redis://", 8) != 0) {
+                fprintf(stderr,
+                        "mcpgw-node: --store '%s' is not supported (memory or redis://HOST:PORT)\n",
                         optarg);
                 return -1;
             }
             snprintf(cfg->store, sizeof(cfg->store), "%s", optarg);
+            break;
+        case O_DRAIN:
+            if (mcpgw_parse_duration_ms(optarg, &v) < 0) {
+                fprintf(stderr, "mcpgw-node: '%s' is not a valid duration\n", optarg);
+                return -1;
+            }
+            cfg->drain_timeout_ms = v;
             break;
         case O_SHARDS:
             if (mcpgw_parse_size(optarg, &v) < 0 || v > 16) {
@@ -221,16 +233,54 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
         }
         log_debug("session %s expired after %llu ms idle", s->id,
                   (unsigned long long)(now - s->last_active_ms));
-        mcpgw_node_session_destroy(n, s);
+        /* Only this node's copy: a shared store expires the record by its own TTL. */
+        if (!mcpgw_store_shared(n->store))
+            mcpgw_store_delete(n->store, s);
+        mcpgw_node_session_drop(n, s);
         (*n->st.sessions_expired)++;
     }
 }
 
+static void end_stream(void *arg, struct mcpgw_session *s)
+{
+    struct mcpgw_http_conn *c = s->get_stream;
+    if (!c)
+        return;
+    mcpgw_http_conn_set_close_cb(c, NULL, NULL);
+    s->get_stream = NULL;
+    mcpgw_http_stream_end(c);
+}
+
+static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_node *n = arg;
+    if (*n->st.calls_inflight == 0 || mcpgw_now_ms() >= n->drain_deadline_ms) {
+        log_info("drained (%lld calls still in flight): exiting", (long long)*n->st.calls_inflight);
+        event_base_loopexit(n->base, NULL);
+    }
+}
+
+/* SIGTERM: drain. Stop taking sessions (readyz 503, initialize refused), end GET streams so
+ * clients reconnect (through the balancer, to another node, resuming from the shared store),
+ * let in-flight calls finish within the drain timeout, then exit. A second signal exits now. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
-    log_info("signal %d: shutting down", (int)sig);
-    event_base_loopexit(n->base, NULL);
+    struct timeval tick = {0, 100000};
+    if (n->draining || sig == SIGINT) {
+        log_info("signal %d: exiting now", (int)sig);
+        event_base_loopexit(n->base, NULL);
+        return;
+    }
+    n->draining = 1;
+    n->drain_deadline_ms = mcpgw_now_ms() + n->cfg.drain_timeout_ms;
+    log_info("signal %d: draining (up to %llu ms)", (int)sig,
+             (unsigned long long)n->cfg.drain_timeout_ms);
+    if (n->on_drain)
+        n->on_drain(n);
+    mcpgw_registry_foreach(n->reg, end_stream, NULL);
+    n->drain_timer = event_new(n->base, -1, EV_PERSIST, on_drain_tick, n);
+    event_add(n->drain_timer, &tick);
 }
 
 static void register_metrics(struct mcpgw_node *n)
@@ -268,6 +318,22 @@ static void register_metrics(struct mcpgw_node *n)
                                                "Requests in flight", labels);
     n->st.latency = mcpgw_metrics_hist(m, "mcpgw_node_call_seconds",
                                        "tools/call latency inside the node", labels);
+    n->st.sessions_claimed = mcpgw_metrics_counter(
+        m, "mcpgw_node_sessions_claimed_total",
+        "Sessions taken over from the shared store (failover, rebalancing)", labels);
+    n->st.sessions_moved = mcpgw_metrics_counter(m, "mcpgw_node_sessions_moved_total",
+                                                 "Sessions another node took from this one",
+                                                 labels);
+    n->st.sessions_lost = mcpgw_metrics_counter(
+        m, "mcpgw_node_sessions_lost_total",
+        "Local sessions whose record vanished from the store (dropped)", labels);
+    n->st.store_errors = mcpgw_metrics_counter(m, "mcpgw_node_store_errors_total",
+                                               "Store writes refused or failed", labels);
+    n->st.retries_answered = mcpgw_metrics_counter(
+        m, "mcpgw_node_retries_answered_total",
+        "Retried side-effecting requests answered from their recorded result", labels);
+    n->st.store_up = mcpgw_metrics_gauge(m, "mcpgw_node_store_up",
+                                         "1 when the session store is reachable", labels);
 }
 
 int main(int argc, char **argv)
@@ -275,6 +341,7 @@ int main(int argc, char **argv)
     struct mcpgw_node node;
     struct mcpgw_httpd_config hcfg;
     struct event *sigterm, *sigint;
+    struct mcpgw_session *s;
     struct timeval one_s = {1, 0};
     char err[256], comp[64];
     int rc = 1;
@@ -294,6 +361,7 @@ int main(int argc, char **argv)
     node.cfg.max_body_bytes = 16 * 1024 * 1024;
     node.cfg.max_head_bytes = 32 * 1024;
     node.cfg.max_conns = 18000;
+    node.cfg.drain_timeout_ms = 10000;
     if (parse_flags(argc, argv, &node.cfg) < 0)
         return 2;
     snprintf(comp, sizeof(comp), "node %s", node.cfg.node_id);
@@ -306,6 +374,12 @@ int main(int argc, char **argv)
     node.metrics = mcpgw_metrics_new();
     node.notes = mcpgw_notes_new();
     register_metrics(&node);
+    node.store = mcpgw_store_new(&node, node.cfg.store, err, sizeof(err));
+    if (!node.store) {
+        log_error("%s", err);
+        goto out;
+    }
+    *node.st.store_up = mcpgw_store_up(node.store);
 
     mcpgw_httpd_config_defaults(&hcfg);
     hcfg.max_body_bytes = node.cfg.max_body_bytes;
@@ -330,7 +404,15 @@ int main(int argc, char **argv)
     event_free(sigterm);
     event_free(sigint);
     event_free(node.expiry);
+    /* Sessions go before the registry (its contract) and the server (ending their streams makes
+     * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
+    /* Dropping (not deleting) keeps shared sessions' records for the nodes that take over. */
+    while ((s = mcpgw_registry_oldest_idle(node.reg, UINT64_MAX)) != NULL)
+        mcpgw_node_session_drop(&node, s);
+    if (node.drain_timer)
+        event_free(node.drain_timer);
 out:
+    mcpgw_store_free(node.store);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);
     mcpgw_metrics_free(node.metrics);

@@ -16,6 +16,7 @@ struct mcpgw_hist;
 struct mcpgw_session;
 struct mcpgw_notes;
 struct mcpgw_call;
+struct mcpgw_store;
 
 /* Protocol revisions of the session era, newest first. */
 enum mcpgw_proto {
@@ -46,6 +47,7 @@ struct mcpgw_node_config {
     size_t max_body_bytes;
     size_t max_head_bytes;
     uint32_t max_conns;
+    uint64_t drain_timeout_ms;
 };
 
 struct mcpgw_node_stats {
@@ -55,7 +57,9 @@ struct mcpgw_node_stats {
     uint64_t *http_rejects;  /* requests refused at the HTTP layer (4xx) */
     uint64_t *sessions_created, *sessions_expired, *sessions_deleted;
     uint64_t *events_sent, *events_replayed, *replay_gaps, *streams_dropped;
+    uint64_t *sessions_claimed, *sessions_moved, *sessions_lost, *store_errors, *retries_answered;
     int64_t *sessions, *streams, *calls_inflight; /* sessions/streams set at scrape time */
+    int64_t *store_up;
     struct mcpgw_hist *latency;
 };
 
@@ -67,8 +71,13 @@ struct mcpgw_node {
     struct mcpgw_metrics *metrics;
     struct mcpgw_node_stats st;
     struct mcpgw_notes *notes;
+    struct mcpgw_store *store;
     struct event *expiry;
     uint64_t started_ms;
+    int draining;
+    uint64_t drain_deadline_ms;
+    struct event *drain_timer;
+    void (*on_drain)(struct mcpgw_node *n); /* e.g. announce draining in gossip */
     char *tools_json; /* the full tools array, serialized once */
 };
 
@@ -102,6 +111,10 @@ struct mcpgw_call {
     int step_no;                    /* tool-private progress counter */
     void *state;                    /* tool-private; freed with free() */
     uint64_t started_us;
+    char *rid;       /* request id as JSON text, when the result must be recorded for retries */
+    uint8_t busy;    /* store operations in flight that will call back with this call */
+    uint8_t aborted; /* dropped while busy: freed when the last store operation returns */
+    uint8_t finishing; /* a result or error is being sent: later ones are ignored */
 };
 
 #endif

@@ -9,8 +9,10 @@
 #include "common/util.h"
 #include "node/builtin.h"
 #include "node/call.h"
+#include "node/notes.h"
 #include "node/registry.h"
 #include "node/session.h"
+#include "node/store.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,12 +64,13 @@ void mcpgw_respond_error(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
 
 /* ---- initialize ---- */
 
+static void on_created(void *arg, int err);
+
 struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                                                 const struct mcpgw_jsonrpc_msg *m)
 {
     const char *pv = mcpgw_json_str(m->params, "protocolVersion");
-    json_object *caps = mcpgw_json_obj(m->params, "capabilities"), *info, *client, *result,
-                *scaps, *sinfo;
+    json_object *caps = mcpgw_json_obj(m->params, "capabilities"), *info, *client;
     struct mcpgw_session *s;
     struct mcpgw_registry_stats rs;
     int proto;
@@ -121,13 +124,50 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
     json_object_object_add(client, "capabilities", json_object_get(caps));
     s->client = mcpgw_json_dump(client, NULL);
     json_object_put(client);
+    if (n->draining) {
+        mcpgw_session_free(s);
+        mcpgw_respond_error(n, conn, NULL, 503, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                            "this node is draining; initialize again to reach another node");
+        return NULL;
+    }
     mcpgw_registry_insert(n->reg, s);
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
-    (*n->st.sessions_created)++;
+    {
+        struct mcpgw_defer *d = mcpgw_defer_new(n, conn, s, m->id);
+        /* Answer only once the record is durable: an acknowledged session survives this node. */
+        mcpgw_store_create(n->store, s, on_created, d);
+    }
+    return s;
+}
 
+static void on_created(void *arg, int err)
+{
+    struct mcpgw_defer *d = arg;
+    struct mcpgw_node *n = d->n;
+    struct mcpgw_session *s = mcpgw_defer_session(d);
+    struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
+    json_object *result, *scaps, *sinfo;
+    if (!s) {
+        mcpgw_defer_free(d);
+        return;
+    }
+    if (err || !conn) {
+        if (err)
+            log_warn("initialize refused: %s", mcpgw_store_err_str(err));
+        if (conn)
+            mcpgw_respond_error(n, conn, NULL, 503, d->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                                "Service Unavailable: the session store is unavailable; retry "
+                                "shortly");
+        else if (!err)
+            mcpgw_store_delete(n->store, s); /* nobody will ever know this id */
+        mcpgw_node_session_drop(n, s);
+        mcpgw_defer_free(d);
+        return;
+    }
+    (*n->st.sessions_created)++;
     result = json_object_new_object();
     json_object_object_add(result, "protocolVersion",
-                           json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)proto)));
+                           json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)s->proto)));
     scaps = json_tokener_parse("{\"tools\":{\"listChanged\":true},\"resources\":{\"subscribe\":"
                                "true,\"listChanged\":true},\"prompts\":{\"listChanged\":true},"
                                "\"logging\":{},\"completions\":{}}");
@@ -140,8 +180,8 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
     json_object_object_add(result, "instructions",
                            json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
                                                   "notes_write, sleep and test fixtures."));
-    mcpgw_respond_result(n, conn, s, m->id, result);
-    return s;
+    mcpgw_respond_result(n, conn, s, d->id, result);
+    mcpgw_defer_free(d);
 }
 
 /* ---- helpers ---- */
@@ -229,7 +269,70 @@ static const char *required_str(struct mcpgw_node *n, struct mcpgw_http_conn *co
     return v;
 }
 
+/* ---- store writes answered afterwards ---- */
+
+/* Answer {} (or, for a notification, 202) once the store has the change; a refused write
+ * (the session moved, or Redis is away) gets an error that says so. */
+static void on_written(void *arg, int err)
+{
+    struct mcpgw_defer *d = arg;
+    struct mcpgw_node *n = d->n;
+    struct mcpgw_session *s = mcpgw_defer_session(d);
+    struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
+    if (err) {
+        (*n->st.store_errors)++;
+        if (err == MCPGW_STORE_STALE || err == MCPGW_STORE_GONE) {
+            if (s) {
+                log_info("session %s: %s; dropping the local copy", s->id,
+                         mcpgw_store_err_str(err));
+                mcpgw_node_session_drop(n, s);
+                s = NULL;
+            }
+        }
+    }
+    if (conn) {
+        if (!d->id)
+            mcpgw_http_respond(conn, err ? 503 : 202, NULL, NULL, NULL, 0);
+        else if (err == MCPGW_STORE_GONE)
+            mcpgw_respond_error(n, conn, NULL, 404, d->id, -32001,
+                                "Session not found: initialize a new session");
+        else if (err) {
+            char msg[160];
+            snprintf(msg, sizeof(msg), "Internal error: %s; retry the request",
+                     mcpgw_store_err_str(err));
+            mcpgw_respond_error(n, conn, s, 200, d->id, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
+        } else
+            mcpgw_respond_result(n, conn, s, d->id, json_object_new_object());
+    }
+    mcpgw_defer_free(d);
+}
+
 /* ---- methods ---- */
+
+struct pending_call {
+    struct mcpgw_call *c;
+    const struct mcpgw_tool *t;
+    json_object *args;
+};
+
+static void on_recorded_result(void *arg, int err, const char *json)
+{
+    struct pending_call *pc = arg;
+    struct mcpgw_call *c = pc->c;
+    c->busy--;
+    if (c->aborted)
+        mcpgw_call_abort(c);
+    else if (json) {
+        (*c->node->st.retries_answered)++;
+        mcpgw_call_answer_raw(c, json);
+    } else if (err)
+        mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR,
+                         "Internal error: the session store is unavailable; not executed");
+    else
+        pc->t->call(c, pc->args);
+    json_object_put(pc->args);
+    free(pc);
+}
 
 static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                          struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
@@ -258,9 +361,50 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     }
     c = mcpgw_call_new(n, s, m->id, conn, m->params);
     mcpgw_call_set_deadline(c, n->cfg.tool_timeout_ms);
+    if (t->side_effects && mcpgw_store_shared(n->store)) {
+        /* A retry of a side-effecting call gets the recorded result, if there is one. */
+        struct pending_call *pc = xcalloc(1, sizeof(*pc));
+        c->rid = mcpgw_json_dump(m->id, NULL);
+        pc->c = c;
+        pc->t = t;
+        pc->args = own_args ? args : json_object_get(args);
+        c->busy++;
+        mcpgw_store_result_get(n->store, s, c->rid, on_recorded_result, pc);
+        return;
+    }
     t->call(c, args);
     if (own_args)
         json_object_put(args);
+}
+
+struct note_read {
+    struct mcpgw_defer *d;
+    char uri[128];
+};
+
+static void on_note_read(void *arg, int err, const char *text, uint64_t version)
+{
+    struct note_read *nr = arg;
+    struct mcpgw_defer *d = nr->d;
+    struct mcpgw_session *s = mcpgw_defer_session(d);
+    struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
+    if (conn) {
+        if (text) {
+            json_object *r = json_object_new_object();
+            json_object_object_add(r, "contents",
+                                   mcpgw_builtin_contents(nr->uri, "text/plain", "text", text));
+            mcpgw_respond_result(d->n, conn, s, d->id, r);
+        } else if (err == MCPGW_STORE_GONE) {
+            char msg[200];
+            snprintf(msg, sizeof(msg), "Resource not found: %s", nr->uri);
+            mcpgw_respond_error(d->n, conn, s, 200, d->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
+        } else {
+            mcpgw_respond_error(d->n, conn, s, 200, d->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                                "Internal error: the session store is unavailable");
+        }
+    }
+    mcpgw_defer_free(d);
+    free(nr);
 }
 
 static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
@@ -270,6 +414,13 @@ static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     json_object *contents, *r;
     if (!uri)
         return;
+    if (strncmp(uri, "mcpgw://notes/", 14) == 0 && mcpgw_notes_name_ok(uri + 14, strlen(uri + 14))) {
+        struct note_read *nr = xcalloc(1, sizeof(*nr));
+        snprintf(nr->uri, sizeof(nr->uri), "%s", uri);
+        nr->d = mcpgw_defer_new(n, conn, s, m->id);
+        mcpgw_store_note_read(n->store, uri + 14, on_note_read, nr);
+        return;
+    }
     if (!(contents = mcpgw_builtin_read(n, uri))) {
         char msg[300];
         snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
@@ -306,7 +457,7 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     } else {
         mcpgw_registry_unsubscribe(n->reg, s, uri);
     }
-    mcpgw_respond_result(n, conn, s, m->id, json_object_new_object());
+    mcpgw_store_subscribe(n->store, s, uri, on, on_written, mcpgw_defer_new(n, conn, s, m->id));
 }
 
 static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
@@ -344,7 +495,7 @@ static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         return;
     }
     s->log_level = (int8_t)li;
-    mcpgw_respond_result(n, conn, s, m->id, json_object_new_object());
+    mcpgw_store_save(n->store, s, on_written, mcpgw_defer_new(n, conn, s, m->id));
 }
 
 static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
@@ -445,11 +596,15 @@ void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,
 }
 
 void mcpgw_protocol_notification(struct mcpgw_node *n, struct mcpgw_session *s,
-                                 const struct mcpgw_jsonrpc_msg *m)
+                                 struct mcpgw_http_conn *conn, const struct mcpgw_jsonrpc_msg *m)
 {
     (*n->st.notifications)++;
     if (strcmp(m->method, "notifications/initialized") == 0) {
-        s->state = MCPGW_SESSION_READY;
+        if (s->state != MCPGW_SESSION_READY) {
+            s->state = MCPGW_SESSION_READY;
+            mcpgw_store_save(n->store, s, on_written, mcpgw_defer_new(n, conn, s, NULL));
+            return;
+        }
     } else if (strcmp(m->method, "notifications/cancelled") == 0) {
         json_object *rid;
         struct mcpgw_call *c;
@@ -460,6 +615,7 @@ void mcpgw_protocol_notification(struct mcpgw_node *n, struct mcpgw_session *s,
         }
     }
     /* Other notifications (roots/list_changed, progress) need no action here. */
+    mcpgw_http_respond(conn, 202, NULL, NULL, NULL, 0);
 }
 
 void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
@@ -475,6 +631,12 @@ void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
 }
 
 void mcpgw_node_session_destroy(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    mcpgw_store_delete(n->store, s);
+    mcpgw_node_session_drop(n, s);
+}
+
+void mcpgw_node_session_drop(struct mcpgw_node *n, struct mcpgw_session *s)
 {
     while (s->calls)
         mcpgw_call_abort(s->calls);

@@ -25,14 +25,18 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
 void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,
                             struct mcpgw_http_conn *conn, const struct mcpgw_jsonrpc_msg *m);
 /* A client notification (initialized, cancelled, roots/list_changed, ...). */
+/* Answers 202 on conn (after the store write, for notifications/initialized). */
 void mcpgw_protocol_notification(struct mcpgw_node *n, struct mcpgw_session *s,
-                                 const struct mcpgw_jsonrpc_msg *m);
+                                 struct mcpgw_http_conn *conn, const struct mcpgw_jsonrpc_msg *m);
 /* A client's answer to one of our requests. */
 void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
                              const struct mcpgw_jsonrpc_msg *m);
 
-/* Tear a session down: aborts its calls, ends its GET stream, removes and frees it. */
+/* End a session everywhere (DELETE): removes its store records, then drops it here. */
 void mcpgw_node_session_destroy(struct mcpgw_node *n, struct mcpgw_session *s);
+/* Drop this node's copy only (expired here, moved away, or lost): aborts its calls, ends its
+ * GET stream, removes it from the registry and frees it. */
+void mcpgw_node_session_drop(struct mcpgw_node *n, struct mcpgw_session *s);
 
 /* Index of a notifications/message level ("debug".."emergency"), or -1. */
 int mcpgw_log_level_index(const char *level);

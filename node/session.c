@@ -98,8 +98,13 @@ int mcpgw_event_id_parse(const char *s, size_t len, uint32_t *stream, uint64_t *
         a = a * 10 + (uint64_t)(s[i] - '0');
     if (!da || i >= len || s[i] != '.' || a > UINT32_MAX)
         return -1;
-    for (i++; i < len && s[i] >= '0' && s[i] <= '9' && db < 19; i++, db++)
-        b = b * 10 + (uint64_t)(s[i] - '0');
+    /* Every uint64_t that mcpgw_event_id_format writes parses back (20 digits for the top). */
+    for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, db++) {
+        uint64_t d = (uint64_t)(s[i] - '0');
+        if (b > (UINT64_MAX - d) / 10)
+            return -1;
+        b = b * 10 + d;
+    }
     if (!db || i != len)
         return -1;
     *stream = (uint32_t)a;
@@ -143,10 +148,36 @@ int mcpgw_session_sub_del(struct mcpgw_session *s, const char *uri)
     return 0;
 }
 
+int mcpgw_stream_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq)
+{
+    const char *dash = memchr(s, '-', len);
+    uint64_t a = 0, b = 0;
+    if (!dash || dash == s || dash == s + len - 1 || dash - s > 19 || s + len - dash - 1 > 19)
+        return -1;
+    for (const char *p = s; p < dash; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        a = a * 10 + (uint64_t)(*p - '0');
+    }
+    for (const char *p = dash + 1; p < s + len; p++) {
+        if (*p < '0' || *p > '9')
+            return -1;
+        b = b * 10 + (uint64_t)(*p - '0');
+    }
+    *ms = a;
+    *seq = b;
+    return 0;
+}
+
 void mcpgw_session_free(struct mcpgw_session *s)
 {
     if (!s)
         return;
+    while (s->held) {
+        struct mcpgw_held_event *h = s->held;
+        s->held = h->next;
+        free(h);
+    }
     for (uint32_t i = 0; i < s->nsubs; i++)
         free(s->subs[i]);
     free(s->subs);

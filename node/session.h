@@ -54,7 +54,25 @@ struct mcpgw_session {
     struct mcpgw_evlog *log;
     struct mcpgw_call *calls; /* in-flight requests of this session */
     uint8_t client_caps;      /* MCPGW_CAP_* */
+    uint8_t resuming;         /* a GET replay from the shared store is in flight */
+    /* Shared store only: ownership epoch, TTL refresh time, and the id of the last GET-stream
+     * event written ("<ms>-<seq>" of the Redis stream), so live events are never written twice. */
+    uint64_t epoch;
+    uint64_t ttl_refreshed_ms;
+    uint64_t last_ev_ms, last_ev_seq;
+    struct mcpgw_held_event *held; /* live events that arrived during a replay, oldest first */
 };
+
+/* A live event held back while a replay is in flight. */
+struct mcpgw_held_event {
+    struct mcpgw_held_event *next;
+    uint64_t ms, seq;
+    size_t len;
+    char data[];
+};
+
+/* Parse a Redis stream entry id "<ms>-<seq>". */
+int mcpgw_stream_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq);
 
 /* Event log limits (per session). */
 #define MCPGW_EVLOG_MAX_EVENTS 256

@@ -10,6 +10,7 @@
 #include "node/protocol.h"
 #include "node/registry.h"
 #include "node/session.h"
+#include "node/store.h"
 
 #include <event2/buffer.h>
 #include <stdio.h>
@@ -98,26 +99,6 @@ static int is_json_content(const struct mcpgw_http_head *h)
     return mcpgw_strieq(ct->value, n, "application/json");
 }
 
-/* Finds the session named by Mcp-Session-Id. Answers 400 (missing) or 404 (unknown) itself and
- * returns NULL then. */
-static struct mcpgw_session *session_of(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                                        const struct mcpgw_http_head *h)
-{
-    const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id");
-    struct mcpgw_session *s;
-    if (!sid || sid->value_len == 0) {
-        refuse(n, c, 400, -32000, "Bad Request: Mcp-Session-Id header is required", NULL);
-        return NULL;
-    }
-    s = mcpgw_registry_lookup(n->reg, sid->value, sid->value_len);
-    if (!s) {
-        refuse(n, c, 404, -32001, "Session not found: initialize a new session", NULL);
-        return NULL;
-    }
-    mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
-    return s;
-}
-
 /* MCP-Protocol-Version: absent means 2025-03-26; any supported revision is accepted. */
 static int version_ok(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                       const struct mcpgw_http_head *h)
@@ -134,13 +115,187 @@ static int version_ok(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     return 0;
 }
 
+/* A request waiting for its session: held while the store claims it. */
+struct pending {
+    struct mcpgw_node *n;
+    struct mcpgw_http_conn *conn; /* NULL once the client left */
+    enum mcpgw_http_method method;
+    struct mcpgw_jsonrpc_msg msg; /* POST: owned */
+    char *lei;                    /* GET: Last-Event-ID, owned, or NULL */
+};
+
+static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                  struct pending *p);
+
+static void pending_free(struct pending *p)
+{
+    if (p->msg.root)
+        mcpgw_jsonrpc_msg_deinit(&p->msg);
+    free(p->lei);
+    free(p);
+}
+
+static void on_pending_conn_close(struct mcpgw_http_conn *c, void *arg)
+{
+    struct pending *p = arg;
+    p->conn = NULL;
+}
+
+/* Register a claimed session, or merge with a copy another claim registered first. */
+static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    struct mcpgw_session *have = mcpgw_registry_lookup(n->reg, s->id, strlen(s->id));
+    char **subs;
+    uint32_t nsubs;
+    if (have) {
+        if (s->epoch > have->epoch)
+            have->epoch = s->epoch;
+        mcpgw_session_free(s);
+        return have;
+    }
+    /* Move the subscriptions through the registry so its URI index has them too. */
+    subs = s->subs;
+    nsubs = s->nsubs;
+    s->subs = NULL;
+    s->nsubs = s->subs_cap = 0;
+    mcpgw_registry_insert(n->reg, s);
+    mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
+    for (uint32_t i = 0; i < nsubs; i++) {
+        mcpgw_registry_subscribe(n->reg, s, subs[i]);
+        free(subs[i]);
+    }
+    free(subs);
+    (*n->st.sessions_claimed)++;
+    log_debug("session %s claimed (epoch %llu)", s->id, (unsigned long long)s->epoch);
+    return s;
+}
+
+static void on_claimed(void *arg, struct mcpgw_session *s, int err)
+{
+    struct pending *p = arg;
+    struct mcpgw_http_conn *c = p->conn;
+    if (c)
+        mcpgw_http_conn_set_close_cb(c, NULL, NULL);
+    if (s)
+        s = adopt(p->n, s);
+    if (c) {
+        if (s)
+            serve(p->n, c, s, p);
+        else if (err == MCPGW_STORE_GONE)
+            refuse(p->n, c, 404, -32001, "Session not found: initialize a new session", NULL);
+        else
+            refuse(p->n, c, 503, -32603,
+                   "Service Unavailable: the session store is unavailable; retry shortly",
+                   "Retry-After: 1\r\n");
+    }
+    pending_free(p);
+}
+
+/* Find the session named by Mcp-Session-Id, here or (shared store) by claiming it; then serve.
+ * Answers 400 (no header) or 404 (no such session) itself. Takes p. */
+static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
+                         const struct mcpgw_http_head *h, struct pending *p)
+{
+    const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id");
+    struct mcpgw_session *s;
+    if (!sid || sid->value_len == 0) {
+        refuse(n, c, 400, -32000, "Bad Request: Mcp-Session-Id header is required", NULL);
+        pending_free(p);
+        return;
+    }
+    s = mcpgw_registry_lookup(n->reg, sid->value, sid->value_len);
+    if (s) {
+        serve(n, c, s, p);
+        pending_free(p);
+        return;
+    }
+    p->n = n;
+    p->conn = c;
+    mcpgw_http_conn_set_close_cb(c, on_pending_conn_close, p);
+    mcpgw_store_claim(n->store, sid->value, sid->value_len, on_claimed, p);
+}
+
+static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                      const char *lei)
+{
+    uint32_t stream;
+    uint64_t seq;
+    const char *dot;
+    if (!lei) {
+        if (mcpgw_store_shared(n->store))
+            mcpgw_session_resume_shared(n, s, c, NULL);
+        else
+            mcpgw_session_attach_get(n, s, c, 0, 0);
+        return;
+    }
+    dot = strchr(lei, '.');
+    if (mcpgw_store_shared(n->store) && dot && dot - lei == 1 && lei[0] == '0') {
+        uint64_t ms, sq;
+        if (mcpgw_stream_id_parse(dot + 1, strlen(dot + 1), &ms, &sq) == 0) {
+            mcpgw_session_resume_shared(n, s, c, dot + 1);
+            return;
+        }
+    }
+    if (mcpgw_event_id_parse(lei, strlen(lei), &stream, &seq) < 0) {
+        refuse(n, c, 400, -32000, "Bad Request: Last-Event-ID is not an event id of this server",
+               NULL);
+        return;
+    }
+    if (stream == 0) {
+        if (mcpgw_store_shared(n->store))
+            mcpgw_session_resume_shared(n, s, c, NULL);
+        else
+            mcpgw_session_attach_get(n, s, c, 1, seq);
+    } else {
+        struct mcpgw_call *call = mcpgw_call_find_stream(s, stream);
+        if (call) {
+            mcpgw_call_attach(call, c, seq);
+        } else {
+            /* The request finished, or ran on a node that is gone: replay what is left of its
+             * stream here, then end it. */
+            mcpgw_sse_begin(n, s, c, stream);
+            mcpgw_session_replay_to(n, s, c, stream, seq);
+            mcpgw_http_stream_end(c);
+        }
+    }
+}
+
+static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                  struct pending *p)
+{
+    mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
+    mcpgw_store_touch(n->store, s);
+    switch (p->method) {
+    case MCPGW_HTTP_GET:
+        serve_get(n, c, s, p->lei);
+        break;
+    case MCPGW_HTTP_DELETE:
+        mcpgw_node_session_destroy(n, s);
+        (*n->st.sessions_deleted)++;
+        mcpgw_http_respond(c, 200, NULL, NULL, NULL, 0);
+        break;
+    default:
+        switch (p->msg.kind) {
+        case MCPGW_JSONRPC_REQUEST:
+            mcpgw_protocol_request(n, s, c, &p->msg);
+            break;
+        case MCPGW_JSONRPC_NOTIFICATION:
+            mcpgw_protocol_notification(n, s, c, &p->msg);
+            break;
+        default:
+            mcpgw_protocol_response(n, s, &p->msg);
+            mcpgw_http_respond(c, 202, NULL, NULL, NULL, 0);
+            break;
+        }
+    }
+}
+
 static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                         const struct mcpgw_http_req *req)
 {
-    struct mcpgw_jsonrpc_msg m;
+    struct pending *p;
     json_object *bad_id = NULL;
     const char *why = NULL;
-    struct mcpgw_session *s;
     int rc;
 
     if (!is_json_content(&req->head)) {
@@ -156,7 +311,9 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     }
     if (!version_ok(n, c, &req->head))
         return;
-    rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &m, &bad_id, &why);
+    p = xcalloc(1, sizeof(*p));
+    p->method = MCPGW_HTTP_POST;
+    rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
     if (rc) {
         size_t len;
         char *json = mcpgw_jsonrpc_error(bad_id, rc, why, NULL, &len);
@@ -164,87 +321,53 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         mcpgw_http_respond(c, 400, "application/json", NULL, json, len);
         free(json);
         json_object_put(bad_id);
+        pending_free(p);
         return;
     }
-    if (m.kind == MCPGW_JSONRPC_REQUEST && strcmp(m.method, "initialize") == 0 &&
-        !mcpgw_http_find(&req->head, "mcp-session-id")) {
-        (*n->st.requests)++;
-        mcpgw_protocol_initialize(n, c, &m);
-        goto out;
+    if (p->msg.kind == MCPGW_JSONRPC_REQUEST && !mcpgw_http_find(&req->head, "mcp-session-id")) {
+        if (strcmp(p->msg.method, "initialize") == 0) {
+            (*n->st.requests)++;
+            mcpgw_protocol_initialize(n, c, &p->msg);
+            pending_free(p);
+            return;
+        }
+        if (strcmp(p->msg.method, "ping") == 0) {
+            (*n->st.requests)++;
+            mcpgw_respond_result(n, c, NULL, p->msg.id, json_object_new_object());
+            pending_free(p);
+            return;
+        }
     }
-    if (m.kind == MCPGW_JSONRPC_REQUEST && strcmp(m.method, "ping") == 0 &&
-        !mcpgw_http_find(&req->head, "mcp-session-id")) {
-        (*n->st.requests)++;
-        mcpgw_respond_result(n, c, NULL, m.id, json_object_new_object());
-        goto out;
-    }
-    if (!(s = session_of(n, c, &req->head)))
-        goto out;
-    switch (m.kind) {
-    case MCPGW_JSONRPC_REQUEST:
-        mcpgw_protocol_request(n, s, c, &m);
-        break;
-    case MCPGW_JSONRPC_NOTIFICATION:
-        mcpgw_protocol_notification(n, s, &m);
-        mcpgw_http_respond(c, 202, NULL, NULL, NULL, 0);
-        break;
-    default:
-        mcpgw_protocol_response(n, s, &m);
-        mcpgw_http_respond(c, 202, NULL, NULL, NULL, 0);
-        break;
-    }
-out:
-    mcpgw_jsonrpc_msg_deinit(&m);
+    with_session(n, c, &req->head, p);
 }
 
 static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                        const struct mcpgw_http_req *req)
 {
     const struct mcpgw_http_header *lei;
-    struct mcpgw_session *s;
-    uint32_t stream;
-    uint64_t seq;
-
+    struct pending *p;
     if (!accepts(&req->head, "text/event-stream")) {
         refuse(n, c, 406, -32000, "Not Acceptable: Accept must list text/event-stream", NULL);
         return;
     }
-    if (!version_ok(n, c, &req->head) || !(s = session_of(n, c, &req->head)))
+    if (!version_ok(n, c, &req->head))
         return;
-    lei = mcpgw_http_find(&req->head, "last-event-id");
-    if (!lei) {
-        mcpgw_session_attach_get(n, s, c, 0, 0);
-        return;
-    }
-    if (mcpgw_event_id_parse(lei->value, lei->value_len, &stream, &seq) < 0) {
-        refuse(n, c, 400, -32000, "Bad Request: Last-Event-ID is not an event id of this server",
-               NULL);
-        return;
-    }
-    if (stream == 0) {
-        mcpgw_session_attach_get(n, s, c, 1, seq);
-    } else {
-        struct mcpgw_call *call = mcpgw_call_find_stream(s, stream);
-        if (call) {
-            mcpgw_call_attach(call, c, seq);
-        } else {
-            /* The request finished: replay what is left of its stream, then end it. */
-            mcpgw_sse_begin(n, s, c, stream);
-            mcpgw_session_replay_to(n, s, c, stream, seq);
-            mcpgw_http_stream_end(c);
-        }
-    }
+    p = xcalloc(1, sizeof(*p));
+    p->method = MCPGW_HTTP_GET;
+    if ((lei = mcpgw_http_find(&req->head, "last-event-id")) != NULL)
+        p->lei = xstrndup(lei->value, lei->value_len > 128 ? 128 : lei->value_len);
+    with_session(n, c, &req->head, p);
 }
 
 static void handle_delete(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                           const struct mcpgw_http_req *req)
 {
-    struct mcpgw_session *s;
-    if (!version_ok(n, c, &req->head) || !(s = session_of(n, c, &req->head)))
+    struct pending *p;
+    if (!version_ok(n, c, &req->head))
         return;
-    mcpgw_node_session_destroy(n, s);
-    (*n->st.sessions_deleted)++;
-    mcpgw_http_respond(c, 200, NULL, NULL, NULL, 0);
+    p = xcalloc(1, sizeof(*p));
+    p->method = MCPGW_HTTP_DELETE;
+    with_session(n, c, &req->head, p);
 }
 
 static void count_stream(void *arg, struct mcpgw_session *s)
@@ -279,7 +402,14 @@ void mcpgw_node_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *r
         return;
     }
     if (mcpgw_strieq(req->path, req->path_len, "/readyz")) {
-        mcpgw_http_respond(c, 200, "text/plain", NULL, "ready\n", 6);
+        static const char degraded[] = "degraded: session store unavailable\n",
+                          draining[] = "draining\n";
+        if (n->draining)
+            mcpgw_http_respond(c, 503, "text/plain", NULL, draining, sizeof(draining) - 1);
+        else if (!mcpgw_store_up(n->store))
+            mcpgw_http_respond(c, 503, "text/plain", NULL, degraded, sizeof(degraded) - 1);
+        else
+            mcpgw_http_respond(c, 200, "text/plain", NULL, "ready\n", 6);
         return;
     }
     if (mcpgw_strieq(req->path, req->path_len, "/metrics")) {

@@ -1,0 +1,46 @@
+/* store-impl.h - the table every store backend fills (memory in store.c, Redis in
+ * store_redis.c). Only store backends include this. */
+#ifndef MCPGW_NODE_STORE_IMPL_H
+#define MCPGW_NODE_STORE_IMPL_H
+
+#include "node/store.h"
+
+struct mcpgw_store_ops {
+    const char *name;
+    int shared;
+    int (*up)(const struct mcpgw_store *st);
+    void (*free)(struct mcpgw_store *st);
+    void (*create)(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                   void *arg);
+    void (*claim)(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_store_claim_fn done,
+                  void *arg);
+    void (*save)(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                 void *arg);
+    void (*subscribe)(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
+                      mcpgw_store_done_fn done, void *arg);
+    void (*del)(struct mcpgw_store *st, struct mcpgw_session *s);
+    void (*touch)(struct mcpgw_store *st, struct mcpgw_session *s);
+    void (*fanout)(struct mcpgw_store *st, const char *uri, const char *json, size_t len);
+    void (*replay)(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
+                   mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg);
+    void (*note_write)(struct mcpgw_store *st, const char *name, const char *text,
+                       mcpgw_store_note_fn done, void *arg);
+    void (*note_read)(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,
+                      void *arg);
+    void (*result_get)(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                       mcpgw_store_result_fn done, void *arg);
+    void (*result_put)(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                       const char *json, mcpgw_store_done_fn done, void *arg);
+};
+
+struct mcpgw_store {
+    const struct mcpgw_store_ops *ops;
+    struct mcpgw_node *n;
+    void *impl;
+};
+
+extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
+/* Parse "host:port[/db]" and start connecting (the node serves while Redis is unreachable). */
+int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *err, size_t errlen);
+
+#endif

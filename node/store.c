@@ -1,0 +1,252 @@
+/* store.c - the store interface's dispatch and the in-process (memory) store. */
+#include "node/store.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "node/call.h"
+#include "node/notes.h"
+#include "node/registry.h"
+#include "node/session.h"
+#include "node/store-impl.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *mcpgw_store_err_str(int err)
+{
+    switch (err) {
+    case MCPGW_STORE_OK: return "ok";
+    case MCPGW_STORE_UNAVAILABLE: return "session store unavailable";
+    case MCPGW_STORE_GONE: return "session record not found";
+    case MCPGW_STORE_STALE: return "session moved to another node";
+    default: return "unknown store error";
+    }
+}
+
+/* ---- memory: everything is local, every callback fires at once ---- */
+
+static void mem_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                       void *arg)
+{
+    s->epoch = 1;
+    done(arg, MCPGW_STORE_OK);
+}
+
+static void mem_claim(struct mcpgw_store *st, const char *sid, size_t len,
+                      mcpgw_store_claim_fn done, void *arg)
+{
+    done(arg, NULL, MCPGW_STORE_GONE);
+}
+
+static void mem_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                     void *arg)
+{
+    done(arg, MCPGW_STORE_OK);
+}
+
+static void mem_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
+                          mcpgw_store_done_fn done, void *arg)
+{
+    done(arg, MCPGW_STORE_OK);
+}
+
+static void mem_delete(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+}
+
+static void mem_touch(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+}
+
+struct fanout {
+    struct mcpgw_node *n;
+    const char *json;
+    size_t len;
+};
+
+static void deliver(void *arg, struct mcpgw_session *s)
+{
+    struct fanout *f = arg;
+    mcpgw_session_send(f->n, s, f->json, f->len);
+}
+
+static void mem_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len)
+{
+    struct fanout f = {st->n, json, len};
+    mcpgw_registry_foreach_subscriber(st->n->reg, uri, deliver, &f);
+}
+
+struct mem_replay {
+    mcpgw_store_event_fn visit;
+    void *arg;
+};
+
+static void mem_visit(void *arg, const struct mcpgw_event *ev)
+{
+    struct mem_replay *r = arg;
+    char id[48];
+    mcpgw_event_id_format(id, sizeof(id), ev->stream, ev->seq);
+    r->visit(r->arg, id, ev->data, ev->len);
+}
+
+static void mem_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
+                       mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
+{
+    struct mem_replay r = {visit, arg};
+    mcpgw_session_replay(s, 0, strtoull(after, NULL, 10), mem_visit, &r);
+    done(arg, MCPGW_STORE_OK);
+}
+
+static void mem_note_write(struct mcpgw_store *st, const char *name, const char *text,
+                           mcpgw_store_note_fn done, void *arg)
+{
+    int created;
+    uint64_t v = mcpgw_notes_write(st->n->notes, name, text, &created);
+    done(arg, MCPGW_STORE_OK, text, v);
+}
+
+static void mem_note_read(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,
+                          void *arg)
+{
+    uint64_t v = 0;
+    const char *text = mcpgw_notes_read(st->n->notes, name, &v);
+    done(arg, text ? MCPGW_STORE_OK : MCPGW_STORE_GONE, text, v);
+}
+
+static void mem_result_get(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                           mcpgw_store_result_fn done, void *arg)
+{
+    done(arg, MCPGW_STORE_OK, NULL);
+}
+
+static void mem_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                           const char *json, mcpgw_store_done_fn done, void *arg)
+{
+    done(arg, MCPGW_STORE_OK);
+}
+
+static int mem_up(const struct mcpgw_store *st)
+{
+    return 1;
+}
+
+static void mem_free(struct mcpgw_store *st)
+{
+}
+
+static const struct mcpgw_store_ops memory_ops = {
+    "memory",      0,           mem_up,        mem_free,       mem_create,     mem_claim,
+    mem_save,      mem_subscribe, mem_delete,  mem_touch,      mem_fanout,     mem_replay,
+    mem_note_write, mem_note_read, mem_result_get, mem_result_put,
+};
+
+/* ---- dispatch ---- */
+
+struct mcpgw_store *mcpgw_store_new(struct mcpgw_node *n, const char *url, char *err,
+                                    size_t errlen)
+{
+    struct mcpgw_store *st = xcalloc(1, sizeof(*st));
+    st->n = n;
+    if (strcmp(url, "memory") == 0) {
+        st->ops = &memory_ops;
+        return st;
+    }
+    if (strncmp(url, "redis://", 8) == 0) {
+        st->ops = &mcpgw_store_redis_ops;
+        if (mcpgw_store_redis_init(st, url + 8, err, errlen) == 0)
+            return st;
+        free(st);
+        return NULL;
+    }
+    snprintf(err, errlen, "--store '%s' is not supported: use memory or redis://HOST:PORT", url);
+    free(st);
+    return NULL;
+}
+
+void mcpgw_store_free(struct mcpgw_store *st)
+{
+    if (!st)
+        return;
+    st->ops->free(st);
+    free(st);
+}
+
+int mcpgw_store_shared(const struct mcpgw_store *st)
+{
+    return st->ops->shared;
+}
+
+int mcpgw_store_up(const struct mcpgw_store *st)
+{
+    return st->ops->up(st);
+}
+
+void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                        void *arg)
+{
+    st->ops->create(st, s, done, arg);
+}
+
+void mcpgw_store_claim(struct mcpgw_store *st, const char *sid, size_t len,
+                       mcpgw_store_claim_fn done, void *arg)
+{
+    st->ops->claim(st, sid, len, done, arg);
+}
+
+void mcpgw_store_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                      void *arg)
+{
+    st->ops->save(st, s, done, arg);
+}
+
+void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri,
+                           int on, mcpgw_store_done_fn done, void *arg)
+{
+    st->ops->subscribe(st, s, uri, on, done, arg);
+}
+
+void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+    st->ops->del(st, s);
+}
+
+void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+    st->ops->touch(st, s);
+}
+
+void mcpgw_store_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len)
+{
+    st->ops->fanout(st, uri, json, len);
+}
+
+void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
+                        mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
+{
+    st->ops->replay(st, s, after, visit, done, arg);
+}
+
+void mcpgw_store_note_write(struct mcpgw_store *st, const char *name, const char *text,
+                            mcpgw_store_note_fn done, void *arg)
+{
+    st->ops->note_write(st, name, text, done, arg);
+}
+
+void mcpgw_store_note_read(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,
+                           void *arg)
+{
+    st->ops->note_read(st, name, done, arg);
+}
+
+void mcpgw_store_result_get(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                            mcpgw_store_result_fn done, void *arg)
+{
+    st->ops->result_get(st, s, rid, done, arg);
+}
+
+void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                            const char *json, mcpgw_store_done_fn done, void *arg)
+{
+    st->ops->result_put(st, s, rid, json, done, arg);
+}

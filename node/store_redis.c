@@ -1,0 +1,863 @@
+/* store_redis.c - the Redis store: replicated sessions, fenced ownership, event streams,
+ * pub/sub fan-out. Protocol and keys: docs/replication.md. */
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "node/call.h"
+#include "node/notes.h"
+#include "node/protocol.h"
+#include "node/registry.h"
+#include "node/session.h"
+#include "node/store-impl.h"
+
+#include <event2/event.h>
+#include <hiredis/adapters/libevent.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <openssl/sha.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define EV_MAXLEN      "1000"
+#define RESULT_TTL_MS  "300000"
+#define WATCHDOG_MS    3000
+#define MAX_HELD       4096
+
+enum script {
+    S_CREATE,
+    S_CLAIM,
+    S_SAVE,
+    S_SUB,
+    S_UNSUB,
+    S_PUBLISH,
+    S_DELETE,
+    S_NOTE_WRITE,
+    S_COUNT
+};
+
+/* The epoch check every owner write starts with (KEYS[1] = session hash, ARGV[1] = epoch). */
+#define FENCE                                                                                      \
+    "local e = redis.call('HGET', KEYS[1], 'epoch') "                                              \
+    "if not e then return redis.error_reply('GONE') end "                                          \
+    "if e ~= ARGV[1] then return redis.error_reply('STALE') end "
+
+static const char *const scripts[S_COUNT] = {
+    /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
+    "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
+    "redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1",
+    /* CLAIM: KEYS s, subs, ev; ARGV node, ttl, sid */
+    "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "local prev = redis.call('HGET', KEYS[1], 'owner') "
+    "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
+    "redis.call('HSET', KEYS[1], 'owner', ARGV[1]) "
+    "for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
+    "if prev and prev ~= ARGV[1] then "
+    "  redis.call('PUBLISH', 'mcpgw:node:' .. prev, 'moved ' .. ARGV[3] .. ' ' .. epoch) end "
+    "return {redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2])}",
+    /* SAVE: KEYS s; ARGV epoch, field/value pairs */
+    FENCE "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) return 1",
+    /* SUB: KEYS s, subs; ARGV epoch, uri, ttl */
+    FENCE "redis.call('SADD', KEYS[2], ARGV[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) return 1",
+    /* UNSUB: KEYS s, subs; ARGV epoch, uri */
+    FENCE "redis.call('SREM', KEYS[2], ARGV[2]) return 1",
+    /* PUBLISH: KEYS s, ev; ARGV json, sid, ttl. Append, then tell the owner, atomically. */
+    "local owner = redis.call('HGET', KEYS[1], 'owner') "
+    "if not owner then return false end "
+    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", '*', 'd', ARGV[1]) "
+    "redis.call('PEXPIRE', KEYS[2], ARGV[3]) "
+    "redis.call('PUBLISH', 'mcpgw:node:' .. owner, 'ev ' .. ARGV[2] .. ' ' .. id .. ' ' .. ARGV[1]) "
+    "return id",
+    /* DELETE: KEYS s, subs, ev; ARGV epoch. Returns the subscriptions to unindex. */
+    FENCE "local subs = redis.call('SMEMBERS', KEYS[2]) "
+    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
+    /* NOTE_WRITE: KEYS note; ARGV text */
+    "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
+    "redis.call('HSET', KEYS[1], 'text', ARGV[1]) return v",
+};
+
+struct rstore {
+    struct mcpgw_store *st;
+    struct mcpgw_node *n;
+    char host[256];
+    int port;
+    redisAsyncContext *cmd, *sub;
+    int cmd_up, sub_up, was_up, verifying;
+    struct event *timer;
+    uint64_t outstanding, last_reply_ms, warned_ms;
+    char sha[S_COUNT][41];
+    char channel[64];
+    char ttl[24];
+};
+
+static struct rstore *R(const struct mcpgw_store *st)
+{
+    return st->impl;
+}
+
+static int up(const struct mcpgw_store *st)
+{
+    return R(st)->cmd_up && R(st)->sub_up;
+}
+
+static void set_up_gauge(struct rstore *r)
+{
+    int now_up = r->cmd_up && r->sub_up;
+    if (now_up != r->was_up) {
+        if (now_up)
+            log_info("session store: connected to redis %s:%d", r->host, r->port);
+        else
+            log_warn("session store: redis %s:%d unavailable; serving local sessions only "
+                     "(degraded)",
+                     r->host, r->port);
+        r->was_up = now_up;
+    }
+    if (r->n->st.store_up)
+        *r->n->st.store_up = now_up;
+}
+
+/* ---- commands ---- */
+
+struct op {
+    struct rstore *r;
+    void (*on_reply)(struct op *o, redisReply *reply, int err);
+    union {
+        mcpgw_store_done_fn done;
+        mcpgw_store_claim_fn claim;
+        mcpgw_store_note_fn note;
+        mcpgw_store_result_fn result;
+    } cb;
+    void *arg;
+    mcpgw_store_event_fn visit;
+    char sid[MCPGW_SESSION_ID_MAX];
+    char extra[256];
+};
+
+static int reply_err(redisReply *reply)
+{
+    if (!reply)
+        return MCPGW_STORE_UNAVAILABLE;
+    if (reply->type == REDIS_REPLY_ERROR) {
+        if (strncmp(reply->str, "STALE", 5) == 0)
+            return MCPGW_STORE_STALE;
+        if (strncmp(reply->str, "GONE", 4) == 0)
+            return MCPGW_STORE_GONE;
+        log_warn("session store: redis error: %s", reply->str);
+        return MCPGW_STORE_UNAVAILABLE;
+    }
+    return MCPGW_STORE_OK;
+}
+
+static void verify_reply(struct op *o, redisReply *reply, int err)
+{
+    struct mcpgw_session *s;
+    if (err || reply->type != REDIS_REPLY_INTEGER || reply->integer != 0)
+        return;
+    s = mcpgw_registry_lookup(o->r->n->reg, o->sid, strlen(o->sid));
+    if (s) {
+        log_warn("session %s has no record in redis any more (restarted empty?): dropping it; "
+                 "its client will get 404 and initialize again",
+                 s->id);
+        (*o->r->n->st.sessions_lost)++;
+        mcpgw_node_session_drop(o->r->n, s);
+    }
+}
+
+static void send_argv(struct rstore *r, struct op *o, int argc, const char **argv,
+                      const size_t *lens);
+
+static void verify_one(void *arg, struct mcpgw_session *s)
+{
+    struct rstore *r = arg;
+    struct op *o = xcalloc(1, sizeof(*o));
+    char k[128];
+    const char *argv[2] = {"EXISTS", k};
+    o->r = r;
+    o->on_reply = verify_reply;
+    snprintf(o->sid, sizeof(o->sid), "%s", s->id);
+    snprintf(k, sizeof(k), "mcpgw:{%s}:s", s->id);
+    send_argv(r, o, 2, argv, NULL);
+}
+
+/* After a reconnect: a session whose record vanished (Redis restarted empty) is dropped, so its
+ * client gets a clean 404 instead of silently diverging state. */
+static void verify_sessions(struct rstore *r)
+{
+    mcpgw_registry_foreach(r->n->reg, verify_one, r);
+}
+
+static void on_cmd_reply(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct op *o = priv;
+    redisReply *reply = rep;
+    if (o->r->outstanding)
+        o->r->outstanding--;
+    o->r->last_reply_ms = mcpgw_now_ms();
+    if (o->on_reply)
+        o->on_reply(o, reply, reply_err(reply));
+    free(o);
+}
+
+static struct op *op_new(struct rstore *r, void (*on_reply)(struct op *, redisReply *, int),
+                         void *arg)
+{
+    struct op *o = xcalloc(1, sizeof(*o));
+    o->r = r;
+    o->on_reply = on_reply;
+    o->arg = arg;
+    return o;
+}
+
+/* Send argv; when Redis is down the op fails at once (callback with UNAVAILABLE). */
+static void send_argv(struct rstore *r, struct op *o, int argc, const char **argv,
+                      const size_t *lens)
+{
+    if (!r->cmd_up || redisAsyncCommandArgv(r->cmd, o ? on_cmd_reply : NULL, o, argc, argv,
+                                            lens) != REDIS_OK) {
+        if (o && o->on_reply)
+            o->on_reply(o, NULL, MCPGW_STORE_UNAVAILABLE);
+        free(o);
+        return;
+    }
+    if (o && !r->outstanding)
+        r->last_reply_ms = mcpgw_now_ms();
+    if (o)
+        r->outstanding++;
+}
+
+/* EVALSHA script with nkeys keys followed by args (all NUL-terminated except where lens given). */
+static void eval(struct rstore *r, struct op *o, enum script sc, int nkeys, int nargs,
+                 const char **args, const size_t *arglens)
+{
+    const char *argv[24];
+    size_t lens[24];
+    char nk[8];
+    int argc = 0;
+    snprintf(nk, sizeof(nk), "%d", nkeys);
+    argv[argc] = "EVALSHA", lens[argc++] = 7;
+    argv[argc] = r->sha[sc], lens[argc++] = 40;
+    argv[argc] = nk, lens[argc++] = strlen(nk);
+    for (int i = 0; i < nargs && argc < 24; i++) {
+        argv[argc] = args[i];
+        lens[argc++] = arglens && arglens[i] != (size_t)-1 ? arglens[i] : strlen(args[i]);
+    }
+    send_argv(r, o, argc, argv, lens);
+}
+
+static void key(char *out, size_t len, const char *sid, const char *suffix)
+{
+    snprintf(out, len, "mcpgw:{%s}:%s", sid, suffix);
+}
+
+static void done_reply(struct op *o, redisReply *reply, int err)
+{
+    o->cb.done(o->arg, err);
+}
+
+static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                     void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, done_reply, arg);
+    char ks[128], proto[8], caps[8], state[8], level[8], created[24];
+    const char *args[20];
+    int n = 0;
+    o->cb.done = done;
+    s->epoch = 1;
+    key(ks, sizeof(ks), s->id, "s");
+    snprintf(proto, sizeof(proto), "%u", s->proto);
+    snprintf(caps, sizeof(caps), "%u", s->client_caps);
+    snprintf(state, sizeof(state), "%u", s->state);
+    snprintf(level, sizeof(level), "%d", s->log_level);
+    snprintf(created, sizeof(created), "%llu", (unsigned long long)mcpgw_wall_ms());
+    args[n++] = ks;
+    args[n++] = r->ttl;
+    args[n++] = "v", args[n++] = "1";
+    args[n++] = "proto", args[n++] = proto;
+    args[n++] = "client", args[n++] = s->client ? s->client : "{}";
+    args[n++] = "caps", args[n++] = caps;
+    args[n++] = "state", args[n++] = state;
+    args[n++] = "level", args[n++] = level;
+    args[n++] = "owner", args[n++] = r->n->cfg.node_id;
+    args[n++] = "epoch", args[n++] = "1";
+    args[n++] = "created", args[n++] = created;
+    eval(r, o, S_CREATE, 1, n, args, NULL);
+}
+
+static const char *hget(redisReply *hash, const char *field)
+{
+    for (size_t i = 0; i + 1 < hash->elements; i += 2)
+        if (hash->element[i]->type == REDIS_REPLY_STRING &&
+            strcmp(hash->element[i]->str, field) == 0 &&
+            hash->element[i + 1]->type == REDIS_REPLY_STRING)
+            return hash->element[i + 1]->str;
+    return NULL;
+}
+
+static void claim_reply(struct op *o, redisReply *reply, int err)
+{
+    struct mcpgw_session *s;
+    redisReply *h, *subs;
+    const char *v;
+    if (err) {
+        o->cb.claim(o->arg, NULL, err);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_NIL) {
+        o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
+        return;
+    }
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[0]->type != REDIS_REPLY_ARRAY) {
+        log_warn("session store: unexpected claim reply for %s", o->sid);
+        o->cb.claim(o->arg, NULL, MCPGW_STORE_UNAVAILABLE);
+        return;
+    }
+    h = reply->element[0];
+    subs = reply->element[1];
+    if ((v = hget(h, "v")) == NULL || strcmp(v, "1") != 0) {
+        log_warn("session store: record of %s has an unknown format version", o->sid);
+        o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
+        return;
+    }
+    s = xcalloc(1, sizeof(*s));
+    snprintf(s->id, sizeof(s->id), "%s", o->sid);
+    s->proto = (uint8_t)atoi(hget(h, "proto") ? hget(h, "proto") : "0");
+    if (s->proto >= MCPGW_PROTO_COUNT)
+        s->proto = MCPGW_PROTO_2025_11_25;
+    s->client_caps = (uint8_t)atoi(hget(h, "caps") ? hget(h, "caps") : "0");
+    s->state = (uint8_t)atoi(hget(h, "state") ? hget(h, "state") : "0");
+    if (s->state >= MCPGW_SESSION_STATE_COUNT)
+        s->state = MCPGW_SESSION_READY;
+    s->log_level = (int8_t)atoi(hget(h, "level") ? hget(h, "level") : "-1");
+    s->epoch = strtoull(hget(h, "epoch") ? hget(h, "epoch") : "0", NULL, 10);
+    s->client = xstrdup(hget(h, "client") ? hget(h, "client") : "{}");
+    for (size_t i = 0; subs->type == REDIS_REPLY_ARRAY && i < subs->elements; i++)
+        if (subs->element[i]->type == REDIS_REPLY_STRING)
+            mcpgw_session_sub_add(s, subs->element[i]->str);
+    o->cb.claim(o->arg, s, MCPGW_STORE_OK);
+}
+
+static void r_claim(struct mcpgw_store *st, const char *sid, size_t len,
+                    mcpgw_store_claim_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o;
+    char ks[128], ksub[128], kev[128];
+    const char *args[6];
+    if (len >= MCPGW_SESSION_ID_MAX) {
+        done(arg, NULL, MCPGW_STORE_GONE);
+        return;
+    }
+    o = op_new(r, claim_reply, arg);
+    o->cb.claim = done;
+    memcpy(o->sid, sid, len);
+    o->sid[len] = '\0';
+    key(ks, sizeof(ks), o->sid, "s");
+    key(ksub, sizeof(ksub), o->sid, "subs");
+    key(kev, sizeof(kev), o->sid, "ev");
+    args[0] = ks, args[1] = ksub, args[2] = kev;
+    args[3] = r->n->cfg.node_id, args[4] = r->ttl, args[5] = o->sid;
+    eval(r, o, S_CLAIM, 3, 6, args, NULL);
+}
+
+static void r_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
+                   void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, done_reply, arg);
+    char ks[128], epoch[24], state[8], level[8];
+    const char *args[6];
+    o->cb.done = done;
+    key(ks, sizeof(ks), s->id, "s");
+    snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
+    snprintf(state, sizeof(state), "%u", s->state);
+    snprintf(level, sizeof(level), "%d", s->log_level);
+    args[0] = ks, args[1] = epoch;
+    args[2] = "state", args[3] = state, args[4] = "level", args[5] = level;
+    eval(r, o, S_SAVE, 1, 6, args, NULL);
+}
+
+static void index_update(struct rstore *r, const char *uri, const char *sid, int on)
+{
+    char k[1100];
+    const char *argv[3];
+    snprintf(k, sizeof(k), "mcpgw:r:%s", uri);
+    argv[0] = on ? "SADD" : "SREM";
+    argv[1] = k;
+    argv[2] = sid;
+    send_argv(r, NULL, 3, argv, NULL);
+}
+
+struct sub_op {
+    mcpgw_store_done_fn done;
+    void *arg;
+};
+
+static void sub_reply(struct op *o, redisReply *reply, int err)
+{
+    /* The URI index is another slot: update it after the fenced write succeeded. */
+    if (!err)
+        index_update(o->r, o->extra, o->sid, o->visit != NULL);
+    o->cb.done(o->arg, err);
+}
+
+static void noop_visit(void *arg, const char *id, const char *json, size_t len)
+{
+}
+
+static void r_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
+                        mcpgw_store_done_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, sub_reply, arg);
+    char ks[128], ksub[128], epoch[24];
+    const char *args[5];
+    o->cb.done = done;
+    o->visit = on ? noop_visit : NULL; /* remembers on/off for the reply */
+    snprintf(o->sid, sizeof(o->sid), "%s", s->id);
+    snprintf(o->extra, sizeof(o->extra), "%s", uri);
+    key(ks, sizeof(ks), s->id, "s");
+    key(ksub, sizeof(ksub), s->id, "subs");
+    snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
+    args[0] = ks, args[1] = ksub, args[2] = epoch, args[3] = uri, args[4] = r->ttl;
+    eval(r, o, on ? S_SUB : S_UNSUB, 2, on ? 5 : 4, args, NULL);
+}
+
+static void delete_reply(struct op *o, redisReply *reply, int err)
+{
+    if (err || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING)
+            index_update(o->r, reply->element[i]->str, o->sid, 0);
+}
+
+static void r_delete(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, delete_reply, NULL);
+    char ks[128], ksub[128], kev[128], epoch[24];
+    const char *args[4];
+    snprintf(o->sid, sizeof(o->sid), "%s", s->id);
+    key(ks, sizeof(ks), s->id, "s");
+    key(ksub, sizeof(ksub), s->id, "subs");
+    key(kev, sizeof(kev), s->id, "ev");
+    snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
+    args[0] = ks, args[1] = ksub, args[2] = kev, args[3] = epoch;
+    eval(r, o, S_DELETE, 3, 4, args, NULL);
+}
+
+static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+    struct rstore *r = R(st);
+    uint64_t now = mcpgw_now_ms();
+    const char *argv[3];
+    char k[128];
+    if (now - s->ttl_refreshed_ms < r->n->cfg.session_idle_ms / 10)
+        return;
+    s->ttl_refreshed_ms = now;
+    argv[0] = "PEXPIRE";
+    argv[1] = k;
+    argv[2] = r->ttl;
+    key(k, sizeof(k), s->id, "s");
+    send_argv(r, NULL, 3, argv, NULL);
+    key(k, sizeof(k), s->id, "subs");
+    send_argv(r, NULL, 3, argv, NULL);
+    key(k, sizeof(k), s->id, "ev");
+    send_argv(r, NULL, 3, argv, NULL);
+}
+
+/* ---- events ---- */
+
+static void publish_reply(struct op *o, redisReply *reply, int err)
+{
+    /* A nil reply: the session record is gone (expired): drop it from the URI index. */
+    if (!err && reply->type == REDIS_REPLY_NIL && o->extra[0])
+        index_update(o->r, o->extra, o->sid, 0);
+}
+
+static void publish(struct rstore *r, const char *sid, const char *uri, const char *json,
+                    size_t len)
+{
+    struct op *o = op_new(r, publish_reply, NULL);
+    char ks[128], kev[128];
+    const char *args[5];
+    size_t lens[5] = {(size_t)-1, (size_t)-1, len, (size_t)-1, (size_t)-1};
+    snprintf(o->sid, sizeof(o->sid), "%s", sid);
+    snprintf(o->extra, sizeof(o->extra), "%s", uri ? uri : "");
+    key(ks, sizeof(ks), sid, "s");
+    key(kev, sizeof(kev), sid, "ev");
+    args[0] = ks, args[1] = kev, args[2] = json, args[3] = sid, args[4] = r->ttl;
+    eval(r, o, S_PUBLISH, 2, 5, args, lens);
+}
+
+struct fanout_op {
+    struct mcpgw_store *st;
+    char *uri;
+    char *json;
+    size_t len;
+};
+
+static void deliver_local(void *arg, struct mcpgw_session *s)
+{
+    struct fanout_op *f = arg;
+    mcpgw_session_send(f->st->n, s, f->json, f->len);
+}
+
+static void fanout_reply(struct op *o, redisReply *reply, int err)
+{
+    struct fanout_op *f = o->arg;
+    if (err || reply->type != REDIS_REPLY_ARRAY) {
+        /* Redis is away: this node's own subscribers still hear about it. */
+        mcpgw_registry_foreach_subscriber(f->st->n->reg, f->uri, deliver_local, f);
+    } else {
+        for (size_t i = 0; i < reply->elements; i++)
+            if (reply->element[i]->type == REDIS_REPLY_STRING)
+                publish(o->r, reply->element[i]->str, f->uri, f->json, f->len);
+    }
+    free(f->uri);
+    free(f->json);
+    free(f);
+}
+
+static void r_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len)
+{
+    struct rstore *r = R(st);
+    struct fanout_op *f = xcalloc(1, sizeof(*f));
+    struct op *o = op_new(r, fanout_reply, f);
+    char k[1100];
+    const char *argv[2];
+    f->st = st;
+    f->uri = xstrdup(uri);
+    f->json = xstrndup(json, len);
+    f->len = len;
+    snprintf(k, sizeof(k), "mcpgw:r:%s", uri);
+    argv[0] = "SMEMBERS";
+    argv[1] = k;
+    send_argv(r, o, 2, argv, NULL);
+}
+
+static void replay_reply(struct op *o, redisReply *reply, int err)
+{
+    if (!err && reply->type == REDIS_REPLY_ARRAY) {
+        for (size_t i = 0; i < reply->elements; i++) {
+            redisReply *e = reply->element[i], *f;
+            char id[64];
+            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
+                e->element[0]->type != REDIS_REPLY_STRING)
+                continue;
+            f = e->element[1];
+            if (f->type != REDIS_REPLY_ARRAY || f->elements < 2 ||
+                f->element[1]->type != REDIS_REPLY_STRING)
+                continue;
+            snprintf(id, sizeof(id), "0.%s", e->element[0]->str);
+            o->visit(o->arg, id, f->element[1]->str, f->element[1]->len);
+        }
+    }
+    o->cb.done(o->arg, err);
+}
+
+static void r_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
+                     mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, replay_reply, arg);
+    char kev[128], from[64];
+    const char *argv[6];
+    o->cb.done = done;
+    o->visit = visit;
+    key(kev, sizeof(kev), s->id, "ev");
+    snprintf(from, sizeof(from), "(%s", after);
+    argv[0] = "XRANGE", argv[1] = kev, argv[2] = from, argv[3] = "+", argv[4] = "COUNT";
+    argv[5] = EV_MAXLEN;
+    send_argv(r, o, 6, argv, NULL);
+}
+
+/* ---- notes and results ---- */
+
+static void note_write_reply(struct op *o, redisReply *reply, int err)
+{
+    uint64_t v = 0;
+    if (!err && reply->type == REDIS_REPLY_INTEGER)
+        v = (uint64_t)reply->integer;
+    else if (!err)
+        err = MCPGW_STORE_UNAVAILABLE;
+    if (!err) {
+        int created;
+        /* Mirror the name so this node's resources/list and completions know it. */
+        mcpgw_notes_write(o->r->n->notes, o->sid, "", &created);
+    }
+    o->cb.note(o->arg, err, NULL, v);
+}
+
+static void r_note_write(struct mcpgw_store *st, const char *name, const char *text,
+                         mcpgw_store_note_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, note_write_reply, arg);
+    char k[128];
+    const char *args[2];
+    o->cb.note = done;
+    snprintf(o->sid, sizeof(o->sid), "%s", name);
+    snprintf(k, sizeof(k), "mcpgw:note:%s", name);
+    args[0] = k, args[1] = text;
+    eval(r, o, S_NOTE_WRITE, 1, 2, args, NULL);
+}
+
+static void note_read_reply(struct op *o, redisReply *reply, int err)
+{
+    if (!err && reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 &&
+        reply->element[0]->type == REDIS_REPLY_STRING)
+        o->cb.note(o->arg, MCPGW_STORE_OK, reply->element[0]->str,
+                   reply->element[1]->type == REDIS_REPLY_STRING
+                       ? strtoull(reply->element[1]->str, NULL, 10)
+                       : 0);
+    else
+        o->cb.note(o->arg, err ? err : MCPGW_STORE_GONE, NULL, 0);
+}
+
+static void r_note_read(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,
+                        void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, note_read_reply, arg);
+    char k[128];
+    const char *argv[4] = {"HMGET", k, "text", "version"};
+    o->cb.note = done;
+    snprintf(k, sizeof(k), "mcpgw:note:%s", name);
+    send_argv(r, o, 4, argv, NULL);
+}
+
+static void result_get_reply(struct op *o, redisReply *reply, int err)
+{
+    o->cb.result(o->arg, err, !err && reply->type == REDIS_REPLY_STRING ? reply->str : NULL);
+}
+
+static void r_result_get(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                         mcpgw_store_result_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, result_get_reply, arg);
+    char k[256];
+    const char *argv[2] = {"GET", k};
+    o->cb.result = done;
+    snprintf(k, sizeof(k), "mcpgw:{%s}:rq:%s", s->id, rid);
+    send_argv(r, o, 2, argv, NULL);
+}
+
+static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
+                         const char *json, mcpgw_store_done_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, done_reply, arg);
+    char k[256];
+    const char *argv[5] = {"SET", k, json, "PX", RESULT_TTL_MS};
+    o->cb.done = done;
+    snprintf(k, sizeof(k), "mcpgw:{%s}:rq:%s", s->id, rid);
+    send_argv(r, o, 5, argv, NULL);
+}
+
+/* ---- pub/sub: events and ownership changes addressed to this node ---- */
+
+static void on_event_message(struct rstore *r, const char *p, size_t len)
+{
+    const char *sp1 = memchr(p, ' ', len), *sp2;
+    struct mcpgw_session *s;
+    uint64_t ms, seq;
+    if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(p + len - sp1 - 1))))
+        return;
+    s = mcpgw_registry_lookup(r->n->reg, p, (size_t)(sp1 - p));
+    if (!s || mcpgw_stream_id_parse(sp1 + 1, (size_t)(sp2 - sp1 - 1), &ms, &seq) < 0)
+        return; /* not held here: the event waits in the stream for whoever resumes */
+    mcpgw_session_deliver(r->n, s, ms, seq, sp2 + 1, (size_t)(p + len - sp2 - 1));
+}
+
+static void on_moved_message(struct rstore *r, const char *p, size_t len)
+{
+    const char *sp = memchr(p, ' ', len);
+    struct mcpgw_session *s;
+    uint64_t epoch;
+    if (!sp)
+        return;
+    s = mcpgw_registry_lookup(r->n->reg, p, (size_t)(sp - p));
+    epoch = strtoull(sp + 1, NULL, 10);
+    if (s && s->epoch < epoch) {
+        log_info("session %s moved to another node (epoch %llu): dropping the local copy", s->id,
+                 (unsigned long long)epoch);
+        mcpgw_node_session_drop(r->n, s);
+    }
+}
+
+static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct rstore *r = priv;
+    redisReply *reply = rep;
+    redisReply *payload;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+        return;
+    if (reply->element[0]->type != REDIS_REPLY_STRING ||
+        strcmp(reply->element[0]->str, "message") != 0)
+        return;
+    payload = reply->element[2];
+    if (payload->type != REDIS_REPLY_STRING)
+        return;
+    if (payload->len > 3 && memcmp(payload->str, "ev ", 3) == 0)
+        on_event_message(r, payload->str + 3, payload->len - 3);
+    else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
+        on_moved_message(r, payload->str + 6, payload->len - 6);
+}
+
+/* ---- connection management ---- */
+
+static void connect_all(struct rstore *r);
+
+static void on_cmd_connect(const redisAsyncContext *ac, int status)
+{
+    struct rstore *r = ac->data;
+    if (status != REDIS_OK) {
+        r->cmd = NULL; /* hiredis frees the context after a failed connect */
+        set_up_gauge(r);
+        return;
+    }
+    r->cmd_up = 1;
+    set_up_gauge(r);
+    if (r->cmd_up && r->sub_up)
+        verify_sessions(r);
+}
+
+static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct rstore *r = ac->data;
+    r->cmd = NULL;
+    r->cmd_up = 0;
+    r->outstanding = 0;
+    set_up_gauge(r);
+}
+
+static void on_sub_connect(const redisAsyncContext *ac, int status)
+{
+    struct rstore *r = ac->data;
+    if (status != REDIS_OK) {
+        r->sub = NULL;
+        set_up_gauge(r);
+        return;
+    }
+    r->sub_up = 1;
+    set_up_gauge(r);
+    if (r->cmd_up && r->sub_up)
+        verify_sessions(r);
+}
+
+static void on_sub_disconnect(const redisAsyncContext *ac, int status)
+{
+    struct rstore *r = ac->data;
+    r->sub = NULL;
+    r->sub_up = 0;
+    set_up_gauge(r);
+}
+
+static void load_scripts(struct rstore *r)
+{
+    for (int i = 0; i < S_COUNT; i++) {
+        const char *argv[3] = {"SCRIPT", "LOAD", scripts[i]};
+        /* Commands on one connection run in order: every later EVALSHA finds its script. */
+        redisAsyncCommandArgv(r->cmd, NULL, NULL, 3, argv, NULL);
+    }
+}
+
+static void connect_all(struct rstore *r)
+{
+    if (!r->cmd) {
+        r->cmd = redisAsyncConnect(r->host, r->port);
+        if (r->cmd && !r->cmd->err) {
+            r->cmd->data = r;
+            redisLibeventAttach(r->cmd, r->n->base);
+            redisAsyncSetConnectCallback(r->cmd, on_cmd_connect);
+            redisAsyncSetDisconnectCallback(r->cmd, on_cmd_disconnect);
+            load_scripts(r);
+        } else {
+            if (r->cmd)
+                redisAsyncFree(r->cmd);
+            r->cmd = NULL;
+        }
+    }
+    if (!r->sub) {
+        r->sub = redisAsyncConnect(r->host, r->port);
+        if (r->sub && !r->sub->err) {
+            const char *argv[2] = {"SUBSCRIBE", r->channel};
+            r->sub->data = r;
+            redisLibeventAttach(r->sub, r->n->base);
+            redisAsyncSetConnectCallback(r->sub, on_sub_connect);
+            redisAsyncSetDisconnectCallback(r->sub, on_sub_disconnect);
+            redisAsyncCommandArgv(r->sub, on_sub_message, r, 2, argv, NULL);
+        } else {
+            if (r->sub)
+                redisAsyncFree(r->sub);
+            r->sub = NULL;
+        }
+    }
+}
+
+static void on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct rstore *r = arg;
+    uint64_t now = mcpgw_now_ms();
+    /* A Redis that accepts commands but never answers (paused, overloaded) is down too: free the
+     * context so pending callbacks fail instead of waiting forever. */
+    if (r->cmd && r->cmd_up && r->outstanding && now - r->last_reply_ms > WATCHDOG_MS) {
+        redisAsyncContext *c = r->cmd;
+        log_warn("session store: redis has not answered for %llu ms; reconnecting",
+                 (unsigned long long)(now - r->last_reply_ms));
+        redisAsyncFree(c); /* fires the disconnect callback, which clears r->cmd */
+        r->cmd = NULL;
+        r->cmd_up = 0;
+        r->outstanding = 0;
+        set_up_gauge(r);
+    }
+    if (!r->cmd || !r->sub)
+        connect_all(r);
+}
+
+static void r_free(struct mcpgw_store *st)
+{
+    struct rstore *r = R(st);
+    if (r->timer)
+        event_free(r->timer);
+    if (r->cmd)
+        redisAsyncFree(r->cmd);
+    if (r->sub)
+        redisAsyncFree(r->sub);
+    free(r);
+}
+
+int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *err, size_t errlen)
+{
+    struct rstore *r = xcalloc(1, sizeof(*r));
+    struct timeval tv = {1, 0};
+    unsigned char md[SHA_DIGEST_LENGTH];
+    if (mcpgw_parse_hostport(hostport, r->host, sizeof(r->host), &r->port, err, errlen) < 0) {
+        free(r);
+        return -1;
+    }
+    r->st = st;
+    r->n = st->n;
+    st->impl = r;
+    snprintf(r->channel, sizeof(r->channel), "mcpgw:node:%s", r->n->cfg.node_id);
+    snprintf(r->ttl, sizeof(r->ttl), "%llu", (unsigned long long)r->n->cfg.session_idle_ms);
+    for (int i = 0; i < S_COUNT; i++) {
+        SHA1((const unsigned char *)scripts[i], strlen(scripts[i]), md);
+        for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
+            snprintf(&r->sha[i][j * 2], 3, "%02x", md[j]);
+    }
+    r->timer = event_new(r->n->base, -1, EV_PERSIST, on_timer, r);
+    event_add(r->timer, &tv);
+    connect_all(r);
+    return 0;
+}
+
+const struct mcpgw_store_ops mcpgw_store_redis_ops = {
+    "redis",       1,           up,          r_free,         r_create,       r_claim,
+    r_save,        r_subscribe, r_delete,    r_touch,        r_fanout,       r_replay,
+    r_note_write,  r_note_read, r_result_get, r_result_put,
+};
