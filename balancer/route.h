@@ -35,7 +35,7 @@ int mcpgw_bal_route_pick(const struct mcpgw_bal_route_node *nodes, int n, const 
 uint64_t mcpgw_bal_route_rand(uint64_t *state);
 
 /* Extract the value of query parameter name from a request target's query string (the part
- * after '?'). Returns 0 with *val/*len pointing into query, or -1 when absent or empty. */
+ * after '?'). Returns 0 with *val and *len pointing into query, or -1 when absent or empty. */
 int mcpgw_bal_route_query_param(const char *query, size_t qlen, const char *name,
                                 const char **val, size_t *len);
 

@@ -24,29 +24,32 @@ int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m
 {
     struct json_tokener *tok;
     json_object *root, *v, *id = NULL;
+    enum json_tokener_error jerr;
+    size_t end;
     int has_method, has_result, has_error, has_id;
 
     memset(m, 0, sizeof(*m));
     if (bad_id)
         *bad_id = NULL;
     tok = json_tokener_new_ex(64);
+    /* RFC 8259 only: no trailing commas, comments or leading zeros. */
+    json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
     root = json_tokener_parse_ex(tok, buf, (int)len);
-    if (!root || json_tokener_get_error(tok) != json_tokener_success ||
-        json_tokener_get_parse_end(tok) < len) {
-        /* Trailing whitespace after a complete value is fine; anything else is not. */
-        size_t end = root ? json_tokener_get_parse_end(tok) : 0;
-        int trailing_ok = root != NULL;
-        for (size_t i = end; trailing_ok && i < len; i++)
-            if (!strchr(" \t\r\n", buf[i]))
-                trailing_ok = 0;
-        if (!trailing_ok || json_tokener_get_error(tok) != json_tokener_success) {
-            json_tokener_free(tok);
-            json_object_put(root);
-            *why = "Parse error: body is not valid JSON";
-            return MCPGW_JSONRPC_PARSE_ERROR;
-        }
-    }
+    end = json_tokener_get_parse_end(tok);
+    /* A bare number or literal ("1", "null") is complete only once the input is known to end:
+     * it is valid JSON, so it must reach the -32600 below rather than count as malformed. */
+    if (json_tokener_get_error(tok) == json_tokener_continue && end == len)
+        root = json_tokener_parse_ex(tok, "", 1);
+    jerr = json_tokener_get_error(tok);
     json_tokener_free(tok);
+    /* Trailing whitespace after a complete value is fine; anything else (a NUL too) is not. */
+    while (end < len && memchr(" \t\r\n", buf[end], 4))
+        end++;
+    if (jerr != json_tokener_success || end < len) {
+        json_object_put(root);
+        *why = "Parse error: body is not valid JSON";
+        return MCPGW_JSONRPC_PARSE_ERROR;
+    }
     if (json_object_is_type(root, json_type_array)) {
         json_object_put(root);
         *why = "Invalid Request: batches are not supported (one JSON-RPC message per POST)";
