@@ -336,7 +336,13 @@ const char *mcpgw_http_reason(int status)
 }
 
 enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_TRAILER_LF,
-       CH_END_LF };
+       CH_END_LF, CH_SIZE_WS };
+
+/* Bytes allowed inside a chunk extension or a trailer line: no controls but HTAB. */
+static int line_byte_ok(unsigned char c)
+{
+    return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
 
 #define CH_MAX_LINE 4096
 
@@ -355,8 +361,13 @@ ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
                 v = c - 'a' + 10;
             else if (c >= 'A' && c <= 'F')
                 v = c - 'A' + 10;
-            else if (d->line_len > 0 && (c == ';' || c == ' ' || c == '\t')) {
+            else if (d->line_len > 0 && c == ';') {
                 d->state = CH_EXT;
+                i++;
+                continue;
+            } else if (d->line_len > 0 && (c == ' ' || c == '\t')) {
+                /* Only whitespace, ';' or the line end may follow: "5 6" is not a size. */
+                d->state = CH_SIZE_WS;
                 i++;
                 continue;
             } else if (d->line_len > 0 && c == '\r') {
@@ -373,10 +384,19 @@ ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
             i++;
             break;
         }
+        case CH_SIZE_WS:
+            if (c == ';')
+                d->state = CH_EXT;
+            else if (c == '\r')
+                d->state = CH_SIZE_LF;
+            else if ((c != ' ' && c != '\t') || ++d->line_len > CH_MAX_LINE)
+                return -1;
+            i++;
+            break;
         case CH_EXT:
             if (c == '\r')
                 d->state = CH_SIZE_LF;
-            else if (c == '\n' || c == 0 || ++d->line_len > CH_MAX_LINE)
+            else if (!line_byte_ok(c) || ++d->line_len > CH_MAX_LINE)
                 return -1;
             i++;
             break;
@@ -416,7 +436,7 @@ ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
             /* An empty line ends the message; anything else is a trailer field we skip. */
             if (c == '\r') {
                 d->state = d->line_len == 0 ? CH_END_LF : CH_TRAILER_LF;
-            } else if (c == '\n' || c == 0 || ++d->line_len > CH_MAX_LINE) {
+            } else if (!line_byte_ok(c) || ++d->line_len > CH_MAX_LINE) {
                 return -1;
             }
             i++;

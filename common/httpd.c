@@ -28,7 +28,8 @@ enum conn_state {
     ST_CLOSING,   /* flushing the last response, then close */
 };
 
-enum { LIST_NONE, LIST_IDLE, LIST_HEAD };
+/* Every live connection is on one list: idle or head (timed), or busy (no timeout). */
+enum { LIST_NONE, LIST_IDLE, LIST_HEAD, LIST_BUSY };
 
 struct chunked_req {
     struct mcpgw_chunked dec;
@@ -55,6 +56,7 @@ struct mcpgw_http_conn {
     uint8_t dead : 1;
     uint8_t stream_chunked : 1;
     uint8_t is_head_req : 1;
+    uint8_t linger : 1; /* refused: discard input until the client closes (see fail) */
 };
 _Static_assert(sizeof(struct mcpgw_http_conn) <= 96, "keep the connection struct small");
 
@@ -68,7 +70,7 @@ struct mcpgw_httpd {
     struct mcpgw_httpd_config cfg;
     mcpgw_http_handler_fn handler;
     void *arg;
-    struct conn_list idle, head;
+    struct conn_list idle, head, busy;
     struct event *sweep;
     uint32_t nconns;
     uint64_t last_accept_warn;
@@ -88,14 +90,20 @@ void mcpgw_httpd_config_defaults(struct mcpgw_httpd_config *cfg)
     cfg->max_output_bytes = 4 * 1024 * 1024;
 }
 
-/* ---- timeout lists: FIFO, one constant timeout each, so deadlines are in order ---- */
+/* ---- connection lists: idle and head are FIFO with one constant timeout each, so deadlines
+ * are in order; busy holds the rest so that mcpgw_httpd_free finds every connection ---- */
+
+static struct conn_list *list_of(struct mcpgw_http_conn *c, int which)
+{
+    return which == LIST_IDLE ? &c->srv->idle : which == LIST_HEAD ? &c->srv->head : &c->srv->busy;
+}
 
 static void list_remove(struct mcpgw_http_conn *c)
 {
     struct conn_list *l;
     if (c->list == LIST_NONE)
         return;
-    l = c->list == LIST_IDLE ? &c->srv->idle : &c->srv->head;
+    l = list_of(c, c->list);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -113,8 +121,8 @@ static void list_append(struct mcpgw_http_conn *c, int which, uint32_t timeout_m
     struct conn_list *l;
     list_remove(c);
     if (!timeout_ms)
-        return;
-    l = which == LIST_IDLE ? &c->srv->idle : &c->srv->head;
+        which = LIST_BUSY; /* no timer, but still tracked */
+    l = list_of(c, which);
     c->list = (uint8_t)which;
     c->deadline_ms = mcpgw_now_ms() + timeout_ms;
     c->prev = l->last;
@@ -144,10 +152,13 @@ static void fail(struct mcpgw_http_conn *c, int status, const char *why)
     log_debug("http: %d %s (fd %d)", status, why, mcpgw_http_conn_fd(c));
     snprintf(msg, sizeof(msg), "%s\n", why);
     write_simple(c, status, msg, 1);
-    list_remove(c);
+    /* Linger: keep reading (and discarding) what the client is still sending until it has our
+     * answer and closes, or the head timeout passes. Closing with unread input would make the
+     * kernel reset the connection, and the client could lose the 413 it is owed. */
     c->state = ST_CLOSING;
     c->keep_alive = 0;
-    bufferevent_disable(c->bev, EV_READ);
+    c->linger = 1;
+    list_append(c, LIST_HEAD, c->srv->cfg.head_timeout_ms);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -156,7 +167,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     uint64_t now = mcpgw_now_ms();
     while (s->head.first && s->head.first->deadline_ms <= now) {
         struct mcpgw_http_conn *c = s->head.first;
-        fail(c, 408, "request head not received in time");
+        if (c->state == ST_CLOSING)
+            conn_free(c); /* lingered long enough */
+        else
+            fail(c, 408, "request head not received in time");
     }
     while (s->idle.first && s->idle.first->deadline_ms <= now)
         conn_free(s->idle.first);
@@ -214,7 +228,7 @@ static int start_request(struct mcpgw_http_conn *c, struct evbuffer *in)
         fail(c, 400, why ? why : "malformed request");
         return -1;
     }
-    list_remove(c);
+    list_append(c, LIST_BUSY, 0);
     if (h.content_length > 0 && (uint64_t)h.content_length > c->srv->cfg.max_body_bytes) {
         fail(c, 413, "request body over the limit");
         return -1;
@@ -242,6 +256,10 @@ static void process(struct mcpgw_http_conn *c)
     struct evbuffer *in = bufferevent_get_input(c->bev);
     for (;;) {
         size_t avail = evbuffer_get_length(in);
+        if (c->state == ST_CLOSING && c->linger) {
+            evbuffer_drain(in, avail);
+            return;
+        }
         if (c->dead || c->state == ST_HANDLING || c->state == ST_STREAMING ||
             c->state == ST_CLOSING)
             return;
@@ -282,7 +300,7 @@ static void process(struct mcpgw_http_conn *c)
             const char *data;
             if (avail < total)
                 return;
-            list_remove(c);
+            list_append(c, LIST_BUSY, 0);
             data = (const char *)evbuffer_pullup(in, (ssize_t)total);
             dispatch(c, data, c->head_len, data + c->head_len, (size_t)c->body_len);
             evbuffer_drain(in, total);
@@ -303,7 +321,7 @@ static void process(struct mcpgw_http_conn *c)
             }
             if (!cr->dec.done)
                 return;
-            list_remove(c);
+            list_append(c, LIST_BUSY, 0);
             c->cr = NULL;
             {
                 size_t blen = evbuffer_get_length(cr->body);
@@ -330,8 +348,14 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct mcpgw_http_conn *c = arg;
-    if (c->state == ST_CLOSING && evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+    if (c->state != ST_CLOSING || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+        return;
+    if (!c->linger) {
         conn_free(c);
+        return;
+    }
+    /* The refusal is out: tell the client we are done sending, then wait for its close. */
+    shutdown(bufferevent_getfd(bev), SHUT_WR);
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg)
@@ -395,6 +419,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
                             "text/plain\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
                             sizeof(msg) - 1, msg);
         c->state = ST_CLOSING;
+        list_append(c, LIST_BUSY, 0);
         bufferevent_enable(c->bev, EV_WRITE);
         return;
     }
@@ -479,8 +504,10 @@ void mcpgw_httpd_free(struct mcpgw_httpd *s)
         conn_free(s->idle.first);
     while (s->head.first)
         conn_free(s->head.first);
-    /* Streaming and handling connections are owned by the application's objects, which close
-     * them from their own teardown; what is left is reclaimed by process exit. */
+    /* Streams, requests awaiting an answer and responses still flushing: their close callbacks
+     * tell the application, which must not use them afterwards. */
+    while (s->busy.first)
+        conn_free(s->busy.first);
     event_free(s->sweep);
     free(s);
 }

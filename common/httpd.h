@@ -56,7 +56,7 @@ struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_
 int mcpgw_httpd_listen(struct mcpgw_httpd *s, const char *addr, char *err, size_t errlen);
 /* Stop accepting new connections (drain); existing connections go on. */
 void mcpgw_httpd_stop_accepting(struct mcpgw_httpd *s);
-/* Close every connection (close callbacks fire) and free the server. */
+/* Close every connection (close callbacks fire) and free the server. Not from inside a handler. */
 void mcpgw_httpd_free(struct mcpgw_httpd *s);
 uint32_t mcpgw_httpd_conn_count(const struct mcpgw_httpd *s);
 

@@ -299,3 +299,19 @@ void mcpgw_registry_stats(const struct mcpgw_registry *r, struct mcpgw_registry_
         st->sub_entries += r->shards[i].sub_pairs;
     }
 }
+
+unsigned mcpgw_registry_longest_chain(const struct mcpgw_registry *r)
+{
+    unsigned longest = 0;
+    for (size_t i = 0; i < ((size_t)1 << r->bits); i++) {
+        const struct shard *sh = &r->shards[i];
+        for (uint32_t b = 0; sh->tab && b <= sh->mask; b++) {
+            unsigned n = 0;
+            for (const struct mcpgw_session *s = sh->tab[b]; s; s = s->hnext)
+                n++;
+            if (n > longest)
+                longest = n;
+        }
+    }
+    return longest;
+}

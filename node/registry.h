@@ -47,5 +47,8 @@ struct mcpgw_registry_stats {
     unsigned shards;
 };
 void mcpgw_registry_stats(const struct mcpgw_registry *r, struct mcpgw_registry_stats *st);
+/* The longest bucket chain over all shards (O(sessions): for tests and diagnostics). Lookups
+ * are O(1) as long as this stays a small constant as the registry grows. */
+unsigned mcpgw_registry_longest_chain(const struct mcpgw_registry *r);
 
 #endif
