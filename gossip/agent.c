@@ -38,8 +38,8 @@ static void usage(FILE *out)
             "  --gossip-seeds A,B,...    seed addresses (host:port, comma-separated)\n"
             "  --http-addr HOST:PORT     advertised HTTP address (metadata only)\n"
             "  --non-serving             join as a non-serving member (like a balancer)\n"
-            "  --period-ms N             protocol period (default 200)\n"
-            "  --probe-timeout-ms N      direct probe timeout (default 80)\n"
+            "  --period-ms N             protocol period (default 150)\n"
+            "  --probe-timeout-ms N      direct probe timeout (default 60)\n"
             "  --indirect-k N            indirect probes (default 3)\n"
             "  --suspicion-ms N          suspicion timeout (default 800)\n"
             "  --fanout N                immediate forwards of urgent updates (default 3)\n"
@@ -78,6 +78,7 @@ static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct agent *a = arg;
+    log_warn("received signal %d (%s)", (int)sig, strsignal((int)sig));
     if (sig == SIGUSR1) {
         mcpgw_gossip_set_draining(a->g);
     } else if (sig == SIGUSR2) {

@@ -524,7 +524,7 @@ static void apply(struct mcpgw_gossip *g, const struct mcpgw_gossip_update *u, i
 {
     struct member *m;
     enum mcpgw_member_state old, state = (enum mcpgw_member_state)u->state;
-    int meta;
+    int meta, restarted;
 
     if (strcmp(u->id, self_of(g)->id) == 0) {
         about_self(g, u);
@@ -559,9 +559,9 @@ static void apply(struct mcpgw_gossip *g, const struct mcpgw_gossip_update *u, i
     if (!newer(u->generation, u->incarnation, state, m))
         return;
     old = m->pub.state;
-    meta = m->pub.generation != u->generation || m->pub.sessions != u->sessions ||
-           m->flags != u->flags || strcmp(m->http, u->http_addr) != 0 ||
-           !mcpgw_gossip_addr_equal(&m->addr, &u->addr);
+    restarted = m->pub.generation != u->generation;
+    meta = restarted || m->pub.sessions != u->sessions || m->flags != u->flags ||
+           strcmp(m->http, u->http_addr) != 0 || !mcpgw_gossip_addr_equal(&m->addr, &u->addr);
     if (state == MCPGW_MEMBER_SUSPECT &&
         (old != MCPGW_MEMBER_SUSPECT || u->incarnation != m->pub.incarnation ||
          u->generation != m->pub.generation))
@@ -580,6 +580,8 @@ static void apply(struct mcpgw_gossip *g, const struct mcpgw_gossip_update *u, i
         m->since_ms = mcpgw_now_ms();
         if (probeable(m))
             probe_insert(g, m);
+    }
+    if (state != old || restarted) {
         log_info("gossip: member %s %s -> %s (generation %llu incarnation %u)", m->id,
                  mcpgw_member_state_str(old), mcpgw_member_state_str(state),
                  (unsigned long long)u->generation, u->incarnation);
@@ -735,6 +737,9 @@ static void join_or_sync(struct mcpgw_gossip *g, uint64_t now)
 {
     int alone = 1, ndead = 0, pick;
     struct member *m;
+
+    if (g->leaving)
+        return;
 
     for (int i = 1; i < g->nmembers; i++) {
         if (probeable(g->members[i]))
@@ -922,8 +927,8 @@ void mcpgw_gossip_config_defaults(struct mcpgw_gossip_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->serving = 1;
-    cfg->period_ms = 200;
-    cfg->probe_timeout_ms = 80;
+    cfg->period_ms = 150;
+    cfg->probe_timeout_ms = 60;
     cfg->indirect_k = 3;
     cfg->suspicion_ms = 800;
     cfg->fanout = 3;

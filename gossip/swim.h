@@ -73,15 +73,16 @@ struct mcpgw_gossip *mcpgw_gossip_new(struct event_base *base,
  * Returns 0, or -1 if already started or an event cannot be added. */
 int mcpgw_gossip_start(struct mcpgw_gossip *g);
 /* Close the socket and free everything, without telling anyone: the others will detect us as
- * dead. Call mcpgw_gossip_leave first, and run the loop a little, for a graceful exit. */
+ * dead. Call mcpgw_gossip_leave first for a graceful exit. */
 void mcpgw_gossip_free(struct mcpgw_gossip *g);
 
 /* Local load metadata, disseminated at most every meta_interval_ms (changes coalesce). */
 void mcpgw_gossip_set_sessions(struct mcpgw_gossip *g, uint32_t n);
 /* This member is draining: announced at once; draining members are still probed. */
 void mcpgw_gossip_set_draining(struct mcpgw_gossip *g);
-/* Announce a graceful leave to every known member and stop probing. Keep the loop running
- * about one period afterwards so piggybacked copies go out; then free. */
+/* Announce a graceful leave and stop probing: the announcement is sent at once, directly to
+ * every live member, so freeing right afterwards is fine (running the loop a little longer
+ * only adds piggybacked copies, in case a datagram is lost). */
 void mcpgw_gossip_leave(struct mcpgw_gossip *g);
 
 /* The member view, this process included at index 0. Borrowed as struct mcpgw_member says. */

@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "gossip/swim.h"
 #include "node/builtin.h"
 #include "node/node-t.h"
 #include "node/notes.h"
@@ -41,6 +42,10 @@ static void usage(FILE *f)
             "  --max-body SIZE             request body limit (default 16m)\n"
             "  --max-headers SIZE          request head limit (default 32k)\n"
             "  --max-conns N               client connections (default 18000)\n"
+            "  --gossip-bind HOST:PORT     join the cluster's SWIM gossip on this UDP address\n"
+            "  --gossip-seeds LIST         host:port of gossip members to join through\n"
+            "  --gossip-advertise HOST:PORT UDP address others reach us at (default: bind)\n"
+            "  --advertise HOST:PORT       HTTP address balancers reach us at (default: listen)\n"
             "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
             "  --log-level LEVEL           debug, info, warn, error (default info)\n"
             "  --help                      this text\n"
@@ -85,7 +90,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
     enum {
         O_LISTEN = 1, O_NODE_ID, O_STORE, O_SHARDS, O_IDLE, O_MAX_SESSIONS, O_TOOL_TIMEOUT,
         O_CLIENT_TIMEOUT, O_PAGE, O_RETRY, O_HOSTS, O_ORIGINS, O_MAX_BODY, O_MAX_HEADERS,
-        O_MAX_CONNS, O_LOG_LEVEL, O_DRAIN, O_HELP
+        O_MAX_CONNS, O_LOG_LEVEL, O_DRAIN, O_GBIND, O_GSEEDS, O_GADV, O_ADV, O_HELP
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -105,6 +110,10 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         {"max-conns", required_argument, 0, O_MAX_CONNS},
         {"log-level", required_argument, 0, O_LOG_LEVEL},
         {"drain-timeout", required_argument, 0, O_DRAIN},
+        {"gossip-bind", required_argument, 0, O_GBIND},
+        {"gossip-seeds", required_argument, 0, O_GSEEDS},
+        {"gossip-advertise", required_argument, 0, O_GADV},
+        {"advertise", required_argument, 0, O_ADV},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
     };
@@ -185,6 +194,19 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
             else
                 cfg->max_conns = (uint32_t)v;
             break;
+        case O_GBIND:
+            snprintf(cfg->gossip_bind, sizeof(cfg->gossip_bind), "%s", optarg);
+            break;
+        case O_GADV:
+            snprintf(cfg->gossip_advertise, sizeof(cfg->gossip_advertise), "%s", optarg);
+            break;
+        case O_ADV:
+            snprintf(cfg->advertise, sizeof(cfg->advertise), "%s", optarg);
+            break;
+        case O_GSEEDS:
+            free_list(cfg->gossip_seeds, cfg->ngossip_seeds);
+            cfg->gossip_seeds = split_list(optarg, &cfg->ngossip_seeds);
+            break;
         case O_HOSTS:
             free_list(cfg->allowed_hosts, cfg->nallowed_hosts);
             cfg->allowed_hosts = split_list(optarg, &cfg->nallowed_hosts);
@@ -220,6 +242,11 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
+    if (n->gossip) {
+        struct mcpgw_registry_stats rs;
+        mcpgw_registry_stats(n->reg, &rs);
+        mcpgw_gossip_set_sessions(n->gossip, (uint32_t)rs.sessions);
+    }
     uint64_t now = mcpgw_now_ms(), cutoff = now - n->cfg.session_idle_ms;
     struct mcpgw_session *s;
     int budget = 20000;
@@ -276,8 +303,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     n->drain_deadline_ms = mcpgw_now_ms() + n->cfg.drain_timeout_ms;
     log_info("signal %d: draining (up to %llu ms)", (int)sig,
              (unsigned long long)n->cfg.drain_timeout_ms);
-    if (n->on_drain)
-        n->on_drain(n);
+    if (n->gossip)
+        mcpgw_gossip_set_draining(n->gossip);
     mcpgw_registry_foreach(n->reg, end_stream, NULL);
     n->drain_timer = event_new(n->base, -1, EV_PERSIST, on_drain_tick, n);
     event_add(n->drain_timer, &tick);
@@ -390,6 +417,22 @@ int main(int argc, char **argv)
         log_error("%s", err);
         goto out;
     }
+    if (node.cfg.gossip_bind[0]) {
+        struct mcpgw_gossip_config gc;
+        mcpgw_gossip_config_defaults(&gc);
+        gc.node_id = node.cfg.node_id;
+        gc.bind_addr = node.cfg.gossip_bind;
+        gc.advertise_addr = node.cfg.gossip_advertise[0] ? node.cfg.gossip_advertise : NULL;
+        gc.seeds = (const char *const *)node.cfg.gossip_seeds;
+        gc.nseeds = node.cfg.ngossip_seeds;
+        gc.http_addr = node.cfg.advertise[0] ? node.cfg.advertise : node.cfg.listen;
+        gc.serving = 1;
+        node.gossip = mcpgw_gossip_new(node.base, &gc, err, sizeof(err));
+        if (!node.gossip || mcpgw_gossip_start(node.gossip) < 0) {
+            log_error("gossip: %s", node.gossip ? "cannot start" : err);
+            goto out;
+        }
+    }
     node.expiry = event_new(node.base, -1, EV_PERSIST, on_expiry, &node);
     event_add(node.expiry, &one_s);
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
@@ -412,6 +455,11 @@ int main(int argc, char **argv)
     if (node.drain_timer)
         event_free(node.drain_timer);
 out:
+    if (node.gossip) {
+        mcpgw_gossip_leave(node.gossip);
+        mcpgw_gossip_free(node.gossip);
+    }
+    free_list(node.cfg.gossip_seeds, node.cfg.ngossip_seeds);
     mcpgw_store_free(node.store);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);

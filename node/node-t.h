@@ -17,6 +17,7 @@ struct mcpgw_session;
 struct mcpgw_notes;
 struct mcpgw_call;
 struct mcpgw_store;
+struct mcpgw_gossip;
 
 /* Protocol revisions of the session era, newest first. */
 enum mcpgw_proto {
@@ -48,6 +49,9 @@ struct mcpgw_node_config {
     size_t max_head_bytes;
     uint32_t max_conns;
     uint64_t drain_timeout_ms;
+    char gossip_bind[128], gossip_advertise[128], advertise[128];
+    char **gossip_seeds;
+    int ngossip_seeds;
 };
 
 struct mcpgw_node_stats {
@@ -77,7 +81,7 @@ struct mcpgw_node {
     int draining;
     uint64_t drain_deadline_ms;
     struct event *drain_timer;
-    void (*on_drain)(struct mcpgw_node *n); /* e.g. announce draining in gossip */
+    struct mcpgw_gossip *gossip; /* NULL without --gossip-bind */
     char *tools_json; /* the full tools array, serialized once */
 };
 
