@@ -133,10 +133,9 @@ static void note_written(void *arg, int err, const char *text, uint64_t version)
         free(w);
         return;
     }
+    /* The store has already notified the subscribers, atomically with the write. */
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", w->name);
     snprintf(msg, sizeof(msg), "%s is at version %llu", uri, (unsigned long long)version);
-    /* Subscribers hear of the write no later than the writer does (and c is still valid). */
-    mcpgw_node_resource_updated(c->node, uri, version);
     reply_text(c, msg);
     free(w);
 }

@@ -608,8 +608,9 @@ void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64
 
 struct resume {
     struct mcpgw_node *n;
-    struct mcpgw_http_conn *conn; /* NULL once the client left */
+    struct mcpgw_http_conn *conn; /* NULL once the client left (or a catch-up) */
     char sid[MCPGW_SESSION_ID_MAX];
+    int catch_up; /* into the attached GET stream, after a pub/sub gap */
 };
 
 static void on_resume_conn_close(struct mcpgw_http_conn *conn, void *arg)
@@ -623,6 +624,14 @@ static void resume_visit(void *arg, const char *id, const char *json, size_t len
     struct resume *r = arg;
     struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
     uint64_t ms, seq;
+    if (r->catch_up) {
+        if (s && mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) == 0 &&
+            newer(s, ms, seq) && s->get_stream) {
+            deliver_now(r->n, s, ms, seq, json, len);
+            (*r->n->st.events_replayed)++;
+        }
+        return;
+    }
     if (!r->conn || !s || mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) < 0 ||
         !newer(s, ms, seq))
         return;
@@ -641,6 +650,17 @@ static void resume_done(void *arg, int err)
         mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
     if (s && s->resuming)
         s->resuming--;
+    if (r->catch_up) {
+        if (s && !s->resuming)
+            while (s->held) {
+                struct mcpgw_held_event *h = s->held;
+                s->held = h->next;
+                deliver_now(r->n, s, h->ms, h->seq, h->data, h->len);
+                free(h);
+            }
+        free(r);
+        return;
+    }
     if (!s || err) {
         /* Moved away or Redis failed mid-replay: end the stream; the client resumes again. */
         if (err)
@@ -680,6 +700,22 @@ void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
     mcpgw_stream_id_parse(after, strlen(after), &s->last_ev_ms, &s->last_ev_seq);
     mcpgw_sse_begin(n, s, conn, 0);
     mcpgw_http_conn_set_close_cb(conn, on_resume_conn_close, r);
+    s->resuming++;
+    mcpgw_store_replay(n->store, s, after, resume_visit, resume_done, r);
+}
+
+void mcpgw_session_catch_up(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    struct resume *r;
+    char after[48];
+    if (!s->get_stream)
+        return;
+    r = xcalloc(1, sizeof(*r));
+    r->n = n;
+    r->catch_up = 1;
+    snprintf(r->sid, sizeof(r->sid), "%s", s->id);
+    snprintf(after, sizeof(after), "%llu-%llu", (unsigned long long)s->last_ev_ms,
+             (unsigned long long)s->last_ev_seq);
     s->resuming++;
     mcpgw_store_replay(n->store, s, after, resume_visit, resume_done, r);
 }

@@ -65,6 +65,10 @@ void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
 void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms,
                            uint64_t seq, const char *json, size_t len);
 
+/* Shared store: write into the attached GET stream whatever the store holds after the last
+ * event delivered (live events may have been lost with a pub/sub connection). */
+void mcpgw_session_catch_up(struct mcpgw_node *n, struct mcpgw_session *s);
+
 /* A reply that waits for the store. It tracks the connection (NULL once the client left) and
  * remembers the session by id, since the session may go away meanwhile. */
 struct mcpgw_defer {

@@ -278,10 +278,17 @@ static void end_stream(void *arg, struct mcpgw_session *s)
     mcpgw_http_stream_end(c);
 }
 
+/* Balancers learn of the drain through gossip within a few protocol periods: stay up at least
+ * this long so no request is sent to a node that has already gone. */
+#define DRAIN_MIN_MS 1500
+
 static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
-    if (*n->st.calls_inflight == 0 || mcpgw_now_ms() >= n->drain_deadline_ms) {
+    uint64_t now = mcpgw_now_ms();
+    if (n->gossip && now < n->drain_started_ms + DRAIN_MIN_MS && now < n->drain_deadline_ms)
+        return;
+    if (*n->st.calls_inflight == 0 || now >= n->drain_deadline_ms) {
         log_info("drained (%lld calls still in flight): exiting", (long long)*n->st.calls_inflight);
         event_base_loopexit(n->base, NULL);
     }
@@ -300,7 +307,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
         return;
     }
     n->draining = 1;
-    n->drain_deadline_ms = mcpgw_now_ms() + n->cfg.drain_timeout_ms;
+    n->drain_started_ms = mcpgw_now_ms();
+    n->drain_deadline_ms = n->drain_started_ms + n->cfg.drain_timeout_ms;
     log_info("signal %d: draining (up to %llu ms)", (int)sig,
              (unsigned long long)n->cfg.drain_timeout_ms);
     if (n->gossip)

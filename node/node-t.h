@@ -79,7 +79,7 @@ struct mcpgw_node {
     struct event *expiry;
     uint64_t started_ms;
     int draining;
-    uint64_t drain_deadline_ms;
+    uint64_t drain_started_ms, drain_deadline_ms;
     struct event *drain_timer;
     struct mcpgw_gossip *gossip; /* NULL without --gossip-bind */
     char *tools_json; /* the full tools array, serialized once */

@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "node/builtin.h"
 #include "node/call.h"
 #include "node/notes.h"
 #include "node/registry.h"
@@ -102,7 +103,10 @@ static void mem_note_write(struct mcpgw_store *st, const char *name, const char 
                            mcpgw_store_note_fn done, void *arg)
 {
     int created;
+    char uri[128];
     uint64_t v = mcpgw_notes_write(st->n->notes, name, text, &created);
+    snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
+    mcpgw_node_resource_updated(st->n, uri, v);
     done(arg, MCPGW_STORE_OK, text, v);
 }
 

@@ -59,7 +59,8 @@ void mcpgw_store_fanout(struct mcpgw_store *st, const char *uri, const char *jso
 /* Replay the GET-stream events after the SSE id `after` (the part after "0."), then done. */
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                         mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg);
-/* The shared notes board. */
+/* The shared notes board. A write also notifies every subscriber of mcpgw://notes/<name>,
+ * atomically with the write: done reports the new version. */
 void mcpgw_store_note_write(struct mcpgw_store *st, const char *name, const char *text,
                             mcpgw_store_note_fn done, void *arg);
 void mcpgw_store_note_read(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,

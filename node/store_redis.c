@@ -71,9 +71,25 @@ static const char *const scripts[S_COUNT] = {
     /* DELETE: KEYS s, subs, ev; ARGV epoch. Returns the subscriptions to unindex. */
     FENCE "local subs = redis.call('SMEMBERS', KEYS[2]) "
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
-    /* NOTE_WRITE: KEYS note; ARGV text */
+    /* NOTE_WRITE: KEYS note, subscriber index of its URI; ARGV text, uri, ttl. The write and
+     * its notification to every subscriber are one atomic step: a version is either known to
+     * every subscriber's stream or to nobody. Touches the subscribers' keys too, so it needs a
+     * single Redis instance (docs/replication.md). */
     "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
-    "redis.call('HSET', KEYS[1], 'text', ARGV[1]) return v",
+    "redis.call('HSET', KEYS[1], 'text', ARGV[1]) "
+    "local json = '{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",' .. "
+    "  '\"params\":{\"uri\":' .. cjson.encode(ARGV[2]) .. ',\"_meta\":{\"io.mcpgw/version\":' .. "
+    "  v .. '}}}' "
+    "for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
+    "  local owner = redis.call('HGET', 'mcpgw:{' .. sid .. '}:s', 'owner') "
+    "  if not owner then redis.call('SREM', KEYS[2], sid) else "
+    "    local ev = 'mcpgw:{' .. sid .. '}:ev' "
+    "    local id = redis.call('XADD', ev, 'MAXLEN', '~', " EV_MAXLEN ", '*', 'd', json) "
+    "    redis.call('PEXPIRE', ev, ARGV[3]) "
+    "    redis.call('PUBLISH', 'mcpgw:node:' .. owner, 'ev ' .. sid .. ' ' .. id .. ' ' .. json) "
+    "  end "
+    "end "
+    "return v",
 };
 
 struct rstore {
@@ -151,10 +167,13 @@ static int reply_err(redisReply *reply)
 static void verify_reply(struct op *o, redisReply *reply, int err)
 {
     struct mcpgw_session *s;
-    if (err || reply->type != REDIS_REPLY_INTEGER || reply->integer != 0)
+    if (err || reply->type != REDIS_REPLY_INTEGER)
         return;
     s = mcpgw_registry_lookup(o->r->n->reg, o->sid, strlen(o->sid));
-    if (s) {
+    if (s && reply->integer != 0) {
+        /* Still there: catch its GET stream up on what pub/sub may have dropped meanwhile. */
+        mcpgw_session_catch_up(o->r->n, s);
+    } else if (s) {
         log_warn("session %s has no record in redis any more (restarted empty?): dropping it; "
                  "its client will get 404 and initialize again",
                  s->id);
@@ -180,7 +199,8 @@ static void verify_one(void *arg, struct mcpgw_session *s)
 }
 
 /* After a reconnect: a session whose record vanished (Redis restarted empty) is dropped, so its
- * client gets a clean 404 instead of silently diverging state. */
+ * client gets a clean 404 instead of silently diverging state; the others catch up on events
+ * published while this node's pub/sub connection was down. */
 static void verify_sessions(struct rstore *r)
 {
     mcpgw_registry_foreach(r->n->reg, verify_one, r);
@@ -596,13 +616,15 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, note_write_reply, arg);
-    char k[128];
-    const char *args[2];
+    char k[128], idx[160], uri[128];
+    const char *args[5];
     o->cb.note = done;
     snprintf(o->sid, sizeof(o->sid), "%s", name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
-    args[0] = k, args[1] = text;
-    eval(r, o, S_NOTE_WRITE, 1, 2, args, NULL);
+    snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
+    snprintf(idx, sizeof(idx), "mcpgw:r:%s", uri);
+    args[0] = k, args[1] = idx, args[2] = text, args[3] = uri, args[4] = r->ttl;
+    eval(r, o, S_NOTE_WRITE, 2, 5, args, NULL);
 }
 
 static void note_read_reply(struct op *o, redisReply *reply, int err)
@@ -685,19 +707,30 @@ static void on_moved_message(struct rstore *r, const char *p, size_t len)
     if (s && s->epoch < epoch) {
         log_info("session %s moved to another node (epoch %llu): dropping the local copy", s->id,
                  (unsigned long long)epoch);
+        (*r->n->st.sessions_moved)++;
         mcpgw_node_session_drop(r->n, s);
     }
 }
+
+static void verify_sessions(struct rstore *r);
 
 static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
 {
     struct rstore *r = priv;
     redisReply *reply = rep;
     redisReply *payload;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3 ||
+        reply->element[0]->type != REDIS_REPLY_STRING)
         return;
-    if (reply->element[0]->type != REDIS_REPLY_STRING ||
-        strcmp(reply->element[0]->str, "message") != 0)
+    if (strcmp(reply->element[0]->str, "subscribe") == 0) {
+        /* Only from now on is nothing published to us lost: catch up from here. */
+        r->sub_up = 1;
+        set_up_gauge(r);
+        if (r->cmd_up)
+            verify_sessions(r);
+        return;
+    }
+    if (strcmp(reply->element[0]->str, "message") != 0)
         return;
     payload = reply->element[2];
     if (payload->type != REDIS_REPLY_STRING)
@@ -743,10 +776,7 @@ static void on_sub_connect(const redisAsyncContext *ac, int status)
         set_up_gauge(r);
         return;
     }
-    r->sub_up = 1;
-    set_up_gauge(r);
-    if (r->cmd_up && r->sub_up)
-        verify_sessions(r);
+    /* sub_up is set when Redis confirms the SUBSCRIBE (on_sub_message). */
 }
 
 static void on_sub_disconnect(const redisAsyncContext *ac, int status)
