@@ -3,8 +3,14 @@
 # then prints the MCP URL. Processes run in the background; logs and pids go to $MCPGW_RUN.
 #   deploy/local/start.sh           start
 #   deploy/local/start.sh stop      stop what an earlier start left running
+#   deploy/local/start.sh scale [N] nodes and balancer workers for N sessions (deploy/local/scale.sh)
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../deps.sh"
+
+if [ "${1:-}" = "scale" ]; then
+    shift
+    exec "$(dirname "${BASH_SOURCE[0]}")/scale.sh" "$@"
+fi
 
 RUN=${MCPGW_RUN:-$MCPGW_ROOT/.run}
 BUILD=${MCPGW_BUILD:-$MCPGW_ROOT/build}

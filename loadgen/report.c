@@ -1,0 +1,722 @@
+/* report.c - terminal summary, JSON report and self-contained HTML report of a run. */
+#include "loadgen/report.h"
+
+#include "common/util.h"
+#include "loadgen/hist.h"
+#include "loadgen/svg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <json-c/json.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static double span_s(uint64_t a, uint64_t b)
+{
+    return b > a ? (double)(b - a) / 1e6 : 0.0;
+}
+
+static double load_s(const struct mcpgw_lg_result *r)
+{
+    return span_s(r->go_us, r->stop_us);
+}
+
+static double rel_s(const struct mcpgw_lg_result *r, uint64_t us)
+{
+    return us ? span_s(r->t0_us, us) : 0.0;
+}
+
+static double ms(uint64_t us)
+{
+    return (double)us / 1000.0;
+}
+
+int mcpgw_report_problems(const struct mcpgw_lg_result *r)
+{
+    return r->c[LG_C_SESS_FAILED] || r->c[LG_C_SESS_LOST] || r->c[LG_C_REQ_FAILED] ||
+           r->c[LG_C_STREAM_FAILED] || r->lost || r->duplicated || r->c[LG_C_WRITE_FAILED] ||
+           r->c[LG_C_SESS_ESTABLISHED] < r->cfg->sessions;
+}
+
+static void drill_window(const struct mcpgw_lg_drill_result *d, double *dur_ms, double *rec_ms)
+{
+    *dur_ms = d->last_err_us > d->first_err_us ? ms(d->last_err_us - d->first_err_us) : 0;
+    *rec_ms = ms(mcpgw_hist_max(d->recovery));
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Seconds from the fault until the per-second p99 is back within twice its median over the
+ * load seconds before the fault (a pause shows as latency, not as errors). -1 when there is no
+ * baseline or it never came back. */
+static double latency_recovery_s(const struct mcpgw_lg_result *r,
+                                 const struct mcpgw_lg_drill_result *d)
+{
+    uint32_t first = (uint32_t)ceil(span_s(r->t0_us, r->go_us)), fault = (uint32_t)d->at_s, n = 0;
+    uint64_t base[64], limit;
+    for (uint32_t s = first; s < fault && s < r->nsecs; s++)
+        if (r->secs[s].c[LG_C_REQ_OK] && n < MCPGW_ARRAY_LEN(base))
+            base[n++] = r->secs[s].p99;
+    if (!n || !d->performed)
+        return -1;
+    qsort(base, n, sizeof(base[0]), cmp_u64);
+    limit = 2 * base[n / 2];
+    for (uint32_t s = fault + 1; s < r->nsecs; s++) {
+        const struct mcpgw_lg_sec *x = &r->secs[s];
+        if (x->c[LG_C_REQ_OK] && !x->c[LG_C_REQ_FAILED] && x->p99 <= limit)
+            return (double)s - d->at_s; /* the second [s, s+1) was healthy again */
+    }
+    return -1;
+}
+
+/* ---- terminal ---- */
+
+void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
+{
+    const struct mcpgw_lg_config *cfg = r->cfg;
+    double secs = load_s(r);
+    char rate[32];
+    if (cfg->closed_loop)
+        snprintf(rate, sizeof(rate), "max (%u in flight)", cfg->concurrency);
+    else
+        snprintf(rate, sizeof(rate), "%g/s", cfg->rate_per_s);
+    fprintf(f,
+            "mcpgw-loadgen %s: %u sessions (ramp %g/s), rate %s, payload %zu B, load %.1f s, "
+            "%u worker%s%s\n",
+            cfg->url, cfg->sessions, cfg->ramp_per_s, rate, cfg->payload, secs, cfg->workers,
+            cfg->workers == 1 ? "" : "s",
+            r->aborted       ? " [ABORTED]"
+            : r->interrupted ? " [interrupted]"
+                             : "");
+    fprintf(f,
+            "  sessions   established %llu/%u  failed %llu  lost %llu   setup p50 %.2f ms  "
+            "p99 %.2f ms  max %.2f ms\n",
+            (unsigned long long)r->c[LG_C_SESS_ESTABLISHED], cfg->sessions,
+            (unsigned long long)r->c[LG_C_SESS_FAILED], (unsigned long long)r->c[LG_C_SESS_LOST],
+            ms(mcpgw_hist_percentile(r->setup, 50)), ms(mcpgw_hist_percentile(r->setup, 99)),
+            ms(mcpgw_hist_max(r->setup)));
+    fprintf(f, "  requests   ok %llu  failed %llu  retried %llu  unsent %llu   %.1f req/s\n",
+            (unsigned long long)r->c[LG_C_REQ_OK], (unsigned long long)r->c[LG_C_REQ_FAILED],
+            (unsigned long long)r->c[LG_C_REQ_RETRIED], (unsigned long long)r->c[LG_C_REQ_UNSENT],
+            secs > 0 ? (double)r->c[LG_C_REQ_OK] / secs : 0.0);
+    fprintf(f,
+            "  latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  "
+            "(mean %.3f ms, %llu samples)\n",
+            ms(mcpgw_hist_percentile(r->lat, 50)), ms(mcpgw_hist_percentile(r->lat, 90)),
+            ms(mcpgw_hist_percentile(r->lat, 99)), ms(mcpgw_hist_percentile(r->lat, 99.9)),
+            ms(mcpgw_hist_max(r->lat)), mcpgw_hist_mean(r->lat) / 1000.0,
+            (unsigned long long)mcpgw_hist_count(r->lat));
+    if (cfg->get_streams)
+        fprintf(f, "  streams    opened %llu  dropped %llu  resumed %llu  given up %llu\n",
+                (unsigned long long)r->c[LG_C_STREAM_OPENED],
+                (unsigned long long)r->c[LG_C_STREAM_DROPPED],
+                (unsigned long long)r->c[LG_C_STREAM_RESUMED],
+                (unsigned long long)r->c[LG_C_STREAM_FAILED]);
+    if (cfg->subscribe[0])
+        fprintf(f,
+                "  notify     writes %llu (failed %llu, versions %llu-%llu)  subscribers %llu  "
+                "expected %llu  received %llu  duplicated %llu  lost %llu\n",
+                (unsigned long long)r->c[LG_C_WRITE_OK],
+                (unsigned long long)r->c[LG_C_WRITE_FAILED], (unsigned long long)r->writer_first,
+                (unsigned long long)r->writer_last, (unsigned long long)r->subscribers,
+                (unsigned long long)r->expected, (unsigned long long)r->received,
+                (unsigned long long)r->duplicated, (unsigned long long)r->lost);
+    if (r->nnodes) {
+        fprintf(f, "  per node  ");
+        for (uint32_t i = 0; i < r->nnodes; i++)
+            fprintf(f, " %s %llu (alive %llu)", r->nodes[i].name,
+                    (unsigned long long)r->nodes[i].established,
+                    (unsigned long long)r->nodes[i].alive);
+        fprintf(f, "\n");
+    }
+    fprintf(f,
+            "  peak       at %.0f s: %llu sessions, %llu streams; kernel TCP mem %ld pages "
+            "(%.1f MiB), %ld sockets in use\n",
+            r->peak.t_s, (unsigned long long)r->peak.sessions_open,
+            (unsigned long long)r->peak.streams_open, r->peak.ss.tcp_mem_pages,
+            (double)r->peak.ss.tcp_mem_pages * (double)r->page_size / 1048576.0,
+            r->peak.ss.tcp_inuse);
+    for (int i = 0; i < r->peak.nprocs; i++) {
+        const struct mcpgw_proc_sample *p = &r->peak.procs[i];
+        fprintf(f, "    %-15s %-10s pid %-7d rss %8.1f MiB  (own peak %.1f MiB)\n", p->comm, p->tag,
+                (int)p->pid, (double)p->rss_kb / 1024.0, (double)p->hwm_kb / 1024.0);
+    }
+    for (uint32_t i = 0; i < r->ndrills; i++) {
+        const struct mcpgw_lg_drill_result *d = &r->drills[i];
+        double dur, rec;
+        drill_window(d, &dur, &rec);
+        if (!d->performed) {
+            fprintf(f, "  drill %-22s NOT PERFORMED: %s\n", d->d.spec,
+                    d->error[0] ? d->error : "the load ended first");
+            continue;
+        }
+        fprintf(f,
+                "  drill %-22s at %.2f s (pid %d): affected %llu sessions, recovered %llu, "
+                "lost %llu; ",
+                d->d.spec, d->at_s, (int)d->pid, (unsigned long long)d->affected,
+                (unsigned long long)d->recovered, (unsigned long long)d->lost);
+        if (d->first_err_us)
+            fprintf(f, "errors %.2f-%.2f s (window %.0f ms); recovery p50 %.0f ms, max %.0f ms",
+                    rel_s(r, d->first_err_us), rel_s(r, d->last_err_us), dur,
+                    ms(mcpgw_hist_percentile(d->recovery, 50)), rec);
+        else
+            fprintf(f, "no errors");
+        {
+            double lr = latency_recovery_s(r, d);
+            if (lr >= 0)
+                fprintf(f, "; p99 back to normal %.1f s after the fault", lr);
+            else
+                fprintf(f, "; p99 not back to normal by the end");
+        }
+        fprintf(f, "\n");
+    }
+    if (r->aborted)
+        fprintf(f, "  ABORTED: %s (figures are partial)\n", r->abort_reason);
+    if (r->workers_lost)
+        fprintf(f, "  %u worker(s) ended without their final report (figures are partial)\n",
+                r->workers_lost);
+}
+
+/* ---- JSON ---- */
+
+static json_object *jd(double v)
+{
+    return json_object_new_double(round(v * 1000.0) / 1000.0);
+}
+
+static json_object *ju(uint64_t v)
+{
+    return json_object_new_int64((int64_t)v);
+}
+
+static json_object *lat_obj(const struct mcpgw_hist *h)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "count", ju(mcpgw_hist_count(h)));
+    json_object_object_add(o, "min", jd(ms(mcpgw_hist_min(h))));
+    json_object_object_add(o, "mean", jd(mcpgw_hist_mean(h) / 1000.0));
+    json_object_object_add(o, "p50", jd(ms(mcpgw_hist_percentile(h, 50))));
+    json_object_object_add(o, "p90", jd(ms(mcpgw_hist_percentile(h, 90))));
+    json_object_object_add(o, "p99", jd(ms(mcpgw_hist_percentile(h, 99))));
+    json_object_object_add(o, "p999", jd(ms(mcpgw_hist_percentile(h, 99.9))));
+    json_object_object_add(o, "max", jd(ms(mcpgw_hist_max(h))));
+    return o;
+}
+
+static void add_bucket(void *arg, uint64_t lo, uint64_t hi, uint64_t count)
+{
+    json_object *b = json_object_new_array();
+    json_object_array_add(b, ju(lo));
+    json_object_array_add(b, ju(hi));
+    json_object_array_add(b, ju(count));
+    json_object_array_add(arg, b);
+}
+
+static json_object *config_obj(const struct mcpgw_lg_config *cfg)
+{
+    json_object *o = json_object_new_object(), *src = json_object_new_array(),
+                *dr = json_object_new_array();
+    char addr[64];
+    json_object_object_add(o, "url", json_object_new_string(cfg->url));
+    json_object_object_add(o, "sessions", ju(cfg->sessions));
+    json_object_object_add(o, "ramp_per_s", jd(cfg->ramp_per_s));
+    json_object_object_add(o, "duration_s", jd((double)cfg->duration_ms / 1000.0));
+    json_object_object_add(o, "rate_per_s", cfg->closed_loop ? NULL : jd(cfg->rate_per_s));
+    json_object_object_add(o, "closed_loop", json_object_new_boolean(cfg->closed_loop));
+    json_object_object_add(o, "concurrency", ju(cfg->concurrency));
+    json_object_object_add(o, "payload_bytes", ju(cfg->payload));
+    json_object_object_add(o, "get_streams", json_object_new_boolean(cfg->get_streams));
+    json_object_object_add(o, "subscribe",
+                           cfg->subscribe[0] ? json_object_new_string(cfg->subscribe) : NULL);
+    json_object_object_add(o, "notes_writer_per_s", jd(cfg->notes_rate));
+    json_object_object_add(o, "workers", ju(cfg->workers));
+    for (uint32_t i = 0; i < cfg->nsrc; i++) {
+        inet_ntop(AF_INET, &cfg->src[i].sin_addr, addr, sizeof(addr));
+        json_object_array_add(src, json_object_new_string(addr));
+    }
+    json_object_object_add(o, "source_addrs", src);
+    json_object_object_add(o, "timeout_s", jd((double)cfg->timeout_ms / 1000.0));
+    json_object_object_add(o, "retries", ju(cfg->retries));
+    json_object_object_add(o, "protocol_version", json_object_new_string(cfg->protocol_version));
+    for (uint32_t i = 0; i < cfg->ndrills; i++)
+        json_object_array_add(dr, json_object_new_string(cfg->drills[i].spec));
+    json_object_object_add(o, "drills", dr);
+    return o;
+}
+
+static json_object *build_json(const struct mcpgw_lg_result *r)
+{
+    const struct mcpgw_lg_config *cfg = r->cfg;
+    json_object *root = json_object_new_object(), *o, *a;
+    double secs = load_s(r);
+
+    json_object_object_add(root, "tool", json_object_new_string("mcpgw-loadgen"));
+    json_object_object_add(root, "report_version", json_object_new_int(1));
+    json_object_object_add(root, "started_at", json_object_new_string(r->started_at));
+    json_object_object_add(root, "config", config_obj(cfg));
+    o = json_object_new_object();
+    json_object_object_add(o, "ramp_s", jd(span_s(r->t0_us, r->ready_us ? r->ready_us : r->go_us)));
+    json_object_object_add(o, "load_s", jd(secs));
+    json_object_object_add(o, "total_s", jd(span_s(r->t0_us, r->end_us)));
+    json_object_object_add(o, "load_start_s", jd(rel_s(r, r->go_us)));
+    json_object_object_add(o, "load_end_s", jd(rel_s(r, r->stop_us)));
+    json_object_object_add(root, "phases", o);
+    json_object_object_add(root, "interrupted", json_object_new_boolean(r->interrupted));
+    json_object_object_add(root, "aborted", json_object_new_boolean(r->aborted));
+    json_object_object_add(root, "abort_reason",
+                           r->aborted ? json_object_new_string(r->abort_reason) : NULL);
+    json_object_object_add(root, "workers_lost", ju(r->workers_lost));
+
+    o = json_object_new_object();
+    json_object_object_add(o, "target", ju(cfg->sessions));
+    json_object_object_add(o, "attempted", ju(r->c[LG_C_SESS_ATTEMPTED]));
+    json_object_object_add(o, "established", ju(r->c[LG_C_SESS_ESTABLISHED]));
+    json_object_object_add(o, "failed", ju(r->c[LG_C_SESS_FAILED]));
+    json_object_object_add(o, "lost", ju(r->c[LG_C_SESS_LOST]));
+    json_object_object_add(o, "setup_ms", lat_obj(r->setup));
+    json_object_object_add(root, "sessions", o);
+
+    o = json_object_new_object();
+    json_object_object_add(o, "ok", ju(r->c[LG_C_REQ_OK]));
+    json_object_object_add(o, "failed", ju(r->c[LG_C_REQ_FAILED]));
+    json_object_object_add(o, "retried", ju(r->c[LG_C_REQ_RETRIED]));
+    json_object_object_add(o, "timeouts", ju(r->c[LG_C_REQ_TIMEOUT]));
+    json_object_object_add(o, "http_errors", ju(r->c[LG_C_REQ_HTTP_ERROR]));
+    json_object_object_add(o, "rpc_errors", ju(r->c[LG_C_REQ_RPC_ERROR]));
+    json_object_object_add(o, "unsent", ju(r->c[LG_C_REQ_UNSENT]));
+    json_object_object_add(o, "rps", jd(secs > 0 ? (double)r->c[LG_C_REQ_OK] / secs : 0));
+    json_object_object_add(o, "bytes_out", ju(r->c[LG_C_BYTES_OUT]));
+    json_object_object_add(o, "latency_ms", lat_obj(r->lat));
+    a = json_object_new_array();
+    mcpgw_hist_foreach(r->lat, add_bucket, a);
+    json_object_object_add(o, "histogram_us", a);
+    json_object_object_add(root, "requests", o);
+
+    o = json_object_new_object();
+    json_object_object_add(o, "opened", ju(r->c[LG_C_STREAM_OPENED]));
+    json_object_object_add(o, "dropped", ju(r->c[LG_C_STREAM_DROPPED]));
+    json_object_object_add(o, "resumed", ju(r->c[LG_C_STREAM_RESUMED]));
+    json_object_object_add(o, "failed", ju(r->c[LG_C_STREAM_FAILED]));
+    json_object_object_add(root, "streams", o);
+
+    o = json_object_new_object();
+    json_object_object_add(o, "note",
+                           cfg->subscribe[0] ? json_object_new_string(cfg->subscribe) : NULL);
+    json_object_object_add(o, "writes_ok", ju(r->c[LG_C_WRITE_OK]));
+    json_object_object_add(o, "writes_failed", ju(r->c[LG_C_WRITE_FAILED]));
+    json_object_object_add(o, "first_version", ju(r->writer_first));
+    json_object_object_add(o, "last_version", ju(r->writer_last));
+    json_object_object_add(o, "subscribers", ju(r->subscribers));
+    json_object_object_add(o, "expected", ju(r->expected));
+    json_object_object_add(o, "received", ju(r->received));
+    json_object_object_add(o, "duplicated", ju(r->duplicated));
+    json_object_object_add(o, "lost", ju(r->lost));
+    json_object_object_add(o, "events_received", ju(r->c[LG_C_NOTIF_RECEIVED]));
+    json_object_object_add(root, "notifications", o);
+
+    a = json_object_new_array();
+    for (uint32_t i = 0; i < r->nnodes; i++) {
+        o = json_object_new_object();
+        json_object_object_add(o, "node", json_object_new_string(r->nodes[i].name));
+        json_object_object_add(o, "established", ju(r->nodes[i].established));
+        json_object_object_add(o, "alive", ju(r->nodes[i].alive));
+        json_object_array_add(a, o);
+    }
+    json_object_object_add(root, "sessions_per_node", a);
+
+    o = json_object_new_object();
+    json_object_object_add(o, "t_s", jd(r->peak.t_s));
+    json_object_object_add(o, "sessions_open", ju(r->peak.sessions_open));
+    json_object_object_add(o, "streams_open", ju(r->peak.streams_open));
+    {
+        json_object *t = json_object_new_object();
+        json_object_object_add(t, "inuse", json_object_new_int64(r->peak.ss.tcp_inuse));
+        json_object_object_add(t, "orphan", json_object_new_int64(r->peak.ss.tcp_orphan));
+        json_object_object_add(t, "tw", json_object_new_int64(r->peak.ss.tcp_tw));
+        json_object_object_add(t, "alloc", json_object_new_int64(r->peak.ss.tcp_alloc));
+        json_object_object_add(t, "mem_pages", json_object_new_int64(r->peak.ss.tcp_mem_pages));
+        json_object_object_add(t, "mem_bytes",
+                               json_object_new_int64(r->peak.ss.tcp_mem_pages * r->page_size));
+        json_object_object_add(o, "tcp", t);
+    }
+    a = json_object_new_array();
+    for (int i = 0; i < r->peak.nprocs; i++) {
+        const struct mcpgw_proc_sample *p = &r->peak.procs[i];
+        json_object *q = json_object_new_object();
+        json_object_object_add(q, "pid", json_object_new_int(p->pid));
+        json_object_object_add(q, "comm", json_object_new_string(p->comm));
+        json_object_object_add(q, "tag", json_object_new_string(p->tag));
+        json_object_object_add(q, "rss_kb", ju(p->rss_kb));
+        json_object_object_add(q, "hwm_kb", ju(p->hwm_kb));
+        json_object_array_add(a, q);
+    }
+    json_object_object_add(o, "processes", a);
+    json_object_object_add(root, "peak", o);
+
+    a = json_object_new_array();
+    for (uint32_t i = 0; i < r->ndrills; i++) {
+        const struct mcpgw_lg_drill_result *d = &r->drills[i];
+        json_object *w = json_object_new_object(), *rec = json_object_new_object();
+        double dur, recmax;
+        drill_window(d, &dur, &recmax);
+        o = json_object_new_object();
+        json_object_object_add(o, "spec", json_object_new_string(d->d.spec));
+        json_object_object_add(o, "kind", json_object_new_string(mcpgw_drill_kind_str(d->d.kind)));
+        json_object_object_add(o, "target", json_object_new_string(d->d.target));
+        json_object_object_add(o, "performed", json_object_new_boolean(d->performed));
+        json_object_object_add(o, "error", d->error[0] ? json_object_new_string(d->error) : NULL);
+        json_object_object_add(o, "pid", json_object_new_int(d->pid));
+        json_object_object_add(o, "at_s", jd(d->at_s));
+        json_object_object_add(o, "resumed_at_s", d->resumed_at_s > 0 ? jd(d->resumed_at_s) : NULL);
+        json_object_object_add(o, "affected_sessions", ju(d->affected));
+        json_object_object_add(o, "recovered_sessions", ju(d->recovered));
+        json_object_object_add(o, "lost_sessions", ju(d->lost));
+        json_object_object_add(w, "start_s",
+                               d->first_err_us ? jd(rel_s(r, d->first_err_us)) : NULL);
+        json_object_object_add(w, "end_s", d->last_err_us ? jd(rel_s(r, d->last_err_us)) : NULL);
+        json_object_object_add(w, "duration_ms", jd(dur));
+        json_object_object_add(o, "error_window", w);
+        json_object_object_add(rec, "count", ju(mcpgw_hist_count(d->recovery)));
+        json_object_object_add(rec, "p50", jd(ms(mcpgw_hist_percentile(d->recovery, 50))));
+        json_object_object_add(rec, "p99", jd(ms(mcpgw_hist_percentile(d->recovery, 99))));
+        json_object_object_add(rec, "max", jd(recmax));
+        json_object_object_add(o, "recovery_ms", rec);
+        {
+            double lr = latency_recovery_s(r, d);
+            json_object_object_add(o, "latency_recovery_s", lr >= 0 ? jd(lr) : NULL);
+        }
+        json_object_array_add(a, o);
+    }
+    json_object_object_add(root, "drills", a);
+
+    a = json_object_new_array();
+    for (uint32_t i = 0; i < r->nmoments; i++) {
+        o = json_object_new_object();
+        json_object_object_add(o, "t_s", jd(r->moments[i].t_s));
+        json_object_object_add(o, "label", json_object_new_string(r->moments[i].label));
+        json_object_array_add(a, o);
+    }
+    json_object_object_add(root, "moments", a);
+
+    a = json_object_new_array();
+    for (uint32_t s = 0; s < r->nsecs; s++) {
+        const struct mcpgw_lg_sec *x = &r->secs[s];
+        o = json_object_new_object();
+        json_object_object_add(o, "t", json_object_new_int((int)s));
+        json_object_object_add(o, "ok", ju(x->c[LG_C_REQ_OK]));
+        json_object_object_add(o, "failed", ju(x->c[LG_C_REQ_FAILED]));
+        json_object_object_add(o, "retried", ju(x->c[LG_C_REQ_RETRIED]));
+        json_object_object_add(o, "p50_ms", jd(ms(x->p50)));
+        json_object_object_add(o, "p90_ms", jd(ms(x->p90)));
+        json_object_object_add(o, "p99_ms", jd(ms(x->p99)));
+        json_object_object_add(o, "p999_ms", jd(ms(x->p999)));
+        json_object_object_add(o, "max_ms", jd(ms(x->max)));
+        json_object_object_add(o, "established", ju(x->c[LG_C_SESS_ESTABLISHED]));
+        json_object_object_add(o, "sessions_lost", ju(x->c[LG_C_SESS_LOST]));
+        json_object_object_add(o, "notifications", ju(x->c[LG_C_NOTIF_RECEIVED]));
+        json_object_object_add(o, "streams_dropped", ju(x->c[LG_C_STREAM_DROPPED]));
+        json_object_object_add(o, "sessions_open", ju(x->g[LG_G_SESSIONS_OPEN]));
+        json_object_object_add(o, "streams_open", ju(x->g[LG_G_STREAMS_OPEN]));
+        json_object_object_add(o, "connections", ju(x->g[LG_G_CONNS]));
+        json_object_object_add(o, "inflight", ju(x->g[LG_G_INFLIGHT]));
+        json_object_object_add(o, "backlog", ju(x->g[LG_G_BACKLOG]));
+        json_object_object_add(o, "tcp_mem_pages", json_object_new_int64(x->tcp_mem_pages));
+        json_object_object_add(o, "mcpgw_rss_kb", ju(x->rss_kb));
+        json_object_array_add(a, o);
+    }
+    json_object_object_add(root, "timeline", a);
+    return root;
+}
+
+static int write_file(const char *path, const char *data, size_t len, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "w");
+    if (!f) {
+        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fwrite(data, 1, len, f) != len || fclose(f) != 0) {
+        snprintf(err, errlen, "writing %s failed: %s", path, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int mcpgw_report_json(const char *path, const struct mcpgw_lg_result *r, char *err, size_t errlen)
+{
+    json_object *root = build_json(r);
+    const char *s = json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY |
+                                                             JSON_C_TO_STRING_NOSLASHESCAPE);
+    int rc = write_file(path, s, strlen(s), err, errlen);
+    json_object_put(root);
+    return rc;
+}
+
+/* ---- HTML ---- */
+
+static void row(struct evbuffer *b, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void row(struct evbuffer *b, const char *k, const char *fmt, ...)
+{
+    va_list ap;
+    evbuffer_add_printf(b, "<tr><th>%s</th><td>", k);
+    va_start(ap, fmt);
+    evbuffer_add_vprintf(b, fmt, ap);
+    va_end(ap);
+    evbuffer_add_printf(b, "</td></tr>\n");
+}
+
+int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *err, size_t errlen)
+{
+    const struct mcpgw_lg_config *cfg = r->cfg;
+    struct evbuffer *b = evbuffer_new();
+    size_t n = r->nsecs;
+    double *x = xcalloc(n + 1, sizeof(double)), *ok = xcalloc(n + 1, sizeof(double)),
+           *fail = xcalloc(n + 1, sizeof(double)), *p50 = xcalloc(n + 1, sizeof(double)),
+           *p99 = xcalloc(n + 1, sizeof(double)), *mx = xcalloc(n + 1, sizeof(double)),
+           *sess = xcalloc(n + 1, sizeof(double)), *strm = xcalloc(n + 1, sizeof(double)),
+           *tcp = xcalloc(n + 1, sizeof(double)), *rss = xcalloc(n + 1, sizeof(double)),
+           *notif = xcalloc(n + 1, sizeof(double));
+    struct mcpgw_svg_marker *mk = xcalloc(r->nmoments + 1, sizeof(*mk));
+    size_t nmk = 0;
+    double secs = load_s(r);
+    int rc;
+
+    for (size_t i = 0; i < n; i++) {
+        const struct mcpgw_lg_sec *s = &r->secs[i];
+        x[i] = (double)i + 1; /* a second's figures are at its end */
+        ok[i] = (double)s->c[LG_C_REQ_OK];
+        fail[i] = (double)s->c[LG_C_REQ_FAILED];
+        p50[i] = s->c[LG_C_REQ_OK] ? ms(s->p50) : NAN;
+        p99[i] = s->c[LG_C_REQ_OK] ? ms(s->p99) : NAN;
+        mx[i] = s->c[LG_C_REQ_OK] ? ms(s->max) : NAN;
+        sess[i] = s->reports ? (double)s->g[LG_G_SESSIONS_OPEN] : NAN;
+        strm[i] = s->reports ? (double)s->g[LG_G_STREAMS_OPEN] : NAN;
+        tcp[i] = s->rss_kb ? (double)s->tcp_mem_pages * (double)r->page_size / 1048576.0 : NAN;
+        rss[i] = s->rss_kb ? (double)s->rss_kb / 1024.0 : NAN; /* 0: not sampled */
+        notif[i] = (double)s->c[LG_C_NOTIF_RECEIVED];
+    }
+    for (uint32_t i = 0; i < r->nmoments; i++) {
+        if (strcmp(r->moments[i].label, "ramp starts") == 0 ||
+            strcmp(r->moments[i].label, "sessions ready") == 0)
+            continue; /* "load starts" follows at once */
+        mk[nmk].x = r->moments[i].t_s;
+        mk[nmk].label = r->moments[i].label;
+        nmk++;
+    }
+
+    evbuffer_add_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+                           "<title>mcpgw-loadgen report</title>\n<style>"
+                           "body{font-family:sans-serif;margin:20px;color:#222}"
+                           "table{border-collapse:collapse;margin:8px 0 18px}"
+                           "th,td{border:1px solid #ccc;padding:3px 8px;text-align:left;"
+                           "font-size:13px}th{background:#f3f3f3}h2{margin-top:28px}"
+                           ".bad{color:#b00;font-weight:bold}</style></head><body>\n");
+    evbuffer_add_printf(b, "<h1>mcpgw-loadgen report</h1>\n<p>");
+    mcpgw_svg_escape(b, cfg->url);
+    evbuffer_add_printf(b, " &mdash; started %s%s</p>\n<table>\n", r->started_at,
+                        r->aborted ? " <span class=\"bad\">ABORTED</span>" : "");
+    row(b, "sessions", "%u target, %llu established, %llu failed, <span%s>%llu lost</span>",
+        cfg->sessions, (unsigned long long)r->c[LG_C_SESS_ESTABLISHED],
+        (unsigned long long)r->c[LG_C_SESS_FAILED], r->c[LG_C_SESS_LOST] ? " class=\"bad\"" : "",
+        (unsigned long long)r->c[LG_C_SESS_LOST]);
+    row(b, "session setup", "p50 %.2f ms, p99 %.2f ms, max %.2f ms (ramp %g/s)",
+        ms(mcpgw_hist_percentile(r->setup, 50)), ms(mcpgw_hist_percentile(r->setup, 99)),
+        ms(mcpgw_hist_max(r->setup)), cfg->ramp_per_s);
+    if (cfg->closed_loop)
+        row(b, "load", "closed loop, %u in flight, %zu B payload, %.1f s, %u worker(s)",
+            cfg->concurrency, cfg->payload, secs, cfg->workers);
+    else
+        row(b, "load", "open loop at %g/s, %u connections, %zu B payload, %.1f s, %u worker(s)",
+            cfg->rate_per_s, cfg->concurrency, cfg->payload, secs, cfg->workers);
+    row(b, "requests", "%llu ok, %llu failed, %llu retried, %llu unsent &mdash; %.1f req/s",
+        (unsigned long long)r->c[LG_C_REQ_OK], (unsigned long long)r->c[LG_C_REQ_FAILED],
+        (unsigned long long)r->c[LG_C_REQ_RETRIED], (unsigned long long)r->c[LG_C_REQ_UNSENT],
+        secs > 0 ? (double)r->c[LG_C_REQ_OK] / secs : 0.0);
+    row(b, "latency", "p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms",
+        ms(mcpgw_hist_percentile(r->lat, 50)), ms(mcpgw_hist_percentile(r->lat, 90)),
+        ms(mcpgw_hist_percentile(r->lat, 99)), ms(mcpgw_hist_percentile(r->lat, 99.9)),
+        ms(mcpgw_hist_max(r->lat)));
+    if (cfg->get_streams)
+        row(b, "GET streams", "%llu opened, %llu dropped, %llu resumed, %llu given up",
+            (unsigned long long)r->c[LG_C_STREAM_OPENED],
+            (unsigned long long)r->c[LG_C_STREAM_DROPPED],
+            (unsigned long long)r->c[LG_C_STREAM_RESUMED],
+            (unsigned long long)r->c[LG_C_STREAM_FAILED]);
+    if (cfg->subscribe[0])
+        row(b, "notifications",
+            "%llu writes (versions %llu-%llu), %llu subscribers: %llu expected, %llu received, "
+            "%llu duplicated, <span%s>%llu lost</span>",
+            (unsigned long long)r->c[LG_C_WRITE_OK], (unsigned long long)r->writer_first,
+            (unsigned long long)r->writer_last, (unsigned long long)r->subscribers,
+            (unsigned long long)r->expected, (unsigned long long)r->received,
+            (unsigned long long)r->duplicated, r->lost ? " class=\"bad\"" : "",
+            (unsigned long long)r->lost);
+    row(b, "peak",
+        "at %.0f s: %llu sessions, kernel TCP memory %.1f MiB (%ld pages), %ld TCP "
+        "sockets",
+        r->peak.t_s, (unsigned long long)r->peak.sessions_open,
+        (double)r->peak.ss.tcp_mem_pages * (double)r->page_size / 1048576.0,
+        r->peak.ss.tcp_mem_pages, r->peak.ss.tcp_inuse);
+    evbuffer_add_printf(b, "</table>\n");
+
+    {
+        struct mcpgw_svg_series s[2] = {{"ok/s", "#2a7", ok}, {"failed/s", "#c22", fail}};
+        struct mcpgw_svg_chart c = {"Throughput (echo calls completed per second)",
+                                    "seconds since start",
+                                    "calls/s",
+                                    x,
+                                    n,
+                                    s,
+                                    2,
+                                    mk,
+                                    nmk,
+                                    0};
+        evbuffer_add_printf(b, "<h2>Throughput</h2>\n");
+        mcpgw_svg_line_chart(b, &c);
+    }
+    {
+        struct mcpgw_svg_series s[3] = {
+            {"p50", "#27c", p50}, {"p99", "#e80", p99}, {"max", "#c22", mx}};
+        struct mcpgw_svg_chart c = {"Latency of echo calls completed in each second (log scale)",
+                                    "seconds since start",
+                                    "ms",
+                                    x,
+                                    n,
+                                    s,
+                                    3,
+                                    mk,
+                                    nmk,
+                                    1};
+        evbuffer_add_printf(b, "<h2>Latency</h2>\n");
+        mcpgw_svg_line_chart(b, &c);
+    }
+    {
+        struct mcpgw_svg_series s[2] = {{"sessions", "#27c", sess}, {"GET streams", "#888", strm}};
+        struct mcpgw_svg_chart c = {"Open sessions and GET streams",
+                                    "seconds since start",
+                                    "count",
+                                    x,
+                                    n,
+                                    s,
+                                    2,
+                                    mk,
+                                    nmk,
+                                    0};
+        evbuffer_add_printf(b, "<h2>Sessions</h2>\n");
+        mcpgw_svg_line_chart(b, &c);
+    }
+    if (cfg->subscribe[0]) {
+        struct mcpgw_svg_series s[1] = {{"notifications/s", "#7a3", notif}};
+        struct mcpgw_svg_chart c = {"Resource-updated notifications received per second",
+                                    "seconds since start",
+                                    "events/s",
+                                    x,
+                                    n,
+                                    s,
+                                    1,
+                                    mk,
+                                    nmk,
+                                    0};
+        mcpgw_svg_line_chart(b, &c);
+    }
+    {
+        struct mcpgw_svg_series s[2] = {{"mcpgw RSS", "#a3c", rss}, {"kernel TCP", "#888", tcp}};
+        struct mcpgw_svg_chart c = {"Memory: RSS of mcpgw processes (without the load generator) "
+                                    "and kernel TCP memory",
+                                    "seconds since start",
+                                    "MiB",
+                                    x,
+                                    n,
+                                    s,
+                                    2,
+                                    mk,
+                                    nmk,
+                                    0};
+        evbuffer_add_printf(b, "<h2>Memory</h2>\n");
+        mcpgw_svg_line_chart(b, &c);
+    }
+    if (r->nnodes) {
+        const char **labels = xcalloc(r->nnodes, sizeof(*labels));
+        double *v = xcalloc(r->nnodes, sizeof(double));
+        for (uint32_t i = 0; i < r->nnodes; i++) {
+            labels[i] = r->nodes[i].name;
+            v[i] = (double)r->nodes[i].established;
+        }
+        evbuffer_add_printf(b, "<h2>Sessions per node</h2>\n");
+        mcpgw_svg_bar_chart(b, "Sessions established, by the node named in the session id", labels,
+                            v, r->nnodes);
+        free(labels);
+        free(v);
+    }
+    evbuffer_add_printf(b,
+                        "<h2>Processes at the peak (%.0f s)</h2>\n<table><tr><th>process</th>"
+                        "<th>tag</th><th>pid</th><th>RSS MiB</th><th>own peak MiB</th></tr>\n",
+                        r->peak.t_s);
+    for (int i = 0; i < r->peak.nprocs; i++) {
+        const struct mcpgw_proc_sample *p = &r->peak.procs[i];
+        evbuffer_add_printf(b, "<tr><td>%s</td><td>", p->comm);
+        mcpgw_svg_escape(b, p->tag);
+        evbuffer_add_printf(b, "</td><td>%d</td><td>%.1f</td><td>%.1f</td></tr>\n", (int)p->pid,
+                            (double)p->rss_kb / 1024.0, (double)p->hwm_kb / 1024.0);
+    }
+    evbuffer_add_printf(b, "</table>\n");
+    if (r->ndrills) {
+        evbuffer_add_printf(b, "<h2>Drills</h2>\n<table><tr><th>drill</th><th>at</th>"
+                               "<th>affected</th><th>recovered</th><th>lost</th>"
+                               "<th>error window</th><th>recovery p50 / max</th></tr>\n");
+        for (uint32_t i = 0; i < r->ndrills; i++) {
+            const struct mcpgw_lg_drill_result *d = &r->drills[i];
+            double dur, rec;
+            drill_window(d, &dur, &rec);
+            evbuffer_add_printf(b, "<tr><td>");
+            mcpgw_svg_escape(b, d->d.spec);
+            if (!d->performed) {
+                evbuffer_add_printf(b, "</td><td colspan=\"6\" class=\"bad\">not performed: ");
+                mcpgw_svg_escape(b, d->error[0] ? d->error : "the load ended first");
+                evbuffer_add_printf(b, "</td></tr>\n");
+                continue;
+            }
+            evbuffer_add_printf(b,
+                                "</td><td>%.2f s</td><td>%llu</td><td>%llu</td><td>%llu</td>"
+                                "<td>%.2f&ndash;%.2f s (%.0f ms)</td><td>%.0f / %.0f ms</td>"
+                                "</tr>\n",
+                                d->at_s, (unsigned long long)d->affected,
+                                (unsigned long long)d->recovered, (unsigned long long)d->lost,
+                                rel_s(r, d->first_err_us), rel_s(r, d->last_err_us), dur,
+                                ms(mcpgw_hist_percentile(d->recovery, 50)), rec);
+        }
+        evbuffer_add_printf(b, "</table>\n");
+    }
+    evbuffer_add_printf(b, "<p style=\"font-size:12px;color:#666\">Latency is measured from each "
+                           "call's intended send time (open loop) or its send time (closed "
+                           "loop) to the complete response; every sample is kept in a "
+                           "log-linear histogram (&lt;0.8%% bucket error). See "
+                           "docs/loadgen.md.</p>\n</body></html>\n");
+    {
+        size_t len = evbuffer_get_length(b);
+        rc = write_file(path, (const char *)evbuffer_pullup(b, -1), len, err, errlen);
+    }
+    evbuffer_free(b);
+    free(x);
+    free(ok);
+    free(fail);
+    free(p50);
+    free(p99);
+    free(mx);
+    free(sess);
+    free(strm);
+    free(tcp);
+    free(rss);
+    free(notif);
+    free(mk);
+    return rc;
+}

@@ -1,0 +1,30 @@
+/* session.h - one MCP session of the load generator: its setup (initialize, initialized, GET
+ * stream, subscribe), its held GET stream with Last-Event-ID reconnection, and the accounting of
+ * the note versions it receives. */
+#ifndef MCPGW_LOADGEN_SESSION_H
+#define MCPGW_LOADGEN_SESSION_H
+
+#include "loadgen/client.h"
+#include "loadgen/worker-t.h"
+
+/* Begin the setup of s, due at due_us (setup latency counts from then). */
+void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t due_us);
+
+/* Outcome of a setup request (initialize, initialized, subscribe). Takes r. */
+void mcpgw_lgsession_setup_response(struct lg_worker *w, struct lg_req *r, int err,
+                                    const struct mcpgw_client_resp *resp);
+
+/* Close the session's stream now (with a reset) and stop reconnecting it. */
+void mcpgw_lgsession_close(struct lg_worker *w, struct lg_session *s);
+
+/* Versions of the note between first and last (inclusive) that s should have received, did
+ * receive once, and received more than once. */
+void mcpgw_lgsession_account(const struct lg_session *s, uint64_t first, uint64_t last,
+                             uint64_t *expected, uint64_t *received, uint64_t *duplicated);
+
+/* The JSON-RPC message of a response body: the body itself (application/json) or the data of
+ * the SSE event carrying the response (text/event-stream). Sets *p and *n; the pointer is valid
+ * until the next call or until the callback returns. Returns 0, or -1 when there is none. */
+int mcpgw_lgsession_rpc_body(const struct mcpgw_client_resp *resp, const char **p, size_t *n);
+
+#endif
