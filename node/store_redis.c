@@ -71,15 +71,14 @@ static const char *const scripts[S_COUNT] = {
     /* DELETE: KEYS s, subs, ev; ARGV epoch. Returns the subscriptions to unindex. */
     FENCE "local subs = redis.call('SMEMBERS', KEYS[2]) "
     "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
-    /* NOTE_WRITE: KEYS note, subscriber index of its URI; ARGV text, uri, ttl. The write and
+    /* NOTE_WRITE: KEYS note, subscriber index of its URI; ARGV text, the notification's JSON
+     * before and after its version number, ttl. The write and
      * its notification to every subscriber are one atomic step: a version is either known to
      * every subscriber's stream or to nobody. Touches the subscribers' keys too, so it needs a
      * single Redis instance (docs/replication.md). */
     "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
     "redis.call('HSET', KEYS[1], 'text', ARGV[1]) "
-    "local json = '{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",' .. "
-    "  '\"params\":{\"uri\":' .. cjson.encode(ARGV[2]) .. ',\"_meta\":{\"io.mcpgw/version\":' .. "
-    "  v .. '}}}' "
+    "local json = ARGV[2] .. v .. ARGV[4] "
     "for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
     "  local owner = redis.call('HGET', 'mcpgw:{' .. sid .. '}:s', 'owner') "
     "  if not owner then redis.call('SREM', KEYS[2], sid) else "
@@ -616,15 +615,21 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, note_write_reply, arg);
-    char k[128], idx[160], uri[128];
-    const char *args[5];
+    char k[128], idx[160], uri[128], before[256];
+    const char *args[6];
     o->cb.note = done;
     snprintf(o->sid, sizeof(o->sid), "%s", name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
     snprintf(idx, sizeof(idx), "mcpgw:r:%s", uri);
-    args[0] = k, args[1] = idx, args[2] = text, args[3] = uri, args[4] = r->ttl;
-    eval(r, o, S_NOTE_WRITE, 2, 5, args, NULL);
+    /* Note names are [A-Za-z0-9._-]: the URI needs no JSON escaping. */
+    snprintf(before, sizeof(before),
+             "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":"
+             "{\"uri\":\"%s\",\"_meta\":{\"io.mcpgw/version\":",
+             uri);
+    args[0] = k, args[1] = idx, args[2] = text, args[3] = before, args[4] = r->ttl;
+    args[5] = "}}}";
+    eval(r, o, S_NOTE_WRITE, 2, 6, args, NULL);
 }
 
 static void note_read_reply(struct op *o, redisReply *reply, int err)
