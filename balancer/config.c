@@ -33,7 +33,8 @@ static const struct opt opts[] = {
     {"drain", STR(drain_ids), "ID,...", "nodes that take no new sessions (keep their own)"},
     {"workers", NUM(T_UINT, workers), "K", "worker processes sharing the port (SO_REUSEPORT)"},
     {"admin", STR(admin), "HOST:PORT", "admin listener for /metrics and /healthz (off if empty)"},
-    {"tls-cert", STR(tls_cert), "FILE", "PEM certificate chain: terminate TLS 1.2+ on the listener"},
+    {"tls-cert", STR(tls_cert), "FILE",
+     "PEM certificate chain: terminate TLS 1.2+ on the listener"},
     {"tls-key", STR(tls_key), "FILE", "PEM private key for --tls-cert"},
     {"max-clients", NUM(T_UINT, max_clients), "N", "client connections per worker; more get 503"},
     {"max-header-size", NUM(T_SIZE, max_header_size), "SIZE", "request head limit (431 above)"},
@@ -51,7 +52,8 @@ static const struct opt opts[] = {
      "upstream connect; on expiry the node is marked down and the next one is tried"},
     {"response-timeout", NUM(T_DURATION, response_timeout_ms), "DUR",
      "from request sent to response head (504)"},
-    {"pool-size", NUM(T_UINT, pool_size), "N", "idle upstream connections kept per node and worker"},
+    {"pool-size", NUM(T_UINT, pool_size), "N",
+     "idle upstream connections kept per node and worker"},
     {"pool-idle-timeout", NUM(T_DURATION, pool_idle_timeout_ms), "DUR",
      "idle upstream connections are closed after this"},
     {"health-interval", NUM(T_DURATION, health_interval_ms), "DUR", "active check period per node"},
@@ -69,7 +71,8 @@ void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     memset(cfg, 0, sizeof(*cfg));
     snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8800");
-    cfg->workers = ncpu > 0 ? (int)(ncpu < MCPGW_BAL_MAX_WORKERS ? ncpu : MCPGW_BAL_MAX_WORKERS) : 1;
+    cfg->workers =
+        ncpu > 0 ? (int)(ncpu < MCPGW_BAL_MAX_WORKERS ? ncpu : MCPGW_BAL_MAX_WORKERS) : 1;
     cfg->max_clients = 15000;
     cfg->max_header_size = 32 * 1024;
     cfg->max_body_size = 16 * 1024 * 1024;
@@ -149,8 +152,8 @@ int mcpgw_bal_config_parse_nodes(struct mcpgw_bal_config *cfg, const char *list,
             snprintf(err, errlen, "node '%.*s' is not of the form id=host:port", (int)len, p);
             return -1;
         }
-        if (add_node(cfg, p, (size_t)(eq - p), eq + 1, len - (size_t)(eq - p) - 1, 0, err,
-                     errlen) < 0)
+        if (add_node(cfg, p, (size_t)(eq - p), eq + 1, len - (size_t)(eq - p) - 1, 0, err, errlen) <
+            0)
             return -1;
         p += len;
         if (*p == ',')
@@ -196,8 +199,8 @@ static int set_opt(struct mcpgw_bal_config *cfg, const struct opt *o, const char
         return 0;
     case T_DURATION:
         if (mcpgw_parse_duration_ms(v, &x) < 0 || x > UINT32_MAX) {
-            snprintf(err, errlen, "%s wants a duration such as 500ms, 10s or 2m, not '%s'",
-                     o->name, v);
+            snprintf(err, errlen, "%s wants a duration such as 500ms, 10s or 2m, not '%s'", o->name,
+                     v);
             return -1;
         }
         *(uint32_t *)(void *)field = (uint32_t)x;
@@ -274,8 +277,8 @@ int mcpgw_bal_config_parse_text(struct mcpgw_bal_config *cfg, const char *text, 
             if (!file_nodes)
                 cfg->nnodes = 0;
             file_nodes = 1;
-            if (add_node(cfg, words[1], strlen(words[1]), words[2], strlen(words[2]), nargs == 4,
-                         e, sizeof(e)) < 0)
+            if (add_node(cfg, words[1], strlen(words[1]), words[2], strlen(words[2]), nargs == 4, e,
+                         sizeof(e)) < 0)
                 goto bad;
             continue;
         }
@@ -438,8 +441,7 @@ int mcpgw_bal_config_validate(const struct mcpgw_bal_config *cfg, char *err, siz
     }
     for (int i = 0; i < cfg->nnodes; i++) {
         char e[256];
-        if (mcpgw_parse_hostport(cfg->nodes[i].addr, host, sizeof(host), &port, e, sizeof(e)) <
-                0 ||
+        if (mcpgw_parse_hostport(cfg->nodes[i].addr, host, sizeof(host), &port, e, sizeof(e)) < 0 ||
             port == 0) {
             snprintf(err, errlen, "node %s: %s", cfg->nodes[i].id,
                      port == 0 ? "port 0 is not a node address" : e);
@@ -533,9 +535,10 @@ void mcpgw_bal_config_usage(FILE *out, const char *prog)
     }
     fprintf(out, "  %-32s %s\n", "--check", "validate the configuration, print a summary, exit");
     fprintf(out, "  %-32s %s\n", "--help", "this text");
-    fprintf(out,
-            "\nConfig file: one 'key value' per line, keys as the flags without '--'; '#' starts a\n"
-            "comment; nodes as 'node ID HOST:PORT' lines. Flags override the file.\n"
-            "Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the config file and applies\n"
-            "its node list and health settings without dropping connections.\n");
+    fprintf(
+        out,
+        "\nConfig file: one 'key value' per line, keys as the flags without '--'; '#' starts a\n"
+        "comment; nodes as 'node ID HOST:PORT' lines. Flags override the file.\n"
+        "Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the config file and applies\n"
+        "its node list and health settings without dropping connections.\n");
 }

@@ -18,13 +18,15 @@
 #include <unistd.h>
 
 #define MAX_CHECK_HEAD 8192
+#define TICK_MS        50 /* scheduling granularity */
 
 struct probe {
     struct mcpgw_bal_health *h;
-    struct bufferevent *bev; /* non-NULL while a check is in flight */
+    struct bufferevent *bev;       /* non-NULL while a check is in flight */
     char addr[MCPGW_BAL_ADDR_MAX]; /* address the counters below belong to */
     char id[MCPGW_BAL_ID_MAX];
     uint32_t fails, passes; /* consecutive */
+    uint64_t due_ms;        /* next check */
     char last_error[96];
     int slot;
 };
@@ -46,6 +48,17 @@ static void probe_close(struct probe *p)
     }
 }
 
+/* A node that is down, or whose state is changing (a failure while up), is checked four times
+ * as often: a restarted node is back, and a failing one out, in about one period. */
+static void schedule(struct probe *p)
+{
+    struct mcpgw_bal_health *h = p->h;
+    uint32_t up = MCPGW_LOAD(&h->sh->slots[p->slot].up);
+    int moving = !up || p->fails > 0;
+    uint32_t every = moving ? h->interval_ms / 4 : h->interval_ms;
+    p->due_ms = mcpgw_now_ms() + (every < TICK_MS ? TICK_MS : every);
+}
+
 static void verdict(struct probe *p, int pass, const char *why)
 {
     struct mcpgw_bal_health *h = p->h;
@@ -62,6 +75,7 @@ static void verdict(struct probe *p, int pass, const char *why)
             MCPGW_STORE(&s->up, 1);
             log_info("node %s (%s) is up: %u passing checks", p->id, p->addr, p->passes);
         }
+        schedule(p);
         return;
     }
     p->passes = 0;
@@ -73,6 +87,7 @@ static void verdict(struct probe *p, int pass, const char *why)
         MCPGW_STORE(&s->up, 0);
         log_warn("node %s (%s) is down: %s (%u failed checks)", p->id, p->addr, why, p->fails);
     }
+    schedule(p);
 }
 
 static void on_probe_read(struct bufferevent *bev, void *arg)
@@ -153,10 +168,12 @@ static void probe_start(struct probe *p, const struct mcpgw_bal_slot *s)
     bufferevent_enable(p->bev, EV_READ | EV_WRITE);
 }
 
-static void check_all(struct mcpgw_bal_health *h)
+/* Start the checks that are due (all of them when force). */
+static void check_due(struct mcpgw_bal_health *h, int force)
 {
     static struct mcpgw_bal_slot table[MCPGW_BAL_MAX_NODES];
     uint32_t n;
+    uint64_t now = mcpgw_now_ms();
     mcpgw_bal_shared_read(h->sh, table, &n);
     for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++) {
         struct probe *p = &h->probes[i];
@@ -175,17 +192,18 @@ static void check_all(struct mcpgw_bal_health *h)
         }
         if (p->bev) /* the previous check is still running (timeout >= interval) */
             continue;
+        if (!force && p->due_ms > now)
+            continue;
         probe_start(p, &table[i]);
     }
 }
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    check_all(arg);
+    check_due(arg, 0);
 }
 
-struct mcpgw_bal_health *mcpgw_bal_health_new(struct event_base *base,
-                                              struct mcpgw_bal_shared *sh,
+struct mcpgw_bal_health *mcpgw_bal_health_new(struct event_base *base, struct mcpgw_bal_shared *sh,
                                               const struct mcpgw_bal_config *cfg)
 {
     struct mcpgw_bal_health *h = xcalloc(1, sizeof(*h));
@@ -206,7 +224,7 @@ struct mcpgw_bal_health *mcpgw_bal_health_new(struct event_base *base,
 
 void mcpgw_bal_health_configure(struct mcpgw_bal_health *h, const struct mcpgw_bal_config *cfg)
 {
-    struct timeval tv = {cfg->health_interval_ms / 1000, (cfg->health_interval_ms % 1000) * 1000};
+    struct timeval tv = {0, TICK_MS * 1000};
     h->interval_ms = cfg->health_interval_ms;
     h->timeout_ms = cfg->health_timeout_ms;
     h->rise = cfg->health_rise;
@@ -217,7 +235,7 @@ void mcpgw_bal_health_configure(struct mcpgw_bal_health *h, const struct mcpgw_b
 
 void mcpgw_bal_health_kick(struct mcpgw_bal_health *h)
 {
-    check_all(h);
+    check_due(h, 1);
 }
 
 void mcpgw_bal_health_free(struct mcpgw_bal_health *h)

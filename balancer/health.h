@@ -3,7 +3,9 @@
  * Runs in the master. Each period it sends one check to every slot in use of the shared node
  * table (Connection: close, no session is created) and writes the verdicts back into the table:
  * a node goes down after health-fall consecutive failures and up after health-rise consecutive
- * passes; every passing check bumps the slot's pass_seq, which clears workers' passive marks. */
+ * passes; a node that is down or failing is checked every quarter period, so both take about
+ * one period. Every passing check bumps the slot's pass_seq, which clears workers' passive
+ * marks. */
 #ifndef MCPGW_BALANCER_HEALTH_H
 #define MCPGW_BALANCER_HEALTH_H
 
@@ -15,8 +17,7 @@ struct mcpgw_bal_health;
 
 /* Start checking; sh and base are borrowed for the checker's life. Returns NULL only on
  * libevent failure. Free with mcpgw_bal_health_free. */
-struct mcpgw_bal_health *mcpgw_bal_health_new(struct event_base *base,
-                                              struct mcpgw_bal_shared *sh,
+struct mcpgw_bal_health *mcpgw_bal_health_new(struct event_base *base, struct mcpgw_bal_shared *sh,
                                               const struct mcpgw_bal_config *cfg);
 /* Take new interval, timeout, rise, fall and path (after a reload). */
 void mcpgw_bal_health_configure(struct mcpgw_bal_health *h, const struct mcpgw_bal_config *cfg);

@@ -28,11 +28,16 @@ static int list_has_n(const char *v, size_t n, const char *tok, size_t tlen)
     return 0;
 }
 
-/* Whether header i must not cross the proxy: hop-by-hop by name, or named by a Connection. */
+/* Whether header i must not cross the proxy: hop-by-hop by name, or named by a Connection.
+ * Content-Length and Host always cross: "Connection: Content-Length" would otherwise make us
+ * relay a body the next hop no longer knows the length of (request smuggling). */
 static int is_hop(const struct mcpgw_http_head *h, const struct mcpgw_http_header *hd)
 {
     if (mcpgw_http_is_hop_by_hop(hd->name, hd->name_len))
         return 1;
+    if (mcpgw_strieq(hd->name, hd->name_len, "content-length") ||
+        mcpgw_strieq(hd->name, hd->name_len, "host"))
+        return 0;
     for (int i = 0; i < h->nheaders; i++) {
         const struct mcpgw_http_header *c = &h->headers[i];
         if (mcpgw_strieq(c->name, c->name_len, "connection") &&

@@ -11,6 +11,13 @@
 
 struct evbuffer;
 
+/* Header fields the rewrites may add beyond what they drop: a request head may have at most
+ * MCPGW_HTTP_MAX_HEADERS - MCPGW_BAL_REQ_ADDED fields (X-Forwarded-For, Forwarded,
+ * X-Forwarded-Proto), a response head MCPGW_HTTP_MAX_HEADERS - MCPGW_BAL_RESP_ADDED
+ * (Connection), or the next hop could not parse what we send. */
+#define MCPGW_BAL_REQ_ADDED  3
+#define MCPGW_BAL_RESP_ADDED 1
+
 /* Facts about the client connection for X-Forwarded-For / Forwarded / X-Forwarded-Proto. */
 struct mcpgw_bal_peer {
     const char *ip; /* textual address, borrowed */

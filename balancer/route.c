@@ -89,8 +89,8 @@ int mcpgw_bal_route_pick(const struct mcpgw_bal_route_node *nodes, int n, const 
     return w;
 }
 
-int mcpgw_bal_route_query_param(const char *query, size_t qlen, const char *name,
-                                const char **val, size_t *len)
+int mcpgw_bal_route_query_param(const char *query, size_t qlen, const char *name, const char **val,
+                                size_t *len)
 {
     const char *p = query, *end = query + qlen;
     size_t nlen = strlen(name);

@@ -15,8 +15,8 @@
 
 struct mcpgw_bal_route_node {
     const char *id;   /* NULL for an empty slot (never picked) */
-    uint32_t load;    /* lower is better: active upstream connections (later: sessions) */
-    uint32_t picks;   /* tie-break between equal loads: requests sent by load so far */
+    uint32_t load;    /* lower is better: upstream connections in use (later: sessions) */
+    uint32_t picks;   /* tie-break between equal loads: requests sent here by load so far */
     uint8_t usable;   /* up, not passively marked down, not already tried for this request */
     uint8_t draining; /* takes no new sessions */
 };
@@ -36,7 +36,7 @@ uint64_t mcpgw_bal_route_rand(uint64_t *state);
 
 /* Extract the value of query parameter name from a request target's query string (the part
  * after '?'). Returns 0 with *val and *len pointing into query, or -1 when absent or empty. */
-int mcpgw_bal_route_query_param(const char *query, size_t qlen, const char *name,
-                                const char **val, size_t *len);
+int mcpgw_bal_route_query_param(const char *query, size_t qlen, const char *name, const char **val,
+                                size_t *len);
 
 #endif

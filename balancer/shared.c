@@ -6,8 +6,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static const char *const reject_names[MCPGW_BAL_REJECT_COUNT] = {
-    "400", "405", "408", "413", "431", "501", "502", "503", "504", "505"};
+static const char *const reject_names[MCPGW_BAL_REJECT_COUNT] = {"400", "405", "408", "413", "431",
+                                                                 "501", "502", "503", "504", "505"};
 static const int reject_status[MCPGW_BAL_REJECT_COUNT] = {400, 405, 408, 413, 431,
                                                           501, 502, 503, 504, 505};
 

@@ -45,13 +45,14 @@ const char *mcpgw_bal_reject_str(enum mcpgw_bal_reject r); /* "400", ... */
 int mcpgw_bal_reject_status(enum mcpgw_bal_reject r);
 
 struct mcpgw_bal_node_stats {
-    uint64_t requests;     /* requests sent to the node */
-    uint64_t errors;       /* connect refused/timeout, reset, bad or missing response */
-    uint64_t retries;      /* requests moved to another node before any byte reached this one */
-    uint64_t responses[5]; /* by status class 1xx..5xx */
-    int64_t active;        /* upstream connections in use */
-    int64_t idle;          /* pooled upstream connections */
-    uint64_t passive_down; /* 1 while this worker holds a passive down mark */
+    uint64_t requests;         /* requests sent to the node */
+    uint64_t errors;           /* connect refused/timeout, reset, bad or missing response */
+    uint64_t retries;          /* requests moved to another node before any byte reached this one */
+    uint64_t assigned;         /* requests without a session sent here by load (new sessions) */
+    uint64_t responses[5];     /* by status class 1xx..5xx */
+    int64_t active;            /* upstream connections in use */
+    int64_t idle;              /* pooled upstream connections */
+    uint64_t passive_down;     /* 1 while this worker holds a passive down mark */
     struct mcpgw_hist latency; /* request sent -> response head, seconds */
 };
 

@@ -1,0 +1,1650 @@
+/* proxy.c - client/upstream relay state machine on bufferevents (see proxy.h). */
+#include "balancer/proxy.h"
+
+#include "balancer/rewrite.h"
+#include "balancer/route.h"
+#include "common/http.h"
+#include "common/log.h"
+#include "common/util.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/event_struct.h>
+#include <event2/listener.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#define RESP_HEAD_MAX   (64 * 1024)
+#define SID_MAX         512 /* longer ids still route, on their first SID_MAX bytes */
+#define SWEEP_PERIOD_MS 250
+#define LINGER_MS       2000  /* after an error: read and discard before closing */
+#define READ_CHUNK      16384 /* one readv takes up to this much */
+
+enum cstate { C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
+enum clist_kind { L_NONE, L_HEAD, L_BODY, L_IDLE, L_LINGER, L_COUNT };
+enum rstate { R_HEAD, R_BODY };
+enum rmode { R_NONE, R_LENGTH, R_CHUNKED, R_EOF, R_TUNNEL };
+
+struct upstream;
+
+/* A client connection. Idle, it is this struct plus its bufferevent (whose buffers are empty):
+ * nothing else. Plain sockets are read through rev (see read_some); TLS ones by the OpenSSL
+ * bufferevent. Writing always goes through the bufferevent. */
+struct client {
+    struct event rev;
+    struct bufferevent *bev;
+    struct mcpgw_bal_proxy *px;
+    struct upstream *up;        /* the request in flight, if any */
+    struct client *prev, *next; /* timeout list */
+    uint32_t deadline;          /* proxy ms */
+    uint32_t scanned;           /* head bytes already searched for the blank line */
+    uint32_t ip4;               /* IPv4 peer (network order) when v4 is set */
+    uint8_t state;              /* enum cstate */
+    uint8_t list;               /* enum clist_kind */
+    uint8_t keep_alive : 1;     /* keep the connection after the response in flight */
+    uint8_t http10 : 1;         /* HTTP/1.0 client: no chunked responses */
+    uint8_t paused : 1;         /* reading paused: the upstream's output is full */
+    uint8_t send_timeout : 1;   /* a send timeout is armed (our output is full) */
+    uint8_t v4 : 1;
+};
+_Static_assert(sizeof(struct client) <= sizeof(struct event) + 64,
+               "an idle client must stay small");
+
+/* The part of an upstream that belongs to the request, moved along on a retry. */
+struct req_state {
+    uint64_t start_us;
+    uint64_t tried; /* bitmap of slots tried */
+    int64_t req_left;
+    int64_t resp_left;
+    uint64_t req_body; /* decoded chunked body bytes */
+    struct mcpgw_chunked req_dec;
+    struct mcpgw_chunked resp_dec;
+    char *sid; /* routing key copy (owned), NULL when routed by load */
+    uint32_t scanned;
+    uint16_t sidlen;
+    uint8_t rstate, rmode;
+    uint8_t req_chunked : 1, req_done : 1, upgrade_req : 1, head_req : 1, resp_keep : 1,
+        dechunk : 1;
+};
+
+/* An upstream connection: in use by one client's request, or idle in its node's pool. Read
+ * through rev, written through the bufferevent. */
+struct upstream {
+    struct event rev;
+    struct bufferevent *bev;
+    struct mcpgw_bal_proxy *px;
+    struct client *c;             /* NULL while pooled */
+    struct upstream *prev, *next; /* pool, most recently used first */
+    uint32_t released;            /* proxy ms when pooled */
+    int16_t slot;
+    uint8_t connected : 1, reused : 1, pooled : 1, paused : 1, counted : 1;
+    struct req_state rq;
+};
+
+/* This worker's view of one node slot. */
+struct wnode {
+    char id[MCPGW_BAL_ID_MAX];
+    char addr[MCPGW_BAL_ADDR_MAX];
+    struct sockaddr_storage sa;
+    socklen_t salen;
+    uint8_t in_use, draining, passive;
+    uint32_t down_seq; /* pass_seq when the passive mark was set */
+    uint32_t active;   /* upstream connections in use */
+    struct upstream *pool_first, *pool_last;
+    uint32_t npool;
+};
+
+struct clist {
+    struct client *first, *last;
+};
+
+struct mcpgw_bal_proxy {
+    struct event_base *base;
+    struct mcpgw_bal_config cfg;
+    struct mcpgw_bal_shared *sh;
+    struct mcpgw_bal_worker_stats *st;
+    SSL_CTX *tls;
+    struct evconnlistener *lev;
+    struct event *sweep, *accept_retry, *drained_ev;
+    struct clist lists[L_COUNT];
+    uint32_t timeouts[L_COUNT];
+    uint64_t t0;
+    uint32_t gen, nslots;
+    struct wnode nodes[MCPGW_BAL_MAX_NODES];
+    uint64_t rng;
+    unsigned nclients;
+    uint64_t last_accept_warn;
+    int draining;
+    mcpgw_bal_proxy_drained_fn drained;
+    void *drained_arg;
+};
+
+static void client_free(struct client *c);
+static void client_process(struct client *c);
+static void on_client_event(struct bufferevent *bev, short what, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+static void relay_request_body(struct upstream *u);
+static void relay_response(struct upstream *u);
+static void upstream_discard(struct upstream *u);
+
+static uint32_t now_ms(const struct mcpgw_bal_proxy *px)
+{
+    return (uint32_t)(mcpgw_now_ms() - px->t0);
+}
+
+static struct timeval tv_ms(uint32_t ms)
+{
+    struct timeval tv = {ms / 1000, (ms % 1000) * 1000};
+    return tv;
+}
+
+/* Send what is queued on a plain socket now instead of after another trip through epoll: a
+ * response usually fits the socket buffer, so it costs one writev and no epoll_ctl. EV_WRITE
+ * stays disabled while nothing is queued (the write callbacks disable it again once the output
+ * is empty); leftovers enable it and libevent sends them when the socket is writable. */
+static void push(struct bufferevent *bev)
+{
+    struct evbuffer *out = bufferevent_get_output(bev);
+    if (!evbuffer_get_length(out) || (bufferevent_get_enabled(bev) & EV_WRITE))
+        return;
+    evbuffer_unfreeze(out, 1);
+    evbuffer_write(out, bufferevent_getfd(bev));
+    evbuffer_freeze(out, 1);
+    /* Leftovers, or an error libevent will run into again and report through the event
+     * callback. */
+    if (evbuffer_get_length(out))
+        bufferevent_enable(bev, EV_WRITE);
+}
+
+/* The write callback's half of push(): once the output is empty, stop watching writability. */
+static void write_idle(struct bufferevent *bev)
+{
+    if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+        bufferevent_disable(bev, EV_WRITE);
+}
+
+/* Read up to max bytes (at most READ_CHUNK) from fd into in with one readv. libevent's own
+ * socket reads stop at 4096 bytes and ask FIONREAD first, so a 4 KB message would take two
+ * reads and two ioctls. Returns what readv returned. */
+static ssize_t read_some(struct evbuffer *in, evutil_socket_t fd, size_t max)
+{
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    ssize_t r;
+    size_t left;
+    int n, used = 0, e;
+    if (max > READ_CHUNK)
+        max = READ_CHUNK;
+    evbuffer_unfreeze(in, 0); /* bufferevents freeze the end of their input */
+    n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
+    if (n <= 0) {
+        evbuffer_freeze(in, 0);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+        if (iov[i].iov_len > max) /* reserve may offer more than asked */
+            iov[i].iov_len = max;
+    }
+    if (n == 2 && iov[0].iov_len >= max)
+        n = 1;
+    else if (n == 2 && iov[0].iov_len + iov[1].iov_len > max)
+        iov[1].iov_len = max - iov[0].iov_len;
+    r = readv((int)fd, iov, n);
+    e = errno;
+    left = r > 0 ? (size_t)r : 0;
+    for (int i = 0; i < n && left; i++) {
+        v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
+        left -= v[i].iov_len;
+        used++;
+    }
+    evbuffer_commit_space(in, v, used);
+    evbuffer_freeze(in, 0);
+    errno = e; /* for the caller's error report */
+    return r;
+}
+
+static int would_block(int e)
+{
+    return e == EAGAIN || e == EWOULDBLOCK || e == EINTR;
+}
+
+/* ---- timeout lists: FIFO, one constant timeout each, so deadlines are in order ---- */
+
+static void list_remove(struct client *c)
+{
+    struct clist *l;
+    if (c->list == L_NONE)
+        return;
+    l = &c->px->lists[c->list];
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        l->first = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    else
+        l->last = c->prev;
+    c->prev = c->next = NULL;
+    c->list = L_NONE;
+}
+
+static void list_append(struct client *c, enum clist_kind k)
+{
+    struct clist *l = &c->px->lists[k];
+    list_remove(c);
+    c->list = (uint8_t)k;
+    c->deadline = now_ms(c->px) + c->px->timeouts[k];
+    c->prev = l->last;
+    c->next = NULL;
+    if (l->last)
+        l->last->next = c;
+    else
+        l->first = c;
+    l->last = c;
+}
+
+/* ---- reading on/off ---- */
+
+static void client_read_on(struct client *c)
+{
+    if (c->px->tls)
+        bufferevent_enable(c->bev, EV_READ);
+    else if (!event_pending(&c->rev, EV_READ, NULL))
+        event_add(&c->rev, NULL);
+}
+
+static void client_read_off(struct client *c)
+{
+    if (c->px->tls)
+        bufferevent_disable(c->bev, EV_READ);
+    else
+        event_del(&c->rev);
+}
+
+/* Reading an upstream: timeout_ms bounds the wait for the next bytes (0: none). */
+static void up_read_on(struct upstream *u, uint32_t timeout_ms)
+{
+    struct timeval tv = tv_ms(timeout_ms);
+    event_add(&u->rev, timeout_ms ? &tv : NULL);
+}
+
+static void up_read_off(struct upstream *u)
+{
+    event_del(&u->rev);
+}
+
+/* ---- node view ---- */
+
+static struct mcpgw_bal_node_stats *nstats(struct mcpgw_bal_proxy *px, int slot)
+{
+    return &px->st->nodes[slot];
+}
+
+static void pool_remove(struct upstream *u)
+{
+    struct wnode *n = &u->px->nodes[u->slot];
+    if (!u->pooled)
+        return;
+    if (u->prev)
+        u->prev->next = u->next;
+    else
+        n->pool_first = u->next;
+    if (u->next)
+        u->next->prev = u->prev;
+    else
+        n->pool_last = u->prev;
+    u->prev = u->next = NULL;
+    u->pooled = 0;
+    n->npool--;
+    MCPGW_STORE(&nstats(u->px, u->slot)->idle, (int64_t)n->npool);
+}
+
+static void pool_close_all(struct mcpgw_bal_proxy *px, int slot)
+{
+    while (px->nodes[slot].pool_first)
+        upstream_discard(px->nodes[slot].pool_first);
+}
+
+/* Pick up table changes published by the master. */
+static void refresh_nodes(struct mcpgw_bal_proxy *px)
+{
+    static struct mcpgw_bal_slot table[MCPGW_BAL_MAX_NODES];
+    uint32_t n;
+    if (mcpgw_bal_shared_gen(px->sh) == px->gen)
+        return;
+    px->gen = mcpgw_bal_shared_read(px->sh, table, &n);
+    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++) {
+        struct wnode *w = &px->nodes[i];
+        const struct mcpgw_bal_slot *s = &table[i];
+        int in_use = i < n && s->in_use;
+        if (!in_use || strcmp(w->id, s->id) != 0 || strcmp(w->addr, s->addr) != 0) {
+            pool_close_all(px, (int)i);
+            w->passive = 0;
+            MCPGW_STORE(&nstats(px, (int)i)->passive_down, 0);
+        }
+        w->in_use = (uint8_t)in_use;
+        if (!in_use)
+            continue;
+        memcpy(w->id, s->id, sizeof(w->id));
+        memcpy(w->addr, s->addr, sizeof(w->addr));
+        memcpy(&w->sa, &s->sa, sizeof(w->sa));
+        w->salen = s->salen;
+        w->draining = (uint8_t)s->draining;
+    }
+    px->nslots = n;
+}
+
+/* Passive health: a failed connect or a reset marks the node down in this worker until an
+ * active check passes after the mark. */
+static void mark_down(struct mcpgw_bal_proxy *px, int slot, const char *why)
+{
+    struct wnode *w = &px->nodes[slot];
+    MCPGW_BUMP(&nstats(px, slot)->errors, 1);
+    if (w->passive)
+        return;
+    w->passive = 1;
+    w->down_seq = MCPGW_LOAD(&px->sh->slots[slot].pass_seq);
+    MCPGW_STORE(&nstats(px, slot)->passive_down, 1);
+    log_warn("node %s (%s) marked down in this worker: %s", w->id, w->addr, why);
+    pool_close_all(px, slot);
+}
+
+static int node_usable(struct mcpgw_bal_proxy *px, int slot)
+{
+    struct wnode *w = &px->nodes[slot];
+    if (!w->in_use || !MCPGW_LOAD(&px->sh->slots[slot].up))
+        return 0;
+    if (w->passive) {
+        if (MCPGW_LOAD(&px->sh->slots[slot].pass_seq) == w->down_seq)
+            return 0;
+        w->passive = 0;
+        MCPGW_STORE(&nstats(px, slot)->passive_down, 0);
+        log_info("node %s (%s) passed a check: back in this worker's rotation", w->id, w->addr);
+    }
+    return 1;
+}
+
+/* Load of a node for routing by load, summed over every worker of this balancer (their stats
+ * blocks are shared) so the workers together spread sessions as evenly as one would:
+ * upstream connections in use (requests in flight and open streams) plus the requests sent to
+ * it by load so far (the sessions it was given; gossip will supply real session counts). The
+ * sum sheds load from a slow node, yet bounds how far session counts drift apart by the
+ * difference in requests in flight. */
+static void node_load(struct mcpgw_bal_proxy *px, int slot, uint32_t *load, uint32_t *picks)
+{
+    int64_t a = 0;
+    uint64_t p = 0;
+    for (int w = 0; w < px->cfg.workers; w++) {
+        const struct mcpgw_bal_node_stats *ns = &px->sh->workers[w].nodes[slot];
+        a += MCPGW_LOAD(&ns->active);
+        p += MCPGW_LOAD(&ns->assigned);
+    }
+    *picks = (uint32_t)p;
+    *load = (uint32_t)((a > 0 ? (uint64_t)a : 0) + p);
+}
+
+static int pick(struct mcpgw_bal_proxy *px, const struct req_state *rq)
+{
+    struct mcpgw_bal_route_node rn[MCPGW_BAL_MAX_NODES];
+    int n = (int)px->nslots, slot;
+    for (int i = 0; i < n; i++) {
+        struct wnode *w = &px->nodes[i];
+        rn[i].id = w->in_use ? w->id : NULL;
+        rn[i].usable = (uint8_t)(!(rq->tried >> i & 1) && node_usable(px, i));
+        rn[i].draining = w->draining;
+        rn[i].load = 0;
+        rn[i].picks = 0;
+        if (!rq->sid && rn[i].usable)
+            node_load(px, i, &rn[i].load, &rn[i].picks);
+    }
+    slot = mcpgw_bal_route_pick(rn, n, rq->sid, rq->sidlen, &px->rng);
+    if (mcpgw_log_enabled(MCPGW_LOG_DEBUG) && !rq->sid) {
+        char b[256];
+        int o = 0;
+        for (int i = 0; i < n && o < 200; i++)
+            o += snprintf(b + o, sizeof(b) - (size_t)o, " %s:u%d/l%u/p%u",
+                          rn[i].id ? rn[i].id : "-", rn[i].usable, rn[i].load, rn[i].picks);
+        log_debug("pick by load ->%d:%s", slot, b);
+    }
+    if (slot >= 0 && !rq->sid)
+        MCPGW_BUMP(&nstats(px, slot)->assigned, 1);
+    return slot;
+}
+
+/* Why no node could take a request, for the 503 body. */
+static void no_node_cause(struct mcpgw_bal_proxy *px, const char *last, char *buf, size_t len)
+{
+    int configured = 0, up = 0, draining = 0;
+    for (uint32_t i = 0; i < px->nslots; i++) {
+        if (!px->nodes[i].in_use)
+            continue;
+        configured++;
+        if (node_usable(px, (int)i)) {
+            up++;
+            draining += px->nodes[i].draining;
+        }
+    }
+    if (!configured)
+        snprintf(buf, len, "no MCP node is configured");
+    else if (last)
+        snprintf(buf, len, "no MCP node could be reached (%d of %d up; last error: %s)", up,
+                 configured, last);
+    else if (up == 0)
+        snprintf(buf, len, "no MCP node is up (0 of %d)", configured);
+    else if (draining == up)
+        snprintf(buf, len, "every MCP node that is up is draining (%d of %d)", draining,
+                 configured);
+    else
+        snprintf(buf, len, "no MCP node can take this request (%d of %d up)", up, configured);
+}
+
+/* ---- upstream connections ---- */
+
+static void on_up_read(struct bufferevent *bev, void *arg);
+static void on_up_readable(evutil_socket_t fd, short what, void *arg);
+static void on_up_write(struct bufferevent *bev, void *arg);
+static void on_up_event(struct bufferevent *bev, short what, void *arg);
+
+static void uncount(struct upstream *u)
+{
+    if (u->counted) {
+        struct wnode *w = &u->px->nodes[u->slot];
+        u->counted = 0;
+        w->active--;
+        MCPGW_STORE(&nstats(u->px, u->slot)->active, (int64_t)w->active);
+    }
+}
+
+/* Close an upstream connection for good (pooled or not). */
+static void upstream_discard(struct upstream *u)
+{
+    pool_remove(u);
+    uncount(u);
+    event_del(&u->rev);
+    if (u->c && u->c->up == u)
+        u->c->up = NULL;
+    free(u->rq.sid);
+    bufferevent_free(u->bev);
+    free(u);
+}
+
+/* An upstream connection to slot: a pooled one, or a new one connecting. NULL with *err set to
+ * an errno value when the socket cannot be created or the connect fails at once. */
+static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *err)
+{
+    struct wnode *w = &px->nodes[slot];
+    struct upstream *u = w->pool_first;
+    int fd, one = 1, rc;
+
+    if (u) {
+        struct timeval rt = tv_ms(px->cfg.response_timeout_ms);
+        pool_remove(u);
+        u->reused = 1;
+        bufferevent_set_timeouts(u->bev, NULL, &rt);
+        up_read_on(u, px->cfg.response_timeout_ms);
+        goto have;
+    }
+    fd = socket(w->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        *err = errno;
+        return NULL;
+    }
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    rc = connect(fd, (const struct sockaddr *)&w->sa, w->salen);
+    if (rc < 0 && errno != EINPROGRESS) {
+        *err = errno;
+        close(fd);
+        return NULL;
+    }
+    u = xcalloc(1, sizeof(*u));
+    u->px = px;
+    u->slot = (int16_t)slot;
+    u->bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    if (!u->bev) {
+        close(fd);
+        free(u);
+        *err = ENOMEM;
+        return NULL;
+    }
+    bufferevent_setcb(u->bev, on_up_read, on_up_write, on_up_event, u);
+    {
+        struct timeval ct = tv_ms(px->cfg.connect_timeout_ms);
+        struct timeval rt = tv_ms(px->cfg.response_timeout_ms);
+        bufferevent_set_timeouts(u->bev, NULL, rc < 0 ? &ct : &rt);
+    }
+    /* Reads go through rev; the bufferevent writes (and reports the connect). */
+    bufferevent_disable(u->bev, EV_READ);
+    bufferevent_enable(u->bev, EV_WRITE);
+    if (rc < 0)
+        bufferevent_socket_connect(u->bev, NULL, 0);
+    else
+        u->connected = 1;
+    event_assign(&u->rev, px->base, fd, EV_READ | EV_PERSIST, on_up_readable, u);
+    up_read_on(u, px->cfg.response_timeout_ms);
+have:
+    u->counted = 1;
+    w->active++;
+    MCPGW_STORE(&nstats(px, slot)->active, (int64_t)w->active);
+    return u;
+}
+
+/* Return a connection whose exchange completed cleanly to its node's pool. */
+static void pool_put(struct upstream *u)
+{
+    struct mcpgw_bal_proxy *px = u->px;
+    struct wnode *w = &px->nodes[u->slot];
+    uncount(u);
+    free(u->rq.sid);
+    memset(&u->rq, 0, sizeof(u->rq));
+    u->c = NULL;
+    if (px->draining || !w->in_use || w->passive || w->npool >= px->cfg.pool_size) {
+        upstream_discard(u);
+        return;
+    }
+    bufferevent_set_timeouts(u->bev, NULL, NULL);
+    bufferevent_setwatermark(u->bev, EV_WRITE, 0, 0);
+    up_read_on(u, 0); /* to see the node close it */
+    u->paused = 0;
+    u->released = now_ms(px);
+    u->pooled = 1;
+    u->prev = NULL;
+    u->next = w->pool_first;
+    if (w->pool_first)
+        w->pool_first->prev = u;
+    else
+        w->pool_last = u;
+    w->pool_first = u;
+    w->npool++;
+    MCPGW_STORE(&nstats(px, u->slot)->idle, (int64_t)w->npool);
+}
+
+/* ---- answers the balancer writes itself ---- */
+
+/* Bytes the client sent that we have not read (they would turn our close into a reset). */
+static int unread(struct client *c)
+{
+    int n = 0;
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+        return 1;
+    return ioctl((int)bufferevent_getfd(c->bev), FIONREAD, &n) == 0 && n > 0;
+}
+
+/* Our last bytes are sent: half-close and read what the client still sends for a moment, so
+ * the close does not turn into a reset that destroys the answer before the client reads it. */
+static void client_linger(struct client *c)
+{
+    if (c->px->tls || c->list == L_LINGER) {
+        if (c->px->tls)
+            client_free(c);
+        return;
+    }
+    if (!unread(c)) {
+        client_free(c);
+        return;
+    }
+    shutdown((int)bufferevent_getfd(c->bev), SHUT_WR);
+    bufferevent_set_timeouts(c->bev, NULL, NULL);
+    client_read_on(c);
+    list_append(c, L_LINGER);
+}
+
+/* End the conversation: drop the request in flight, flush what is queued, then close. May free
+ * c. */
+static void client_close_when_flushed(struct client *c)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev), *in = bufferevent_get_input(c->bev);
+    if (c->up)
+        upstream_discard(c->up);
+    if (!c->px->tls)
+        push(c->bev);
+    list_remove(c);
+    c->state = C_CLOSING;
+    evbuffer_drain(in, evbuffer_get_length(in));
+    bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+    if (evbuffer_get_length(out) == 0) {
+        client_linger(c);
+        return;
+    }
+    {
+        struct timeval st = tv_ms(c->px->cfg.send_timeout_ms);
+        c->send_timeout = 1;
+        bufferevent_set_timeouts(c->bev, NULL, &st);
+    }
+}
+
+static enum mcpgw_bal_reject reject_of(int status)
+{
+    for (int r = 0; r < MCPGW_BAL_REJECT_COUNT; r++)
+        if (mcpgw_bal_reject_status((enum mcpgw_bal_reject)r) == status)
+            return (enum mcpgw_bal_reject)r;
+    return MCPGW_BAL_REJECT_400;
+}
+
+/* Answer with a plain-text error and close. May free c. */
+static void client_fail(struct client *c, int status, const char *why)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    log_debug("client fd %d: %d %s", (int)bufferevent_getfd(c->bev), status, why);
+    MCPGW_BUMP(&c->px->st->rejected[reject_of(status)], 1);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
+                        "%sConnection: close\r\n\r\n%s\n",
+                        status, mcpgw_http_reason(status), strlen(why) + 1,
+                        status == 503 ? "Retry-After: 1\r\n" : "", why);
+    client_close_when_flushed(c);
+}
+
+/* Answer with a JSON-RPC error body (MCP clients parse it) and close. May free c. */
+static void client_fail_json(struct client *c, int status, const char *why)
+{
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    char body[512];
+    int n;
+    log_debug("client fd %d: %d %s", (int)bufferevent_getfd(c->bev), status, why);
+    MCPGW_BUMP(&c->px->st->rejected[reject_of(status)], 1);
+    n = snprintf(body, sizeof(body),
+                 "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,\"message\":\"%s\"}}",
+                 why);
+    if (n < 0 || (size_t)n >= sizeof(body))
+        n = (int)strlen(body);
+    evbuffer_add_printf(out,
+                        "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+                        "%sConnection: close\r\n\r\n",
+                        status, mcpgw_http_reason(status), n,
+                        status == 503 ? "Retry-After: 1\r\n" : "");
+    evbuffer_add(out, body, (size_t)n);
+    client_close_when_flushed(c);
+}
+
+/* ---- requests ---- */
+
+static void peer_of(struct client *c, char *ip, size_t len, struct mcpgw_bal_peer *peer)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    peer->ip = ip;
+    peer->ipv6 = 0;
+    peer->tls = c->px->tls != NULL;
+    snprintf(ip, len, "unknown");
+    if (c->v4) {
+        inet_ntop(AF_INET, &c->ip4, ip, (socklen_t)len);
+        return;
+    }
+    if (getpeername((int)bufferevent_getfd(c->bev), (struct sockaddr *)&ss, &sl) < 0)
+        return;
+    if (ss.ss_family == AF_INET) {
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, ip, (socklen_t)len);
+    } else if (ss.ss_family == AF_INET6) {
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, ip, (socklen_t)len);
+        peer->ipv6 = 1;
+    }
+}
+
+/* Find a node for rq and an upstream connection to it. On success the request state moves into
+ * the returned upstream (rq is zeroed). On failure returns NULL with a sentence in why, naming
+ * cause (the last connect error, may be NULL) if nothing newer failed. */
+static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_state *rq,
+                                      const char *cause, char *why, size_t whylen)
+{
+    const char *last = cause;
+    char lastbuf[96];
+    refresh_nodes(px);
+    for (;;) {
+        struct upstream *u;
+        int slot = pick(px, rq), err = 0;
+        if (slot < 0) {
+            no_node_cause(px, last, why, whylen);
+            return NULL;
+        }
+        rq->tried |= 1ull << slot;
+        u = upstream_get(px, slot, &err);
+        if (!u) {
+            snprintf(lastbuf, sizeof(lastbuf), "%s", strerror(err));
+            last = lastbuf;
+            if (err == EMFILE || err == ENFILE || err == ENOMEM || err == ENOBUFS) {
+                snprintf(why, whylen, "the balancer is out of connections (%s)", lastbuf);
+                return NULL;
+            }
+            mark_down(px, slot, lastbuf);
+            MCPGW_BUMP(&nstats(px, slot)->retries, 1);
+            continue;
+        }
+        u->rq = *rq;
+        memset(rq, 0, sizeof(*rq));
+        MCPGW_BUMP(&nstats(px, slot)->requests, 1);
+        return u;
+    }
+}
+
+/* The connect to u's node failed before any byte reached it: send the same bytes to the next
+ * candidate. */
+static void retry(struct upstream *u, const char *cause)
+{
+    struct mcpgw_bal_proxy *px = u->px;
+    struct client *c = u->c;
+    struct upstream *nu;
+    char why[256];
+
+    mark_down(px, u->slot, cause);
+    MCPGW_BUMP(&nstats(px, u->slot)->retries, 1);
+    nu = route_request(px, &u->rq, cause, why, sizeof(why));
+    if (!nu) {
+        upstream_discard(u);
+        client_fail_json(c, 503, why);
+        return;
+    }
+    log_debug("request moved from node %s to %s: %s", px->nodes[u->slot].id, px->nodes[nu->slot].id,
+              cause);
+    evbuffer_add_buffer(bufferevent_get_output(nu->bev), bufferevent_get_output(u->bev));
+    nu->c = c;
+    c->up = nu;
+    upstream_discard(u);
+    if (c->paused)
+        bufferevent_setwatermark(nu->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
+    push(nu->bev);
+}
+
+static void count_chunk(void *arg, const char *data, size_t len)
+{
+    *(uint64_t *)arg += len;
+}
+
+/* Move chunked bytes from src to dst, up to the end of the message. Returns 0, or -1 when the
+ * encoding is invalid. */
+static int relay_chunked(struct mcpgw_chunked *d, struct evbuffer *src, struct evbuffer *dst,
+                         uint64_t *decoded)
+{
+    while (!d->done && evbuffer_get_length(src)) {
+        struct evbuffer_iovec v[16];
+        int n = evbuffer_peek(src, -1, NULL, v, 16);
+        size_t used = 0;
+        if (n > 16)
+            n = 16;
+        for (int i = 0; i < n && !d->done; i++) {
+            ssize_t k = mcpgw_chunked_feed(d, v[i].iov_base, v[i].iov_len, count_chunk, decoded);
+            if (k < 0)
+                return -1;
+            used += (size_t)k;
+        }
+        evbuffer_remove_buffer(src, dst, used);
+    }
+    return 0;
+}
+
+/* Pause reading from src while dst's output is over the high-water mark; the write callback of
+ * dst resumes it once half of it is sent. */
+static int over_high(struct mcpgw_bal_proxy *px, struct bufferevent *dst)
+{
+    return evbuffer_get_length(bufferevent_get_output(dst)) >= px->cfg.buffer_size;
+}
+
+static void relay_request_body(struct upstream *u)
+{
+    struct client *c = u->c;
+    struct mcpgw_bal_proxy *px = c->px;
+    struct evbuffer *in = bufferevent_get_input(c->bev), *out = bufferevent_get_output(u->bev);
+    size_t before = evbuffer_get_length(in);
+
+    if (u->rq.req_done)
+        return;
+    if (u->rq.req_chunked) {
+        if (relay_chunked(&u->rq.req_dec, in, out, &u->rq.req_body) < 0) {
+            if (u->rq.rstate == R_HEAD)
+                client_fail(c, 400, "invalid chunked encoding");
+            else
+                client_close_when_flushed(c);
+            return;
+        }
+        if (u->rq.req_body > px->cfg.max_body_size) {
+            if (u->rq.rstate == R_HEAD)
+                client_fail(c, 413, "request body over the limit");
+            else
+                client_close_when_flushed(c);
+            return;
+        }
+        u->rq.req_done = u->rq.req_dec.done;
+    } else {
+        size_t avail = evbuffer_get_length(in);
+        size_t n = avail < (uint64_t)u->rq.req_left ? avail : (size_t)u->rq.req_left;
+        if (n)
+            evbuffer_remove_buffer(in, out, n);
+        u->rq.req_left -= (int64_t)n;
+        u->rq.req_done = u->rq.req_left == 0;
+    }
+    if (u->rq.req_done) {
+        if (c->list == L_BODY)
+            list_remove(c);
+    } else if (evbuffer_get_length(in) != before || c->list != L_BODY) {
+        list_append(c, L_BODY); /* progress: the body timeout starts over */
+    }
+    push(u->bev);
+    if (!u->rq.req_done && over_high(px, u->bev) && !c->paused) {
+        c->paused = 1;
+        client_read_off(c);
+        bufferevent_setwatermark(u->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
+    }
+}
+
+static int count_host(const struct mcpgw_http_head *h)
+{
+    int n = 0;
+    for (int i = 0; i < h->nheaders; i++)
+        n += mcpgw_strieq(h->headers[i].name, h->headers[i].name_len, "host");
+    return n;
+}
+
+/* A complete, valid head is at the start of c's input: route it and start relaying. */
+static void start_request(struct client *c, const struct mcpgw_http_head *h)
+{
+    struct mcpgw_bal_proxy *px = c->px;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    const struct mcpgw_http_header *sh = mcpgw_http_find(h, "mcp-session-id");
+    struct req_state rq;
+    struct upstream *u;
+    struct mcpgw_bal_peer peer;
+    char why[256], ip[INET6_ADDRSTRLEN];
+    const char *sid = NULL;
+    size_t sidlen = 0;
+
+    memset(&rq, 0, sizeof(rq));
+    if (sh && sh->value_len) {
+        sid = sh->value;
+        sidlen = sh->value_len;
+    } else {
+        /* Legacy HTTP+SSE transport: POST /messages?sessionId=... */
+        const char *q = memchr(h->target, '?', h->target_len);
+        size_t plen = q ? (size_t)(q - h->target) : h->target_len;
+        if (q && plen == 9 && memcmp(h->target, "/messages", 9) == 0)
+            mcpgw_bal_route_query_param(q + 1, h->target_len - plen - 1, "sessionId", &sid,
+                                        &sidlen);
+    }
+    if (sid) {
+        rq.sidlen = (uint16_t)(sidlen < SID_MAX ? sidlen : SID_MAX);
+        rq.sid = xstrndup(sid, rq.sidlen);
+    }
+    rq.start_us = mcpgw_now_us();
+    rq.req_chunked = h->chunked;
+    rq.req_left = h->chunked ? 0 : (h->content_length > 0 ? h->content_length : 0);
+    rq.upgrade_req = h->upgrade;
+    rq.head_req = h->method == MCPGW_HTTP_HEAD;
+    rq.rstate = R_HEAD;
+
+    u = route_request(px, &rq, NULL, why, sizeof(why));
+    if (!u) {
+        free(rq.sid);
+        client_fail_json(c, 503, why);
+        return;
+    }
+    u->c = c;
+    c->up = u;
+    c->state = C_FORWARD;
+    list_remove(c);
+    peer_of(c, ip, sizeof(ip), &peer);
+    mcpgw_bal_rewrite_request(h, &peer, bufferevent_get_output(u->bev));
+    evbuffer_drain(in, h->head_len);
+    if (!u->rq.req_chunked && u->rq.req_left == 0) {
+        u->rq.req_done = 1;
+        push(u->bev);
+    } else {
+        relay_request_body(u);
+    }
+}
+
+/* Read a request head from c's input (state C_HEAD). */
+static void client_process(struct client *c)
+{
+    struct mcpgw_bal_proxy *px = c->px;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t avail = evbuffer_get_length(in), lim = px->cfg.max_header_size, n, end, from;
+    const char *data, *why = NULL;
+    struct mcpgw_http_head h;
+    int rc;
+
+    if (avail == 0)
+        return;
+    if (c->list != L_HEAD)
+        list_append(c, L_HEAD); /* the first byte of a head starts the header timeout */
+    n = avail < lim ? avail : lim;
+    data = (const char *)evbuffer_pullup(in, (ssize_t)n);
+    from = c->scanned > 3 ? c->scanned - 3 : 0;
+    end = mcpgw_http_head_end(data + from, n - from);
+    if (!end) {
+        if (avail >= lim)
+            client_fail(c, 431, "request head over the limit");
+        else
+            c->scanned = (uint32_t)n;
+        return;
+    }
+    end += from;
+    c->scanned = 0;
+    rc = mcpgw_http_parse_head(data, end, 0, &h, &why);
+    switch (rc) {
+    case MCPGW_HTTP_OK:
+        break;
+    case MCPGW_HTTP_TOO_MANY:
+        client_fail(c, 431, why);
+        return;
+    case MCPGW_HTTP_UNSUPPORTED:
+        client_fail(c, 501, why);
+        return;
+    case MCPGW_HTTP_BAD_VERSION:
+        client_fail(c, 505, why);
+        return;
+    default:
+        client_fail(c, 400, why ? why : "malformed request");
+        return;
+    }
+    if (h.nheaders > MCPGW_HTTP_MAX_HEADERS - MCPGW_BAL_REQ_ADDED) {
+        client_fail(c, 431, "too many header fields");
+        return;
+    }
+    if (h.minor_version == 1 && count_host(&h) != 1) {
+        client_fail(c, 400, "an HTTP/1.1 request needs exactly one Host header");
+        return;
+    }
+    if (h.method_len == 7 && memcmp(h.method_str, "CONNECT", 7) == 0) {
+        client_fail(c, 405, "CONNECT is not supported");
+        return;
+    }
+    if (h.content_length > 0 && (uint64_t)h.content_length > px->cfg.max_body_size) {
+        client_fail(c, 413, "request body over the limit");
+        return;
+    }
+    c->keep_alive = h.keep_alive && !px->draining;
+    c->http10 = h.minor_version == 0;
+    start_request(c, &h);
+}
+
+/* ---- responses ---- */
+
+/* The response in flight is complete: pool the upstream, then serve the client's next request
+ * or close it. */
+static void response_done(struct upstream *u)
+{
+    struct client *c = u->c;
+    int keep_up = u->rq.resp_keep && u->rq.req_done &&
+                  evbuffer_get_length(bufferevent_get_input(u->bev)) == 0;
+    int keep_client = c->keep_alive && u->rq.req_done && !c->px->draining;
+
+    c->up = NULL;
+    if (keep_up)
+        pool_put(u);
+    else
+        upstream_discard(u);
+    if (c->send_timeout) {
+        c->send_timeout = 0;
+        bufferevent_set_timeouts(c->bev, NULL, NULL);
+    }
+    if (!keep_client) {
+        client_close_when_flushed(c);
+        return;
+    }
+    c->state = C_HEAD;
+    c->paused = 0;
+    client_read_on(c);
+    if (evbuffer_get_length(bufferevent_get_input(c->bev)))
+        client_process(c);
+    else
+        list_append(c, L_IDLE);
+}
+
+static void dechunk_out(void *arg, const char *data, size_t len)
+{
+    evbuffer_add(arg, data, len);
+}
+
+/* Parse the response head in u's input. Returns 1 when the body phase starts, 0 when more
+ * bytes are needed, -1 when the exchange ended (the client may be gone). */
+static int response_head(struct upstream *u)
+{
+    struct client *c = u->c;
+    struct mcpgw_bal_proxy *px = u->px;
+    struct evbuffer *in = bufferevent_get_input(u->bev), *out = bufferevent_get_output(c->bev);
+
+    for (;;) {
+        size_t avail = evbuffer_get_length(in), n, end, from;
+        const char *data, *why = NULL;
+        struct mcpgw_http_head h;
+        unsigned flags = 0;
+        int close_client;
+        char msg[160];
+
+        if (!avail)
+            return 0;
+        n = avail < RESP_HEAD_MAX ? avail : RESP_HEAD_MAX;
+        data = (const char *)evbuffer_pullup(in, (ssize_t)n);
+        from = u->rq.scanned > 3 ? u->rq.scanned - 3 : 0;
+        end = mcpgw_http_head_end(data + from, n - from);
+        if (!end) {
+            if (avail < RESP_HEAD_MAX) {
+                u->rq.scanned = (uint32_t)n;
+                return 0;
+            }
+            MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
+            client_fail_json(c, 502, "the node's response head is over the limit");
+            return -1;
+        }
+        end += from;
+        u->rq.scanned = 0;
+        if (mcpgw_http_parse_head(data, end, 1, &h, &why) != MCPGW_HTTP_OK) {
+            MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
+            snprintf(msg, sizeof(msg), "malformed response from node %s: %s", px->nodes[u->slot].id,
+                     why ? why : "?");
+            client_fail_json(c, 502, msg);
+            return -1;
+        }
+        if (h.nheaders > MCPGW_HTTP_MAX_HEADERS - MCPGW_BAL_RESP_ADDED) {
+            MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
+            client_fail_json(c, 502, "the node's response has too many header fields");
+            return -1;
+        }
+        if (h.status < 200 && h.status != 101) {
+            /* Interim response (100 Continue, 103): pass it on to HTTP/1.1 clients. */
+            if (!c->http10)
+                mcpgw_bal_rewrite_response(&h, data, 0, out);
+            evbuffer_drain(in, end);
+            if (!px->tls)
+                push(c->bev);
+            continue;
+        }
+        mcpgw_hist_observe(&nstats(px, u->slot)->latency,
+                           (double)(mcpgw_now_us() - u->rq.start_us) / 1e6);
+        MCPGW_BUMP(&nstats(px, u->slot)->responses[h.status / 100 - 1], 1);
+        if (h.status == 101) {
+            if (!u->rq.upgrade_req) {
+                MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
+                client_fail_json(c, 502, "the node switched protocols without an Upgrade");
+                return -1;
+            }
+            mcpgw_bal_rewrite_response(&h, data, 0, out);
+            evbuffer_drain(in, end);
+            u->rq.rmode = R_TUNNEL;
+            u->rq.rstate = R_BODY;
+            c->state = C_TUNNEL;
+            list_remove(c);
+            evbuffer_add_buffer(bufferevent_get_output(u->bev), bufferevent_get_input(c->bev));
+            bufferevent_set_timeouts(u->bev, NULL, NULL);
+            up_read_on(u, 0);
+            uncount(u); /* a tunnel is not load the node can shed */
+            return 1;
+        }
+        if (u->rq.head_req || h.status == 204 || h.status == 304)
+            u->rq.rmode = R_NONE;
+        else if (h.chunked)
+            u->rq.rmode = R_CHUNKED;
+        else if (h.content_length >= 0)
+            u->rq.rmode = R_LENGTH;
+        else
+            u->rq.rmode = R_EOF;
+        u->rq.resp_left = h.content_length;
+        u->rq.resp_keep = h.keep_alive && u->rq.rmode != R_EOF;
+        u->rq.dechunk = c->http10 && u->rq.rmode == R_CHUNKED;
+        close_client = !c->keep_alive || px->draining || u->rq.rmode == R_EOF || u->rq.dechunk ||
+                       !u->rq.req_done;
+        if (close_client) {
+            flags |= MCPGW_BAL_RESP_CLOSE;
+            c->keep_alive = 0;
+        } else if (c->http10) {
+            flags |= MCPGW_BAL_RESP_KEEPALIVE10;
+        }
+        if (u->rq.dechunk)
+            flags |= MCPGW_BAL_RESP_DECHUNK;
+        mcpgw_bal_rewrite_response(&h, data, flags, out);
+        evbuffer_drain(in, end);
+        u->rq.rstate = R_BODY;
+        /* Streams may be quiet for long: no read timeout once the head is here. */
+        bufferevent_set_timeouts(u->bev, NULL, NULL);
+        up_read_on(u, 0);
+        return 1;
+    }
+}
+
+static void pause_upstream(struct upstream *u)
+{
+    struct client *c = u->c;
+    struct mcpgw_bal_proxy *px = u->px;
+    if (u->paused || !over_high(px, c->bev))
+        return;
+    u->paused = 1;
+    up_read_off(u);
+    bufferevent_setwatermark(c->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
+    if (!c->send_timeout) {
+        struct timeval st = tv_ms(px->cfg.send_timeout_ms);
+        c->send_timeout = 1;
+        bufferevent_set_timeouts(c->bev, NULL, &st);
+    }
+}
+
+/* Relay response bytes (state R_BODY) from u's input to its client. */
+static void relay_response(struct upstream *u)
+{
+    struct client *c = u->c;
+    struct evbuffer *in = bufferevent_get_input(u->bev), *out = bufferevent_get_output(c->bev);
+    size_t avail = evbuffer_get_length(in);
+    int done = 0;
+
+    switch (u->rq.rmode) {
+    case R_NONE:
+        done = 1;
+        break;
+    case R_LENGTH: {
+        size_t n = avail < (uint64_t)u->rq.resp_left ? avail : (size_t)u->rq.resp_left;
+        if (n)
+            evbuffer_remove_buffer(in, out, n);
+        u->rq.resp_left -= (int64_t)n;
+        done = u->rq.resp_left == 0;
+        break;
+    }
+    case R_CHUNKED: {
+        uint64_t ignored = 0;
+        int bad;
+        if (u->rq.dechunk) {
+            ssize_t k = 0;
+            bad = 0;
+            while (!u->rq.resp_dec.done && evbuffer_get_length(in)) {
+                size_t len = evbuffer_get_contiguous_space(in);
+                const char *p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+                k = mcpgw_chunked_feed(&u->rq.resp_dec, p, len, dechunk_out, out);
+                if (k < 0) {
+                    bad = 1;
+                    break;
+                }
+                evbuffer_drain(in, (size_t)k);
+            }
+        } else {
+            bad = relay_chunked(&u->rq.resp_dec, in, out, &ignored) < 0;
+        }
+        if (bad) {
+            MCPGW_BUMP(&nstats(u->px, u->slot)->errors, 1);
+            log_warn("node %s sent an invalid chunked body", u->px->nodes[u->slot].id);
+            client_close_when_flushed(c);
+            return;
+        }
+        done = u->rq.resp_dec.done;
+        break;
+    }
+    case R_EOF:
+    case R_TUNNEL:
+        evbuffer_add_buffer(out, in);
+        break;
+    }
+    if (!c->px->tls)
+        push(c->bev);
+    if (done) {
+        response_done(u);
+        return;
+    }
+    pause_upstream(u);
+}
+
+/* ---- upstream callbacks ---- */
+
+static void on_up_read(struct bufferevent *bev, void *arg)
+{
+    struct upstream *u = arg;
+    if (!u->c) {
+        /* Bytes on an idle pooled connection: nothing may come there. */
+        upstream_discard(u);
+        return;
+    }
+    if (u->rq.rstate == R_HEAD && response_head(u) <= 0)
+        return;
+    relay_response(u);
+}
+
+/* An upstream socket is readable (or its response timeout expired): one readv, then the same
+ * path as a bufferevent read. */
+static void on_up_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct upstream *u = arg;
+    struct evbuffer *in = bufferevent_get_input(u->bev);
+    ssize_t r;
+    if (what & EV_TIMEOUT) {
+        on_up_event(u->bev, BEV_EVENT_TIMEOUT | BEV_EVENT_READING, u);
+        return;
+    }
+    r = read_some(in, fd, READ_CHUNK);
+    if (r == 0) {
+        on_up_event(u->bev, BEV_EVENT_EOF | BEV_EVENT_READING, u);
+        return;
+    }
+    if (r < 0) {
+        if (!would_block(errno))
+            on_up_event(u->bev, BEV_EVENT_ERROR | BEV_EVENT_READING, u);
+        return;
+    }
+    on_up_read(u->bev, u);
+}
+
+static void on_up_write(struct bufferevent *bev, void *arg)
+{
+    struct upstream *u = arg;
+    struct client *c = u->c;
+    write_idle(bev);
+    if (!c || !c->paused)
+        return;
+    if (evbuffer_get_length(bufferevent_get_output(bev)) > u->px->cfg.buffer_size / 2)
+        return;
+    c->paused = 0;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    client_read_on(c);
+    if (c->state == C_TUNNEL) {
+        evbuffer_add_buffer(bufferevent_get_output(bev), bufferevent_get_input(c->bev));
+        push(bev);
+    } else {
+        relay_request_body(u);
+    }
+}
+
+static void on_up_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct upstream *u = arg;
+    struct mcpgw_bal_proxy *px = u->px;
+    struct client *c = u->c;
+    char why[160];
+    int err = EVUTIL_SOCKET_ERROR();
+
+    if (what & BEV_EVENT_CONNECTED) {
+        struct timeval rt = tv_ms(px->cfg.response_timeout_ms);
+        u->connected = 1;
+        bufferevent_set_timeouts(bev, NULL, &rt);
+        return;
+    }
+    if (!c) { /* pooled: the node closed it */
+        upstream_discard(u);
+        return;
+    }
+    if (!u->connected) {
+        /* Nothing reached the node: the next candidate gets the request. */
+        if (what & BEV_EVENT_TIMEOUT)
+            snprintf(why, sizeof(why), "connect timed out after %u ms", px->cfg.connect_timeout_ms);
+        else
+            snprintf(why, sizeof(why), "%s", strerror(err ? err : ECONNREFUSED));
+        retry(u, why);
+        return;
+    }
+    if (u->rq.rmode == R_TUNNEL) {
+        client_close_when_flushed(c);
+        return;
+    }
+    if ((what & BEV_EVENT_EOF) && u->rq.rstate == R_BODY && u->rq.rmode == R_EOF) {
+        relay_response(u);
+        if (c->up == u) {
+            c->keep_alive = 0;
+            response_done(u);
+        }
+        return;
+    }
+    MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
+    if (u->rq.rstate == R_HEAD) {
+        if (what & BEV_EVENT_TIMEOUT) {
+            snprintf(why, sizeof(why), "node %s did not answer within %u ms", px->nodes[u->slot].id,
+                     px->cfg.response_timeout_ms);
+            client_fail_json(c, 504, why);
+            return;
+        }
+        if (err == ECONNRESET || err == EPIPE)
+            mark_down(px, u->slot, strerror(err));
+        snprintf(why, sizeof(why), "node %s closed the connection before answering (%s)",
+                 px->nodes[u->slot].id, (what & BEV_EVENT_EOF) ? "end of stream" : strerror(err));
+        client_fail_json(c, 502, why);
+        return;
+    }
+    /* Mid-response: the client sees the stream end early (no final chunk). */
+    log_debug("node %s dropped a response in flight", px->nodes[u->slot].id);
+    client_close_when_flushed(c);
+}
+
+/* ---- client callbacks ---- */
+
+static void on_client_read(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    switch (c->state) {
+    case C_HEAD:
+        client_process(c);
+        break;
+    case C_FORWARD:
+        if (c->up && !c->up->rq.req_done)
+            relay_request_body(c->up);
+        /* Else: a pipelined request waits in the input (bounded by the read watermark). */
+        break;
+    case C_TUNNEL:
+        if (c->up) {
+            evbuffer_add_buffer(bufferevent_get_output(c->up->bev), bufferevent_get_input(bev));
+            push(c->up->bev);
+            if (!c->paused && over_high(c->px, c->up->bev)) {
+                c->paused = 1;
+                client_read_off(c);
+                bufferevent_setwatermark(c->up->bev, EV_WRITE, c->px->cfg.buffer_size / 2, 0);
+            }
+        }
+        break;
+    case C_CLOSING:
+        evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
+        if (c->list == L_LINGER && !unread(c))
+            client_free(c);
+        break;
+    }
+}
+
+/* A plain client socket is readable: one readv, then the same path as a bufferevent read. The
+ * input holds at most one head's worth while a request waits (like a read watermark). */
+static void on_client_readable(evutil_socket_t fd, short what, void *arg)
+{
+    struct client *c = arg;
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t have = evbuffer_get_length(in), lim = c->px->cfg.max_header_size;
+    ssize_t r;
+    if (c->state == C_FORWARD || c->state == C_TUNNEL) {
+        /* Bodies and tunnels move on at once; what may wait is a pipelined head. */
+        if (c->state == C_TUNNEL || (c->up && !c->up->rq.req_done))
+            lim = have + READ_CHUNK;
+    }
+    if (have >= lim) {
+        client_read_off(c); /* resumed when the request in flight completes */
+        return;
+    }
+    r = read_some(in, fd, lim - have);
+    if (r == 0) {
+        on_client_event(c->bev, BEV_EVENT_EOF | BEV_EVENT_READING, c);
+        return;
+    }
+    if (r < 0) {
+        if (!would_block(errno))
+            on_client_event(c->bev, BEV_EVENT_ERROR | BEV_EVENT_READING, c);
+        return;
+    }
+    on_client_read(c->bev, c);
+}
+
+static void on_client_write(struct bufferevent *bev, void *arg)
+{
+    struct client *c = arg;
+    struct upstream *u = c->up;
+    if (!c->px->tls)
+        write_idle(bev);
+    if (c->state == C_CLOSING) {
+        if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+            client_linger(c);
+        return;
+    }
+    if (!u || !u->paused ||
+        evbuffer_get_length(bufferevent_get_output(bev)) > c->px->cfg.buffer_size / 2)
+        return;
+    u->paused = 0;
+    bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
+    if (c->send_timeout) {
+        c->send_timeout = 0;
+        bufferevent_set_timeouts(bev, NULL, NULL);
+    }
+    up_read_on(u, 0);
+    if (evbuffer_get_length(bufferevent_get_input(u->bev)))
+        relay_response(u);
+}
+
+static void on_client_event(struct bufferevent *bev, short what, void *arg)
+{
+    struct client *c = arg;
+    if (what & BEV_EVENT_CONNECTED)
+        return; /* the TLS handshake completed */
+    if (what & BEV_EVENT_TIMEOUT)
+        log_debug("client fd %d dropped: it read nothing for %u ms", (int)bufferevent_getfd(bev),
+                  c->px->cfg.send_timeout_ms);
+    /* EOF, error or send timeout: the conversation is over (SSE needs both directions, so a
+     * half-close is a close too). */
+    client_free(c);
+}
+
+static void client_free(struct client *c)
+{
+    struct mcpgw_bal_proxy *px = c->px;
+    if (c->up)
+        upstream_discard(c->up);
+    if (!px->tls)
+        event_del(&c->rev);
+    list_remove(c);
+    bufferevent_free(c->bev);
+    free(c);
+    px->nclients--;
+    MCPGW_STORE(&px->st->clients, (int64_t)px->nclients);
+    if (px->draining && px->nclients == 0 && px->drained)
+        event_active(px->drained_ev, EV_TIMEOUT, 1);
+}
+
+/* ---- accepting ---- */
+
+static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+                      int salen, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    struct bufferevent *bev;
+    struct client *c;
+    int one = 1;
+
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (px->tls) {
+        SSL *ssl = SSL_new(px->tls);
+        if (!ssl) {
+            close(fd);
+            return;
+        }
+        bev = bufferevent_openssl_socket_new(px->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                             BEV_OPT_CLOSE_ON_FREE);
+        if (bev)
+            bufferevent_openssl_set_allow_dirty_shutdown(bev, 1);
+        else
+            SSL_free(ssl);
+    } else {
+        bev = bufferevent_socket_new(px->base, fd, BEV_OPT_CLOSE_ON_FREE);
+    }
+    if (!bev) {
+        close(fd);
+        return;
+    }
+    c = xcalloc(1, sizeof(*c));
+    c->bev = bev;
+    c->px = px;
+    if (sa->sa_family == AF_INET) {
+        c->v4 = 1;
+        c->ip4 = ((struct sockaddr_in *)(void *)sa)->sin_addr.s_addr;
+    }
+    px->nclients++;
+    MCPGW_STORE(&px->st->clients, (int64_t)px->nclients);
+    MCPGW_BUMP(&px->st->accepted, 1);
+    bufferevent_setcb(bev, on_client_read, on_client_write, on_client_event, c);
+    if (px->tls) {
+        /* Bound what a client can make us hold: one head (bodies are relayed as they come). */
+        bufferevent_setwatermark(bev, EV_READ, 0, px->cfg.max_header_size);
+        bufferevent_enable(bev, EV_READ | EV_WRITE);
+    } else {
+        /* Plain sockets: our own reads (rev) and writes through push(). */
+        bufferevent_disable(bev, EV_READ | EV_WRITE);
+        event_assign(&c->rev, px->base, fd, EV_READ | EV_PERSIST, on_client_readable, c);
+        event_add(&c->rev, NULL);
+    }
+    if (px->nclients > px->cfg.max_clients) {
+        client_fail(c, 503, "too many connections");
+        return;
+    }
+    c->state = C_HEAD;
+    list_append(c, L_HEAD);
+}
+
+static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    if (px->lev)
+        evconnlistener_enable(px->lev);
+}
+
+static void on_accept_error(struct evconnlistener *lev, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    int err = EVUTIL_SOCKET_ERROR();
+    uint64_t now = mcpgw_now_ms();
+    if (now - px->last_accept_warn > 1000) {
+        px->last_accept_warn = now;
+        log_warn("accept failed: %s (clients: %u)", strerror(err), px->nclients);
+    }
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        /* Out of descriptors: pause accepting instead of spinning on a readable listener. */
+        struct timeval tv = {0, 100000};
+        evconnlistener_disable(lev);
+        event_add(px->accept_retry, &tv);
+    }
+}
+
+/* ---- timers ---- */
+
+static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
+{
+    for (uint32_t i = 0; i < px->nslots; i++) {
+        struct wnode *w = &px->nodes[i];
+        while (w->pool_last &&
+               (int32_t)(now - w->pool_last->released) >= (int32_t)px->cfg.pool_idle_timeout_ms)
+            upstream_discard(w->pool_last);
+    }
+}
+
+static void on_sweep(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    uint32_t now = now_ms(px);
+    struct client *c;
+    char why[96];
+
+    while ((c = px->lists[L_HEAD].first) && (int32_t)(now - c->deadline) >= 0) {
+        snprintf(why, sizeof(why), "request head not received within %u ms",
+                 px->cfg.header_timeout_ms);
+        client_fail(c, 408, why);
+    }
+    while ((c = px->lists[L_BODY].first) && (int32_t)(now - c->deadline) >= 0) {
+        if (c->up && c->up->rq.rstate == R_HEAD) {
+            snprintf(why, sizeof(why), "request body stalled for %u ms", px->cfg.body_timeout_ms);
+            client_fail(c, 408, why);
+        } else {
+            client_close_when_flushed(c);
+        }
+    }
+    while ((c = px->lists[L_IDLE].first) && (int32_t)(now - c->deadline) >= 0)
+        client_free(c);
+    while ((c = px->lists[L_LINGER].first) && (int32_t)(now - c->deadline) >= 0)
+        client_free(c);
+    sweep_pools(px, now);
+    refresh_nodes(px);
+}
+
+static void on_drained(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    if (px->drained && px->nclients == 0) {
+        mcpgw_bal_proxy_drained_fn cb = px->drained;
+        px->drained = NULL;
+        cb(px->drained_arg);
+    }
+}
+
+struct mcpgw_bal_proxy *mcpgw_bal_proxy_new(struct event_base *base,
+                                            const struct mcpgw_bal_config *cfg,
+                                            struct mcpgw_bal_shared *sh, int worker, int listen_fd,
+                                            struct ssl_ctx_st *tls, char *err, size_t errlen)
+{
+    struct mcpgw_bal_proxy *px = xcalloc(1, sizeof(*px));
+    struct timeval tv = tv_ms(SWEEP_PERIOD_MS);
+
+    px->base = base;
+    px->cfg = *cfg;
+    px->sh = sh;
+    px->st = &sh->workers[worker];
+    px->tls = tls;
+    px->t0 = mcpgw_now_ms();
+    px->rng = mcpgw_now_us() ^ ((uint64_t)getpid() << 32) ^ 0x9E3779B97F4A7C15ULL;
+    if (!px->rng)
+        px->rng = 1;
+    px->timeouts[L_HEAD] = cfg->header_timeout_ms;
+    px->timeouts[L_BODY] = cfg->body_timeout_ms;
+    px->timeouts[L_IDLE] = cfg->idle_timeout_ms;
+    px->timeouts[L_LINGER] = LINGER_MS;
+    px->gen = 1; /* odd: never a published generation, so the first refresh reads the table */
+    refresh_nodes(px);
+    px->sweep = event_new(base, -1, EV_PERSIST, on_sweep, px);
+    px->accept_retry = evtimer_new(base, on_accept_retry, px);
+    px->drained_ev = event_new(base, -1, 0, on_drained, px);
+    px->lev = evconnlistener_new(base, on_accept, px, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
+                                 0, listen_fd);
+    if (!px->sweep || !px->accept_retry || !px->drained_ev || !px->lev) {
+        snprintf(err, errlen, "cannot set up the worker's event loop (libevent)");
+        mcpgw_bal_proxy_free(px);
+        return NULL;
+    }
+    evconnlistener_set_error_cb(px->lev, on_accept_error);
+    event_add(px->sweep, &tv);
+    return px;
+}
+
+void mcpgw_bal_proxy_drain(struct mcpgw_bal_proxy *px, mcpgw_bal_proxy_drained_fn done, void *arg)
+{
+    struct client *c;
+    px->draining = 1;
+    px->drained = done;
+    px->drained_arg = arg;
+    if (px->lev) {
+        evconnlistener_free(px->lev);
+        px->lev = NULL;
+    }
+    while ((c = px->lists[L_IDLE].first))
+        client_free(c);
+    /* Connections that have not sent a byte of a request yet are idle too. */
+    for (c = px->lists[L_HEAD].first; c;) {
+        struct client *next = c->next;
+        if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+            client_free(c);
+        c = next;
+    }
+    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++)
+        pool_close_all(px, (int)i);
+    if (px->nclients == 0)
+        event_active(px->drained_ev, EV_TIMEOUT, 1);
+}
+
+void mcpgw_bal_proxy_free(struct mcpgw_bal_proxy *px)
+{
+    if (!px)
+        return;
+    if (px->lev)
+        evconnlistener_free(px->lev);
+    for (int k = L_HEAD; k < L_COUNT; k++)
+        while (px->lists[k].first)
+            client_free(px->lists[k].first);
+    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++)
+        pool_close_all(px, (int)i);
+    /* Clients in flight are in no list; they are reclaimed by process exit. */
+    if (px->sweep)
+        event_free(px->sweep);
+    if (px->accept_retry)
+        event_free(px->accept_retry);
+    if (px->drained_ev)
+        event_free(px->drained_ev);
+    free(px);
+}
+
+unsigned mcpgw_bal_proxy_clients(const struct mcpgw_bal_proxy *px)
+{
+    return px->nclients;
+}

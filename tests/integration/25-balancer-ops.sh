@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Operating the balancer: --help and --check; a config file; SIGHUP reloads the node list (a
+# node added, one set draining) without dropping an open stream or restarting workers, and a
+# broken file is refused while the old list stays; TLS termination (TLS 1.2+ only); SIGTERM
+# drains: an in-flight request finishes, new connections are refused, the process exits.
+source "$(dirname "$0")/../lib/common.sh"
+
+P=18550   # balancer (plain); nodes n1..n3 on P+1..P+3
+A=18559   # admin
+PT=18555  # balancer with TLS
+AT=18556
+BIN=$MCPGW_BUILD/balancer/mcpgw-balancer
+URL=http://127.0.0.1:$P/mcp
+CT='Content-Type: application/json'
+ACC='Accept: application/json, text/event-stream'
+PV='MCP-Protocol-Version: 2025-11-25'
+INIT='{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"ops","version":"1"}}}'
+INITED='{"jsonrpc":"2.0","method":"notifications/initialized"}'
+INFO='{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"node_info","arguments":{}}}'
+conf=$MCPGW_TMP/balancer.conf
+hdr=$MCPGW_TMP/h
+body=$MCPGW_TMP/b
+
+# --- --help and --check ---
+"$BIN" --help >"$body" || fail "--help exited non-zero"
+for f in --listen --nodes --workers --config --check --tls-cert --tls-key --admin --max-clients \
+    --max-header-size --max-body-size --header-timeout --health-interval --health-rise --health-fall \
+    --drain-timeout; do
+    grep -q -- "$f" "$body" || fail "--help does not list $f"
+done
+pass "--help lists the flags"
+
+write_conf() { # write_conf NODE-LINES...
+    {
+        echo "# written by 25-balancer-ops.sh"
+        echo "listen 127.0.0.1:$P"
+        echo "admin 127.0.0.1:$A"
+        echo "workers 2"
+        echo "health-interval 250ms"
+        echo "drain-timeout 3s"
+        for l in "$@"; do echo "$l"; done
+    } >"$conf"
+}
+write_conf "node n1 127.0.0.1:$((P + 1))" "node n2 127.0.0.1:$((P + 2))"
+out=$("$BIN" --config "$conf" --check) || fail "--check refused a good file"
+[[ "$out" == "configuration OK"*"2 nodes"* ]] || fail "--check said: $out"
+pass "--check validates a good file: $out"
+echo "bogus-setting 1" >>"$MCPGW_TMP/bad.conf"
+if out=$("$BIN" --config "$MCPGW_TMP/bad.conf" --check 2>&1); then fail "--check accepted a bad file"; fi
+[[ "$out" == *"bad.conf:1"*"bogus-setting"* ]] || fail "--check error does not name the line: $out"
+pass "--check refuses a bad file, naming the line: $out"
+
+# --- a running balancer from the file ---
+for i in 1 2 3; do mcpgw_node n$i $((P + i)); done
+mcpgw_spawn balancer "$BIN" --config "$conf"
+mcpgw_wait_http "http://127.0.0.1:$A/healthz"
+workers_before=$(pgrep -P "$PID_balancer" | sort | tr '\n' ' ')
+
+new_session() { # sets $sid
+    local code
+    code=$(curl -sS -o "$body" -D "$hdr" -w '%{http_code}' --max-time 5 "$URL" -H "$CT" -H "$ACC" \
+        -d "$INIT") || fail "initialize: curl failed"
+    [ "$code" = 200 ] || fail "initialize: HTTP $code: $(head -c 200 "$body")"
+    sid=$(grep -i '^mcp-session-id:' "$hdr" | cut -d' ' -f2 | tr -d '\r')
+    curl -sS -o /dev/null --max-time 5 "$URL" -H "$CT" -H "$ACC" -H "$PV" -H "Mcp-Session-Id: $sid" \
+        -d "$INITED" || fail "initialized: curl failed"
+}
+served_by() { # served_by SID: node_info through the balancer; prints the node id
+    curl -sS --max-time 5 "$URL" -H "$CT" -H "$ACC" -H "$PV" -H "Mcp-Session-Id: $1" -d "$INFO" |
+        jq -r '.result.structuredContent.node // "error"'
+}
+
+# A session on n1 with an open GET stream through the balancer.
+for _ in $(seq 1 20); do
+    new_session
+    [ "${sid%%.*}" = n1 ] && break
+done
+[ "${sid%%.*}" = n1 ] || fail "no session landed on n1"
+n1sid=$sid
+curl -sN --max-time 60 "$URL" -H 'Accept: text/event-stream' -H "$PV" -H "Mcp-Session-Id: $n1sid" \
+    >"$MCPGW_TMP/stream.out" 2>/dev/null &
+stream=$!
+sleep 0.3
+kill -0 "$stream" || fail "the GET stream did not stay open"
+
+# --- SIGHUP: add n3, set n1 draining ---
+write_conf "node n1 127.0.0.1:$((P + 1)) drain" "node n2 127.0.0.1:$((P + 2))" "node n3 127.0.0.1:$((P + 3))"
+kill -HUP "$PID_balancer"
+sleep 0.8
+metrics=$(curl -s "http://127.0.0.1:$A/metrics")
+grep -q '^mcpgw_balancer_node_up{node="n3"} 1' <<<"$metrics" || fail "n3 not in the table after SIGHUP"
+grep -q '^mcpgw_balancer_node_draining{node="n1"} 1' <<<"$metrics" || fail "n1 not draining after SIGHUP"
+kill -0 "$stream" || fail "SIGHUP dropped the open GET stream"
+[ "$(pgrep -P "$PID_balancer" | sort | tr '\n' ' ')" = "$workers_before" ] || fail "SIGHUP restarted workers"
+declare -A landed
+for _ in $(seq 1 12); do
+    new_session
+    landed[${sid%%.*}]=1
+done
+[ -z "${landed[n1]:-}" ] || fail "a new session landed on draining n1"
+[ -n "${landed[n3]:-}" ] || fail "no new session landed on the added n3"
+[ "$(served_by "$n1sid")" = n1 ] || fail "n1's session left its draining node"
+pass "SIGHUP: n3 added, n1 draining (keeps its sessions, gets no new ones), stream and workers kept"
+
+# A broken file: the reload is refused and the running list stays.
+cp "$conf" "$MCPGW_TMP/good.conf"
+echo "node n1 127.0.0.1:1 extra words here" >>"$conf"
+kill -HUP "$PID_balancer"
+sleep 0.5
+grep -q 'reload failed' "$MCPGW_TMP/balancer.log" || fail "a broken reload was not reported"
+new_session
+[ "$(served_by "$sid")" != error ] || fail "the balancer stopped serving after a broken reload"
+kill -0 "$stream" || fail "a broken reload dropped the stream"
+pass "SIGHUP with a broken file: refused, the running node list stays"
+cp "$MCPGW_TMP/good.conf" "$conf"
+
+# --- TLS ---
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$MCPGW_TMP/key.pem" -out "$MCPGW_TMP/cert.pem" >/dev/null 2>&1 || fail "openssl req failed"
+mcpgw_spawn balancer-tls "$BIN" --listen 127.0.0.1:$PT --admin 127.0.0.1:$AT --workers 1 \
+    --nodes "n1=127.0.0.1:$((P + 1)),n2=127.0.0.1:$((P + 2))" \
+    --tls-cert "$MCPGW_TMP/cert.pem" --tls-key "$MCPGW_TMP/key.pem"
+mcpgw_wait_http "http://127.0.0.1:$AT/healthz"
+code=$(curl -sk -o "$body" -w '%{http_code}' --max-time 5 "https://127.0.0.1:$PT/mcp" -H "$CT" -H "$ACC" \
+    -d "$INIT") || fail "TLS initialize: curl failed"
+[ "$code" = 200 ] || fail "TLS initialize: HTTP $code"
+if curl -sk -o /dev/null --max-time 5 --tls-max 1.1 "https://127.0.0.1:$PT/healthz" 2>/dev/null; then
+    fail "TLS 1.1 was accepted"
+fi
+for i in 1 2 3; do # keep-alive over TLS
+    echo "url = \"https://127.0.0.1:$PT/healthz\""
+done >"$MCPGW_TMP/curl.cfg"
+curl -sk --max-time 5 -K "$MCPGW_TMP/curl.cfg" -o /dev/null -w '%{num_connects}\n' >"$body" ||
+    fail "TLS keep-alive requests failed"
+[ "$(paste -sd+ "$body" | bc)" = 1 ] || fail "TLS keep-alive used $(paste -sd+ "$body" | bc) connections"
+if "$BIN" --listen 127.0.0.1:1 --nodes n1=127.0.0.1:2 --tls-cert "$MCPGW_TMP/cert.pem" \
+    --tls-key /nonexistent.pem --check 2>"$body"; then fail "--check accepted a missing TLS key"; fi
+grep -q nonexistent.pem "$body" || fail "TLS key error does not name the file: $(cat "$body")"
+pass "TLS termination: initialize over TLS 1.2+, keep-alive, TLS 1.1 refused, bad key named by --check"
+
+# --- SIGTERM drains ---
+sleepcall='{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1500}}}'
+new_session
+curl -sS -o "$MCPGW_TMP/inflight.out" -w '%{http_code}' --max-time 10 "$URL" -H "$CT" -H "$ACC" -H "$PV" \
+    -H "Mcp-Session-Id: $sid" -d "$sleepcall" >"$MCPGW_TMP/inflight.code" &
+inflight=$!
+sleep 0.3
+t0=$(date +%s%N)
+kill -TERM "$PID_balancer"
+sleep 0.3
+if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$P/healthz"; then
+    fail "a new connection was accepted while draining"
+fi
+wait "$inflight" || fail "the in-flight request failed during the drain"
+[ "$(cat "$MCPGW_TMP/inflight.code")" = 200 ] || fail "in-flight request: HTTP $(cat "$MCPGW_TMP/inflight.code")"
+grep -q 'slept 1500 ms' "$MCPGW_TMP/inflight.out" || fail "in-flight answer: $(cat "$MCPGW_TMP/inflight.out")"
+for _ in $(seq 1 100); do kill -0 "$PID_balancer" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$PID_balancer" 2>/dev/null && fail "the balancer did not exit after draining"
+wait "$PID_balancer" && rc=0 || rc=$?
+ms=$((($(date +%s%N) - t0) / 1000000))
+[ "$rc" = 0 ] || fail "the balancer exited with $rc after SIGTERM"
+[ "$ms" -ge 2500 ] && [ "$ms" -le 6000 ] || fail "drain took ${ms} ms; the open stream should end it at the 3 s deadline"
+kill -0 "$stream" 2>/dev/null && fail "the open GET stream outlived the drain deadline"
+wait "$stream" 2>/dev/null || true
+pass "SIGTERM: new connections refused, the in-flight request finished, the open stream was cut at the 3 s deadline, exit 0 after ${ms} ms"
