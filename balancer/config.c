@@ -31,6 +31,11 @@ static const struct opt opts[] = {
     {"listen", STR(listen), "HOST:PORT", "client listener"},
     {"nodes", T_NODES, 0, 0, "ID=HOST:PORT,...", "MCP nodes behind the balancer"},
     {"drain", STR(drain_ids), "ID,...", "nodes that take no new sessions (keep their own)"},
+    {"gossip-bind", STR(gossip_bind), "HOST:PORT",
+     "join the cluster's gossip (UDP) as a non-serving member: nodes come from gossip"},
+    {"gossip-seeds", STR(gossip_seeds), "HOST:PORT,...", "gossip members to join through"},
+    {"gossip-advertise", STR(gossip_advertise), "HOST:PORT",
+     "UDP address other members reach this balancer at (default: --gossip-bind)"},
     {"workers", NUM(T_UINT, workers), "K", "worker processes sharing the port (SO_REUSEPORT)"},
     {"admin", STR(admin), "HOST:PORT", "admin listener for /metrics and /healthz (off if empty)"},
     {"tls-cert", STR(tls_cert), "FILE",
@@ -435,10 +440,14 @@ int mcpgw_bal_config_validate(const struct mcpgw_bal_config *cfg, char *err, siz
         snprintf(err, errlen, "admin and listen must be different addresses");
         return -1;
     }
-    if (cfg->nnodes == 0) {
-        snprintf(err, errlen, "no nodes: give --nodes id=host:port,... or 'node' lines");
+    if (cfg->nnodes == 0 && !cfg->gossip_bind[0]) {
+        snprintf(err, errlen,
+                 "no nodes: give --nodes id=host:port,... or 'node' lines, or --gossip-bind");
         return -1;
     }
+    if (cfg->gossip_bind[0] &&
+        mcpgw_parse_hostport(cfg->gossip_bind, host, sizeof(host), &port, err, errlen) < 0)
+        return -1;
     for (int i = 0; i < cfg->nnodes; i++) {
         char e[256];
         if (mcpgw_parse_hostport(cfg->nodes[i].addr, host, sizeof(host), &port, e, sizeof(e)) < 0 ||

@@ -15,7 +15,8 @@
 struct mcpgw_bal_node_spec {
     char id[MCPGW_BAL_ID_MAX];
     char addr[MCPGW_BAL_ADDR_MAX]; /* host:port */
-    unsigned draining : 1;         /* up, serves its sessions, takes no new ones */
+    unsigned draining : 2;         /* 1: up, serves its sessions, takes no new ones;
+                                      2: leaving (from gossip): gets nothing new */
 };
 
 struct mcpgw_bal_config {
@@ -51,6 +52,11 @@ struct mcpgw_bal_config {
     uint32_t drain_timeout_ms;
     int log_level;
     char drain_ids[512]; /* --drain: comma-separated node ids marked draining */
+    /* Gossip membership (SWIM): when gossip_bind is set, nodes come from the cluster's gossip
+     * (a non-serving member), --nodes only seeds the table until gossip converges. */
+    char gossip_bind[MCPGW_BAL_ADDR_MAX];
+    char gossip_advertise[MCPGW_BAL_ADDR_MAX];
+    char gossip_seeds[1024];
 };
 
 /* Fill every field with its default. */

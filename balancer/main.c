@@ -396,7 +396,8 @@ static int check_config(void)
     for (int i = 0; i < M.cfg.nnodes; i++)
         printf("%s%s=%s%s", i ? ", " : "", M.cfg.nodes[i].id, M.cfg.nodes[i].addr,
                M.cfg.nodes[i].draining ? " draining" : "");
-    printf("), %d workers, admin %s\n", M.cfg.workers, M.cfg.admin[0] ? M.cfg.admin : "off");
+    printf("), %d workers, admin %s%s%s\n", M.cfg.workers, M.cfg.admin[0] ? M.cfg.admin : "off",
+           M.cfg.gossip_bind[0] ? ", gossip on " : "", M.cfg.gossip_bind);
     rc = 0;
 out:
     if (rc)
@@ -455,7 +456,8 @@ int main(int argc, char **argv)
         log_error("cannot create the event loop");
         return 2;
     }
-    M.mem = mcpgw_bal_membership_static.start(M.base, M.sh, &M.cfg, err, sizeof(err));
+    M.mem = (M.cfg.gossip_bind[0] ? &mcpgw_bal_membership_gossip : &mcpgw_bal_membership_static)
+                ->start(M.base, M.sh, &M.cfg, err, sizeof(err));
     if (!M.mem) {
         log_error("%s", err);
         return 2;

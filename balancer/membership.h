@@ -37,6 +37,8 @@ struct mcpgw_bal_membership_ops {
 
 /* Static node list + active health checks (health.h). */
 extern const struct mcpgw_bal_membership_ops mcpgw_bal_membership_static;
+/* The cluster's SWIM gossip, joined as a non-serving member (membership_gossip.c). */
+extern const struct mcpgw_bal_membership_ops mcpgw_bal_membership_gossip;
 
 /* Publish a node list into the table, for any source. A node keeps its slot across calls (so
  * workers' pools and the per-node metrics stay attached to it); new nodes take free slots and

@@ -102,7 +102,9 @@ struct wnode {
     uint8_t in_use, draining, passive;
     uint32_t down_seq; /* pass_seq when the passive mark was set */
     uint32_t active;   /* upstream connections in use */
+    uint8_t seen_up;   /* the table's up verdict at the last sweep */
     struct upstream *pool_first, *pool_last;
+    struct upstream *act_first; /* in use, through prev/next (pool links are free then) */
     uint32_t npool;
 };
 
@@ -405,8 +407,11 @@ static int pick(struct mcpgw_bal_proxy *px, const struct req_state *rq)
     for (int i = 0; i < n; i++) {
         struct wnode *w = &px->nodes[i];
         rn[i].id = w->in_use ? w->id : NULL;
-        rn[i].usable = (uint8_t)(!(rq->tried >> i & 1) && node_usable(px, i));
-        rn[i].draining = w->draining;
+        /* A leaving node (gossip drain) gets nothing new, not even its own sessions: they move
+         * to other nodes while its exchanges in flight finish. */
+        rn[i].usable =
+            (uint8_t)(!(rq->tried >> i & 1) && w->draining != 2 && node_usable(px, i));
+        rn[i].draining = w->draining != 0;
         rn[i].load = 0;
         rn[i].picks = 0;
         if (!rq->sid && rn[i].usable)
@@ -464,6 +469,13 @@ static void uncount(struct upstream *u)
 {
     if (u->counted) {
         struct wnode *w = &u->px->nodes[u->slot];
+        if (u->prev)
+            u->prev->next = u->next;
+        else
+            w->act_first = u->next;
+        if (u->next)
+            u->next->prev = u->prev;
+        u->prev = u->next = NULL;
         u->counted = 0;
         w->active--;
         MCPGW_STORE(&nstats(u->px, u->slot)->active, (int64_t)w->active);
@@ -538,6 +550,11 @@ static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *
     up_read_on(u, px->cfg.response_timeout_ms);
 have:
     u->counted = 1;
+    u->prev = NULL;
+    u->next = w->act_first;
+    if (w->act_first)
+        w->act_first->prev = u;
+    w->act_first = u;
     w->active++;
     MCPGW_STORE(&nstats(px, slot)->active, (int64_t)w->active);
     return u;
@@ -1522,12 +1539,41 @@ static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
     }
 }
 
+/* A node the table now says is down (dead, or paused long enough for gossip to say so): end
+ * every exchange with it at once, streams included, so clients reconnect and resume on another
+ * node instead of waiting on a node that cannot answer (HAProxy's on-marked-down
+ * shutdown-sessions). A leaving (draining) node stays up: its exchanges finish. */
+static void cut_down_nodes(struct mcpgw_bal_proxy *px)
+{
+    for (uint32_t i = 0; i < px->nslots; i++) {
+        struct wnode *w = &px->nodes[i];
+        uint8_t up = w->in_use && MCPGW_LOAD(&px->sh->slots[i].up);
+        if (w->seen_up && !up && w->act_first) {
+            unsigned n = 0;
+            while (w->act_first) {
+                struct upstream *u = w->act_first;
+                n++;
+                if (u->c)
+                    client_free(u->c);
+                else
+                    upstream_discard(u);
+            }
+            log_warn("node %s (%s) is down: ended %u exchanges in flight with it", w->id, w->addr,
+                     n);
+        }
+        w->seen_up = up;
+    }
+}
+
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_bal_proxy *px = arg;
     uint32_t now = now_ms(px);
     struct client *c;
     char why[96];
+
+    refresh_nodes(px);
+    cut_down_nodes(px);
 
     while ((c = px->lists[L_HEAD].first) && (int32_t)(now - c->deadline) >= 0) {
         snprintf(why, sizeof(why), "request head not received within %u ms",

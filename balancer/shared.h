@@ -21,7 +21,8 @@ struct mcpgw_bal_slot {
     struct sockaddr_storage sa;
     uint32_t salen;
     uint32_t in_use;   /* slot holds a node */
-    uint32_t draining; /* no new sessions */
+    uint32_t draining; /* 1: no new sessions (operator's --drain); 2: leaving (gossip): route
+                          its sessions away too, but let exchanges in flight finish */
     uint32_t up;       /* verdict of the active checks (rise/fall) */
     uint32_t pass_seq; /* bumped by every passing check: clears a worker's passive mark */
     uint32_t load;     /* load hint from the membership source (0 = none; gossip: sessions) */

@@ -239,6 +239,35 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
     return 0;
 }
 
+#define STALL_MS 1000
+
+static void on_resynced(void *arg, int err)
+{
+    struct mcpgw_node *n = arg;
+    n->resyncing = 0;
+    log_info("resynchronized after the stall%s", err ? " (session store unreachable)" : "");
+}
+
+/* Runs every 100 ms at the highest priority, so after a stall (SIGSTOP, swapping, a debugger)
+ * it runs before any request that queued meanwhile. Those requests may be for sessions other
+ * nodes took over while this one was silent: until every message published to this node before
+ * now has been handled (its "moved" notices among them), session requests get 503 and nothing
+ * is claimed or written on the strength of a stale view. */
+static void on_stall_tick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_node *n = arg;
+    uint64_t now = mcpgw_now_ms(), gap = now - n->last_tick_ms;
+    n->last_tick_ms = now;
+    if (gap < STALL_MS || n->resyncing || !mcpgw_store_shared(n->store))
+        return;
+    log_warn("the event loop stalled for %llu ms: resynchronizing with the session store before "
+             "serving sessions",
+             (unsigned long long)gap);
+    (*n->st.stalls)++;
+    n->resyncing = 1;
+    mcpgw_store_resync(n->store, on_resynced, n);
+}
+
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
@@ -367,6 +396,9 @@ static void register_metrics(struct mcpgw_node *n)
     n->st.retries_answered = mcpgw_metrics_counter(
         m, "mcpgw_node_retries_answered_total",
         "Retried side-effecting requests answered from their recorded result", labels);
+    n->st.stalls = mcpgw_metrics_counter(
+        m, "mcpgw_node_stalls_total",
+        "Event loop stalls (>1 s) after which the node resynchronized before serving", labels);
     n->st.store_up = mcpgw_metrics_gauge(m, "mcpgw_node_store_up",
                                          "1 when the session store is reachable", labels);
 }
@@ -404,6 +436,8 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     node.base = event_base_new();
+    /* Two priorities: 0 for the stall detector, 1 (the default) for everything else. */
+    event_base_priority_init(node.base, 2);
     node.started_ms = mcpgw_now_ms();
     node.reg = mcpgw_registry_new(node.cfg.shard_bits);
     node.metrics = mcpgw_metrics_new();
@@ -443,6 +477,13 @@ int main(int argc, char **argv)
     }
     node.expiry = event_new(node.base, -1, EV_PERSIST, on_expiry, &node);
     event_add(node.expiry, &one_s);
+    {
+        struct timeval tick = {0, 100000};
+        node.last_tick_ms = mcpgw_now_ms();
+        node.stall_tick = event_new(node.base, -1, EV_PERSIST, on_stall_tick, &node);
+        event_priority_set(node.stall_tick, 0);
+        event_add(node.stall_tick, &tick);
+    }
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
     event_add(sigterm, NULL);
@@ -455,6 +496,7 @@ int main(int argc, char **argv)
     event_free(sigterm);
     event_free(sigint);
     event_free(node.expiry);
+    event_free(node.stall_tick);
     /* Sessions go before the registry (its contract) and the server (ending their streams makes
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     /* Dropping (not deleting) keeps shared sessions' records for the nodes that take over. */

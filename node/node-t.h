@@ -61,7 +61,7 @@ struct mcpgw_node_stats {
     uint64_t *http_rejects;  /* requests refused at the HTTP layer (4xx) */
     uint64_t *sessions_created, *sessions_expired, *sessions_deleted;
     uint64_t *events_sent, *events_replayed, *replay_gaps, *streams_dropped;
-    uint64_t *sessions_claimed, *sessions_moved, *sessions_lost, *store_errors, *retries_answered;
+    uint64_t *stalls, *sessions_claimed, *sessions_moved, *sessions_lost, *store_errors, *retries_answered;
     int64_t *sessions, *streams, *calls_inflight; /* sessions/streams set at scrape time */
     int64_t *store_up;
     struct mcpgw_hist *latency;
@@ -79,6 +79,9 @@ struct mcpgw_node {
     struct event *expiry;
     uint64_t started_ms;
     int draining;
+    int resyncing; /* after a stall: session requests wait for the store (503) */
+    uint64_t last_tick_ms;
+    struct event *stall_tick;
     uint64_t drain_started_ms, drain_deadline_ms;
     struct event *drain_timer;
     struct mcpgw_gossip *gossip; /* NULL without --gossip-bind */

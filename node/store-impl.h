@@ -29,6 +29,7 @@ struct mcpgw_store_ops {
                       void *arg);
     void (*result_get)(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                        mcpgw_store_result_fn done, void *arg);
+    void (*resync)(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg);
     void (*result_put)(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                        const char *json, mcpgw_store_done_fn done, void *arg);
 };

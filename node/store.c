@@ -130,6 +130,11 @@ static void mem_result_put(struct mcpgw_store *st, struct mcpgw_session *s, cons
     done(arg, MCPGW_STORE_OK);
 }
 
+static void mem_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg)
+{
+    done(arg, MCPGW_STORE_OK);
+}
+
 static int mem_up(const struct mcpgw_store *st)
 {
     return 1;
@@ -140,9 +145,23 @@ static void mem_free(struct mcpgw_store *st)
 }
 
 static const struct mcpgw_store_ops memory_ops = {
-    "memory",      0,           mem_up,        mem_free,       mem_create,     mem_claim,
-    mem_save,      mem_subscribe, mem_delete,  mem_touch,      mem_fanout,     mem_replay,
-    mem_note_write, mem_note_read, mem_result_get, mem_result_put,
+    .name = "memory",
+    .shared = 0,
+    .up = mem_up,
+    .free = mem_free,
+    .create = mem_create,
+    .claim = mem_claim,
+    .save = mem_save,
+    .subscribe = mem_subscribe,
+    .del = mem_delete,
+    .touch = mem_touch,
+    .fanout = mem_fanout,
+    .replay = mem_replay,
+    .note_write = mem_note_write,
+    .note_read = mem_note_read,
+    .result_get = mem_result_get,
+    .resync = mem_resync,
+    .result_put = mem_result_put,
 };
 
 /* ---- dispatch ---- */
@@ -247,6 +266,11 @@ void mcpgw_store_result_get(struct mcpgw_store *st, struct mcpgw_session *s, con
                             mcpgw_store_result_fn done, void *arg)
 {
     st->ops->result_get(st, s, rid, done, arg);
+}
+
+void mcpgw_store_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg)
+{
+    st->ops->resync(st, done, arg);
 }
 
 void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,

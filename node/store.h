@@ -70,6 +70,11 @@ void mcpgw_store_result_get(struct mcpgw_store *st, struct mcpgw_session *s, con
                             mcpgw_store_result_fn done, void *arg);
 void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                             const char *json, mcpgw_store_done_fn done, void *arg);
+/* Resynchronize after this process stalled (paused, swapped): done fires once every message
+ * published to this node before now has been processed (its "moved" notices included). Fires
+ * at once for the memory store, or while Redis is unreachable. */
+void mcpgw_store_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg);
+
 /* Local sessions this store says were lost (e.g. Redis restarted empty) are passed to lost. */
 typedef void (*mcpgw_store_lost_fn)(struct mcpgw_node *n, struct mcpgw_session *s);
 

@@ -93,6 +93,10 @@ static const char *const scripts[S_COUNT] = {
 
 struct rstore {
     struct mcpgw_store *st;
+    /* A pending resync: done once our own "sync <token>" comes back on the channel. */
+    mcpgw_store_done_fn sync_done;
+    void *sync_arg;
+    uint64_t sync_token;
     struct mcpgw_node *n;
     char host[256];
     int port;
@@ -719,6 +723,32 @@ static void on_moved_message(struct rstore *r, const char *p, size_t len)
 
 static void verify_sessions(struct rstore *r);
 
+static void finish_sync(struct rstore *r, int err)
+{
+    mcpgw_store_done_fn done = r->sync_done;
+    r->sync_done = NULL;
+    if (done)
+        done(r->sync_arg, err);
+}
+
+/* Messages on one subscriber connection arrive in publish order: once our own token is back,
+ * everything published to us before it has been handled. */
+static void r_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    char token[48];
+    const char *argv[3] = {"PUBLISH", r->channel, token};
+    if (!r->cmd_up || !r->sub_up) {
+        done(arg, MCPGW_STORE_UNAVAILABLE);
+        return;
+    }
+    r->sync_done = done;
+    r->sync_arg = arg;
+    r->sync_token++;
+    snprintf(token, sizeof(token), "sync %llu", (unsigned long long)r->sync_token);
+    send_argv(r, NULL, 3, argv, NULL);
+}
+
 static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
 {
     struct rstore *r = priv;
@@ -740,6 +770,11 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
     payload = reply->element[2];
     if (payload->type != REDIS_REPLY_STRING)
         return;
+    if (payload->len > 5 && memcmp(payload->str, "sync ", 5) == 0) {
+        if (r->sync_done && strtoull(payload->str + 5, NULL, 10) == r->sync_token)
+            finish_sync(r, MCPGW_STORE_OK);
+        return;
+    }
     if (payload->len > 3 && memcmp(payload->str, "ev ", 3) == 0)
         on_event_message(r, payload->str + 3, payload->len - 3);
     else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
@@ -790,6 +825,7 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
     r->sub = NULL;
     r->sub_up = 0;
     set_up_gauge(r);
+    finish_sync(r, MCPGW_STORE_UNAVAILABLE);
 }
 
 static void load_scripts(struct rstore *r)
@@ -892,7 +928,21 @@ int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *e
 }
 
 const struct mcpgw_store_ops mcpgw_store_redis_ops = {
-    "redis",       1,           up,          r_free,         r_create,       r_claim,
-    r_save,        r_subscribe, r_delete,    r_touch,        r_fanout,       r_replay,
-    r_note_write,  r_note_read, r_result_get, r_result_put,
+    .name = "redis",
+    .shared = 1,
+    .up = up,
+    .free = r_free,
+    .create = r_create,
+    .claim = r_claim,
+    .save = r_save,
+    .subscribe = r_subscribe,
+    .del = r_delete,
+    .touch = r_touch,
+    .fanout = r_fanout,
+    .replay = r_replay,
+    .note_write = r_note_write,
+    .note_read = r_note_read,
+    .result_get = r_result_get,
+    .resync = r_resync,
+    .result_put = r_result_put,
 };

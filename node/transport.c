@@ -198,6 +198,14 @@ static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
 {
     const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id");
     struct mcpgw_session *s;
+    if (n->resyncing) {
+        refuse(n, c, 503, -32603,
+               "Service Unavailable: this node stalled and is catching up with the cluster; "
+               "retry",
+               "Retry-After: 1\r\n");
+        pending_free(p);
+        return;
+    }
     if (!sid || sid->value_len == 0) {
         refuse(n, c, 400, -32000, "Bad Request: Mcp-Session-Id header is required", NULL);
         pending_free(p);
