@@ -1,53 +1,143 @@
 #!/usr/bin/env bash
-# deploy/local/start.sh - installs what is missing, builds, and starts a local mcpgw on loopback,
-# then prints the MCP URL. Processes run in the background; logs and pids go to $MCPGW_RUN.
-#   deploy/local/start.sh           start
-#   deploy/local/start.sh stop      stop what an earlier start left running
-#   deploy/local/start.sh scale [N] nodes and balancer workers for N sessions (deploy/local/scale.sh)
+# deploy/local/start.sh - installs what is missing, builds, and starts a local mcpgw cluster on
+# loopback: redis-server, 4 nodes (Redis store, gossip) and the balancer; prints the MCP URL.
+#   deploy/local/start.sh                start (or restart) the cluster
+#   deploy/local/start.sh scale [N]      size nodes and balancer workers for N concurrent sessions
+#                                        with GET streams (default 100000) and print the matching
+#                                        mcpgw-loadgen command (docs/loadgen.md, "Scale mode")
+#   deploy/local/start.sh stop           stop what an earlier start left running
+# Environment: MCPGW_RUN (pids, logs, Redis data; default .run), MCPGW_BUILD (default build),
+# MCPGW_BALANCER_PORT (8800: nodes 8801.., admin 8899, gossip UDP 8900.., redis 8990),
+# MCPGW_STORE (default: the cluster's own redis-server; "memory" for unreplicated nodes).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../deps.sh"
 
-if [ "${1:-}" = "scale" ]; then
-    shift
-    exec "$(dirname "${BASH_SOURCE[0]}")/scale.sh" "$@"
-fi
-
 RUN=${MCPGW_RUN:-$MCPGW_ROOT/.run}
 BUILD=${MCPGW_BUILD:-$MCPGW_ROOT/build}
-NODE_PORT=${MCPGW_NODE_PORT:-8801}
+BAL_PORT=${MCPGW_BALANCER_PORT:-8800}
+ADMIN_PORT=$((BAL_PORT + 99))
+GOSSIP_BASE=$((BAL_PORT + 100))
+REDIS_PORT=$((BAL_PORT + 190))
 
+# Stop only processes that are ours: a pid file may outlive its process and the pid be reused.
 stop_all() {
     [ -d "$RUN" ] || return 0
+    local pids=()
     for f in "$RUN"/*.pid; do
         [ -f "$f" ] || continue
-        kill "$(cat "$f")" 2>/dev/null || true
+        local pid
+        pid=$(cat "$f")
+        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'mcpgw-|redis-server'; then
+            kill "$pid" 2>/dev/null && pids+=("$pid")
+        fi
         rm -f "$f"
     done
+    for _ in $(seq 100); do
+        local alive=0
+        for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+        [ "$alive" = 0 ] && return 0
+        sleep 0.1
+    done
+    for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
 }
 
-if [ "${1:-}" = "stop" ]; then
+wait_http() { # URL WHAT
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "$1" 2>/dev/null && return 0
+        sleep 0.1
+    done
+    echo "mcpgw: $2 did not come up; see $RUN" >&2
+    exit 1
+}
+
+ceil_div() { echo $((($1 + $2 - 1) / $2)); }
+
+mode=${1:-start}
+case "$mode" in
+stop)
     stop_all
     echo "mcpgw: stopped"
     exit 0
+    ;;
+start)
+    SESSIONS=0
+    ;;
+scale)
+    SESSIONS=${2:-100000}
+    ;;
+*)
+    echo "usage: deploy/local/start.sh [start | scale [SESSIONS] | stop]" >&2
+    exit 2
+    ;;
+esac
+
+# Sizing (docs/loadgen.md, "Limits and sysctls"): a node holds a socket per stream plus the
+# balancer's pooled connections, so at most 15,000 sessions per node; a balancer worker holds two
+# sockets per stream, so at most 8,000 streams per worker; a load-generator worker 15,000.
+nofile=$(ulimit -Hn)
+[ "$nofile" = unlimited ] && nofile=1048576
+per_node=$((nofile * 3 / 4 < 15000 ? nofile * 3 / 4 : 15000))
+per_bal=$(((nofile - 1000) / 2 < 8000 ? (nofile - 1000) / 2 : 8000))
+nodes=4
+workers=2
+if [ "$SESSIONS" -gt 0 ]; then
+    nodes=$(ceil_div "$SESSIONS" "$per_node")
+    [ "$nodes" -lt 4 ] && nodes=4
+    workers=$(ceil_div "$SESSIONS" "$per_bal")
+    [ "$workers" -lt 2 ] && workers=2
 fi
 
 mcpgw_install_build_deps
 echo "mcpgw: building into $BUILD" >&2
 mcpgw_build "$BUILD"
-mkdir -p "$RUN"
+mkdir -p "$RUN/redis"
 stop_all
 
-"$BUILD/node/mcpgw-node" --listen "127.0.0.1:$NODE_PORT" --node-id n1 --store memory \
-    >"$RUN/n1.log" 2>&1 &
-echo $! >"$RUN/n1.pid"
+STORE=${MCPGW_STORE:-redis://127.0.0.1:$REDIS_PORT}
+if [ -z "${MCPGW_STORE:-}" ]; then
+    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --save "" \
+        --appendonly yes --appendfsync everysec >"$RUN/redis.log" 2>&1 &
+    echo $! >"$RUN/redis.pid"
+    for _ in $(seq 100); do
+        redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+        sleep 0.1
+    done
+fi
 
-for _ in $(seq 50); do
-    curl -fsS "http://127.0.0.1:$NODE_PORT/healthz" >/dev/null 2>&1 && break
-    sleep 0.1
+seeds="127.0.0.1:$((GOSSIP_BASE + 1)),127.0.0.1:$((GOSSIP_BASE + 2))"
+node_list=()
+for i in $(seq "$nodes"); do
+    "$BUILD/node/mcpgw-node" --listen "127.0.0.1:$((BAL_PORT + i))" --node-id "n$i" \
+        --store "$STORE" --gossip-bind "127.0.0.1:$((GOSSIP_BASE + i))" --gossip-seeds "$seeds" \
+        >"$RUN/n$i.log" 2>&1 &
+    echo $! >"$RUN/n$i.pid"
+    node_list+=("n$i=127.0.0.1:$((BAL_PORT + i))")
 done
-curl -fsS "http://127.0.0.1:$NODE_PORT/healthz" >/dev/null || {
-    echo "mcpgw: the node did not come up; see $RUN/n1.log" >&2
-    exit 1
-}
-echo "mcpgw: logs in $RUN; stop with: deploy/local/start.sh stop" >&2
-echo "MCP URL: http://127.0.0.1:$NODE_PORT/mcp"
+for i in $(seq "$nodes"); do
+    wait_http "http://127.0.0.1:$((BAL_PORT + i))/healthz" "node n$i"
+done
+# --nodes only seeds the table until gossip has found the nodes.
+"$BUILD/balancer/mcpgw-balancer" --listen "127.0.0.1:$BAL_PORT" \
+    --nodes "$(IFS=,; echo "${node_list[*]}")" --workers "$workers" --max-clients "$per_bal" \
+    --admin "127.0.0.1:$ADMIN_PORT" --gossip-bind "127.0.0.1:$GOSSIP_BASE" --gossip-seeds "$seeds" \
+    >"$RUN/balancer.log" 2>&1 &
+echo $! >"$RUN/balancer.pid"
+wait_http "http://127.0.0.1:$ADMIN_PORT/healthz" "the balancer"
+
+echo "mcpgw: redis, $nodes nodes and a balancer ($workers workers) are up; logs in $RUN;" \
+    "metrics at http://127.0.0.1:$ADMIN_PORT/metrics; stop with: deploy/local/start.sh stop" >&2
+if [ "$SESSIONS" -gt 0 ]; then
+    read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
+    lg_workers=$(ceil_div "$SESSIONS" 15000)
+    src=$(ceil_div "$SESSIONS" $(((port_hi - port_lo + 1) * 9 / 10)))
+    [ "$src" -lt "$lg_workers" ] && src=$lg_workers
+    last=$((1 + src))
+    [ "$last" -gt 254 ] && last=254
+    [ "$(cat /proc/sys/net/core/somaxconn)" -lt 4096 ] &&
+        echo "mcpgw: net.core.somaxconn is below 4096: fast ramps will see SYN retransmissions" >&2
+    echo "Load it with:" >&2
+    echo "  $BUILD/loadgen/mcpgw-loadgen --url http://127.0.0.1:$BAL_PORT/mcp --sessions $SESSIONS" \
+        "--ramp 1000/s --get-streams --workers $lg_workers --source-addrs 127.0.0.2-127.0.0.$last" \
+        "--rate 2000/s --duration 60s --pidfile-dir $RUN --report-html run.html" >&2
+fi
+echo "MCP URL: http://127.0.0.1:$BAL_PORT/mcp"
