@@ -409,8 +409,7 @@ static int pick(struct mcpgw_bal_proxy *px, const struct req_state *rq)
         rn[i].id = w->in_use ? w->id : NULL;
         /* A leaving node (gossip drain) gets nothing new, not even its own sessions: they move
          * to other nodes while its exchanges in flight finish. */
-        rn[i].usable =
-            (uint8_t)(!(rq->tried >> i & 1) && w->draining != 2 && node_usable(px, i));
+        rn[i].usable = (uint8_t)(!(rq->tried >> i & 1) && w->draining != 2 && node_usable(px, i));
         rn[i].draining = w->draining != 0;
         rn[i].load = 0;
         rn[i].picks = 0;

@@ -295,9 +295,9 @@ int mcpgw_http_list_has(const char *v, size_t n, const char *token)
 
 int mcpgw_http_is_hop_by_hop(const char *name, size_t len)
 {
-    static const char *const hop[] = {"connection",          "keep-alive", "proxy-connection",
-                                      "proxy-authenticate",  "te",         "trailer",
-                                      "transfer-encoding",   "upgrade",    "proxy-authorization"};
+    static const char *const hop[] = {"connection",         "keep-alive", "proxy-connection",
+                                      "proxy-authenticate", "te",         "trailer",
+                                      "transfer-encoding",  "upgrade",    "proxy-authorization"};
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(hop); i++)
         if (mcpgw_strieq(name, len, hop[i]))
             return 1;
@@ -307,36 +307,71 @@ int mcpgw_http_is_hop_by_hop(const char *name, size_t len)
 const char *mcpgw_http_reason(int status)
 {
     switch (status) {
-    case 100: return "Continue";
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 406: return "Not Acceptable";
-    case 408: return "Request Timeout";
-    case 409: return "Conflict";
-    case 413: return "Content Too Large";
-    case 415: return "Unsupported Media Type";
-    case 421: return "Misdirected Request";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    case 505: return "HTTP Version Not Supported";
-    default: return "Unknown";
+    case 100:
+        return "Continue";
+    case 101:
+        return "Switching Protocols";
+    case 200:
+        return "OK";
+    case 202:
+        return "Accepted";
+    case 204:
+        return "No Content";
+    case 400:
+        return "Bad Request";
+    case 401:
+        return "Unauthorized";
+    case 403:
+        return "Forbidden";
+    case 404:
+        return "Not Found";
+    case 405:
+        return "Method Not Allowed";
+    case 406:
+        return "Not Acceptable";
+    case 408:
+        return "Request Timeout";
+    case 409:
+        return "Conflict";
+    case 413:
+        return "Content Too Large";
+    case 415:
+        return "Unsupported Media Type";
+    case 421:
+        return "Misdirected Request";
+    case 429:
+        return "Too Many Requests";
+    case 431:
+        return "Request Header Fields Too Large";
+    case 500:
+        return "Internal Server Error";
+    case 501:
+        return "Not Implemented";
+    case 502:
+        return "Bad Gateway";
+    case 503:
+        return "Service Unavailable";
+    case 504:
+        return "Gateway Timeout";
+    case 505:
+        return "HTTP Version Not Supported";
+    default:
+        return "Unknown";
     }
 }
 
-enum { CH_SIZE, CH_EXT, CH_SIZE_LF, CH_DATA, CH_DATA_CR, CH_DATA_LF, CH_TRAILER, CH_TRAILER_LF,
-       CH_END_LF, CH_SIZE_WS };
+enum {
+    CH_SIZE,
+    CH_EXT,
+    CH_SIZE_LF,
+    CH_DATA,
+    CH_DATA_CR,
+    CH_DATA_LF,
+    CH_TRAILER,
+    CH_TRAILER_LF,
+    CH_END_LF,
+    CH_SIZE_WS
+};
 
 /* Bytes allowed inside a chunk extension or a trailer line: no controls but HTAB. */
 static int line_byte_ok(unsigned char c)

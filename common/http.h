@@ -58,11 +58,11 @@ struct mcpgw_http_head {
 
 enum mcpgw_http_status {
     MCPGW_HTTP_OK = 0,
-    MCPGW_HTTP_INCOMPLETE = -1,   /* need more bytes */
-    MCPGW_HTTP_BAD = -2,          /* malformed: answer 400 and close */
-    MCPGW_HTTP_TOO_MANY = -3,     /* too many header fields: answer 431 */
-    MCPGW_HTTP_UNSUPPORTED = -4,  /* unknown transfer coding: answer 501 */
-    MCPGW_HTTP_BAD_VERSION = -5,  /* not HTTP/1.x: answer 505 */
+    MCPGW_HTTP_INCOMPLETE = -1,  /* need more bytes */
+    MCPGW_HTTP_BAD = -2,         /* malformed: answer 400 and close */
+    MCPGW_HTTP_TOO_MANY = -3,    /* too many header fields: answer 431 */
+    MCPGW_HTTP_UNSUPPORTED = -4, /* unknown transfer coding: answer 501 */
+    MCPGW_HTTP_BAD_VERSION = -5, /* not HTTP/1.x: answer 505 */
 };
 
 /* Find the end of a head ("\r\n\r\n") in buf. Returns the head length including the blank line,

@@ -181,8 +181,8 @@ static void chunk_data(void *arg, const char *data, size_t len)
     evbuffer_add(arg, data, len);
 }
 
-static void dispatch(struct mcpgw_http_conn *c, const char *head, size_t head_len,
-                     const char *body, size_t body_len)
+static void dispatch(struct mcpgw_http_conn *c, const char *head, size_t head_len, const char *body,
+                     size_t body_len)
 {
     struct mcpgw_http_req req;
     const char *why = NULL, *q;
@@ -517,8 +517,8 @@ uint32_t mcpgw_httpd_conn_count(const struct mcpgw_httpd *s)
     return s->nconns;
 }
 
-static void write_head(struct mcpgw_http_conn *c, int status, const char *ctype,
-                       const char *extra, int64_t clen)
+static void write_head(struct mcpgw_http_conn *c, int status, const char *ctype, const char *extra,
+                       int64_t clen)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     char lenbuf[48];

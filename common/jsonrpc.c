@@ -15,8 +15,8 @@ const char *mcpgw_jsonrpc_kind_str(enum mcpgw_jsonrpc_kind k)
 
 static int id_ok(json_object *id)
 {
-    return id && (json_object_is_type(id, json_type_string) ||
-                  json_object_is_type(id, json_type_int));
+    return id &&
+           (json_object_is_type(id, json_type_string) || json_object_is_type(id, json_type_int));
 }
 
 int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m,
@@ -188,7 +188,8 @@ char *mcpgw_jsonrpc_notification(const char *method, json_object *params, size_t
 const char *mcpgw_json_str(json_object *obj, const char *key)
 {
     json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
+    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_string))
         return NULL;
     return json_object_get_string(v);
 }
@@ -196,7 +197,8 @@ const char *mcpgw_json_str(json_object *obj, const char *key)
 json_object *mcpgw_json_obj(json_object *obj, const char *key)
 {
     json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_object))
+    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_object))
         return NULL;
     return v;
 }
@@ -204,7 +206,8 @@ json_object *mcpgw_json_obj(json_object *obj, const char *key)
 json_object *mcpgw_json_arr(json_object *obj, const char *key)
 {
     json_object *v;
-    if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_array))
+    if (!obj || !json_object_object_get_ex(obj, key, &v) ||
+        !json_object_is_type(v, json_type_array))
         return NULL;
     return v;
 }

@@ -49,8 +49,7 @@ char *mcpgw_jsonrpc_error(json_object *id /* NULL -> null */, int code, const ch
                           json_object *data /* takes, may be NULL */, size_t *len);
 char *mcpgw_jsonrpc_request(json_object *id, const char *method, json_object *params /* takes */,
                             size_t *len);
-char *mcpgw_jsonrpc_notification(const char *method, json_object *params /* takes */,
-                                 size_t *len);
+char *mcpgw_jsonrpc_notification(const char *method, json_object *params /* takes */, size_t *len);
 
 /* Serialize compactly into a malloc'd string. */
 char *mcpgw_json_dump(json_object *o, size_t *len);

@@ -63,7 +63,8 @@ static struct series *get(struct mcpgw_metrics *m, const char *name, const char 
     struct series *s;
     for (int i = 0; i < m->n; i++) {
         s = m->s[i];
-        if (strcmp(s->name, name) == 0 && strcmp(s->labels ? s->labels : "", labels ? labels : "") == 0)
+        if (strcmp(s->name, name) == 0 &&
+            strcmp(s->labels ? s->labels : "", labels ? labels : "") == 0)
             return s;
     }
     if (m->n == m->cap) {
@@ -133,9 +134,8 @@ void mcpgw_metrics_render(struct mcpgw_metrics *m, struct evbuffer *out)
             for (int b = 0; b <= MCPGW_HIST_BUCKETS; b++) {
                 cum += s->v.hist->counts[b];
                 if (b < MCPGW_HIST_BUCKETS)
-                    evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", s->name,
-                                        l ? l : "", l ? "," : "", bucket_bounds[b],
-                                        (unsigned long long)cum);
+                    evbuffer_add_printf(out, "%s_bucket{%s%sle=\"%g\"} %llu\n", s->name, l ? l : "",
+                                        l ? "," : "", bucket_bounds[b], (unsigned long long)cum);
                 else
                     evbuffer_add_printf(out, "%s_bucket{%s%sle=\"+Inf\"} %llu\n", s->name,
                                         l ? l : "", l ? "," : "", (unsigned long long)cum);

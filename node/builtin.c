@@ -14,7 +14,8 @@
 #include <string.h>
 
 #define TEST_IMAGE_BASE64                                                                          \
-    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg" \
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJg" \
+    "gg"                                                                                           \
     "=="
 #define TEST_AUDIO_BASE64 "UklGRiYAAABXQVZFZm10IBAAAAABAAEAQB8AAAB9AAACABAAZGF0YQIAAAA="
 
@@ -100,8 +101,8 @@ static void tool_node_info(struct mcpgw_call *c, json_object *args)
     char text[256];
     uint64_t up = (mcpgw_now_ms() - c->node->started_ms) / 1000;
     json_object *r, *sc = json_object_new_object();
-    snprintf(text, sizeof(text), "node=%s session=%s uptime_s=%llu", c->node->cfg.node_id,
-             c->s->id, (unsigned long long)up);
+    snprintf(text, sizeof(text), "node=%s session=%s uptime_s=%llu", c->node->cfg.node_id, c->s->id,
+             (unsigned long long)up);
     r = result_of(text_block(text));
     json_object_object_add(sc, "node", json_object_new_string(c->node->cfg.node_id));
     json_object_object_add(sc, "session", json_object_new_string(c->s->id));
@@ -248,7 +249,8 @@ static void progress_step(struct mcpgw_call *c)
         mcpgw_call_after(c, 50, progress_step);
         return;
     }
-    reply_text(c, c->progress_token ? json_object_get_string(c->progress_token) : "no progress token");
+    reply_text(c,
+               c->progress_token ? json_object_get_string(c->progress_token) : "no progress token");
 }
 
 static void tool_progress(struct mcpgw_call *c, json_object *args)
@@ -464,8 +466,8 @@ static const struct mcpgw_tool tools[] = {
     {"test_multiple_content_types", NULL,
      "Tests response with multiple content types (text, image, resource)", NO_ARGS, NULL,
      tool_multiple},
-    {"test_tool_with_logging", NULL, "Tests tool that emits log messages during execution",
-     NO_ARGS, NULL, tool_logging},
+    {"test_tool_with_logging", NULL, "Tests tool that emits log messages during execution", NO_ARGS,
+     NULL, tool_logging},
     {"test_tool_with_progress", NULL, "Tests tool that reports progress notifications", NO_ARGS,
      NULL, tool_progress},
     {"test_error_handling", NULL, "Tests error response handling", NO_ARGS, NULL, tool_error},
@@ -477,8 +479,8 @@ static const struct mcpgw_tool tools[] = {
      "{\"type\":\"object\",\"properties\":{\"message\":{\"type\":\"string\",\"description\":"
      "\"The message to show the user\"}},\"required\":[\"message\"]}",
      NULL, tool_elicitation},
-    {"test_elicitation_sep1034_defaults", NULL, "Tests elicitation with default values per SEP-1034",
-     NO_ARGS, NULL, tool_sep1034},
+    {"test_elicitation_sep1034_defaults", NULL,
+     "Tests elicitation with default values per SEP-1034", NO_ARGS, NULL, tool_sep1034},
     {"test_elicitation_sep1330_enums", NULL,
      "Tests elicitation with enum schema improvements per SEP-1330", NO_ARGS, NULL, tool_sep1330},
     {"test_reconnection", NULL,
@@ -523,8 +525,10 @@ json_object *mcpgw_builtin_tools_json(void)
         if (tools[i].title) {
             /* Our own tools say whether a retry may run them again (docs/replication.md). */
             json_object *an = json_object_new_object();
-            json_object_object_add(an, "readOnlyHint", json_object_new_boolean(!tools[i].side_effects));
-            json_object_object_add(an, "idempotentHint", json_object_new_boolean(!tools[i].side_effects));
+            json_object_object_add(an, "readOnlyHint",
+                                   json_object_new_boolean(!tools[i].side_effects));
+            json_object_object_add(an, "idempotentHint",
+                                   json_object_new_boolean(!tools[i].side_effects));
             json_object_object_add(t, "annotations", an);
         }
         json_object_array_add(a, t);
@@ -566,15 +570,15 @@ json_object *mcpgw_builtin_resources_json(struct mcpgw_node *n)
 {
     json_object *a = json_object_new_array();
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(resources); i++)
-        json_object_array_add(a, resource_desc(resources[i].uri, resources[i].name,
-                                               resources[i].title, resources[i].description,
-                                               resources[i].mime));
+        json_object_array_add(a,
+                              resource_desc(resources[i].uri, resources[i].name, resources[i].title,
+                                            resources[i].description, resources[i].mime));
     for (size_t i = 0; i < mcpgw_notes_count(n->notes); i++) {
         char uri[128];
         const char *name = mcpgw_notes_name_at(n->notes, i);
         snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
-        json_object_array_add(a, resource_desc(uri, name, NULL, "A note on the shared board",
-                                               "text/plain"));
+        json_object_array_add(
+            a, resource_desc(uri, name, NULL, "A note on the shared board", "text/plain"));
     }
     return a;
 }
@@ -586,8 +590,9 @@ json_object *mcpgw_builtin_templates_json(void)
     json_object_object_add(t, "uriTemplate", json_object_new_string("test://template/{id}/data"));
     json_object_object_add(t, "name", json_object_new_string("template"));
     json_object_object_add(t, "title", json_object_new_string("Resource Template"));
-    json_object_object_add(t, "description",
-                           json_object_new_string("A resource template with parameter substitution"));
+    json_object_object_add(
+        t, "description",
+        json_object_new_string("A resource template with parameter substitution"));
     json_object_object_add(t, "mimeType", json_object_new_string("application/json"));
     json_object_array_add(a, t);
     t = json_object_new_object();
@@ -603,7 +608,7 @@ json_object *mcpgw_builtin_templates_json(void)
 }
 
 json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
-                                   const char *value);
+                                    const char *value);
 static json_object *contents_of(const char *uri, const char *mime, const char *key,
                                 const char *value)
 {
@@ -629,7 +634,7 @@ static size_t template_id(const char *uri, const char **id)
 }
 
 json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
-                                   const char *value)
+                                    const char *value)
 {
     return contents_of(uri, mime, key, value);
 }
@@ -671,7 +676,8 @@ int mcpgw_builtin_resource_known(const char *uri)
             return 1;
     if (template_id(uri, &id) > 0)
         return 1;
-    return strncmp(uri, "mcpgw://notes/", 14) == 0 && mcpgw_notes_name_ok(uri + 14, strlen(uri + 14));
+    return strncmp(uri, "mcpgw://notes/", 14) == 0 &&
+           mcpgw_notes_name_ok(uri + 14, strlen(uri + 14));
 }
 
 /* ---- prompts ---- */
@@ -715,7 +721,8 @@ int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **resu
     json_object *msgs = json_object_new_array();
     *result = NULL;
     if (strcmp(name, "test_simple_prompt") == 0) {
-        json_object_array_add(msgs, message("user", text_block("This is a simple prompt for testing.")));
+        json_object_array_add(msgs,
+                              message("user", text_block("This is a simple prompt for testing.")));
     } else if (strcmp(name, "test_prompt_with_arguments") == 0) {
         const char *a1 = prompt_arg(args, "arg1", why, whylen), *a2;
         char *text;
@@ -731,11 +738,14 @@ int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **resu
         const char *uri = prompt_arg(args, "resourceUri", why, whylen);
         if (!uri)
             goto bad_params;
-        json_object_array_add(msgs, message("user", resource_block(uri, "text/plain",
-                                                                   "Embedded resource content for testing.")));
-        json_object_array_add(msgs, message("user", text_block("Please process the embedded resource above.")));
+        json_object_array_add(
+            msgs, message("user", resource_block(uri, "text/plain",
+                                                 "Embedded resource content for testing.")));
+        json_object_array_add(
+            msgs, message("user", text_block("Please process the embedded resource above.")));
     } else if (strcmp(name, "test_prompt_with_image") == 0) {
-        json_object_array_add(msgs, message("user", media_block("image", TEST_IMAGE_BASE64, "image/png")));
+        json_object_array_add(
+            msgs, message("user", media_block("image", TEST_IMAGE_BASE64, "image/png")));
         json_object_array_add(msgs, message("user", text_block("Please analyze the image above.")));
     } else {
         json_object_put(msgs);

@@ -30,7 +30,7 @@ json_object *mcpgw_builtin_prompts_json(void);
 
 /* A one-element "contents" array {uri, mimeType, <key>: value}. */
 json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
-                                   const char *value);
+                                    const char *value);
 /* resources/read of the static resources and templates (notes are read through the store):
  * the "contents" array for uri, or NULL when no such resource. */
 json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri);
@@ -38,8 +38,8 @@ json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri);
 int mcpgw_builtin_resource_known(const char *uri);
 
 /* prompts/get: fills *result, or returns a JSON-RPC error code with *why set. */
-int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **result,
-                         char *why, size_t whylen);
+int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **result, char *why,
+                         size_t whylen);
 
 /* completion/complete values for a prompt argument or template variable (new array). */
 json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,

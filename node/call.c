@@ -209,8 +209,8 @@ void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *pa
     free(json);
 }
 
-static const char *const log_levels[] = {"debug",    "info",  "notice", "warning",
-                                         "error",    "critical", "alert", "emergency"};
+static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
+                                         "error", "critical", "alert",  "emergency"};
 
 int mcpgw_log_level_index(const char *level)
 {
@@ -548,8 +548,7 @@ void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint6
     mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
 }
 
-void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json,
-                        size_t len)
+void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json, size_t len)
 {
     uint64_t seq;
     if (mcpgw_store_shared(n->store)) {
@@ -588,8 +587,8 @@ static void deliver_now(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t 
     write_event_id(n, s->get_stream, id, json, len);
 }
 
-void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms,
-                           uint64_t seq, const char *json, size_t len)
+void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,
+                           const char *json, size_t len)
 {
     if (s->resuming) {
         struct mcpgw_held_event *h = xmalloc(sizeof(*h) + len), **tail = &s->held;

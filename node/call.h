@@ -62,8 +62,8 @@ void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
                                  struct mcpgw_http_conn *conn, const char *after);
 /* Shared store: a live GET-stream event from pub/sub, written once and in order (held while a
  * replay runs, skipped if already written). */
-void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms,
-                           uint64_t seq, const char *json, size_t len);
+void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,
+                           const char *json, size_t len);
 
 /* Shared store: write into the attached GET stream whatever the store holds after the last
  * event delivered (live events may have been lost with a pub/sub connection). */

@@ -22,34 +22,34 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: mcpgw-node [options]\n"
-            "  --listen HOST:PORT          HTTP listen address (default 127.0.0.1:8801)\n"
-            "  --node-id ID                node id, prefix of minted session ids (default n1;\n"
-            "                              1-31 characters of [A-Za-z0-9_-])\n"
-            "  --store URL                 memory (this process only, default) or\n"
-            "                              redis://HOST:PORT (replicated; see docs/replication.md)\n"
-            "  --shards K                  2^K registry shards (default 8 -> 256)\n"
-            "  --session-idle DURATION     idle session expiry (default 30m)\n"
-            "  --max-sessions N            refuse initialize above N sessions (default 1000000)\n"
-            "  --tool-timeout DURATION     tools/call deadline (default 60s)\n"
-            "  --client-timeout DURATION   wait for sampling/elicitation answers (default 60s)\n"
-            "  --page-size N               items per list page (default 100)\n"
-            "  --sse-retry DURATION        retry: advertised to SSE clients (default 1s)\n"
-            "  --allowed-hosts LIST        Host names accepted, comma-separated, '*' for any\n"
-            "                              (default localhost,127.0.0.1,::1)\n"
-            "  --allowed-origins LIST      extra Origins accepted (scheme://host[:port]), '*' any\n"
-            "  --max-body SIZE             request body limit (default 16m)\n"
-            "  --max-headers SIZE          request head limit (default 32k)\n"
-            "  --max-conns N               client connections (default 18000)\n"
-            "  --gossip-bind HOST:PORT     join the cluster's SWIM gossip on this UDP address\n"
-            "  --gossip-seeds LIST         host:port of gossip members to join through\n"
-            "  --gossip-advertise HOST:PORT UDP address others reach us at (default: bind)\n"
-            "  --advertise HOST:PORT       HTTP address balancers reach us at (default: listen)\n"
-            "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
-            "  --log-level LEVEL           debug, info, warn, error (default info)\n"
-            "  --help                      this text\n"
-            "Durations take ms/s/m/h suffixes; sizes k/m/g.\n");
+    fprintf(
+        f, "usage: mcpgw-node [options]\n"
+           "  --listen HOST:PORT          HTTP listen address (default 127.0.0.1:8801)\n"
+           "  --node-id ID                node id, prefix of minted session ids (default n1;\n"
+           "                              1-31 characters of [A-Za-z0-9_-])\n"
+           "  --store URL                 memory (this process only, default) or\n"
+           "                              redis://HOST:PORT (replicated; see docs/replication.md)\n"
+           "  --shards K                  2^K registry shards (default 8 -> 256)\n"
+           "  --session-idle DURATION     idle session expiry (default 30m)\n"
+           "  --max-sessions N            refuse initialize above N sessions (default 1000000)\n"
+           "  --tool-timeout DURATION     tools/call deadline (default 60s)\n"
+           "  --client-timeout DURATION   wait for sampling/elicitation answers (default 60s)\n"
+           "  --page-size N               items per list page (default 100)\n"
+           "  --sse-retry DURATION        retry: advertised to SSE clients (default 1s)\n"
+           "  --allowed-hosts LIST        Host names accepted, comma-separated, '*' for any\n"
+           "                              (default localhost,127.0.0.1,::1)\n"
+           "  --allowed-origins LIST      extra Origins accepted (scheme://host[:port]), '*' any\n"
+           "  --max-body SIZE             request body limit (default 16m)\n"
+           "  --max-headers SIZE          request head limit (default 32k)\n"
+           "  --max-conns N               client connections (default 18000)\n"
+           "  --gossip-bind HOST:PORT     join the cluster's SWIM gossip on this UDP address\n"
+           "  --gossip-seeds LIST         host:port of gossip members to join through\n"
+           "  --gossip-advertise HOST:PORT UDP address others reach us at (default: bind)\n"
+           "  --advertise HOST:PORT       HTTP address balancers reach us at (default: listen)\n"
+           "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
+           "  --log-level LEVEL           debug, info, warn, error (default info)\n"
+           "  --help                      this text\n"
+           "Durations take ms/s/m/h suffixes; sizes k/m/g.\n");
 }
 
 static char **split_list(const char *s, int *n)
@@ -88,9 +88,28 @@ static int node_id_ok(const char *id)
 static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
 {
     enum {
-        O_LISTEN = 1, O_NODE_ID, O_STORE, O_SHARDS, O_IDLE, O_MAX_SESSIONS, O_TOOL_TIMEOUT,
-        O_CLIENT_TIMEOUT, O_PAGE, O_RETRY, O_HOSTS, O_ORIGINS, O_MAX_BODY, O_MAX_HEADERS,
-        O_MAX_CONNS, O_LOG_LEVEL, O_DRAIN, O_GBIND, O_GSEEDS, O_GADV, O_ADV, O_HELP
+        O_LISTEN = 1,
+        O_NODE_ID,
+        O_STORE,
+        O_SHARDS,
+        O_IDLE,
+        O_MAX_SESSIONS,
+        O_TOOL_TIMEOUT,
+        O_CLIENT_TIMEOUT,
+        O_PAGE,
+        O_RETRY,
+        O_HOSTS,
+        O_ORIGINS,
+        O_MAX_BODY,
+        O_MAX_HEADERS,
+        O_MAX_CONNS,
+        O_LOG_LEVEL,
+        O_DRAIN,
+        O_GBIND,
+        O_GSEEDS,
+        O_GADV,
+        O_ADV,
+        O_HELP
     };
     static const struct option opts[] = {
         {"listen", required_argument, 0, O_LISTEN},
@@ -126,8 +145,10 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
             break;
         case O_NODE_ID:
             if (!node_id_ok(optarg)) {
-                fprintf(stderr, "mcpgw-node: --node-id '%s' must be 1-31 characters of "
-                                "[A-Za-z0-9_-]\n", optarg);
+                fprintf(stderr,
+                        "mcpgw-node: --node-id '%s' must be 1-31 characters of "
+                        "[A-Za-z0-9_-]\n",
+                        optarg);
                 return -1;
             }
             snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", optarg);
@@ -352,8 +373,8 @@ static void register_metrics(struct mcpgw_node *n)
     struct mcpgw_metrics *m = n->metrics;
     char labels[64];
     snprintf(labels, sizeof(labels), "node=\"%s\"", n->cfg.node_id);
-    n->st.requests = mcpgw_metrics_counter(m, "mcpgw_node_requests_total",
-                                           "JSON-RPC requests received", labels);
+    n->st.requests =
+        mcpgw_metrics_counter(m, "mcpgw_node_requests_total", "JSON-RPC requests received", labels);
     n->st.notifications = mcpgw_metrics_counter(m, "mcpgw_node_notifications_total",
                                                 "JSON-RPC notifications received", labels);
     n->st.errors = mcpgw_metrics_counter(m, "mcpgw_node_errors_total",
@@ -366,11 +387,10 @@ static void register_metrics(struct mcpgw_node *n)
                                                    "Sessions expired after idling", labels);
     n->st.sessions_deleted = mcpgw_metrics_counter(m, "mcpgw_node_sessions_deleted_total",
                                                    "Sessions ended by DELETE", labels);
-    n->st.events_sent = mcpgw_metrics_counter(m, "mcpgw_node_sse_events_total",
-                                              "SSE events written", labels);
-    n->st.events_replayed = mcpgw_metrics_counter(m, "mcpgw_node_sse_replayed_total",
-                                                  "SSE events replayed after Last-Event-ID",
-                                                  labels);
+    n->st.events_sent =
+        mcpgw_metrics_counter(m, "mcpgw_node_sse_events_total", "SSE events written", labels);
+    n->st.events_replayed = mcpgw_metrics_counter(
+        m, "mcpgw_node_sse_replayed_total", "SSE events replayed after Last-Event-ID", labels);
     n->st.replay_gaps = mcpgw_metrics_counter(
         m, "mcpgw_node_sse_replay_gaps_total",
         "Resumptions that asked for events already evicted from the log", labels);
@@ -378,16 +398,15 @@ static void register_metrics(struct mcpgw_node *n)
                                                   "Streams closed for not reading", labels);
     n->st.sessions = mcpgw_metrics_gauge(m, "mcpgw_node_sessions", "Sessions held", labels);
     n->st.streams = mcpgw_metrics_gauge(m, "mcpgw_node_get_streams", "Open GET streams", labels);
-    n->st.calls_inflight = mcpgw_metrics_gauge(m, "mcpgw_node_calls_inflight",
-                                               "Requests in flight", labels);
+    n->st.calls_inflight =
+        mcpgw_metrics_gauge(m, "mcpgw_node_calls_inflight", "Requests in flight", labels);
     n->st.latency = mcpgw_metrics_hist(m, "mcpgw_node_call_seconds",
                                        "tools/call latency inside the node", labels);
     n->st.sessions_claimed = mcpgw_metrics_counter(
         m, "mcpgw_node_sessions_claimed_total",
         "Sessions taken over from the shared store (failover, rebalancing)", labels);
-    n->st.sessions_moved = mcpgw_metrics_counter(m, "mcpgw_node_sessions_moved_total",
-                                                 "Sessions another node took from this one",
-                                                 labels);
+    n->st.sessions_moved = mcpgw_metrics_counter(
+        m, "mcpgw_node_sessions_moved_total", "Sessions another node took from this one", labels);
     n->st.sessions_lost = mcpgw_metrics_counter(
         m, "mcpgw_node_sessions_lost_total",
         "Local sessions whose record vanished from the store (dropped)", labels);
@@ -488,8 +507,8 @@ int main(int argc, char **argv)
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
-    log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)",
-             node.cfg.listen, node.cfg.store, 1u << node.cfg.shard_bits,
+    log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)", node.cfg.listen,
+             node.cfg.store, 1u << node.cfg.shard_bits,
              (unsigned long long)(node.cfg.session_idle_ms / 1000));
     event_base_dispatch(node.base);
     rc = 0;

@@ -61,7 +61,8 @@ struct mcpgw_node_stats {
     uint64_t *http_rejects;  /* requests refused at the HTTP layer (4xx) */
     uint64_t *sessions_created, *sessions_expired, *sessions_deleted;
     uint64_t *events_sent, *events_replayed, *replay_gaps, *streams_dropped;
-    uint64_t *stalls, *sessions_claimed, *sessions_moved, *sessions_lost, *store_errors, *retries_answered;
+    uint64_t *stalls, *sessions_claimed, *sessions_moved, *sessions_lost, *store_errors,
+        *retries_answered;
     int64_t *sessions, *streams, *calls_inflight; /* sessions/streams set at scrape time */
     int64_t *store_up;
     struct mcpgw_hist *latency;
@@ -85,7 +86,7 @@ struct mcpgw_node {
     uint64_t drain_started_ms, drain_deadline_ms;
     struct event *drain_timer;
     struct mcpgw_gossip *gossip; /* NULL without --gossip-bind */
-    char *tools_json; /* the full tools array, serialized once */
+    char *tools_json;            /* the full tools array, serialized once */
 };
 
 /* Client capabilities remembered per session (bit flags). */
@@ -105,22 +106,22 @@ struct mcpgw_call {
     struct mcpgw_node *node;
     struct mcpgw_session *s;
     struct mcpgw_call *next, *prev;
-    json_object *id;                /* request id (owned reference) */
-    struct mcpgw_http_conn *conn;   /* where the response goes; NULL while the client is away */
-    json_object *progress_token;    /* owned reference, or NULL */
-    uint32_t stream;                /* response stream number once SSE started, else 0 */
-    uint8_t sse;                    /* the response is an SSE stream */
-    int64_t out_id;                 /* pending server-to-client request id, or -1 */
+    json_object *id;              /* request id (owned reference) */
+    struct mcpgw_http_conn *conn; /* where the response goes; NULL while the client is away */
+    json_object *progress_token;  /* owned reference, or NULL */
+    uint32_t stream;              /* response stream number once SSE started, else 0 */
+    uint8_t sse;                  /* the response is an SSE stream */
+    int64_t out_id;               /* pending server-to-client request id, or -1 */
     mcpgw_call_reply_fn on_reply;
-    struct event *step_timer;       /* client-request timeout, or a tool's delay between steps */
-    struct event *deadline;         /* tool timeout */
+    struct event *step_timer; /* client-request timeout, or a tool's delay between steps */
+    struct event *deadline;   /* tool timeout */
     mcpgw_call_step_fn step;
-    int step_no;                    /* tool-private progress counter */
-    void *state;                    /* tool-private; freed with free() */
+    int step_no; /* tool-private progress counter */
+    void *state; /* tool-private; freed with free() */
     uint64_t started_us;
-    char *rid;       /* request id as JSON text, when the result must be recorded for retries */
-    uint8_t busy;    /* store operations in flight that will call back with this call */
-    uint8_t aborted; /* dropped while busy: freed when the last store operation returns */
+    char *rid;         /* request id as JSON text, when the result must be recorded for retries */
+    uint8_t busy;      /* store operations in flight that will call back with this call */
+    uint8_t aborted;   /* dropped while busy: freed when the last store operation returns */
     uint8_t finishing; /* a result or error is being sent: later ones are ignored */
 };
 

@@ -56,8 +56,7 @@ int mcpgw_notes_name_ok(const char *name, size_t len)
     return 1;
 }
 
-uint64_t mcpgw_notes_write(struct mcpgw_notes *b, const char *name, const char *text,
-                           int *created)
+uint64_t mcpgw_notes_write(struct mcpgw_notes *b, const char *name, const char *text, int *created)
 {
     struct note *e = find(b, name);
     *created = e == NULL;

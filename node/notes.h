@@ -15,8 +15,7 @@ void mcpgw_notes_free(struct mcpgw_notes *n);
 /* Names are 1..64 characters of [A-Za-z0-9._-]. */
 int mcpgw_notes_name_ok(const char *name, size_t len);
 /* Set a note; returns its new version (1 for a new note). *created is set for a new name. */
-uint64_t mcpgw_notes_write(struct mcpgw_notes *n, const char *name, const char *text,
-                           int *created);
+uint64_t mcpgw_notes_write(struct mcpgw_notes *n, const char *name, const char *text, int *created);
 /* The note's text and version, or NULL. The text is borrowed until the next write. */
 const char *mcpgw_notes_read(struct mcpgw_notes *n, const char *name, uint64_t *version);
 size_t mcpgw_notes_count(const struct mcpgw_notes *n);

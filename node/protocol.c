@@ -414,7 +414,8 @@ static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     json_object *contents, *r;
     if (!uri)
         return;
-    if (strncmp(uri, "mcpgw://notes/", 14) == 0 && mcpgw_notes_name_ok(uri + 14, strlen(uri + 14))) {
+    if (strncmp(uri, "mcpgw://notes/", 14) == 0 &&
+        mcpgw_notes_name_ok(uri + 14, strlen(uri + 14))) {
         struct note_read *nr = xcalloc(1, sizeof(*nr));
         snprintf(nr->uri, sizeof(nr->uri), "%s", uri);
         nr->d = mcpgw_defer_new(n, conn, s, m->id);
@@ -432,8 +433,8 @@ static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     mcpgw_respond_result(n, conn, s, m->id, r);
 }
 
-static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                        struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m, int on)
+static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
+                        const struct mcpgw_jsonrpc_msg *m, int on)
 {
     const char *uri = required_str(n, conn, s, m, "uri");
     if (!uri)
@@ -481,8 +482,8 @@ static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         mcpgw_respond_result(n, conn, s, m->id, result);
 }
 
-static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                        struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
+                        const struct mcpgw_jsonrpc_msg *m)
 {
     const char *level = required_str(n, conn, s, m, "level");
     int li;
@@ -498,10 +499,11 @@ static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     mcpgw_store_save(n->store, s, on_written, mcpgw_defer_new(n, conn, s, m->id));
 }
 
-static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                       struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
+                       const struct mcpgw_jsonrpc_msg *m)
 {
-    json_object *ref = mcpgw_json_obj(m->params, "ref"), *arg = mcpgw_json_obj(m->params, "argument");
+    json_object *ref = mcpgw_json_obj(m->params, "ref"),
+                *arg = mcpgw_json_obj(m->params, "argument");
     const char *type = mcpgw_json_str(ref, "type"), *rname, *aname, *value;
     json_object *vals, *comp, *r;
     if (!ref || !type) {
@@ -513,13 +515,15 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     else if (strcmp(type, "ref/resource") == 0)
         rname = mcpgw_json_str(ref, "uri");
     else {
-        bad_params(n, conn, s, m, "Invalid params: params.ref.type must be ref/prompt or ref/resource");
+        bad_params(n, conn, s, m,
+                   "Invalid params: params.ref.type must be ref/prompt or ref/resource");
         return;
     }
     if (!rname) {
-        bad_params(n, conn, s, m, strcmp(type, "ref/prompt") == 0
-                                      ? "Invalid params: params.ref.name is required (a string)"
-                                      : "Invalid params: params.ref.uri is required (a string)");
+        bad_params(n, conn, s, m,
+                   strcmp(type, "ref/prompt") == 0
+                       ? "Invalid params: params.ref.name is required (a string)"
+                       : "Invalid params: params.ref.uri is required (a string)");
         return;
     }
     aname = mcpgw_json_str(arg, "name");

@@ -42,8 +42,8 @@ uint64_t mcpgw_session_log(struct mcpgw_session *s, uint32_t stream, const char 
         l->cap = 8;
         l->ev = xcalloc(l->cap, sizeof(*l->ev));
     }
-    while (l->count && (l->count == MCPGW_EVLOG_MAX_EVENTS ||
-                        l->bytes + len > MCPGW_EVLOG_MAX_BYTES))
+    while (l->count &&
+           (l->count == MCPGW_EVLOG_MAX_EVENTS || l->bytes + len > MCPGW_EVLOG_MAX_BYTES))
         evict_oldest(l);
     if (l->count == l->cap) {
         /* Grow the ring, unrolling it so head is 0 again. */

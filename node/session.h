@@ -38,12 +38,12 @@ struct mcpgw_evlog {
 struct mcpgw_session {
     char id[MCPGW_SESSION_ID_MAX];
     uint64_t hash;
-    struct mcpgw_session *hnext;               /* registry shard chain */
+    struct mcpgw_session *hnext;                 /* registry shard chain */
     struct mcpgw_session *idle_prev, *idle_next; /* registry expiry list, oldest first */
     uint64_t last_active_ms;
     uint8_t state;
-    uint8_t proto;     /* index into the node's protocol version table */
-    int8_t log_level;  /* minimum level of notifications/message; -1: not set */
+    uint8_t proto;    /* index into the node's protocol version table */
+    int8_t log_level; /* minimum level of notifications/message; -1: not set */
     uint8_t closing;
     uint32_t next_stream; /* response-stream numbers for POSTs that answer with SSE */
     uint64_t next_seq;    /* event sequence, unique within the session */

@@ -17,11 +17,16 @@
 const char *mcpgw_store_err_str(int err)
 {
     switch (err) {
-    case MCPGW_STORE_OK: return "ok";
-    case MCPGW_STORE_UNAVAILABLE: return "session store unavailable";
-    case MCPGW_STORE_GONE: return "session record not found";
-    case MCPGW_STORE_STALE: return "session moved to another node";
-    default: return "unknown store error";
+    case MCPGW_STORE_OK:
+        return "ok";
+    case MCPGW_STORE_UNAVAILABLE:
+        return "session store unavailable";
+    case MCPGW_STORE_GONE:
+        return "session record not found";
+    case MCPGW_STORE_STALE:
+        return "session moved to another node";
+    default:
+        return "unknown store error";
     }
 }
 
@@ -166,8 +171,7 @@ static const struct mcpgw_store_ops memory_ops = {
 
 /* ---- dispatch ---- */
 
-struct mcpgw_store *mcpgw_store_new(struct mcpgw_node *n, const char *url, char *err,
-                                    size_t errlen)
+struct mcpgw_store *mcpgw_store_new(struct mcpgw_node *n, const char *url, char *err, size_t errlen)
 {
     struct mcpgw_store *st = xcalloc(1, sizeof(*st));
     st->n = n;
@@ -223,8 +227,8 @@ void mcpgw_store_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_sto
     st->ops->save(st, s, done, arg);
 }
 
-void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri,
-                           int on, mcpgw_store_done_fn done, void *arg)
+void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
+                           mcpgw_store_done_fn done, void *arg)
 {
     st->ops->subscribe(st, s, uri, on, done, arg);
 }

@@ -48,8 +48,8 @@ void mcpgw_store_claim(struct mcpgw_store *st, const char *sid, size_t len,
 void mcpgw_store_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
                       void *arg);
 /* Persist a subscription change (fenced), keeping the cluster-wide URI index. */
-void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri,
-                           int on, mcpgw_store_done_fn done, void *arg);
+void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
+                           mcpgw_store_done_fn done, void *arg);
 /* Remove the session's records (fenced; fire and forget). */
 void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s);
 /* Note activity; refreshes TTLs at most every tenth of the idle expiry. */

@@ -19,10 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EV_MAXLEN      "1000"
-#define RESULT_TTL_MS  "300000"
-#define WATCHDOG_MS    3000
-#define MAX_HELD       4096
+#define EV_MAXLEN     "1000"
+#define RESULT_TTL_MS "300000"
+#define WATCHDOG_MS   3000
+#define MAX_HELD      4096
 
 enum script {
     S_CREATE,
@@ -66,11 +66,12 @@ static const char *const scripts[S_COUNT] = {
     "if not owner then return false end "
     "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", '*', 'd', ARGV[1]) "
     "redis.call('PEXPIRE', KEYS[2], ARGV[3]) "
-    "redis.call('PUBLISH', 'mcpgw:node:' .. owner, 'ev ' .. ARGV[2] .. ' ' .. id .. ' ' .. ARGV[1]) "
+    "redis.call('PUBLISH', 'mcpgw:node:' .. owner, 'ev ' .. ARGV[2] .. ' ' .. id .. ' ' .. "
+    "ARGV[1]) "
     "return id",
     /* DELETE: KEYS s, subs, ev; ARGV epoch. Returns the subscriptions to unindex. */
     FENCE "local subs = redis.call('SMEMBERS', KEYS[2]) "
-    "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
+          "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
     /* NOTE_WRITE: KEYS note, subscriber index of its URI; ARGV text, the notification's JSON
      * before and after its version number, ttl. The write and
      * its notification to every subscriber are one atomic step: a version is either known to
@@ -235,8 +236,8 @@ static struct op *op_new(struct rstore *r, void (*on_reply)(struct op *, redisRe
 static void send_argv(struct rstore *r, struct op *o, int argc, const char **argv,
                       const size_t *lens)
 {
-    if (!r->cmd_up || redisAsyncCommandArgv(r->cmd, o ? on_cmd_reply : NULL, o, argc, argv,
-                                            lens) != REDIS_OK) {
+    if (!r->cmd_up ||
+        redisAsyncCommandArgv(r->cmd, o ? on_cmd_reply : NULL, o, argc, argv, lens) != REDIS_OK) {
         if (o && o->on_reply)
             o->on_reply(o, NULL, MCPGW_STORE_UNAVAILABLE);
         free(o);
@@ -361,8 +362,8 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     o->cb.claim(o->arg, s, MCPGW_STORE_OK);
 }
 
-static void r_claim(struct mcpgw_store *st, const char *sid, size_t len,
-                    mcpgw_store_claim_fn done, void *arg)
+static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_store_claim_fn done,
+                    void *arg)
 {
     struct rstore *r = R(st);
     struct op *o;

@@ -100,8 +100,7 @@ START_TEST(test_registry_keeps_chains_short_as_sessions_grow)
     struct mcpgw_registry *small = mcpgw_registry_new(0), *big = mcpgw_registry_new(0);
     struct mcpgw_session **vs = insert_many(small, 1000), **vb = insert_many(big, 100000);
     unsigned cs = mcpgw_registry_longest_chain(small), cb = mcpgw_registry_longest_chain(big);
-    ck_assert_msg(cs <= 8 && cb <= 10, "longest chains: %u at 1000 sessions, %u at 100000", cs,
-                  cb);
+    ck_assert_msg(cs <= 8 && cb <= 10, "longest chains: %u at 1000 sessions, %u at 100000", cs, cb);
     drop_all(small, vs, 1000);
     drop_all(big, vb, 100000);
     mcpgw_registry_free(small);
