@@ -171,13 +171,27 @@ static int reply_err(redisReply *reply)
 static void verify_reply(struct op *o, redisReply *reply, int err)
 {
     struct mcpgw_session *s;
-    if (err || reply->type != REDIS_REPLY_INTEGER)
+    redisReply *owner, *epoch;
+    if (err || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
         return;
     s = mcpgw_registry_lookup(o->r->n->reg, o->sid, strlen(o->sid));
-    if (s && reply->integer != 0) {
-        /* Still there: catch its GET stream up on what pub/sub may have dropped meanwhile. */
+    if (!s)
+        return;
+    owner = reply->element[0];
+    epoch = reply->element[1];
+    if (owner->type == REDIS_REPLY_STRING && epoch->type == REDIS_REPLY_STRING &&
+        (strcmp(owner->str, o->r->n->cfg.node_id) != 0 ||
+         strtoull(epoch->str, NULL, 10) != s->epoch)) {
+        /* Taken over while we were not listening (its "moved" notice was lost with the
+         * connection): this copy is stale. */
+        log_info("session %s is now owned by %s (epoch %s): dropping the local copy", s->id,
+                 owner->str, epoch->str);
+        (*o->r->n->st.sessions_moved)++;
+        mcpgw_node_session_drop(o->r->n, s);
+    } else if (owner->type == REDIS_REPLY_STRING) {
+        /* Still ours: catch its GET stream up on what pub/sub may have dropped meanwhile. */
         mcpgw_session_catch_up(o->r->n, s);
-    } else if (s) {
+    } else {
         log_warn("session %s has no record in redis any more (restarted empty?): dropping it; "
                  "its client will get 404 and initialize again",
                  s->id);
@@ -194,17 +208,18 @@ static void verify_one(void *arg, struct mcpgw_session *s)
     struct rstore *r = arg;
     struct op *o = xcalloc(1, sizeof(*o));
     char k[128];
-    const char *argv[2] = {"EXISTS", k};
+    const char *argv[4] = {"HMGET", k, "owner", "epoch"};
     o->r = r;
     o->on_reply = verify_reply;
     snprintf(o->sid, sizeof(o->sid), "%s", s->id);
     snprintf(k, sizeof(k), "mcpgw:{%s}:s", s->id);
-    send_argv(r, o, 2, argv, NULL);
+    send_argv(r, o, 4, argv, NULL);
 }
 
 /* After a reconnect: a session whose record vanished (Redis restarted empty) is dropped, so its
- * client gets a clean 404 instead of silently diverging state; the others catch up on events
- * published while this node's pub/sub connection was down. */
+ * client gets a clean 404 instead of silently diverging state; one another node took over while
+ * this one was cut off is dropped too (its "moved" notice was lost); the others catch up on
+ * events published while this node's pub/sub connection was down. */
 static void verify_sessions(struct rstore *r)
 {
     mcpgw_registry_foreach(r->n->reg, verify_one, r);
