@@ -282,6 +282,10 @@ static void client_read_off(struct client *c)
 static void up_read_on(struct upstream *u, uint32_t timeout_ms)
 {
     struct timeval tv = tv_ms(timeout_ms);
+    /* event_add with a NULL timeout leaves the timeout of an already pending event in place:
+     * delete it first, or a quiet stream is cut when its old response timeout expires. */
+    if (!timeout_ms)
+        event_del(&u->rev);
     event_add(&u->rev, timeout_ms ? &tv : NULL);
 }
 
