@@ -14,6 +14,7 @@ enum mcpgw_store_err {
     MCPGW_STORE_UNAVAILABLE = -1, /* Redis unreachable or failing */
     MCPGW_STORE_GONE = -2,        /* no such session record (expired, deleted, Redis emptied) */
     MCPGW_STORE_STALE = -3,       /* the session moved: this node's epoch is old */
+    MCPGW_STORE_NOSCRIPT = -4,    /* internal to the Redis store: scripts must be reloaded */
 };
 const char *mcpgw_store_err_str(int err);
 

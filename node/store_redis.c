@@ -103,6 +103,8 @@ struct rstore {
     int port;
     redisAsyncContext *cmd, *sub;
     int cmd_up, sub_up, was_up, verifying;
+    int scripts_ok;      /* every SCRIPT LOAD on this connection succeeded */
+    int scripts_loading; /* SCRIPT LOAD replies still expected */
     struct event *timer;
     uint64_t outstanding, last_reply_ms, warned_ms;
     char sha[S_COUNT][41];
@@ -117,12 +119,12 @@ static struct rstore *R(const struct mcpgw_store *st)
 
 static int up(const struct mcpgw_store *st)
 {
-    return R(st)->cmd_up && R(st)->sub_up;
+    return R(st)->cmd_up && R(st)->sub_up && R(st)->scripts_ok;
 }
 
 static void set_up_gauge(struct rstore *r)
 {
-    int now_up = r->cmd_up && r->sub_up;
+    int now_up = r->cmd_up && r->sub_up && r->scripts_ok;
     if (now_up != r->was_up) {
         if (now_up)
             log_info("session store: connected to redis %s:%d", r->host, r->port);
@@ -158,6 +160,10 @@ static int reply_err(redisReply *reply)
     if (!reply)
         return MCPGW_STORE_UNAVAILABLE;
     if (reply->type == REDIS_REPLY_ERROR) {
+        if (strncmp(reply->str, "NOSCRIPT", 8) == 0) {
+            /* Scripts gone (SCRIPT FLUSH, a failover to a replica): load them again. */
+            return MCPGW_STORE_NOSCRIPT;
+        }
         if (strncmp(reply->str, "STALE", 5) == 0)
             return MCPGW_STORE_STALE;
         if (strncmp(reply->str, "GONE", 4) == 0)
@@ -229,11 +235,19 @@ static void on_cmd_reply(redisAsyncContext *ac, void *rep, void *priv)
 {
     struct op *o = priv;
     redisReply *reply = rep;
+    int err = reply_err(reply);
     if (o->r->outstanding)
         o->r->outstanding--;
     o->r->last_reply_ms = mcpgw_now_ms();
+    if (err == MCPGW_STORE_NOSCRIPT) {
+        if (o->r->scripts_ok)
+            log_warn("session store: redis lost our scripts; loading them again");
+        o->r->scripts_ok = 0;
+        set_up_gauge(o->r);
+        err = MCPGW_STORE_UNAVAILABLE;
+    }
     if (o->on_reply)
-        o->on_reply(o, reply, reply_err(reply));
+        o->on_reply(o, reply, err);
     free(o);
 }
 
@@ -777,7 +791,7 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
         /* Only from now on is nothing published to us lost: catch up from here. */
         r->sub_up = 1;
         set_up_gauge(r);
-        if (r->cmd_up)
+        if (r->cmd_up && r->scripts_ok)
             verify_sessions(r);
         return;
     }
@@ -810,9 +824,7 @@ static void on_cmd_connect(const redisAsyncContext *ac, int status)
         return;
     }
     r->cmd_up = 1;
-    set_up_gauge(r);
-    if (r->cmd_up && r->sub_up)
-        verify_sessions(r);
+    set_up_gauge(r); /* up once the scripts are loaded (on_script_loaded) */
 }
 
 static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
@@ -820,6 +832,8 @@ static void on_cmd_disconnect(const redisAsyncContext *ac, int status)
     struct rstore *r = ac->data;
     r->cmd = NULL;
     r->cmd_up = 0;
+    r->scripts_ok = 0;
+    r->scripts_loading = 0;
     r->outstanding = 0;
     set_up_gauge(r);
 }
@@ -844,12 +858,38 @@ static void on_sub_disconnect(const redisAsyncContext *ac, int status)
     finish_sync(r, MCPGW_STORE_UNAVAILABLE);
 }
 
+static void on_script_loaded(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct rstore *r = priv;
+    redisReply *reply = rep;
+    if (!reply || reply->type != REDIS_REPLY_STRING) {
+        /* Redis still loading its data (LOADING), or gone: the timer tries again. */
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            log_warn("session store: cannot load scripts yet: %s", reply->str);
+        r->scripts_loading = 0;
+        r->scripts_ok = 0;
+        return;
+    }
+    if (r->scripts_loading && --r->scripts_loading == 0) {
+        r->scripts_ok = 1;
+        set_up_gauge(r);
+        if (r->cmd_up && r->sub_up)
+            verify_sessions(r);
+    }
+}
+
+/* Commands on one connection run in order: every EVALSHA sent after these finds its script. */
 static void load_scripts(struct rstore *r)
 {
+    if (!r->cmd || r->scripts_loading)
+        return;
+    r->scripts_loading = S_COUNT;
     for (int i = 0; i < S_COUNT; i++) {
         const char *argv[3] = {"SCRIPT", "LOAD", scripts[i]};
-        /* Commands on one connection run in order: every later EVALSHA finds its script. */
-        redisAsyncCommandArgv(r->cmd, NULL, NULL, 3, argv, NULL);
+        if (redisAsyncCommandArgv(r->cmd, on_script_loaded, r, 3, argv, NULL) != REDIS_OK) {
+            r->scripts_loading = 0;
+            return;
+        }
     }
 }
 
@@ -904,6 +944,8 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     }
     if (!r->cmd || !r->sub)
         connect_all(r);
+    else if (r->cmd_up && !r->scripts_ok)
+        load_scripts(r);
 }
 
 static void r_free(struct mcpgw_store *st)
