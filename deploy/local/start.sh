@@ -27,7 +27,7 @@ stop_all() {
         [ -f "$f" ] || continue
         local pid
         pid=$(cat "$f")
-        if tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qE 'mcpgw-|redis-server'; then
+        if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qE 'mcpgw-|redis-server'; then
             kill "$pid" 2>/dev/null && pids+=("$pid")
         fi
         rm -f "$f"
