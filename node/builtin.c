@@ -778,16 +778,12 @@ json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,
     return vals;
 }
 
-void mcpgw_node_resource_updated(struct mcpgw_node *n, const char *uri, uint64_t version)
+char *mcpgw_builtin_note_updated(const char *uri, uint64_t version, size_t *len)
 {
     json_object *p = json_object_new_object(), *meta = json_object_new_object();
-    size_t len;
-    char *json;
     json_object_object_add(p, "uri", json_object_new_string(uri));
     /* The version lets a client (the load generator) count lost and duplicate updates. */
     json_object_object_add(meta, "io.mcpgw/version", json_object_new_int64((int64_t)version));
     json_object_object_add(p, "_meta", meta);
-    json = mcpgw_jsonrpc_notification("notifications/resources/updated", p, &len);
-    mcpgw_store_fanout(n->store, uri, json, len);
-    free(json);
+    return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
 }

@@ -20,7 +20,6 @@ struct mcpgw_store_ops {
                       mcpgw_store_done_fn done, void *arg);
     void (*del)(struct mcpgw_store *st, struct mcpgw_session *s);
     void (*touch)(struct mcpgw_store *st, struct mcpgw_session *s);
-    void (*fanout)(struct mcpgw_store *st, const char *uri, const char *json, size_t len);
     void (*replay)(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                    mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg);
     void (*note_write)(struct mcpgw_store *st, const char *name, const char *text,

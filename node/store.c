@@ -77,12 +77,6 @@ static void deliver(void *arg, struct mcpgw_session *s)
     mcpgw_session_send(f->n, s, f->json, f->len);
 }
 
-static void mem_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len)
-{
-    struct fanout f = {st->n, json, len};
-    mcpgw_registry_foreach_subscriber(st->n->reg, uri, deliver, &f);
-}
-
 struct mem_replay {
     mcpgw_store_event_fn visit;
     void *arg;
@@ -110,8 +104,14 @@ static void mem_note_write(struct mcpgw_store *st, const char *name, const char 
     int created;
     char uri[128];
     uint64_t v = mcpgw_notes_write(st->n->notes, name, text, &created);
+    struct fanout f = {st->n, NULL, 0};
+    char *json;
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
-    mcpgw_node_resource_updated(st->n, uri, v);
+    /* This node is the whole cluster: notify its subscribers here and now. */
+    json = mcpgw_builtin_note_updated(uri, v, &f.len);
+    f.json = json;
+    mcpgw_registry_foreach_subscriber(st->n->reg, uri, deliver, &f);
+    free(json);
     done(arg, MCPGW_STORE_OK, text, v);
 }
 
@@ -160,7 +160,6 @@ static const struct mcpgw_store_ops memory_ops = {
     .subscribe = mem_subscribe,
     .del = mem_delete,
     .touch = mem_touch,
-    .fanout = mem_fanout,
     .replay = mem_replay,
     .note_write = mem_note_write,
     .note_read = mem_note_read,
@@ -241,11 +240,6 @@ void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s)
 void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 {
     st->ops->touch(st, s);
-}
-
-void mcpgw_store_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len)
-{
-    st->ops->fanout(st, uri, json, len);
 }
 
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,

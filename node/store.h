@@ -55,8 +55,6 @@ void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, cons
 void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s);
 /* Note activity; refreshes TTLs at most every tenth of the idle expiry. */
 void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s);
-/* Deliver a GET-stream event to every session subscribed to uri, wherever it lives. */
-void mcpgw_store_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len);
 /* Replay the GET-stream events after the SSE id `after` (the part after "0."), then done. */
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                         mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg);

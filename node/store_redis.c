@@ -24,17 +24,7 @@
 #define WATCHDOG_MS   3000
 #define MAX_HELD      4096
 
-enum script {
-    S_CREATE,
-    S_CLAIM,
-    S_SAVE,
-    S_SUB,
-    S_UNSUB,
-    S_PUBLISH,
-    S_DELETE,
-    S_NOTE_WRITE,
-    S_COUNT
-};
+enum script { S_CREATE, S_CLAIM, S_SAVE, S_SUB, S_UNSUB, S_DELETE, S_NOTE_WRITE, S_COUNT };
 
 /* The epoch check every owner write starts with (KEYS[1] = session hash, ARGV[1] = epoch). */
 #define FENCE                                                                                      \
@@ -61,14 +51,6 @@ static const char *const scripts[S_COUNT] = {
     FENCE "redis.call('SADD', KEYS[2], ARGV[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) return 1",
     /* UNSUB: KEYS s, subs; ARGV epoch, uri */
     FENCE "redis.call('SREM', KEYS[2], ARGV[2]) return 1",
-    /* PUBLISH: KEYS s, ev; ARGV json, sid, ttl. Append, then tell the owner, atomically. */
-    "local owner = redis.call('HGET', KEYS[1], 'owner') "
-    "if not owner then return false end "
-    "local id = redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", '*', 'd', ARGV[1]) "
-    "redis.call('PEXPIRE', KEYS[2], ARGV[3]) "
-    "redis.call('PUBLISH', 'mcpgw:node:' .. owner, 'ev ' .. ARGV[2] .. ' ' .. id .. ' ' .. "
-    "ARGV[1]) "
-    "return id",
     /* DELETE: KEYS s, subs, ev; ARGV epoch. Returns the subscriptions to unindex. */
     FENCE "local subs = redis.call('SMEMBERS', KEYS[2]) "
           "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
@@ -102,7 +84,7 @@ struct rstore {
     char host[256];
     int port;
     redisAsyncContext *cmd, *sub;
-    int cmd_up, sub_up, was_up, verifying;
+    int cmd_up, sub_up, was_up;
     int scripts_ok;      /* every SCRIPT LOAD on this connection succeeded */
     int scripts_loading; /* SCRIPT LOAD replies still expected */
     struct event *timer;
@@ -442,11 +424,6 @@ static void index_update(struct rstore *r, const char *uri, const char *sid, int
     send_argv(r, NULL, 3, argv, NULL);
 }
 
-struct sub_op {
-    mcpgw_store_done_fn done;
-    void *arg;
-};
-
 static void sub_reply(struct op *o, redisReply *reply, int err)
 {
     /* The URI index is another slot: update it after the fenced write succeeded. */
@@ -522,74 +499,6 @@ static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 }
 
 /* ---- events ---- */
-
-static void publish_reply(struct op *o, redisReply *reply, int err)
-{
-    /* A nil reply: the session record is gone (expired): drop it from the URI index. */
-    if (!err && reply->type == REDIS_REPLY_NIL && o->extra[0])
-        index_update(o->r, o->extra, o->sid, 0);
-}
-
-static void publish(struct rstore *r, const char *sid, const char *uri, const char *json,
-                    size_t len)
-{
-    struct op *o = op_new(r, publish_reply, NULL);
-    char ks[128], kev[128];
-    const char *args[5];
-    size_t lens[5] = {(size_t)-1, (size_t)-1, len, (size_t)-1, (size_t)-1};
-    snprintf(o->sid, sizeof(o->sid), "%s", sid);
-    snprintf(o->extra, sizeof(o->extra), "%s", uri ? uri : "");
-    key(ks, sizeof(ks), sid, "s");
-    key(kev, sizeof(kev), sid, "ev");
-    args[0] = ks, args[1] = kev, args[2] = json, args[3] = sid, args[4] = r->ttl;
-    eval(r, o, S_PUBLISH, 2, 5, args, lens);
-}
-
-struct fanout_op {
-    struct mcpgw_store *st;
-    char *uri;
-    char *json;
-    size_t len;
-};
-
-static void deliver_local(void *arg, struct mcpgw_session *s)
-{
-    struct fanout_op *f = arg;
-    mcpgw_session_send(f->st->n, s, f->json, f->len);
-}
-
-static void fanout_reply(struct op *o, redisReply *reply, int err)
-{
-    struct fanout_op *f = o->arg;
-    if (err || reply->type != REDIS_REPLY_ARRAY) {
-        /* Redis is away: this node's own subscribers still hear about it. */
-        mcpgw_registry_foreach_subscriber(f->st->n->reg, f->uri, deliver_local, f);
-    } else {
-        for (size_t i = 0; i < reply->elements; i++)
-            if (reply->element[i]->type == REDIS_REPLY_STRING)
-                publish(o->r, reply->element[i]->str, f->uri, f->json, f->len);
-    }
-    free(f->uri);
-    free(f->json);
-    free(f);
-}
-
-static void r_fanout(struct mcpgw_store *st, const char *uri, const char *json, size_t len)
-{
-    struct rstore *r = R(st);
-    struct fanout_op *f = xcalloc(1, sizeof(*f));
-    struct op *o = op_new(r, fanout_reply, f);
-    char k[1100];
-    const char *argv[2];
-    f->st = st;
-    f->uri = xstrdup(uri);
-    f->json = xstrndup(json, len);
-    f->len = len;
-    snprintf(k, sizeof(k), "mcpgw:r:%s", uri);
-    argv[0] = "SMEMBERS";
-    argv[1] = k;
-    send_argv(r, o, 2, argv, NULL);
-}
 
 static void replay_reply(struct op *o, redisReply *reply, int err)
 {
@@ -996,7 +905,6 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .subscribe = r_subscribe,
     .del = r_delete,
     .touch = r_touch,
-    .fanout = r_fanout,
     .replay = r_replay,
     .note_write = r_note_write,
     .note_read = r_note_read,
