@@ -439,7 +439,7 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
     const char *uri = required_str(n, conn, s, m, "uri");
     if (!uri)
         return;
-    if (strlen(uri) > 1024) {
+    if (strlen(uri) > MCPGW_URI_MAX) {
         bad_params(n, conn, s, m, "Invalid params: params.uri is longer than 1024 bytes");
         return;
     }

@@ -71,12 +71,15 @@ struct mcpgw_held_event {
     char data[];
 };
 
-/* Parse a Redis stream entry id "<ms>-<seq>". */
+/* Parse a Redis stream entry id "<ms>-<seq>" (the shared store's event ids: "<counter>-0"). */
 int mcpgw_stream_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq);
 
 /* Event log limits (per session). */
 #define MCPGW_EVLOG_MAX_EVENTS 256
 #define MCPGW_EVLOG_MAX_BYTES  (256 * 1024)
+
+/* The longest resource URI a session may subscribe to. */
+#define MCPGW_URI_MAX 1024
 
 /* Append an event (data is copied). Returns the sequence number given to it. */
 uint64_t mcpgw_session_log(struct mcpgw_session *s, uint32_t stream, const char *data, size_t len);

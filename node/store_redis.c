@@ -24,7 +24,17 @@
 #define WATCHDOG_MS   3000
 #define MAX_HELD      4096
 
-enum script { S_CREATE, S_CLAIM, S_SAVE, S_SUB, S_UNSUB, S_DELETE, S_NOTE_WRITE, S_COUNT };
+enum script {
+    S_CREATE,
+    S_CLAIM,
+    S_SAVE,
+    S_SUB,
+    S_UNSUB,
+    S_DELETE,
+    S_NOTE_WRITE,
+    S_REPLAY,
+    S_COUNT
+};
 
 /* The epoch check every owner write starts with (KEYS[1] = session hash, ARGV[1] = epoch). */
 #define FENCE                                                                                      \
@@ -32,46 +42,73 @@ enum script { S_CREATE, S_CLAIM, S_SAVE, S_SUB, S_UNSUB, S_DELETE, S_NOTE_WRITE,
     "if not e then return redis.error_reply('GONE') end "                                          \
     "if e ~= ARGV[1] then return redis.error_reply('STALE') end "
 
+/* The record format: bumped when a key's type or meaning changes (2: subs became a hash of
+ * URI -> subscription mark, events moved from per-session streams to per-URI streams). */
+#define RECORD_V "2"
+/* The cluster-wide event counter: every event id is "<counter>-0" (docs/replication.md). */
+#define EVSEQ_KEY "mcpgw:evseq"
+/* The channel every node listens to for resource updates. */
+#define EV_CHANNEL "mcpgw:ev"
+
 static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
     "redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1",
-    /* CLAIM: KEYS s, subs, ev; ARGV node, ttl, sid */
+    /* CLAIM: KEYS s, subs; ARGV node, ttl, sid */
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
     "local prev = redis.call('HGET', KEYS[1], 'owner') "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
     "redis.call('HSET', KEYS[1], 'owner', ARGV[1]) "
-    "for i = 1, 3 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
+    "for i = 1, 2 do redis.call('PEXPIRE', KEYS[i], ARGV[2]) end "
     "if prev and prev ~= ARGV[1] then "
     "  redis.call('PUBLISH', 'mcpgw:node:' .. prev, 'moved ' .. ARGV[3] .. ' ' .. epoch) end "
-    "return {redis.call('HGETALL', KEYS[1]), redis.call('SMEMBERS', KEYS[2])}",
+    "return {redis.call('HGETALL', KEYS[1]), redis.call('HKEYS', KEYS[2])}",
     /* SAVE: KEYS s; ARGV epoch, field/value pairs */
     FENCE "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) return 1",
-    /* SUB: KEYS s, subs; ARGV epoch, uri, ttl */
-    FENCE "redis.call('SADD', KEYS[2], ARGV[2]) redis.call('PEXPIRE', KEYS[2], ARGV[3]) return 1",
+    /* SUB: KEYS s, subs, event counter; ARGV epoch, uri, ttl. The mark is the last event id
+     * when the subscription began: a replay never goes further back for this URI. A repeated
+     * subscribe keeps the first mark. */
+    FENCE "redis.call('HSETNX', KEYS[2], ARGV[2], redis.call('GET', KEYS[3]) or '0') "
+          "redis.call('PEXPIRE', KEYS[2], ARGV[3]) return 1",
     /* UNSUB: KEYS s, subs; ARGV epoch, uri */
-    FENCE "redis.call('SREM', KEYS[2], ARGV[2]) return 1",
-    /* DELETE: KEYS s, subs, ev; ARGV epoch. Returns the subscriptions to unindex. */
-    FENCE "local subs = redis.call('SMEMBERS', KEYS[2]) "
-          "redis.call('DEL', KEYS[1], KEYS[2], KEYS[3]) return subs",
-    /* NOTE_WRITE: KEYS note, subscriber index of its URI; ARGV text, the notification's JSON
-     * before and after its version number, ttl. The write and
-     * its notification to every subscriber are one atomic step: a version is either known to
-     * every subscriber's stream or to nobody. Touches the subscribers' keys too, so it needs a
-     * single Redis instance (docs/replication.md). */
+    FENCE "redis.call('HDEL', KEYS[2], ARGV[2]) return 1",
+    /* DELETE: KEYS s, subs; ARGV epoch */
+    FENCE "redis.call('DEL', KEYS[1], KEYS[2]) return 1",
+    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter; ARGV text, the
+     * notification's JSON before and after its version number, the URI. The write, the event
+     * and its broadcast are one atomic step, O(1) whatever the number of subscribers: every
+     * node delivers it to its own subscribers, and a resume replays it from the URI's stream. */
+    "local g = redis.call('INCR', KEYS[3]) "
+    /* the counter behind the stream (restored without it): continue after the stream */
+    "local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] "
+    "if last then "
+    "  local l = tonumber(string.match(last[1], '^%d+')) "
+    "  if l >= g then g = l + 1 redis.call('SET', KEYS[3], g) end "
+    "end "
     "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
     "redis.call('HSET', KEYS[1], 'text', ARGV[1]) "
-    "local json = ARGV[2] .. v .. ARGV[4] "
-    "for _, sid in ipairs(redis.call('SMEMBERS', KEYS[2])) do "
-    "  local owner = redis.call('HGET', 'mcpgw:{' .. sid .. '}:s', 'owner') "
-    "  if not owner then redis.call('SREM', KEYS[2], sid) else "
-    "    local ev = 'mcpgw:{' .. sid .. '}:ev' "
-    "    local id = redis.call('XADD', ev, 'MAXLEN', '~', " EV_MAXLEN ", '*', 'd', json) "
-    "    redis.call('PEXPIRE', ev, ARGV[3]) "
-    "    redis.call('PUBLISH', 'mcpgw:node:' .. owner, 'ev ' .. sid .. ' ' .. id .. ' ' .. json) "
-    "  end "
-    "end "
+    "local json = ARGV[2] .. v .. ARGV[3] "
+    "local id = g .. '-0' "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", id, 'd', json) "
+    "redis.call('PUBLISH', '" EV_CHANNEL "', 'uev ' .. id .. ' ' .. ARGV[4] .. ' ' .. json) "
     "return v",
+    /* REPLAY: KEYS subs; ARGV after (an event counter value), count. The events of every
+     * subscribed URI after max(after, the subscription's mark), merged in counter order, as a
+     * flat array id, json, id, json... Reads the URI streams by name: a single Redis instance
+     * (docs/replication.md). */
+    "local out = {} "
+    "local subs = redis.call('HGETALL', KEYS[1]) "
+    "local after = tonumber(ARGV[1]) "
+    "for i = 1, #subs, 2 do "
+    "  local from = math.max(after, tonumber(subs[i + 1]) or 0) "
+    "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. subs[i], '(' .. from .. '-0', '+', "
+    "      'COUNT', ARGV[2])) do "
+    "    out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], e[2][2]} end "
+    "end "
+    "table.sort(out, function(a, b) return a[1] < b[1] end) "
+    "local r = {} "
+    "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] end "
+    "return r",
 };
 
 struct rstore {
@@ -134,7 +171,6 @@ struct op {
     void *arg;
     mcpgw_store_event_fn visit;
     char sid[MCPGW_SESSION_ID_MAX];
-    char extra[256];
 };
 
 static int reply_err(redisReply *reply)
@@ -307,7 +343,7 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     snprintf(created, sizeof(created), "%llu", (unsigned long long)mcpgw_wall_ms());
     args[n++] = ks;
     args[n++] = r->ttl;
-    args[n++] = "v", args[n++] = "1";
+    args[n++] = "v", args[n++] = RECORD_V;
     args[n++] = "proto", args[n++] = proto;
     args[n++] = "client", args[n++] = s->client ? s->client : "{}";
     args[n++] = "caps", args[n++] = caps;
@@ -350,7 +386,7 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     }
     h = reply->element[0];
     subs = reply->element[1];
-    if ((v = hget(h, "v")) == NULL || strcmp(v, "1") != 0) {
+    if ((v = hget(h, "v")) == NULL || strcmp(v, RECORD_V) != 0) {
         log_warn("session store: record of %s has an unknown format version", o->sid);
         o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
         return;
@@ -378,8 +414,8 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
 {
     struct rstore *r = R(st);
     struct op *o;
-    char ks[128], ksub[128], kev[128];
-    const char *args[6];
+    char ks[128], ksub[128];
+    const char *args[5];
     if (len >= MCPGW_SESSION_ID_MAX) {
         done(arg, NULL, MCPGW_STORE_GONE);
         return;
@@ -390,10 +426,9 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
     o->sid[len] = '\0';
     key(ks, sizeof(ks), o->sid, "s");
     key(ksub, sizeof(ksub), o->sid, "subs");
-    key(kev, sizeof(kev), o->sid, "ev");
-    args[0] = ks, args[1] = ksub, args[2] = kev;
-    args[3] = r->n->cfg.node_id, args[4] = r->ttl, args[5] = o->sid;
-    eval(r, o, S_CLAIM, 3, 6, args, NULL);
+    args[0] = ks, args[1] = ksub;
+    args[2] = r->n->cfg.node_id, args[3] = r->ttl, args[4] = o->sid;
+    eval(r, o, S_CLAIM, 2, 5, args, NULL);
 }
 
 static void r_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
@@ -413,69 +448,37 @@ static void r_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_
     eval(r, o, S_SAVE, 1, 6, args, NULL);
 }
 
-static void index_update(struct rstore *r, const char *uri, const char *sid, int on)
-{
-    char k[1100];
-    const char *argv[3];
-    snprintf(k, sizeof(k), "mcpgw:r:%s", uri);
-    argv[0] = on ? "SADD" : "SREM";
-    argv[1] = k;
-    argv[2] = sid;
-    send_argv(r, NULL, 3, argv, NULL);
-}
-
-static void sub_reply(struct op *o, redisReply *reply, int err)
-{
-    /* The URI index is another slot: update it after the fenced write succeeded. */
-    if (!err)
-        index_update(o->r, o->extra, o->sid, o->visit != NULL);
-    o->cb.done(o->arg, err);
-}
-
-static void noop_visit(void *arg, const char *id, const char *json, size_t len)
-{
-}
-
 static void r_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
                         mcpgw_store_done_fn done, void *arg)
 {
     struct rstore *r = R(st);
-    struct op *o = op_new(r, sub_reply, arg);
+    struct op *o = op_new(r, done_reply, arg);
     char ks[128], ksub[128], epoch[24];
-    const char *args[5];
+    const char *args[6];
     o->cb.done = done;
-    o->visit = on ? noop_visit : NULL; /* remembers on/off for the reply */
-    snprintf(o->sid, sizeof(o->sid), "%s", s->id);
-    snprintf(o->extra, sizeof(o->extra), "%s", uri);
     key(ks, sizeof(ks), s->id, "s");
     key(ksub, sizeof(ksub), s->id, "subs");
     snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
-    args[0] = ks, args[1] = ksub, args[2] = epoch, args[3] = uri, args[4] = r->ttl;
-    eval(r, o, on ? S_SUB : S_UNSUB, 2, on ? 5 : 4, args, NULL);
-}
-
-static void delete_reply(struct op *o, redisReply *reply, int err)
-{
-    if (err || reply->type != REDIS_REPLY_ARRAY)
-        return;
-    for (size_t i = 0; i < reply->elements; i++)
-        if (reply->element[i]->type == REDIS_REPLY_STRING)
-            index_update(o->r, reply->element[i]->str, o->sid, 0);
+    if (on) {
+        args[0] = ks, args[1] = ksub, args[2] = EVSEQ_KEY;
+        args[3] = epoch, args[4] = uri, args[5] = r->ttl;
+        eval(r, o, S_SUB, 3, 6, args, NULL);
+    } else {
+        args[0] = ks, args[1] = ksub, args[2] = epoch, args[3] = uri;
+        eval(r, o, S_UNSUB, 2, 4, args, NULL);
+    }
 }
 
 static void r_delete(struct mcpgw_store *st, struct mcpgw_session *s)
 {
     struct rstore *r = R(st);
-    struct op *o = op_new(r, delete_reply, NULL);
-    char ks[128], ksub[128], kev[128], epoch[24];
-    const char *args[4];
-    snprintf(o->sid, sizeof(o->sid), "%s", s->id);
+    char ks[128], ksub[128], epoch[24];
+    const char *args[3];
     key(ks, sizeof(ks), s->id, "s");
     key(ksub, sizeof(ksub), s->id, "subs");
-    key(kev, sizeof(kev), s->id, "ev");
     snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
-    args[0] = ks, args[1] = ksub, args[2] = kev, args[3] = epoch;
-    eval(r, o, S_DELETE, 3, 4, args, NULL);
+    args[0] = ks, args[1] = ksub, args[2] = epoch;
+    eval(r, NULL, S_DELETE, 2, 3, args, NULL); /* fire and forget */
 }
 
 static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
@@ -494,8 +497,6 @@ static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
     send_argv(r, NULL, 3, argv, NULL);
     key(k, sizeof(k), s->id, "subs");
     send_argv(r, NULL, 3, argv, NULL);
-    key(k, sizeof(k), s->id, "ev");
-    send_argv(r, NULL, 3, argv, NULL);
 }
 
 /* ---- events ---- */
@@ -503,37 +504,34 @@ static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 static void replay_reply(struct op *o, redisReply *reply, int err)
 {
     if (!err && reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i < reply->elements; i++) {
-            redisReply *e = reply->element[i], *f;
-            char id[64];
-            if (e->type != REDIS_REPLY_ARRAY || e->elements != 2 ||
-                e->element[0]->type != REDIS_REPLY_STRING)
+        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+            redisReply *id = reply->element[i], *d = reply->element[i + 1];
+            char sse_id[64];
+            if (id->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING)
                 continue;
-            f = e->element[1];
-            if (f->type != REDIS_REPLY_ARRAY || f->elements < 2 ||
-                f->element[1]->type != REDIS_REPLY_STRING)
-                continue;
-            snprintf(id, sizeof(id), "0.%s", e->element[0]->str);
-            o->visit(o->arg, id, f->element[1]->str, f->element[1]->len);
+            snprintf(sse_id, sizeof(sse_id), "0.%s", id->str);
+            o->visit(o->arg, sse_id, d->str, d->len);
         }
     }
     o->cb.done(o->arg, err);
 }
 
+/* after: "<counter>-<n>", the last event id the client has (the part after "0."). */
 static void r_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                      mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, replay_reply, arg);
-    char kev[128], from[64];
-    const char *argv[6];
+    char ksub[128], from[24];
+    uint64_t g = 0, n = 0;
+    const char *args[3];
     o->cb.done = done;
     o->visit = visit;
-    key(kev, sizeof(kev), s->id, "ev");
-    snprintf(from, sizeof(from), "(%s", after);
-    argv[0] = "XRANGE", argv[1] = kev, argv[2] = from, argv[3] = "+", argv[4] = "COUNT";
-    argv[5] = EV_MAXLEN;
-    send_argv(r, o, 6, argv, NULL);
+    key(ksub, sizeof(ksub), s->id, "subs");
+    mcpgw_stream_id_parse(after, strlen(after), &g, &n);
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)g);
+    args[0] = ksub, args[1] = from, args[2] = EV_MAXLEN;
+    eval(r, o, S_REPLAY, 1, 3, args, NULL);
 }
 
 /* ---- notes and results ---- */
@@ -558,21 +556,21 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, note_write_reply, arg);
-    char k[128], idx[160], uri[128], before[256];
-    const char *args[6];
+    char k[128], kev[160], uri[128], before[256];
+    const char *args[7];
     o->cb.note = done;
     snprintf(o->sid, sizeof(o->sid), "%s", name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
-    snprintf(idx, sizeof(idx), "mcpgw:r:%s", uri);
+    snprintf(kev, sizeof(kev), "mcpgw:u:%s", uri);
     /* Note names are [A-Za-z0-9._-]: the URI needs no JSON escaping. */
     snprintf(before, sizeof(before),
              "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":"
              "{\"uri\":\"%s\",\"_meta\":{\"io.mcpgw/version\":",
              uri);
-    args[0] = k, args[1] = idx, args[2] = text, args[3] = before, args[4] = r->ttl;
-    args[5] = "}}}";
-    eval(r, o, S_NOTE_WRITE, 2, 6, args, NULL);
+    args[0] = k, args[1] = kev, args[2] = EVSEQ_KEY;
+    args[3] = text, args[4] = before, args[5] = "}}}", args[6] = uri;
+    eval(r, o, S_NOTE_WRITE, 3, 7, args, NULL);
 }
 
 static void note_read_reply(struct op *o, redisReply *reply, int err)
@@ -630,17 +628,36 @@ static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const 
 
 /* ---- pub/sub: events and ownership changes addressed to this node ---- */
 
-static void on_event_message(struct rstore *r, const char *p, size_t len)
+struct uri_event {
+    struct mcpgw_node *n;
+    uint64_t g, seq;
+    const char *json;
+    size_t len;
+};
+
+static void deliver_uri_event(void *arg, struct mcpgw_session *s)
+{
+    struct uri_event *e = arg;
+    mcpgw_session_deliver(e->n, s, e->g, e->seq, e->json, e->len);
+}
+
+/* "<id> <uri> <json>": a resource update, broadcast to every node; deliver it to the local
+ * subscribers of <uri>. A subscriber held elsewhere is served by its own node; one held by
+ * nobody (its node died) gets it from the URI's stream when it resumes. */
+static void on_uri_event(struct rstore *r, const char *p, size_t len)
 {
     const char *sp1 = memchr(p, ' ', len), *sp2;
-    struct mcpgw_session *s;
-    uint64_t ms, seq;
-    if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(p + len - sp1 - 1))))
+    struct uri_event e = {r->n, 0, 0, NULL, 0};
+    char uri[MCPGW_URI_MAX + 1];
+    if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(p + len - sp1 - 1))) ||
+        (size_t)(sp2 - sp1 - 1) > MCPGW_URI_MAX ||
+        mcpgw_stream_id_parse(p, (size_t)(sp1 - p), &e.g, &e.seq) < 0)
         return;
-    s = mcpgw_registry_lookup(r->n->reg, p, (size_t)(sp1 - p));
-    if (!s || mcpgw_stream_id_parse(sp1 + 1, (size_t)(sp2 - sp1 - 1), &ms, &seq) < 0)
-        return; /* not held here: the event waits in the stream for whoever resumes */
-    mcpgw_session_deliver(r->n, s, ms, seq, sp2 + 1, (size_t)(p + len - sp2 - 1));
+    memcpy(uri, sp1 + 1, (size_t)(sp2 - sp1 - 1));
+    uri[sp2 - sp1 - 1] = '\0';
+    e.json = sp2 + 1;
+    e.len = (size_t)(p + len - sp2 - 1);
+    mcpgw_registry_foreach_subscriber(r->n->reg, uri, deliver_uri_event, &e);
 }
 
 static void on_moved_message(struct rstore *r, const char *p, size_t len)
@@ -697,7 +714,10 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
         reply->element[0]->type != REDIS_REPLY_STRING)
         return;
     if (strcmp(reply->element[0]->str, "subscribe") == 0) {
-        /* Only from now on is nothing published to us lost: catch up from here. */
+        /* Only once both channels are confirmed is nothing published to us lost: catch up from
+         * here. */
+        if (reply->element[2]->type != REDIS_REPLY_INTEGER || reply->element[2]->integer < 2)
+            return;
         r->sub_up = 1;
         set_up_gauge(r);
         if (r->cmd_up && r->scripts_ok)
@@ -714,8 +734,8 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
             finish_sync(r, MCPGW_STORE_OK);
         return;
     }
-    if (payload->len > 3 && memcmp(payload->str, "ev ", 3) == 0)
-        on_event_message(r, payload->str + 3, payload->len - 3);
+    if (payload->len > 4 && memcmp(payload->str, "uev ", 4) == 0)
+        on_uri_event(r, payload->str + 4, payload->len - 4);
     else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
         on_moved_message(r, payload->str + 6, payload->len - 6);
 }
@@ -821,12 +841,12 @@ static void connect_all(struct rstore *r)
     if (!r->sub) {
         r->sub = redisAsyncConnect(r->host, r->port);
         if (r->sub && !r->sub->err) {
-            const char *argv[2] = {"SUBSCRIBE", r->channel};
+            const char *argv[3] = {"SUBSCRIBE", r->channel, EV_CHANNEL};
             r->sub->data = r;
             redisLibeventAttach(r->sub, r->n->base);
             redisAsyncSetConnectCallback(r->sub, on_sub_connect);
             redisAsyncSetDisconnectCallback(r->sub, on_sub_disconnect);
-            redisAsyncCommandArgv(r->sub, on_sub_message, r, 2, argv, NULL);
+            redisAsyncCommandArgv(r->sub, on_sub_message, r, 3, argv, NULL);
         } else {
             if (r->sub)
                 redisAsyncFree(r->sub);
