@@ -86,6 +86,7 @@ int mcpgw_procinfo_scan(const char *prefix, struct mcpgw_proc_sample *out, int m
             continue;
         memset(&out[n], 0, sizeof(out[n]));
         out[n].pid = pid;
+        out[n].ppid = (pid_t)status_kb(status, "PPid:");
         snprintf(out[n].comm, sizeof(out[n].comm), "%s", comm);
         out[n].rss_kb = status_kb(status, "VmRSS:");
         out[n].hwm_kb = status_kb(status, "VmHWM:");
@@ -101,6 +102,34 @@ int mcpgw_procinfo_scan(const char *prefix, struct mcpgw_proc_sample *out, int m
     }
     closedir(d);
     return n;
+}
+
+int mcpgw_procinfo_filter_pidfiles(struct mcpgw_proc_sample *s, int n, const char *dir)
+{
+    pid_t pids[256], self = getpid();
+    int np = 0, k = 0;
+    DIR *d = opendir(dir);
+    struct dirent *e;
+    if (!d)
+        return n; /* no such folder: the drills will say so; keep every sample */
+    while (np < (int)(sizeof(pids) / sizeof(pids[0])) && (e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        char path[4096], buf[32];
+        if (len < 5 || strcmp(e->d_name + len - 4, ".pid") != 0)
+            continue;
+        snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+        if (slurp(path, buf, sizeof(buf)) > 0 && atoi(buf) > 0)
+            pids[np++] = (pid_t)atoi(buf);
+    }
+    closedir(d);
+    for (int i = 0; i < n; i++) {
+        int keep = s[i].pid == self || s[i].ppid == self;
+        for (int j = 0; j < np && !keep; j++)
+            keep = s[i].pid == pids[j] || s[i].ppid == pids[j];
+        if (keep)
+            s[k++] = s[i];
+    }
+    return k;
 }
 
 int mcpgw_procinfo_refresh(struct mcpgw_proc_sample *s, int n)
@@ -142,6 +171,15 @@ int mcpgw_procinfo_sockstat(struct mcpgw_sockstat *s)
                &s->tcp_orphan, &s->tcp_tw, &s->tcp_alloc, &s->tcp_mem_pages) != 5)
         return -1;
     return 0;
+}
+
+long mcpgw_procinfo_slab_kb(void)
+{
+    char buf[8192];
+    const char *p;
+    if (slurp("/proc/meminfo", buf, sizeof(buf)) <= 0 || !(p = strstr(buf, "\nSlab:")))
+        return -1;
+    return strtol(p + 6, NULL, 10);
 }
 
 pid_t mcpgw_procinfo_find(const char *prefix, const char *flag, const char *value)

@@ -7,7 +7,7 @@
 #include <sys/types.h>
 
 struct mcpgw_proc_sample {
-    pid_t pid;
+    pid_t pid, ppid;
     char comm[16];
     char tag[32];    /* mcpgw-node: its --node-id; otherwise its --listen, or empty */
     uint64_t rss_kb; /* VmRSS */
@@ -16,6 +16,10 @@ struct mcpgw_proc_sample {
 
 /* Every process whose comm starts with prefix (e.g. "mcpgw"), up to max. Returns the count. */
 int mcpgw_procinfo_scan(const char *prefix, struct mcpgw_proc_sample *out, int max);
+
+/* Keep only the samples of processes named by DIR/ *.pid files (or their children: balancer
+ * workers), and the calling process and its children. Returns the new count. */
+int mcpgw_procinfo_filter_pidfiles(struct mcpgw_proc_sample *s, int n, const char *dir);
 
 /* Re-read VmRSS and VmHWM of the n samples in place, dropping processes that are gone (cheaper
  * than a scan). Returns the new count. */
@@ -30,6 +34,10 @@ struct mcpgw_sockstat {
 };
 /* Read /proc/net/sockstat. Returns 0 or -1. */
 int mcpgw_procinfo_sockstat(struct mcpgw_sockstat *s);
+
+/* The kernel's slab memory (Slab: of /proc/meminfo, kB): where socket structures live. Returns
+ * -1 when unreadable. */
+long mcpgw_procinfo_slab_kb(void);
 
 /* The one process whose comm starts with prefix and whose arguments hold flag followed by value
  * (or "flag=value"); value NULL matches any. Returns its pid, 0 when none, -1 when several. */

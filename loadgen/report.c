@@ -41,6 +41,43 @@ int mcpgw_report_problems(const struct mcpgw_lg_result *r)
            r->c[LG_C_SESS_ESTABLISHED] < r->cfg->sessions;
 }
 
+/* Memory per session at the peak: the RSS of every mcpgw process but the load generator's,
+ * plus the kernel's share. The kernel part is estimated: slab growth since the start divided by
+ * the TCP sockets added gives bytes per socket; the server's sockets are those added minus the
+ * load generator's own (loopback counts both ends). Valid when the cluster runs on this machine
+ * and little else changes meanwhile. */
+struct mem_estimate {
+    int have_user, have_kernel;
+    double user_b, kernel_b, slab_delta_b, per_socket_b;
+    long sockets_added, server_sockets;
+};
+
+static void memory_estimate(const struct mcpgw_lg_result *r, struct mem_estimate *m)
+{
+    uint64_t rss_kb = 0, n = r->peak.sessions_open;
+    memset(m, 0, sizeof(*m));
+    for (int i = 0; i < r->peak.nprocs; i++)
+        if (strncmp(r->peak.procs[i].comm, "mcpgw-lg", 8) != 0 &&
+            strncmp(r->peak.procs[i].comm, "mcpgw-loadgen", 13) != 0)
+            rss_kb += r->peak.procs[i].rss_kb;
+    if (!n || !rss_kb)
+        return; /* no local cluster to measure */
+    m->have_user = 1;
+    m->user_b = (double)rss_kb * 1024.0 / (double)n;
+    if (r->slab_kb_start < 0 || r->peak.slab_kb < 0 || r->tcp_inuse_start < 0)
+        return;
+    m->sockets_added = r->peak.ss.tcp_inuse - r->tcp_inuse_start;
+    if (m->sockets_added <= 0 || r->peak.slab_kb <= r->slab_kb_start)
+        return;
+    m->have_kernel = 1;
+    m->slab_delta_b = (double)(r->peak.slab_kb - r->slab_kb_start) * 1024.0;
+    m->per_socket_b = m->slab_delta_b / (double)m->sockets_added;
+    m->server_sockets = m->sockets_added - (long)r->peak.client_sockets;
+    if (m->server_sockets < 0)
+        m->server_sockets = 0;
+    m->kernel_b = m->per_socket_b * (double)m->server_sockets / (double)n;
+}
+
 static void drill_window(const struct mcpgw_lg_drill_result *d, double *dur_ms, double *rec_ms)
 {
     *dur_ms = d->last_err_us > d->first_err_us ? ms(d->last_err_us - d->first_err_us) : 0;
@@ -147,6 +184,19 @@ void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
         const struct mcpgw_proc_sample *p = &r->peak.procs[i];
         fprintf(f, "    %-15s %-10s pid %-7d rss %8.1f MiB  (own peak %.1f MiB)\n", p->comm, p->tag,
                 (int)p->pid, (double)p->rss_kb / 1024.0, (double)p->hwm_kb / 1024.0);
+    }
+    {
+        struct mem_estimate m;
+        memory_estimate(r, &m);
+        if (m.have_kernel)
+            fprintf(f,
+                    "  memory     %.1f KB per session = mcpgw userspace %.1f KB + kernel %.1f KB "
+                    "(slab +%.0f MiB for %ld new sockets, %.0f B each; %ld of them server-side)\n",
+                    (m.user_b + m.kernel_b) / 1024.0, m.user_b / 1024.0, m.kernel_b / 1024.0,
+                    m.slab_delta_b / 1048576.0, m.sockets_added, m.per_socket_b, m.server_sockets);
+        else if (m.have_user)
+            fprintf(f, "  memory     mcpgw userspace %.1f KB per session (kernel share unknown)\n",
+                    m.user_b / 1024.0);
     }
     for (uint32_t i = 0; i < r->ndrills; i++) {
         const struct mcpgw_lg_drill_result *d = &r->drills[i];
@@ -358,6 +408,22 @@ static json_object *build_json(const struct mcpgw_lg_result *r)
         json_object_array_add(a, q);
     }
     json_object_object_add(o, "processes", a);
+    {
+        struct mem_estimate m;
+        json_object *mo = json_object_new_object();
+        memory_estimate(r, &m);
+        json_object_object_add(mo, "userspace_b", m.have_user ? jd(m.user_b) : NULL);
+        json_object_object_add(mo, "kernel_b", m.have_kernel ? jd(m.kernel_b) : NULL);
+        json_object_object_add(mo, "total_b", m.have_kernel ? jd(m.user_b + m.kernel_b) : NULL);
+        json_object_object_add(mo, "slab_delta_b", m.have_kernel ? jd(m.slab_delta_b) : NULL);
+        json_object_object_add(mo, "sockets_added",
+                               m.have_kernel ? json_object_new_int64(m.sockets_added) : NULL);
+        json_object_object_add(mo, "server_sockets",
+                               m.have_kernel ? json_object_new_int64(m.server_sockets) : NULL);
+        json_object_object_add(mo, "kernel_per_socket_b",
+                               m.have_kernel ? jd(m.per_socket_b) : NULL);
+        json_object_object_add(o, "memory_per_session", mo);
+    }
     json_object_object_add(root, "peak", o);
 
     a = json_object_new_array();

@@ -46,6 +46,8 @@ struct mcpgw_lg_drill_result {
 struct mcpgw_lg_peak {
     double t_s;
     uint64_t sessions_open, streams_open;
+    uint64_t client_sockets; /* the load generator's own: streams and request connections */
+    long slab_kb;            /* /proc/meminfo Slab, -1 if unreadable */
     struct mcpgw_sockstat ss;
     struct mcpgw_proc_sample procs[MCPGW_LG_MAX_PROCS];
     int nprocs;
@@ -56,6 +58,8 @@ struct mcpgw_lg_result {
     char started_at[40]; /* wall clock, ISO 8601 UTC */
     uint64_t t0_us, ready_us, go_us, stop_us, end_us;
     long page_size;
+    long slab_kb_start;   /* /proc/meminfo Slab before the first session, -1 if unreadable */
+    long tcp_inuse_start; /* TCP sockets in use then (sockstat), -1 if unreadable */
     uint64_t c[LG_C_COUNT];
     struct mcpgw_hist *lat, *setup;
     struct mcpgw_lg_sec *secs;

@@ -480,6 +480,9 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
      * known processes, so the sampling barely disturbs a worker sharing the core. */
     if (sec % 5 == 0 || p->rescan) {
         p->nprocs = mcpgw_procinfo_scan("mcpgw", p->procs, MCPGW_LG_MAX_PROCS);
+        /* Another cluster or load generator on this machine is not part of this run. */
+        if (p->cfg->pidfile_dir)
+            p->nprocs = mcpgw_procinfo_filter_pidfiles(p->procs, p->nprocs, p->cfg->pidfile_dir);
         p->rescan = 0;
     } else {
         p->nprocs = mcpgw_procinfo_refresh(p->procs, p->nprocs);
@@ -498,6 +501,8 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
         r->peak.t_s = rel_s(p, mcpgw_now_us());
         r->peak.sessions_open = open;
         r->peak.streams_open = gauge(p, LG_G_STREAMS_OPEN);
+        r->peak.client_sockets = r->peak.streams_open + gauge(p, LG_G_CONNS);
+        r->peak.slab_kb = mcpgw_procinfo_slab_kb();
         r->peak.ss = ss;
         memcpy(r->peak.procs, procs, (size_t)n * sizeof(procs[0]));
         r->peak.nprocs = n;
@@ -725,6 +730,11 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
     }
     start_time(r->started_at, sizeof(r->started_at));
     r->t0_us = mcpgw_now_us();
+    {
+        struct mcpgw_sockstat ss0;
+        r->slab_kb_start = mcpgw_procinfo_slab_kb();
+        r->tcp_inuse_start = mcpgw_procinfo_sockstat(&ss0) == 0 ? ss0.tcp_inuse : -1;
+    }
 
     /* Fork first: the workers build their own event loops. */
     fds = xcalloc(p.nw, sizeof(int));
