@@ -140,6 +140,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void relay_request_body(struct upstream *u);
 static void relay_response(struct upstream *u);
 static void upstream_discard(struct upstream *u);
+static void node_refused(struct mcpgw_bal_proxy *px, int slot);
 
 static uint32_t now_ms(const struct mcpgw_bal_proxy *px)
 {
@@ -741,6 +742,8 @@ static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_sta
                 return NULL;
             }
             mark_down(px, slot, lastbuf);
+            if (err == ECONNREFUSED)
+                node_refused(px, slot);
             MCPGW_BUMP(&nstats(px, slot)->retries, 1);
             continue;
         }
@@ -753,7 +756,7 @@ static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_sta
 
 /* The connect to u's node failed before any byte reached it: send the same bytes to the next
  * candidate. */
-static void retry(struct upstream *u, const char *cause)
+static void retry(struct upstream *u, const char *cause, int refused)
 {
     struct mcpgw_bal_proxy *px = u->px;
     struct client *c = u->c;
@@ -761,6 +764,8 @@ static void retry(struct upstream *u, const char *cause)
     char why[256];
 
     mark_down(px, u->slot, cause);
+    if (refused)
+        node_refused(px, u->slot);
     MCPGW_BUMP(&nstats(px, u->slot)->retries, 1);
     nu = route_request(px, &u->rq, cause, why, sizeof(why));
     if (!nu) {
@@ -1295,7 +1300,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
             snprintf(why, sizeof(why), "connect timed out after %u ms", px->cfg.connect_timeout_ms);
         else
             snprintf(why, sizeof(why), "%s", strerror(err ? err : ECONNREFUSED));
-        retry(u, why);
+        retry(u, why, !(what & BEV_EVENT_TIMEOUT) && err == ECONNREFUSED);
         return;
     }
     if (u->rq.rmode == R_TUNNEL) {
@@ -1542,25 +1547,55 @@ static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
     }
 }
 
+/* End every exchange of this worker with slot, streams included, so their clients reconnect and
+ * resume on another node instead of waiting on one that cannot answer (HAProxy's
+ * on-marked-down shutdown-sessions). With connected_only, connections still connecting are
+ * left alone: their own failure moves their request to another node, which the client never
+ * sees. Returns how many were ended. */
+static unsigned cut_node(struct mcpgw_bal_proxy *px, int slot, int connected_only)
+{
+    struct wnode *w = &px->nodes[slot];
+    struct upstream *skip = NULL; /* every exchange before it is being kept */
+    unsigned n = 0;
+    for (;;) {
+        struct upstream *u = skip ? skip->next : w->act_first;
+        while (u && connected_only && !u->connected) {
+            skip = u;
+            u = u->next;
+        }
+        if (!u)
+            break;
+        n++;
+        if (u->c)
+            client_free(u->c);
+        else
+            upstream_discard(u);
+    }
+    return n;
+}
+
+/* A connect to slot was refused: nothing listens at its address, so its process is gone (a node
+ * keeps its listener until it exits, draining included) and every exchange with it is dead or
+ * dying, however long its kernel takes to close them one by one (seconds, for a killed node
+ * holding thousands of streams on a busy machine). End them now rather than when the active
+ * checks or gossip agree, about a second later. */
+static void node_refused(struct mcpgw_bal_proxy *px, int slot)
+{
+    unsigned n = cut_node(px, slot, 1);
+    if (n)
+        log_warn("node %s (%s) refused a connection: ended %u exchanges in flight with it",
+                 px->nodes[slot].id, px->nodes[slot].addr, n);
+}
+
 /* A node the table now says is down (dead, or paused long enough for gossip to say so): end
- * every exchange with it at once, streams included, so clients reconnect and resume on another
- * node instead of waiting on a node that cannot answer (HAProxy's on-marked-down
- * shutdown-sessions). A leaving (draining) node stays up: its exchanges finish. */
+ * every exchange with it at once. A leaving (draining) node stays up: its exchanges finish. */
 static void cut_down_nodes(struct mcpgw_bal_proxy *px)
 {
     for (uint32_t i = 0; i < px->nslots; i++) {
         struct wnode *w = &px->nodes[i];
         uint8_t up = w->in_use && MCPGW_LOAD(&px->sh->slots[i].up);
         if (w->seen_up && !up && w->act_first) {
-            unsigned n = 0;
-            while (w->act_first) {
-                struct upstream *u = w->act_first;
-                n++;
-                if (u->c)
-                    client_free(u->c);
-                else
-                    upstream_discard(u);
-            }
+            unsigned n = cut_node(px, (int)i, 0);
             log_warn("node %s (%s) is down: ended %u exchanges in flight with it", w->id, w->addr,
                      n);
         }
