@@ -356,8 +356,59 @@ static void refresh_nodes(struct mcpgw_bal_proxy *px)
     px->nslots = n;
 }
 
+/* A connect to the node that just failed us, to tell a dead node (refused: its exchanges are
+ * ended, see node_refused) from a live one that only closed or reset one connection. Its
+ * outcome is handled from the loop, never inside mark_down's caller, which may still use the
+ * exchange that failed. */
+struct probe {
+    struct mcpgw_bal_proxy *px;
+    int slot;
+    int refused; /* refused at once by connect() */
+    char id[MCPGW_BAL_ID_MAX];
+};
+
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct probe *p = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (!p->refused && fd >= 0 && (what & EV_WRITE) &&
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNREFUSED)
+        p->refused = 1;
+    if (p->refused && p->px->nodes[p->slot].in_use && strcmp(p->px->nodes[p->slot].id, p->id) == 0)
+        node_refused(p->px, p->slot);
+    if (fd >= 0)
+        close(fd);
+    free(p);
+}
+
+static void probe_listener(struct mcpgw_bal_proxy *px, int slot)
+{
+    struct wnode *w = &px->nodes[slot];
+    struct timeval tv = tv_ms(px->cfg.connect_timeout_ms), now = {0, 0};
+    struct probe *p;
+    int fd = socket(w->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    p = xcalloc(1, sizeof(*p));
+    p->px = px;
+    p->slot = slot;
+    memcpy(p->id, w->id, sizeof(p->id));
+    if (connect(fd, (const struct sockaddr *)&w->sa, w->salen) < 0 && errno != EINPROGRESS) {
+        p->refused = errno == ECONNREFUSED;
+        close(fd);
+        fd = -1;
+    }
+    if (event_base_once(px->base, fd, fd >= 0 ? EV_WRITE : EV_TIMEOUT, on_probe, p,
+                        fd >= 0 ? &tv : &now) < 0) {
+        if (fd >= 0)
+            close(fd);
+        free(p);
+    }
+}
+
 /* Passive health: a failed connect or a reset marks the node down in this worker until an
- * active check passes after the mark. */
+ * active check passes after the mark. The mark also probes the node's listener once. */
 static void mark_down(struct mcpgw_bal_proxy *px, int slot, const char *why)
 {
     struct wnode *w = &px->nodes[slot];
@@ -369,6 +420,7 @@ static void mark_down(struct mcpgw_bal_proxy *px, int slot, const char *why)
     MCPGW_STORE(&nstats(px, slot)->passive_down, 1);
     log_warn("node %s (%s) marked down in this worker: %s", w->id, w->addr, why);
     pool_close_all(px, slot);
+    probe_listener(px, slot);
 }
 
 static int node_usable(struct mcpgw_bal_proxy *px, int slot)

@@ -6,7 +6,8 @@
 // exits, draining included), so the balancer now ends that worker's exchanges with the node at
 // once. Here a scripted upstream holds an SSE stream, stops listening while keeping the stream
 // open, and the next request through the balancer (refused) must end the held stream promptly,
-// with active checks far too slow to be the cause; a request still connecting is moved, not cut.
+// with active checks far too slow to be the cause. A reset marks a node down too; the worker then
+// probes the node's listener and, finding it gone, ends the node's streams the same way.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
@@ -32,8 +33,14 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Two scripted nodes: /sse holds a stream open after one event; anything else answers its name.
 function upstream(name) {
-    return http.createServer((req, res) => {
+    const srv = http.createServer((req, res) => {
         if (req.url === '/healthz') return res.end('ok');
+        if (req.url === '/reset') {
+            // Dying: the listener goes, then this connection is reset before any answer.
+            srv.close();
+            req.socket.resetAndDestroy();
+            return;
+        }
         if (req.url === '/sse') {
             res.writeHead(200, { 'Content-Type': 'text/event-stream' });
             res.write(`data: held by ${name}\n\n`);
@@ -41,6 +48,7 @@ function upstream(name) {
         }
         res.end(name);
     });
+    return srv;
 }
 
 // A raw client connection: data so far, closed flag, waitFor(pred, ms).
@@ -133,7 +141,19 @@ async function main() {
         'u1 is not passively down in the worker');
     check(m.includes('mcpgw_balancer_node_up{node="u1"} 1'), 'the active checks already saw u1 down');
     pass('u1 is marked down by the worker, before any active check noticed');
-    u2.close();
+
+    // A reset (not a refusal) marks u2 down; the worker probes u2's listener, finds it gone, and
+    // ends u2's held stream too.
+    const held2 = await connect();
+    held2.sock.write(req('/sse', 'u2.CCCCCCCCCCCCCCCCCCCCCC'));
+    await held2.waitFor((b) => b.includes('held by u2'), 3000, 'the stream held by u2');
+    const t1 = Date.now();
+    const boom = await connect();
+    boom.sock.write(req('/reset', 'u2.DDDDDDDDDDDDDDDDDDDDDD'));
+    await boom.waitFor((b, closed) => b.includes('\r\n\r\n') || closed, 3000, 'the reset request');
+    check(boom.data().startsWith('HTTP/1.1 502'), `the reset request got: ${boom.data().slice(0, 40)}`);
+    await held2.waitFor((b, closed) => closed, 1000, 'the stream held by u2 to end after the reset');
+    pass(`a reset by a node whose listener is gone ended its held stream after ${Date.now() - t1} ms`);
 }
 
 try {
