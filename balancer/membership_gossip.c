@@ -5,9 +5,12 @@
  * up, dead ones down (kept in the table until gossip forgets them, so their sessions' HRW
  * choice stays stable); a member announcing draining is "leaving" (no new sessions and none of
  * its own: they move to other nodes while its exchanges in flight finish); session counts are
- * the load hint. Each refresh also bumps pass_seq of live members, which lifts a worker's
+ * the load hint. Each refresh also bumps pass_seq of alive members, which lifts a worker's
  * passive down mark: with gossip there are no active checks, and a node gossip says is alive
- * gets tried again within a second. */
+ * gets tried again within a second. A suspect member stays up (it may only be slow) but does not
+ * lift a mark: a worker that saw it refuse connections keeps it out until gossip hears from it
+ * again (every other member's change republishes the table, so bumping suspects too put a node
+ * killed a moment ago back into rotation many times a second). */
 #include "balancer/membership.h"
 
 #include "common/log.h"
@@ -41,7 +44,7 @@ static int slot_of(struct mcpgw_bal_shared *sh, const char *id)
 static void republish(struct gossip_source *gs)
 {
     struct mcpgw_bal_node_spec specs[MCPGW_BAL_MAX_NODES];
-    uint32_t up[MCPGW_BAL_MAX_NODES], load[MCPGW_BAL_MAX_NODES];
+    uint32_t up[MCPGW_BAL_MAX_NODES], load[MCPGW_BAL_MAX_NODES], alive[MCPGW_BAL_MAX_NODES];
     int n = 0, count = mcpgw_gossip_member_count(gs->g);
     char err[256];
 
@@ -54,6 +57,7 @@ static void republish(struct gossip_source *gs)
         specs[n].draining = m->draining || m->state == MCPGW_MEMBER_DRAINING ? 2 : 0;
         up[n] = m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_SUSPECT ||
                 m->state == MCPGW_MEMBER_DRAINING;
+        alive[n] = m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_DRAINING;
         load[n] = m->sessions;
         n++;
     }
@@ -62,7 +66,7 @@ static void republish(struct gossip_source *gs)
         memcpy(specs, gs->fallback, sizeof(specs[0]) * (size_t)gs->nfallback);
         n = gs->nfallback;
         for (int i = 0; i < n; i++)
-            up[i] = 1, load[i] = 0;
+            up[i] = alive[i] = 1, load[i] = 0;
     }
     if (mcpgw_bal_membership_publish(gs->sh, specs, n, err, sizeof(err)) < 0) {
         log_warn("gossip membership: cannot publish the node table: %s", err);
@@ -74,7 +78,7 @@ static void republish(struct gossip_source *gs)
             continue;
         MCPGW_STORE(&gs->sh->slots[s].up, up[i]);
         MCPGW_STORE(&gs->sh->slots[s].load, load[i]);
-        if (up[i])
+        if (alive[i])
             MCPGW_BUMP(&gs->sh->slots[s].pass_seq, 1);
     }
 }

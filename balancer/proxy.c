@@ -140,6 +140,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg);
 static void relay_request_body(struct upstream *u);
 static void relay_response(struct upstream *u);
 static void upstream_discard(struct upstream *u);
+static void node_refused(struct mcpgw_bal_proxy *px, int slot);
 
 static uint32_t now_ms(const struct mcpgw_bal_proxy *px)
 {
@@ -355,8 +356,59 @@ static void refresh_nodes(struct mcpgw_bal_proxy *px)
     px->nslots = n;
 }
 
+/* A connect to the node that just failed us, to tell a dead node (refused: its exchanges are
+ * ended, see node_refused) from a live one that only closed or reset one connection. Its
+ * outcome is handled from the loop, never inside mark_down's caller, which may still use the
+ * exchange that failed. */
+struct probe {
+    struct mcpgw_bal_proxy *px;
+    int slot;
+    int refused; /* refused at once by connect() */
+    char id[MCPGW_BAL_ID_MAX];
+};
+
+static void on_probe(evutil_socket_t fd, short what, void *arg)
+{
+    struct probe *p = arg;
+    int err = 0;
+    socklen_t len = sizeof(err);
+    if (!p->refused && fd >= 0 && (what & EV_WRITE) &&
+        getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == ECONNREFUSED)
+        p->refused = 1;
+    if (p->refused && p->px->nodes[p->slot].in_use && strcmp(p->px->nodes[p->slot].id, p->id) == 0)
+        node_refused(p->px, p->slot);
+    if (fd >= 0)
+        close(fd);
+    free(p);
+}
+
+static void probe_listener(struct mcpgw_bal_proxy *px, int slot)
+{
+    struct wnode *w = &px->nodes[slot];
+    struct timeval tv = tv_ms(px->cfg.connect_timeout_ms), now = {0, 0};
+    struct probe *p;
+    int fd = socket(w->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return;
+    p = xcalloc(1, sizeof(*p));
+    p->px = px;
+    p->slot = slot;
+    memcpy(p->id, w->id, sizeof(p->id));
+    if (connect(fd, (const struct sockaddr *)&w->sa, w->salen) < 0 && errno != EINPROGRESS) {
+        p->refused = errno == ECONNREFUSED;
+        close(fd);
+        fd = -1;
+    }
+    if (event_base_once(px->base, fd, fd >= 0 ? EV_WRITE : EV_TIMEOUT, on_probe, p,
+                        fd >= 0 ? &tv : &now) < 0) {
+        if (fd >= 0)
+            close(fd);
+        free(p);
+    }
+}
+
 /* Passive health: a failed connect or a reset marks the node down in this worker until an
- * active check passes after the mark. */
+ * active check passes after the mark. The mark also probes the node's listener once. */
 static void mark_down(struct mcpgw_bal_proxy *px, int slot, const char *why)
 {
     struct wnode *w = &px->nodes[slot];
@@ -368,6 +420,7 @@ static void mark_down(struct mcpgw_bal_proxy *px, int slot, const char *why)
     MCPGW_STORE(&nstats(px, slot)->passive_down, 1);
     log_warn("node %s (%s) marked down in this worker: %s", w->id, w->addr, why);
     pool_close_all(px, slot);
+    probe_listener(px, slot);
 }
 
 static int node_usable(struct mcpgw_bal_proxy *px, int slot)
@@ -741,6 +794,8 @@ static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_sta
                 return NULL;
             }
             mark_down(px, slot, lastbuf);
+            if (err == ECONNREFUSED)
+                node_refused(px, slot);
             MCPGW_BUMP(&nstats(px, slot)->retries, 1);
             continue;
         }
@@ -753,7 +808,7 @@ static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_sta
 
 /* The connect to u's node failed before any byte reached it: send the same bytes to the next
  * candidate. */
-static void retry(struct upstream *u, const char *cause)
+static void retry(struct upstream *u, const char *cause, int refused)
 {
     struct mcpgw_bal_proxy *px = u->px;
     struct client *c = u->c;
@@ -761,6 +816,8 @@ static void retry(struct upstream *u, const char *cause)
     char why[256];
 
     mark_down(px, u->slot, cause);
+    if (refused)
+        node_refused(px, u->slot);
     MCPGW_BUMP(&nstats(px, u->slot)->retries, 1);
     nu = route_request(px, &u->rq, cause, why, sizeof(why));
     if (!nu) {
@@ -1295,7 +1352,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
             snprintf(why, sizeof(why), "connect timed out after %u ms", px->cfg.connect_timeout_ms);
         else
             snprintf(why, sizeof(why), "%s", strerror(err ? err : ECONNREFUSED));
-        retry(u, why);
+        retry(u, why, !(what & BEV_EVENT_TIMEOUT) && err == ECONNREFUSED);
         return;
     }
     if (u->rq.rmode == R_TUNNEL) {
@@ -1542,25 +1599,55 @@ static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
     }
 }
 
+/* End every exchange of this worker with slot, streams included, so their clients reconnect and
+ * resume on another node instead of waiting on one that cannot answer (HAProxy's
+ * on-marked-down shutdown-sessions). With connected_only, connections still connecting are
+ * left alone: their own failure moves their request to another node, which the client never
+ * sees. Returns how many were ended. */
+static unsigned cut_node(struct mcpgw_bal_proxy *px, int slot, int connected_only)
+{
+    struct wnode *w = &px->nodes[slot];
+    struct upstream *skip = NULL; /* every exchange before it is being kept */
+    unsigned n = 0;
+    for (;;) {
+        struct upstream *u = skip ? skip->next : w->act_first;
+        while (u && connected_only && !u->connected) {
+            skip = u;
+            u = u->next;
+        }
+        if (!u)
+            break;
+        n++;
+        if (u->c)
+            client_free(u->c);
+        else
+            upstream_discard(u);
+    }
+    return n;
+}
+
+/* A connect to slot was refused: nothing listens at its address, so its process is gone (a node
+ * keeps its listener until it exits, draining included) and every exchange with it is dead or
+ * dying, however long its kernel takes to close them one by one (seconds, for a killed node
+ * holding thousands of streams on a busy machine). End them now rather than when the active
+ * checks or gossip agree, about a second later. */
+static void node_refused(struct mcpgw_bal_proxy *px, int slot)
+{
+    unsigned n = cut_node(px, slot, 1);
+    if (n)
+        log_warn("node %s (%s) refused a connection: ended %u exchanges in flight with it",
+                 px->nodes[slot].id, px->nodes[slot].addr, n);
+}
+
 /* A node the table now says is down (dead, or paused long enough for gossip to say so): end
- * every exchange with it at once, streams included, so clients reconnect and resume on another
- * node instead of waiting on a node that cannot answer (HAProxy's on-marked-down
- * shutdown-sessions). A leaving (draining) node stays up: its exchanges finish. */
+ * every exchange with it at once. A leaving (draining) node stays up: its exchanges finish. */
 static void cut_down_nodes(struct mcpgw_bal_proxy *px)
 {
     for (uint32_t i = 0; i < px->nslots; i++) {
         struct wnode *w = &px->nodes[i];
         uint8_t up = w->in_use && MCPGW_LOAD(&px->sh->slots[i].up);
         if (w->seen_up && !up && w->act_first) {
-            unsigned n = 0;
-            while (w->act_first) {
-                struct upstream *u = w->act_first;
-                n++;
-                if (u->c)
-                    client_free(u->c);
-                else
-                    upstream_discard(u);
-            }
+            unsigned n = cut_node(px, (int)i, 0);
             log_warn("node %s (%s) is down: ended %u exchanges in flight with it", w->id, w->addr,
                      n);
         }

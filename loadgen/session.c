@@ -12,6 +12,7 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* One worker per process: the stream callbacks reach it through here. */
 static struct lg_worker *the_worker;
@@ -302,13 +303,32 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
     stream_open(w, s);
 }
 
-/* The stream of an established (or subscribing) session broke: reconnect with backoff, with
- * Last-Event-ID, until the reconnect window closes. */
+uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng)
+{
+    uint32_t ceil_ms = attempt == 0 ? 20 : LG_BACKOFF_BASE_MS << (attempt < 5 ? attempt - 1 : 4);
+    uint64_t x = *rng ? *rng : UINT64_C(0x9e3779b97f4a7c15);
+    if (ceil_ms > LG_BACKOFF_CAP_MS)
+        ceil_ms = LG_BACKOFF_CAP_MS;
+    /* xorshift64: enough to spread clients, not a secret. */
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    *rng = x;
+    /* Between half the ceiling and the ceiling: spread, yet never a zero wait in a loop. */
+    return ceil_ms / 2 + (uint32_t)(x % (ceil_ms / 2 + 1));
+}
+
+/* The stream of an established (or subscribing) session broke: reconnect with Last-Event-ID
+ * until the reconnect window closes. The waits are jittered (sessions that broke together do
+ * not retry together, in waves) and capped low: once the cluster serves again, a session that
+ * failed several times is back within LG_BACKOFF_CAP_MS, so the drill measures the gateway and
+ * not the load generator's sleep. */
 static void stream_broken(struct lg_worker *w, struct lg_session *s)
 {
+    static uint64_t rng;
     uint64_t now = mcpgw_now_us();
     struct timeval tv;
-    uint64_t delay_ms;
+    uint32_t delay_ms;
     if (s->closing || w->phase == LG_PH_FINISHING)
         return;
     if (s->state == LG_SS_SUBSCRIBE || s->state == LG_SS_STREAM) {
@@ -323,10 +343,9 @@ static void stream_broken(struct lg_worker *w, struct lg_session *s)
         w->c[LG_C_STREAM_FAILED]++;
         return;
     }
-    delay_ms =
-        s->stream_attempts == 0 ? 10 : 50u << (s->stream_attempts < 6 ? s->stream_attempts : 6);
-    if (delay_ms > 2000)
-        delay_ms = 2000;
+    if (!rng)
+        rng = now ^ ((uint64_t)getpid() << 32);
+    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &rng);
     if (s->stream_attempts < 255)
         s->stream_attempts++;
     if (!s->retry_ev)

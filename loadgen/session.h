@@ -7,6 +7,13 @@
 #include "loadgen/client.h"
 #include "loadgen/worker-t.h"
 
+/* Reconnection waits of a broken GET stream: attempt 0 waits 10-20 ms, attempt n >= 1 a
+ * uniformly random time between half and all of min(LG_BACKOFF_BASE_MS * 2^(n-1),
+ * LG_BACKOFF_CAP_MS). rng is the caller's xorshift state (0 is replaced by a fixed seed). */
+#define LG_BACKOFF_BASE_MS 50
+#define LG_BACKOFF_CAP_MS  500
+uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng);
+
 /* Begin the setup of s, due at due_us (setup latency counts from then). */
 void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t due_us);
 

@@ -298,6 +298,10 @@ void mcpgw_worker_session_failed(struct lg_worker *w, struct lg_session *s)
 
 void mcpgw_worker_session_ok(struct lg_worker *w, struct lg_session *s)
 {
+    /* A session that holds a GET stream is served again only once that stream is back: a call
+     * answered while the stream is still down (notifications not delivered) does not count. */
+    if (w->cfg->get_streams && !s->writer && !s->stream_up)
+        return;
     if (s->drill && !s->drill_ok_us)
         s->drill_ok_us = mcpgw_now_us();
 }

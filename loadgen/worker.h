@@ -25,7 +25,8 @@ void mcpgw_worker_on_response(struct lg_worker *w, struct lg_req *r, int err,
 /* The next generated load request when one is due, else NULL. */
 struct lg_req *mcpgw_worker_pull(struct lg_worker *w);
 
-/* Drill accounting: session s failed / succeeded now. */
+/* Drill accounting: session s failed / succeeded now. A session with a GET stream succeeds only
+ * while its stream is up (a call answered while the stream is down does not end its recovery). */
 void mcpgw_worker_session_failed(struct lg_worker *w, struct lg_session *s);
 void mcpgw_worker_session_ok(struct lg_worker *w, struct lg_session *s);
 
