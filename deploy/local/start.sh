@@ -113,8 +113,10 @@ for i in $(seq "$nodes"); do
     echo $! >"$RUN/n$i.pid"
     node_list+=("n$i=127.0.0.1:$((BAL_PORT + i))")
 done
+# Ready, not just alive: /readyz answers 200 once the node's session store is connected, so the
+# first initialize does not get a 503.
 for i in $(seq "$nodes"); do
-    wait_http "http://127.0.0.1:$((BAL_PORT + i))/healthz" "node n$i"
+    wait_http "http://127.0.0.1:$((BAL_PORT + i))/readyz" "node n$i"
 done
 # --nodes only seeds the table until gossip has found the nodes.
 "$BUILD/balancer/mcpgw-balancer" --listen "127.0.0.1:$BAL_PORT" \
