@@ -5,6 +5,7 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/builtin.h"
+#include "node/fanout.h"
 #include "node/node-t.h"
 #include "node/notes.h"
 #include "node/protocol.h"
@@ -420,6 +421,9 @@ static void register_metrics(struct mcpgw_node *n)
         "Event loop stalls (>1 s) after which the node resynchronized before serving", labels);
     n->st.store_up = mcpgw_metrics_gauge(m, "mcpgw_node_store_up",
                                          "1 when the session store is reachable", labels);
+    n->st.fanout_queued =
+        mcpgw_metrics_gauge(m, "mcpgw_node_fanout_queued",
+                            "Resource updates not yet delivered to every local subscriber", labels);
 }
 
 int main(int argc, char **argv)
@@ -455,8 +459,10 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     node.base = event_base_new();
-    /* Two priorities: 0 for the stall detector, 1 (the default) for everything else. */
-    event_base_priority_init(node.base, 2);
+    /* Three priorities: 0 for the stall detector, 1 (the default) for everything else, 2 for
+     * background work that must not hold up the rest (resource-update fan-out). */
+    event_base_priority_init(node.base, 3);
+    node.fanout = mcpgw_fanout_new(&node, 2);
     node.started_ms = mcpgw_now_ms();
     node.reg = mcpgw_registry_new(node.cfg.shard_bits);
     node.metrics = mcpgw_metrics_new();
@@ -530,6 +536,7 @@ out:
     }
     free_list(node.cfg.gossip_seeds, node.cfg.ngossip_seeds);
     mcpgw_store_free(node.store);
+    mcpgw_fanout_free(node.fanout);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);
     mcpgw_metrics_free(node.metrics);

@@ -17,6 +17,7 @@ struct mcpgw_session;
 struct mcpgw_notes;
 struct mcpgw_call;
 struct mcpgw_store;
+struct mcpgw_fanout;
 struct mcpgw_gossip;
 
 /* Protocol revisions of the session era, newest first. */
@@ -65,6 +66,7 @@ struct mcpgw_node_stats {
         *retries_answered;
     int64_t *sessions, *streams, *calls_inflight; /* sessions/streams set at scrape time */
     int64_t *store_up;
+    int64_t *fanout_queued; /* resource updates not yet delivered to every local subscriber */
     struct mcpgw_hist *latency;
 };
 
@@ -77,6 +79,7 @@ struct mcpgw_node {
     struct mcpgw_node_stats st;
     struct mcpgw_notes *notes;
     struct mcpgw_store *store;
+    struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
     struct event *expiry;
     uint64_t started_ms;
     int draining;

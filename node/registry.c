@@ -266,20 +266,38 @@ int mcpgw_registry_unsubscribe(struct mcpgw_registry *r, struct mcpgw_session *s
     return 1;
 }
 
-void mcpgw_registry_foreach_subscriber(struct mcpgw_registry *r, const char *uri,
-                                       void (*fn)(void *arg, struct mcpgw_session *s), void *arg)
+size_t mcpgw_registry_foreach_subscriber_from(struct mcpgw_registry *r, const char *uri,
+                                              size_t *shard, size_t budget,
+                                              void (*fn)(void *arg, struct mcpgw_session *s),
+                                              void *arg)
 {
     uint64_t h = mcpgw_hash64(uri, strlen(uri));
-    for (size_t i = 0; i < ((size_t)1 << r->bits); i++) {
-        struct shard *sh = &r->shards[i];
+    size_t visited = 0;
+    while (*shard < ((size_t)1 << r->bits) && visited < budget) {
+        struct shard *sh = &r->shards[(*shard)++];
         struct sub_entry **pp;
         if (!sh->subs_count)
             continue;
         pp = sub_slot(sh, uri, h);
-        if (pp && *pp)
+        if (pp && *pp) {
             for (uint32_t j = 0; j < (*pp)->n; j++)
                 fn(arg, (*pp)->sess[j]);
+            visited += (*pp)->n;
+        }
     }
+    return visited;
+}
+
+int mcpgw_registry_subscriber_shards_left(const struct mcpgw_registry *r, size_t shard)
+{
+    return shard < ((size_t)1 << r->bits);
+}
+
+void mcpgw_registry_foreach_subscriber(struct mcpgw_registry *r, const char *uri,
+                                       void (*fn)(void *arg, struct mcpgw_session *s), void *arg)
+{
+    size_t shard = 0;
+    mcpgw_registry_foreach_subscriber_from(r, uri, &shard, SIZE_MAX, fn, arg);
 }
 
 void mcpgw_registry_foreach(struct mcpgw_registry *r,

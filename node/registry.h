@@ -36,6 +36,15 @@ int mcpgw_registry_unsubscribe(struct mcpgw_registry *r, struct mcpgw_session *s
 /* Call fn for every local session subscribed to uri (fn must not change subscriptions). */
 void mcpgw_registry_foreach_subscriber(struct mcpgw_registry *r, const char *uri,
                                        void (*fn)(void *arg, struct mcpgw_session *s), void *arg);
+/* The same a part at a time: from shard *shard on, whole shards until at least budget sessions
+ * were visited (or the last shard); *shard is left at the next shard to visit. Returns the
+ * number visited. Sessions that subscribe meanwhile in a shard not yet visited are visited. */
+size_t mcpgw_registry_foreach_subscriber_from(struct mcpgw_registry *r, const char *uri,
+                                              size_t *shard, size_t budget,
+                                              void (*fn)(void *arg, struct mcpgw_session *s),
+                                              void *arg);
+/* Whether a walk left at shard has shards left to visit. */
+int mcpgw_registry_subscriber_shards_left(const struct mcpgw_registry *r, size_t shard);
 /* Call fn for every session (fn must not insert or remove). */
 void mcpgw_registry_foreach(struct mcpgw_registry *r,
                             void (*fn)(void *arg, struct mcpgw_session *s), void *arg);

@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/fanout.h"
 #include "node/notes.h"
 #include "node/protocol.h"
 #include "node/registry.h"
@@ -657,7 +658,10 @@ static void on_uri_event(struct rstore *r, const char *p, size_t len)
     uri[sp2 - sp1 - 1] = '\0';
     e.json = sp2 + 1;
     e.len = (size_t)(p + len - sp2 - 1);
-    mcpgw_registry_foreach_subscriber(r->n->reg, uri, deliver_uri_event, &e);
+    if (r->n->fanout)
+        mcpgw_fanout_push(r->n->fanout, uri, e.g, e.seq, e.json, e.len);
+    else
+        mcpgw_registry_foreach_subscriber(r->n->reg, uri, deliver_uri_event, &e);
 }
 
 static void on_moved_message(struct rstore *r, const char *p, size_t len)

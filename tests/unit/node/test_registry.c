@@ -416,6 +416,40 @@ START_TEST(test_registry_foreach_subscriber_visits_exactly_the_subscribers_acros
 }
 END_TEST
 
+/* The fan-out walks one URI's subscribers a batch at a time: every subscriber exactly once, no
+ * batch far above its budget (whole shards), and the walk ends. */
+START_TEST(test_registry_subscriber_walk_in_batches_visits_each_once)
+{
+    enum { N = 400 };
+    struct mcpgw_registry *r = mcpgw_registry_new(4);
+    struct mcpgw_session **v = insert_many(r, N);
+    int hits[N], batches = 0;
+    struct marks m = {v, N, hits};
+    size_t shard = 0, total = 0;
+
+    for (int i = 0; i < N; i += 2)
+        mcpgw_registry_subscribe(r, v[i], "res://x");
+    memset(hits, 0, sizeof(hits));
+    while (mcpgw_registry_subscriber_shards_left(r, shard)) {
+        size_t before = shard, n;
+        n = mcpgw_registry_foreach_subscriber_from(r, "res://x", &shard, 10, mark_visit, &m);
+        ck_assert_uint_gt(shard, before);
+        total += n;
+        batches++;
+    }
+    ck_assert_uint_eq(total, N / 2);
+    ck_assert_int_gt(batches, 4); /* 200 subscribers over 16 shards, 10 at a time */
+    for (int i = 0; i < N; i++)
+        ck_assert_int_eq(hits[i], i % 2 == 0);
+    /* a finished walk visits nothing more */
+    ck_assert_uint_eq(
+        mcpgw_registry_foreach_subscriber_from(r, "res://x", &shard, 10, mark_visit, &m), 0);
+
+    drop_all(r, v, N);
+    mcpgw_registry_free(r);
+}
+END_TEST
+
 START_TEST(test_registry_clamps_shard_bits_to_16)
 {
     struct mcpgw_registry *r = mcpgw_registry_new(40);
@@ -443,6 +477,7 @@ static Suite *registry_suite(void)
     tcase_add_test(tc, test_registry_touch_orders_sessions_for_oldest_idle);
     tcase_add_test(tc,
                    test_registry_foreach_subscriber_visits_exactly_the_subscribers_across_shards);
+    tcase_add_test(tc, test_registry_subscriber_walk_in_batches_visits_each_once);
     tcase_add_test(tc, test_registry_clamps_shard_bits_to_16);
     suite_add_tcase(s, tc);
     return s;

@@ -1,0 +1,137 @@
+/* fanout.c - resource updates delivered to this node's subscribers a batch at a time.
+ *
+ * One update can have tens of thousands of local subscribers, and each delivery is a write to a
+ * socket: done in one callback it holds the event loop for hundreds of milliseconds, more on a
+ * loaded machine, long enough for gossip to declare the node dead and the balancer to cut every
+ * stream it holds. So an update is a job, delivered FANOUT_BATCH subscribers (whole registry
+ * shards) per callback at the loop's lowest priority: requests, streams, gossip probes and
+ * timers run between batches. Jobs run one at a time in arrival order, so every subscriber
+ * sees updates in id order, which the per-session dedup by id (call.c) relies on. */
+#include "node/fanout.h"
+
+#include "common/util.h"
+#include "node/call.h"
+#include "node/registry.h"
+
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define FANOUT_BATCH 256
+
+struct job {
+    struct job *next;
+    char *uri;
+    uint64_t g, seq;
+    size_t shard; /* the next registry shard to deliver to */
+    size_t len;
+    char json[];
+};
+
+struct mcpgw_fanout {
+    struct mcpgw_node *n;
+    struct event *ev;
+    struct job *head, *tail;
+    size_t queued;
+};
+
+struct visit {
+    struct mcpgw_node *n;
+    const struct job *j;
+};
+
+static void deliver(void *arg, struct mcpgw_session *s)
+{
+    struct visit *v = arg;
+    mcpgw_session_deliver(v->n, s, v->j->g, v->j->seq, v->j->json, v->j->len);
+}
+
+static void job_free(struct job *j)
+{
+    free(j->uri);
+    free(j);
+}
+
+/* A zero timeout, not event_active(): libevent runs an event activated from its own callback
+ * again in the same pass, before polling, so nothing else would run between batches. A timer
+ * fires after the next poll, and the I/O that poll found (higher priority) goes first. */
+static void next_batch(struct mcpgw_fanout *f)
+{
+    static const struct timeval now = {0, 0};
+    event_add(f->ev, &now);
+}
+
+static void on_batch(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_fanout *f = arg;
+    size_t budget = FANOUT_BATCH;
+    while (f->head && budget) {
+        struct job *j = f->head;
+        struct visit v = {f->n, j};
+        size_t done = mcpgw_registry_foreach_subscriber_from(f->n->reg, j->uri, &j->shard, budget,
+                                                             deliver, &v);
+        budget = done >= budget ? 0 : budget - done;
+        if (!mcpgw_registry_subscriber_shards_left(f->n->reg, j->shard)) {
+            f->head = j->next;
+            if (!f->head)
+                f->tail = NULL;
+            job_free(j);
+            f->queued--;
+            if (f->n->st.fanout_queued)
+                *f->n->st.fanout_queued = (int64_t)f->queued;
+        }
+    }
+    if (f->head)
+        next_batch(f);
+}
+
+struct mcpgw_fanout *mcpgw_fanout_new(struct mcpgw_node *n, int priority)
+{
+    struct mcpgw_fanout *f = xcalloc(1, sizeof(*f));
+    f->n = n;
+    f->ev = event_new(n->base, -1, 0, on_batch, f);
+    event_priority_set(f->ev, priority);
+    return f;
+}
+
+void mcpgw_fanout_free(struct mcpgw_fanout *f)
+{
+    if (!f)
+        return;
+    while (f->head) {
+        struct job *j = f->head;
+        f->head = j->next;
+        job_free(j);
+    }
+    event_free(f->ev);
+    free(f);
+}
+
+void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
+                       const char *json, size_t len)
+{
+    struct job *j = xmalloc(sizeof(*j) + len + 1);
+    j->next = NULL;
+    j->uri = xstrdup(uri);
+    j->g = g;
+    j->seq = seq;
+    j->shard = 0;
+    j->len = len;
+    memcpy(j->json, json, len);
+    j->json[len] = '\0';
+    if (f->tail)
+        f->tail->next = j;
+    else
+        f->head = j;
+    f->tail = j;
+    f->queued++;
+    if (f->n->st.fanout_queued)
+        *f->n->st.fanout_queued = (int64_t)f->queued;
+    if (f->head == j)
+        next_batch(f);
+}
+
+size_t mcpgw_fanout_queued(const struct mcpgw_fanout *f)
+{
+    return f->queued;
+}

@@ -1,0 +1,26 @@
+/* fanout.h - resource updates delivered to this node's subscribers a batch at a time. */
+#ifndef MCPGW_NODE_FANOUT_H
+#define MCPGW_NODE_FANOUT_H
+
+#include "node/node-t.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mcpgw_fanout;
+
+/* priority: the event base priority batches run at (the lowest, so that requests, streams,
+ * gossip and timers go first). */
+struct mcpgw_fanout *mcpgw_fanout_new(struct mcpgw_node *n, int priority);
+/* Pending updates are dropped (their subscribers replay them from the store on resume). */
+void mcpgw_fanout_free(struct mcpgw_fanout *f);
+
+/* Queue an update of uri with GET-stream event id <g>-<seq> (json is copied). Updates reach each
+ * subscriber in the order they were pushed. */
+void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
+                       const char *json, size_t len);
+
+/* Updates queued or in delivery. */
+size_t mcpgw_fanout_queued(const struct mcpgw_fanout *f);
+
+#endif
