@@ -29,6 +29,11 @@
 
 #define NPEND 8
 
+/* How long the grace may stretch while notifications are still arriving (or --grace, if
+ * longer). */
+#define GRACE_MAX_MS        30000
+#define GRACE_LIMIT_MS(cfg) ((cfg)->grace_ms > GRACE_MAX_MS ? (cfg)->grace_ms : GRACE_MAX_MS)
+
 enum phase { PH_RAMP, PH_DRIVE, PH_GRACE, PH_FINISH, PH_DONE, PH_COUNT };
 static const char *const phase_names[PH_COUNT] = {"ramp", "load", "grace", "finish", "done"};
 
@@ -55,6 +60,7 @@ struct drill_timer {
 };
 
 struct parent {
+    uint64_t grace_notifs; /* notifications counted at the last grace check */
     const struct mcpgw_lg_config *cfg;
     struct mcpgw_lg_result *r;
     struct event_base *base;
@@ -308,6 +314,7 @@ static void stop(struct parent *p)
     for (uint32_t i = 0; i < p->cfg->ndrills; i++)
         if (p->drills[i].act)
             evtimer_del(p->drills[i].act);
+    p->grace_notifs = p->r->c[LG_C_NOTIF_RECEIVED];
     timer_at(p->phase_ev, p->r->stop_us + p->cfg->grace_ms * 1000);
 }
 
@@ -331,6 +338,15 @@ static void on_phase(evutil_socket_t fd, short what, void *arg)
     } else if (p->phase == PH_DRIVE) {
         stop(p);
     } else if (p->phase == PH_GRACE) {
+        /* Notifications still arriving (a large fan-out takes seconds): they are not lost yet.
+         * Wait while the count grows, a second at a time, up to GRACE_LIMIT_MS. */
+        uint64_t got = p->r->c[LG_C_NOTIF_RECEIVED], now = mcpgw_now_us();
+        if (got != p->grace_notifs &&
+            now < p->r->stop_us + (uint64_t)GRACE_LIMIT_MS(p->cfg) * 1000) {
+            p->grace_notifs = got;
+            timer_at(p->phase_ev, now + 1000000);
+            return;
+        }
         finish(p);
     }
 }
@@ -787,7 +803,7 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
     ramp_us = (uint64_t)((double)cfg->sessions / cfg->ramp_per_s * 1e6);
     timer_at(p.phase_ev, r->t0_us + ramp_us + cfg->setup_window_ms * 1000);
     bound_us = ramp_us + cfg->setup_window_ms * 1000 + cfg->duration_ms * 1000 +
-               cfg->grace_ms * 1000 + 60 * 1000000ull;
+               (uint64_t)GRACE_LIMIT_MS(cfg) * 1000 + 60 * 1000000ull;
     p.deadline_ev = evtimer_new(p.base, on_deadline, &p);
     timer_at(p.deadline_ev, r->t0_us + bound_us);
     p.sig_ev[0] = evsignal_new(p.base, SIGINT, on_signal, &p);

@@ -238,6 +238,27 @@ void mcpgw_lgsession_account(const struct lg_session *s, uint64_t first, uint64_
     *duplicated = s->nv_dups;
 }
 
+int mcpgw_lgsession_missing(const struct lg_session *s, uint64_t first, uint64_t last, char *out,
+                            size_t outlen)
+{
+    size_t used = 0;
+    int n = 0;
+    out[0] = '\0';
+    for (uint64_t v = first; first && v <= last; v++) {
+        int seen = s->nv_uniq && v >= s->nv_first &&
+                   (v == s->nv_last ||
+                    (v < s->nv_last && (s->nv_last - 1 - v >= 64 ||
+                                        (s->nv_window & (UINT64_C(1) << (s->nv_last - 1 - v))))));
+        if (seen)
+            continue;
+        n++;
+        if (used + 24 < outlen)
+            used += (size_t)snprintf(out + used, outlen - used, "%s%llu", n > 1 ? "," : "",
+                                     (unsigned long long)v);
+    }
+    return n;
+}
+
 static void on_event(void *arg, const char *id, const char *event, const char *data, size_t len)
 {
     struct lg_session *s = arg;

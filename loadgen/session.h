@@ -26,6 +26,10 @@ void mcpgw_lgsession_close(struct lg_worker *w, struct lg_session *s);
 
 /* Versions of the note between first and last (inclusive) that s should have received, did
  * receive once, and received more than once. */
+/* The versions in first..last this session did not see, as "v1,v2,..." in out (cut at outlen);
+ * returns how many. */
+int mcpgw_lgsession_missing(const struct lg_session *s, uint64_t first, uint64_t last, char *out,
+                            size_t outlen);
 void mcpgw_lgsession_account(const struct lg_session *s, uint64_t first, uint64_t last,
                              uint64_t *expected, uint64_t *received, uint64_t *duplicated);
 

@@ -466,6 +466,7 @@ static void send_final(struct lg_worker *w, uint64_t first, uint64_t last)
     struct mcpgw_wire_final f;
     struct mcpgw_hist *rec[MCPGW_WIRE_MAX_DRILLS];
     struct evbuffer *b = evbuffer_new();
+    int named = 0;
     memset(&f, 0, sizeof(f));
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
         rec[i] = mcpgw_hist_new();
@@ -479,6 +480,16 @@ static void send_final(struct lg_worker *w, uint64_t first, uint64_t last)
             f.received += r;
             f.duplicated += d;
             f.lost += e - r;
+            /* Name a few, so that a loss can be traced in the nodes' logs. */
+            if (e != r && f.subscribers && named < 5) {
+                char miss[128];
+                int k = mcpgw_lgsession_missing(s, first, last, miss, sizeof(miss));
+                named++;
+                log_warn("worker %u: session %s missed %d notification version(s): %s (last "
+                         "event id %s)",
+                         w->idx, s->sid ? s->sid : "?", k, miss,
+                         s->last_eid ? s->last_eid : "none");
+            }
         }
         if (s->drill) {
             unsigned k = s->drill - 1u;

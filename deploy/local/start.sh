@@ -28,6 +28,9 @@ stop_all() {
         local pid
         pid=$(cat "$f")
         if tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -qE 'mcpgw-|redis-server'; then
+            # The balancer's workers too: until they are gone they still share its port
+            # (SO_REUSEPORT) and would take a new cluster's first connections.
+            pids+=($(pgrep -P "$pid" 2>/dev/null || true))
             kill "$pid" 2>/dev/null && pids+=("$pid")
         fi
         rm -f "$f"
