@@ -140,6 +140,9 @@ if [ "$SESSIONS" -gt 0 ]; then
     [ "$last" -gt 254 ] && last=254
     [ "$(cat /proc/sys/net/core/somaxconn)" -lt 4096 ] &&
         echo "mcpgw: net.core.somaxconn is below 4096: fast ramps will see SYN retransmissions" >&2
+    [ "$(cat /proc/sys/net/core/netdev_max_backlog)" -lt 16384 ] &&
+        echo "mcpgw: net.core.netdev_max_backlog is below 16384: bursts over loopback (a failover," \
+            "a large fan-out) will drop packets; sysctl -w net.core.netdev_max_backlog=16384" >&2
     echo "Load it with:" >&2
     echo "  $BUILD/loadgen/mcpgw-loadgen --url http://127.0.0.1:$BAL_PORT/mcp --sessions $SESSIONS" \
         "--ramp 1000/s --get-streams --workers $lg_workers --source-addrs 127.0.0.2-127.0.0.$last" \

@@ -29,8 +29,9 @@ const rec = wl.recovery();
 console.log(`sessions served again after SIGSTOP: p50 ${rec.p50} ms, p99 ${rec.p99} ms`);
 
 // Resume it while clients are quiet, so nothing routes a session back to it on purpose.
-wl.paused = true;
-await sleep(300);
+// The writer too, and calls still in flight (an SDK retry can take a while): a request that
+// reaches the resumed node would claim its session back, legitimately.
+check(await wl.quiesce(), 'the workload is quiet before SIGCONT');
 kill(victim, 'SIGCONT');
 await sleep(2500);
 const moved = await metric(cluster.nodePort(vi), 'mcpgw_node_sessions_moved_total');

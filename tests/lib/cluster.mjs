@@ -152,6 +152,7 @@ export class Workload {
     this.loops = this.clients.map(async (c) => {
       while (this.running) {
         if (this.paused) { await sleep(20); continue; }
+        this.inflight = (this.inflight || 0) + 1;
         try {
           const text = `${this.prefix}${c.i}-${c.calls}`;
           const r = await c.client.callTool({ name: 'echo', arguments: { text } });
@@ -161,6 +162,7 @@ export class Workload {
           c.failures++;
           c.lastError = String(e);
         }
+        this.inflight--;
         c.calls++;
         await sleep(this.pauseMs);
       }
@@ -168,15 +170,26 @@ export class Workload {
     this.writerLoop = (async () => {
       let j = 0;
       while (this.writing) {
+        if (this.paused) { await sleep(20); continue; }
         const k = j++ % this.nNotes;
+        this.inflight = (this.inflight || 0) + 1;
         try {
           const r = await this.writer.client.callTool({ name: 'notes_write',
             arguments: { name: this.noteName(k), text: `t${j}` } });
           this.published[k] = Math.max(this.published[k], Number(/version (\d+)/.exec(r.content[0].text)[1]));
         } catch (e) { this.writerFailures = (this.writerFailures || 0) + 1; }
+        this.inflight--;
         await sleep(this.writeMs);
       }
     })();
+  }
+  // Pause every client and the writer, and wait (at most timeoutMs) until no call is in flight:
+  // after this, nothing the workload does reaches any node.
+  async quiesce(timeoutMs = 10000) {
+    this.paused = true;
+    const end = Date.now() + timeoutMs;
+    while ((this.inflight || 0) > 0 && Date.now() < end) await sleep(20);
+    return (this.inflight || 0) === 0;
   }
   // Remember a fault's time: recovery is measured from here for the clients on `node`.
   mark(node) { this.markAt = Date.now(); this.markNode = node; for (const c of this.clients) c.servedAgain = 0; }
