@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -46,17 +47,17 @@ struct client {
     struct event rev;
     struct bufferevent *bev;
     struct mcpgw_bal_proxy *px;
-    struct upstream *up;        /* the request in flight, if any */
-    struct client *prev, *next; /* timeout list */
-    uint32_t deadline;          /* proxy ms */
-    uint32_t scanned;           /* head bytes already searched for the blank line */
-    uint32_t ip4;               /* IPv4 peer (network order) when v4 is set */
-    uint8_t state;              /* enum cstate */
-    uint8_t list;               /* enum clist_kind */
-    uint8_t keep_alive : 1;     /* keep the connection after the response in flight */
-    uint8_t http10 : 1;         /* HTTP/1.0 client: no chunked responses */
-    uint8_t paused : 1;         /* reading paused: the upstream's output is full */
-    uint8_t send_timeout : 1;   /* a send timeout is armed (our output is full) */
+    struct upstream *up;      /* the request in flight, if any */
+    TAILQ_ENTRY(client) link; /* timeout list */
+    uint32_t deadline;        /* proxy ms */
+    uint32_t scanned;         /* head bytes already searched for the blank line */
+    uint32_t ip4;             /* IPv4 peer (network order) when v4 is set */
+    uint8_t state;            /* enum cstate */
+    uint8_t list;             /* enum clist_kind */
+    uint8_t keep_alive : 1;   /* keep the connection after the response in flight */
+    uint8_t http10 : 1;       /* HTTP/1.0 client: no chunked responses */
+    uint8_t paused : 1;       /* reading paused: the upstream's output is full */
+    uint8_t send_timeout : 1; /* a send timeout is armed (our output is full) */
     uint8_t v4 : 1;
 };
 _Static_assert(sizeof(struct client) <= sizeof(struct event) + 64,
@@ -108,9 +109,7 @@ struct wnode {
     uint32_t npool;
 };
 
-struct clist {
-    struct client *first, *last;
-};
+TAILQ_HEAD(clist, client);
 
 struct mcpgw_bal_proxy {
     struct event_base *base;
@@ -234,15 +233,7 @@ static void list_remove(struct client *c)
     if (c->list == L_NONE)
         return;
     l = &c->px->lists[c->list];
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->first = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        l->last = c->prev;
-    c->prev = c->next = NULL;
+    TAILQ_REMOVE(l, c, link);
     c->list = L_NONE;
 }
 
@@ -252,13 +243,7 @@ static void list_append(struct client *c, enum clist_kind k)
     list_remove(c);
     c->list = (uint8_t)k;
     c->deadline = now_ms(c->px) + c->px->timeouts[k];
-    c->prev = l->last;
-    c->next = NULL;
-    if (l->last)
-        l->last->next = c;
-    else
-        l->first = c;
-    l->last = c;
+    TAILQ_INSERT_TAIL(l, c, link);
 }
 
 /* ---- reading on/off ---- */
@@ -1665,12 +1650,12 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     refresh_nodes(px);
     cut_down_nodes(px);
 
-    while ((c = px->lists[L_HEAD].first) && (int32_t)(now - c->deadline) >= 0) {
+    while ((c = TAILQ_FIRST(&px->lists[L_HEAD])) && (int32_t)(now - c->deadline) >= 0) {
         snprintf(why, sizeof(why), "request head not received within %u ms",
                  px->cfg.header_timeout_ms);
         client_fail(c, 408, why);
     }
-    while ((c = px->lists[L_BODY].first) && (int32_t)(now - c->deadline) >= 0) {
+    while ((c = TAILQ_FIRST(&px->lists[L_BODY])) && (int32_t)(now - c->deadline) >= 0) {
         if (c->up && c->up->rq.rstate == R_HEAD) {
             snprintf(why, sizeof(why), "request body stalled for %u ms", px->cfg.body_timeout_ms);
             client_fail(c, 408, why);
@@ -1678,9 +1663,9 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
             client_close_when_flushed(c);
         }
     }
-    while ((c = px->lists[L_IDLE].first) && (int32_t)(now - c->deadline) >= 0)
+    while ((c = TAILQ_FIRST(&px->lists[L_IDLE])) && (int32_t)(now - c->deadline) >= 0)
         client_free(c);
-    while ((c = px->lists[L_LINGER].first) && (int32_t)(now - c->deadline) >= 0)
+    while ((c = TAILQ_FIRST(&px->lists[L_LINGER])) && (int32_t)(now - c->deadline) >= 0)
         client_free(c);
     sweep_pools(px, now);
     refresh_nodes(px);
@@ -1704,6 +1689,8 @@ struct mcpgw_bal_proxy *mcpgw_bal_proxy_new(struct event_base *base,
     struct mcpgw_bal_proxy *px = xcalloc(1, sizeof(*px));
     struct timeval tv = tv_ms(SWEEP_PERIOD_MS);
 
+    for (int k = 0; k < L_COUNT; k++)
+        TAILQ_INIT(&px->lists[k]);
     px->base = base;
     px->cfg = *cfg;
     px->sh = sh;
@@ -1744,11 +1731,11 @@ void mcpgw_bal_proxy_drain(struct mcpgw_bal_proxy *px, mcpgw_bal_proxy_drained_f
         evconnlistener_free(px->lev);
         px->lev = NULL;
     }
-    while ((c = px->lists[L_IDLE].first))
+    while ((c = TAILQ_FIRST(&px->lists[L_IDLE])))
         client_free(c);
     /* Connections that have not sent a byte of a request yet are idle too. */
-    for (c = px->lists[L_HEAD].first; c;) {
-        struct client *next = c->next;
+    for (c = TAILQ_FIRST(&px->lists[L_HEAD]); c;) {
+        struct client *next = TAILQ_NEXT(c, link);
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
             client_free(c);
         c = next;
@@ -1766,8 +1753,8 @@ void mcpgw_bal_proxy_free(struct mcpgw_bal_proxy *px)
     if (px->lev)
         evconnlistener_free(px->lev);
     for (int k = L_HEAD; k < L_COUNT; k++)
-        while (px->lists[k].first)
-            client_free(px->lists[k].first);
+        while (!TAILQ_EMPTY(&px->lists[k]))
+            client_free(TAILQ_FIRST(&px->lists[k]));
     for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++)
         pool_close_all(px, (int)i);
     /* Clients in flight are in no list; they are reclaimed by process exit. */

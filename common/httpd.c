@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -41,7 +42,7 @@ struct chunked_req {
 struct mcpgw_http_conn {
     struct bufferevent *bev;
     struct mcpgw_httpd *srv;
-    struct mcpgw_http_conn *prev, *next; /* timeout list (idle or head) */
+    TAILQ_ENTRY(mcpgw_http_conn) link; /* timeout list (idle, head or busy) */
     uint64_t deadline_ms;
     mcpgw_http_close_fn on_close;
     void *close_arg;
@@ -60,9 +61,7 @@ struct mcpgw_http_conn {
 };
 _Static_assert(sizeof(struct mcpgw_http_conn) <= 96, "keep the connection struct small");
 
-struct conn_list {
-    struct mcpgw_http_conn *first, *last;
-};
+TAILQ_HEAD(conn_list, mcpgw_http_conn);
 
 struct mcpgw_httpd {
     struct event_base *base;
@@ -104,15 +103,7 @@ static void list_remove(struct mcpgw_http_conn *c)
     if (c->list == LIST_NONE)
         return;
     l = list_of(c, c->list);
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        l->first = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    else
-        l->last = c->prev;
-    c->prev = c->next = NULL;
+    TAILQ_REMOVE(l, c, link);
     c->list = LIST_NONE;
 }
 
@@ -125,13 +116,7 @@ static void list_append(struct mcpgw_http_conn *c, int which, uint32_t timeout_m
     l = list_of(c, which);
     c->list = (uint8_t)which;
     c->deadline_ms = mcpgw_now_ms() + timeout_ms;
-    c->prev = l->last;
-    c->next = NULL;
-    if (l->last)
-        l->last->next = c;
-    else
-        l->first = c;
-    l->last = c;
+    TAILQ_INSERT_TAIL(l, c, link);
 }
 
 static void write_simple(struct mcpgw_http_conn *c, int status, const char *msg, int close_conn)
@@ -165,15 +150,15 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_httpd *s = arg;
     uint64_t now = mcpgw_now_ms();
-    while (s->head.first && s->head.first->deadline_ms <= now) {
-        struct mcpgw_http_conn *c = s->head.first;
+    while (!TAILQ_EMPTY(&s->head) && TAILQ_FIRST(&s->head)->deadline_ms <= now) {
+        struct mcpgw_http_conn *c = TAILQ_FIRST(&s->head);
         if (c->state == ST_CLOSING)
             conn_free(c); /* lingered long enough */
         else
             fail(c, 408, "request head not received in time");
     }
-    while (s->idle.first && s->idle.first->deadline_ms <= now)
-        conn_free(s->idle.first);
+    while (!TAILQ_EMPTY(&s->idle) && TAILQ_FIRST(&s->idle)->deadline_ms <= now)
+        conn_free(TAILQ_FIRST(&s->idle));
 }
 
 static void chunk_data(void *arg, const char *data, size_t len)
@@ -445,6 +430,9 @@ struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_
 {
     struct mcpgw_httpd *s = xcalloc(1, sizeof(*s));
     struct timeval tv = {0, 250000};
+    TAILQ_INIT(&s->idle);
+    TAILQ_INIT(&s->head);
+    TAILQ_INIT(&s->busy);
     s->base = base;
     s->cfg = *cfg;
     s->handler = handler;
@@ -500,14 +488,14 @@ void mcpgw_httpd_free(struct mcpgw_httpd *s)
     if (!s)
         return;
     mcpgw_httpd_stop_accepting(s);
-    while (s->idle.first)
-        conn_free(s->idle.first);
-    while (s->head.first)
-        conn_free(s->head.first);
+    while (!TAILQ_EMPTY(&s->idle))
+        conn_free(TAILQ_FIRST(&s->idle));
+    while (!TAILQ_EMPTY(&s->head))
+        conn_free(TAILQ_FIRST(&s->head));
     /* Streams, requests awaiting an answer and responses still flushing: their close callbacks
      * tell the application, which must not use them afterwards. */
-    while (s->busy.first)
-        conn_free(s->busy.first);
+    while (!TAILQ_EMPTY(&s->busy))
+        conn_free(TAILQ_FIRST(&s->busy));
     event_free(s->sweep);
     free(s);
 }
