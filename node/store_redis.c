@@ -99,9 +99,10 @@ static const char *const scripts[S_COUNT] = {
      * (docs/replication.md). */
     "local out = {} "
     "local subs = redis.call('HGETALL', KEYS[1]) "
-    "local after = tonumber(ARGV[1]) "
+    /* ids stay strings: Lua would print a large number in exponent form */
     "for i = 1, #subs, 2 do "
-    "  local from = math.max(after, tonumber(subs[i + 1]) or 0) "
+    "  local from = ARGV[1] "
+    "  if (tonumber(subs[i + 1]) or 0) > tonumber(from) then from = subs[i + 1] end "
     "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. subs[i], '(' .. from .. '-0', '+', "
     "      'COUNT', ARGV[2])) do "
     "    out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], e[2][2]} end "

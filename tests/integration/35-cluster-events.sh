@@ -7,7 +7,8 @@
 #     merged in one increasing order;
 #   - the event counter set back (a restore without it) does not break ids: the next update
 #     still gets an id after every earlier one;
-#   - after an unsubscribe, nothing more of that URI is replayed.
+#   - after an unsubscribe, nothing more of that URI is replayed;
+#   - a Last-Event-ID far beyond every event replays nothing and does not break the replay.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 REDIS=16750 N1=16751 N2=16752
@@ -103,3 +104,12 @@ write beta b4
 got=$(events "$N2" "$A" "$last" | awk '{print $2 "#" $3}' | sed 's|mcpgw://notes/||' | tr '\n' ' ')
 [ "$got" = "beta#4 " ] || fail "after unsubscribing alpha, the replay gave '$got', want 'beta#4 '"
 pass "after an unsubscribe only the remaining subscription is replayed"
+
+# A Last-Event-ID far beyond any event (a counter Lua cannot print as an integer) replays
+# nothing and the stream stays open: the replay must not fail on it.
+rc=0
+curl -sS --max-time 1 -o /dev/null -H 'Accept: text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \
+    -H "Mcp-Session-Id: $A" -H "Last-Event-ID: 0.999999999999999999-0" "http://127.0.0.1:$N2/mcp" || rc=$?
+[ "$rc" = 28 ] || fail "a resume from a far-future id ended at once (curl exit $rc), want a stream held open"
+grep -q "resume of $A failed" "$MCPGW_TMP/n2.log" && fail "the far-future resume failed in the store"
+pass "a resume from a far-future id replays nothing and stays open"
