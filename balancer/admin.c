@@ -60,7 +60,6 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
             sum.requests += MCPGW_LOAD(&ns->requests);
             sum.errors += MCPGW_LOAD(&ns->errors);
             sum.retries += MCPGW_LOAD(&ns->retries);
-            sum.stream_resumes += MCPGW_LOAD(&ns->stream_resumes);
             sum.assigned += MCPGW_LOAD(&ns->assigned);
             for (int k = 0; k < 5; k++)
                 sum.responses[k] += MCPGW_LOAD(&ns->responses[k]);
@@ -92,10 +91,6 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
         *mcpgw_metrics_counter(m, "mcpgw_balancer_retries_total",
                                "Requests moved to another node before any byte reached this one.",
                                labels) = sum.retries;
-        *mcpgw_metrics_counter(m, "mcpgw_balancer_stream_resumes_total",
-                               "Event streams resumed on this node after their node failed, "
-                               "without the client seeing a break.",
-                               labels) = sum.stream_resumes;
         *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_active_connections",
                              "Upstream connections carrying a request or stream.", labels) =
             sum.active;

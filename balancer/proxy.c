@@ -21,7 +21,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/ioctl.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
@@ -73,35 +72,12 @@ struct req_state {
     uint64_t req_body; /* decoded chunked body bytes */
     struct mcpgw_chunked req_dec;
     struct mcpgw_chunked resp_dec;
-    char *sid;             /* routing key copy (owned), NULL when routed by load */
-    struct sse_track *sse; /* a GET event stream that may be resumed elsewhere (owned) */
+    char *sid; /* routing key copy (owned), NULL when routed by load */
     uint32_t scanned;
     uint16_t sidlen;
     uint8_t rstate, rmode;
     uint8_t req_chunked : 1, req_done : 1, upgrade_req : 1, head_req : 1, resp_keep : 1,
-        dechunk : 1, resuming : 1;
-};
-
-/* A session's GET event stream, followed so that it can be resumed on another node when its
- * node fails mid-stream (docs/balancer.md, "Stream failover"): the request head as sent, and,
- * from the relayed body, the id of the last complete event and whether the bytes relayed so far
- * end between two events. */
-#define SSE_ID_MAX     64
-#define SSE_RESUME_MAX 3
-struct sse_track {
-    char *head;
-    uint32_t head_len;
-    uint8_t resumes;
-    uint8_t bol : 1;      /* at the start of a line */
-    uint8_t between : 1;  /* the relayed bytes end with an empty line (or are none) */
-    uint8_t in_id : 1;    /* reading an "id:" line's value */
-    uint8_t skip : 1;     /* reading another line */
-    uint8_t lead : 1;     /* the value's optional leading space may come */
-    uint8_t pending : 1;  /* the event being relayed carries an id */
-    uint8_t too_long : 1; /* the id line being read is longer than SSE_ID_MAX */
-    uint8_t matched;      /* bytes of "id:" matched at the line start */
-    uint8_t tmp_len, cur_len, last_len;
-    char tmp[SSE_ID_MAX], cur[SSE_ID_MAX], last[SSE_ID_MAX];
+        dechunk : 1;
 };
 
 /* An upstream connection: in use by one client's request, or idle in its node's pool. Read
@@ -164,104 +140,6 @@ static void relay_request_body(struct upstream *u);
 static void relay_response(struct upstream *u);
 static void upstream_discard(struct upstream *u);
 static void node_refused(struct mcpgw_bal_proxy *px, int slot);
-
-/* ---- event streams that can move to another node ---- */
-
-static struct sse_track *sse_new(const char *head, size_t len)
-{
-    struct sse_track *t = xcalloc(1, sizeof(*t));
-    t->head = xmalloc(len);
-    memcpy(t->head, head, len);
-    t->head_len = (uint32_t)len;
-    t->bol = t->between = 1;
-    return t;
-}
-
-static void sse_free(struct sse_track *t)
-{
-    if (!t)
-        return;
-    free(t->head);
-    free(t);
-}
-
-static int contains_ci(const char *v, size_t len, const char *needle)
-{
-    size_t n = strlen(needle);
-    for (size_t i = 0; i + n <= len; i++)
-        if (strncasecmp(v + i, needle, n) == 0)
-            return 1;
-    return 0;
-}
-
-/* A session's GET event stream on /mcp: the node that takes the session over can replay it
- * from the last event id, so its failure need not reach the client. */
-static int resumable_request(const struct mcpgw_http_head *h, const struct upstream *u)
-{
-    const struct mcpgw_http_header *acc = mcpgw_http_find(h, "accept");
-    return h->method == MCPGW_HTTP_GET && u->rq.sid && !h->upgrade && acc &&
-           contains_ci(acc->value, acc->value_len, "text/event-stream") && h->target_len >= 4 &&
-           memcmp(h->target, "/mcp", 4) == 0 && (h->target_len == 4 || h->target[4] == '?');
-}
-
-/* Follow the decoded body of an event stream: event boundaries and the last complete event's
- * id (an id applies when its event is dispatched, at the empty line). */
-static void sse_scan(void *arg, const char *p, size_t n)
-{
-    struct sse_track *t = arg;
-    for (size_t i = 0; i < n; i++) {
-        char ch = p[i];
-        if (ch == '\r')
-            continue; /* the nodes end lines with LF; CRLF is read as LF */
-        if (ch == '\n') {
-            if (t->bol) { /* an empty line: the event is complete */
-                if (t->pending) {
-                    memcpy(t->last, t->cur, t->cur_len);
-                    t->last_len = t->cur_len;
-                }
-                t->pending = 0;
-                t->between = 1;
-            } else if (t->in_id) {
-                /* An id too long to keep makes this stream not resumable. */
-                t->cur_len = t->too_long ? 0 : t->tmp_len;
-                memcpy(t->cur, t->tmp, t->tmp_len);
-                t->pending = !t->too_long;
-                if (t->too_long)
-                    t->last_len = 0, t->resumes = SSE_RESUME_MAX;
-            }
-            t->bol = 1;
-            t->in_id = t->skip = 0;
-            continue;
-        }
-        t->between = 0;
-        if (t->bol) {
-            t->bol = 0;
-            t->matched = 0;
-            t->tmp_len = 0;
-            t->too_long = 0;
-        }
-        if (t->skip)
-            continue;
-        if (!t->in_id) {
-            if (ch == "id:"[t->matched]) {
-                if (++t->matched == 3)
-                    t->in_id = t->lead = 1;
-            } else {
-                t->skip = 1;
-            }
-            continue;
-        }
-        if (t->lead && ch == ' ') {
-            t->lead = 0;
-            continue;
-        }
-        t->lead = 0;
-        if (t->tmp_len < SSE_ID_MAX)
-            t->tmp[t->tmp_len++] = ch;
-        else
-            t->too_long = 1;
-    }
-}
 
 static uint32_t now_ms(const struct mcpgw_bal_proxy *px)
 {
@@ -654,7 +532,6 @@ static void upstream_discard(struct upstream *u)
     if (u->c && u->c->up == u)
         u->c->up = NULL;
     free(u->rq.sid);
-    sse_free(u->rq.sse);
     bufferevent_free(u->bev);
     free(u);
 }
@@ -731,7 +608,6 @@ static void pool_put(struct upstream *u)
     struct wnode *w = &px->nodes[u->slot];
     uncount(u);
     free(u->rq.sid);
-    sse_free(u->rq.sse);
     memset(&u->rq, 0, sizeof(u->rq));
     u->c = NULL;
     if (px->draining || !w->in_use || w->passive || w->npool >= px->cfg.pool_size) {
@@ -945,75 +821,6 @@ static void retry(struct upstream *u, const char *cause, int refused)
     push(nu->bev);
 }
 
-/* u's node failed in the middle of a GET event stream. If the stream is between two events and
- * its last event had an id, send the same GET with Last-Event-ID to the next candidate node
- * (which claims the session and replays what followed), and relay that stream's body into the
- * same response: the client sees no break. Returns 1 when resumed (u is gone), 0 when the
- * caller must end the client's response as before. */
-static int try_resume(struct upstream *u, const char *cause)
-{
-    struct mcpgw_bal_proxy *px = u->px;
-    struct client *c = u->c;
-    struct sse_track *t = u->rq.sse;
-    struct upstream *nu;
-    struct req_state rq;
-    struct evbuffer *head;
-    const char *p, *end;
-    char why[256];
-    int from = u->slot;
-
-    if (!t || !c || c->up != u || px->draining || u->rq.rstate != R_BODY ||
-        u->rq.rmode != R_CHUNKED || u->rq.dechunk || !t->between || !t->last_len ||
-        t->resumes >= SSE_RESUME_MAX || !mcpgw_chunked_between(&u->rq.resp_dec) ||
-        evbuffer_get_length(bufferevent_get_input(u->bev)))
-        return 0;
-    /* The head again, its Last-Event-ID replaced by the last id relayed. */
-    head = evbuffer_new();
-    p = t->head;
-    end = t->head + t->head_len - 2; /* before the blank line's CRLF */
-    while (p < end) {
-        const char *eol = memchr(p, '\n', (size_t)(end - p));
-        size_t len = eol ? (size_t)(eol - p) + 1 : (size_t)(end - p);
-        if (!(len >= 14 && strncasecmp(p, "last-event-id:", 14) == 0))
-            evbuffer_add(head, p, len);
-        p += len;
-    }
-    evbuffer_add_printf(head, "Last-Event-ID: %.*s\r\n\r\n", (int)t->last_len, t->last);
-
-    rq = u->rq;
-    rq.tried |= 1ull << from;
-    rq.start_us = mcpgw_now_us();
-    rq.rstate = R_HEAD;
-    rq.rmode = R_NONE;
-    rq.scanned = 0;
-    rq.req_done = 1;
-    rq.resuming = 1;
-    rq.resp_keep = 0;
-    memset(&rq.resp_dec, 0, sizeof(rq.resp_dec));
-    nu = route_request(px, &rq, cause, why, sizeof(why));
-    if (!nu) {
-        evbuffer_free(head);
-        return 0; /* rq still owns nothing new: sid and sse stay with u */
-    }
-    /* The tracker and the routing key moved to nu with rq. */
-    u->rq.sid = NULL;
-    u->rq.sse = NULL;
-    t->resumes++;
-    MCPGW_BUMP(&nstats(px, nu->slot)->stream_resumes, 1);
-    log_info("stream of session %s moved from node %s to %s after its last event %.*s (%s)",
-             nu->rq.sid ? nu->rq.sid : "?", px->nodes[from].id, px->nodes[nu->slot].id,
-             (int)t->last_len, t->last, cause);
-    evbuffer_add_buffer(bufferevent_get_output(nu->bev), head);
-    evbuffer_free(head);
-    nu->c = c;
-    c->up = nu;
-    upstream_discard(u);
-    if (c->paused)
-        bufferevent_setwatermark(nu->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
-    push(nu->bev);
-    return 1;
-}
-
 static void count_chunk(void *arg, const char *data, size_t len)
 {
     *(uint64_t *)arg += len;
@@ -1022,7 +829,7 @@ static void count_chunk(void *arg, const char *data, size_t len)
 /* Move chunked bytes from src to dst, up to the end of the message. Returns 0, or -1 when the
  * encoding is invalid. */
 static int relay_chunked(struct mcpgw_chunked *d, struct evbuffer *src, struct evbuffer *dst,
-                         mcpgw_chunk_data_fn on_data, void *arg)
+                         uint64_t *decoded)
 {
     while (!d->done && evbuffer_get_length(src)) {
         struct evbuffer_iovec v[16];
@@ -1031,7 +838,7 @@ static int relay_chunked(struct mcpgw_chunked *d, struct evbuffer *src, struct e
         if (n > 16)
             n = 16;
         for (int i = 0; i < n && !d->done; i++) {
-            ssize_t k = mcpgw_chunked_feed(d, v[i].iov_base, v[i].iov_len, on_data, arg);
+            ssize_t k = mcpgw_chunked_feed(d, v[i].iov_base, v[i].iov_len, count_chunk, decoded);
             if (k < 0)
                 return -1;
             used += (size_t)k;
@@ -1058,7 +865,7 @@ static void relay_request_body(struct upstream *u)
     if (u->rq.req_done)
         return;
     if (u->rq.req_chunked) {
-        if (relay_chunked(&u->rq.req_dec, in, out, count_chunk, &u->rq.req_body) < 0) {
+        if (relay_chunked(&u->rq.req_dec, in, out, &u->rq.req_body) < 0) {
             if (u->rq.rstate == R_HEAD)
                 client_fail(c, 400, "invalid chunked encoding");
             else
@@ -1145,19 +952,12 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
         client_fail_json(c, 503, why);
         return;
     }
-    {
-        struct evbuffer *out = bufferevent_get_output(u->bev);
-        size_t before = evbuffer_get_length(out);
-        peer_of(c, ip, sizeof(ip), &peer);
-        mcpgw_bal_rewrite_request(h, &peer, out);
-        if (resumable_request(h, u))
-            u->rq.sse = sse_new((const char *)evbuffer_pullup(out, -1) + before,
-                                evbuffer_get_length(out) - before);
-    }
     u->c = c;
     c->up = u;
     c->state = C_FORWARD;
     list_remove(c);
+    peer_of(c, ip, sizeof(ip), &peer);
+    mcpgw_bal_rewrite_request(h, &peer, bufferevent_get_output(u->bev));
     evbuffer_drain(in, h->head_len);
     if (!u->rq.req_chunked && u->rq.req_left == 0) {
         u->rq.req_done = 1;
@@ -1310,27 +1110,6 @@ static int response_head(struct upstream *u)
             client_fail_json(c, 502, msg);
             return -1;
         }
-        if (u->rq.resuming) {
-            /* A moved event stream: the client has its head already; relay only the body. */
-            const struct mcpgw_http_header *ct = mcpgw_http_find(&h, "content-type");
-            u->rq.resuming = 0;
-            if (h.status != 200 || !h.chunked || !ct ||
-                !contains_ci(ct->value, ct->value_len, "text/event-stream")) {
-                log_info("node %s answered %d to a moved stream of session %s: ending it",
-                         px->nodes[u->slot].id, h.status, u->rq.sid ? u->rq.sid : "?");
-                client_close_when_flushed(c);
-                return -1;
-            }
-            evbuffer_drain(in, end);
-            u->rq.rmode = R_CHUNKED;
-            u->rq.rstate = R_BODY;
-            u->rq.resp_keep = 0;
-            u->rq.sse->bol = u->rq.sse->between = 1;
-            u->rq.sse->pending = 0;
-            bufferevent_set_timeouts(u->bev, NULL, NULL);
-            up_read_on(u, 0);
-            return 1;
-        }
         if (h.nheaders > MCPGW_HTTP_MAX_HEADERS - MCPGW_BAL_RESP_ADDED) {
             MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
             client_fail_json(c, 502, "the node's response has too many header fields");
@@ -1377,14 +1156,6 @@ static int response_head(struct upstream *u)
         u->rq.resp_left = h.content_length;
         u->rq.resp_keep = h.keep_alive && u->rq.rmode != R_EOF;
         u->rq.dechunk = c->http10 && u->rq.rmode == R_CHUNKED;
-        if (u->rq.sse) {
-            const struct mcpgw_http_header *ct = mcpgw_http_find(&h, "content-type");
-            if (h.status != 200 || u->rq.rmode != R_CHUNKED || u->rq.dechunk || !ct ||
-                !contains_ci(ct->value, ct->value_len, "text/event-stream")) {
-                sse_free(u->rq.sse);
-                u->rq.sse = NULL;
-            }
-        }
         close_client = !c->keep_alive || px->draining || u->rq.rmode == R_EOF || u->rq.dechunk ||
                        !u->rq.req_done;
         if (close_client) {
@@ -1458,8 +1229,7 @@ static void relay_response(struct upstream *u)
                 evbuffer_drain(in, (size_t)k);
             }
         } else {
-            bad = u->rq.sse ? relay_chunked(&u->rq.resp_dec, in, out, sse_scan, u->rq.sse) < 0
-                            : relay_chunked(&u->rq.resp_dec, in, out, count_chunk, &ignored) < 0;
+            bad = relay_chunked(&u->rq.resp_dec, in, out, &ignored) < 0;
         }
         if (bad) {
             MCPGW_BUMP(&nstats(u->px, u->slot)->errors, 1);
@@ -1597,12 +1367,7 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         client_fail_json(c, 502, why);
         return;
     }
-    /* Mid-response: an event stream moves to another node; anything else ends early for the
-     * client (no final chunk). */
-    snprintf(why, sizeof(why), "node %s dropped the stream: %s", px->nodes[u->slot].id,
-             (what & BEV_EVENT_EOF) ? "end of stream" : strerror(err));
-    if (try_resume(u, why))
-        return;
+    /* Mid-response: the client sees the stream end early (no final chunk). */
     log_debug("node %s dropped a response in flight", px->nodes[u->slot].id);
     client_close_when_flushed(c);
 }
@@ -1838,12 +1603,10 @@ static unsigned cut_node(struct mcpgw_bal_proxy *px, int slot, int connected_onl
         if (!u)
             break;
         n++;
-        if (u->c) {
-            if (!try_resume(u, "its node is down"))
-                client_free(u->c);
-        } else {
+        if (u->c)
+            client_free(u->c);
+        else
             upstream_discard(u);
-        }
     }
     return n;
 }

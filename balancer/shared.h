@@ -49,7 +49,6 @@ struct mcpgw_bal_node_stats {
     uint64_t requests;         /* requests sent to the node */
     uint64_t errors;           /* connect refused/timeout, reset, bad or missing response */
     uint64_t retries;          /* requests moved to another node before any byte reached this one */
-    uint64_t stream_resumes;   /* event streams moved here mid-stream from a failed node */
     uint64_t assigned;         /* requests without a session sent here by load (new sessions) */
     uint64_t responses[5];     /* by status class 1xx..5xx */
     int64_t active;            /* upstream connections in use */

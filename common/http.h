@@ -101,7 +101,5 @@ struct mcpgw_chunked {
 typedef void (*mcpgw_chunk_data_fn)(void *arg, const char *data, size_t len);
 ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
                            mcpgw_chunk_data_fn on_data, void *arg);
-/* Whether everything fed so far ends exactly between two chunks (another chunk may follow). */
-int mcpgw_chunked_between(const struct mcpgw_chunked *d);
 
 #endif
