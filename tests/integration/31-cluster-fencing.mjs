@@ -24,6 +24,7 @@ console.log(`SIGSTOP ${victim} (holding ${held} sessions)`);
 await sleep(5000);
 const mine = wl.clients.filter((c) => c.node === victim);
 const owners = mine.map((c) => redis('hget', `mcpgw:{${c.sid}}:s`, 'owner'));
+const epochs = mine.map((c) => redis('hget', `mcpgw:{${c.sid}}:s`, 'epoch'));
 check(owners.every((o) => o && o !== victim), `while ${victim} is paused its sessions are owned elsewhere (${owners.join(',')})`);
 const rec = wl.recovery();
 console.log(`sessions served again after SIGSTOP: p50 ${rec.p50} ms, p99 ${rec.p99} ms`);
@@ -36,10 +37,18 @@ kill(victim, 'SIGCONT');
 await sleep(2500);
 const moved = await metric(cluster.nodePort(vi), 'mcpgw_node_sessions_moved_total');
 check(moved >= mine.length, `${victim} dropped the copies of its moved sessions (${moved} moved messages acted on)`);
-const after = mine.map((c) => redis('hget', `mcpgw:{${c.sid}}:s`, 'owner'));
-check(after.every((o, k) => o === owners[k]), `after SIGCONT, Redis still names the new owners: ${victim} wrote nothing for them`);
-check((await metric(cluster.nodePort(vi), 'mcpgw_node_sessions')) === 0,
-  `${victim} holds no session after resuming (it had ${held})`);
+// An owner changes only through a claim, which raises the epoch: a session that is the victim's
+// again was claimed anew by a request routed to it once it was back (an SDK client's GET stream
+// reconnecting late does that), never kept by its old copy.
+const after = mine.map((c) => redis('hmget', `mcpgw:{${c.sid}}:s`, 'owner', 'epoch').split('\n'));
+check(after.every(([o, e], k) => o === owners[k] || (Number(e) > Number(epochs[k]) && o)),
+  `after SIGCONT, every session is with the owner that took it over, or claimed anew (${after.map(([o]) => o).join(',')})`);
+// The victim holds exactly the sessions Redis names it owner of: none of its stale copies.
+const all = [...wl.clients.map((c) => c.sid), wl.writer.transport.sessionId];
+const ownedByVictim = all.filter((sid) => redis('hget', `mcpgw:{${sid}}:s`, 'owner') === victim).length;
+const holds = await metric(cluster.nodePort(vi), 'mcpgw_node_sessions');
+check(holds === ownedByVictim,
+  `${victim} holds exactly what Redis names it owner of: ${holds} (it had ${held} before the pause)`);
 wl.paused = false;
 await sleep(2000);
 await wl.stop();
