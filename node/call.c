@@ -640,6 +640,34 @@ static void resume_visit(void *arg, const char *id, const char *json, size_t len
         (*r->n->st.events_replayed)++;
 }
 
+static void flush_held(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    while (s->held) {
+        struct mcpgw_held_event *h = s->held;
+        s->held = h->next;
+        deliver_now(n, s, h->ms, h->seq, h->data, h->len);
+        free(h);
+    }
+}
+
+void mcpgw_session_hold(struct mcpgw_session *s)
+{
+    if (s->gap_hold || s->resuming == UINT8_MAX)
+        return;
+    s->gap_hold = 1;
+    s->resuming++;
+}
+
+void mcpgw_session_release(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    if (!s->gap_hold)
+        return;
+    s->gap_hold = 0;
+    s->resuming--;
+    if (!s->resuming)
+        flush_held(n, s);
+}
+
 static void resume_done(void *arg, int err)
 {
     struct resume *r = arg;
@@ -651,12 +679,7 @@ static void resume_done(void *arg, int err)
         s->resuming--;
     if (r->catch_up) {
         if (s && !s->resuming)
-            while (s->held) {
-                struct mcpgw_held_event *h = s->held;
-                s->held = h->next;
-                deliver_now(r->n, s, h->ms, h->seq, h->data, h->len);
-                free(h);
-            }
+            flush_held(r->n, s);
         free(r);
         return;
     }
@@ -671,14 +694,8 @@ static void resume_done(void *arg, int err)
     }
     if (conn)
         mcpgw_session_attach_live(r->n, s, conn);
-    if (!s->resuming) {
-        while (s->held) {
-            struct mcpgw_held_event *h = s->held;
-            s->held = h->next;
-            deliver_now(r->n, s, h->ms, h->seq, h->data, h->len);
-            free(h);
-        }
-    }
+    if (!s->resuming)
+        flush_held(r->n, s);
     free(r);
 }
 

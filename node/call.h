@@ -68,6 +68,13 @@ void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64
 /* Shared store: write into the attached GET stream whatever the store holds after the last
  * event delivered (live events may have been lost with a pub/sub connection). */
 void mcpgw_session_catch_up(struct mcpgw_node *n, struct mcpgw_session *s);
+/* Hold live events for s (mcpgw_session_deliver queues them) until the release (both are
+ * idempotent: one hold at a time): used
+ * while a gap may exist before them, e.g. from the moment the pub/sub connection is back until
+ * the catch-up has read what was published while it was down. Delivering a later event first
+ * would move the session's dedup mark past the gap and lose it. */
+void mcpgw_session_hold(struct mcpgw_session *s);
+void mcpgw_session_release(struct mcpgw_node *n, struct mcpgw_session *s);
 
 /* A reply that waits for the store. It tracks the connection (NULL once the client left) and
  * remembers the session by id, since the session may go away meanwhile. */

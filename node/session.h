@@ -54,7 +54,8 @@ struct mcpgw_session {
     struct mcpgw_evlog *log;
     struct mcpgw_call *calls; /* in-flight requests of this session */
     uint8_t client_caps;      /* MCPGW_CAP_* */
-    uint8_t resuming;         /* a GET replay from the shared store is in flight */
+    uint8_t resuming;         /* replays (or the gap hold) in flight: live events wait in held */
+    uint8_t gap_hold;         /* held until a catch-up after a pub/sub gap (mcpgw_session_hold) */
     /* Shared store only: ownership epoch, TTL refresh time, and the id of the last GET-stream
      * event written ("<ms>-<seq>" of the Redis stream), so live events are never written twice. */
     uint64_t epoch;

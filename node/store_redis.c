@@ -196,13 +196,15 @@ static int reply_err(redisReply *reply)
 
 static void verify_reply(struct op *o, redisReply *reply, int err)
 {
-    struct mcpgw_session *s;
+    struct mcpgw_session *s = mcpgw_registry_lookup(o->r->n->reg, o->sid, strlen(o->sid));
     redisReply *owner, *epoch;
-    if (err || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
-        return;
-    s = mcpgw_registry_lookup(o->r->n->reg, o->sid, strlen(o->sid));
     if (!s)
         return;
+    if (err || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        /* The next reconnect verifies again; meanwhile deliver what was held. */
+        mcpgw_session_release(o->r->n, s);
+        return;
+    }
     owner = reply->element[0];
     epoch = reply->element[1];
     if (owner->type == REDIS_REPLY_STRING && epoch->type == REDIS_REPLY_STRING &&
@@ -215,8 +217,10 @@ static void verify_reply(struct op *o, redisReply *reply, int err)
         (*o->r->n->st.sessions_moved)++;
         mcpgw_node_session_drop(o->r->n, s);
     } else if (owner->type == REDIS_REPLY_STRING) {
-        /* Still ours: catch its GET stream up on what pub/sub may have dropped meanwhile. */
+        /* Still ours: catch its GET stream up on what pub/sub may have dropped meanwhile. The
+         * catch-up holds live events itself from here; our hold ends. */
         mcpgw_session_catch_up(o->r->n, s);
+        mcpgw_session_release(o->r->n, s);
     } else {
         log_warn("session %s has no record in redis any more (restarted empty?): dropping it; "
                  "its client will get 404 and initialize again",
@@ -229,6 +233,11 @@ static void verify_reply(struct op *o, redisReply *reply, int err)
 static void send_argv(struct rstore *r, struct op *o, int argc, const char **argv,
                       const size_t *lens);
 
+static void hold_one(void *arg, struct mcpgw_session *s)
+{
+    mcpgw_session_hold(s);
+}
+
 static void verify_one(void *arg, struct mcpgw_session *s)
 {
     struct rstore *r = arg;
@@ -238,6 +247,9 @@ static void verify_one(void *arg, struct mcpgw_session *s)
     o->r = r;
     o->on_reply = verify_reply;
     snprintf(o->sid, sizeof(o->sid), "%s", s->id);
+    /* Events published from now on arrive live, but some published while pub/sub was down may
+     * be missing: hold the live ones until the catch-up has read the gap (verify_reply). */
+    mcpgw_session_hold(s);
     snprintf(k, sizeof(k), "mcpgw:{%s}:s", s->id);
     send_argv(r, o, 4, argv, NULL);
 }
@@ -720,9 +732,11 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
         return;
     if (strcmp(reply->element[0]->str, "subscribe") == 0) {
         /* Only once both channels are confirmed is nothing published to us lost: catch up from
-         * here. */
+         * here. Until the catch-up has read the gap, live events wait (see verify_one), even if
+         * the scripts it needs are not loaded yet. */
         if (reply->element[2]->type != REDIS_REPLY_INTEGER || reply->element[2]->integer < 2)
             return;
+        mcpgw_registry_foreach(r->n->reg, hold_one, r);
         r->sub_up = 1;
         set_up_gauge(r);
         if (r->cmd_up && r->scripts_ok)
