@@ -23,7 +23,6 @@
 #define EV_MAXLEN     "1000"
 #define RESULT_TTL_MS "300000"
 #define WATCHDOG_MS   3000
-#define MAX_HELD      4096
 
 enum script {
     S_CREATE,
