@@ -1,5 +1,6 @@
 /* test_drill.c - drill specifications: what parses, and the sentences for what does not. */
 #include "loadgen/drill.h"
+#include "tests/unit/check-run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -60,17 +61,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("drill");
-    TCase *tc = tcase_create("drill");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_drill_parses_every_kind);
-    tcase_add_test(tc, test_drill_refuses_malformed_specs_with_a_reason);
-    tcase_add_test(tc, test_drill_reports_a_missing_node_instead_of_acting);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *tests[] = {test_drill_parses_every_kind,
+                            test_drill_refuses_malformed_specs_with_a_reason,
+                            test_drill_reports_a_missing_node_instead_of_acting};
+    return mcpgw_check_run("drill", "drill", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -1,6 +1,7 @@
 /* test_hist.c - the latency histogram: exact counts and extremes, bounded bucket error, merging
  * and the sparse pipe encoding. */
 #include "loadgen/hist.h"
+#include "tests/unit/check-run.h"
 
 #include <check.h>
 #include <event2/buffer.h>
@@ -125,21 +126,12 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("hist");
-    TCase *tc = tcase_create("hist");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_hist_counts_every_sample_and_keeps_exact_extremes);
-    tcase_add_test(tc, test_hist_values_below_256_us_are_exact);
-    tcase_add_test(tc, test_hist_percentiles_are_within_one_percent);
-    tcase_add_test(tc, test_hist_merge_equals_recording_into_one);
-    tcase_add_test(tc, test_hist_clamps_values_beyond_its_range_without_losing_them);
-    tcase_add_test(tc, test_hist_encoding_round_trips_and_adds);
-    tcase_add_test(tc, test_hist_decode_refuses_truncated_or_out_of_range_input);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *tests[] = {test_hist_counts_every_sample_and_keeps_exact_extremes,
+                            test_hist_values_below_256_us_are_exact,
+                            test_hist_percentiles_are_within_one_percent,
+                            test_hist_merge_equals_recording_into_one,
+                            test_hist_clamps_values_beyond_its_range_without_losing_them,
+                            test_hist_encoding_round_trips_and_adds,
+                            test_hist_decode_refuses_truncated_or_out_of_range_input};
+    return mcpgw_check_run("hist", "hist", tests, sizeof(tests) / sizeof(tests[0]));
 }

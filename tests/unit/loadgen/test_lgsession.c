@@ -1,5 +1,6 @@
 /* test_lgsession.c - the GET stream's reconnection waits: jittered, growing, capped. */
 #include "loadgen/session.h"
+#include "tests/unit/check-run.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -50,17 +51,8 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("loadgen_session");
-    TCase *tc = tcase_create("backoff");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_backoff_first_reconnect_is_prompt);
-    tcase_add_test(tc, test_backoff_grows_and_stays_under_the_cap);
-    tcase_add_test(tc, test_backoff_spreads_sessions_that_broke_together);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *tests[] = {test_backoff_first_reconnect_is_prompt,
+                            test_backoff_grows_and_stays_under_the_cap,
+                            test_backoff_spreads_sessions_that_broke_together};
+    return mcpgw_check_run("loadgen_session", "backoff", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -1,6 +1,7 @@
 /* test_procinfo.c - what the load generator reads from /proc: the kernel's slab and sockets,
  * and which processes belong to the cluster under test. */
 #include "loadgen/procinfo.h"
+#include "tests/unit/check-run.h"
 
 #include <check.h>
 #include <stdio.h>
@@ -50,16 +51,7 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("procinfo");
-    TCase *tc = tcase_create("procinfo");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_slab_and_sockstat_are_read);
-    tcase_add_test(tc, test_pidfile_filter_keeps_the_named_processes_and_their_children);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *tests[] = {test_slab_and_sockstat_are_read,
+                            test_pidfile_filter_keeps_the_named_processes_and_their_children};
+    return mcpgw_check_run("procinfo", "procinfo", tests, sizeof(tests) / sizeof(tests[0]));
 }

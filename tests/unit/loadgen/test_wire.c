@@ -1,6 +1,7 @@
 /* test_wire.c - parent <-> worker frames: round trips, partial frames, refused headers. */
 #include "loadgen/hist.h"
 #include "loadgen/wire.h"
+#include "tests/unit/check-run.h"
 
 #include <check.h>
 #include <event2/buffer.h>
@@ -148,18 +149,9 @@ END_TEST
 
 int main(void)
 {
-    Suite *s = suite_create("wire");
-    TCase *tc = tcase_create("wire");
-    SRunner *sr;
-    int failed;
-    tcase_add_test(tc, test_wire_tick_round_trips_with_histograms);
-    tcase_add_test(tc, test_wire_final_round_trips_nodes_and_drills);
-    tcase_add_test(tc, test_wire_take_waits_for_a_complete_frame);
-    tcase_add_test(tc, test_wire_take_refuses_bad_magic_version_type_and_length);
-    suite_add_tcase(s, tc);
-    sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    const TTest *tests[] = {test_wire_tick_round_trips_with_histograms,
+                            test_wire_final_round_trips_nodes_and_drills,
+                            test_wire_take_waits_for_a_complete_frame,
+                            test_wire_take_refuses_bad_magic_version_type_and_length};
+    return mcpgw_check_run("wire", "wire", tests, sizeof(tests) / sizeof(tests[0]));
 }
