@@ -337,22 +337,11 @@ out:
 /* One SO_REUSEPORT listener per worker, so the kernel spreads connections over them. */
 static int open_listener(const char *addr, char *err, size_t errlen)
 {
-    char host[256], port[16];
-    int p, fd = -1, one = 1, rc;
-    struct addrinfo hints, *res = NULL;
+    int fd, one = 1;
+    struct addrinfo *res = mcpgw_resolve_listen(addr, err, errlen);
 
-    if (mcpgw_parse_hostport(addr, host, sizeof(host), &p, err, errlen) < 0)
+    if (!res)
         return -1;
-    snprintf(port, sizeof(port), "%d", p);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve listen address '%s': %s", addr, gai_strerror(rc));
-        return -1;
-    }
     fd = socket(res->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
         setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) < 0 ||

@@ -444,24 +444,11 @@ struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_
 
 int mcpgw_httpd_listen(struct mcpgw_httpd *s, const char *addr, char *err, size_t errlen)
 {
-    char host[256], portstr[16];
-    int port;
-    struct addrinfo hints, *res = NULL;
     unsigned flags = LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE | LEV_OPT_CLOSE_ON_EXEC;
-    int rc;
+    struct addrinfo *res = mcpgw_resolve_listen(addr, err, errlen);
 
-    if (mcpgw_parse_hostport(addr, host, sizeof(host), &port, err, errlen) < 0)
+    if (!res)
         return -1;
-    snprintf(portstr, sizeof(portstr), "%d", port);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_STREAM;
-    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
-    rc = getaddrinfo(host, portstr, &hints, &res);
-    if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve listen address '%s': %s", addr, gai_strerror(rc));
-        return -1;
-    }
     if (s->cfg.reuseport)
         flags |= LEV_OPT_REUSEABLE_PORT;
     s->lev = evconnlistener_new_bind(s->base, on_accept, s, flags, 4096, res->ai_addr,

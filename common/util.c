@@ -2,6 +2,7 @@
 #include "common/util.h"
 
 #include <ctype.h>
+#include <netdb.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -117,6 +118,26 @@ int mcpgw_parse_hostport(const char *s, char *host, size_t hostlen, int *port, c
     host[hl] = '\0';
     *port = (int)p;
     return 0;
+}
+
+struct addrinfo *mcpgw_resolve_listen(const char *addr, char *err, size_t errlen)
+{
+    char host[256], port[16];
+    struct addrinfo hints, *res = NULL;
+    int p, rc;
+    if (mcpgw_parse_hostport(addr, host, sizeof(host), &p, err, errlen) < 0)
+        return NULL;
+    snprintf(port, sizeof(port), "%d", p);
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+    rc = getaddrinfo(host, port, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, errlen, "cannot resolve listen address '%s': %s", addr, gai_strerror(rc));
+        return NULL;
+    }
+    return res;
 }
 
 int mcpgw_parse_size(const char *s, uint64_t *out)

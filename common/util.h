@@ -25,6 +25,10 @@ int mcpgw_strieq(const char *a, size_t alen, const char *b);
 int mcpgw_parse_hostport(const char *s, char *host, size_t hostlen, int *port, char *err,
                          size_t errlen);
 
+/* Resolve a "host:port" to listen on (numeric port, passive, TCP). Returns the addrinfo list
+ * (free with freeaddrinfo), or NULL with a sentence in err. */
+struct addrinfo *mcpgw_resolve_listen(const char *addr, char *err, size_t errlen);
+
 /* Parse a size with optional k/m/g suffix (binary units) or a duration with ms/s/m/h suffix
  * (plain number = unit given). Return 0 or -1 on malformed input. */
 int mcpgw_parse_size(const char *s, uint64_t *out);

@@ -358,24 +358,24 @@ static void kill_workers(struct parent *p)
             kill(p->wk[i].pid, SIGKILL);
 }
 
-static void on_done_deadline(evutil_socket_t fd, short what, void *arg)
+/* Stop the run now: the figures gathered so far are reported as partial. */
+static void abort_run(struct parent *p, const char *why)
 {
-    struct parent *p = arg;
-    log_error("workers did not finish in time; stopping them");
+    log_error("%s; stopping the workers", why);
     p->r->aborted = 1;
-    snprintf(p->r->abort_reason, sizeof(p->r->abort_reason), "workers did not finish in time");
+    snprintf(p->r->abort_reason, sizeof(p->r->abort_reason), "%s", why);
     kill_workers(p);
     event_base_loopexit(p->base, NULL);
 }
 
+static void on_done_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    abort_run(arg, "workers did not finish in time");
+}
+
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
-    struct parent *p = arg;
-    log_error("the run exceeded its time bound; stopping the workers");
-    p->r->aborted = 1;
-    snprintf(p->r->abort_reason, sizeof(p->r->abort_reason), "run exceeded its time bound");
-    kill_workers(p);
-    event_base_loopexit(p->base, NULL);
+    abort_run(arg, "run exceeded its time bound");
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
