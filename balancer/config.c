@@ -1,6 +1,7 @@
 /* config.c - one option table drives the flags, the config file and --help. */
 #include "balancer/config.h"
 
+#include "common/net.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -57,6 +58,8 @@ static const struct opt opts[] = {
      "upstream connect; on expiry the node is marked down and the next one is tried"},
     {"response-timeout", NUM(T_DURATION, response_timeout_ms), "DUR",
      "from request sent to response head (504)"},
+    {"source-addrs", STR(source_addrs), "LIST",
+     "local IPv4 addresses to connect to nodes from, in turn (127.0.1.1-127.0.1.8,...)"},
     {"pool-size", NUM(T_UINT, pool_size), "N",
      "idle upstream connections kept per node and worker"},
     {"pool-idle-timeout", NUM(T_DURATION, pool_idle_timeout_ms), "DUR",
@@ -427,7 +430,7 @@ int mcpgw_bal_config_load(struct mcpgw_bal_config *cfg, int argc, char **argv, i
     return mcpgw_bal_config_validate(cfg, err, errlen);
 }
 
-int mcpgw_bal_config_validate(const struct mcpgw_bal_config *cfg, char *err, size_t errlen)
+int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t errlen)
 {
     char host[256];
     int port;
@@ -495,6 +498,15 @@ int mcpgw_bal_config_validate(const struct mcpgw_bal_config *cfg, char *err, siz
     if (cfg->health_path[0] != '/' || strpbrk(cfg->health_path, " \r\n\t")) {
         snprintf(err, errlen, "health-path must start with '/' and contain no spaces");
         return -1;
+    }
+    cfg->nsources = 0;
+    if (cfg->source_addrs[0]) {
+        char e[200];
+        if (mcpgw_parse_ipv4_list(cfg->source_addrs, cfg->sources, MCPGW_BAL_MAX_SOURCES,
+                                  &cfg->nsources, e, sizeof(e)) < 0) {
+            snprintf(err, errlen, "source-addrs: %s", e);
+            return -1;
+        }
     }
     return 0;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <netinet/in.h>
 #include <stdio.h>
 
 #define MCPGW_BAL_MAX_NODES   64 /* node slots; routing bitmaps are 64 bits wide */
@@ -11,6 +12,7 @@
 #define MCPGW_BAL_ID_MAX      48 /* node id, NUL included */
 #define MCPGW_BAL_ADDR_MAX    128
 #define MCPGW_BAL_PATH_MAX    512
+#define MCPGW_BAL_MAX_SOURCES 64 /* --source-addrs */
 
 struct mcpgw_bal_node_spec {
     char id[MCPGW_BAL_ID_MAX];
@@ -42,6 +44,12 @@ struct mcpgw_bal_config {
     uint32_t response_timeout_ms;
     uint32_t pool_size;
     uint32_t pool_idle_timeout_ms;
+    /* --source-addrs: local IPv4 addresses upstream connections are made from, in turn (empty:
+     * the kernel's choice). The kernel's search for a free port slows down as one source
+     * address's connections to one node fill the port range; more sources keep it short. */
+    char source_addrs[512];
+    struct sockaddr_in sources[MCPGW_BAL_MAX_SOURCES]; /* parsed by validation */
+    uint32_t nsources;
     /* Active health checks. */
     uint32_t health_interval_ms;
     uint32_t health_timeout_ms;
@@ -78,8 +86,9 @@ int mcpgw_bal_config_parse_nodes(struct mcpgw_bal_config *cfg, const char *list,
                                  size_t errlen);
 
 /* Check the settings together: addresses parse, node ids are unique and well formed, limits
- * are sane, TLS files come in pairs. Does not touch the network. Returns 0 or -1 (err). */
-int mcpgw_bal_config_validate(const struct mcpgw_bal_config *cfg, char *err, size_t errlen);
+ * are sane, TLS files come in pairs; fills the parsed source-address list. Does not touch the
+ * network. Returns 0 or -1 (err). */
+int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t errlen);
 
 /* Print every flag with its default (the --help text). */
 void mcpgw_bal_config_usage(FILE *out, const char *prog);

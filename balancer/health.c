@@ -3,6 +3,7 @@
 
 #include "common/http.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -37,6 +38,8 @@ struct mcpgw_bal_health {
     struct event *tick;
     uint32_t interval_ms, timeout_ms, rise, fall;
     char path[128];
+    struct sockaddr_in sources[MCPGW_BAL_MAX_SOURCES]; /* --source-addrs, used in turn */
+    uint32_t nsources, next_src;
     struct probe probes[MCPGW_BAL_MAX_NODES];
 };
 
@@ -136,19 +139,13 @@ static void probe_start(struct probe *p, const struct mcpgw_bal_slot *s)
 {
     struct mcpgw_bal_health *h = p->h;
     struct timeval tv = {h->timeout_ms / 1000, (h->timeout_ms % 1000) * 1000};
-    int fd, one = 1, rc;
+    const struct sockaddr_in *src = h->nsources ? &h->sources[h->next_src++ % h->nsources] : NULL;
+    int pending,
+        fd = mcpgw_tcp_connect((const struct sockaddr *)&s->sa, s->salen,
+                               (const struct sockaddr *)src, src ? sizeof(*src) : 0, &pending);
 
-    fd = socket(s->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         verdict(p, 0, strerror(errno));
-        return;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    rc = connect(fd, (const struct sockaddr *)&s->sa, s->salen);
-    if (rc < 0 && errno != EINPROGRESS) {
-        int e = errno;
-        close(fd);
-        verdict(p, 0, strerror(e));
         return;
     }
     p->bev = bufferevent_socket_new(h->base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -159,7 +156,7 @@ static void probe_start(struct probe *p, const struct mcpgw_bal_slot *s)
     }
     bufferevent_setcb(p->bev, on_probe_read, NULL, on_probe_event, p);
     bufferevent_set_timeouts(p->bev, &tv, &tv);
-    if (rc < 0)
+    if (pending)
         bufferevent_socket_connect(p->bev, NULL, 0);
     evbuffer_add_printf(bufferevent_get_output(p->bev),
                         "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: mcpgw-balancer-check\r\n"
@@ -230,6 +227,8 @@ void mcpgw_bal_health_configure(struct mcpgw_bal_health *h, const struct mcpgw_b
     h->rise = cfg->health_rise;
     h->fall = cfg->health_fall;
     snprintf(h->path, sizeof(h->path), "%s", cfg->health_path);
+    memcpy(h->sources, cfg->sources, sizeof(h->sources));
+    h->nsources = cfg->nsources;
     event_add(h->tick, &tv);
 }
 

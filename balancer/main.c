@@ -7,6 +7,7 @@
 #include "balancer/shared.h"
 #include "balancer/tls.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -318,8 +319,10 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (strcmp(n->listen, M.cfg.listen) || n->workers != M.cfg.workers ||
         strcmp(n->admin, M.cfg.admin) || strcmp(n->tls_cert, M.cfg.tls_cert) ||
         strcmp(n->tls_key, M.cfg.tls_key) || n->max_clients != M.cfg.max_clients ||
-        n->max_header_size != M.cfg.max_header_size || n->max_body_size != M.cfg.max_body_size)
-        log_warn("reload: listen, workers, admin, TLS and client limits change only on restart");
+        n->max_header_size != M.cfg.max_header_size || n->max_body_size != M.cfg.max_body_size ||
+        strcmp(n->source_addrs, M.cfg.source_addrs))
+        log_warn("reload: listen, workers, admin, TLS, client limits and source-addrs change only "
+                 "on restart");
     /* What a reload changes: the node list and the health checks. */
     memcpy(M.cfg.nodes, n->nodes, sizeof(M.cfg.nodes));
     M.cfg.nnodes = n->nnodes;
@@ -428,6 +431,10 @@ int main(int argc, char **argv)
 
     signal(SIGPIPE, SIG_IGN);
     raise_nofile(&M.cfg);
+    if (mcpgw_check_sources(M.cfg.sources, M.cfg.nsources, err, sizeof(err)) < 0) {
+        log_error("source-addrs: %s", err);
+        return 2;
+    }
     M.sh = mcpgw_bal_shared_new(err, sizeof(err));
     if (!M.sh) {
         log_error("%s", err);

@@ -3,6 +3,7 @@
 
 #include "balancer/rewrite.h"
 #include "balancer/route.h"
+#include "common/net.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -107,6 +108,7 @@ struct wnode {
     struct upstream *pool_first, *pool_last;
     struct upstream *act_first; /* in use, through prev/next (pool links are free then) */
     uint32_t npool;
+    uint32_t next_src; /* round robin over cfg.sources */
 };
 
 TAILQ_HEAD(clist, client);
@@ -341,6 +343,25 @@ static void refresh_nodes(struct mcpgw_bal_proxy *px)
     px->nslots = n;
 }
 
+/* Connect to w from the next source address (--source-addrs) in turn, or from the kernel's
+ * choice. A source whose ports to this node are all taken (EADDRNOTAVAIL) gives way to the next.
+ * Returns the socket (*pending: still connecting) or -1 with errno set. */
+static int node_connect(struct mcpgw_bal_proxy *px, struct wnode *w, int *pending)
+{
+    uint32_t n = px->cfg.nsources;
+    int fd = -1;
+    if (!n)
+        return mcpgw_tcp_connect((const struct sockaddr *)&w->sa, w->salen, NULL, 0, pending);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct sockaddr_in *src = &px->cfg.sources[w->next_src++ % n];
+        fd = mcpgw_tcp_connect((const struct sockaddr *)&w->sa, w->salen,
+                               (const struct sockaddr *)src, sizeof(*src), pending);
+        if (fd >= 0 || errno != EADDRNOTAVAIL)
+            break;
+    }
+    return fd;
+}
+
 /* A connect to the node that just failed us, to tell a dead node (refused: its exchanges are
  * ended, see node_refused) from a live one that only closed or reset one connection. Its
  * outcome is handled from the loop, never inside mark_down's caller, which may still use the
@@ -372,18 +393,14 @@ static void probe_listener(struct mcpgw_bal_proxy *px, int slot)
     struct wnode *w = &px->nodes[slot];
     struct timeval tv = tv_ms(px->cfg.connect_timeout_ms), now = {0, 0};
     struct probe *p;
-    int fd = socket(w->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (fd < 0)
+    int pending, fd = node_connect(px, w, &pending);
+    if (fd < 0 && errno != ECONNREFUSED)
         return;
     p = xcalloc(1, sizeof(*p));
     p->px = px;
     p->slot = slot;
     memcpy(p->id, w->id, sizeof(p->id));
-    if (connect(fd, (const struct sockaddr *)&w->sa, w->salen) < 0 && errno != EINPROGRESS) {
-        p->refused = errno == ECONNREFUSED;
-        close(fd);
-        fd = -1;
-    }
+    p->refused = fd < 0;
     if (event_base_once(px->base, fd, fd >= 0 ? EV_WRITE : EV_TIMEOUT, on_probe, p,
                         fd >= 0 ? &tv : &now) < 0) {
         if (fd >= 0)
@@ -542,7 +559,7 @@ static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *
 {
     struct wnode *w = &px->nodes[slot];
     struct upstream *u = w->pool_first;
-    int fd, one = 1, rc;
+    int fd, pending;
 
     if (u) {
         struct timeval rt = tv_ms(px->cfg.response_timeout_ms);
@@ -552,16 +569,9 @@ static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *
         up_read_on(u, px->cfg.response_timeout_ms);
         goto have;
     }
-    fd = socket(w->sa.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    fd = node_connect(px, w, &pending);
     if (fd < 0) {
         *err = errno;
-        return NULL;
-    }
-    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    rc = connect(fd, (const struct sockaddr *)&w->sa, w->salen);
-    if (rc < 0 && errno != EINPROGRESS) {
-        *err = errno;
-        close(fd);
         return NULL;
     }
     u = xcalloc(1, sizeof(*u));
@@ -578,12 +588,12 @@ static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *
     {
         struct timeval ct = tv_ms(px->cfg.connect_timeout_ms);
         struct timeval rt = tv_ms(px->cfg.response_timeout_ms);
-        bufferevent_set_timeouts(u->bev, NULL, rc < 0 ? &ct : &rt);
+        bufferevent_set_timeouts(u->bev, NULL, pending ? &ct : &rt);
     }
     /* Reads go through rev; the bufferevent writes (and reports the connect). */
     bufferevent_disable(u->bev, EV_READ);
     bufferevent_enable(u->bev, EV_WRITE);
-    if (rc < 0)
+    if (pending)
         bufferevent_socket_connect(u->bev, NULL, 0);
     else
         u->connected = 1;

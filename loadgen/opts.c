@@ -1,6 +1,7 @@
 /* opts.c - command-line flags of mcpgw-loadgen. */
 #include "loadgen/opts.h"
 
+#include "common/net.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -156,46 +157,12 @@ static int parse_url(const char *url, struct mcpgw_lg_config *cfg)
 /* "127.0.0.2-127.0.0.9" or "a,b,c" (each item may be a range). */
 static int parse_sources(const char *s, struct mcpgw_lg_config *cfg)
 {
-    char *copy = xstrdup(s), *tok, *save = NULL;
-    int rc = -1;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        char *dash = strchr(tok, '-');
-        struct in_addr a, b;
-        if (dash)
-            *dash = '\0';
-        if (inet_pton(AF_INET, tok, &a) != 1 || (dash && inet_pton(AF_INET, dash + 1, &b) != 1)) {
-            fprintf(stderr,
-                    "mcpgw-loadgen: --source-addrs: '%s' is not an IPv4 address or "
-                    "range (127.0.0.2-127.0.0.9)\n",
-                    tok);
-            goto out;
-        }
-        if (!dash)
-            b = a;
-        if (ntohl(b.s_addr) < ntohl(a.s_addr)) {
-            fprintf(stderr, "mcpgw-loadgen: --source-addrs: range %s-%s runs backwards\n", tok,
-                    dash + 1);
-            goto out;
-        }
-        for (uint32_t h = ntohl(a.s_addr); h <= ntohl(b.s_addr); h++) {
-            struct sockaddr_in *sin;
-            if (cfg->nsrc == MCPGW_LG_MAX_SRC) {
-                fprintf(stderr, "mcpgw-loadgen: --source-addrs: at most %d addresses\n",
-                        MCPGW_LG_MAX_SRC);
-                goto out;
-            }
-            sin = &cfg->src[cfg->nsrc++];
-            memset(sin, 0, sizeof(*sin));
-            sin->sin_family = AF_INET;
-            sin->sin_addr.s_addr = htonl(h);
-            if (h == UINT32_MAX)
-                break;
-        }
+    char err[160];
+    if (mcpgw_parse_ipv4_list(s, cfg->src, MCPGW_LG_MAX_SRC, &cfg->nsrc, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mcpgw-loadgen: --source-addrs: %s\n", err);
+        return -1;
     }
-    rc = 0;
-out:
-    free(copy);
-    return rc;
+    return 0;
 }
 
 static int name_ok(const char *s)

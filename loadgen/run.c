@@ -1,6 +1,7 @@
 /* run.c - the parent of a load-generator run (see run.h). */
 #include "loadgen/run.h"
 
+#include "common/net.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "loadgen/hist.h"
@@ -176,20 +177,8 @@ static int check_limits(const struct mcpgw_lg_config *cfg, char *err, size_t err
             return -1;
         }
     }
-    for (uint32_t a = 0; a < cfg->nsrc; a++) {
-        int one = 1, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), rc;
-        char addr[64];
-        if (fd < 0)
-            continue;
-        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
-        rc = bind(fd, (const struct sockaddr *)&cfg->src[a], sizeof(cfg->src[a]));
-        close(fd);
-        if (rc < 0) {
-            inet_ntop(AF_INET, &cfg->src[a].sin_addr, addr, sizeof(addr));
-            snprintf(err, errlen, "cannot use source address %s: %s", addr, strerror(errno));
-            return -1;
-        }
-    }
+    if (mcpgw_check_sources(cfg->src, cfg->nsrc, err, errlen) < 0)
+        return -1;
     return 0;
 }
 

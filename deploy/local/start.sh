@@ -8,7 +8,8 @@
 #   deploy/local/start.sh stop           stop what an earlier start left running
 # Environment: MCPGW_RUN (pids, logs, Redis data; default .run), MCPGW_BUILD (default build),
 # MCPGW_BALANCER_PORT (8800: nodes 8801.., admin 8899, gossip UDP 8900.., redis 8990),
-# MCPGW_STORE (default: the cluster's own redis-server; "memory" for unreplicated nodes).
+# MCPGW_STORE (default: the cluster's own redis-server; "memory" for unreplicated nodes),
+# MCPGW_NODES (scale mode: the node count instead of the one the open-file limit needs).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../deps.sh"
 
@@ -83,12 +84,20 @@ per_node=$((nofile * 3 / 4 < 15000 ? nofile * 3 / 4 : 15000))
 per_bal=$(((nofile - 1000) / 2 < 8000 ? (nofile - 1000) / 2 : 8000))
 nodes=4
 workers=2
+# connect() searches the local port range for a port free towards the destination; the search
+# grows long once one source address holds more than about a quarter of the range towards one
+# node (connect() tries even ports first). The balancer therefore connects to the nodes from
+# 127.0.1.1-127.0.1.K, sized for the most a node may hold after taking a failed node's share.
+read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
+quarter=$(((port_hi - port_lo + 1) / 4))
 if [ "$SESSIONS" -gt 0 ]; then
-    nodes=$(ceil_div "$SESSIONS" "$per_node")
+    nodes=${MCPGW_NODES:-$(ceil_div "$SESSIONS" "$per_node")}
     [ "$nodes" -lt 4 ] && nodes=4
     workers=$(ceil_div "$SESSIONS" "$per_bal")
     [ "$workers" -lt 2 ] && workers=2
 fi
+bal_src=$(ceil_div $((per_node * 5 / 4)) "$quarter")
+[ "$bal_src" -lt 2 ] && bal_src=2
 
 mcpgw_install_build_deps
 echo "mcpgw: building into $BUILD" >&2
@@ -98,6 +107,9 @@ stop_all
 
 STORE=${MCPGW_STORE:-redis://127.0.0.1:$REDIS_PORT}
 if [ -z "${MCPGW_STORE:-}" ]; then
+    # A scale run measures the sessions it creates: earlier runs' records (kept by the
+    # append-only file, alive for their TTL) would only add to Redis's working set.
+    [ "$SESSIONS" -gt 0 ] && rm -rf "$RUN/redis/appendonlydir"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --save "" \
         --appendonly yes --appendfsync everysec >"$RUN/redis.log" 2>&1 &
     echo $! >"$RUN/redis.pid"
@@ -124,6 +136,7 @@ done
 # --nodes only seeds the table until gossip has found the nodes.
 "$BUILD/balancer/mcpgw-balancer" --listen "127.0.0.1:$BAL_PORT" \
     --nodes "$(IFS=,; echo "${node_list[*]}")" --workers "$workers" --max-clients "$per_bal" \
+    --source-addrs "127.0.1.1-127.0.1.$bal_src" \
     --admin "127.0.0.1:$ADMIN_PORT" --gossip-bind "127.0.0.1:$GOSSIP_BASE" --gossip-seeds "$seeds" \
     >"$RUN/balancer.log" 2>&1 &
 echo $! >"$RUN/balancer.pid"
@@ -132,9 +145,8 @@ wait_http "http://127.0.0.1:$ADMIN_PORT/healthz" "the balancer"
 echo "mcpgw: redis, $nodes nodes and a balancer ($workers workers) are up; logs in $RUN;" \
     "metrics at http://127.0.0.1:$ADMIN_PORT/metrics; stop with: deploy/local/start.sh stop" >&2
 if [ "$SESSIONS" -gt 0 ]; then
-    read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
     lg_workers=$(ceil_div "$SESSIONS" 15000)
-    src=$(ceil_div "$SESSIONS" $(((port_hi - port_lo + 1) * 9 / 10)))
+    src=$(ceil_div "$SESSIONS" "$quarter")
     [ "$src" -lt "$lg_workers" ] && src=$lg_workers
     last=$((1 + src))
     [ "$last" -gt 254 ] && last=254

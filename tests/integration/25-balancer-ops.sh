@@ -138,6 +138,37 @@ if "$BIN" --listen 127.0.0.1:1 --nodes n1=127.0.0.1:2 --tls-cert "$MCPGW_TMP/cer
 grep -q nonexistent.pem "$body" || fail "TLS key error does not name the file: $(cat "$body")"
 pass "TLS termination: initialize over TLS 1.2+, keep-alive, TLS 1.1 refused, bad key named by --check"
 
+# --- --source-addrs: upstream connections come from the listed addresses, in turn ---
+PS=18557
+if "$BIN" --listen 127.0.0.1:$PS --nodes "n1=127.0.0.1:$((P + 1))" --source-addrs 192.0.2.1 \
+    2>"$body"; then fail "a source address that is not local was accepted"; fi
+grep -q "192.0.2.1" "$body" || fail "the foreign source address is not named: $(cat "$body")"
+mcpgw_spawn balancer-src "$BIN" --listen 127.0.0.1:$PS --workers 1 --pool-size 8 \
+    --nodes "n1=127.0.0.1:$((P + 1)),n2=127.0.0.1:$((P + 2))" --source-addrs 127.0.1.1-127.0.1.2
+mcpgw_wait_http "http://127.0.0.1:$PS/healthz"
+# Four sessions, each with an open GET stream: each stream holds its own upstream connection, so
+# a node with two or more streams has connections from both sources (in turn).
+streams=()
+for i in 1 2 3 4; do
+    URL=http://127.0.0.1:$PS/mcp new_session
+    curl -sN --max-time 30 "http://127.0.0.1:$PS/mcp" -H 'Accept: text/event-stream' -H "$PV" \
+        -H "Mcp-Session-Id: $sid" >/dev/null 2>&1 &
+    streams+=($!)
+done
+sleep 0.5
+# Every connection to n1/n2 from this balancer's worker comes from 127.0.1.1 or 127.0.1.2.
+wpid=$(pgrep -P "$PID_balancer_src" | head -1)
+[ -n "$wpid" ] || wpid=$PID_balancer_src
+ss -tnpH state established "( dport = :$((P + 1)) or dport = :$((P + 2)) )" 2>/dev/null |
+    grep "pid=$wpid," | awk '{print $3}' | sed 's/:[0-9]*$//' | sort | uniq -c >"$body"
+[ -s "$body" ] || fail "no upstream connection of the --source-addrs balancer found by ss"
+if grep -vqE ' 127\.0\.1\.[12]$' "$body"; then
+    fail "upstream connections from other addresses: $(cat "$body")"
+fi
+[ "$(wc -l <"$body")" = 2 ] || fail "not both source addresses used: $(cat "$body")"
+kill "${streams[@]}" 2>/dev/null
+pass "--source-addrs: a foreign address refused at start; upstream connections from $(awk '{printf "%s x%s ", $2, $1}' "$body")"
+
 # --- SIGTERM drains ---
 sleepcall='{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":1500}}}'
 new_session

@@ -1,6 +1,7 @@
 /* test_config.c - balancer flags, config file format and validation. */
 #include "balancer/config.h"
 
+#include <arpa/inet.h>
 #include <check.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -119,6 +120,27 @@ START_TEST(test_config_validation_names_what_is_wrong)
     ck_assert_int_eq(load(w, NULL, NULL), -1);
     ck_assert_int_eq(load(hp, NULL, NULL), -1);
     ck_assert_int_eq(load(same, NULL, NULL), -1);
+}
+END_TEST
+
+START_TEST(test_config_source_addrs_are_parsed_or_refused)
+{
+    const char *ok[] = {"--nodes", "n1=127.0.0.1:1", "--source-addrs", "127.0.1.1-127.0.1.3", NULL};
+    const char *back[] = {"--nodes", "n1=127.0.0.1:1", "--source-addrs", "127.0.1.3-127.0.1.1",
+                          NULL};
+    const char *name[] = {"--nodes", "n1=127.0.0.1:1", "--source-addrs", "lo", NULL};
+    const char *none[] = {"--nodes", "n1=127.0.0.1:1", NULL};
+    ck_assert_int_eq(load(ok, NULL, NULL), 0);
+    ck_assert_uint_eq(cfg.nsources, 3);
+    ck_assert_uint_eq(ntohl(cfg.sources[2].sin_addr.s_addr), 0x7f000103);
+    ck_assert_int_eq(load(back, NULL, NULL), -1);
+    ck_assert_ptr_nonnull(strstr(err, "source-addrs"));
+    ck_assert_ptr_nonnull(strstr(err, "backwards"));
+    ck_assert_int_eq(load(name, NULL, NULL), -1);
+    ck_assert_ptr_nonnull(strstr(err, "'lo' is not an IPv4 address"));
+    /* none given: the kernel chooses */
+    ck_assert_int_eq(load(none, NULL, NULL), 0);
+    ck_assert_uint_eq(cfg.nsources, 0);
 }
 END_TEST
 
@@ -268,6 +290,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_flags_override_the_file);
     tcase_add_test(tc, test_config_file_errors_name_the_line);
     tcase_add_test(tc, test_config_missing_file_is_an_error);
+    tcase_add_test(tc, test_config_source_addrs_are_parsed_or_refused);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,0 +1,114 @@
+/* net.c - outgoing TCP connections: source-address lists and a non-blocking connect. */
+#include "common/net.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int mcpgw_parse_ipv4_list(const char *s, struct sockaddr_in *out, uint32_t max, uint32_t *n,
+                          char *err, size_t errlen)
+{
+    const char *p = s;
+    if (!*s) {
+        snprintf(err, errlen, "empty address list");
+        return -1;
+    }
+    for (;;) {
+        const char *end = strchr(p, ','), *dash;
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char lo[INET_ADDRSTRLEN], hi[INET_ADDRSTRLEN];
+        struct in_addr a, b;
+        dash = memchr(p, '-', len);
+        size_t lolen = dash ? (size_t)(dash - p) : len, hilen = dash ? len - lolen - 1 : len;
+        const char *hip = dash ? dash + 1 : p;
+        if (lolen == 0 || lolen >= sizeof(lo) || hilen == 0 || hilen >= sizeof(hi)) {
+            snprintf(err, errlen, "'%.*s' is not an IPv4 address or range (127.0.1.1-127.0.1.8)",
+                     (int)len, p);
+            return -1;
+        }
+        memcpy(lo, p, lolen);
+        lo[lolen] = '\0';
+        memcpy(hi, hip, hilen);
+        hi[hilen] = '\0';
+        if (inet_pton(AF_INET, lo, &a) != 1 || inet_pton(AF_INET, hi, &b) != 1) {
+            snprintf(err, errlen, "'%.*s' is not an IPv4 address or range (127.0.1.1-127.0.1.8)",
+                     (int)len, p);
+            return -1;
+        }
+        if (ntohl(b.s_addr) < ntohl(a.s_addr)) {
+            snprintf(err, errlen, "range %s-%s runs backwards", lo, hi);
+            return -1;
+        }
+        for (uint32_t h = ntohl(a.s_addr);; h++) {
+            if (*n == max) {
+                snprintf(err, errlen, "at most %u addresses", max);
+                return -1;
+            }
+            memset(&out[*n], 0, sizeof(out[*n]));
+            out[*n].sin_family = AF_INET;
+            out[*n].sin_addr.s_addr = htonl(h);
+            (*n)++;
+            if (h == ntohl(b.s_addr))
+                break;
+        }
+        if (!end)
+            return 0;
+        p = end + 1;
+    }
+}
+
+int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *src,
+                      socklen_t srclen, int *pending)
+{
+    int one = 1, e;
+    int fd = socket(dst->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    *pending = 0;
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (src && src->sa_family == dst->sa_family) {
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
+        if (bind(fd, src, srclen) < 0)
+            goto fail;
+    }
+    if (connect(fd, dst, dstlen) == 0)
+        return fd;
+    if (errno == EINPROGRESS) {
+        *pending = 1;
+        return fd;
+    }
+fail:
+    e = errno;
+    close(fd);
+    errno = e;
+    return -1;
+}
+
+int mcpgw_check_sources(const struct sockaddr_in *src, uint32_t n, char *err, size_t errlen)
+{
+    for (uint32_t i = 0; i < n; i++) {
+        int one = 1, rc, e, fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        char addr[INET_ADDRSTRLEN];
+        if (fd < 0) {
+            snprintf(err, errlen, "socket: %s", strerror(errno));
+            return -1;
+        }
+#ifdef IP_BIND_ADDRESS_NO_PORT
+        setsockopt(fd, IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof(one));
+#endif
+        rc = bind(fd, (const struct sockaddr *)&src[i], sizeof(src[i]));
+        e = errno;
+        close(fd);
+        if (rc < 0) {
+            inet_ntop(AF_INET, &src[i].sin_addr, addr, sizeof(addr));
+            snprintf(err, errlen, "cannot use source address %s: %s", addr, strerror(e));
+            return -1;
+        }
+    }
+    return 0;
+}

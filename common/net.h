@@ -1,0 +1,28 @@
+/* net.h - outgoing TCP connections: source-address lists and a non-blocking connect. */
+#ifndef MCPGW_COMMON_NET_H
+#define MCPGW_COMMON_NET_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/* Parse "127.0.1.1-127.0.1.8" or "a,b,c" (each item may be a range) into out[0..*n), appending
+ * to the *n entries already there. At most max entries. Returns 0, or -1 with a sentence in err
+ * (a malformed address, a range that runs backwards, too many addresses). */
+int mcpgw_parse_ipv4_list(const char *s, struct sockaddr_in *out, uint32_t max, uint32_t *n,
+                          char *err, size_t errlen);
+
+/* Open a non-blocking, close-on-exec TCP socket with TCP_NODELAY and connect it to dst. With a
+ * src of dst's family, the socket is bound to that address first, leaving the port to connect()
+ * (IP_BIND_ADDRESS_NO_PORT): the kernel then picks a port free for this destination, so one
+ * source address carries ~28K connections to every destination rather than ~28K in all. A src
+ * of another family is ignored. Returns the socket with *pending set when the connect is still
+ * in progress, or -1 with errno set (nothing left open). */
+int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *src,
+                      socklen_t srclen, int *pending);
+
+/* Check that every address in src[0..n) can be bound here (is a local address). Returns 0, or
+ * -1 with a sentence naming the first that cannot in err. */
+int mcpgw_check_sources(const struct sockaddr_in *src, uint32_t n, char *err, size_t errlen);
+
+#endif
