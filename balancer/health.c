@@ -28,6 +28,7 @@ struct probe {
     char id[MCPGW_BAL_ID_MAX];
     uint32_t fails, passes; /* consecutive */
     uint64_t due_ms;        /* next check */
+    uint64_t started_ms;    /* of the check in flight */
     char last_error[96];
     int slot;
 };
@@ -73,7 +74,8 @@ static void verdict(struct probe *p, int pass, const char *why)
     if (pass) {
         p->fails = 0;
         p->passes++;
-        MCPGW_BUMP(&s->pass_seq, 1);
+        if (p->started_ms > MCPGW_LOAD(&s->pass_ms))
+            MCPGW_STORE(&s->pass_ms, p->started_ms);
         if (!up && p->passes >= h->rise) {
             MCPGW_STORE(&s->up, 1);
             log_info("node %s (%s) is up: %u passing checks", p->id, p->addr, p->passes);
@@ -140,9 +142,12 @@ static void probe_start(struct probe *p, const struct mcpgw_bal_slot *s)
     struct mcpgw_bal_health *h = p->h;
     struct timeval tv = {h->timeout_ms / 1000, (h->timeout_ms % 1000) * 1000};
     const struct sockaddr_in *src = h->nsources ? &h->sources[h->next_src++ % h->nsources] : NULL;
-    int pending,
-        fd = mcpgw_tcp_connect((const struct sockaddr *)&s->sa, s->salen,
-                               (const struct sockaddr *)src, src ? sizeof(*src) : 0, &pending);
+    int pending;
+    int fd;
+
+    p->started_ms = mcpgw_now_ms();
+    fd = mcpgw_tcp_connect((const struct sockaddr *)&s->sa, s->salen, (const struct sockaddr *)src,
+                           src ? sizeof(*src) : 0, &pending);
 
     if (fd < 0) {
         verdict(p, 0, strerror(errno));

@@ -4,8 +4,8 @@
  * table (Connection: close, no session is created) and writes the verdicts back into the table:
  * a node goes down after health-fall consecutive failures and up after health-rise consecutive
  * passes; a node that is down or failing is checked every quarter period, so both take about
- * one period. Every passing check bumps the slot's pass_seq, which clears workers' passive
- * marks. */
+ * one period. A passing check records when it started in the slot's pass_ms: a worker's
+ * passive mark clears on a check that started after it, never on one already in flight. */
 #ifndef MCPGW_BALANCER_HEALTH_H
 #define MCPGW_BALANCER_HEALTH_H
 

@@ -5,12 +5,13 @@
  * up, dead ones down (kept in the table until gossip forgets them, so their sessions' HRW
  * choice stays stable); a member announcing draining is "leaving" (no new sessions and none of
  * its own: they move to other nodes while its exchanges in flight finish); session counts are
- * the load hint. Each refresh also bumps pass_seq of alive members, which lifts a worker's
- * passive down mark: with gossip there are no active checks, and a node gossip says is alive
- * gets tried again within a second. A suspect member stays up (it may only be slow) but does not
- * lift a mark: a worker that saw it refuse connections keeps it out until gossip hears from it
- * again (every other member's change republishes the table, so bumping suspects too put a node
- * killed a moment ago back into rotation many times a second). */
+ * the load hint. Each refresh also publishes, for alive members, when gossip last heard from
+ * them (pass_ms), which lifts a worker's passive down mark set before that: with gossip there are
+ * no active checks, and a node gossip hears from is tried again within a second. Only evidence
+ * newer than the mark counts: a member killed a moment ago stays "alive" in the view until a probe
+ * of it fails, and every other member's change republishes the table, so lifting on "alive"
+ * alone put it back into rotation many times a second. A suspect member stays up (it may only be
+ * slow) but lifts nothing. */
 #include "balancer/membership.h"
 
 #include "common/log.h"
@@ -44,7 +45,8 @@ static int slot_of(struct mcpgw_bal_shared *sh, const char *id)
 static void republish(struct gossip_source *gs)
 {
     struct mcpgw_bal_node_spec specs[MCPGW_BAL_MAX_NODES];
-    uint32_t up[MCPGW_BAL_MAX_NODES], load[MCPGW_BAL_MAX_NODES], alive[MCPGW_BAL_MAX_NODES];
+    uint32_t up[MCPGW_BAL_MAX_NODES], load[MCPGW_BAL_MAX_NODES];
+    uint64_t heard[MCPGW_BAL_MAX_NODES]; /* evidence of life for passive marks; 0: none */
     int n = 0, count = mcpgw_gossip_member_count(gs->g);
     char err[256];
 
@@ -57,7 +59,8 @@ static void republish(struct gossip_source *gs)
         specs[n].draining = m->draining || m->state == MCPGW_MEMBER_DRAINING ? 2 : 0;
         up[n] = m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_SUSPECT ||
                 m->state == MCPGW_MEMBER_DRAINING;
-        alive[n] = m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_DRAINING;
+        heard[n] =
+            m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_DRAINING ? m->heard_ms : 0;
         load[n] = m->sessions;
         n++;
     }
@@ -66,7 +69,7 @@ static void republish(struct gossip_source *gs)
         memcpy(specs, gs->fallback, sizeof(specs[0]) * (size_t)gs->nfallback);
         n = gs->nfallback;
         for (int i = 0; i < n; i++)
-            up[i] = alive[i] = 1, load[i] = 0;
+            up[i] = 1, load[i] = 0, heard[i] = mcpgw_now_ms();
     }
     if (mcpgw_bal_membership_publish(gs->sh, specs, n, err, sizeof(err)) < 0) {
         log_warn("gossip membership: cannot publish the node table: %s", err);
@@ -78,8 +81,8 @@ static void republish(struct gossip_source *gs)
             continue;
         MCPGW_STORE(&gs->sh->slots[s].up, up[i]);
         MCPGW_STORE(&gs->sh->slots[s].load, load[i]);
-        if (alive[i])
-            MCPGW_BUMP(&gs->sh->slots[s].pass_seq, 1);
+        if (heard[i] > MCPGW_LOAD(&gs->sh->slots[s].pass_ms))
+            MCPGW_STORE(&gs->sh->slots[s].pass_ms, heard[i]);
     }
 }
 

@@ -102,9 +102,9 @@ struct wnode {
     struct sockaddr_storage sa;
     socklen_t salen;
     uint8_t in_use, draining, passive;
-    uint32_t down_seq; /* pass_seq when the passive mark was set */
-    uint32_t active;   /* upstream connections in use */
-    uint8_t seen_up;   /* the table's up verdict at the last sweep */
+    uint64_t down_ms; /* when the passive mark was set */
+    uint32_t active;  /* upstream connections in use */
+    uint8_t seen_up;  /* the table's up verdict at the last sweep */
     struct upstream *pool_first, *pool_last;
     struct upstream *act_first; /* in use, through prev/next (pool links are free then) */
     uint32_t npool;
@@ -418,7 +418,7 @@ static void mark_down(struct mcpgw_bal_proxy *px, int slot, const char *why)
     if (w->passive)
         return;
     w->passive = 1;
-    w->down_seq = MCPGW_LOAD(&px->sh->slots[slot].pass_seq);
+    w->down_ms = mcpgw_now_ms();
     MCPGW_STORE(&nstats(px, slot)->passive_down, 1);
     log_warn("node %s (%s) marked down in this worker: %s", w->id, w->addr, why);
     pool_close_all(px, slot);
@@ -431,7 +431,9 @@ static int node_usable(struct mcpgw_bal_proxy *px, int slot)
     if (!w->in_use || !MCPGW_LOAD(&px->sh->slots[slot].up))
         return 0;
     if (w->passive) {
-        if (MCPGW_LOAD(&px->sh->slots[slot].pass_seq) == w->down_seq)
+        /* Only evidence gathered after the mark: a check answered just before a kill, or
+         * gossip that has not yet noticed it, must not put the node back. */
+        if (MCPGW_LOAD(&px->sh->slots[slot].pass_ms) <= w->down_ms)
             return 0;
         w->passive = 0;
         MCPGW_STORE(&nstats(px, slot)->passive_down, 0);

@@ -14,7 +14,7 @@
 #include <sys/socket.h>
 
 /* One node of the table. id/addr/sa/in_use/draining change only under the table's seqlock;
- * up and pass_seq are single words the health checker updates at any time. */
+ * up and pass_ms are single words the health checker updates at any time. */
 struct mcpgw_bal_slot {
     char id[MCPGW_BAL_ID_MAX];
     char addr[MCPGW_BAL_ADDR_MAX];
@@ -24,7 +24,9 @@ struct mcpgw_bal_slot {
     uint32_t draining; /* 1: no new sessions (operator's --drain); 2: leaving (gossip): route
                           its sessions away too, but let exchanges in flight finish */
     uint32_t up;       /* verdict of the active checks (rise/fall) */
-    uint32_t pass_seq; /* bumped by every passing check: clears a worker's passive mark */
+    uint64_t pass_ms;  /* newest evidence the node is alive (monotonic ms): the start of a
+                          passing check, or when gossip last heard from it. A worker's passive
+                          mark clears only on evidence newer than the mark. */
     uint32_t load;     /* load hint from the membership source (0 = none; gossip: sessions) */
 };
 

@@ -665,6 +665,8 @@ static void on_ack(struct mcpgw_gossip *g, const struct mcpgw_gossip_hdr *h)
 {
     if (g->probe_active && h->seq == g->probe_seq) {
         g->probe_acked = 1;
+        if (g->probe_target)
+            g->probe_target->pub.heard_ms = mcpgw_now_ms();
         return;
     }
     for (int i = 0; i < MAX_RELAYS; i++) {
@@ -825,6 +827,9 @@ static void handle(struct mcpgw_gossip *g, const struct mcpgw_gossip_msg *msg,
         g->last_pull_ms = now;
         send_table(g, MCPGW_GOSSIP_JOIN, src, srclen);
     }
+
+    if (s && h->sender_generation == s->pub.generation)
+        s->pub.heard_ms = now;
 
     switch (h->type) {
     case MCPGW_GOSSIP_PING:

@@ -23,6 +23,8 @@ struct mcpgw_member {
     uint32_t sessions;    /* load metadata published by the member */
     int serving;          /* 0 for non-serving members (balancers) */
     int draining;         /* the member announced draining (stays set while it is suspect) */
+    uint64_t heard_ms;    /* monotonic ms of the last datagram from this incarnation of the
+                             member, or ack (direct or relayed) of our probe of it; 0: never */
     int is_self;
 };
 

@@ -541,6 +541,35 @@ START_TEST(test_killed_member_is_dead_everywhere_within_two_seconds_with_default
 }
 END_TEST
 
+START_TEST(test_heard_time_follows_a_live_member_and_stops_at_its_death)
+{
+    struct inst in[3];
+    const struct mcpgw_member *m;
+    uint64_t t0, last;
+
+    spawn(&in[0], "n0", 0, 1);
+    spawn(&in[1], "n1", mcpgw_gossip_port(in[0].g), 1);
+    spawn(&in[2], "n2", mcpgw_gossip_port(in[0].g), 1);
+    ck_assert(converge(in, 3, 3000));
+    t0 = mcpgw_now_ms();
+    run_for(1500);
+    m = mcpgw_gossip_member_find(in[0].g, "n2");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_msg(m->heard_ms > t0, "n2 last heard %llu ms before the window",
+                  (unsigned long long)(t0 - m->heard_ms));
+    ck_assert(mcpgw_gossip_self(in[0].g)->heard_ms == 0);
+    kill_inst(&in[2]);
+    last = mcpgw_now_ms();
+    ck_assert(wait_state(in, 2, "n2", MCPGW_MEMBER_DEAD, 4000));
+    m = mcpgw_gossip_member_find(in[0].g, "n2");
+    ck_assert_ptr_nonnull(m);
+    ck_assert_msg(m->heard_ms <= last, "n2 heard %llu ms after it was killed",
+                  (unsigned long long)(m->heard_ms - last));
+    kill_inst(&in[0]);
+    kill_inst(&in[1]);
+}
+END_TEST
+
 START_TEST(test_suspected_member_refutes_with_a_higher_incarnation)
 {
     struct inst in[2];
@@ -869,6 +898,7 @@ static Suite *gossip_suite(void)
     tcase_set_timeout(swim, 20);
     tcase_add_test(swim, test_five_members_converge_through_one_seed);
     tcase_add_test(swim, test_killed_member_is_dead_everywhere_within_two_seconds_with_defaults);
+    tcase_add_test(swim, test_heard_time_follows_a_live_member_and_stops_at_its_death);
     tcase_add_test(swim, test_suspected_member_refutes_with_a_higher_incarnation);
     tcase_add_test(swim, test_member_declared_dead_while_alive_refutes_and_comes_back);
     tcase_add_test(swim, test_table_pushed_at_join_only_suspects_the_members_it_calls_dead);
