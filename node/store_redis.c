@@ -348,6 +348,7 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     int n = 0;
     o->cb.done = done;
     s->epoch = 1;
+    s->ttl_refreshed_ms = mcpgw_now_ms(); /* the script sets the TTL: no touch needed yet */
     key(ks, sizeof(ks), s->id, "s");
     snprintf(proto, sizeof(proto), "%u", s->proto);
     snprintf(caps, sizeof(caps), "%u", s->client_caps);
@@ -419,6 +420,9 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     for (size_t i = 0; subs->type == REDIS_REPLY_ARRAY && i < subs->elements; i++)
         if (subs->element[i]->type == REDIS_REPLY_STRING)
             mcpgw_session_sub_add(s, subs->element[i]->str);
+    /* The claim script refreshed both TTLs: the first request after it needs no touch (two
+     * PEXPIREs per moved session, a quarter of Redis's commands in a failover). */
+    s->ttl_refreshed_ms = mcpgw_now_ms();
     o->cb.claim(o->arg, s, MCPGW_STORE_OK);
 }
 
