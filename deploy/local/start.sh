@@ -9,7 +9,8 @@
 # Environment: MCPGW_RUN (pids, logs, Redis data; default .run), MCPGW_BUILD (default build),
 # MCPGW_BALANCER_PORT (8800: nodes 8801.., admin 8899, gossip UDP 8900.., redis 8990),
 # MCPGW_STORE (default: the cluster's own redis-server; "memory" for unreplicated nodes),
-# MCPGW_NODES (scale mode: the node count instead of the one the open-file limit needs).
+# MCPGW_SESSIONS_PER_NODE (scale mode: at most this many sessions per node, 5000),
+# MCPGW_NODES (scale mode: this node count instead).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../deps.sh"
 
@@ -81,6 +82,10 @@ esac
 nofile=$(ulimit -Hn)
 [ "$nofile" = unlimited ] && nofile=1048576
 per_node=$((nofile * 3 / 4 < 15000 ? nofile * 3 / 4 : 15000))
+# A node's failure moves all its sessions at once; on a 2-core machine that shares everything
+# the cluster moves about 2,000-2,500 sessions a second, so scale mode keeps a node to
+# MCPGW_SESSIONS_PER_NODE (5,000: recovery p99 about 2.5-3 s; docs/results.md).
+fail_per_node=${MCPGW_SESSIONS_PER_NODE:-5000}
 per_bal=$(((nofile - 1000) / 2 < 8000 ? (nofile - 1000) / 2 : 8000))
 nodes=4
 workers=2
@@ -91,9 +96,11 @@ workers=2
 read -r port_lo port_hi </proc/sys/net/ipv4/ip_local_port_range
 quarter=$(((port_hi - port_lo + 1) / 4))
 if [ "$SESSIONS" -gt 0 ]; then
+    [ "$fail_per_node" -lt "$per_node" ] && per_node=$fail_per_node
     nodes=${MCPGW_NODES:-$(ceil_div "$SESSIONS" "$per_node")}
     [ "$nodes" -lt 4 ] && nodes=4
-    workers=$(ceil_div "$SESSIONS" "$per_bal")
+    # SO_REUSEPORT spreads connections unevenly: 15% headroom per worker.
+    workers=$(ceil_div $((SESSIONS * 115 / 100)) "$per_bal")
     [ "$workers" -lt 2 ] && workers=2
 fi
 bal_src=$(ceil_div $((per_node * 5 / 4)) "$quarter")
