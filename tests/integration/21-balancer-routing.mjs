@@ -2,11 +2,11 @@
 // 50 concurrent sessions; every call of a session is served by the node that minted its id
 // (node_info), from the very first request after initialize; sessions spread over the 4 nodes
 // within +-20%. Then the same through the legacy HTTP+SSE routing key (?sessionId=).
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { check, fail, pass, sleep, start, stopAll } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -25,15 +25,6 @@ const sdk = (p) =>
 const { Client } = await sdk('client/index.js');
 const { StreamableHTTPClientTransport } = await sdk('client/streamableHttp.js');
 
-const procs = [];
-const fail = (msg) => {
-    throw new Error(msg);
-};
-const pass = (msg) => console.log(`ok - ${msg}`);
-const check = (cond, msg) => {
-    if (!cond) fail(msg);
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 function within(ms, what, p) {
     let t;
@@ -43,14 +34,6 @@ function within(ms, what, p) {
             t = setTimeout(() => rej(new Error(`${what} did not finish within ${ms} ms`)), ms);
         }),
     ]);
-}
-
-function start(name, bin, args) {
-    check(fs.existsSync(bin), `${bin} not found (set MCPGW_BUILD)`);
-    const out = fs.openSync(path.join(TMP, `${name}.log`), 'w');
-    const p = spawn(bin, args, { stdio: ['ignore', out, out] });
-    procs.push(p);
-    return p;
 }
 
 async function waitHttp(url, ms = 10000) {
@@ -66,21 +49,17 @@ async function waitHttp(url, ms = 10000) {
     }
 }
 
-function stopAll() {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-process.on('exit', stopAll);
 
 async function main() {
     const nodeList = [];
     for (let i = 1; i <= NODES; i++) {
         const port = BAL_PORT + i;
-        start(`n${i}`, path.join(BUILD, 'node/mcpgw-node'),
+        start(TMP, `n${i}`, path.join(BUILD, 'node/mcpgw-node'),
             ['--listen', `127.0.0.1:${port}`, '--node-id', `n${i}`, '--store', 'memory']);
         nodeList.push(`n${i}=127.0.0.1:${port}`);
     }
     for (let i = 1; i <= NODES; i++) await waitHttp(`http://127.0.0.1:${BAL_PORT + i}/healthz`);
-    start('balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
+    start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL_PORT}`, '--nodes', nodeList.join(','), '--workers', '2',
             '--admin', `127.0.0.1:${ADMIN_PORT}`]);
     await waitHttp(`http://127.0.0.1:${ADMIN_PORT}/healthz`);

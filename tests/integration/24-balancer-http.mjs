@@ -4,14 +4,13 @@
 // a byte tunnel, pipelined keep-alive requests, a chunked request body, 100-continue, an
 // HTTP/1.0 client, backpressure from a client that stops reading (bounded balancer memory), a
 // node that never answers (504) and one that resets mid-response (client closed, no hang).
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { check, fail, pass, rawConnect, sleep, start, stopAll } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -19,15 +18,6 @@ const TMP = process.env.MCPGW_TMP || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpg
 const BAL = 18540, UP = 18541, ADMIN = 18549;
 const BIG = 64 * 1024 * 1024;
 
-const procs = [];
-const fail = (m) => {
-    throw new Error(m);
-};
-const pass = (m) => console.log(`ok - ${m}`);
-const check = (c, m) => {
-    if (!c) fail(m);
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // ---- the scripted upstream ----
 let lastHeaders = null;
@@ -101,46 +91,6 @@ upstream.on('upgrade', (req, sock, head) => {
 
 // ---- raw client helpers ----
 
-// Open a connection; returns { sock, data() -> Buffer so far, waitFor(pred, ms), closed }.
-function connect(port = BAL) {
-    return new Promise((resolve, reject) => {
-        const sock = net.connect({ port, host: '127.0.0.1' });
-        let buf = Buffer.alloc(0);
-        const state = { sock, closed: false, waiters: [] };
-        const wake = () => {
-            state.waiters = state.waiters.filter((w) => !w());
-        };
-        sock.on('data', (d) => {
-            buf = Buffer.concat([buf, d]);
-            wake();
-        });
-        sock.on('close', () => {
-            state.closed = true;
-            wake();
-        });
-        sock.on('error', () => {});
-        state.data = () => buf;
-        state.take = (n) => {
-            const b = buf.subarray(0, n);
-            buf = buf.subarray(n);
-            return b;
-        };
-        state.waitFor = (pred, ms, what) =>
-            new Promise((res, rej) => {
-                const t = setTimeout(() => rej(new Error(`timed out (${ms} ms) waiting for ${what}`)), ms);
-                const w = () => {
-                    if (!pred(buf, state.closed)) return false;
-                    clearTimeout(t);
-                    res(buf);
-                    return true;
-                };
-                if (!w()) state.waiters.push(w);
-            });
-        sock.on('connect', () => resolve(state));
-        sock.on('error', reject);
-    });
-}
-
 // Parse one complete response (Content-Length or chunked) at the start of buf, or null.
 function parseResponse(buf) {
     const s = buf.toString('latin1');
@@ -174,16 +124,6 @@ function parseResponse(buf) {
     return { status, headers, head, body: s.slice(p), len: s.length, open: true };
 }
 
-function start(name, bin, args) {
-    const out = fs.openSync(path.join(TMP, `${name}.log`), 'w');
-    const p = spawn(bin, args, { stdio: ['ignore', out, out] });
-    procs.push(p);
-    return p;
-}
-function stopAll() {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-process.on('exit', stopAll);
 
 function rssKb(pid) {
     const m = fs.readFileSync(`/proc/${pid}/status`, 'utf8').match(/VmRSS:\s+(\d+)/);
@@ -204,7 +144,7 @@ function workerPid(master) {
 
 async function main() {
     await new Promise((r) => upstream.listen(UP, '127.0.0.1', r));
-    const bal = start('balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
+    const bal = start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL}`, '--nodes', `u1=127.0.0.1:${UP}`, '--workers', '1',
             '--admin', `127.0.0.1:${ADMIN}`, '--response-timeout', '1s', '--buffer-size', '256k']);
     for (let i = 0; ; i++) {
@@ -219,7 +159,7 @@ async function main() {
 
     // Headers: end-to-end ones unchanged, hop-by-hop gone, forwarding headers added.
     {
-        const c = await connect();
+        const c = await rawConnect(BAL);
         c.sock.write('GET /headers HTTP/1.1\r\nHost: mcp.example.test:8800\r\nOrigin: http://app.example\r\n' +
             'Connection: keep-alive, X-Hop\r\nX-Hop: private\r\nKeep-Alive: timeout=5\r\nTE: trailers\r\n' +
             'Proxy-Authorization: Basic eA==\r\nX-Forwarded-For: 203.0.113.7\r\nMcp-Session-Id: u1.abc\r\n\r\n');
@@ -288,7 +228,7 @@ async function main() {
 
     // SSE: each event reaches the client as the node sends it, not at the end.
     {
-        const c = await connect();
+        const c = await rawConnect(BAL);
         const t0 = Date.now();
         c.sock.write('GET /sse HTTP/1.1\r\nHost: a\r\nAccept: text/event-stream\r\n\r\n');
         await c.waitFor((b) => b.toString().includes('data: event 0'), 2000, 'first SSE event');
@@ -304,7 +244,7 @@ async function main() {
 
     // Connection: Upgrade becomes a byte tunnel.
     {
-        const c = await connect();
+        const c = await rawConnect(BAL);
         c.sock.write('GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n' +
             'Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n');
         await c.waitFor((b) => b.toString().includes('\r\n\r\n'), 3000, '101');
@@ -322,7 +262,7 @@ async function main() {
 
     // HTTP/1.0 client: a chunked answer is de-chunked and the connection closed at its end.
     {
-        const c = await connect();
+        const c = await rawConnect(BAL);
         c.sock.write('GET /chunked HTTP/1.0\r\nHost: a\r\n\r\n');
         await c.waitFor((b, closed) => closed, 3000, 'HTTP/1.0 close');
         const s = c.data().toString();
@@ -337,7 +277,7 @@ async function main() {
         const w = workerPid(bal.pid);
         check(w, 'no worker process found');
         const before = rssKb(w);
-        const c = await connect();
+        const c = await rawConnect(BAL);
         c.sock.pause();
         c.sock.write('GET /big HTTP/1.1\r\nHost: a\r\n\r\n');
         await sleep(1500);
@@ -375,7 +315,7 @@ async function main() {
         check(r.status === 504 && body.jsonrpc === '2.0' && ms < 3000, `hang: ${r.status} after ${ms} ms`);
         pass(`a node that does not answer -> 504 after ${ms} ms`);
 
-        const c = await connect();
+        const c = await rawConnect(BAL);
         c.sock.write('GET /reset HTTP/1.1\r\nHost: a\r\n\r\n');
         await c.waitFor((b, closed) => closed, 3000, 'close after a reset mid-response');
         check(c.data().toString().includes('data: first'), 'the part sent before the reset was lost');

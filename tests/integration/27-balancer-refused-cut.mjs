@@ -8,28 +8,18 @@
 // open, and the next request through the balancer (refused) must end the held stream promptly,
 // with active checks far too slow to be the cause. A reset marks a node down too; the worker then
 // probes the node's listener and, finding it gone, ends the node's streams the same way.
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import http from 'node:http';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { check, fail, pass, rawConnect, sleep, start, stopAll } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
 const TMP = process.env.MCPGW_TMP || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpgw-test.'));
 const BAL = 18570, UP1 = 18571, UP2 = 18572, ADMIN = 18579;
 
-const procs = [];
-const fail = (m) => {
-    throw new Error(m);
-};
-const pass = (m) => console.log(`ok - ${m}`);
-const check = (c, m) => {
-    if (!c) fail(m);
-};
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Two scripted nodes: /sse holds a stream open after one event; anything else answers its name.
 function upstream(name) {
@@ -51,57 +41,14 @@ function upstream(name) {
     return srv;
 }
 
-// A raw client connection: data so far, closed flag, waitFor(pred, ms).
-function connect() {
-    return new Promise((resolve, reject) => {
-        const sock = net.connect({ port: BAL, host: '127.0.0.1' });
-        let buf = '';
-        const st = { sock, closed: false, waiters: [] };
-        const wake = () => {
-            st.waiters = st.waiters.filter((w) => !w());
-        };
-        sock.on('data', (d) => {
-            buf += d.toString('latin1');
-            wake();
-        });
-        sock.on('close', () => {
-            st.closed = true;
-            wake();
-        });
-        st.data = () => buf;
-        st.waitFor = (pred, ms, what) =>
-            new Promise((res, rej) => {
-                const t = setTimeout(() => rej(new Error(`timed out (${ms} ms) waiting for ${what}`)), ms);
-                const w = () => {
-                    if (!pred(buf, st.closed)) return false;
-                    clearTimeout(t);
-                    res(buf);
-                    return true;
-                };
-                if (!w()) st.waiters.push(w);
-            });
-        sock.on('connect', () => resolve(st));
-        sock.on('error', reject);
-    });
-}
 
-function start(name, bin, args) {
-    const out = fs.openSync(path.join(TMP, `${name}.log`), 'w');
-    const p = spawn(bin, args, { stdio: ['ignore', out, out] });
-    procs.push(p);
-    return p;
-}
-function stopAll() {
-    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
-}
-process.on('exit', stopAll);
 
 async function main() {
     const u1 = upstream('u1'), u2 = upstream('u2');
     await new Promise((r) => u1.listen(UP1, '127.0.0.1', r));
     await new Promise((r) => u2.listen(UP2, '127.0.0.1', r));
     // One worker, active checks every 30 s: only the refused connect can end the stream soon.
-    start('balancer', path.join(BUILD, 'balancer/mcpgw-balancer'), ['--listen', `127.0.0.1:${BAL}`,
+    start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'), ['--listen', `127.0.0.1:${BAL}`,
         '--nodes', `u1=127.0.0.1:${UP1},u2=127.0.0.1:${UP2}`, '--workers', '1',
         '--admin', `127.0.0.1:${ADMIN}`, '--health-interval', '30s']);
     for (let i = 0; i < 100; i++) {
@@ -114,7 +61,7 @@ async function main() {
     // A session of u1 (its id's prefix routes it there) holds its stream.
     const req = (p, sid) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nMcp-Session-Id: ${sid}\r\n` +
         'Accept: text/event-stream\r\n\r\n';
-    const held = await connect();
+    const held = await rawConnect(BAL, { text: true });
     held.sock.write(req('/sse', 'u1.AAAAAAAAAAAAAAAAAAAAAA'));
     await held.waitFor((b) => b.includes('held by u1'), 3000, 'the held stream');
     pass('a stream to u1 is held open through the balancer');
@@ -126,7 +73,7 @@ async function main() {
 
     // The next request for u1 is refused there and moves to u2; the held stream ends now.
     const t0 = Date.now();
-    const other = await connect();
+    const other = await rawConnect(BAL, { text: true });
     other.sock.write(req('/x', 'u1.BBBBBBBBBBBBBBBBBBBBBB'));
     await other.waitFor((b) => b.includes('\r\n\r\n') && b.endsWith('u2'), 3000, 'the moved request');
     check(other.data().startsWith('HTTP/1.1 200'), `the moved request got: ${other.data().slice(0, 40)}`);
@@ -144,11 +91,11 @@ async function main() {
 
     // A reset (not a refusal) marks u2 down; the worker probes u2's listener, finds it gone, and
     // ends u2's held stream too.
-    const held2 = await connect();
+    const held2 = await rawConnect(BAL, { text: true });
     held2.sock.write(req('/sse', 'u2.CCCCCCCCCCCCCCCCCCCCCC'));
     await held2.waitFor((b) => b.includes('held by u2'), 3000, 'the stream held by u2');
     const t1 = Date.now();
-    const boom = await connect();
+    const boom = await rawConnect(BAL, { text: true });
     boom.sock.write(req('/reset', 'u2.DDDDDDDDDDDDDDDDDDDDDD'));
     await boom.waitFor((b, closed) => b.includes('\r\n\r\n') || closed, 3000, 'the reset request');
     check(boom.data().startsWith('HTTP/1.1 502'), `the reset request got: ${boom.data().slice(0, 40)}`);

@@ -1,0 +1,73 @@
+// testkit.mjs - the small pieces the balancer's scripted integration tests share: TAP-style
+// results, child processes killed at exit, and a raw client connection to watch bytes arrive.
+import { spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export const fail = (m) => {
+    throw new Error(m);
+};
+export const pass = (m) => console.log(`ok - ${m}`);
+export const check = (c, m) => {
+    if (!c) fail(m);
+};
+export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+const procs = [];
+// Start bin with args, output to TMP/<name>.log; every process started is killed at exit.
+export function start(tmp, name, bin, args) {
+    check(fs.existsSync(bin), `${bin} not found (set MCPGW_BUILD)`);
+    const out = fs.openSync(path.join(tmp, `${name}.log`), 'w');
+    const p = spawn(bin, args, { stdio: ['ignore', out, out] });
+    procs.push(p);
+    return p;
+}
+export function stopAll() {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGKILL');
+}
+process.on('exit', stopAll);
+
+// A raw client connection to 127.0.0.1:port. Resolves to { sock, closed, data(), take(n),
+// waitFor(pred, ms, what) }: the bytes so far are a Buffer, or a latin1 string with
+// { text: true }; waitFor resolves once pred(bytes, closed) holds, and rejects after ms.
+export function rawConnect(port, { text = false } = {}) {
+    return new Promise((resolve, reject) => {
+        const sock = net.connect({ port, host: '127.0.0.1' });
+        let buf = text ? '' : Buffer.alloc(0);
+        const state = { sock, closed: false, waiters: [] };
+        const wake = () => {
+            state.waiters = state.waiters.filter((w) => !w());
+        };
+        sock.on('data', (d) => {
+            buf = text ? buf + d.toString('latin1') : Buffer.concat([buf, d]);
+            wake();
+        });
+        sock.on('close', () => {
+            state.closed = true;
+            wake();
+        });
+        state.data = () => buf;
+        state.take = (n) => {
+            const b = buf.subarray(0, n);
+            buf = buf.subarray(n);
+            return b;
+        };
+        state.waitFor = (pred, ms, what) =>
+            new Promise((res, rej) => {
+                const t = setTimeout(() => rej(new Error(`timed out (${ms} ms) waiting for ${what}`)), ms);
+                const w = () => {
+                    if (!pred(buf, state.closed)) return false;
+                    clearTimeout(t);
+                    res(buf);
+                    return true;
+                };
+                if (!w()) state.waiters.push(w);
+            });
+        sock.on('connect', () => {
+            sock.on('error', () => {});
+            resolve(state);
+        });
+        sock.on('error', reject);
+    });
+}
