@@ -1,8 +1,8 @@
 /* config.c - one option table drives the flags, the config file and --help. */
 #include "balancer/config.h"
 
-#include "common/net.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 
 #include <ctype.h>

@@ -3,9 +3,9 @@
 
 #include "balancer/rewrite.h"
 #include "balancer/route.h"
-#include "common/net.h"
 #include "common/http.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>

@@ -1,8 +1,8 @@
 /* run.c - the parent of a load-generator run (see run.h). */
 #include "loadgen/run.h"
 
-#include "common/net.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 #include "loadgen/hist.h"
 #include "loadgen/procinfo.h"
