@@ -24,16 +24,15 @@ int mcpgw_parse_ipv4_list(const char *s, struct sockaddr_in *out, uint32_t max, 
         dash = memchr(p, '-', len);
         size_t lolen = dash ? (size_t)(dash - p) : len, hilen = dash ? len - lolen - 1 : len;
         const char *hip = dash ? dash + 1 : p;
-        if (lolen == 0 || lolen >= sizeof(lo) || hilen == 0 || hilen >= sizeof(hi)) {
-            snprintf(err, errlen, "'%.*s' is not an IPv4 address or range (127.0.1.1-127.0.1.8)",
-                     (int)len, p);
-            return -1;
+        int ok = lolen > 0 && lolen < sizeof(lo) && hilen > 0 && hilen < sizeof(hi);
+        if (ok) {
+            memcpy(lo, p, lolen);
+            lo[lolen] = '\0';
+            memcpy(hi, hip, hilen);
+            hi[hilen] = '\0';
+            ok = inet_pton(AF_INET, lo, &a) == 1 && inet_pton(AF_INET, hi, &b) == 1;
         }
-        memcpy(lo, p, lolen);
-        lo[lolen] = '\0';
-        memcpy(hi, hip, hilen);
-        hi[hilen] = '\0';
-        if (inet_pton(AF_INET, lo, &a) != 1 || inet_pton(AF_INET, hi, &b) != 1) {
+        if (!ok) {
             snprintf(err, errlen, "'%.*s' is not an IPv4 address or range (127.0.1.1-127.0.1.8)",
                      (int)len, p);
             return -1;
