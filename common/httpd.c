@@ -1,6 +1,7 @@
 /* httpd.c - HTTP/1.1 server connections on libevent (see httpd.h for the contract). */
 #include "common/httpd.h"
 
+#include "common/httpd_int.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -20,18 +21,6 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-enum conn_state {
-    ST_HEAD,      /* waiting for (the rest of) a request head */
-    ST_BODY,      /* head parsed, waiting for a Content-Length body */
-    ST_CHUNKED,   /* head parsed, decoding a chunked body */
-    ST_HANDLING,  /* handler has the request, no response started */
-    ST_STREAMING, /* streamed response under way */
-    ST_CLOSING,   /* flushing the last response, then close */
-};
-
-/* Every live connection is on one list: idle or head (timed), or busy (no timeout). */
-enum { LIST_NONE, LIST_IDLE, LIST_HEAD, LIST_BUSY };
-
 struct chunked_req {
     struct mcpgw_chunked dec;
     struct evbuffer *body;
@@ -39,41 +28,7 @@ struct chunked_req {
     size_t head_len;
 };
 
-struct mcpgw_http_conn {
-    struct bufferevent *bev;
-    struct mcpgw_httpd *srv;
-    TAILQ_ENTRY(mcpgw_http_conn) link; /* timeout list (idle, head or busy) */
-    uint64_t deadline_ms;
-    mcpgw_http_close_fn on_close;
-    void *close_arg;
-    struct chunked_req *cr;
-    uint32_t scanned; /* bytes of the input already searched for the end of the head */
-    uint32_t head_len;
-    int64_t body_len;
-    uint8_t state;
-    uint8_t list;
-    uint8_t keep_alive : 1;
-    uint8_t in_handler : 1;
-    uint8_t dead : 1;
-    uint8_t stream_chunked : 1;
-    uint8_t is_head_req : 1;
-    uint8_t linger : 1; /* refused: discard input until the client closes (see fail) */
-};
 _Static_assert(sizeof(struct mcpgw_http_conn) <= 96, "keep the connection struct small");
-
-TAILQ_HEAD(conn_list, mcpgw_http_conn);
-
-struct mcpgw_httpd {
-    struct event_base *base;
-    struct evconnlistener *lev;
-    struct mcpgw_httpd_config cfg;
-    mcpgw_http_handler_fn handler;
-    void *arg;
-    struct conn_list idle, head, busy;
-    struct event *sweep;
-    uint32_t nconns;
-    uint64_t last_accept_warn;
-};
 
 static void process(struct mcpgw_http_conn *c);
 static void conn_free(struct mcpgw_http_conn *c);
@@ -87,6 +42,7 @@ void mcpgw_httpd_config_defaults(struct mcpgw_httpd_config *cfg)
     cfg->idle_timeout_ms = 300000;
     cfg->max_conns = 18000;
     cfg->max_output_bytes = 4 * 1024 * 1024;
+    cfg->h2_max_streams = 20000;
 }
 
 /* ---- connection lists: idle and head are FIFO with one constant timeout each, so deadlines
@@ -117,6 +73,11 @@ static void list_append(struct mcpgw_http_conn *c, int which, uint32_t timeout_m
     c->list = (uint8_t)which;
     c->deadline_ms = mcpgw_now_ms() + timeout_ms;
     TAILQ_INSERT_TAIL(l, c, link);
+}
+
+void mcpgw_httpd_list_append(struct mcpgw_http_conn *c, int which, uint32_t timeout_ms)
+{
+    list_append(c, which, timeout_ms);
 }
 
 static void write_simple(struct mcpgw_http_conn *c, int status, const char *msg, int close_conn)
@@ -157,8 +118,13 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         else
             fail(c, 408, "request head not received in time");
     }
-    while (!TAILQ_EMPTY(&s->idle) && TAILQ_FIRST(&s->idle)->deadline_ms <= now)
-        conn_free(TAILQ_FIRST(&s->idle));
+    while (!TAILQ_EMPTY(&s->idle) && TAILQ_FIRST(&s->idle)->deadline_ms <= now) {
+        struct mcpgw_http_conn *c = TAILQ_FIRST(&s->idle);
+        if (c->is_h2)
+            mcpgw_h2_idle(c); /* GOAWAY first */
+        else
+            conn_free(c);
+    }
 }
 
 static void chunk_data(void *arg, const char *data, size_t len)
@@ -221,11 +187,11 @@ static int start_request(struct mcpgw_http_conn *c, struct evbuffer *in)
     if (h.expect_continue && (h.chunked || h.content_length > 0))
         evbuffer_add(bufferevent_get_output(c->bev), "HTTP/1.1 100 Continue\r\n\r\n", 25);
     if (h.chunked) {
-        c->cr = xcalloc(1, sizeof(*c->cr));
-        c->cr->head = xmalloc(c->head_len);
-        c->cr->head_len = c->head_len;
-        evbuffer_remove(in, c->cr->head, c->head_len);
-        c->cr->body = evbuffer_new();
+        c->u.cr = xcalloc(1, sizeof(*c->u.cr));
+        c->u.cr->head = xmalloc(c->head_len);
+        c->u.cr->head_len = c->head_len;
+        evbuffer_remove(in, c->u.cr->head, c->head_len);
+        c->u.cr->body = evbuffer_new();
         c->state = ST_CHUNKED;
     } else {
         c->body_len = h.content_length > 0 ? h.content_length : 0;
@@ -292,7 +258,7 @@ static void process(struct mcpgw_http_conn *c)
             continue;
         }
         if (c->state == ST_CHUNKED) {
-            struct chunked_req *cr = c->cr;
+            struct chunked_req *cr = c->u.cr;
             const char *data = (const char *)evbuffer_pullup(in, -1);
             ssize_t used = mcpgw_chunked_feed(&cr->dec, data, avail, chunk_data, cr->body);
             if (used < 0) {
@@ -307,7 +273,7 @@ static void process(struct mcpgw_http_conn *c)
             if (!cr->dec.done)
                 return;
             list_append(c, LIST_BUSY, 0);
-            c->cr = NULL;
+            c->u.cr = NULL;
             {
                 size_t blen = evbuffer_get_length(cr->body);
                 const char *body = (const char *)evbuffer_pullup(cr->body, -1);
@@ -322,9 +288,36 @@ static void process(struct mcpgw_http_conn *c)
     }
 }
 
+/* Whether the first bytes of a connection are the h2 client preface: 1 yes, 0 not known yet (all
+ * bytes so far are a prefix of it), -1 no. */
+static int sniff_h2(struct mcpgw_http_conn *c)
+{
+    char buf[MCPGW_H2_PREFACE_LEN];
+    ev_ssize_t n = evbuffer_copyout(bufferevent_get_input(c->bev), buf, sizeof(buf));
+    if (n <= 0)
+        return 0;
+    if (memcmp(buf, MCPGW_H2_PREFACE, (size_t)n) != 0)
+        return -1;
+    return n == MCPGW_H2_PREFACE_LEN ? 1 : 0;
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct mcpgw_http_conn *c = arg;
+    if (c->is_h2) {
+        mcpgw_h2_on_read(c);
+        return;
+    }
+    if (c->fresh) {
+        int h2 = sniff_h2(c);
+        if (h2 == 0)
+            return;
+        c->fresh = 0;
+        if (h2 > 0) {
+            mcpgw_h2_start(c);
+            return;
+        }
+    }
     process(c);
     if (c->dead && !c->in_handler)
         conn_free(c);
@@ -333,6 +326,10 @@ static void on_read(struct bufferevent *bev, void *arg)
 static void on_write(struct bufferevent *bev, void *arg)
 {
     struct mcpgw_http_conn *c = arg;
+    if (c->is_h2) {
+        mcpgw_h2_on_write(c);
+        return;
+    }
     if (c->state != ST_CLOSING || evbuffer_get_length(bufferevent_get_output(bev)) != 0)
         return;
     if (!c->linger) {
@@ -359,20 +356,27 @@ static void conn_free(struct mcpgw_http_conn *c)
         c->dead = 1;
         return;
     }
+    if (c->is_h2)
+        mcpgw_h2_shutdown(c); /* the streams' close callbacks */
     if (c->on_close) {
         mcpgw_http_close_fn cb = c->on_close;
         c->on_close = NULL;
         cb(c, c->close_arg);
     }
     list_remove(c);
-    if (c->cr) {
-        evbuffer_free(c->cr->body);
-        free(c->cr->head);
-        free(c->cr);
+    if (!c->is_h2 && c->u.cr) {
+        evbuffer_free(c->u.cr->body);
+        free(c->u.cr->head);
+        free(c->u.cr);
     }
     bufferevent_free(c->bev);
     c->srv->nconns--;
     free(c);
+}
+
+void mcpgw_httpd_conn_free(struct mcpgw_http_conn *c)
+{
+    conn_free(c);
 }
 
 static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
@@ -384,6 +388,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     c = xcalloc(1, sizeof(*c));
+    c->hdr.kind = HTTPD_KIND_H1;
     c->srv = s;
     c->bev = bufferevent_socket_new(s->base, fd, BEV_OPT_CLOSE_ON_FREE);
     if (!c->bev) {
@@ -409,6 +414,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
         return;
     }
     c->state = ST_HEAD;
+    c->fresh = 1;
     list_append(c, LIST_HEAD, s->cfg.head_timeout_ms);
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
@@ -529,6 +535,10 @@ static void finish(struct mcpgw_http_conn *c)
 void mcpgw_http_respond(struct mcpgw_http_conn *c, int status, const char *content_type,
                         const char *extra_headers, const void *body, size_t len)
 {
+    if (httpd_is_h2_stream(c)) {
+        mcpgw_h2_respond((struct h2_stream *)c, status, content_type, extra_headers, body, len);
+        return;
+    }
     if (c->state != ST_HANDLING)
         return;
     write_head(c, status, content_type, extra_headers, (int64_t)len);
@@ -540,6 +550,10 @@ void mcpgw_http_respond(struct mcpgw_http_conn *c, int status, const char *conte
 void mcpgw_http_stream_begin(struct mcpgw_http_conn *c, int status, const char *content_type,
                              const char *extra_headers)
 {
+    if (httpd_is_h2_stream(c)) {
+        mcpgw_h2_stream_begin((struct h2_stream *)c, status, content_type, extra_headers);
+        return;
+    }
     if (c->state != ST_HANDLING)
         return;
     write_head(c, status, content_type, extra_headers, -1);
@@ -550,6 +564,8 @@ void mcpgw_http_stream_begin(struct mcpgw_http_conn *c, int status, const char *
 int mcpgw_http_stream_write(struct mcpgw_http_conn *c, const void *data, size_t len)
 {
     struct evbuffer *out;
+    if (httpd_is_h2_stream(c))
+        return mcpgw_h2_stream_write((struct h2_stream *)c, data, len);
     if (c->state != ST_STREAMING || c->dead)
         return -1;
     out = bufferevent_get_output(c->bev);
@@ -569,6 +585,10 @@ int mcpgw_http_stream_write(struct mcpgw_http_conn *c, const void *data, size_t 
 
 void mcpgw_http_stream_end(struct mcpgw_http_conn *c)
 {
+    if (httpd_is_h2_stream(c)) {
+        mcpgw_h2_stream_end((struct h2_stream *)c);
+        return;
+    }
     if (c->state != ST_STREAMING)
         return;
     evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
@@ -578,21 +598,33 @@ void mcpgw_http_stream_end(struct mcpgw_http_conn *c)
 
 void mcpgw_http_conn_close(struct mcpgw_http_conn *c)
 {
+    if (httpd_is_h2_stream(c)) {
+        mcpgw_h2_close((struct h2_stream *)c);
+        return;
+    }
     conn_free(c);
 }
 
 void mcpgw_http_conn_set_close_cb(struct mcpgw_http_conn *c, mcpgw_http_close_fn cb, void *arg)
 {
+    if (httpd_is_h2_stream(c)) {
+        mcpgw_h2_set_close_cb((struct h2_stream *)c, cb, arg);
+        return;
+    }
     c->on_close = cb;
     c->close_arg = arg;
 }
 
 size_t mcpgw_http_conn_pending_output(const struct mcpgw_http_conn *c)
 {
+    if (httpd_is_h2_stream(c))
+        return mcpgw_h2_pending_output((const struct h2_stream *)c);
     return evbuffer_get_length(bufferevent_get_output(c->bev));
 }
 
 int mcpgw_http_conn_fd(const struct mcpgw_http_conn *c)
 {
+    if (httpd_is_h2_stream(c))
+        return mcpgw_h2_fd((const struct h2_stream *)c);
     return (int)bufferevent_getfd(c->bev);
 }

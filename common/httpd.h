@@ -1,4 +1,4 @@
-/* httpd.h - HTTP/1.1 server connections on libevent: framing, limits, responses, streaming.
+/* httpd.h - HTTP/1.1 and h2c server connections on libevent: framing, limits, responses, streaming.
  *
  * One mcpgw_httpd owns a listening socket and its connections. Each complete request is handed
  * to the handler; the handler answers at once (mcpgw_http_respond) or later, or starts a
@@ -7,7 +7,21 @@
  * so applications never see oversized or slow requests:
  *   head over max_head_bytes -> 431, body over max_body_bytes -> 413, head not complete within
  *   head_timeout_ms -> 408, malformed/smuggling shapes -> 400 (connection closed), connections
- *   over max_conns -> 503 with Retry-After. */
+ *   over max_conns -> 503 with Retry-After.
+ *
+ * The same port serves HTTP/2 over cleartext with prior knowledge (h2c, RFC 9113 3.3): a
+ * connection whose first bytes are the client preface is an h2 connection, and each of its
+ * streams is handed to the handler as a struct mcpgw_http_conn of its own, on which every
+ * function below works as on an HTTP/1.1 connection serving one request:
+ *   - the head has method (:method), target (:path), a "host" header from :authority when
+ *     none was sent, the other fields with lowercase names, keep_alive 1, minor_version 1;
+ *   - the limits above apply per stream (431, 413; a stream over max_conns gets 503), and
+ *     each live stream counts in mcpgw_httpd_conn_count like a connection;
+ *   - mcpgw_http_conn_close and an output overflow reset the stream (RST_STREAM), which the
+ *     peer sees as an abnormal end, like a dropped HTTP/1.1 connection;
+ *   - a stream stays valid after its request until the response is complete (respond or
+ *     stream_end), mcpgw_http_conn_close, or its close callback; an h2 connection with no stream
+ *     for idle_timeout_ms gets GOAWAY and is closed. */
 #ifndef MCPGW_COMMON_HTTPD_H
 #define MCPGW_COMMON_HTTPD_H
 
@@ -28,6 +42,7 @@ struct mcpgw_httpd_config {
     uint32_t max_conns;       /* default 18000 */
     size_t max_output_bytes;  /* default 4 MiB of unsent output before a stream is dropped */
     int reuseport;            /* SO_REUSEPORT on the listener */
+    uint32_t h2_max_streams;  /* default 20000: SETTINGS_MAX_CONCURRENT_STREAMS per h2 connection */
 };
 
 /* A complete request. Everything it points to is borrowed until the handler returns. */
@@ -75,8 +90,9 @@ void mcpgw_http_stream_end(struct mcpgw_http_conn *c);
 /* Close now (or, inside the handler of this connection, right after it returns). */
 void mcpgw_http_conn_close(struct mcpgw_http_conn *c);
 void mcpgw_http_conn_set_close_cb(struct mcpgw_http_conn *c, mcpgw_http_close_fn cb, void *arg);
-/* Bytes queued and not yet written to the socket. */
+/* Bytes queued and not yet written to the socket (h2: this stream's bytes not yet framed). */
 size_t mcpgw_http_conn_pending_output(const struct mcpgw_http_conn *c);
+/* The socket (h2: the socket of the stream's connection). */
 int mcpgw_http_conn_fd(const struct mcpgw_http_conn *c);
 
 #endif
