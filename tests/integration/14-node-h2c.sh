@@ -33,7 +33,7 @@ field() { # field NAME: a response header field from $out
     sed -n "s/^.* recv (stream_id=[0-9]*) $1: //p" "$out" | head -n 1
 }
 
-mcpgw_node n1 $P
+mcpgw_node n1 $P --drain-timeout 2s
 
 h2 "$INIT"
 [ "$code" = 200 ] || fail "initialize over h2c: status '$code': $(tail -n 20 "$out")"
@@ -99,3 +99,15 @@ pass "HTTP/1.1 on the same port -> 200"
 
 kill -0 "$PID_n1" || fail "the node died"
 pass "node alive"
+
+# A clean stop with an h2 stream open, so that a sanitized build reports leaks or misuse.
+mcpgw_spawn get2 nghttp -v -H 'accept: text/event-stream' -H "mcp-session-id: $SID" -H "$PV" "$URL"
+wait_metric mcpgw_node_get_streams 1
+kill -TERM "$PID_n1"
+rc=0
+wait "$PID_n1" || rc=$?
+[ "$rc" = 0 ] || fail "node exited with $rc on SIGTERM"
+if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$MCPGW_TMP/n1.log"; then
+    fail "sanitizer report in $MCPGW_TMP/n1.log"
+fi
+pass "node stopped cleanly with an h2 stream open, no sanitizer report"
