@@ -3,7 +3,7 @@
  * Each test runs the server and an nghttp2 client session over a real loopback TCP connection
  * in one process and one thread: the client's frames are written with blocking send() and the
  * test pumps the event loop (EVLOOP_NONBLOCK) while feeding what the client socket received to
- * the client session. Ports 18420-18439. */
+ * the client session. Ports 18420-18435. */
 #include "common/httpd.h"
 
 #include <check.h>
@@ -169,11 +169,14 @@ static uint64_t now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static int dial(struct ctx *x)
+/* rcvbuf 0: the system's default receive buffer. */
+static int dial(struct ctx *x, int rcvbuf)
 {
     struct sockaddr_in sa;
     int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
     ck_assert_int_ge(fd, 0);
+    if (rcvbuf)
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
     memset(&sa, 0, sizeof(sa));
     sa.sin_family = AF_INET;
     sa.sin_port = htons((uint16_t)x->port);
@@ -202,7 +205,8 @@ struct cstream {
     char head[2048]; /* "name: value\n" per response field */
     size_t head_len;
     char body[16384];
-    size_t body_len;
+    size_t body_len;   /* stored: the first sizeof(body) bytes */
+    size_t body_total; /* received */
     int ended, closed;
     uint32_t rst; /* error code of the close; 0 for a clean end */
     int first_data_seq, end_seq;
@@ -242,7 +246,9 @@ static int c_on_data(nghttp2_session *ng, uint8_t flags, int32_t id, const uint8
         return 0;
     if (!cs->first_data_seq)
         cs->first_data_seq = ++cl->seq;
-    ck_assert_uint_le(cs->body_len + len, sizeof(cs->body));
+    cs->body_total += len;
+    if (cs->body_len + len > sizeof(cs->body))
+        len = sizeof(cs->body) - cs->body_len;
     memcpy(cs->body + cs->body_len, data, len);
     cs->body_len += len;
     return 0;
@@ -289,27 +295,33 @@ static ssize_t c_read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t
     return (ssize_t)n;
 }
 
-/* window 0: defaults; otherwise the client's per-stream window, never reopened. */
+/* window 0: defaults; > 0: the client's per-stream window, never reopened; < 0: the largest
+ * windows, for the stream and the connection, and a small socket receive buffer. */
 static void client_open(struct ctx *x, struct client *cl, int32_t window)
 {
     nghttp2_session_callbacks *cbs;
     nghttp2_option *opt;
-    nghttp2_settings_entry iv[1] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, (uint32_t)window}};
+    nghttp2_settings_entry iv[1] = {{NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE,
+                                     window < 0 ? NGHTTP2_MAX_WINDOW_SIZE : (uint32_t)window}};
 
     memset(cl, 0, sizeof(*cl));
-    cl->fd = dial(x);
+    cl->fd = dial(x, window < 0 ? 4096 : 0);
     ck_assert_int_eq(nghttp2_session_callbacks_new(&cbs), 0);
     nghttp2_session_callbacks_set_on_header_callback(cbs, c_on_header);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, c_on_data);
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, c_on_frame);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, c_on_close);
     ck_assert_int_eq(nghttp2_option_new(&opt), 0);
-    if (window)
+    if (window > 0)
         nghttp2_option_set_no_auto_window_update(opt, 1);
     ck_assert_int_eq(nghttp2_session_client_new2(&cl->ng, cbs, cl, opt), 0);
     nghttp2_session_callbacks_del(cbs);
     nghttp2_option_del(opt);
     ck_assert_int_eq(nghttp2_submit_settings(cl->ng, NGHTTP2_FLAG_NONE, iv, window ? 1 : 0), 0);
+    if (window < 0)
+        ck_assert_int_eq(nghttp2_session_set_local_window_size(cl->ng, NGHTTP2_FLAG_NONE, 0,
+                                                               NGHTTP2_MAX_WINDOW_SIZE),
+                         0);
 }
 
 static void client_close(struct client *cl)
@@ -669,7 +681,7 @@ START_TEST(test_h2_and_http11_share_the_listener)
     AWAIT(&x, &cl, cs->body_len == 9);
 
     /* "POST" starts like the preface ("PRI ..."): the server must still see HTTP/1.1 */
-    fd = dial(&x);
+    fd = dial(&x, 0);
     send_all(fd, req, sizeof(req) - 1);
     for (uint64_t until = now_ms() + TIMEOUT_MS; now_ms() < until && !strstr(buf, "\r\n\r\n{}");) {
         ssize_t r;
@@ -897,6 +909,50 @@ START_TEST(test_h2_protocol_error_closes_the_connection_and_its_streams)
 }
 END_TEST
 
+START_TEST(test_h2_keeps_output_in_the_stream_while_the_socket_buffer_is_full)
+{
+    struct mcpgw_httpd_config cfg;
+    struct ctx x;
+    struct client cl;
+    struct cstream *cs;
+    static char chunk[64 * 1024];
+    size_t total = 4 * 1024 * 1024, pending;
+    int small = 4096;
+
+    mcpgw_httpd_config_defaults(&cfg);
+    cfg.max_output_bytes = 64 * 1024 * 1024;
+    start(&x, 15, &cfg);
+    client_open(&x, &cl, -1); /* flow control never limits; only the socket does */
+    cs = request(&cl, "GET", "/open", NULL, NULL, 0);
+    AWAIT(&x, &cl, cs->body_len == 9);
+    /* small kernel buffers on both ends, so what is not sent stays in user space */
+    ck_assert_int_eq(
+        setsockopt(mcpgw_http_conn_fd(x.open[0]), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small)), 0);
+
+    /* The client does not read: the server frames at most ~1 MiB into the socket buffer and
+     * keeps the rest in the stream, where max_output_bytes can see it. */
+    memset(chunk, 'y', sizeof(chunk));
+    for (size_t done = 0; done < total; done += sizeof(chunk)) {
+        ck_assert_int_eq(mcpgw_http_stream_write(x.open[0], chunk, sizeof(chunk)), 0);
+        for (int i = 0; i < 3; i++)
+            event_base_loop(x.base, EVLOOP_NONBLOCK);
+    }
+    pump_for(&x, NULL, 50);
+    pending = mcpgw_http_conn_pending_output(x.open[0]);
+    ck_assert_msg(pending >= total - 1024 * 1024 - 256 * 1024, "only %zu bytes left pending",
+                  pending);
+
+    /* once the client reads, everything arrives and the stream ends normally */
+    mcpgw_http_conn_set_close_cb(x.open[0], NULL, NULL);
+    mcpgw_http_stream_end(x.open[0]);
+    AWAIT(&x, &cl, cs->closed);
+    ck_assert(cs->ended);
+    ck_assert_uint_eq(cs->rst, 0);
+    ck_assert_uint_eq(cs->body_total, 9 + total);
+    finish(&x, &cl);
+}
+END_TEST
+
 static Suite *h2_suite(void)
 {
     Suite *s = suite_create("httpd_h2");
@@ -918,6 +974,7 @@ static Suite *h2_suite(void)
     tcase_add_test(tc, test_h2_an_open_stream_keeps_the_connection_from_idling_out);
     tcase_add_test(tc, test_h2_server_free_fires_open_streams_close_callbacks);
     tcase_add_test(tc, test_h2_protocol_error_closes_the_connection_and_its_streams);
+    tcase_add_test(tc, test_h2_keeps_output_in_the_stream_while_the_socket_buffer_is_full);
     suite_add_tcase(s, tc);
     return s;
 }
