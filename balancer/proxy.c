@@ -111,10 +111,11 @@ struct wnode {
     uint32_t active;  /* upstream connections in use */
     uint8_t seen_up;  /* the table's up verdict at the last sweep */
     struct upstream *pool_first, *pool_last;
-    struct upstream *act_first; /* in use, through prev/next (pool links are free then) */
-    struct mcpgw_mux *mux;      /* --stream-mux: the HTTP/2 connection carrying GET streams */
-    struct mcpgw_mux *old_mux;  /* one that takes no new streams (GOAWAY) until its last ends */
-    uint64_t no_mux_ms;         /* when the node was found not to speak HTTP/2 (0: never) */
+    struct upstream *act_first;  /* in use, through prev/next (pool links are free then) */
+    struct mcpgw_mux *mux;       /* --stream-mux: the HTTP/2 connection carrying GET streams */
+    struct mcpgw_mux *old_mux;   /* one that takes no new streams (GOAWAY) until its last ends */
+    uint64_t no_mux_ms;          /* when the node was found not to speak HTTP/2 (0: never) */
+    uint32_t nmux, nmux_streams; /* muxes open, streams on them (for /metrics) */
     uint32_t npool;
     uint32_t next_src; /* round robin over cfg.sources */
 };
@@ -562,6 +563,9 @@ static void upstream_discard(struct upstream *u)
         u->c->up = NULL;
     free(u->rq.sid);
     if (u->muxed) {
+        struct wnode *w = &u->px->nodes[u->slot];
+        w->nmux_streams--;
+        MCPGW_STORE(&nstats(u->px, u->slot)->mux_streams, (int64_t)w->nmux_streams);
         if (u->ms)
             mcpgw_mux_stream_close(u->ms);
         if (u->reqhead)
@@ -601,12 +605,22 @@ static const struct mcpgw_mux_stream_cb mux_stream_cb = {on_mux_input, on_mux_en
 static const struct mcpgw_mux_cb mux_cb = {on_mux_failed};
 
 /* Close slot's muxes (old: the retired one only, else both). */
+/* Free m, one of slot's muxes (already detached from the slot). */
+static void mux_release(struct mcpgw_bal_proxy *px, int slot, struct mcpgw_mux *m)
+{
+    if (!m)
+        return;
+    px->nodes[slot].nmux--;
+    MCPGW_STORE(&nstats(px, slot)->mux_conns, (int64_t)px->nodes[slot].nmux);
+    mcpgw_mux_free(m);
+}
+
 static void mux_close(struct mcpgw_bal_proxy *px, int slot)
 {
     struct mcpgw_mux *m = px->nodes[slot].mux, *o = px->nodes[slot].old_mux;
     px->nodes[slot].mux = px->nodes[slot].old_mux = NULL;
-    mcpgw_mux_free(m); /* its streams end: their clients are told */
-    mcpgw_mux_free(o);
+    mux_release(px, slot, m); /* its streams end: their clients are told */
+    mux_release(px, slot, o);
 }
 
 /* A stream of slot's mux for the next request, or NULL: with *err set when the node cannot be
@@ -622,9 +636,9 @@ static struct upstream *mux_upstream(struct mcpgw_bal_proxy *px, int slot, int *
     if (w->mux && !mcpgw_mux_usable(w->mux)) {
         /* Closing (GOAWAY) or full: its streams go on, new ones take a new connection. */
         if (!mcpgw_mux_streams(w->mux)) {
-            mcpgw_mux_free(w->mux);
+            mux_release(px, slot, w->mux);
         } else if (!w->old_mux || !mcpgw_mux_streams(w->old_mux)) {
-            mcpgw_mux_free(w->old_mux);
+            mux_release(px, slot, w->old_mux);
             w->old_mux = w->mux;
         } else {
             return NULL; /* two in use already: this stream gets a connection of its own */
@@ -642,6 +656,8 @@ static struct upstream *mux_upstream(struct mcpgw_bal_proxy *px, int slot, int *
             *err = ENOMEM;
             return NULL;
         }
+        w->nmux++;
+        MCPGW_STORE(&nstats(px, slot)->mux_conns, (int64_t)w->nmux);
     }
     u = xcalloc(1, sizeof(*u));
     u->px = px;
@@ -649,6 +665,8 @@ static struct upstream *mux_upstream(struct mcpgw_bal_proxy *px, int slot, int *
     u->muxed = 1;
     u->connected = 1;
     count_active(u);
+    w->nmux_streams++;
+    MCPGW_STORE(&nstats(px, slot)->mux_streams, (int64_t)w->nmux_streams);
     return u;
 }
 
@@ -1590,7 +1608,7 @@ static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err
     if (px->nodes[slot].old_mux == m) {
         /* The retired one: its own streams end, the current one is not affected. */
         px->nodes[slot].old_mux = NULL;
-        mcpgw_mux_free(m);
+        mux_release(px, slot, m);
         return;
     }
     if (connected && !mcpgw_mux_spoke_h2(m)) {
@@ -1599,7 +1617,7 @@ static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err
                  px->nodes[slot].id, px->nodes[slot].addr, why);
         px->nodes[slot].no_mux_ms = mcpgw_now_ms();
         px->nodes[slot].mux = NULL;
-        mcpgw_mux_free(m);
+        mux_release(px, slot, m);
         return;
     }
     if (!connected || err == ECONNRESET || err == EPIPE)
@@ -1608,7 +1626,7 @@ static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err
         log_info("node %s (%s) closed the stream connection: %s (%u streams)", px->nodes[slot].id,
                  px->nodes[slot].addr, why, mcpgw_mux_streams(m));
     px->nodes[slot].mux = NULL;
-    mcpgw_mux_free(m);
+    mux_release(px, slot, m);
     if (!connected && err == ECONNREFUSED)
         node_refused(px, slot);
 }
@@ -1834,12 +1852,14 @@ static void sweep_muxes(struct mcpgw_bal_proxy *px)
     for (uint32_t i = 0; i < px->nslots; i++) {
         struct wnode *w = &px->nodes[i];
         if (w->old_mux && !mcpgw_mux_streams(w->old_mux)) {
-            mcpgw_mux_free(w->old_mux);
+            struct mcpgw_mux *o = w->old_mux;
             w->old_mux = NULL;
+            mux_release(px, (int)i, o);
         }
         if (w->mux && !mcpgw_mux_usable(w->mux) && !mcpgw_mux_streams(w->mux)) {
-            mcpgw_mux_free(w->mux);
+            struct mcpgw_mux *m = w->mux;
             w->mux = NULL;
+            mux_release(px, (int)i, m);
         }
         if (w->old_mux)
             mcpgw_mux_expire(w->old_mux, px->cfg.response_timeout_ms);
@@ -2010,8 +2030,9 @@ void mcpgw_bal_proxy_drain(struct mcpgw_bal_proxy *px, mcpgw_bal_proxy_drained_f
         pool_close_all(px, (int)i);
         struct wnode *w = &px->nodes[i];
         if (w->mux && !mcpgw_mux_streams(w->mux)) {
-            mcpgw_mux_free(w->mux);
+            struct mcpgw_mux *m = w->mux;
             w->mux = NULL;
+            mux_release(px, (int)i, m);
         }
     }
     if (px->nclients == 0)

@@ -135,6 +135,9 @@ async function main() {
     const hd = streams.get('u1.s0').headers;
     check(hd[':authority'] === '127.0.0.1' && hd['x-forwarded-for'] === '127.0.0.1' && !hd.connection,
         `request headers on the HTTP/2 side: ${JSON.stringify(hd)}`);
+    const m = await (await fetch(`http://127.0.0.1:${ADMIN}/metrics`)).text();
+    check(m.includes('mcpgw_balancer_upstream_mux_connections{node="u1"} 1') &&
+        m.includes(`mcpgw_balancer_upstream_mux_streams{node="u1"} ${N}`), 'mux gauges in /metrics');
     pass(`${N} GET streams share one HTTP/2 connection to the node, each with its own events`);
 
     // A client that leaves resets its stream only.
