@@ -54,7 +54,7 @@ struct mcpgw_mux {
     unsigned nstreams;
     int depth; /* nesting of our entry points: frees and sends wait until it is 0 */
     uint8_t connected : 1, dead : 1, freed : 1, goaway : 1, want_flush : 1, rev_on : 1,
-        got_settings : 1;
+        got_settings : 1, not_h2 : 1;
 };
 
 static void mux_flush(struct mcpgw_mux *m);
@@ -207,6 +207,7 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ar
     }
     if (f->hd.type == NGHTTP2_SETTINGS) {
         m->got_settings = 1;
+        m->not_h2 = 0;
         return 0;
     }
     if (f->hd.type != NGHTTP2_HEADERS && f->hd.type != NGHTTP2_DATA)
@@ -335,6 +336,10 @@ static void on_readable(evutil_socket_t fd, short what, void *arg)
         mux_fail(m, r < 0 ? errno : 0, r < 0 ? strerror(errno) : "the node closed the connection");
     } else {
         ssize_t k = nghttp2_session_mem_recv(m->sess, buf, (size_t)r);
+        /* Bytes, but no HTTP/2 SETTINGS first (nghttp2 may only queue a GOAWAY for them):
+         * the peer speaks something else. */
+        if (!m->got_settings)
+            m->not_h2 = 1;
         if (k < 0)
             mux_fail(m, 0, nghttp2_strerror((int)k));
         else
@@ -471,9 +476,9 @@ int mcpgw_mux_usable(const struct mcpgw_mux *m)
     return m->nstreams < max;
 }
 
-int mcpgw_mux_spoke_h2(const struct mcpgw_mux *m)
+int mcpgw_mux_not_h2(const struct mcpgw_mux *m)
 {
-    return m->got_settings;
+    return m->not_h2;
 }
 
 unsigned mcpgw_mux_streams(const struct mcpgw_mux *m)

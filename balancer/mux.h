@@ -56,8 +56,9 @@ void mcpgw_mux_free(struct mcpgw_mux *m);
 /* Whether new streams may go on m: not failed, no GOAWAY, under the node's stream limit. */
 int mcpgw_mux_usable(const struct mcpgw_mux *m);
 unsigned mcpgw_mux_streams(const struct mcpgw_mux *m);
-/* Whether the node answered with HTTP/2 SETTINGS (else it may be a node without HTTP/2). */
-int mcpgw_mux_spoke_h2(const struct mcpgw_mux *m);
+/* Whether the node answered the preface with bytes that are not HTTP/2 (a node that speaks
+ * HTTP/1.1 only), as opposed to not answering at all (a dying node closes or resets). */
+int mcpgw_mux_not_h2(const struct mcpgw_mux *m);
 
 /* Open a stream for the HTTP/1.1 request head in head (complete, no body; left in place, not
  * drained). Returns NULL with a reason in why when the head cannot be carried. */

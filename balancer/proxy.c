@@ -1611,7 +1611,7 @@ static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err
         mux_release(px, slot, m);
         return;
     }
-    if (connected && !mcpgw_mux_spoke_h2(m)) {
+    if (mcpgw_mux_not_h2(m)) {
         /* An older node, or something else that only speaks HTTP/1.1: not a failure. */
         log_warn("node %s (%s) does not speak HTTP/2 (%s): its streams take a connection each",
                  px->nodes[slot].id, px->nodes[slot].addr, why);
@@ -1620,7 +1620,9 @@ static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err
         mux_release(px, slot, m);
         return;
     }
-    if (!connected || err == ECONNRESET || err == EPIPE)
+    /* A node ends its streams before it closes the connection (drain, idle): a close with
+     * streams open means it is going away, like a reset. */
+    if (!connected || err == ECONNRESET || err == EPIPE || mcpgw_mux_streams(m))
         mark_down(px, slot, why);
     else
         log_info("node %s (%s) closed the stream connection: %s (%u streams)", px->nodes[slot].id,
