@@ -25,6 +25,7 @@
 struct mcpgw_mux_stream {
     struct mcpgw_mux *m;
     struct mcpgw_mux_stream *prev, *next;
+    struct mcpgw_mux_stream *wprev, *wnext; /* waiting for a response head, oldest first */
     const struct mcpgw_mux_stream_cb *cb;
     void *owner;
     struct evbuffer *in;
@@ -39,7 +40,8 @@ struct mcpgw_mux_stream {
     uint8_t resp_end : 1;  /* final chunk in the input */
     uint8_t closed : 1;    /* nghttp2 is done with it (or the connection is gone) */
     uint8_t paused : 1;
-    uint8_t in_cb : 1; /* its end callback is running */
+    uint8_t in_cb : 1;   /* its end callback is running */
+    uint8_t waiting : 1; /* on the mux's wait list */
 };
 
 struct mcpgw_mux {
@@ -51,6 +53,7 @@ struct mcpgw_mux {
     const struct mcpgw_mux_cb *cb;
     void *arg;
     struct mcpgw_mux_stream *first;
+    struct mcpgw_mux_stream *wait_first, *wait_last; /* no response head yet, by open time */
     unsigned nstreams;
     int depth; /* nesting of our entry points: frees and sends wait until it is 0 */
     uint8_t connected : 1, dead : 1, freed : 1, goaway : 1, want_flush : 1, rev_on : 1,
@@ -97,8 +100,26 @@ static void leave(struct mcpgw_mux *m)
 
 /* ---- streams ---- */
 
+static void wait_remove(struct mcpgw_mux_stream *s)
+{
+    struct mcpgw_mux *m = s->m;
+    if (!s->waiting)
+        return;
+    if (s->wprev)
+        s->wprev->wnext = s->wnext;
+    else
+        m->wait_first = s->wnext;
+    if (s->wnext)
+        s->wnext->wprev = s->wprev;
+    else
+        m->wait_last = s->wprev;
+    s->wprev = s->wnext = NULL;
+    s->waiting = 0;
+}
+
 static void unlink_stream(struct mcpgw_mux_stream *s)
 {
+    wait_remove(s);
     struct mcpgw_mux *m = s->m;
     if (s->prev)
         s->prev->next = s->next;
@@ -226,6 +247,7 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ar
             evbuffer_add_printf(s->in, "%s\r\n",
                                 s->no_body ? "" : "transfer-encoding: chunked\r\n");
             s->head_seen = 1;
+            wait_remove(s);
         }
         changed = 1;
     }
@@ -567,6 +589,13 @@ struct mcpgw_mux_stream *mcpgw_mux_open(struct mcpgw_mux *m, struct evbuffer *he
         m->first->prev = s;
     m->first = s;
     m->nstreams++;
+    s->waiting = 1;
+    s->wprev = m->wait_last;
+    if (m->wait_last)
+        m->wait_last->wnext = s;
+    else
+        m->wait_first = s;
+    m->wait_last = s;
     mux_flush(m);
     return s;
 }
@@ -619,16 +648,17 @@ void mcpgw_mux_expire(struct mcpgw_mux *m, uint32_t timeout_ms)
     if (m->dead)
         return;
     enter(m);
-    for (struct mcpgw_mux_stream *s = m->first; s && !m->dead;) {
-        struct mcpgw_mux_stream *next = s->next;
-        if (s->owner && !s->head_seen && now - s->opened_ms >= timeout_ms) {
-            snprintf(why, sizeof(why), "no response head within %u ms", timeout_ms);
-            stream_end(s, MCPGW_MUX_TIMEOUT, why);
-            if (!s->closed)
-                nghttp2_submit_rst_stream(m->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
-            m->want_flush = 1;
-        }
-        s = next;
+    /* Oldest first: the walk stops at the first stream still within its time. */
+    for (struct mcpgw_mux_stream *s;
+         (s = m->wait_first) && !m->dead && now - s->opened_ms >= timeout_ms;) {
+        wait_remove(s);
+        if (!s->owner)
+            continue;
+        snprintf(why, sizeof(why), "no response head within %u ms", timeout_ms);
+        stream_end(s, MCPGW_MUX_TIMEOUT, why);
+        if (!s->closed)
+            nghttp2_submit_rst_stream(m->sess, NGHTTP2_FLAG_NONE, s->id, NGHTTP2_CANCEL);
+        m->want_flush = 1;
     }
     leave(m);
 }

@@ -3,9 +3,10 @@
 // and HTTP/2 (prior knowledge) on one port, like a node: many streams share one connection and
 // each gets its own events; a client that leaves resets only its stream; a stream the node ends
 // ends cleanly for the client (keep-alive kept); a stream the node resets, or the whole
-// connection lost, closes the clients affected; a client that stops reading stalls only its own
-// stream (per-stream flow control); POSTs keep their HTTP/1.1 connections; after a GOAWAY new
-// streams open a new connection; an upstream without HTTP/2 gets its streams over HTTP/1.1.
+// connection lost, closes the clients affected; one never answered gets a 504; a client that
+// stops reading stalls only its own stream (per-stream flow control); POSTs keep their HTTP/1.1
+// connections; after a GOAWAY new streams open a new connection; an upstream without HTTP/2
+// gets its streams over HTTP/1.1.
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -41,6 +42,7 @@ h2.on('stream', (stream, headers) => {
         stream.respond({ ':status': 400 });
         return stream.end();
     }
+    if (sid === 'u1.hang') return; // never answers
     if (sid === 'notfound') {
         stream.respond({ ':status': 404, 'content-type': 'application/json' });
         return stream.end('{"error":"unknown session"}');
@@ -99,7 +101,7 @@ async function openStream(sid) {
 async function startBalancer(name, port, up, admin) {
     start(TMP, name, path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${port}`, '--nodes', `u1=127.0.0.1:${up}`, '--workers', '1',
-            '--admin', `127.0.0.1:${admin}`, '--stream-mux', '1', '--buffer-size', '64k',
+            '--admin', `127.0.0.1:${admin}`, '--stream-mux', '1', '--buffer-size', '64k', '--response-timeout', '2s',
             '--log-level', process.env.LOGLEVEL || 'info']);
     for (let i = 0; ; i++) {
         try {
@@ -197,6 +199,19 @@ async function main() {
         check(st.writableLength === 0, `${st.writableLength} B still held after the client read`);
         pass(`a client that stops reading stalls its own stream only (${(held / 1024) | 0} of ` +
             `${(queued / 1024) | 0} KiB held at the node), and gets every byte once it reads`);
+    }
+
+    // A stream without a response head within --response-timeout gets a 504.
+    {
+        const t0 = Date.now();
+        const c = await rawConnect(BAL, { text: true });
+        c.sock.write(getReq('u1.hang'));
+        await c.waitFor((b) => / 504 /.test(b), 5000, '504 for a stream the node never answers');
+        const ms = Date.now() - t0;
+        check(ms >= 1900 && ms < 3500, `504 after ${ms} ms`);
+        tick('u1.s9', 6);
+        await conns.get('u1.s9').waitFor((b) => b.includes('tick 6'), 3000, 'the other streams after a timeout');
+        pass(`a stream the node never answers gets a 504 after ${ms} ms; the others go on`);
     }
 
     // POSTs keep their own HTTP/1.1 connections.
