@@ -65,6 +65,8 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
                 sum.responses[k] += MCPGW_LOAD(&ns->responses[k]);
             sum.active += MCPGW_LOAD(&ns->active);
             sum.idle += MCPGW_LOAD(&ns->idle);
+            sum.mux_conns += MCPGW_LOAD(&ns->mux_conns);
+            sum.mux_streams += MCPGW_LOAD(&ns->mux_streams);
             passive += MCPGW_LOAD(&ns->passive_down);
             for (int b = 0; b <= MCPGW_HIST_BUCKETS; b++)
                 sum.latency.counts[b] += ns->latency.counts[b];
@@ -92,8 +94,15 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
                                "Requests moved to another node before any byte reached this one.",
                                labels) = sum.retries;
         *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_active_connections",
-                             "Upstream connections carrying a request or stream.", labels) =
-            sum.active;
+                             "Requests and streams in flight to the node (HTTP/2 streams "
+                             "included).",
+                             labels) = sum.active;
+        *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_mux_connections",
+                             "HTTP/2 connections carrying session GET streams.", labels) =
+            sum.mux_conns;
+        *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_mux_streams",
+                             "Session GET streams carried over HTTP/2 connections.", labels) =
+            sum.mux_streams;
         *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_idle_connections",
                              "Pooled idle upstream connections.", labels) = sum.idle;
         {

@@ -60,6 +60,9 @@ static const struct opt opts[] = {
      "from request sent to response head (504)"},
     {"source-addrs", STR(source_addrs), "LIST",
      "local IPv4 addresses to connect to nodes from, in turn (127.0.1.1-127.0.1.8,...)"},
+    {"stream-mux", NUM(T_UINT, stream_mux), "0|1",
+     "1: session GET streams go to a node as HTTP/2 streams over one connection per node and "
+     "worker; 0: one connection each"},
     {"pool-size", NUM(T_UINT, pool_size), "N",
      "idle upstream connections kept per node and worker"},
     {"pool-idle-timeout", NUM(T_DURATION, pool_idle_timeout_ms), "DUR",
@@ -92,6 +95,7 @@ void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
     cfg->connect_timeout_ms = 2000;
     cfg->response_timeout_ms = 60000;
     cfg->pool_size = 64;
+    cfg->stream_mux = 1;
     cfg->pool_idle_timeout_ms = 30000;
     cfg->health_interval_ms = 1000;
     cfg->health_timeout_ms = 1000;
@@ -489,6 +493,10 @@ int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t er
         !cfg->send_timeout_ms || !cfg->connect_timeout_ms || !cfg->response_timeout_ms ||
         !cfg->pool_idle_timeout_ms || !cfg->health_interval_ms || !cfg->health_timeout_ms) {
         snprintf(err, errlen, "timeouts and intervals must be greater than zero");
+        return -1;
+    }
+    if (cfg->stream_mux > 1) {
+        snprintf(err, errlen, "stream-mux must be 0 or 1");
         return -1;
     }
     if (cfg->health_rise < 1 || cfg->health_fall < 1) {

@@ -43,6 +43,9 @@ struct mcpgw_bal_config {
     uint32_t connect_timeout_ms;
     uint32_t response_timeout_ms;
     uint32_t pool_size;
+    /* --stream-mux: carry session GET streams to a node as HTTP/2 streams over one connection
+     * per node and worker (h2c) instead of one HTTP/1.1 connection each. */
+    uint32_t stream_mux;
     uint32_t pool_idle_timeout_ms;
     /* --source-addrs: local IPv4 addresses upstream connections are made from, in turn (empty:
      * the kernel's choice). The kernel's search for a free port slows down as one source

@@ -1,6 +1,7 @@
 /* proxy.c - client/upstream relay state machine on bufferevents (see proxy.h). */
 #include "balancer/proxy.h"
 
+#include "balancer/mux.h"
 #include "balancer/rewrite.h"
 #include "balancer/route.h"
 #include "common/http.h"
@@ -33,6 +34,7 @@
 #define SWEEP_PERIOD_MS 250
 #define LINGER_MS       2000  /* after an error: read and discard before closing */
 #define READ_CHUNK      16384 /* one readv takes up to this much */
+#define NO_MUX_RETRY_MS 60000 /* a node without HTTP/2 is asked again after this */
 
 enum cstate { C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
 enum clist_kind { L_NONE, L_HEAD, L_BODY, L_IDLE, L_LINGER, L_COUNT };
@@ -78,20 +80,23 @@ struct req_state {
     uint16_t sidlen;
     uint8_t rstate, rmode;
     uint8_t req_chunked : 1, req_done : 1, upgrade_req : 1, head_req : 1, resp_keep : 1,
-        dechunk : 1;
+        dechunk : 1, mux : 1 /* may go as a stream of the node's mux */;
 };
 
 /* An upstream connection: in use by one client's request, or idle in its node's pool. Read
- * through rev, written through the bufferevent. */
+ * through rev, written through the bufferevent. Or (muxed) a stream of the node's mux: no socket
+ * of its own, the response comes as HTTP/1.1 bytes in the stream's input. */
 struct upstream {
     struct event rev;
-    struct bufferevent *bev;
+    struct bufferevent *bev;     /* NULL when muxed */
+    struct mcpgw_mux_stream *ms; /* muxed: the stream, NULL once it ended */
+    struct evbuffer *reqhead;    /* muxed: the request head, kept until the response comes */
     struct mcpgw_bal_proxy *px;
     struct client *c;             /* NULL while pooled */
     struct upstream *prev, *next; /* pool, most recently used first */
     uint32_t released;            /* proxy ms when pooled */
     int16_t slot;
-    uint8_t connected : 1, reused : 1, pooled : 1, paused : 1, counted : 1;
+    uint8_t connected : 1, reused : 1, pooled : 1, paused : 1, counted : 1, muxed : 1;
     struct req_state rq;
 };
 
@@ -106,7 +111,11 @@ struct wnode {
     uint32_t active;  /* upstream connections in use */
     uint8_t seen_up;  /* the table's up verdict at the last sweep */
     struct upstream *pool_first, *pool_last;
-    struct upstream *act_first; /* in use, through prev/next (pool links are free then) */
+    struct upstream *act_first;  /* in use, through prev/next (pool links are free then) */
+    struct mcpgw_mux *mux;       /* --stream-mux: the HTTP/2 connection carrying GET streams */
+    struct mcpgw_mux *old_mux;   /* one that takes no new streams (GOAWAY) until its last ends */
+    uint64_t no_mux_ms;          /* when the node was found not to speak HTTP/2 (0: never) */
+    uint32_t nmux, nmux_streams; /* muxes open, streams on them (for /metrics) */
     uint32_t npool;
     uint32_t next_src; /* round robin over cfg.sources */
 };
@@ -142,6 +151,7 @@ static void relay_request_body(struct upstream *u);
 static void relay_response(struct upstream *u);
 static void upstream_discard(struct upstream *u);
 static void node_refused(struct mcpgw_bal_proxy *px, int slot);
+static void mux_close(struct mcpgw_bal_proxy *px, int slot);
 
 static uint32_t now_ms(const struct mcpgw_bal_proxy *px)
 {
@@ -328,6 +338,8 @@ static void refresh_nodes(struct mcpgw_bal_proxy *px)
         int in_use = i < n && s->in_use;
         if (!in_use || strcmp(w->id, s->id) != 0 || strcmp(w->addr, s->addr) != 0) {
             pool_close_all(px, (int)i);
+            mux_close(px, (int)i);
+            w->no_mux_ms = 0;
             w->passive = 0;
             MCPGW_STORE(&nstats(px, (int)i)->passive_down, 0);
         }
@@ -547,22 +559,150 @@ static void upstream_discard(struct upstream *u)
 {
     pool_remove(u);
     uncount(u);
-    event_del(&u->rev);
     if (u->c && u->c->up == u)
         u->c->up = NULL;
     free(u->rq.sid);
-    bufferevent_free(u->bev);
+    if (u->muxed) {
+        struct wnode *w = &u->px->nodes[u->slot];
+        w->nmux_streams--;
+        MCPGW_STORE(&nstats(u->px, u->slot)->mux_streams, (int64_t)w->nmux_streams);
+        if (u->ms)
+            mcpgw_mux_stream_close(u->ms);
+        if (u->reqhead)
+            evbuffer_free(u->reqhead);
+    } else {
+        event_del(&u->rev);
+        bufferevent_free(u->bev);
+    }
     free(u);
+}
+
+/* The input of u: its socket's, or its stream's. */
+static struct evbuffer *up_in(struct upstream *u)
+{
+    return u->muxed ? mcpgw_mux_stream_input(u->ms) : bufferevent_get_input(u->bev);
+}
+
+static void count_active(struct upstream *u)
+{
+    struct wnode *w = &u->px->nodes[u->slot];
+    u->counted = 1;
+    u->prev = NULL;
+    u->next = w->act_first;
+    if (w->act_first)
+        w->act_first->prev = u;
+    w->act_first = u;
+    w->active++;
+    MCPGW_STORE(&nstats(u->px, u->slot)->active, (int64_t)w->active);
+}
+
+/* ---- muxed streams (--stream-mux, mux.h) ---- */
+
+static void on_mux_input(void *owner);
+static void on_mux_end(void *owner, enum mcpgw_mux_end how, const char *why);
+static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err, const char *why);
+static const struct mcpgw_mux_stream_cb mux_stream_cb = {on_mux_input, on_mux_end};
+static const struct mcpgw_mux_cb mux_cb = {on_mux_failed};
+
+/* Close slot's muxes (old: the retired one only, else both). */
+/* Free m, one of slot's muxes (already detached from the slot). */
+static void mux_release(struct mcpgw_bal_proxy *px, int slot, struct mcpgw_mux *m)
+{
+    if (!m)
+        return;
+    px->nodes[slot].nmux--;
+    MCPGW_STORE(&nstats(px, slot)->mux_conns, (int64_t)px->nodes[slot].nmux);
+    mcpgw_mux_free(m);
+}
+
+static void mux_close(struct mcpgw_bal_proxy *px, int slot)
+{
+    struct mcpgw_mux *m = px->nodes[slot].mux, *o = px->nodes[slot].old_mux;
+    px->nodes[slot].mux = px->nodes[slot].old_mux = NULL;
+    mux_release(px, slot, m); /* its streams end: their clients are told */
+    mux_release(px, slot, o);
+}
+
+/* A stream of slot's mux for the next request, or NULL: with *err set when the node cannot be
+ * reached, with *err 0 when the request should take a connection of its own instead (the mux is
+ * closing or full). */
+static struct upstream *mux_upstream(struct mcpgw_bal_proxy *px, int slot, int *err)
+{
+    struct wnode *w = &px->nodes[slot];
+    struct upstream *u;
+    *err = 0;
+    if (w->no_mux_ms && mcpgw_now_ms() - w->no_mux_ms < NO_MUX_RETRY_MS)
+        return NULL;
+    if (w->mux && !mcpgw_mux_usable(w->mux)) {
+        /* Closing (GOAWAY) or full: its streams go on, new ones take a new connection. */
+        if (!mcpgw_mux_streams(w->mux)) {
+            mux_release(px, slot, w->mux);
+        } else if (!w->old_mux || !mcpgw_mux_streams(w->old_mux)) {
+            mux_release(px, slot, w->old_mux);
+            w->old_mux = w->mux;
+        } else {
+            return NULL; /* two in use already: this stream gets a connection of its own */
+        }
+        w->mux = NULL;
+    }
+    if (!w->mux) {
+        int pending, fd = node_connect(px, w, &pending);
+        if (fd < 0) {
+            *err = errno;
+            return NULL;
+        }
+        w->mux = mcpgw_mux_new(px->base, fd, pending, px->cfg.connect_timeout_ms, &mux_cb, px);
+        if (!w->mux) {
+            *err = ENOMEM;
+            return NULL;
+        }
+        w->nmux++;
+        MCPGW_STORE(&nstats(px, slot)->mux_conns, (int64_t)w->nmux);
+    }
+    u = xcalloc(1, sizeof(*u));
+    u->px = px;
+    u->slot = (int16_t)slot;
+    u->muxed = 1;
+    u->connected = 1;
+    count_active(u);
+    w->nmux_streams++;
+    MCPGW_STORE(&nstats(px, slot)->mux_streams, (int64_t)w->nmux_streams);
+    return u;
+}
+
+/* Send the request head in head (drained) on u. Returns 0, or -1 with a reason in why. */
+static int up_send_head(struct upstream *u, struct evbuffer *head, char *why, size_t whylen)
+{
+    if (!u->muxed) {
+        evbuffer_add_buffer(bufferevent_get_output(u->bev), head);
+        push(u->bev);
+        return 0;
+    }
+    if (!u->reqhead)
+        u->reqhead = evbuffer_new();
+    if (!u->reqhead) {
+        snprintf(why, whylen, "out of memory");
+        return -1;
+    }
+    if (u->reqhead != head)
+        evbuffer_add_buffer(u->reqhead, head);
+    u->ms = mcpgw_mux_open(u->px->nodes[u->slot].mux, u->reqhead, &mux_stream_cb, u, why, whylen);
+    return u->ms ? 0 : -1;
 }
 
 /* An upstream connection to slot: a pooled one, or a new one connecting. NULL with *err set to
  * an errno value when the socket cannot be created or the connect fails at once. */
-static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *err)
+static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int mux, int *err)
 {
     struct wnode *w = &px->nodes[slot];
     struct upstream *u = w->pool_first;
     int fd, pending;
 
+    if (mux && px->cfg.stream_mux) {
+        struct upstream *mu = mux_upstream(px, slot, err);
+        if (mu || *err)
+            return mu;
+    }
     if (u) {
         struct timeval rt = tv_ms(px->cfg.response_timeout_ms);
         pool_remove(u);
@@ -602,14 +742,7 @@ static struct upstream *upstream_get(struct mcpgw_bal_proxy *px, int slot, int *
     event_assign(&u->rev, px->base, fd, EV_READ | EV_PERSIST, on_up_readable, u);
     up_read_on(u, px->cfg.response_timeout_ms);
 have:
-    u->counted = 1;
-    u->prev = NULL;
-    u->next = w->act_first;
-    if (w->act_first)
-        w->act_first->prev = u;
-    w->act_first = u;
-    w->active++;
-    MCPGW_STORE(&nstats(px, slot)->active, (int64_t)w->active);
+    count_active(u);
     return u;
 }
 
@@ -782,7 +915,7 @@ static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_sta
             return NULL;
         }
         rq->tried |= 1ull << slot;
-        u = upstream_get(px, slot, &err);
+        u = upstream_get(px, slot, rq->mux, &err);
         if (!u) {
             snprintf(lastbuf, sizeof(lastbuf), "%s", strerror(err));
             last = lastbuf;
@@ -803,19 +936,14 @@ static struct upstream *route_request(struct mcpgw_bal_proxy *px, struct req_sta
     }
 }
 
-/* The connect to u's node failed before any byte reached it: send the same bytes to the next
- * candidate. */
-static void retry(struct upstream *u, const char *cause, int refused)
+/* Nothing of u's request reached its node: send the same bytes to the next candidate. */
+static void move_request(struct upstream *u, const char *cause)
 {
     struct mcpgw_bal_proxy *px = u->px;
     struct client *c = u->c;
     struct upstream *nu;
     char why[256];
 
-    mark_down(px, u->slot, cause);
-    if (refused)
-        node_refused(px, u->slot);
-    MCPGW_BUMP(&nstats(px, u->slot)->retries, 1);
     nu = route_request(px, &u->rq, cause, why, sizeof(why));
     if (!nu) {
         upstream_discard(u);
@@ -824,13 +952,30 @@ static void retry(struct upstream *u, const char *cause, int refused)
     }
     log_debug("request moved from node %s to %s: %s", px->nodes[u->slot].id, px->nodes[nu->slot].id,
               cause);
-    evbuffer_add_buffer(bufferevent_get_output(nu->bev), bufferevent_get_output(u->bev));
     nu->c = c;
     c->up = nu;
+    if (up_send_head(nu, u->muxed ? u->reqhead : bufferevent_get_output(u->bev), why, sizeof(why)) <
+        0) {
+        upstream_discard(u);
+        client_fail_json(c, 502, why);
+        return;
+    }
     upstream_discard(u);
-    if (c->paused)
+    if (c->paused && !nu->muxed)
         bufferevent_setwatermark(nu->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
-    push(nu->bev);
+}
+
+/* The connect to u's node failed before any byte reached it: send the same bytes to the next
+ * candidate. */
+static void retry(struct upstream *u, const char *cause, int refused)
+{
+    struct mcpgw_bal_proxy *px = u->px;
+
+    mark_down(px, u->slot, cause);
+    if (refused)
+        node_refused(px, u->slot);
+    MCPGW_BUMP(&nstats(px, u->slot)->retries, 1);
+    move_request(u, cause);
 }
 
 static void count_chunk(void *arg, const char *data, size_t len)
@@ -957,6 +1102,9 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
     rq.upgrade_req = h->upgrade;
     rq.head_req = h->method == MCPGW_HTTP_HEAD;
     rq.rstate = R_HEAD;
+    /* A session's GET stream (no body, no upgrade) may share the node's mux. */
+    rq.mux =
+        sid && h->method == MCPGW_HTTP_GET && !h->upgrade && !h->chunked && h->content_length <= 0;
 
     u = route_request(px, &rq, NULL, why, sizeof(why));
     if (!u) {
@@ -969,6 +1117,16 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
     c->state = C_FORWARD;
     list_remove(c);
     peer_of(c, ip, sizeof(ip), &peer);
+    if (u->muxed) {
+        u->reqhead = evbuffer_new();
+        if (u->reqhead)
+            mcpgw_bal_rewrite_request(h, &peer, u->reqhead);
+        evbuffer_drain(in, h->head_len);
+        u->rq.req_done = 1;
+        if (up_send_head(u, u->reqhead, why, sizeof(why)) < 0)
+            client_fail_json(c, 502, why);
+        return;
+    }
     mcpgw_bal_rewrite_request(h, &peer, bufferevent_get_output(u->bev));
     evbuffer_drain(in, h->head_len);
     if (!u->rq.req_chunked && u->rq.req_left == 0) {
@@ -1051,7 +1209,7 @@ static void client_process(struct client *c)
 static void response_done(struct upstream *u)
 {
     struct client *c = u->c;
-    int keep_up = u->rq.resp_keep && u->rq.req_done &&
+    int keep_up = !u->muxed && u->rq.resp_keep && u->rq.req_done &&
                   evbuffer_get_length(bufferevent_get_input(u->bev)) == 0;
     int keep_client = c->keep_alive && u->rq.req_done && !c->px->draining;
 
@@ -1088,7 +1246,7 @@ static int response_head(struct upstream *u)
 {
     struct client *c = u->c;
     struct mcpgw_bal_proxy *px = u->px;
-    struct evbuffer *in = bufferevent_get_input(u->bev), *out = bufferevent_get_output(c->bev);
+    struct evbuffer *in = up_in(u), *out = bufferevent_get_output(c->bev);
 
     for (;;) {
         size_t avail = evbuffer_get_length(in), n, end, from;
@@ -1181,6 +1339,13 @@ static int response_head(struct upstream *u)
         mcpgw_bal_rewrite_response(&h, data, flags, out);
         evbuffer_drain(in, end);
         u->rq.rstate = R_BODY;
+        if (u->muxed) {
+            if (u->reqhead) { /* answered: nothing left to retry */
+                evbuffer_free(u->reqhead);
+                u->reqhead = NULL;
+            }
+            return 1;
+        }
         /* Streams may be quiet for long: no read timeout once the head is here. */
         bufferevent_set_timeouts(u->bev, NULL, NULL);
         up_read_on(u, 0);
@@ -1195,7 +1360,10 @@ static void pause_upstream(struct upstream *u)
     if (u->paused || !over_high(px, c->bev))
         return;
     u->paused = 1;
-    up_read_off(u);
+    if (u->muxed)
+        mcpgw_mux_stream_pause(u->ms);
+    else
+        up_read_off(u);
     bufferevent_setwatermark(c->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
     if (!c->send_timeout) {
         struct timeval st = tv_ms(px->cfg.send_timeout_ms);
@@ -1208,7 +1376,7 @@ static void pause_upstream(struct upstream *u)
 static void relay_response(struct upstream *u)
 {
     struct client *c = u->c;
-    struct evbuffer *in = bufferevent_get_input(u->bev), *out = bufferevent_get_output(c->bev);
+    struct evbuffer *in = up_in(u), *out = bufferevent_get_output(c->bev);
     size_t avail = evbuffer_get_length(in);
     int done = 0;
 
@@ -1384,6 +1552,87 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
     client_close_when_flushed(c);
 }
 
+/* ---- muxed stream callbacks ---- */
+
+static void on_mux_input(void *owner)
+{
+    struct upstream *u = owner;
+    if (u->paused)
+        return; /* the client's output drains first; on_client_write resumes */
+    if (u->rq.rstate == R_HEAD && response_head(u) <= 0)
+        return;
+    relay_response(u);
+}
+
+static void on_mux_end(void *owner, enum mcpgw_mux_end how, const char *why)
+{
+    struct upstream *u = owner;
+    struct mcpgw_bal_proxy *px = u->px;
+    struct client *c = u->c;
+    char msg[256];
+
+    u->ms = NULL;
+    if (how == MCPGW_MUX_UNSENT) {
+        if (px->nodes[u->slot].no_mux_ms) /* same node, over a connection of its own */
+            u->rq.tried &= ~(1ull << u->slot);
+        move_request(u, why);
+        return;
+    }
+    MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
+    if (u->rq.rstate != R_HEAD) {
+        /* Mid-response: the client sees the stream end early (no final chunk). */
+        log_debug("node %s dropped a stream in flight: %s", px->nodes[u->slot].id, why);
+        client_close_when_flushed(c);
+        return;
+    }
+    snprintf(msg, sizeof(msg), "node %s %s: %s", px->nodes[u->slot].id,
+             how == MCPGW_MUX_TIMEOUT ? "did not answer" : "ended the stream before answering",
+             why);
+    client_fail_json(c, how == MCPGW_MUX_TIMEOUT ? 504 : 502, msg);
+}
+
+/* A mux's connection failed: like a failed connect or a reset of a connection of its own,
+ * except that every stream on it is affected at once. Streams the node never saw move to the
+ * next candidate; the others' clients see their stream end and resume it elsewhere. */
+static void on_mux_failed(void *arg, struct mcpgw_mux *m, int connected, int err, const char *why)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    int slot = -1;
+    for (int i = 0; i < MCPGW_BAL_MAX_NODES; i++)
+        if (px->nodes[i].mux == m || px->nodes[i].old_mux == m)
+            slot = i;
+    if (slot < 0) {
+        mcpgw_mux_free(m);
+        return;
+    }
+    if (px->nodes[slot].old_mux == m) {
+        /* The retired one: its own streams end, the current one is not affected. */
+        px->nodes[slot].old_mux = NULL;
+        mux_release(px, slot, m);
+        return;
+    }
+    if (mcpgw_mux_not_h2(m)) {
+        /* An older node, or something else that only speaks HTTP/1.1: not a failure. */
+        log_warn("node %s (%s) does not speak HTTP/2 (%s): its streams take a connection each",
+                 px->nodes[slot].id, px->nodes[slot].addr, why);
+        px->nodes[slot].no_mux_ms = mcpgw_now_ms();
+        px->nodes[slot].mux = NULL;
+        mux_release(px, slot, m);
+        return;
+    }
+    /* A node ends its streams before it closes the connection (drain, idle): a close with
+     * streams open means it is going away, like a reset. */
+    if (!connected || err == ECONNRESET || err == EPIPE || mcpgw_mux_streams(m))
+        mark_down(px, slot, why);
+    else
+        log_info("node %s (%s) closed the stream connection: %s (%u streams)", px->nodes[slot].id,
+                 px->nodes[slot].addr, why, mcpgw_mux_streams(m));
+    px->nodes[slot].mux = NULL;
+    mux_release(px, slot, m);
+    if (!connected && err == ECONNREFUSED)
+        node_refused(px, slot);
+}
+
 /* ---- client callbacks ---- */
 
 static void on_client_read(struct bufferevent *bev, void *arg)
@@ -1467,8 +1716,11 @@ static void on_client_write(struct bufferevent *bev, void *arg)
         c->send_timeout = 0;
         bufferevent_set_timeouts(bev, NULL, NULL);
     }
-    up_read_on(u, 0);
-    if (evbuffer_get_length(bufferevent_get_input(u->bev)))
+    if (u->muxed)
+        mcpgw_mux_stream_resume(u->ms);
+    else
+        up_read_on(u, 0);
+    if (evbuffer_get_length(up_in(u)))
         relay_response(u);
 }
 
@@ -1596,6 +1848,28 @@ static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
     }
 }
 
+/* Close muxes that take no more streams and carry none; end streams whose node does not answer. */
+static void sweep_muxes(struct mcpgw_bal_proxy *px)
+{
+    for (uint32_t i = 0; i < px->nslots; i++) {
+        struct wnode *w = &px->nodes[i];
+        if (w->old_mux && !mcpgw_mux_streams(w->old_mux)) {
+            struct mcpgw_mux *o = w->old_mux;
+            w->old_mux = NULL;
+            mux_release(px, (int)i, o);
+        }
+        if (w->mux && !mcpgw_mux_usable(w->mux) && !mcpgw_mux_streams(w->mux)) {
+            struct mcpgw_mux *m = w->mux;
+            w->mux = NULL;
+            mux_release(px, (int)i, m);
+        }
+        if (w->old_mux)
+            mcpgw_mux_expire(w->old_mux, px->cfg.response_timeout_ms);
+        if (w->mux)
+            mcpgw_mux_expire(w->mux, px->cfg.response_timeout_ms);
+    }
+}
+
 /* End every exchange of this worker with slot, streams included, so their clients reconnect and
  * resume on another node instead of waiting on one that cannot answer (HAProxy's
  * on-marked-down shutdown-sessions). With connected_only, connections still connecting are
@@ -1608,7 +1882,8 @@ static unsigned cut_node(struct mcpgw_bal_proxy *px, int slot, int connected_onl
     unsigned n = 0;
     for (;;) {
         struct upstream *u = skip ? skip->next : w->act_first;
-        while (u && connected_only && !u->connected) {
+        while (u && connected_only &&
+               !(u->muxed ? u->ms && mcpgw_mux_stream_sent(u->ms) : u->connected)) {
             skip = u;
             u = u->next;
         }
@@ -1680,6 +1955,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     while ((c = TAILQ_FIRST(&px->lists[L_LINGER])) && (int32_t)(now - c->deadline) >= 0)
         client_free(c);
     sweep_pools(px, now);
+    sweep_muxes(px);
     refresh_nodes(px);
 }
 
@@ -1752,8 +2028,15 @@ void mcpgw_bal_proxy_drain(struct mcpgw_bal_proxy *px, mcpgw_bal_proxy_drained_f
             client_free(c);
         c = next;
     }
-    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++)
+    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++) {
         pool_close_all(px, (int)i);
+        struct wnode *w = &px->nodes[i];
+        if (w->mux && !mcpgw_mux_streams(w->mux)) {
+            struct mcpgw_mux *m = w->mux;
+            w->mux = NULL;
+            mux_release(px, (int)i, m);
+        }
+    }
     if (px->nclients == 0)
         event_active(px->drained_ev, EV_TIMEOUT, 1);
 }
@@ -1767,8 +2050,10 @@ void mcpgw_bal_proxy_free(struct mcpgw_bal_proxy *px)
     for (int k = L_HEAD; k < L_COUNT; k++)
         while (!TAILQ_EMPTY(&px->lists[k]))
             client_free(TAILQ_FIRST(&px->lists[k]));
-    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++)
+    for (uint32_t i = 0; i < MCPGW_BAL_MAX_NODES; i++) {
         pool_close_all(px, (int)i);
+        mux_close(px, (int)i);
+    }
     /* Clients in flight are in no list; they are reclaimed by process exit. */
     if (px->sweep)
         event_free(px->sweep);

@@ -55,6 +55,8 @@ struct mcpgw_bal_node_stats {
     uint64_t responses[5];     /* by status class 1xx..5xx */
     int64_t active;            /* upstream connections in use */
     int64_t idle;              /* pooled upstream connections */
+    int64_t mux_conns;         /* HTTP/2 connections carrying GET streams (--stream-mux) */
+    int64_t mux_streams;       /* streams on them (also counted in active) */
     uint64_t passive_down;     /* 1 while this worker holds a passive down mark */
     struct mcpgw_hist latency; /* request sent -> response head, seconds */
 };

@@ -49,8 +49,8 @@ export function rawConnect(port, { text = false } = {}) {
         });
         state.data = () => buf;
         state.take = (n) => {
-            const b = buf.subarray(0, n);
-            buf = buf.subarray(n);
+            const b = buf.slice(0, n); // a Buffer's slice shares its memory, like subarray
+            buf = buf.slice(n);
             return b;
         };
         state.waitFor = (pred, ms, what) =>
