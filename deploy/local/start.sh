@@ -76,9 +76,11 @@ scale)
     ;;
 esac
 
-# Sizing (docs/loadgen.md, "Limits and sysctls"): a node holds a socket per stream plus the
-# balancer's pooled connections, so at most 15,000 sessions per node; a balancer worker holds two
-# sockets per stream, so at most 8,000 streams per worker; a load-generator worker 15,000.
+# Sizing (docs/loadgen.md, "Limits and sysctls"): a node counts each stream against its
+# connection limit (a socket each over HTTP/1.1; an HTTP/2 stream of the balancer's connection
+# otherwise), so at most 15,000 sessions per node; a balancer worker holds one socket per stream
+# (the client's; the stream to the node is one of a few HTTP/2 connections) plus its pools, so at
+# most 15,000 streams per worker; a load-generator worker 15,000.
 nofile=$(ulimit -Hn)
 [ "$nofile" = unlimited ] && nofile=1048576
 per_node=$((nofile * 3 / 4 < 15000 ? nofile * 3 / 4 : 15000))
@@ -86,7 +88,7 @@ per_node=$((nofile * 3 / 4 < 15000 ? nofile * 3 / 4 : 15000))
 # the cluster moves about 2,000-2,500 sessions a second, so scale mode keeps a node to
 # MCPGW_SESSIONS_PER_NODE (5,000: recovery p99 about 2.5-3 s; docs/results.md).
 fail_per_node=${MCPGW_SESSIONS_PER_NODE:-5000}
-per_bal=$(((nofile - 1000) / 2 < 8000 ? (nofile - 1000) / 2 : 8000))
+per_bal=$((nofile - 2000 < 15000 ? nofile - 2000 : 15000))
 nodes=4
 workers=2
 # connect() searches the local port range for a port free towards the destination; the search
