@@ -119,8 +119,8 @@ static void wait_remove(struct mcpgw_mux_stream *s)
 
 static void unlink_stream(struct mcpgw_mux_stream *s)
 {
-    wait_remove(s);
     struct mcpgw_mux *m = s->m;
+    wait_remove(s);
     if (s->prev)
         s->prev->next = s->next;
     else if (m->first == s)
