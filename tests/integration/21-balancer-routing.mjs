@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { check, fail, pass, sleep, start, stopAll } from '../lib/testkit.mjs';
+import { check, fail, pass, run, sleep, start } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -147,16 +147,4 @@ async function main() {
     pass('per-node request counters on /metrics');
 }
 
-try {
-    await main();
-    stopAll();
-    process.exit(0);
-} catch (e) {
-    console.error(`FAIL: ${e.message}`);
-    for (const f of fs.readdirSync(TMP).filter((f) => f.endsWith('.log'))) {
-        const text = fs.readFileSync(path.join(TMP, f), 'utf8').split('\n').slice(-20).join('\n');
-        console.error(`== ${f}\n${text}`);
-    }
-    stopAll();
-    process.exit(1);
-}
+await run(main, TMP);

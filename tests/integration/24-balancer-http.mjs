@@ -10,7 +10,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, pass, rawConnect, sleep, start, stopAll } from '../lib/testkit.mjs';
+import { check, fail, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -330,14 +330,4 @@ async function main() {
     pass('/metrics: per-node requests, responses, latency histogram, up, active connections, errors');
 }
 
-try {
-    await main();
-    stopAll();
-    process.exit(0);
-} catch (e) {
-    console.error(`FAIL: ${e.message}`);
-    for (const f of fs.readdirSync(TMP).filter((f) => f.endsWith('.log')))
-        console.error(`== ${f}\n${fs.readFileSync(path.join(TMP, f), 'utf8').split('\n').slice(-20).join('\n')}`);
-    stopAll();
-    process.exit(1);
-}
+await run(main, TMP);

@@ -14,7 +14,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, pass, rawConnect, sleep, start, stopAll } from '../lib/testkit.mjs';
+import { check, fail, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -262,14 +262,4 @@ async function main() {
     }
 }
 
-try {
-    await main();
-    stopAll();
-    process.exit(0);
-} catch (e) {
-    console.error(`FAIL: ${e.message}`);
-    for (const f of fs.readdirSync(TMP).filter((f) => f.endsWith('.log')))
-        console.error(`== ${f}\n${fs.readFileSync(path.join(TMP, f), 'utf8').split('\n').slice(-20).join('\n')}`);
-    stopAll();
-    process.exit(1);
-}
+await run(main, TMP);

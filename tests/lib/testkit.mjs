@@ -28,6 +28,24 @@ export function stopAll() {
 }
 process.on('exit', stopAll);
 
+// Run a test's main: exit 0 when it returns; on a failure print it with the last lines of every
+// process log in tmp, and exit 1. Every process started is killed either way.
+export async function run(main, tmp) {
+    try {
+        await main();
+        stopAll();
+        process.exit(0);
+    } catch (e) {
+        console.error(`FAIL: ${e.message}`);
+        for (const f of fs.readdirSync(tmp).filter((f) => f.endsWith('.log'))) {
+            const text = fs.readFileSync(path.join(tmp, f), 'utf8').split('\n').slice(-20).join('\n');
+            console.error(`== ${f}\n${text}`);
+        }
+        stopAll();
+        process.exit(1);
+    }
+}
+
 // A raw client connection to 127.0.0.1:port. Resolves to { sock, closed, data(), take(n),
 // waitFor(pred, ms, what) }: the bytes so far are a Buffer, or a latin1 string with
 // { text: true }; waitFor resolves once pred(bytes, closed) holds, and rejects after ms.
