@@ -5,6 +5,7 @@
  * test pumps the event loop (EVLOOP_NONBLOCK) while feeding what the client socket received to
  * the client session. Ports 18420-18435. */
 #include "common/httpd.h"
+#include "common/util.h"
 
 #include <check.h>
 #include <errno.h>
@@ -18,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
 
 #define PORT_BASE  18420
@@ -160,13 +160,6 @@ static void start(struct ctx *x, int port_off, const struct mcpgw_httpd_config *
     ck_assert_ptr_nonnull(x->httpd);
     snprintf(addr, sizeof(addr), "127.0.0.1:%d", x->port);
     ck_assert_msg(mcpgw_httpd_listen(x->httpd, addr, err, sizeof(err)) == 0, "listen: %s", err);
-}
-
-static uint64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* rcvbuf 0: the system's default receive buffer. */
@@ -398,15 +391,15 @@ static void pump(struct ctx *x, struct client *cl)
 
 #define AWAIT(x, cl, cond)                                                                         \
     do {                                                                                           \
-        uint64_t until_ = now_ms() + TIMEOUT_MS;                                                   \
-        while (!(cond) && now_ms() < until_)                                                       \
+        uint64_t until_ = mcpgw_now_ms() + TIMEOUT_MS;                                             \
+        while (!(cond) && mcpgw_now_ms() < until_)                                                 \
             pump((x), (cl));                                                                       \
     } while (0)
 
 static void pump_for(struct ctx *x, struct client *cl, int ms)
 {
-    uint64_t until = now_ms() + (uint64_t)ms;
-    while (now_ms() < until)
+    uint64_t until = mcpgw_now_ms() + (uint64_t)ms;
+    while (mcpgw_now_ms() < until)
         pump(x, cl);
 }
 
@@ -494,7 +487,7 @@ START_TEST(test_h2_serves_200_interleaved_streamed_responses_on_one_connection)
     client_open(&x, &cl, 0);
     for (int i = 0; i < 200; i++)
         request(&cl, "GET", "/many", NULL, NULL, 0);
-    for (uint64_t until = now_ms() + 2 * TIMEOUT_MS; !all_closed && now_ms() < until;) {
+    for (uint64_t until = mcpgw_now_ms() + 2 * TIMEOUT_MS; !all_closed && mcpgw_now_ms() < until;) {
         pump(&x, &cl);
         all_closed = 1;
         for (int i = 0; i < 200; i++)
@@ -683,7 +676,8 @@ START_TEST(test_h2_and_http11_share_the_listener)
     /* "POST" starts like the preface ("PRI ..."): the server must still see HTTP/1.1 */
     fd = dial(&x, 0);
     send_all(fd, req, sizeof(req) - 1);
-    for (uint64_t until = now_ms() + TIMEOUT_MS; now_ms() < until && !strstr(buf, "\r\n\r\n{}");) {
+    for (uint64_t until = mcpgw_now_ms() + TIMEOUT_MS;
+         mcpgw_now_ms() < until && !strstr(buf, "\r\n\r\n{}");) {
         ssize_t r;
         pump(&x, &cl);
         r = recv(fd, buf + got, sizeof(buf) - 1 - got, MSG_DONTWAIT);
@@ -836,11 +830,11 @@ START_TEST(test_h2_idle_connection_gets_goaway_and_is_closed)
     cs = request(&cl, "GET", "/echo", NULL, NULL, 0);
     AWAIT(&x, &cl, cs->closed);
     ck_assert_int_eq(cs->status, 200);
-    t0 = now_ms();
+    t0 = mcpgw_now_ms();
     AWAIT(&x, &cl, cl.eof);
     ck_assert(cl.goaway);
     ck_assert(cl.eof);
-    ck_assert_uint_ge(now_ms() - t0, 250);
+    ck_assert_uint_ge(mcpgw_now_ms() - t0, 250);
     ck_assert_uint_eq(mcpgw_httpd_conn_count(x.httpd), 0);
     finish(&x, &cl);
 }
