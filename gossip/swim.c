@@ -7,6 +7,7 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -852,6 +853,71 @@ static void handle(struct mcpgw_gossip *g, const struct mcpgw_gossip_msg *msg,
     }
 }
 
+/* A datagram of ours to dst met a closed port (ICMP port unreachable, read off the error queue
+ * that IP_RECVERR keeps). A host that answers so has no socket on that port: the member that
+ * lived there is gone (killed, crashed, exited without leaving). That is conclusive where a
+ * missing ack is not, so it is dead at once instead of after a suspicion: the whole cluster
+ * learns it a suspicion timeout earlier. A member alive at another address, or restarted with a
+ * new generation at this one, is not affected: the address is looked up as the view has it now,
+ * and a new generation revives a dead record. */
+static void on_port_unreachable(struct mcpgw_gossip *g, const struct sockaddr *dst)
+{
+    struct mcpgw_gossip_addr a;
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+
+    if (mcpgw_gossip_addr_from_sockaddr(&a, dst) < 0)
+        return;
+    if (a.family == 6 && memcmp(a.ip, v4mapped, 12) == 0) {
+        a.family = 4;
+        memmove(a.ip, a.ip + 12, 4);
+        memset(a.ip + 4, 0, 12);
+    }
+    for (int i = 1; i < g->nmembers; i++) {
+        struct member *m = g->members[i];
+        if (!probeable(m) || !mcpgw_gossip_addr_equal(&m->addr, &a))
+            continue;
+        log_info("gossip: member %s: port %s unreachable, nothing listens there any more", m->id,
+                 m->gaddr);
+        declare(g, m, MCPGW_MEMBER_DEAD);
+        return;
+    }
+}
+
+/* Read the socket's error queue (IP_RECVERR): the ICMP errors our datagrams met. */
+static void read_errors(struct mcpgw_gossip *g)
+{
+    for (int i = 0; i < RX_BURST; i++) {
+        struct sockaddr_storage dst;
+        union {
+            char buf[256];
+            struct cmsghdr align;
+        } ctl;
+        struct iovec iov = {g->rxbuf, sizeof(g->rxbuf)};
+        struct msghdr mh = {.msg_name = &dst,
+                            .msg_namelen = sizeof(dst),
+                            .msg_iov = &iov,
+                            .msg_iovlen = 1,
+                            .msg_control = ctl.buf,
+                            .msg_controllen = sizeof(ctl.buf)};
+
+        memset(&dst, 0, sizeof(dst));
+        if (recvmsg(g->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
+            return;
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+            struct sock_extended_err ee;
+            if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
+                  (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) ||
+                c->cmsg_len < CMSG_LEN(sizeof(ee)))
+                continue;
+            memcpy(&ee, CMSG_DATA(c), sizeof(ee));
+            /* ICMP type 3 code 3; ICMPv6 type 1 code 4 */
+            if ((ee.ee_origin == SO_EE_ORIGIN_ICMP && ee.ee_type == 3 && ee.ee_code == 3) ||
+                (ee.ee_origin == SO_EE_ORIGIN_ICMP6 && ee.ee_type == 1 && ee.ee_code == 4))
+                on_port_unreachable(g, (const struct sockaddr *)&dst);
+        }
+    }
+}
+
 static void on_read(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_gossip *g = arg;
@@ -863,9 +929,12 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         int rc;
 
         if (n < 0) {
-            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-                log_debug("gossip: recvfrom failed: %s", strerror(errno));
-            return;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+                return;
+            /* The pending error of a queued ICMP report (ECONNREFUSED...): read the reports,
+             * then the datagrams behind them. */
+            read_errors(g);
+            continue;
         }
         rc = mcpgw_gossip_wire_decode(g->rxbuf, (size_t)n, &g->rx);
         if (rc) {
@@ -1040,7 +1109,7 @@ static int open_socket(struct mcpgw_gossip *g, struct mcpgw_gossip_addr *self_ad
 {
     struct sockaddr_storage ss;
     socklen_t sslen;
-    int rcvbuf = 1 << 20;
+    int rcvbuf = 1 << 20, one = 1;
 
     if (resolve_one(g->bind_addr, 1, &ss, &sslen, err, errlen) < 0)
         return -1;
@@ -1052,6 +1121,11 @@ static int open_socket(struct mcpgw_gossip *g, struct mcpgw_gossip_addr *self_ad
     }
     /* a burst of JOIN/SYNC tables must not overflow the default buffer */
     setsockopt(g->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+    /* Keep the ICMP errors our datagrams meet, with the address they were sent to: a closed
+     * port is a dead member (on_port_unreachable). Best effort: without it, suspicion alone. */
+    if (ss.ss_family == AF_INET6)
+        setsockopt(g->fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
+    setsockopt(g->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
     sslen = sizeof(ss);
     if (getsockname(g->fd, (struct sockaddr *)&ss, &sslen) < 0 ||
         mcpgw_gossip_addr_from_sockaddr(self_addr, (struct sockaddr *)&ss) < 0) {

@@ -541,6 +541,42 @@ START_TEST(test_killed_member_is_dead_everywhere_within_two_seconds_with_default
 }
 END_TEST
 
+/* A killed process leaves a closed port: the ICMP port unreachable that answers the next probe
+ * is conclusive, so the member is dead at once, without waiting out a (here 10 s) suspicion. A
+ * silent member that still holds its port goes through suspicion
+ * (test_unrefuted_suspect_becomes_dead_after_the_suspicion_timeout). */
+START_TEST(test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion)
+{
+    struct inst in[4];
+    struct mcpgw_gossip_config c;
+    char id[8];
+    uint64_t killed;
+
+    for (int i = 0; i < 4; i++) {
+        fast_config(&c);
+        c.suspicion_ms = 10000;
+        snprintf(id, sizeof(id), "n%d", i);
+        spawn_cfg(&in[i], id, i ? mcpgw_gossip_port(in[0].g) : 0, &c);
+    }
+    ck_assert(converge(in, 4, 3000));
+    killed = mcpgw_now_ms();
+    kill_inst(&in[2]);
+    ck_assert(wait_state(in, 4, "n2", MCPGW_MEMBER_DEAD, 3000));
+    for (int i = 0; i < 4; i++) {
+        const struct change *d;
+        if (i == 2)
+            continue;
+        d = logged(&in[i], "n2", MCPGW_MEMBER_DEAD, killed);
+        ck_assert_ptr_nonnull(d);
+        ck_assert_msg(d->at_ms - killed < 1000, "n%d saw n2 dead after %llu ms", i,
+                      (unsigned long long)(d->at_ms - killed));
+    }
+    for (int i = 0; i < 4; i++)
+        if (in[i].g)
+            kill_inst(&in[i]);
+}
+END_TEST
+
 START_TEST(test_heard_time_follows_a_live_member_and_stops_at_its_death)
 {
     struct inst in[3];
@@ -898,6 +934,7 @@ static Suite *gossip_suite(void)
     tcase_set_timeout(swim, 20);
     tcase_add_test(swim, test_five_members_converge_through_one_seed);
     tcase_add_test(swim, test_killed_member_is_dead_everywhere_within_two_seconds_with_defaults);
+    tcase_add_test(swim, test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion);
     tcase_add_test(swim, test_heard_time_follows_a_live_member_and_stops_at_its_death);
     tcase_add_test(swim, test_suspected_member_refutes_with_a_higher_incarnation);
     tcase_add_test(swim, test_member_declared_dead_while_alive_refutes_and_comes_back);
