@@ -120,7 +120,8 @@ if [ -z "${MCPGW_STORE:-}" ]; then
     # append-only file, alive for their TTL) would only add to Redis's working set.
     [ "$SESSIONS" -gt 0 ] && rm -rf "$RUN/redis/appendonlydir"
     redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --save "" \
-        --appendonly yes --appendfsync everysec >"$RUN/redis.log" 2>&1 &
+        --appendonly yes --appendfsync everysec --hash-max-listpack-value 512 \
+        >"$RUN/redis.log" 2>&1 &
     echo $! >"$RUN/redis.pid"
     for _ in $(seq 100); do
         redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
