@@ -268,6 +268,10 @@ static void on_resynced(void *arg, int err)
     struct mcpgw_node *n = arg;
     n->resyncing = 0;
     log_info("resynchronized after the stall%s", err ? " (session store unreachable)" : "");
+    if (err)
+        mcpgw_node_reclaim_free(n);
+    else
+        mcpgw_node_reclaim_start(n);
 }
 
 /* Runs every 100 ms at the highest priority, so after a stall (SIGSTOP, swapping, a debugger)
@@ -522,6 +526,7 @@ int main(int argc, char **argv)
     event_free(sigint);
     event_free(node.expiry);
     event_free(node.stall_tick);
+    mcpgw_node_reclaim_free(&node);
     /* Sessions go before the registry (its contract) and the server (ending their streams makes
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     /* Dropping (not deleting) keeps shared sessions' records for the nodes that take over. */

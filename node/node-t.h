@@ -84,6 +84,11 @@ struct mcpgw_node {
     uint64_t started_ms;
     int draining;
     int resyncing; /* after a stall: session requests wait for the store (503) */
+    /* Own sessions (ids with this node's prefix) taken over while this node stalled, learnt from
+     * the "moved" notices read during the resync: claimed back once it is over (transport.c). */
+    char **reclaim;
+    uint32_t nreclaim, reclaim_cap, reclaim_next;
+    struct event *reclaim_ev;
     uint64_t last_tick_ms;
     struct event *stall_tick;
     uint64_t drain_started_ms, drain_deadline_ms;

@@ -10,6 +10,7 @@
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store-impl.h"
+#include "node/transport.h"
 
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
@@ -693,6 +694,8 @@ static void on_moved_message(struct rstore *r, const char *p, size_t len)
         log_info("session %s moved to another node (epoch %llu): dropping the local copy", s->id,
                  (unsigned long long)epoch);
         (*r->n->st.sessions_moved)++;
+        if (r->n->resyncing)
+            mcpgw_node_reclaim_later(r->n, s->id);
         mcpgw_node_session_drop(r->n, s);
     }
 }

@@ -1,10 +1,12 @@
 /* transport.c - Streamable HTTP (2025-03-26 .. 2025-11-25) on /mcp, and the operator endpoints. */
 #include "node/transport.h"
 
+#include "common/hash.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
+#include "gossip/swim.h"
 #include "node/call.h"
 #include "node/node-t.h"
 #include "node/protocol.h"
@@ -13,6 +15,7 @@
 #include "node/store.h"
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +171,129 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
     (*n->st.sessions_claimed)++;
     log_debug("session %s claimed (epoch %llu)", s->id, (unsigned long long)s->epoch);
     return s;
+}
+
+/* ---- claiming own sessions back after a stall (transport.h) ---- */
+
+#define RECLAIM_BATCH 250        /* claims sent per turn */
+#define RECLAIM_MAX   (1u << 20) /* ids remembered */
+
+static int usable(const struct mcpgw_member *m)
+{
+    return m->serving && (m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_SUSPECT ||
+                          m->state == MCPGW_MEMBER_DRAINING);
+}
+
+/* Whether the balancer sends sid's requests here (balancer/route.c, with this node's gossip view
+ * for the balancer's): to the node its id names while that one is up, else to the rendezvous
+ * winner among the nodes up (not draining first). Without gossip, only the sessions it names. */
+static int routed_here(struct mcpgw_node *n, const char *sid)
+{
+    const char *dot = strchr(sid, '.');
+    const struct mcpgw_member *home;
+    uint64_t kh, best = 0;
+    int winner_self = 0, have = 0;
+    char id[MCPGW_GOSSIP_MAX_ID + 1];
+    size_t plen = dot ? (size_t)(dot - sid) : 0;
+
+    if (plen == strlen(n->cfg.node_id) && memcmp(sid, n->cfg.node_id, plen) == 0)
+        return 1;
+    if (!n->gossip || plen == 0 || plen >= sizeof(id))
+        return 0;
+    memcpy(id, sid, plen);
+    id[plen] = '\0';
+    home = mcpgw_gossip_member_find(n->gossip, id);
+    if (home && usable(home))
+        return 0;
+    kh = mcpgw_hash64(sid, strlen(sid));
+    for (int pass = 0; pass < 2 && !have; pass++)
+        for (int i = 0; i < mcpgw_gossip_member_count(n->gossip); i++) {
+            const struct mcpgw_member *m = mcpgw_gossip_member_get(n->gossip, i);
+            int draining = m->draining || m->state == MCPGW_MEMBER_DRAINING;
+            uint64_t w;
+            if (!usable(m) || draining != pass)
+                continue;
+            w = mcpgw_hrw_weight(kh, m->id);
+            if (!have || w > best) {
+                best = w;
+                winner_self = m->is_self;
+                have = 1;
+            }
+        }
+    return winner_self;
+}
+
+void mcpgw_node_reclaim_later(struct mcpgw_node *n, const char *sid)
+{
+    if (n->draining || n->nreclaim >= RECLAIM_MAX)
+        return;
+    if (n->nreclaim == n->reclaim_cap) {
+        n->reclaim_cap = n->reclaim_cap ? n->reclaim_cap * 2 : 256;
+        n->reclaim = xrealloc(n->reclaim, n->reclaim_cap * sizeof(*n->reclaim));
+    }
+    n->reclaim[n->nreclaim++] = xstrdup(sid);
+}
+
+void mcpgw_node_reclaim_free(struct mcpgw_node *n)
+{
+    for (uint32_t i = n->reclaim_next; i < n->nreclaim; i++)
+        free(n->reclaim[i]);
+    free(n->reclaim);
+    n->reclaim = NULL;
+    n->nreclaim = n->reclaim_cap = n->reclaim_next = 0;
+    if (n->reclaim_ev) {
+        event_free(n->reclaim_ev);
+        n->reclaim_ev = NULL;
+    }
+}
+
+static void on_reclaimed(void *arg, struct mcpgw_session *s, int err)
+{
+    struct mcpgw_node *n = arg;
+    (void)err; /* gone (expired, deleted) or Redis away: the session stays where it is */
+    if (s && (n->draining || n->resyncing)) {
+        mcpgw_session_free(s); /* the record names us; the next request claims it again */
+        return;
+    }
+    if (s)
+        adopt(n, s);
+}
+
+static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_node *n = arg;
+    struct timeval tv = {0, 10000};
+    (void)fd, (void)what;
+    if (n->draining || n->resyncing) {
+        mcpgw_node_reclaim_free(n);
+        return;
+    }
+    for (int i = 0; i < RECLAIM_BATCH && n->reclaim_next < n->nreclaim; i++) {
+        char *sid = n->reclaim[n->reclaim_next++];
+        size_t len = strlen(sid);
+        /* Only where requests come anyway, and not already back (a request claimed it first). */
+        if (routed_here(n, sid) && !mcpgw_registry_lookup(n->reg, sid, len))
+            mcpgw_store_claim(n->store, sid, len, on_reclaimed, n);
+        free(sid);
+    }
+    if (n->reclaim_next < n->nreclaim)
+        evtimer_add(n->reclaim_ev, &tv);
+    else
+        mcpgw_node_reclaim_free(n);
+}
+
+void mcpgw_node_reclaim_start(struct mcpgw_node *n)
+{
+    if (!n->nreclaim)
+        return;
+    if (!n->reclaim_ev)
+        n->reclaim_ev = evtimer_new(n->base, on_reclaim_turn, n);
+    if (!n->reclaim_ev) {
+        mcpgw_node_reclaim_free(n);
+        return;
+    }
+    log_info("claiming back %u of this node's sessions that moved while it stalled", n->nreclaim);
+    on_reclaim_turn(-1, 0, n);
 }
 
 static void on_claimed(void *arg, struct mcpgw_session *s, int err)
