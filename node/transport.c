@@ -264,10 +264,12 @@ static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
     struct mcpgw_node *n = arg;
     struct timeval tv = {0, 10000};
     (void)fd, (void)what;
-    if (n->draining || n->resyncing) {
+    if (n->draining) {
         mcpgw_node_reclaim_free(n);
         return;
     }
+    if (n->resyncing)
+        return; /* stalled again: the resync's end starts the next turn, with what it adds */
     for (int i = 0; i < RECLAIM_BATCH && n->reclaim_next < n->nreclaim; i++) {
         char *sid = n->reclaim[n->reclaim_next++];
         size_t len = strlen(sid);
@@ -284,7 +286,7 @@ static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
 
 void mcpgw_node_reclaim_start(struct mcpgw_node *n)
 {
-    if (!n->nreclaim)
+    if (n->reclaim_next >= n->nreclaim)
         return;
     if (!n->reclaim_ev)
         n->reclaim_ev = evtimer_new(n->base, on_reclaim_turn, n);
@@ -292,7 +294,8 @@ void mcpgw_node_reclaim_start(struct mcpgw_node *n)
         mcpgw_node_reclaim_free(n);
         return;
     }
-    log_info("claiming back %u of this node's sessions that moved while it stalled", n->nreclaim);
+    log_info("claiming back %u of this node's sessions that moved while it stalled",
+             n->nreclaim - n->reclaim_next);
     on_reclaim_turn(-1, 0, n);
 }
 
