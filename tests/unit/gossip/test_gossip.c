@@ -303,16 +303,20 @@ static void fast_config(struct mcpgw_gossip_config *c)
     c->join_retry_ms = 200;
 }
 
+/* The loopback address members bind and seed on: "127.0.0.1", or "[::1]" for the IPv6 tests. */
+static const char *loopback = "127.0.0.1";
+
 static void spawn_cfg(struct inst *in, const char *id, int seed_port, struct mcpgw_gossip_config *c)
 {
-    char seed[32], err[256];
+    char seed[32], bind[32], err[256];
     const char *seeds[1] = {seed};
 
     snprintf(in->id, sizeof(in->id), "%s", id);
     in->n = 0;
-    snprintf(seed, sizeof(seed), "127.0.0.1:%d", seed_port);
+    snprintf(seed, sizeof(seed), "%s:%d", loopback, seed_port);
+    snprintf(bind, sizeof(bind), "%s:0", loopback);
     c->node_id = in->id;
-    c->bind_addr = "127.0.0.1:0";
+    c->bind_addr = bind;
     c->seeds = seeds;
     c->nseeds = seed_port ? 1 : 0;
     c->on_change = on_change;
@@ -552,6 +556,8 @@ START_TEST(test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion)
     char id[8];
     uint64_t killed;
 
+    loopback = _i ? "[::1]" : "127.0.0.1"; /* the same over IPv4 and IPv6 (ICMPv6) */
+
     for (int i = 0; i < 4; i++) {
         fast_config(&c);
         c.suspicion_ms = 10000;
@@ -574,6 +580,7 @@ START_TEST(test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion)
     for (int i = 0; i < 4; i++)
         if (in[i].g)
             kill_inst(&in[i]);
+    loopback = "127.0.0.1";
 }
 END_TEST
 
@@ -934,7 +941,8 @@ static Suite *gossip_suite(void)
     tcase_set_timeout(swim, 20);
     tcase_add_test(swim, test_five_members_converge_through_one_seed);
     tcase_add_test(swim, test_killed_member_is_dead_everywhere_within_two_seconds_with_defaults);
-    tcase_add_test(swim, test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion);
+    tcase_add_loop_test(swim, test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion, 0,
+                        2);
     tcase_add_test(swim, test_heard_time_follows_a_live_member_and_stops_at_its_death);
     tcase_add_test(swim, test_suspected_member_refutes_with_a_higher_incarnation);
     tcase_add_test(swim, test_member_declared_dead_while_alive_refutes_and_comes_back);
