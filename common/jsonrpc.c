@@ -3,6 +3,7 @@
 
 #include "common/util.h"
 
+#include <math.h>
 #include <string.h>
 
 static const char *const kind_names[MCPGW_JSONRPC_KIND_COUNT] = {"request", "notification",
@@ -11,6 +12,33 @@ static const char *const kind_names[MCPGW_JSONRPC_KIND_COUNT] = {"request", "not
 const char *mcpgw_jsonrpc_kind_str(enum mcpgw_jsonrpc_kind k)
 {
     return (unsigned)k < MCPGW_JSONRPC_KIND_COUNT ? kind_names[k] : "?";
+}
+
+/* Whether v holds a number that is not finite. json-c reads NaN, Infinity and -Infinity even in
+ * strict mode, and a number beyond a double's range as an infinity: none is JSON's (RFC 8259)
+ * or a value any client meant. Nesting is bounded by the tokener's depth. */
+static int nonfinite(json_object *v)
+{
+    switch (json_object_get_type(v)) {
+    case json_type_double:
+        return !isfinite(json_object_get_double(v));
+    case json_type_array:
+        for (size_t i = 0, n = json_object_array_length(v); i < n; i++)
+            if (nonfinite(json_object_array_get_idx(v, i)))
+                return 1;
+        return 0;
+    case json_type_object: {
+        json_object_object_foreach(v, key, val)
+        {
+            (void)key;
+            if (nonfinite(val))
+                return 1;
+        }
+        return 0;
+    }
+    default:
+        return 0;
+    }
 }
 
 static int id_ok(json_object *id)
@@ -48,6 +76,11 @@ int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m
     if (jerr != json_tokener_success || end < len) {
         json_object_put(root);
         *why = "Parse error: body is not valid JSON";
+        return MCPGW_JSONRPC_PARSE_ERROR;
+    }
+    if (nonfinite(root)) {
+        json_object_put(root);
+        *why = "Parse error: body is not valid JSON (NaN, Infinity, or a number out of range)";
         return MCPGW_JSONRPC_PARSE_ERROR;
     }
     if (json_object_is_type(root, json_type_array)) {

@@ -91,12 +91,19 @@ static int accepts(const struct mcpgw_http_head *h, const char *type)
     return mcpgw_http_list_has(a->value, a->value_len, major);
 }
 
+/* 1: one Content-Type, application/json; 0: another type or none; -1: more than one (which
+ * one the sender meant is anybody's guess, and a proxy in front may have read the other). */
 static int is_json_content(const struct mcpgw_http_head *h)
 {
     const struct mcpgw_http_header *ct = mcpgw_http_find(h, "content-type");
     size_t n;
+    int count = 0;
     if (!ct)
         return 0;
+    for (int i = 0; i < h->nheaders; i++)
+        count += mcpgw_strieq(h->headers[i].name, h->headers[i].name_len, "content-type");
+    if (count > 1)
+        return -1;
     for (n = 0; n < ct->value_len && ct->value[n] != ';' && ct->value[n] != ' '; n++)
         ;
     return mcpgw_strieq(ct->value, n, "application/json");
@@ -435,7 +442,11 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     const char *why = NULL;
     int rc;
 
-    if (!is_json_content(&req->head)) {
+    switch (is_json_content(&req->head)) {
+    case -1:
+        refuse(n, c, 400, -32000, "Bad Request: more than one Content-Type header", NULL);
+        return;
+    case 0:
         refuse(n, c, 415, -32000, "Unsupported Media Type: Content-Type must be application/json",
                NULL);
         return;

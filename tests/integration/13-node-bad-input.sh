@@ -176,6 +176,8 @@ rpc "$S0" "$ping" -H 'Content-Type: application/jsonx'
 expect_error 415 -32000 "Content-Type" "Content-Type: application/jsonx" "${args[@]}"
 rpc "$S0" "$ping" -H 'Content-Type: application/json; charset=utf-8'
 expect_status 200 "control: Content-Type application/json; charset=utf-8" "${args[@]}"
+rpc "$S0" "$ping" -H 'Content-Type: application/json' -H 'Content-Type: text/plain'
+expect_error 400 -32000 "more than one Content-Type" "two Content-Type headers" "${args[@]}"
 
 echo "# Accept: 406"
 rpc "$S0" "$ping" -H 'Accept: application/json'
@@ -190,6 +192,8 @@ expect_error 406 -32000 "Accept must list text/event-stream" "GET Accept: applic
 echo "# JSON-RPC framing: -32700, -32600"
 rpc "$S0" '{"jsonrpc":"2.0","id":1,'
 expect_error 400 -32700 "Parse error" "truncated JSON" "${args[@]}"
+rpc "$S0" '{"jsonrpc":"2.0","id":9,"method":"ping","params":{"x":NaN}}'
+expect_error 400 -32700 "Parse error" "NaN in the params (not JSON, though json-c reads it)" "${args[@]}"
 rpc "$S0" ''
 expect_error 400 -32700 "Parse error" "empty body" "${args[@]}"
 rpc "$S0" '{"jsonrpc":"2.0","id":1,"method":"ping"} x'

@@ -166,6 +166,29 @@ START_TEST(test_jsonrpc_rejects_malformed_json_as_parse_error)
     expect_refused("{\"jsonrpc\":\"2.0\",\"method\":\"ping\",}", MCPGW_JSONRPC_PARSE_ERROR);
     expect_refused("{\"jsonrpc\":\"2.0\",\"id\":01,\"method\":\"ping\"}",
                    MCPGW_JSONRPC_PARSE_ERROR);
+    /* Not JSON, though json-c reads them; nor is a number no double can hold. */
+    expect_refused("{'jsonrpc':'2.0','id':1,'method':'ping'}", MCPGW_JSONRPC_PARSE_ERROR);
+    expect_refused("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"x\":NaN}}",
+                   MCPGW_JSONRPC_PARSE_ERROR);
+    expect_refused("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[1,[-Infinity]]}",
+                   MCPGW_JSONRPC_PARSE_ERROR);
+    expect_refused(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":{\"b\":1e400}}}",
+        MCPGW_JSONRPC_PARSE_ERROR);
+}
+END_TEST
+
+START_TEST(test_jsonrpc_accepts_finite_numbers_everywhere)
+{
+    struct mcpgw_jsonrpc_msg m;
+    const char *why = NULL;
+    int rc =
+        parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"a\":[1.5,-2e300,0.0,"
+              "{\"b\":1e-320}]}}",
+              &m, NULL, &why);
+    ck_assert_int_eq(rc, 0);
+    ck_assert_int_eq(m.kind, MCPGW_JSONRPC_REQUEST);
+    mcpgw_jsonrpc_msg_deinit(&m);
 }
 END_TEST
 
@@ -425,6 +448,7 @@ static Suite *jsonrpc_suite(void)
     tcase_add_test(dec, test_jsonrpc_rejects_object_and_boolean_ids);
     tcase_add_test(dec, test_jsonrpc_rejects_batch_as_invalid_request);
     tcase_add_test(dec, test_jsonrpc_rejects_malformed_json_as_parse_error);
+    tcase_add_test(dec, test_jsonrpc_accepts_finite_numbers_everywhere);
     tcase_add_test(dec, test_jsonrpc_rejects_trailing_garbage_as_parse_error);
     tcase_add_test(dec, test_jsonrpc_accepts_surrounding_whitespace);
     tcase_add_test(dec, test_jsonrpc_rejects_valid_json_that_is_not_an_object_as_invalid_request);
