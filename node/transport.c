@@ -1,7 +1,7 @@
 /* transport.c - Streamable HTTP (2025-03-26 .. 2025-11-25) on /mcp, and the operator endpoints. */
 #include "node/transport.h"
 
-#include "common/hash.h"
+#include "balancer/route.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -184,50 +184,41 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
 
 #define RECLAIM_BATCH 250        /* claims sent per turn */
 #define RECLAIM_MAX   (1u << 20) /* ids remembered */
+#define RECLAIM_VIEW  256        /* nodes considered (the balancer's own limit is lower) */
 
-static int usable(const struct mcpgw_member *m)
+/* The balancer's view of the nodes, as far as this node's gossip tells (balancer/
+ * membership_gossip.c): every serving member, up when alive, suspect or draining. Passive marks
+ * of single balancer workers are not known here. Returns the count; *self is our index. */
+static int route_view(struct mcpgw_node *n, struct mcpgw_bal_route_node *nodes, int max, int *self)
 {
-    return m->serving && (m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_SUSPECT ||
-                          m->state == MCPGW_MEMBER_DRAINING);
+    int k = 0;
+    *self = -1;
+    for (int i = 0; i < mcpgw_gossip_member_count(n->gossip) && k < max; i++) {
+        const struct mcpgw_member *m = mcpgw_gossip_member_get(n->gossip, i);
+        if (!m->serving || m->state == MCPGW_MEMBER_LEFT)
+            continue;
+        if (m->is_self)
+            *self = k;
+        nodes[k].id = m->id;
+        nodes[k].load = nodes[k].picks = 0;
+        nodes[k].usable = m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_SUSPECT ||
+                          m->state == MCPGW_MEMBER_DRAINING;
+        nodes[k].draining = m->draining || m->state == MCPGW_MEMBER_DRAINING;
+        k++;
+    }
+    return k;
 }
 
-/* Whether the balancer sends sid's requests here (balancer/route.c, with this node's gossip view
- * for the balancer's): to the node its id names while that one is up, else to the rendezvous
- * winner among the nodes up (not draining first). Without gossip, only the sessions it names. */
-static int routed_here(struct mcpgw_node *n, const char *sid)
+/* Whether the balancer sends sid's requests here: its own rule (balancer/route.h) on the view
+ * above. Without gossip, only the sessions whose ids name this node. */
+static int routed_here(struct mcpgw_node *n, const char *sid,
+                       const struct mcpgw_bal_route_node *nodes, int nnodes, int self)
 {
-    const char *dot = strchr(sid, '.');
-    const struct mcpgw_member *home;
-    uint64_t kh, best = 0;
-    int winner_self = 0, have = 0;
-    char id[MCPGW_GOSSIP_MAX_ID + 1];
-    size_t plen = dot ? (size_t)(dot - sid) : 0;
-
+    size_t plen = mcpgw_bal_route_prefix_len(sid, strlen(sid));
+    uint64_t rng = 1;
     if (plen == strlen(n->cfg.node_id) && memcmp(sid, n->cfg.node_id, plen) == 0)
         return 1;
-    if (!n->gossip || plen == 0 || plen >= sizeof(id))
-        return 0;
-    memcpy(id, sid, plen);
-    id[plen] = '\0';
-    home = mcpgw_gossip_member_find(n->gossip, id);
-    if (home && usable(home))
-        return 0;
-    kh = mcpgw_hash64(sid, strlen(sid));
-    for (int pass = 0; pass < 2 && !have; pass++)
-        for (int i = 0; i < mcpgw_gossip_member_count(n->gossip); i++) {
-            const struct mcpgw_member *m = mcpgw_gossip_member_get(n->gossip, i);
-            int draining = m->draining || m->state == MCPGW_MEMBER_DRAINING;
-            uint64_t w;
-            if (!usable(m) || draining != pass)
-                continue;
-            w = mcpgw_hrw_weight(kh, m->id);
-            if (!have || w > best) {
-                best = w;
-                winner_self = m->is_self;
-                have = 1;
-            }
-        }
-    return winner_self;
+    return self >= 0 && mcpgw_bal_route_pick(nodes, nnodes, sid, strlen(sid), &rng) == self;
 }
 
 void mcpgw_node_reclaim_later(struct mcpgw_node *n, const char *sid)
@@ -270,6 +261,8 @@ static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
     struct timeval tv = {0, 10000};
+    struct mcpgw_bal_route_node nodes[RECLAIM_VIEW];
+    int nnodes = 0, self = -1;
     (void)fd, (void)what;
     if (n->draining) {
         mcpgw_node_reclaim_free(n);
@@ -277,11 +270,13 @@ static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
     }
     if (n->resyncing)
         return; /* stalled again: the resync's end starts the next turn, with what it adds */
+    if (n->gossip)
+        nnodes = route_view(n, nodes, RECLAIM_VIEW, &self);
     for (int i = 0; i < RECLAIM_BATCH && n->reclaim_next < n->nreclaim; i++) {
         char *sid = n->reclaim[n->reclaim_next++];
         size_t len = strlen(sid);
         /* Only where requests come anyway, and not already back (a request claimed it first). */
-        if (routed_here(n, sid) && !mcpgw_registry_lookup(n->reg, sid, len))
+        if (routed_here(n, sid, nodes, nnodes, self) && !mcpgw_registry_lookup(n->reg, sid, len))
             mcpgw_store_claim(n->store, sid, len, on_reclaimed, n);
         free(sid);
     }
