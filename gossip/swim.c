@@ -929,8 +929,15 @@ static void on_read(evutil_socket_t fd, short what, void *arg)
         int rc;
 
         if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
+                /* Woken with no datagram: the socket polls as in error because reports are
+                 * queued whose pending error a send already took (a send after an ICMP report
+                 * fails with it and clears it, the report stays). Unread, they would wake the
+                 * loop again at once, forever. */
+                if (i == 0)
+                    read_errors(g);
                 return;
+            }
             /* The pending error of a queued ICMP report (ECONNREFUSED...): read the reports,
              * then the datagrams behind them. */
             read_errors(g);

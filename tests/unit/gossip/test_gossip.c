@@ -584,6 +584,48 @@ START_TEST(test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion)
 }
 END_TEST
 
+START_TEST(test_an_icmp_report_taken_by_a_send_does_not_spin_the_loop)
+{
+    /* Two seeds with nothing listening: the join goes to both in one go. The first datagram's
+     * "port unreachable" comes back at once (loopback) and leaves the socket with a pending
+     * error and a queued report; the second send fails on that error and clears it, but the
+     * report stays queued, so the socket polls as in error while a read finds no datagram.
+     * Unless the reports are read then too, the event loop turns without pause. */
+    struct inst in;
+    struct mcpgw_gossip_config c;
+    char s1[32], s2[32], err[256];
+    const char *seeds[2] = {s1, s2};
+    int p1, p2, f1 = test_socket(&p1), f2 = test_socket(&p2);
+    uint64_t until;
+    long turns = 0;
+
+    close(f1);
+    close(f2);
+    snprintf(s1, sizeof(s1), "127.0.0.1:%d", p1);
+    snprintf(s2, sizeof(s2), "127.0.0.1:%d", p2);
+    fast_config(&c);
+    snprintf(in.id, sizeof(in.id), "%s", "lone");
+    in.n = 0;
+    c.node_id = in.id;
+    c.bind_addr = "127.0.0.1:0";
+    c.seeds = seeds;
+    c.nseeds = 2;
+    c.on_change = on_change;
+    c.arg = &in;
+    in.g = mcpgw_gossip_new(base, &c, err, sizeof(err));
+    ck_assert_msg(in.g != NULL, "%s", err);
+    ck_assert_int_eq(mcpgw_gossip_start(in.g), 0);
+    /* Three join rounds (every 200 ms); a quiet loop turns a few dozen times meanwhile. */
+    until = mcpgw_now_ms() + 600;
+    while (mcpgw_now_ms() < until) {
+        event_base_loop(base, EVLOOP_ONCE);
+        turns++;
+    }
+    ck_assert_msg(turns < 1000, "the event loop turned %ld times in 600 ms", turns);
+    kill_inst(&in);
+}
+END_TEST
+
 START_TEST(test_heard_time_follows_a_live_member_and_stops_at_its_death)
 {
     struct inst in[3];
@@ -943,6 +985,7 @@ static Suite *gossip_suite(void)
     tcase_add_test(swim, test_killed_member_is_dead_everywhere_within_two_seconds_with_defaults);
     tcase_add_loop_test(swim, test_closed_port_is_dead_at_once_without_waiting_out_the_suspicion, 0,
                         2);
+    tcase_add_test(swim, test_an_icmp_report_taken_by_a_send_does_not_spin_the_loop);
     tcase_add_test(swim, test_heard_time_follows_a_live_member_and_stops_at_its_death);
     tcase_add_test(swim, test_suspected_member_refutes_with_a_higher_incarnation);
     tcase_add_test(swim, test_member_declared_dead_while_alive_refutes_and_comes_back);
