@@ -129,6 +129,12 @@ static void worker_main(int idx, const sigset_t *mask)
     mcpgw_log_set_component(comp);
 
     W.base = event_base_new();
+    /* Two priorities: 0 for the node-table watch (proxy.c), 1 (the default) for everything else,
+     * so a node found down is acted on before the rest of a long turn of the loop. */
+    if (W.base && event_base_priority_init(W.base, 2) < 0) {
+        event_base_free(W.base);
+        W.base = NULL;
+    }
     if (!W.base) {
         log_error("cannot create the event loop");
         _exit(EXIT_SETUP);
