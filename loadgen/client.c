@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define MAX_HEAD (64 * 1024)
@@ -33,6 +35,7 @@ struct mcpgw_client {
     uint8_t state;
     uint8_t stream : 1, in_cb : 1, freeing : 1, abort : 1, reused : 1, connected : 1, got_bytes : 1,
         keep_alive : 1;
+    uint8_t held : 1; /* a stream's body: read through the held set (see below), not the bev */
 };
 _Static_assert(sizeof(struct mcpgw_client) <= 96, "keep the client connection small");
 
@@ -47,8 +50,12 @@ const char *mcpgw_client_err_str(enum mcpgw_client_err e)
     return (unsigned)e < MCPGW_CLIENT_ERR_COUNT ? err_names[e] : "?";
 }
 
+static void held_off(struct mcpgw_client *c);
+static void release_later(struct mcpgw_client *c);
+
 static void release(struct mcpgw_client *c)
 {
+    held_off(c);
     if (c->abort) {
         struct linger lg = {1, 0};
         evutil_socket_t fd = bufferevent_getfd(c->bev);
@@ -59,7 +66,8 @@ static void release(struct mcpgw_client *c)
     if (c->body)
         evbuffer_free(c->body);
     free(c->head_copy);
-    free(c);
+    c->state = ST_DEAD;
+    release_later(c);
 }
 
 void mcpgw_client_free(struct mcpgw_client *c, int abort)
@@ -71,6 +79,7 @@ void mcpgw_client_free(struct mcpgw_client *c, int abort)
         c->freeing = 1;
         c->state = ST_DEAD;
         bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+        held_off(c);
         return;
     }
     release(c);
@@ -109,6 +118,7 @@ static int fail(struct mcpgw_client *c, int err)
     c->state = ST_DEAD;
     c->keep_alive = 0;
     bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    held_off(c);
     CALL(c, c->ops->done(c, err, NULL, c->arg));
     return -1;
 }
@@ -152,6 +162,10 @@ static int finish_collected(struct mcpgw_client *c)
         c->state = ST_IDLE;
         c->reused = 1;
         clear_timeouts(c);
+        if (c->held) {
+            held_off(c);
+            bufferevent_enable(c->bev, EV_READ);
+        }
         CALL(c, c->ops->done(c, MCPGW_CLIENT_OK, NULL, c->arg));
         return 0;
     }
@@ -165,6 +179,193 @@ static int finish_collected(struct mcpgw_client *c)
         c->body = NULL;
     }
     return rc;
+}
+
+/* ---- held streams ----
+ *
+ * One process plays thousands of clients, and serves their sockets in the order they became
+ * readable. During a fan-out to every session tens of thousands of notifications are queued in
+ * those sockets, and a reconnecting session's answer, or an echo call's, would be read only
+ * after all of them: a real client waits for nobody, so that delay is the load generator's, and
+ * a failover drill would measure it as the gateway's. So once a stream's head is in, its socket
+ * leaves the event loop for a second epoll set ("held"), which the loop polls as one socket at
+ * its lowest priority, HELD_BATCH streams a turn: requests, stream setups and timers go first.
+ * Held streams are read with one readv (libevent's reads ask FIONREAD first).
+ *
+ * A held stream's end must not wait its turn either: a real client whose stream breaks learns
+ * it at once, and reconnects. So each held socket is also in a third set that reports only a
+ * peer's FIN or RST (EPOLLRDHUP; data does not wake it), polled at the loop's first priority;
+ * a stream found ended there is read to its end at once, the events before the end included. */
+
+#define HELD_BATCH 64
+
+static int held_fd = -1, hup_fd = -1;
+static struct event *held_ev, *hup_ev;
+static struct mcpgw_client **dead; /* released during a batch: freed after it */
+static size_t ndead, dead_cap;
+static int in_batch;
+
+static void release_later(struct mcpgw_client *c)
+{
+    if (!in_batch) {
+        free(c);
+        return;
+    }
+    if (ndead == dead_cap) {
+        dead_cap = dead_cap ? dead_cap * 2 : 64;
+        dead = xrealloc(dead, dead_cap * sizeof(*dead));
+    }
+    dead[ndead++] = c;
+}
+
+static void on_event(struct bufferevent *bev, short what, void *arg);
+static int process(struct mcpgw_client *c);
+
+/* One read of a held stream. Returns 1 if there may be more to read now. */
+static int held_read(struct mcpgw_client *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    ssize_t r;
+    size_t left;
+    int nv, used = 0, e;
+    /* A bufferevent keeps its input's end frozen outside its own reads. */
+    evbuffer_unfreeze(in, 0);
+    nv = evbuffer_reserve_space(in, 16384, v, 2);
+    if (nv <= 0) {
+        evbuffer_freeze(in, 0);
+        on_event(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
+        return 0;
+    }
+    for (int i = 0; i < nv; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+    }
+    r = readv(bufferevent_getfd(c->bev), iov, nv);
+    e = errno;
+    left = r > 0 ? (size_t)r : 0;
+    for (int i = 0; i < nv && left; i++) {
+        v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
+        left -= v[i].iov_len;
+        used++;
+    }
+    evbuffer_commit_space(in, v, used);
+    evbuffer_freeze(in, 0);
+    if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
+        return e == EINTR;
+    if (r <= 0) {
+        on_event(c->bev, BEV_EVENT_READING | (r == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+        return 0;
+    }
+    process(c);
+    return 1;
+}
+
+static void free_dead(void)
+{
+    in_batch = 0;
+    for (size_t i = 0; i < ndead; i++)
+        free(dead[i]);
+    ndead = 0;
+}
+
+static void on_held(evutil_socket_t fd, short what, void *arg)
+{
+    struct epoll_event evs[HELD_BATCH];
+    int n = epoll_wait(held_fd, evs, HELD_BATCH, 0);
+    (void)fd, (void)what, (void)arg;
+    in_batch = 1;
+    for (int i = 0; i < n; i++) {
+        struct mcpgw_client *c = evs[i].data.ptr;
+        if (c->held && c->state != ST_DEAD) /* not released or moved back by an earlier one */
+            held_read(c);
+    }
+    free_dead();
+}
+
+/* Held streams whose peer has closed or reset: read each to its end now. */
+static void on_hup(evutil_socket_t fd, short what, void *arg)
+{
+    struct epoll_event evs[HELD_BATCH];
+    int n = epoll_wait(hup_fd, evs, HELD_BATCH, 0);
+    (void)fd, (void)what, (void)arg;
+    in_batch = 1;
+    for (int i = 0; i < n; i++) {
+        struct mcpgw_client *c = evs[i].data.ptr;
+        while (c->held && c->state != ST_DEAD && held_read(c))
+            ;
+    }
+    free_dead();
+}
+
+static struct event *poll_set(struct event_base *base, int *fd, event_callback_fn cb, int prio)
+{
+    struct event *ev;
+    *fd = epoll_create1(EPOLL_CLOEXEC);
+    if (*fd < 0)
+        return NULL;
+    ev = event_new(base, *fd, EV_READ | EV_PERSIST, cb, NULL);
+    if (!ev) {
+        close(*fd);
+        *fd = -1;
+        return NULL;
+    }
+    event_priority_set(ev, prio);
+    event_add(ev, NULL);
+    return ev;
+}
+
+/* The held and hang-up sets of this process, polled by base at its lowest and first
+ * priorities. */
+static int held_setup(struct event_base *base)
+{
+    int np = event_base_get_npriorities(base);
+    if (held_ev)
+        return 0;
+    if (np < 3)
+        return -1; /* without priorities the sets would only reorder nothing */
+    held_ev = poll_set(base, &held_fd, on_held, np - 1);
+    hup_ev = held_ev ? poll_set(base, &hup_fd, on_hup, 0) : NULL;
+    if (!hup_ev) {
+        if (held_ev) {
+            event_free(held_ev);
+            close(held_fd);
+            held_ev = NULL;
+            held_fd = -1;
+        }
+        return -1;
+    }
+    return 0;
+}
+
+static void held_on(struct mcpgw_client *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    struct epoll_event hup = {.events = EPOLLRDHUP, .data.ptr = c};
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (c->held || c->state == ST_DEAD || c->state == ST_IDLE ||
+        held_setup(bufferevent_get_base(c->bev)) < 0)
+        return; /* the bufferevent keeps reading */
+    if (epoll_ctl(held_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        return;
+    if (epoll_ctl(hup_fd, EPOLL_CTL_ADD, fd, &hup) < 0) {
+        epoll_ctl(held_fd, EPOLL_CTL_DEL, fd, NULL);
+        return;
+    }
+    c->held = 1;
+    bufferevent_disable(c->bev, EV_READ);
+}
+
+static void held_off(struct mcpgw_client *c)
+{
+    evutil_socket_t fd;
+    if (!c->held)
+        return;
+    fd = bufferevent_getfd(c->bev);
+    epoll_ctl(held_fd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_ctl(hup_fd, EPOLL_CTL_DEL, fd, NULL);
+    c->held = 0;
 }
 
 /* A head of head_len bytes is at the front of in. Sets up the body state. */
@@ -202,6 +403,7 @@ static int on_head(struct mcpgw_client *c, struct evbuffer *in, size_t head_len)
         clear_timeouts(c);
         CALL(c, c->ops->head(c, &r, c->arg));
         evbuffer_drain(in, head_len);
+        held_on(c);
         return 0;
     }
     if (c->state == ST_BODY_CL) {

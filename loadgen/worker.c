@@ -679,6 +679,10 @@ int mcpgw_worker_run(const struct mcpgw_lg_config *cfg, uint32_t idx, int ctrl_f
         event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
         w.base = event_base_new_with_config(ec);
         event_config_free(ec);
+        /* Three priorities: held streams' ends first (0), everything else at the default (1),
+         * held streams' notifications last (2): client.c. */
+        if (w.base)
+            event_base_priority_init(w.base, 3);
     }
     w.ctrl_in = evbuffer_new();
     w.nsessions = share(cfg->sessions, k, idx);
