@@ -15,6 +15,7 @@
 #include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,9 +129,21 @@ static void worker_main(int idx, const sigset_t *mask)
     snprintf(comp, sizeof(comp), "balancer w%d", idx);
     mcpgw_log_set_component(comp);
 
-    W.base = event_base_new();
-    /* Two priorities: 0 for the node-table watch (proxy.c), 1 (the default) for everything else,
-     * so a node found down is acted on before the rest of a long turn of the loop. */
+    {
+        /* Two priorities. 0: the control path, which must not wait behind the relaying of
+         * notifications: the node-table watch, accepting (with the request read at once), and
+         * writing frames to the nodes (proxy.c, mux.c). 1 (the default): everything else. And a
+         * bounded turn: after 16 callbacks or 2 ms at priority 1 the loop polls again and runs
+         * what became due at 0. Without the bound a turn relays up to 64 KiB from every node,
+         * which on a saturated machine lasts hundreds of milliseconds (docs/balancer.md). */
+        struct event_config *ec = event_config_new();
+        struct timeval turn = {0, 2000};
+        if (ec)
+            event_config_set_max_dispatch_interval(ec, &turn, 16, 1);
+        W.base = ec ? event_base_new_with_config(ec) : NULL;
+        if (ec)
+            event_config_free(ec);
+    }
     if (W.base && event_base_priority_init(W.base, 2) < 0) {
         event_base_free(W.base);
         W.base = NULL;
@@ -359,6 +372,11 @@ static int open_listener(const char *addr, char *err, size_t errlen)
         if (fd >= 0)
             close(fd);
         fd = -1;
+    } else {
+        /* HTTP clients speak first: hand a connection over once its first bytes are in, so the
+         * worker reads the request in the same turn as the accept (proxy.c). Best effort. */
+        int secs = 5;
+        setsockopt(fd, IPPROTO_TCP, TCP_DEFER_ACCEPT, &secs, sizeof(secs));
     }
     freeaddrinfo(res);
     return fd;

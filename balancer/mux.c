@@ -316,6 +316,15 @@ static void flush_now(struct mcpgw_mux *m)
             break;
         evbuffer_add(out, p, (size_t)n);
     }
+    /* Write now rather than from the bufferevent's write event, which runs in its turn behind
+     * everything else the loop has due: on a loop busy relaying, a failover's new streams
+     * reached the nodes only once the relaying was done. What is left (a full socket), or an
+     * error, the bufferevent meets again on its own write. */
+    if (!m->dead && m->connected && evbuffer_get_length(out)) {
+        evbuffer_unfreeze(out, 1);
+        evbuffer_write(out, bufferevent_getfd(m->bev));
+        evbuffer_freeze(out, 1);
+    }
 }
 
 static void on_flush(evutil_socket_t fd, short what, void *arg)
@@ -425,6 +434,9 @@ struct mcpgw_mux *mcpgw_mux_new(struct event_base *base, int fd, int pending,
     }
     event_assign(&m->rev, base, fd, EV_READ | EV_PERSIST, on_readable, m);
     event_assign(&m->flush_ev, base, -1, 0, on_flush, m);
+    /* Writing frames out is the control path (a failover's reconnections open streams here):
+     * at the loop's first priority, ahead of the relaying of other streams' bytes. */
+    event_priority_set(&m->flush_ev, 0);
     ok = nghttp2_session_callbacks_new(&cbs) == 0 && nghttp2_option_new(&opt) == 0;
     if (ok) {
         nghttp2_session_callbacks_set_send_callback(cbs, no_send);

@@ -16,7 +16,6 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/event_struct.h>
-#include <event2/listener.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/ssl.h>
@@ -33,6 +32,8 @@
 #define SID_MAX         512 /* longer ids still route, on their first SID_MAX bytes */
 #define SWEEP_PERIOD_MS 250
 #define WATCH_PERIOD_MS 25    /* how often the node table's up verdicts are looked at */
+#define ACCEPT_BATCH    64    /* connections accepted per wakeup of the listener */
+#define ACCEPT_FIRST    256   /* of them, per watch period, at the loop's first priority */
 #define LINGER_MS       2000  /* after an error: read and discard before closing */
 #define READ_CHUNK      16384 /* one readv takes up to this much */
 #define NO_MUX_RETRY_MS 60000 /* a node without HTTP/2 is asked again after this */
@@ -129,7 +130,9 @@ struct mcpgw_bal_proxy {
     struct mcpgw_bal_shared *sh;
     struct mcpgw_bal_worker_stats *st;
     SSL_CTX *tls;
-    struct evconnlistener *lev;
+    struct event *lev;       /* the listener: first priority while accept_first lasts */
+    unsigned accept_first;   /* accepts left at first priority until the next watch */
+    uint8_t lev_demoted : 1; /* the listener runs at the default priority (budget spent) */
     struct event *sweep, *watch, *accept_retry, *drained_ev;
     struct clist lists[L_COUNT];
     uint32_t timeouts[L_COUNT];
@@ -1743,8 +1746,13 @@ static void client_free(struct client *c)
     struct mcpgw_bal_proxy *px = c->px;
     if (c->up)
         upstream_discard(c->up);
-    if (!px->tls)
+    if (!px->tls) {
         event_del(&c->rev);
+        /* libevent closes a freed bufferevent's socket from its active queue, behind every
+         * event already due: on a busy loop, long after. The client must learn now (a stream
+         * cut because its node died reconnects on this FIN). */
+        shutdown((int)bufferevent_getfd(c->bev), SHUT_WR);
+    }
     list_remove(c);
     bufferevent_free(c->bev);
     free(c);
@@ -1756,10 +1764,8 @@ static void client_free(struct client *c)
 
 /* ---- accepting ---- */
 
-static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
-                      int salen, void *arg)
+static void on_accept(struct mcpgw_bal_proxy *px, evutil_socket_t fd, const struct sockaddr *sa)
 {
-    struct mcpgw_bal_proxy *px = arg;
     struct bufferevent *bev;
     struct client *c;
     int one = 1;
@@ -1789,7 +1795,7 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     c->px = px;
     if (sa->sa_family == AF_INET) {
         c->v4 = 1;
-        c->ip4 = ((struct sockaddr_in *)(void *)sa)->sin_addr.s_addr;
+        c->ip4 = ((const struct sockaddr_in *)(const void *)sa)->sin_addr.s_addr;
     }
     px->nclients++;
     MCPGW_STORE(&px->st->clients, (int64_t)px->nclients);
@@ -1811,19 +1817,31 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     }
     c->state = C_HEAD;
     list_append(c, L_HEAD);
+    /* The listener defers accepts until the first bytes are in (main.c): read them now rather
+     * than a turn of the loop later. */
+    if (!px->tls)
+        on_client_readable(fd, EV_READ, c);
+}
+
+static void lev_priority(struct mcpgw_bal_proxy *px, int demoted)
+{
+    if (!px->lev || px->lev_demoted == demoted || event_base_get_npriorities(px->base) < 2)
+        return;
+    event_del(px->lev);
+    event_priority_set(px->lev, demoted ? event_base_get_npriorities(px->base) / 2 : 0);
+    event_add(px->lev, NULL);
+    px->lev_demoted = (uint8_t)demoted;
 }
 
 static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_bal_proxy *px = arg;
     if (px->lev)
-        evconnlistener_enable(px->lev);
+        event_add(px->lev, NULL);
 }
 
-static void on_accept_error(struct evconnlistener *lev, void *arg)
+static void accept_failed(struct mcpgw_bal_proxy *px, int err)
 {
-    struct mcpgw_bal_proxy *px = arg;
-    int err = EVUTIL_SOCKET_ERROR();
     uint64_t now = mcpgw_now_ms();
     if (now - px->last_accept_warn > 1000) {
         px->last_accept_warn = now;
@@ -1832,12 +1850,38 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
     if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
         /* Out of descriptors: pause accepting instead of spinning on a readable listener. */
         struct timeval tv = {0, 100000};
-        evconnlistener_disable(lev);
+        event_del(px->lev);
         event_add(px->accept_retry, &tv);
     }
 }
 
-/* ---- timers ---- */
+/* New connections go first: a client that connects is one a cut stream or a failover sent
+ * back, or a new request, and on a loop busy relaying notifications its accept (and, with the
+ * listener's deferred accepts, its request) would otherwise wait a whole turn. Bounded:
+ * ACCEPT_FIRST a watch period at the first priority, then the default one until the next watch
+ * (a connection flood must not starve the relaying of answers). */
+static void on_listen(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    (void)what;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof(ss);
+        int cfd = accept4((int)fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (cfd < 0) {
+            if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK)
+                accept_failed(px, errno);
+            break;
+        }
+        on_accept(px, cfd, (const struct sockaddr *)&ss);
+        if (!px->lev_demoted && px->accept_first && --px->accept_first == 0) {
+            lev_priority(px, 1);
+            break;
+        }
+    }
+}
 
 static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
 {
@@ -1941,6 +1985,8 @@ static void on_watch(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     refresh_nodes(px);
     cut_down_nodes(px);
+    px->accept_first = ACCEPT_FIRST;
+    lev_priority(px, 0);
 }
 
 static void on_sweep(evutil_socket_t fd, short what, void *arg)
@@ -2016,14 +2062,18 @@ struct mcpgw_bal_proxy *mcpgw_bal_proxy_new(struct event_base *base,
         event_priority_set(px->watch, 0);
     px->accept_retry = evtimer_new(base, on_accept_retry, px);
     px->drained_ev = event_new(base, -1, 0, on_drained, px);
-    px->lev = evconnlistener_new(base, on_accept, px, LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC,
-                                 0, listen_fd);
+    px->lev = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_listen, px);
+    px->accept_first = ACCEPT_FIRST;
+    if (px->lev) {
+        if (event_base_get_npriorities(base) > 1)
+            event_priority_set(px->lev, 0);
+        event_add(px->lev, NULL);
+    }
     if (!px->sweep || !px->watch || !px->accept_retry || !px->drained_ev || !px->lev) {
         snprintf(err, errlen, "cannot set up the worker's event loop (libevent)");
         mcpgw_bal_proxy_free(px);
         return NULL;
     }
-    evconnlistener_set_error_cb(px->lev, on_accept_error);
     event_add(px->sweep, &tv);
     tv = tv_ms(WATCH_PERIOD_MS);
     event_add(px->watch, &tv);
@@ -2037,7 +2087,9 @@ void mcpgw_bal_proxy_drain(struct mcpgw_bal_proxy *px, mcpgw_bal_proxy_drained_f
     px->drained = done;
     px->drained_arg = arg;
     if (px->lev) {
-        evconnlistener_free(px->lev);
+        evutil_socket_t lfd = event_get_fd(px->lev);
+        event_free(px->lev);
+        close(lfd);
         px->lev = NULL;
     }
     while ((c = TAILQ_FIRST(&px->lists[L_IDLE])))
@@ -2066,8 +2118,11 @@ void mcpgw_bal_proxy_free(struct mcpgw_bal_proxy *px)
 {
     if (!px)
         return;
-    if (px->lev)
-        evconnlistener_free(px->lev);
+    if (px->lev) {
+        evutil_socket_t lfd = event_get_fd(px->lev);
+        event_free(px->lev);
+        close(lfd);
+    }
     for (int k = L_HEAD; k < L_COUNT; k++)
         while (!TAILQ_EMPTY(&px->lists[k]))
             client_free(TAILQ_FIRST(&px->lists[k]));

@@ -122,8 +122,9 @@ pass "a head not complete within the header timeout -> 408 after ${ms} ms"
 # --- more clients than the cap: 503 with Retry-After, no crash ---
 holders=()
 for i in $(seq 1 $MAXC); do
-    # Each holder keeps one connection open without sending anything.
-    bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; sleep 5' _ $P &
+    # Each holder keeps one connection open with a request begun, never finished (the
+    # listener defers accepts until a connection's first bytes: a silent one is not ours yet).
+    bash -c 'exec 3<>/dev/tcp/127.0.0.1/$1; printf "GET " >&3; sleep 5' _ $P &
     holders+=($!)
 done
 sleep 0.3
