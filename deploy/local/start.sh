@@ -119,7 +119,13 @@ if [ -z "${MCPGW_STORE:-}" ]; then
     # A scale run measures the sessions it creates: earlier runs' records (kept by the
     # append-only file, alive for their TTL) would only add to Redis's working set.
     [ "$SESSIONS" -gt 0 ] && rm -rf "$RUN/redis/appendonlydir"
-    redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --save "" \
+    # Every failover's claims go through this one process, and here it shares the cores with
+    # the nodes, the balancer and a load generator: at an equal share it waited ~90% of a
+    # failover in the run queue (docs/operations.md). So it gets the CPU first when we may say
+    # so (root); on a host or container of its own it needs nothing of the kind.
+    first=()
+    [ "$(nice -n -10 nice 2>/dev/null)" = "-10" ] && first=(nice -n -10)
+    "${first[@]}" redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --dir "$RUN/redis" --save "" \
         --appendonly yes --appendfsync everysec --hash-max-listpack-value 512 \
         >"$RUN/redis.log" 2>&1 &
     echo $! >"$RUN/redis.pid"
