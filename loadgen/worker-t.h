@@ -62,6 +62,9 @@ struct lg_session {
     /* Drill accounting: the drill whose fault this session felt (index + 1), and when it
      * succeeded again after its latest failure (0: not yet). */
     uint64_t drill_ok_us;
+    /* A failure seen before this worker heard of the fault that caused it (the fault's notice
+     * and the broken stream race), and the first success after it: attributed on the notice. */
+    uint64_t early_fail_us, early_ok_us;
     uint32_t alive_pos; /* index in worker->alive while established */
     uint16_t node;      /* index in worker->nodes (session id prefix) */
     uint8_t state;

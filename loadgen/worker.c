@@ -283,10 +283,15 @@ void mcpgw_worker_session_failed(struct lg_worker *w, struct lg_session *s)
 {
     unsigned i;
     uint64_t now;
-    if (!w->drill || s->writer)
+    if (s->writer)
         return;
-    i = w->drill - 1u;
     now = mcpgw_now_us();
+    if (!w->drill) {
+        s->early_fail_us = now;
+        s->early_ok_us = 0;
+        return;
+    }
+    i = w->drill - 1u;
     if (now < w->fault_us[i])
         return;
     if (!w->err_first_us[i])
@@ -294,6 +299,24 @@ void mcpgw_worker_session_failed(struct lg_worker *w, struct lg_session *s)
     w->err_last_us[i] = now;
     s->drill = w->drill;
     s->drill_ok_us = 0;
+}
+
+/* The notice of fault i arrived: sessions that failed since the fault, before the notice (a
+ * stream cut soon after a kill can be seen first), are the fault's too. */
+static void attribute_early(struct lg_worker *w, unsigned i)
+{
+    for (uint32_t k = 0; k < w->nsessions; k++) {
+        struct lg_session *s = &w->sessions[k];
+        if (s->early_fail_us >= w->fault_us[i] && s->early_fail_us) {
+            if (!w->err_first_us[i] || s->early_fail_us < w->err_first_us[i])
+                w->err_first_us[i] = s->early_fail_us;
+            if (s->early_fail_us > w->err_last_us[i])
+                w->err_last_us[i] = s->early_fail_us;
+            s->drill = w->drill;
+            s->drill_ok_us = s->early_ok_us;
+        }
+        s->early_fail_us = s->early_ok_us = 0;
+    }
 }
 
 void mcpgw_worker_session_ok(struct lg_worker *w, struct lg_session *s)
@@ -304,6 +327,8 @@ void mcpgw_worker_session_ok(struct lg_worker *w, struct lg_session *s)
         return;
     if (s->drill && !s->drill_ok_us)
         s->drill_ok_us = mcpgw_now_us();
+    else if (!s->drill && s->early_fail_us && !s->early_ok_us)
+        s->early_ok_us = mcpgw_now_us();
 }
 
 /* ---- the parent ---- */
@@ -609,6 +634,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
             if (cmd.a < MCPGW_WIRE_MAX_DRILLS) {
                 w->fault_us[cmd.a] = cmd.b;
                 w->drill = (uint8_t)(cmd.a + 1);
+                attribute_early(w, cmd.a);
             }
             break;
         case MCPGW_WIRE_FINISH:
@@ -718,6 +744,8 @@ int mcpgw_worker_run(const struct mcpgw_lg_config *cfg, uint32_t idx, int ctrl_f
     }
 
     w.ctrl_ev = event_new(w.base, ctrl_fd, EV_READ | EV_PERSIST, on_ctrl, &w);
+    /* With held streams' ends (client.c): a fault's notice is read before what it caused. */
+    event_priority_set(w.ctrl_ev, 0);
     event_add(w.ctrl_ev, NULL);
     w.tick_ev = evtimer_new(w.base, on_tick, &w);
     schedule_tick(&w);
