@@ -133,6 +133,7 @@ struct mcpgw_bal_proxy {
     struct event *lev;       /* the listener: first priority while accept_first lasts */
     unsigned accept_first;   /* accepts left at first priority until the next watch */
     uint8_t lev_demoted : 1; /* the listener runs at the default priority (budget spent) */
+    uint8_t lev_paused : 1;  /* out of descriptors: accept_retry re-adds the listener */
     struct event *sweep, *watch, *accept_retry, *drained_ev;
     struct clist lists[L_COUNT];
     uint32_t timeouts[L_COUNT];
@@ -1829,13 +1830,15 @@ static void lev_priority(struct mcpgw_bal_proxy *px, int demoted)
         return;
     event_del(px->lev);
     event_priority_set(px->lev, demoted ? event_base_get_npriorities(px->base) / 2 : 0);
-    event_add(px->lev, NULL);
+    if (!px->lev_paused)
+        event_add(px->lev, NULL);
     px->lev_demoted = (uint8_t)demoted;
 }
 
 static void on_accept_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_bal_proxy *px = arg;
+    px->lev_paused = 0;
     if (px->lev)
         event_add(px->lev, NULL);
 }
@@ -1851,6 +1854,7 @@ static void accept_failed(struct mcpgw_bal_proxy *px, int err)
         /* Out of descriptors: pause accepting instead of spinning on a readable listener. */
         struct timeval tv = {0, 100000};
         event_del(px->lev);
+        px->lev_paused = 1;
         event_add(px->accept_retry, &tv);
     }
 }
@@ -1882,6 +1886,8 @@ static void on_listen(evutil_socket_t fd, short what, void *arg)
         }
     }
 }
+
+/* ---- timers ---- */
 
 static void sweep_pools(struct mcpgw_bal_proxy *px, uint32_t now)
 {
