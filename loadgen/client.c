@@ -270,42 +270,30 @@ static void free_dead(void)
     ndead = 0;
 }
 
-static void on_held(evutil_socket_t fd, short what, void *arg)
+/* One of the two sets is readable: the held set (arg NULL), one read for each of up to
+ * HELD_BATCH streams; or the hang-up set (arg non-NULL), each stream read to its end. */
+static void on_set(evutil_socket_t fd, short what, void *arg)
 {
     struct epoll_event evs[HELD_BATCH];
-    int n = epoll_wait(held_fd, evs, HELD_BATCH, 0);
-    (void)fd, (void)what, (void)arg;
+    int n = epoll_wait(fd, evs, HELD_BATCH, 0);
+    (void)what;
     in_batch = 1;
     for (int i = 0; i < n; i++) {
         struct mcpgw_client *c = evs[i].data.ptr;
-        if (c->held && c->state != ST_DEAD) /* not released or moved back by an earlier one */
-            held_read(c);
-    }
-    free_dead();
-}
-
-/* Held streams whose peer has closed or reset: read each to its end now. */
-static void on_hup(evutil_socket_t fd, short what, void *arg)
-{
-    struct epoll_event evs[HELD_BATCH];
-    int n = epoll_wait(hup_fd, evs, HELD_BATCH, 0);
-    (void)fd, (void)what, (void)arg;
-    in_batch = 1;
-    for (int i = 0; i < n; i++) {
-        struct mcpgw_client *c = evs[i].data.ptr;
-        while (c->held && c->state != ST_DEAD && held_read(c))
+        /* not released or moved back by an earlier one */
+        while (c->held && c->state != ST_DEAD && held_read(c) && arg)
             ;
     }
     free_dead();
 }
 
-static struct event *poll_set(struct event_base *base, int *fd, event_callback_fn cb, int prio)
+static struct event *poll_set(struct event_base *base, int *fd, void *arg, int prio)
 {
     struct event *ev;
     *fd = epoll_create1(EPOLL_CLOEXEC);
     if (*fd < 0)
         return NULL;
-    ev = event_new(base, *fd, EV_READ | EV_PERSIST, cb, NULL);
+    ev = event_new(base, *fd, EV_READ | EV_PERSIST, on_set, arg);
     if (!ev) {
         close(*fd);
         *fd = -1;
@@ -325,8 +313,8 @@ static int held_setup(struct event_base *base)
         return 0;
     if (np < 3)
         return -1; /* without priorities the sets would only reorder nothing */
-    held_ev = poll_set(base, &held_fd, on_held, np - 1);
-    hup_ev = held_ev ? poll_set(base, &hup_fd, on_hup, 0) : NULL;
+    held_ev = poll_set(base, &held_fd, NULL, np - 1);
+    hup_ev = held_ev ? poll_set(base, &hup_fd, &hup_fd, 0) : NULL;
     if (!hup_ev) {
         if (held_ev) {
             event_free(held_ev);
