@@ -605,22 +605,26 @@ void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64
     deliver_now(n, s, ms, seq, json, len);
 }
 
-struct resume {
+struct mcpgw_resume {
     struct mcpgw_node *n;
     struct mcpgw_http_conn *conn; /* NULL once the client left (or a catch-up) */
     char sid[MCPGW_SESSION_ID_MAX];
     int catch_up; /* into the attached GET stream, after a pub/sub gap */
+    /* Sent with the claim (mcpgw_session_claim_resume): armed once the claim succeeded and the
+     * stream began; seen is this node's ev_seen then. An unarmed one only waits for its reply. */
+    int early, armed;
+    uint64_t seen;
 };
 
 static void on_resume_conn_close(struct mcpgw_http_conn *conn, void *arg)
 {
-    struct resume *r = arg;
+    struct mcpgw_resume *r = arg;
     r->conn = NULL;
 }
 
 static void resume_visit(void *arg, const char *id, const char *json, size_t len)
 {
-    struct resume *r = arg;
+    struct mcpgw_resume *r = arg;
     struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
     uint64_t ms, seq;
     if (r->catch_up) {
@@ -668,11 +672,16 @@ void mcpgw_session_release(struct mcpgw_node *n, struct mcpgw_session *s)
         flush_held(n, s);
 }
 
-static void resume_done(void *arg, int err)
+static void resume_done(void *arg, int err, uint64_t at)
 {
-    struct resume *r = arg;
-    struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
+    struct mcpgw_resume *r = arg;
+    struct mcpgw_session *s;
     struct mcpgw_http_conn *conn = r->conn;
+    if (r->early && !r->armed) {
+        free(r); /* the claim failed or the client left: nothing was begun */
+        return;
+    }
+    s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
     if (conn)
         mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
     if (s && s->resuming)
@@ -696,13 +705,51 @@ static void resume_done(void *arg, int err)
         mcpgw_session_attach_live(r->n, s, conn);
     if (!s->resuming)
         flush_held(r->n, s);
+    /* Read before the session was registered here: events published after the replay (past
+     * at) and received before the registration reached no stream of it. */
+    if (conn && r->early && r->seen > at)
+        mcpgw_session_catch_up(r->n, s);
     free(r);
+}
+
+/* Begin the GET stream of a resume whose replay is on its way. */
+static void resume_begin(struct mcpgw_node *n, struct mcpgw_session *s,
+                         struct mcpgw_http_conn *conn, const char *after, struct mcpgw_resume *r)
+{
+    r->conn = conn;
+    /* Events from before the client's last one are not wanted: start the dedup mark there. */
+    mcpgw_stream_id_parse(after, strlen(after), &s->last_ev_ms, &s->last_ev_seq);
+    mcpgw_sse_begin(n, s, conn, 0);
+    mcpgw_http_conn_set_close_cb(conn, on_resume_conn_close, r);
+    s->resuming++;
+}
+
+void mcpgw_session_claim_resume(struct mcpgw_node *n, const char *sid, size_t len,
+                                const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
+                                struct mcpgw_resume **slot)
+{
+    struct mcpgw_resume *r = xcalloc(1, sizeof(*r));
+    r->n = n;
+    r->early = 1;
+    snprintf(r->sid, sizeof(r->sid), "%.*s", (int)len, sid);
+    *slot = r; /* before the claim: it may call back at once */
+    mcpgw_store_claim_replay(n->store, sid, len, after, claimed, claim_arg, resume_visit,
+                             resume_done, r);
+}
+
+void mcpgw_session_resume_claimed(struct mcpgw_node *n, struct mcpgw_session *s,
+                                  struct mcpgw_http_conn *conn, const char *after,
+                                  struct mcpgw_resume *r)
+{
+    r->armed = 1;
+    r->seen = n->ev_seen;
+    resume_begin(n, s, conn, after, r);
 }
 
 void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
                                  struct mcpgw_http_conn *conn, const char *after)
 {
-    struct resume *r;
+    struct mcpgw_resume *r;
     if (!after) {
         mcpgw_sse_begin(n, s, conn, 0);
         mcpgw_session_attach_live(n, s, conn);
@@ -710,19 +757,14 @@ void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
     }
     r = xcalloc(1, sizeof(*r));
     r->n = n;
-    r->conn = conn;
     snprintf(r->sid, sizeof(r->sid), "%s", s->id);
-    /* Events from before the client's last one are not wanted: start the dedup mark there. */
-    mcpgw_stream_id_parse(after, strlen(after), &s->last_ev_ms, &s->last_ev_seq);
-    mcpgw_sse_begin(n, s, conn, 0);
-    mcpgw_http_conn_set_close_cb(conn, on_resume_conn_close, r);
-    s->resuming++;
+    resume_begin(n, s, conn, after, r);
     mcpgw_store_replay(n->store, s, after, resume_visit, resume_done, r);
 }
 
 void mcpgw_session_catch_up(struct mcpgw_node *n, struct mcpgw_session *s)
 {
-    struct resume *r;
+    struct mcpgw_resume *r;
     char after[48];
     if (!s->get_stream)
         return;

@@ -7,6 +7,7 @@
 #define MCPGW_NODE_CALL_H
 
 #include "node/node-t.h"
+#include "node/store.h"
 
 /* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
@@ -60,6 +61,18 @@ void mcpgw_session_attach_live(struct mcpgw_node *n, struct mcpgw_session *s,
  * ("<ms>-<seq>", or NULL for none) before going live. */
 void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
                                  struct mcpgw_http_conn *conn, const char *after);
+/* Shared store: a GET resuming (Last-Event-ID `after`) a session this node does not hold. The
+ * claim and the replay go out together (mcpgw_store_claim_replay). *slot is set to the resume
+ * before anything is sent; claimed(claim_arg) fires first and, on success, passes *slot to
+ * mcpgw_session_resume_claimed. A resume never passed on frees itself when its replay returns:
+ * the caller only forgets it. */
+struct mcpgw_resume;
+void mcpgw_session_claim_resume(struct mcpgw_node *n, const char *sid, size_t len,
+                                const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
+                                struct mcpgw_resume **slot);
+void mcpgw_session_resume_claimed(struct mcpgw_node *n, struct mcpgw_session *s,
+                                  struct mcpgw_http_conn *conn, const char *after,
+                                  struct mcpgw_resume *r);
 /* Shared store: a live GET-stream event from pub/sub, written once and in order (held while a
  * replay runs, skipped if already written). */
 void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,

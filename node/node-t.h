@@ -80,6 +80,10 @@ struct mcpgw_node {
     struct mcpgw_notes *notes;
     struct mcpgw_store *store;
     struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
+    /* The highest event counter received live (shared store): a replay sent with a claim reads
+     * the streams before the session is registered here, and events between the two must be
+     * caught up (call.c, mcpgw_session_resume_claimed). */
+    uint64_t ev_seen;
     struct event *expiry;
     uint64_t started_ms;
     int draining;

@@ -90,12 +90,14 @@ static void mem_visit(void *arg, const struct mcpgw_event *ev)
     r->visit(r->arg, id, ev->data, ev->len);
 }
 
-static void mem_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
-                       mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
+static void mem_replay(struct mcpgw_store *st, const char *sid, const char *after,
+                       mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
 {
     struct mem_replay r = {visit, arg};
-    mcpgw_session_replay(s, 0, strtoull(after, NULL, 10), mem_visit, &r);
-    done(arg, MCPGW_STORE_OK);
+    struct mcpgw_session *s = mcpgw_registry_lookup(st->n->reg, sid, strlen(sid));
+    if (s)
+        mcpgw_session_replay(s, 0, strtoull(after, NULL, 10), mem_visit, &r);
+    done(arg, MCPGW_STORE_OK, 0);
 }
 
 static void mem_note_write(struct mcpgw_store *st, const char *name, const char *text,
@@ -243,9 +245,20 @@ void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 }
 
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
-                        mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
+                        mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
 {
-    st->ops->replay(st, s, after, visit, done, arg);
+    st->ops->replay(st, s->id, after, visit, done, arg);
+}
+
+void mcpgw_store_claim_replay(struct mcpgw_store *st, const char *sid, size_t len,
+                              const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
+                              mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
+{
+    char id[MCPGW_SESSION_ID_MAX];
+    /* An over-long id is claimed in vain (no such record); its replay finds nothing. */
+    snprintf(id, sizeof(id), "%.*s", (int)len, sid);
+    st->ops->claim(st, sid, len, claimed, claim_arg);
+    st->ops->replay(st, id, after, visit, done, arg);
 }
 
 void mcpgw_store_note_write(struct mcpgw_store *st, const char *name, const char *text,

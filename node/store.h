@@ -27,6 +27,9 @@ typedef void (*mcpgw_store_note_fn)(void *arg, int err, const char *text, uint64
 typedef void (*mcpgw_store_result_fn)(void *arg, int err, const char *json);
 /* One replayed GET-stream event: its SSE id and the message. */
 typedef void (*mcpgw_store_event_fn)(void *arg, const char *id, const char *json, size_t len);
+/* The end of a replay. at: the cluster's event counter when the events were read (0 for a store
+ * without one): every later event is published after the replay. */
+typedef void (*mcpgw_store_replayed_fn)(void *arg, int err, uint64_t at);
 
 struct mcpgw_store;
 
@@ -57,7 +60,15 @@ void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s);
 void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s);
 /* Replay the GET-stream events after the SSE id `after` (the part after "0."), then done. */
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
-                        mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg);
+                        mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
+/* mcpgw_store_claim, and the replay of that session after `after` sent with it: one round trip
+ * instead of two when a client resumes its GET stream on a node that must claim the session.
+ * claimed(claim_arg) fires first, then visit and done(arg), whatever the claim's outcome. The
+ * replay reads the events before this node has registered the session: events published
+ * after `at` and seen live before the registration need a catch-up (docs/replication.md). */
+void mcpgw_store_claim_replay(struct mcpgw_store *st, const char *sid, size_t len,
+                              const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
+                              mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
 /* The shared notes board. A write also notifies every subscriber of mcpgw://notes/<name>,
  * atomically with the write: done reports the new version. */
 void mcpgw_store_note_write(struct mcpgw_store *st, const char *name, const char *text,

@@ -93,10 +93,10 @@ static const char *const scripts[S_COUNT] = {
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", id, 'd', json) "
     "redis.call('PUBLISH', '" EV_CHANNEL "', 'uev ' .. id .. ' ' .. ARGV[4] .. ' ' .. json) "
     "return v",
-    /* REPLAY: KEYS subs; ARGV after (an event counter value), count. The events of every
-     * subscribed URI after max(after, the subscription's mark), merged in counter order, as a
-     * flat array id, json, id, json... Reads the URI streams by name: a single Redis instance
-     * (docs/replication.md). */
+    /* REPLAY: KEYS subs; ARGV after (an event counter value), count. The event counter now,
+     * then the events of every subscribed URI after max(after, the subscription's mark), merged
+     * in counter order: counter, id, json, id, json... Reads the counter and the URI streams by
+     * name: a single Redis instance (docs/replication.md). */
     "local out = {} "
     "local subs = redis.call('HGETALL', KEYS[1]) "
     /* ids stay strings: Lua would print a large number in exponent form */
@@ -108,7 +108,7 @@ static const char *const scripts[S_COUNT] = {
     "    out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], e[2][2]} end "
     "end "
     "table.sort(out, function(a, b) return a[1] < b[1] end) "
-    "local r = {} "
+    "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
     "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] end "
     "return r",
 };
@@ -169,6 +169,7 @@ struct op {
         mcpgw_store_claim_fn claim;
         mcpgw_store_note_fn note;
         mcpgw_store_result_fn result;
+        mcpgw_store_replayed_fn replayed;
     } cb;
     void *arg;
     mcpgw_store_event_fn visit;
@@ -521,8 +522,15 @@ static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 
 static void replay_reply(struct op *o, redisReply *reply, int err)
 {
-    if (!err && reply->type == REDIS_REPLY_ARRAY) {
-        for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+    uint64_t at = 0;
+    if (!err && (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
+                 reply->element[0]->type != REDIS_REPLY_STRING)) {
+        log_warn("session store: unexpected replay reply");
+        err = MCPGW_STORE_UNAVAILABLE;
+    }
+    if (!err) {
+        at = strtoull(reply->element[0]->str, NULL, 10);
+        for (size_t i = 1; i + 1 < reply->elements; i += 2) {
             redisReply *id = reply->element[i], *d = reply->element[i + 1];
             char sse_id[64];
             if (id->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING)
@@ -531,21 +539,21 @@ static void replay_reply(struct op *o, redisReply *reply, int err)
             o->visit(o->arg, sse_id, d->str, d->len);
         }
     }
-    o->cb.done(o->arg, err);
+    o->cb.replayed(o->arg, err, at);
 }
 
 /* after: "<counter>-<n>", the last event id the client has (the part after "0."). */
-static void r_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
-                     mcpgw_store_event_fn visit, mcpgw_store_done_fn done, void *arg)
+static void r_replay(struct mcpgw_store *st, const char *sid, const char *after,
+                     mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, replay_reply, arg);
     char ksub[128], from[24];
     uint64_t g = 0, n = 0;
     const char *args[3];
-    o->cb.done = done;
+    o->cb.replayed = done;
     o->visit = visit;
-    key(ksub, sizeof(ksub), s->id, "subs");
+    key(ksub, sizeof(ksub), sid, "subs");
     mcpgw_stream_id_parse(after, strlen(after), &g, &n);
     snprintf(from, sizeof(from), "%llu", (unsigned long long)g);
     args[0] = ksub, args[1] = from, args[2] = EV_MAXLEN;
@@ -675,6 +683,8 @@ static void on_uri_event(struct rstore *r, const char *p, size_t len)
     uri[sp2 - sp1 - 1] = '\0';
     e.json = sp2 + 1;
     e.len = (size_t)(p + len - sp2 - 1);
+    if (e.g > r->n->ev_seen)
+        r->n->ev_seen = e.g;
     if (r->n->fanout)
         mcpgw_fanout_push(r->n->fanout, uri, e.g, e.seq, e.json, e.len);
     else

@@ -132,10 +132,22 @@ struct pending {
     enum mcpgw_http_method method;
     struct mcpgw_jsonrpc_msg msg; /* POST: owned */
     char *lei;                    /* GET: Last-Event-ID, owned, or NULL */
+    struct mcpgw_resume *early;   /* GET resuming a claimed session: its replay, sent along */
 };
 
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
                   struct pending *p);
+
+/* A Last-Event-ID of the shared store's GET stream ("0.<counter>-<n>"): the part after "0.",
+ * or NULL. */
+static const char *shared_resume_point(struct mcpgw_node *n, const char *lei)
+{
+    uint64_t ms, sq;
+    if (!lei || !mcpgw_store_shared(n->store) || lei[0] != '0' || lei[1] != '.' ||
+        mcpgw_stream_id_parse(lei + 2, strlen(lei + 2), &ms, &sq) < 0)
+        return NULL;
+    return lei + 2;
+}
 
 static void pending_free(struct pending *p)
 {
@@ -329,6 +341,7 @@ static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
 {
     const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id");
     struct mcpgw_session *s;
+    const char *after;
     if (n->resyncing) {
         refuse(n, c, 503, -32603,
                "Service Unavailable: this node stalled and is catching up with the cluster; "
@@ -351,15 +364,20 @@ static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     p->n = n;
     p->conn = c;
     mcpgw_http_conn_set_close_cb(c, on_pending_conn_close, p);
-    mcpgw_store_claim(n->store, sid->value, sid->value_len, on_claimed, p);
+    after = p->method == MCPGW_HTTP_GET ? shared_resume_point(n, p->lei) : NULL;
+    if (after)
+        /* A stream resuming here after its node died: claim and replay in one round trip. */
+        mcpgw_session_claim_resume(n, sid->value, sid->value_len, after, on_claimed, p, &p->early);
+    else
+        mcpgw_store_claim(n->store, sid->value, sid->value_len, on_claimed, p);
 }
 
 static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
-                      const char *lei)
+                      const char *lei, struct mcpgw_resume **early)
 {
     uint32_t stream;
     uint64_t seq;
-    const char *dot;
+    const char *after = shared_resume_point(n, lei);
     if (!lei) {
         if (mcpgw_store_shared(n->store))
             mcpgw_session_resume_shared(n, s, c, NULL);
@@ -367,13 +385,14 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
             mcpgw_session_attach_get(n, s, c, 0, 0);
         return;
     }
-    dot = strchr(lei, '.');
-    if (mcpgw_store_shared(n->store) && dot && dot - lei == 1 && lei[0] == '0') {
-        uint64_t ms, sq;
-        if (mcpgw_stream_id_parse(dot + 1, strlen(dot + 1), &ms, &sq) == 0) {
-            mcpgw_session_resume_shared(n, s, c, dot + 1);
-            return;
+    if (after) {
+        if (*early) {
+            mcpgw_session_resume_claimed(n, s, c, after, *early);
+            *early = NULL;
+        } else {
+            mcpgw_session_resume_shared(n, s, c, after);
         }
+        return;
     }
     if (mcpgw_event_id_parse(lei, strlen(lei), &stream, &seq) < 0) {
         refuse(n, c, 400, -32000, "Bad Request: Last-Event-ID is not an event id of this server",
@@ -406,7 +425,7 @@ static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_
     mcpgw_store_touch(n->store, s);
     switch (p->method) {
     case MCPGW_HTTP_GET:
-        serve_get(n, c, s, p->lei);
+        serve_get(n, c, s, p->lei, &p->early);
         break;
     case MCPGW_HTTP_DELETE:
         mcpgw_node_session_destroy(n, s);

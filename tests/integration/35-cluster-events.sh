@@ -8,7 +8,9 @@
 #   - the event counter set back (a restore without it) does not break ids: the next update
 #     still gets an id after every earlier one;
 #   - after an unsubscribe, nothing more of that URI is replayed;
-#   - a Last-Event-ID far beyond every event replays nothing and does not break the replay.
+#   - a Last-Event-ID far beyond every event replays nothing and does not break the replay;
+#   - an update published between the replay sent with a claim and the claiming node's
+#     registration of the session still reaches the resumed stream.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 REDIS=16750 N1=16751 N2=16752
@@ -49,9 +51,10 @@ sub() { # sub PORT SID URI on|off
     rpc "$1" "$2" "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"$m\",\"params\":{\"uri\":\"$3\"}}" |
         grep -q '"result"' || fail "$m $3 failed"
 }
-# events PORT SID LAST-EVENT-ID -> "id uri version" per replayed event (the stream is held for 1 s)
+# events PORT SID LAST-EVENT-ID [SECONDS] -> "id uri version" per event (the stream is held for
+# SECONDS, 1 by default)
 events() {
-    curl -sS --max-time 1 -H 'Accept: text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \
+    curl -sS --max-time "${4:-1}" -H 'Accept: text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \
         -H "Mcp-Session-Id: $2" -H "Last-Event-ID: $3" "http://127.0.0.1:$1/mcp" 2>/dev/null |
         tr -d '\r' | awk '
             /^id: / { id = substr($0, 5) }
@@ -113,3 +116,29 @@ curl -sS --max-time 1 -o /dev/null -H 'Accept: text/event-stream' -H 'MCP-Protoc
 [ "$rc" = 28 ] || fail "a resume from a far-future id ended at once (curl exit $rc), want a stream held open"
 grep -q "resume of $A failed" "$MCPGW_TMP/n2.log" && fail "the far-future resume failed in the store"
 pass "a resume from a far-future id replays nothing and stays open"
+
+# A resume on a node that must claim the session sends the claim and the replay together: the
+# replay reads the streams before that node has registered the session. An update published
+# after the replay that the node has fanned out before the claim's answer arrives reached no
+# stream of the session: the node must catch it up. To open that window: with writes paused in
+# Redis, the claim from n2, then 500 writes of other clients, then the update from n1 queue up.
+# Resumed, Redis runs them in that order and answers the clients it served last first: the
+# update reaches n2 first, the claim's answer 500 replies later.
+R=$(init "$N1")
+sub "$N1" "$R" mcpgw://notes/race on
+write race r1
+seq=$(redis-cli -p "$REDIS" get mcpgw:evseq)
+redis-cli -p "$REDIS" client pause 1500 write >/dev/null
+events "$N2" "$R" "0.$seq-0" 4 >"$MCPGW_TMP/race.txt" &
+reader=$!
+sleep 0.2
+redis-benchmark -p "$REDIS" -c 500 -n 500 -t set -q >/dev/null 2>&1 &
+sleep 0.5
+write race r2
+wait "$reader"
+got=$(awk '$2 == "mcpgw://notes/race" {print $3}' "$MCPGW_TMP/race.txt" | tr '\n' ' ')
+[ "$got" = "2 " ] ||
+    fail "the stream resumed on n2 (claimed with its replay) got versions '$got', want '2 ': an update published between the replay and the claim was lost"
+owner=$(redis-cli -p "$REDIS" hget "mcpgw:{$R}:s" owner)
+[ "$owner" = n2 ] || fail "the resume on n2 did not claim the session (owner $owner)"
+pass "an update published between a claim's replay and the session's registration reaches the stream"
