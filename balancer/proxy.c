@@ -194,47 +194,10 @@ static void write_idle(struct bufferevent *bev)
         bufferevent_disable(bev, EV_WRITE);
 }
 
-/* Read up to max bytes (at most READ_CHUNK) from fd into in with one readv. libevent's own
- * socket reads stop at 4096 bytes and ask FIONREAD first, so a 4 KB message would take two
- * reads and two ioctls. Returns what readv returned. */
+/* Read up to max bytes (at most READ_CHUNK) from fd into in (common/net.h). */
 static ssize_t read_some(struct evbuffer *in, evutil_socket_t fd, size_t max)
 {
-    struct evbuffer_iovec v[2];
-    struct iovec iov[2];
-    ssize_t r;
-    size_t left;
-    int n, used = 0, e;
-    if (max > READ_CHUNK)
-        max = READ_CHUNK;
-    evbuffer_unfreeze(in, 0); /* bufferevents freeze the end of their input */
-    n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
-    if (n <= 0) {
-        evbuffer_freeze(in, 0);
-        errno = ENOMEM;
-        return -1;
-    }
-    for (int i = 0; i < n; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-        if (iov[i].iov_len > max) /* reserve may offer more than asked */
-            iov[i].iov_len = max;
-    }
-    if (n == 2 && iov[0].iov_len >= max)
-        n = 1;
-    else if (n == 2 && iov[0].iov_len + iov[1].iov_len > max)
-        iov[1].iov_len = max - iov[0].iov_len;
-    r = readv((int)fd, iov, n);
-    e = errno;
-    left = r > 0 ? (size_t)r : 0;
-    for (int i = 0; i < n && left; i++) {
-        v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
-        left -= v[i].iov_len;
-        used++;
-    }
-    evbuffer_commit_space(in, v, used);
-    evbuffer_freeze(in, 0);
-    errno = e; /* for the caller's error report */
-    return r;
+    return mcpgw_evbuffer_readv(in, (int)fd, max < READ_CHUNK ? max : READ_CHUNK);
 }
 
 static int would_block(int e)

@@ -1,11 +1,14 @@
-/* net.c - outgoing TCP connections: source-address lists and a non-blocking connect. */
+/* net.c - outgoing TCP connections: source-address lists and a non-blocking connect; one
+ * socket read into a bufferevent's input. */
 #include "common/net.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <event2/buffer.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 int mcpgw_parse_ipv4_list(const char *s, struct sockaddr_in *out, uint32_t max, uint32_t *n,
@@ -110,4 +113,42 @@ int mcpgw_check_sources(const struct sockaddr_in *src, uint32_t n, char *err, si
         }
     }
     return 0;
+}
+
+ssize_t mcpgw_evbuffer_readv(struct evbuffer *in, int fd, size_t max)
+{
+    struct evbuffer_iovec v[2];
+    struct iovec iov[2];
+    ssize_t r;
+    size_t left;
+    int n, used = 0, e;
+    evbuffer_unfreeze(in, 0); /* bufferevents freeze the end of their input */
+    n = evbuffer_reserve_space(in, (ev_ssize_t)max, v, 2);
+    if (n <= 0) {
+        evbuffer_freeze(in, 0);
+        errno = ENOMEM;
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        iov[i].iov_base = v[i].iov_base;
+        iov[i].iov_len = v[i].iov_len;
+        if (iov[i].iov_len > max) /* reserve may offer more than asked */
+            iov[i].iov_len = max;
+    }
+    if (n == 2 && iov[0].iov_len >= max)
+        n = 1;
+    else if (n == 2 && iov[0].iov_len + iov[1].iov_len > max)
+        iov[1].iov_len = max - iov[0].iov_len;
+    r = readv(fd, iov, n);
+    e = errno;
+    left = r > 0 ? (size_t)r : 0;
+    for (int i = 0; i < n && left; i++) {
+        v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
+        left -= v[i].iov_len;
+        used++;
+    }
+    evbuffer_commit_space(in, v, used);
+    evbuffer_freeze(in, 0);
+    errno = e; /* for the caller's error report */
+    return r;
 }

@@ -1,10 +1,14 @@
-/* net.h - outgoing TCP connections: source-address lists and a non-blocking connect. */
+/* net.h - outgoing TCP connections: source-address lists and a non-blocking connect; one
+ * socket read into a bufferevent's input. */
 #ifndef MCPGW_COMMON_NET_H
 #define MCPGW_COMMON_NET_H
 
 #include <netinet/in.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
+
+struct evbuffer;
 
 /* Parse "127.0.1.1-127.0.1.8" or "a,b,c" (each item may be a range) into out[0..*n), appending
  * to the *n entries already there. At most max entries. Returns 0, or -1 with a sentence in err
@@ -24,5 +28,11 @@ int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct
 /* Check that every address in src[0..n) can be bound here (is a local address). Returns 0, or
  * -1 with a sentence naming the first that cannot in err. */
 int mcpgw_check_sources(const struct sockaddr_in *src, uint32_t n, char *err, size_t errlen);
+
+/* Read up to max bytes from fd into in, the input of a bufferevent (whose end stays frozen
+ * outside its own reads), with one readv. libevent's own socket reads stop at 4096 bytes and
+ * ask FIONREAD first, so a 4 KB message would take two reads and two ioctls. Returns what
+ * readv returned, errno included, or -1 with ENOMEM when in has no room. */
+ssize_t mcpgw_evbuffer_readv(struct evbuffer *in, int fd, size_t max);
 
 #endif

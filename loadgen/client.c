@@ -1,6 +1,7 @@
 /* client.c - HTTP/1.1 client connection: framing of responses on top of common/http.h. */
 #include "loadgen/client.h"
 
+#include "common/net.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -224,34 +225,9 @@ static int process(struct mcpgw_client *c);
 /* One read of a held stream. Returns 1 if there may be more to read now. */
 static int held_read(struct mcpgw_client *c)
 {
-    struct evbuffer *in = bufferevent_get_input(c->bev);
-    struct evbuffer_iovec v[2];
-    struct iovec iov[2];
-    ssize_t r;
-    size_t left;
-    int nv, used = 0, e;
-    /* A bufferevent keeps its input's end frozen outside its own reads. */
-    evbuffer_unfreeze(in, 0);
-    nv = evbuffer_reserve_space(in, 16384, v, 2);
-    if (nv <= 0) {
-        evbuffer_freeze(in, 0);
-        on_event(c->bev, BEV_EVENT_READING | BEV_EVENT_ERROR, c);
-        return 0;
-    }
-    for (int i = 0; i < nv; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
-    }
-    r = readv(bufferevent_getfd(c->bev), iov, nv);
-    e = errno;
-    left = r > 0 ? (size_t)r : 0;
-    for (int i = 0; i < nv && left; i++) {
-        v[i].iov_len = left < iov[i].iov_len ? left : iov[i].iov_len;
-        left -= v[i].iov_len;
-        used++;
-    }
-    evbuffer_commit_space(in, v, used);
-    evbuffer_freeze(in, 0);
+    ssize_t r =
+        mcpgw_evbuffer_readv(bufferevent_get_input(c->bev), bufferevent_getfd(c->bev), 16384);
+    int e = errno;
     if (r < 0 && (e == EAGAIN || e == EWOULDBLOCK || e == EINTR))
         return e == EINTR;
     if (r <= 0) {
