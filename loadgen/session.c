@@ -381,10 +381,17 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
     const struct mcpgw_lg_config *cfg = w->cfg;
     struct evbuffer *b;
     socklen_t slen = 0;
-    const struct sockaddr *src = mcpgw_pool_next_src(w, &slen);
+    const struct sockaddr *src;
     char err[160];
-    s->stream = mcpgw_client_new(w->base, (const struct sockaddr *)&cfg->dst, cfg->dstlen, src,
-                                 slen, &stream_ops, s, err, sizeof(err));
+    if (s->stream && !mcpgw_client_reusable(s->stream))
+        stream_drop(w, s, 0);
+    /* The connection of a stream that ended cleanly is kept for the next one, as an HTTP client's
+     * pool keeps it (the official SDK's fetch does): no new handshake. */
+    if (!s->stream) {
+        src = mcpgw_pool_next_src(w, &slen);
+        s->stream = mcpgw_client_new(w->base, (const struct sockaddr *)&cfg->dst, cfg->dstlen, src,
+                                     slen, &stream_ops, s, err, sizeof(err));
+    }
     if (!s->stream) {
         if (mcpgw_now_ms() - last_err_log_ms > 1000) {
             last_err_log_ms = mcpgw_now_ms();
@@ -460,7 +467,15 @@ static void stream_done(struct mcpgw_client *c, int err, const struct mcpgw_clie
     struct lg_session *s = arg;
     struct lg_worker *w = the_worker;
     int was_up = s->stream_up;
-    stream_drop(w, s, 0);
+    if (err == MCPGW_CLIENT_OK && mcpgw_client_reusable(c) && !s->closing &&
+        w->phase != LG_PH_FINISHING) {
+        /* Ended cleanly: the stream is down, its connection stays for the reconnection. */
+        s->stream_up = 0;
+        if (was_up)
+            w->streams_open--;
+    } else {
+        stream_drop(w, s, 0);
+    }
     if (s->closing || w->phase == LG_PH_FINISHING)
         return;
     if (was_up)
@@ -471,6 +486,13 @@ static void stream_done(struct mcpgw_client *c, int err, const struct mcpgw_clie
 
 static void stream_idle(struct mcpgw_client *c, void *arg)
 {
+    struct lg_session *s = arg;
+    if (!s->stream_up) {
+        /* The kept connection of an ended stream closed before its reconnection: that opens a
+         * new one. */
+        stream_drop(the_worker, s, 0);
+        return;
+    }
     stream_done(c, MCPGW_CLIENT_RESET, NULL, arg);
 }
 
