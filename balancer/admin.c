@@ -61,7 +61,6 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
             sum.errors += MCPGW_LOAD(&ns->errors);
             sum.retries += MCPGW_LOAD(&ns->retries);
             sum.assigned += MCPGW_LOAD(&ns->assigned);
-            sum.streams_ended += MCPGW_LOAD(&ns->streams_ended);
             for (int k = 0; k < 5; k++)
                 sum.responses[k] += MCPGW_LOAD(&ns->responses[k]);
             sum.active += MCPGW_LOAD(&ns->active);
@@ -94,10 +93,6 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
         *mcpgw_metrics_counter(m, "mcpgw_balancer_retries_total",
                                "Requests moved to another node before any byte reached this one.",
                                labels) = sum.retries;
-        *mcpgw_metrics_counter(m, "mcpgw_balancer_streams_ended_total",
-                               "Session GET streams ended cleanly, connection kept, when the node "
-                               "went away.",
-                               labels) = sum.streams_ended;
         *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_active_connections",
                              "Requests and streams in flight to the node (HTTP/2 streams "
                              "included).",

@@ -82,8 +82,7 @@ struct req_state {
     uint16_t sidlen;
     uint8_t rstate, rmode;
     uint8_t req_chunked : 1, req_done : 1, upgrade_req : 1, head_req : 1, resp_keep : 1,
-        dechunk : 1, mux : 1 /* may go as a stream of the node's mux */,
-        end_ok : 1 /* the client resumes a stream that ends cleanly (see client_end_stream) */;
+        dechunk : 1, mux : 1 /* may go as a stream of the node's mux */;
 };
 
 /* An upstream connection: in use by one client's request, or idle in its node's pool. Read
@@ -1037,17 +1036,6 @@ static int count_host(const struct mcpgw_http_head *h)
 }
 
 /* A complete, valid head is at the start of c's input: route it and start relaying. */
-/* Since MCP 2025-11-25 a server may end an SSE stream at any time, and the client resumes it with
- * Last-Event-ID (SEP-1699; the official TypeScript SDK 1.32 does). Clients of older revisions,
- * older SDK releases among them, resume only a stream that breaks: they must see a broken one.
- * Revisions are dates, so they compare as strings; without the header a client speaks 2025-03-26.
- */
-static int resumes_ended_streams(const struct mcpgw_http_head *h)
-{
-    const struct mcpgw_http_header *v = mcpgw_http_find(h, "mcp-protocol-version");
-    return v && v->value_len == 10 && memcmp(v->value, "2025-11-25", 10) >= 0;
-}
-
 static void start_request(struct client *c, const struct mcpgw_http_head *h)
 {
     struct mcpgw_bal_proxy *px = c->px;
@@ -1085,7 +1073,6 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
     /* A session's GET stream (no body, no upgrade) may share the node's mux. */
     rq.mux =
         sid && h->method == MCPGW_HTTP_GET && !h->upgrade && !h->chunked && h->content_length <= 0;
-    rq.end_ok = rq.mux && resumes_ended_streams(h);
 
     u = route_request(px, &rq, NULL, why, sizeof(why));
     if (!u) {
@@ -1214,34 +1201,6 @@ static void response_done(struct upstream *u)
         client_process(c);
     else
         list_append(c, L_IDLE);
-}
-
-/* The node of a session's GET stream is gone, or cut off. If the client is one that resumes a
- * stream that ends (2025-11-25 and later) as it resumes one that breaks, and what it has of the
- * response ends on a chunk boundary, it gets the final chunk: the stream ends like any other,
- * and the connection stays open for the client's next request, its resumption with
- * Last-Event-ID (an SSE event cut in two is discarded at the end of a stream, and replayed). On
- * a failover the new connection a broken stream needs was most of what moving a session cost:
- * the handshake and the teardown on both sides. Otherwise the connection ends: at once with now
- * (its queued bytes are dropped), else once they are sent. May free c. */
-static void client_end_stream(struct client *c, int now)
-{
-    struct upstream *u = c->up;
-    if (u && u->rq.end_ok && u->rq.rstate == R_BODY && u->rq.rmode == R_CHUNKED && !u->rq.dechunk &&
-        u->rq.req_done && mcpgw_chunked_at_boundary(&u->rq.resp_dec) && c->keep_alive &&
-        !c->px->draining && c->state == C_FORWARD) {
-        u->rq.resp_keep = 0; /* never pool a connection to a node that went away */
-        evbuffer_add(bufferevent_get_output(c->bev), "0\r\n\r\n", 5);
-        if (!c->px->tls)
-            push(c->bev);
-        MCPGW_BUMP(&nstats(c->px, u->slot)->streams_ended, 1);
-        response_done(u);
-        return;
-    }
-    if (now)
-        client_free(c);
-    else
-        client_close_when_flushed(c);
 }
 
 static void dechunk_out(void *arg, const char *data, size_t len)
@@ -1556,10 +1515,9 @@ static void on_up_event(struct bufferevent *bev, short what, void *arg)
         client_fail_json(c, 502, why);
         return;
     }
-    /* Mid-response: a stream ends (client_end_stream), anything else ends early (no final
-     * chunk). */
+    /* Mid-response: the client sees the stream end early (no final chunk). */
     log_debug("node %s dropped a response in flight", px->nodes[u->slot].id);
-    client_end_stream(c, 0);
+    client_close_when_flushed(c);
 }
 
 /* ---- muxed stream callbacks ---- */
@@ -1590,8 +1548,9 @@ static void on_mux_end(void *owner, enum mcpgw_mux_end how, const char *why)
     }
     MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
     if (u->rq.rstate != R_HEAD) {
+        /* Mid-response: the client sees the stream end early (no final chunk). */
         log_debug("node %s dropped a stream in flight: %s", px->nodes[u->slot].id, why);
-        client_end_stream(c, 0);
+        client_close_when_flushed(c);
         return;
     }
     snprintf(msg, sizeof(msg), "node %s %s: %s", px->nodes[u->slot].id,
@@ -1946,7 +1905,7 @@ static unsigned cut_node(struct mcpgw_bal_proxy *px, int slot, int connected_onl
             break;
         n++;
         if (u->c)
-            client_end_stream(u->c, 1);
+            client_free(u->c);
         else
             upstream_discard(u);
     }

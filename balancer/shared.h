@@ -52,7 +52,6 @@ struct mcpgw_bal_node_stats {
     uint64_t errors;           /* connect refused/timeout, reset, bad or missing response */
     uint64_t retries;          /* requests moved to another node before any byte reached this one */
     uint64_t assigned;         /* requests without a session sent here by load (new sessions) */
-    uint64_t streams_ended;    /* GET streams ended with a final chunk when the node went away */
     uint64_t responses[5];     /* by status class 1xx..5xx */
     int64_t active;            /* upstream connections in use */
     int64_t idle;              /* pooled upstream connections */

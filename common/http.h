@@ -102,8 +102,4 @@ typedef void (*mcpgw_chunk_data_fn)(void *arg, const char *data, size_t len);
 ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
                            mcpgw_chunk_data_fn on_data, void *arg);
 
-/* 1 when everything fed so far ends on a chunk boundary of an unfinished message: a final chunk
- * ("0\r\n\r\n") written after it would end the message cleanly. */
-int mcpgw_chunked_at_boundary(const struct mcpgw_chunked *d);
-
 #endif

@@ -246,28 +246,6 @@ START_TEST(test_http_chunked_decodes_in_any_split)
 }
 END_TEST
 
-/* A final chunk may follow exactly where a chunk (or nothing yet) ended: every byte of
- * "5\r\nhello\r\n" fed one at a time is a boundary only before the first and after the last. */
-START_TEST(test_http_chunked_boundary_only_between_chunks)
-{
-    static const char body[] = "5\r\nhello\r\n3;x\r\nabc\r\n";
-    struct mcpgw_chunked d;
-    size_t boundaries = 0;
-    memset(&d, 0, sizeof(d));
-    ck_assert(mcpgw_chunked_at_boundary(&d));
-    for (size_t i = 0; i < sizeof(body) - 1; i++) {
-        ck_assert_int_eq(mcpgw_chunked_feed(&d, body + i, 1, NULL, NULL), 1);
-        if (mcpgw_chunked_at_boundary(&d)) {
-            boundaries++;
-            ck_assert(i == 9 || i == sizeof(body) - 2); /* after "hello\r\n", at the end */
-        }
-    }
-    ck_assert_uint_eq(boundaries, 2);
-    ck_assert_int_eq(mcpgw_chunked_feed(&d, "0\r\n\r\n", 5, NULL, NULL), 5);
-    ck_assert(d.done && !mcpgw_chunked_at_boundary(&d)); /* ended: nothing may follow */
-}
-END_TEST
-
 START_TEST(test_http_chunked_rejects_invalid_sizes)
 {
     struct mcpgw_chunked d;
@@ -355,7 +333,6 @@ static Suite *http_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("chunked");
     tcase_add_test(tc, test_http_chunked_decodes_in_any_split);
-    tcase_add_test(tc, test_http_chunked_boundary_only_between_chunks);
     tcase_add_test(tc, test_http_chunked_rejects_invalid_sizes);
     tcase_add_test(tc, test_http_chunked_rejects_junk_after_the_size);
     tcase_add_test(tc, test_http_chunked_rejects_bare_lf_and_controls);
