@@ -303,16 +303,22 @@ static const struct mcpgw_client_ops stream_ops = {
     .idle_closed = stream_idle,
 };
 
+/* The stream is no longer up (its connection may stay, see stream_done). */
+static void stream_down(struct lg_worker *w, struct lg_session *s)
+{
+    if (s->stream_up) {
+        s->stream_up = 0;
+        w->streams_open--;
+    }
+}
+
 static void stream_drop(struct lg_worker *w, struct lg_session *s, int abort)
 {
     if (s->stream) {
         mcpgw_client_free(s->stream, abort);
         s->stream = NULL;
     }
-    if (s->stream_up) {
-        s->stream_up = 0;
-        w->streams_open--;
-    }
+    stream_down(w, s);
 }
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
@@ -467,15 +473,12 @@ static void stream_done(struct mcpgw_client *c, int err, const struct mcpgw_clie
     struct lg_session *s = arg;
     struct lg_worker *w = the_worker;
     int was_up = s->stream_up;
+    /* Ended cleanly: the stream is down, its connection stays for the reconnection. */
     if (err == MCPGW_CLIENT_OK && mcpgw_client_reusable(c) && !s->closing &&
-        w->phase != LG_PH_FINISHING) {
-        /* Ended cleanly: the stream is down, its connection stays for the reconnection. */
-        s->stream_up = 0;
-        if (was_up)
-            w->streams_open--;
-    } else {
+        w->phase != LG_PH_FINISHING)
+        stream_down(w, s);
+    else
         stream_drop(w, s, 0);
-    }
     if (s->closing || w->phase == LG_PH_FINISHING)
         return;
     if (was_up)
@@ -484,16 +487,12 @@ static void stream_done(struct mcpgw_client *c, int err, const struct mcpgw_clie
     stream_broken(w, s);
 }
 
+/* Only a kept connection is ever idle (a stream's ended cleanly): it closed before the
+ * reconnection, which then opens a new one. */
 static void stream_idle(struct mcpgw_client *c, void *arg)
 {
-    struct lg_session *s = arg;
-    if (!s->stream_up) {
-        /* The kept connection of an ended stream closed before its reconnection: that opens a
-         * new one. */
-        stream_drop(the_worker, s, 0);
-        return;
-    }
-    stream_done(c, MCPGW_CLIENT_RESET, NULL, arg);
+    (void)c;
+    stream_drop(the_worker, arg, 0);
 }
 
 void mcpgw_lgsession_close(struct lg_worker *w, struct lg_session *s)
