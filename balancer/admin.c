@@ -67,6 +67,7 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
             sum.idle += MCPGW_LOAD(&ns->idle);
             sum.mux_conns += MCPGW_LOAD(&ns->mux_conns);
             sum.mux_streams += MCPGW_LOAD(&ns->mux_streams);
+            sum.resumed += MCPGW_LOAD(&ns->resumed);
             passive += MCPGW_LOAD(&ns->passive_down);
             for (int b = 0; b <= MCPGW_HIST_BUCKETS; b++)
                 sum.latency.counts[b] += ns->latency.counts[b];
@@ -93,6 +94,9 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
         *mcpgw_metrics_counter(m, "mcpgw_balancer_retries_total",
                                "Requests moved to another node before any byte reached this one.",
                                labels) = sum.retries;
+        *mcpgw_metrics_counter(m, "mcpgw_balancer_streams_resumed_total",
+                               "SSE streams of a failed node carried on at this node.", labels) =
+            sum.resumed;
         *mcpgw_metrics_gauge(m, "mcpgw_balancer_upstream_active_connections",
                              "Requests and streams in flight to the node (HTTP/2 streams "
                              "included).",

@@ -63,6 +63,9 @@ static const struct opt opts[] = {
     {"stream-mux", NUM(T_UINT, stream_mux), "0|1",
      "1: session GET streams go to a node as HTTP/2 streams over one connection per node and "
      "worker; 0: one connection each"},
+    {"stream-resume", NUM(T_UINT, stream_resume), "0|1",
+     "1: when a node fails, carry on each of its SSE streams on another node from the last event "
+     "the client got (the client sees a comment, not a break); 0: end them, clients resume"},
     {"pool-size", NUM(T_UINT, pool_size), "N",
      "idle upstream connections kept per node and worker"},
     {"pool-idle-timeout", NUM(T_DURATION, pool_idle_timeout_ms), "DUR",
@@ -96,6 +99,7 @@ void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
     cfg->response_timeout_ms = 60000;
     cfg->pool_size = 64;
     cfg->stream_mux = 1;
+    cfg->stream_resume = 1;
     cfg->pool_idle_timeout_ms = 30000;
     cfg->health_interval_ms = 1000;
     cfg->health_timeout_ms = 1000;
@@ -497,6 +501,10 @@ int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t er
     }
     if (cfg->stream_mux > 1) {
         snprintf(err, errlen, "stream-mux must be 0 or 1");
+        return -1;
+    }
+    if (cfg->stream_resume > 1) {
+        snprintf(err, errlen, "stream-resume must be 0 or 1");
         return -1;
     }
     if (cfg->health_rise < 1 || cfg->health_fall < 1) {

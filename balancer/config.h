@@ -46,6 +46,10 @@ struct mcpgw_bal_config {
     /* --stream-mux: carry session GET streams to a node as HTTP/2 streams over one connection
      * per node and worker (h2c) instead of one HTTP/1.1 connection each. */
     uint32_t stream_mux;
+    /* --stream-resume: when a node fails, re-open each of its multiplexed SSE streams on another
+     * node with Last-Event-ID set to the last whole event relayed (resume.h), instead of ending
+     * it for the client to resume. */
+    uint32_t stream_resume;
     uint32_t pool_idle_timeout_ms;
     /* --source-addrs: local IPv4 addresses upstream connections are made from, in turn (empty:
      * the kernel's choice). The kernel's search for a free port slows down as one source

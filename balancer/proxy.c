@@ -2,6 +2,7 @@
 #include "balancer/proxy.h"
 
 #include "balancer/mux.h"
+#include "balancer/resume.h"
 #include "balancer/rewrite.h"
 #include "balancer/route.h"
 #include "common/http.h"
@@ -37,6 +38,7 @@
 #define LINGER_MS       2000  /* after an error: read and discard before closing */
 #define READ_CHUNK      16384 /* one readv takes up to this much */
 #define NO_MUX_RETRY_MS 60000 /* a node without HTTP/2 is asked again after this */
+#define RESUME_TRIES    3     /* a stream moves at most this often in a row without an answer */
 
 enum cstate { C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
 enum clist_kind { L_NONE, L_HEAD, L_BODY, L_IDLE, L_LINGER, L_COUNT };
@@ -64,6 +66,7 @@ struct client {
     uint8_t paused : 1;       /* reading paused: the upstream's output is full */
     uint8_t send_timeout : 1; /* a send timeout is armed (our output is full) */
     uint8_t v4 : 1;
+    uint8_t resumed : 1; /* its stream went on at another node: no error response can follow */
 };
 _Static_assert(sizeof(struct client) <= sizeof(struct event) + 64,
                "an idle client must stay small");
@@ -90,15 +93,18 @@ struct req_state {
  * of its own, the response comes as HTTP/1.1 bytes in the stream's input. */
 struct upstream {
     struct event rev;
-    struct bufferevent *bev;     /* NULL when muxed */
-    struct mcpgw_mux_stream *ms; /* muxed: the stream, NULL once it ended */
-    struct evbuffer *reqhead;    /* muxed: the request head, kept until the response comes */
+    struct bufferevent *bev;         /* NULL when muxed */
+    struct mcpgw_mux_stream *ms;     /* muxed: the stream, NULL once it ended */
+    struct evbuffer *reqhead;        /* muxed: the request head, kept until the response comes */
+    struct mcpgw_bal_resume *resume; /* an SSE stream the balancer can re-open elsewhere */
     struct mcpgw_bal_proxy *px;
     struct client *c;             /* NULL while pooled */
     struct upstream *prev, *next; /* pool, most recently used first */
     uint32_t released;            /* proxy ms when pooled */
     int16_t slot;
-    uint8_t connected : 1, reused : 1, pooled : 1, paused : 1, counted : 1, muxed : 1;
+    uint8_t connected : 1, reused : 1, pooled : 1, paused : 1, counted : 1, muxed : 1,
+        resuming : 1; /* re-opened elsewhere: the new node's head is not the client's */
+    uint8_t resumes;  /* times its stream moved */
     struct req_state rq;
 };
 
@@ -530,6 +536,7 @@ static void upstream_discard(struct upstream *u)
     if (u->c && u->c->up == u)
         u->c->up = NULL;
     free(u->rq.sid);
+    mcpgw_bal_resume_free(u->resume);
     if (u->muxed) {
         struct wnode *w = &u->px->nodes[u->slot];
         w->nmux_streams--;
@@ -811,6 +818,10 @@ static void client_fail(struct client *c, int status, const char *why)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     log_debug("client fd %d: %d %s", (int)bufferevent_getfd(c->bev), status, why);
+    if (c->resumed) { /* inside a response already: the client sees its stream end early */
+        client_close_when_flushed(c);
+        return;
+    }
     MCPGW_BUMP(&c->px->st->rejected[reject_of(status)], 1);
     evbuffer_add_printf(out,
                         "HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %zu\r\n"
@@ -827,6 +838,10 @@ static void client_fail_json(struct client *c, int status, const char *why)
     char body[512];
     int n;
     log_debug("client fd %d: %d %s", (int)bufferevent_getfd(c->bev), status, why);
+    if (c->resumed) { /* inside a response already: the client sees its stream end early */
+        client_close_when_flushed(c);
+        return;
+    }
     MCPGW_BUMP(&c->px->st->rejected[reject_of(status)], 1);
     n = snprintf(body, sizeof(body),
                  "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32603,\"message\":\"%s\"}}",
@@ -933,6 +948,64 @@ static void move_request(struct upstream *u, const char *cause)
         bufferevent_setwatermark(nu->bev, EV_WRITE, px->cfg.buffer_size / 2, 0);
 }
 
+/* u's node failed under a session's event stream: open it again at the node the session now
+ * routes to, asking for the events after the last one its client has whole (Last-Event-ID), and
+ * splice the new body onto the client's (resumed_head). The client sees no break: that saves
+ * every client of a dead node a reconnection, and the balancer an accept and a request each.
+ * Returns 0 when u was replaced (u is freed; the client may be too, if the new node could not be
+ * asked), -1 when the stream cannot be carried on (nothing changed: the caller ends it). */
+static int resume_stream(struct upstream *u, const char *cause)
+{
+    struct mcpgw_bal_proxy *px = u->px;
+    struct client *c = u->c;
+    struct upstream *nu;
+    struct req_state rq;
+    struct evbuffer *head;
+    char why[256];
+    int from = u->slot;
+
+    if (!c || !u->resume || !px->cfg.stream_resume || u->paused || c->state != C_FORWARD ||
+        u->resumes >= RESUME_TRIES || !mcpgw_bal_resume_ready(u->resume) ||
+        !mcpgw_chunked_between(&u->rq.resp_dec))
+        return -1;
+    rq = u->rq;
+    u->rq.sid = NULL; /* now rq's */
+    rq.tried |= 1ull << from;
+    rq.start_us = mcpgw_now_us();
+    rq.rstate = R_HEAD;
+    rq.rmode = R_NONE;
+    rq.scanned = 0;
+    rq.resp_left = 0;
+    memset(&rq.resp_dec, 0, sizeof(rq.resp_dec));
+    nu = route_request(px, &rq, cause, why, sizeof(why));
+    if (!nu) {
+        free(rq.sid);
+        log_debug("a stream of node %s cannot move: %s", px->nodes[from].id, why);
+        return -1;
+    }
+    nu->c = c;
+    c->up = nu;
+    c->resumed = 1;
+    nu->resume = u->resume;
+    u->resume = NULL;
+    nu->resuming = 1;
+    nu->resumes = (uint8_t)(u->resumes + 1);
+    upstream_discard(u);
+    head = evbuffer_new();
+    if (!head) {
+        client_close_when_flushed(c);
+        return 0;
+    }
+    mcpgw_bal_resume_head(nu->resume, head);
+    log_debug("stream of session %.*s moves from node %s to %s after event %s: %s",
+              (int)nu->rq.sidlen, nu->rq.sid ? nu->rq.sid : "", px->nodes[from].id,
+              px->nodes[nu->slot].id, mcpgw_bal_resume_last_id(nu->resume), cause);
+    if (up_send_head(nu, head, why, sizeof(why)) < 0)
+        client_close_when_flushed(c);
+    evbuffer_free(head);
+    return 0;
+}
+
 /* The connect to u's node failed before any byte reached it: send the same bytes to the next
  * candidate. */
 static void retry(struct upstream *u, const char *cause, int refused)
@@ -951,10 +1024,15 @@ static void count_chunk(void *arg, const char *data, size_t len)
     *(uint64_t *)arg += len;
 }
 
+static void feed_resume(void *arg, const char *data, size_t len)
+{
+    mcpgw_bal_resume_feed(arg, data, len);
+}
+
 /* Move chunked bytes from src to dst, up to the end of the message. Returns 0, or -1 when the
  * encoding is invalid. */
 static int relay_chunked(struct mcpgw_chunked *d, struct evbuffer *src, struct evbuffer *dst,
-                         uint64_t *decoded)
+                         mcpgw_chunk_data_fn on_data, void *arg)
 {
     while (!d->done && evbuffer_get_length(src)) {
         struct evbuffer_iovec v[16];
@@ -963,7 +1041,7 @@ static int relay_chunked(struct mcpgw_chunked *d, struct evbuffer *src, struct e
         if (n > 16)
             n = 16;
         for (int i = 0; i < n && !d->done; i++) {
-            ssize_t k = mcpgw_chunked_feed(d, v[i].iov_base, v[i].iov_len, count_chunk, decoded);
+            ssize_t k = mcpgw_chunked_feed(d, v[i].iov_base, v[i].iov_len, on_data, arg);
             if (k < 0)
                 return -1;
             used += (size_t)k;
@@ -990,7 +1068,7 @@ static void relay_request_body(struct upstream *u)
     if (u->rq.req_done)
         return;
     if (u->rq.req_chunked) {
-        if (relay_chunked(&u->rq.req_dec, in, out, &u->rq.req_body) < 0) {
+        if (relay_chunked(&u->rq.req_dec, in, out, count_chunk, &u->rq.req_body) < 0) {
             if (u->rq.rstate == R_HEAD)
                 client_fail(c, 400, "invalid chunked encoding");
             else
@@ -1182,6 +1260,7 @@ static void response_done(struct upstream *u)
     int keep_client = c->keep_alive && u->rq.req_done && !c->px->draining;
 
     c->up = NULL;
+    c->resumed = 0;
     if (keep_up)
         pool_put(u);
     else
@@ -1206,6 +1285,49 @@ static void response_done(struct upstream *u)
 static void dechunk_out(void *arg, const char *data, size_t len)
 {
     evbuffer_add(arg, data, len);
+}
+
+static int is_event_stream(const struct mcpgw_http_head *h)
+{
+    const struct mcpgw_http_header *ct = mcpgw_http_find(h, "content-type");
+    return ct && ct->value_len >= 17 && strncasecmp(ct->value, "text/event-stream", 17) == 0;
+}
+
+/* The head answering a stream re-opened at another node (resume_stream), end bytes of u's
+ * input. The client has its head already: a 200 event stream goes on as the same body, after a
+ * comment that marks the seam; anything else ends the client's stream early (no final chunk)
+ * and the client resumes it itself. Returns as response_head. */
+static int resumed_head(struct upstream *u, const struct mcpgw_http_head *h, size_t end)
+{
+    struct client *c = u->c;
+    struct mcpgw_bal_proxy *px = u->px;
+    struct evbuffer *out = bufferevent_get_output(c->bev);
+    int ok = h->status == 200 && h->chunked && is_event_stream(h);
+
+    evbuffer_drain(up_in(u), end);
+    if (!ok) {
+        log_info("node %s answered a resumed stream with %d: its client resumes it itself",
+                 px->nodes[u->slot].id, h->status);
+        client_close_when_flushed(c);
+        return -1;
+    }
+    u->resuming = 0;
+    u->rq.rstate = R_BODY;
+    u->rq.rmode = R_CHUNKED;
+    memset(&u->rq.resp_dec, 0, sizeof(u->rq.resp_dec));
+    mcpgw_bal_resume_seam(u->resume);
+    evbuffer_add_printf(out, "%zx\r\n%s\r\n", sizeof(MCPGW_BAL_RESUME_MARK) - 1,
+                        MCPGW_BAL_RESUME_MARK);
+    MCPGW_BUMP(&nstats(px, u->slot)->resumed, 1);
+    if (u->reqhead) {
+        evbuffer_free(u->reqhead);
+        u->reqhead = NULL;
+    }
+    if (!u->muxed) {
+        bufferevent_set_timeouts(u->bev, NULL, NULL);
+        up_read_on(u, 0);
+    }
+    return 1;
 }
 
 /* Parse the response head in u's input. Returns 1 when the body phase starts, 0 when more
@@ -1254,8 +1376,9 @@ static int response_head(struct upstream *u)
             return -1;
         }
         if (h.status < 200 && h.status != 101) {
-            /* Interim response (100 Continue, 103): pass it on to HTTP/1.1 clients. */
-            if (!c->http10)
+            /* Interim response (100 Continue, 103): pass it on to HTTP/1.1 clients (not inside
+             * the body of a resumed stream). */
+            if (!c->http10 && !u->resuming)
                 mcpgw_bal_rewrite_response(&h, data, 0, out);
             evbuffer_drain(in, end);
             if (!px->tls)
@@ -1265,6 +1388,8 @@ static int response_head(struct upstream *u)
         mcpgw_hist_observe(&nstats(px, u->slot)->latency,
                            (double)(mcpgw_now_us() - u->rq.start_us) / 1e6);
         MCPGW_BUMP(&nstats(px, u->slot)->responses[h.status / 100 - 1], 1);
+        if (u->resuming)
+            return resumed_head(u, &h, end);
         if (h.status == 101) {
             if (!u->rq.upgrade_req) {
                 MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
@@ -1304,6 +1429,12 @@ static int response_head(struct upstream *u)
         }
         if (u->rq.dechunk)
             flags |= MCPGW_BAL_RESP_DECHUNK;
+        /* A session's event stream over the mux: keep what it takes to carry it on elsewhere
+         * (resume_stream) before the head goes. */
+        if (u->muxed && u->reqhead && px->cfg.stream_resume && u->rq.mux && h.status == 200 &&
+            u->rq.rmode == R_CHUNKED && !u->rq.dechunk && is_event_stream(&h))
+            u->resume = mcpgw_bal_resume_new((const char *)evbuffer_pullup(u->reqhead, -1),
+                                             evbuffer_get_length(u->reqhead));
         mcpgw_bal_rewrite_response(&h, data, flags, out);
         evbuffer_drain(in, end);
         u->rq.rstate = R_BODY;
@@ -1361,7 +1492,6 @@ static void relay_response(struct upstream *u)
         break;
     }
     case R_CHUNKED: {
-        uint64_t ignored = 0;
         int bad;
         if (u->rq.dechunk) {
             ssize_t k = 0;
@@ -1377,7 +1507,8 @@ static void relay_response(struct upstream *u)
                 evbuffer_drain(in, (size_t)k);
             }
         } else {
-            bad = relay_chunked(&u->rq.resp_dec, in, out, &ignored) < 0;
+            bad = relay_chunked(&u->rq.resp_dec, in, out, u->resume ? feed_resume : NULL,
+                                u->resume) < 0;
         }
         if (bad) {
             MCPGW_BUMP(&nstats(u->px, u->slot)->errors, 1);
@@ -1547,7 +1678,13 @@ static void on_mux_end(void *owner, enum mcpgw_mux_end how, const char *why)
         return;
     }
     MCPGW_BUMP(&nstats(px, u->slot)->errors, 1);
-    if (u->rq.rstate != R_HEAD) {
+    /* Only a failed node's streams move: a live node that resets one stream (a newer stream of
+     * the session replaced it, say) keeps the session, and the client decides. */
+    if ((u->rq.rstate != R_HEAD || u->resuming) &&
+        (px->nodes[u->slot].passive || !MCPGW_LOAD(&px->sh->slots[u->slot].up)) &&
+        resume_stream(u, why) == 0)
+        return;
+    if (u->rq.rstate != R_HEAD || u->resuming) {
         /* Mid-response: the client sees the stream end early (no final chunk). */
         log_debug("node %s dropped a stream in flight: %s", px->nodes[u->slot].id, why);
         client_close_when_flushed(c);
@@ -1904,6 +2041,8 @@ static unsigned cut_node(struct mcpgw_bal_proxy *px, int slot, int connected_onl
         if (!u)
             break;
         n++;
+        if (u->c && u->resume && resume_stream(u, "its node is down") == 0)
+            continue;
         if (u->c)
             client_free(u->c);
         else

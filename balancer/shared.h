@@ -58,6 +58,7 @@ struct mcpgw_bal_node_stats {
     int64_t mux_conns;         /* HTTP/2 connections carrying GET streams (--stream-mux) */
     int64_t mux_streams;       /* streams on them (also counted in active) */
     uint64_t passive_down;     /* 1 while this worker holds a passive down mark */
+    uint64_t resumed;          /* SSE streams of a failed node carried on here (--stream-resume) */
     struct mcpgw_hist latency; /* request sent -> response head, seconds */
 };
 

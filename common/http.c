@@ -381,6 +381,11 @@ static int line_byte_ok(unsigned char c)
 
 #define CH_MAX_LINE 4096
 
+int mcpgw_chunked_between(const struct mcpgw_chunked *d)
+{
+    return !d->done && d->state == CH_SIZE && d->line_len == 0;
+}
+
 ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
                            mcpgw_chunk_data_fn on_data, void *arg)
 {

@@ -102,4 +102,8 @@ typedef void (*mcpgw_chunk_data_fn)(void *arg, const char *data, size_t len);
 ssize_t mcpgw_chunked_feed(struct mcpgw_chunked *d, const char *p, size_t n,
                            mcpgw_chunk_data_fn on_data, void *arg);
 
+/* 1 when d stands between two chunks (the next byte would start a size line), 0 otherwise:
+ * bytes relayed so far are whole chunks and others may follow them. */
+int mcpgw_chunked_between(const struct mcpgw_chunked *d);
+
 #endif

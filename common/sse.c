@@ -38,6 +38,7 @@ void mcpgw_sse_format(struct evbuffer *out, const char *id, const char *event, l
 struct mcpgw_sse_parser {
     size_t max_line;
     mcpgw_sse_event_fn cb;
+    mcpgw_sse_comment_fn comment;
     void *arg;
     char *line;
     size_t line_len, line_cap;
@@ -54,6 +55,11 @@ struct mcpgw_sse_parser *mcpgw_sse_parser_new(size_t max_line, mcpgw_sse_event_f
     p->cb = cb;
     p->arg = arg;
     return p;
+}
+
+void mcpgw_sse_parser_on_comment(struct mcpgw_sse_parser *p, mcpgw_sse_comment_fn cb)
+{
+    p->comment = cb;
 }
 
 void mcpgw_sse_parser_free(struct mcpgw_sse_parser *p)
@@ -95,8 +101,11 @@ static void on_line(struct mcpgw_sse_parser *p)
         p->event = NULL;
         return;
     }
-    if (l[0] == ':')
-        return; /* comment */
+    if (l[0] == ':') {
+        if (p->comment)
+            p->comment(p->arg, l + 1 + (n > 1 && l[1] == ' '), n - 1 - (n > 1 && l[1] == ' '));
+        return;
+    }
     colon = memchr(l, ':', n);
     fl = colon ? (size_t)(colon - l) : n;
     v = colon ? colon + 1 : l + n;

@@ -20,6 +20,11 @@ typedef void (*mcpgw_sse_event_fn)(void *arg, const char *id, const char *event,
                                    size_t len);
 struct mcpgw_sse_parser *mcpgw_sse_parser_new(size_t max_line, mcpgw_sse_event_fn cb, void *arg);
 int mcpgw_sse_parser_feed(struct mcpgw_sse_parser *p, const char *buf, size_t len);
+
+/* Also deliver comment lines (": text"): text is what follows the colon and one space, not
+ * NUL-terminated, borrowed until the callback returns. */
+typedef void (*mcpgw_sse_comment_fn)(void *arg, const char *text, size_t len);
+void mcpgw_sse_parser_on_comment(struct mcpgw_sse_parser *p, mcpgw_sse_comment_fn cb);
 void mcpgw_sse_parser_free(struct mcpgw_sse_parser *p);
 
 #endif

@@ -213,11 +213,14 @@ void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
                 d->d.spec, d->at_s, (int)d->pid, (unsigned long long)d->affected,
                 (unsigned long long)d->recovered, (unsigned long long)d->lost);
         if (d->first_err_us)
-            fprintf(f, "errors %.2f-%.2f s (window %.0f ms); recovery p50 %.0f ms, max %.0f ms",
-                    rel_s(r, d->first_err_us), rel_s(r, d->last_err_us), dur,
-                    ms(mcpgw_hist_percentile(d->recovery, 50)), rec);
+            fprintf(f, "errors %.2f-%.2f s (window %.0f ms)", rel_s(r, d->first_err_us),
+                    rel_s(r, d->last_err_us), dur);
         else
-            fprintf(f, "no errors");
+            fprintf(f, "no errors"); /* streams carried on by the balancer see none */
+        if (d->recovered)
+            fprintf(f, "; recovery p50 %.0f ms, p99 %.0f ms, max %.0f ms",
+                    ms(mcpgw_hist_percentile(d->recovery, 50)),
+                    ms(mcpgw_hist_percentile(d->recovery, 99)), rec);
         {
             double lr = latency_recovery_s(r, d);
             if (lr >= 0)

@@ -288,6 +288,13 @@ static void on_event(void *arg, const char *id, const char *event, const char *d
         track_version(s, strtoull(p, NULL, 10));
 }
 
+/* The balancer marks the seam where it carried the stream on at another node. */
+static void on_comment(void *arg, const char *text, size_t len)
+{
+    if (len == 7 && memcmp(text, "resumed", 7) == 0)
+        mcpgw_worker_session_moved(the_worker, arg);
+}
+
 /* ---- GET stream ---- */
 
 static void stream_head(struct mcpgw_client *c, const struct mcpgw_client_resp *r, void *arg);
@@ -408,6 +415,7 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
     }
     mcpgw_sse_parser_free(s->sse);
     s->sse = mcpgw_sse_parser_new(SSE_MAX_LINE, on_event, s);
+    mcpgw_sse_parser_on_comment(s->sse, on_comment);
     b = evbuffer_new();
     evbuffer_add_printf(b,
                         "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
@@ -435,6 +443,7 @@ static void stream_head(struct mcpgw_client *c, const struct mcpgw_client_resp *
             w->c[LG_C_STREAM_OPENED]++;
         } else {
             w->c[LG_C_STREAM_RESUMED]++;
+            s->move_wait = 0;
             mcpgw_worker_session_ok(w, s);
         }
         if (s->state == LG_SS_STREAM)

@@ -71,6 +71,9 @@ struct lg_session {
     uint8_t drill;
     uint8_t stream_attempts;
     uint8_t stream_up : 1, stream_ever : 1, writer : 1, closing : 1;
+    /* Its node was killed or stopped by a drill while its stream was up: served again only once
+     * the stream is back, resumed by us or carried on by the balancer (its seam comment). */
+    uint8_t move_wait : 1;
 };
 
 /* A request connection of the pool. */

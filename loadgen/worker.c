@@ -322,13 +322,56 @@ static void attribute_early(struct lg_worker *w, unsigned i)
 void mcpgw_worker_session_ok(struct lg_worker *w, struct lg_session *s)
 {
     /* A session that holds a GET stream is served again only once that stream is back: a call
-     * answered while the stream is still down (notifications not delivered) does not count. */
-    if (w->cfg->get_streams && !s->writer && !s->stream_up)
+     * answered while the stream is still down (notifications not delivered) does not count,
+     * nor one answered while a stream on a killed node may not have moved yet. */
+    if (w->cfg->get_streams && !s->writer && (!s->stream_up || s->move_wait))
         return;
     if (s->drill && !s->drill_ok_us)
         s->drill_ok_us = mcpgw_now_us();
     else if (!s->drill && s->early_fail_us && !s->early_ok_us)
         s->early_ok_us = mcpgw_now_us();
+}
+
+void mcpgw_worker_session_moved(struct lg_worker *w, struct lg_session *s)
+{
+    uint64_t now = mcpgw_now_us();
+    unsigned i;
+    s->move_wait = 0;
+    if (s->writer)
+        return;
+    w->c[LG_C_STREAM_RESUMED]++;
+    if (!w->drill) { /* before the fault's notice: attributed on it (attribute_early) */
+        if (!s->early_fail_us)
+            s->early_fail_us = s->early_ok_us = now;
+        return;
+    }
+    i = w->drill - 1u;
+    if (now < w->fault_us[i])
+        return;
+    if (s->drill != w->drill) {
+        s->drill = w->drill;
+        s->drill_ok_us = 0;
+    }
+    mcpgw_worker_session_ok(w, s);
+}
+
+/* A kill or stop of node target: every session created there whose stream is up is hit, whether
+ * or not it ever sees an error (the balancer may carry its stream on elsewhere). Sessions the
+ * notice found already attributed keep what they have. */
+static void mark_target(struct lg_worker *w, unsigned i)
+{
+    const struct mcpgw_drill *d = &w->cfg->drills[i];
+    if (!w->cfg->get_streams || !d->target[0] ||
+        (d->kind != MCPGW_DRILL_KILL && d->kind != MCPGW_DRILL_STOP))
+        return;
+    for (uint32_t k = 0; k < w->nalive; k++) {
+        struct lg_session *s = w->alive[k];
+        if (!s->stream_up || s->drill == i + 1 || strcmp(w->nodes[s->node].name, d->target) != 0)
+            continue;
+        s->drill = (uint8_t)(i + 1);
+        s->drill_ok_us = 0;
+        s->move_wait = 1;
+    }
 }
 
 /* ---- the parent ---- */
@@ -635,6 +678,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
                 w->fault_us[cmd.a] = cmd.b;
                 w->drill = (uint8_t)(cmd.a + 1);
                 attribute_early(w, cmd.a);
+                mark_target(w, cmd.a);
             }
             break;
         case MCPGW_WIRE_FINISH:

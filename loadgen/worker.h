@@ -29,6 +29,9 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w);
  * while its stream is up (a call answered while the stream is down does not end its recovery). */
 void mcpgw_worker_session_failed(struct lg_worker *w, struct lg_session *s);
 void mcpgw_worker_session_ok(struct lg_worker *w, struct lg_session *s);
+/* The balancer carried s's stream on at another node (the ": resumed" comment): s was hit by a
+ * fault, and is served again now although it saw no error. */
+void mcpgw_worker_session_moved(struct lg_worker *w, struct lg_session *s);
 
 /* Session s became established / was lost (404 after establishment). */
 void mcpgw_worker_session_established(struct lg_worker *w, struct lg_session *s);

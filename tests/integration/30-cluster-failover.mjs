@@ -2,7 +2,9 @@
 // subscribed to a notes URI and calling echo in a loop, a writer updating the notes; kill -9 the
 // node holding the most sessions (at least a quarter). Every client keeps its session id and
 // carries on; every notes version reaches every subscriber exactly once; no client sees more
-// than one failed call. Prints recovery time and Redis memory per session.
+// than one failed call. The balancer carries each of the dead node's GET streams on at another
+// node (--stream-resume): the SDK's stream never breaks. Prints recovery time and Redis memory
+// per session.
 import { execFileSync } from 'node:child_process';
 import { Cluster, Workload, kill, nodeOf, sleep } from '../lib/cluster.mjs';
 
@@ -33,6 +35,11 @@ for (const c of wl.clients.filter((c) => c.node === victim)) {
 const rec = wl.recovery();
 console.log(`recovery of ${victim}'s ${rec.n} sessions after kill -9: p50 ${rec.p50} ms, p99 ${rec.p99} ms, max ${rec.max} ms`);
 if (!(rec.p99 < 3000)) { ok = false; console.log('recovery p99 is not under 3 s'); }
+const metrics = await (await fetch(`http://127.0.0.1:${cluster.base + 40}/metrics`)).text();
+const resumed = [...metrics.matchAll(/^mcpgw_balancer_streams_resumed_total\{[^}]*\} (\d+)$/gm)]
+  .reduce((a, m) => a + Number(m[1]), 0);
+console.log(`the balancer carried ${resumed} of ${victim}'s ${held} GET streams on at other nodes`);
+if (resumed !== held) { ok = false; console.log('not every stream of the dead node was carried on'); }
 const keys = execFileSync('redis-cli', ['-p', String(cluster.redisPort), 'dbsize']).toString().trim();
 const used = redisUsed() - redisBase;
 console.log(`redis: ${keys} keys, ${used} B over the empty server, ~${Math.round(used / 41)} B per session ` +

@@ -37,6 +37,12 @@ drill() {
     if (!(r.notifications.received > 0 && r.notifications.received === r.notifications.expected))
         bad.push(`notifications received ${r.notifications.received} of ${r.notifications.expected}`);
     if (r.requests.failed > r.requests.ok / 1000) bad.push(`${r.requests.failed} failed requests`);
+    // A killed node: the balancer carries each of its streams on at another node (a seam
+    // comment, no break), so no stream drops and every affected session saw one such seam.
+    if (process.argv[2] === "kill") {
+        want("streams.dropped", r.streams.dropped, 0);
+        want("streams.resumed", r.streams.resumed, d && d.affected_sessions);
+    }
     if (bad.length) { console.error(bad.join("\n")); process.exit(1); }
     console.log(`${process.argv[2]} drill: ${d.affected_sessions} sessions affected, all recovered; error window ${d.error_window.duration_ms} ms; recovery p99 ${d.recovery_ms.p99} ms; notifications ${r.notifications.received}/${r.notifications.expected}`);
     ' "$json" "$what" || fail "the $what drill report shows a problem"

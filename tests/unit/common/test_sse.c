@@ -326,12 +326,39 @@ START_TEST(test_sse_formatted_event_parses_back)
 }
 END_TEST
 
+static char comments[128];
+
+static void on_comment(void *arg, const char *text, size_t len)
+{
+    (void)arg;
+    strncat(comments, text, len);
+    strcat(comments, "|");
+}
+
+START_TEST(test_sse_parser_hands_comments_to_their_callback_only)
+{
+    struct rec r = {0};
+    struct mcpgw_sse_parser *p = mcpgw_sse_parser_new(1024, on_event, &r);
+    const char *s = ": resumed\n\n:x\r\n:\nid: 1\ndata: a\n\n";
+    comments[0] = '\0';
+    mcpgw_sse_parser_on_comment(p, on_comment);
+    for (size_t i = 0; s[i]; i++) /* byte by byte: a comment cut anywhere is still whole */
+        ck_assert_int_eq(mcpgw_sse_parser_feed(p, s + i, 1), 0);
+    mcpgw_sse_parser_free(p);
+    ck_assert_str_eq(comments, "resumed|x||");
+    ck_assert_int_eq(r.n, 1);
+    expect_event(&r, 0, "1", NULL, "a");
+    rec_clear(&r);
+}
+END_TEST
+
 static Suite *sse_suite(void)
 {
     Suite *s = suite_create("sse");
     TCase *fmt = tcase_create("format"), *par = tcase_create("parser");
 
     tcase_add_test(fmt, test_sse_format_writes_id_event_and_retry_lines);
+    tcase_add_test(par, test_sse_parser_hands_comments_to_their_callback_only);
     tcase_add_test(fmt, test_sse_format_omits_absent_fields);
     tcase_add_test(fmt, test_sse_format_splits_data_on_lf);
     tcase_add_test(fmt, test_sse_format_splits_data_on_crlf);
