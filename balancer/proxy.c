@@ -937,6 +937,11 @@ static void move_request(struct upstream *u, const char *cause)
               cause);
     nu->c = c;
     c->up = nu;
+    /* A resumed stream's request stays one: its answer continues the client's body. */
+    nu->resume = u->resume;
+    u->resume = NULL;
+    nu->resuming = u->resuming;
+    nu->resumes = u->resumes;
     if (up_send_head(nu, u->muxed ? u->reqhead : bufferevent_get_output(u->bev), why, sizeof(why)) <
         0) {
         upstream_discard(u);
