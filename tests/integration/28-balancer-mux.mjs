@@ -10,17 +10,15 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
+import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
 const TMP = process.env.MCPGW_TMP || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpgw-test.'));
 const BAL = 18580, UP = 18581, UP1 = 18582, BAL1 = 18585, ADMIN = 18589, ADMIN1 = 18588;
-const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 
 // ---- the scripted upstream: HTTP/1.1 and h2c on one port ----
 const h2sessions = [];
@@ -57,29 +55,9 @@ h2.on('stream', (stream, headers) => {
     stream.respond({ ':status': 200, 'content-type': 'text/event-stream', 'x-sid': sid });
     stream.write(`data: hello ${sid}\n\n`);
 });
-// One port for both, like a node: HTTP/1.1 connections are handed to h1; HTTP/2 ones are
-// piped to h2 on a port of its own (Node's HTTP/2 server cannot take a socket already read from).
+// One port for both, like a node (testkit's h1h2Front).
 const H2PORT = 18584;
-const front = net.createServer((sock) => {
-    sock.on('error', () => {});
-    sock.once('data', (d) => {
-        const isH2 = d.toString('latin1').startsWith(PREFACE.slice(0, Math.min(d.length, PREFACE.length)));
-        if (!isH2) {
-            sock.pause();
-            sock.unshift(d);
-            h1.emit('connection', sock);
-            sock.resume();
-            return;
-        }
-        const inner = net.connect(H2PORT, '127.0.0.1');
-        inner.on('error', () => sock.destroy());
-        sock.on('close', () => inner.destroy());
-        inner.on('close', () => sock.destroy());
-        inner.write(d);
-        sock.pipe(inner);
-        inner.pipe(sock);
-    });
-});
+const front = h1h2Front(h1, H2PORT);
 // An upstream with HTTP/1.1 only, for the fallback.
 let oldGets = 0;
 const h1only = http.createServer((req, res) => {

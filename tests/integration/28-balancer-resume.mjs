@@ -11,17 +11,15 @@
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
+import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
 const TMP = process.env.MCPGW_TMP || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpgw-test.'));
 const BAL = 18640, ADMIN = 18649;
-const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
 
 const seen = []; // every GET any upstream got: { up, sid, lei }
 const refused = new Set();
@@ -54,26 +52,7 @@ function upstream(name, port, h2port) {
         stream.write(`id: 2\ndata: two after ${lei} from ${name}\n\n`);
     });
     up.socks = new Set();
-    up.front = net.createServer((sock) => {
-        up.socks.add(sock);
-        sock.on('error', () => {});
-        sock.once('data', (d) => {
-            if (!d.toString('latin1').startsWith(PREFACE.slice(0, Math.min(d.length, PREFACE.length)))) {
-                sock.pause();
-                sock.unshift(d);
-                up.h1.emit('connection', sock);
-                sock.resume();
-                return;
-            }
-            const inner = net.connect(h2port, '127.0.0.1');
-            inner.on('error', () => sock.destroy());
-            sock.on('close', () => inner.destroy());
-            inner.on('close', () => sock.destroy());
-            inner.write(d);
-            sock.pipe(inner);
-            inner.pipe(sock);
-        });
-    });
+    up.front = h1h2Front(up.h1, h2port, (sock) => up.socks.add(sock));
     up.listen = async () => {
         await new Promise((r) => up.h2.listen(h2port, '127.0.0.1', r));
         await new Promise((r) => up.front.listen(port, '127.0.0.1', r));

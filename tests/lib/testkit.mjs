@@ -1,5 +1,6 @@
 // testkit.mjs - the small pieces the balancer's scripted integration tests share: TAP-style
-// results, child processes killed at exit, and a raw client connection to watch bytes arrive.
+// results, child processes killed at exit, a raw client connection to watch bytes arrive, and a
+// scripted node's one port for HTTP/1.1 and h2c.
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
@@ -87,5 +88,34 @@ export function rawConnect(port, { text = false } = {}) {
             resolve(state);
         });
         sock.on('error', reject);
+    });
+}
+
+const PREFACE = 'PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n';
+
+// One port for both, like a node: HTTP/1.1 connections are handed to the http.Server h1; HTTP/2
+// ones (prior knowledge) are piped to an HTTP/2 server listening on h2port (Node's HTTP/2 server
+// cannot take a socket already read from). onSocket, if given, sees every accepted socket.
+export function h1h2Front(h1, h2port, onSocket) {
+    return net.createServer((sock) => {
+        if (onSocket) onSocket(sock);
+        sock.on('error', () => {});
+        sock.once('data', (d) => {
+            const isH2 = d.toString('latin1').startsWith(PREFACE.slice(0, Math.min(d.length, PREFACE.length)));
+            if (!isH2) {
+                sock.pause();
+                sock.unshift(d);
+                h1.emit('connection', sock);
+                sock.resume();
+                return;
+            }
+            const inner = net.connect(h2port, '127.0.0.1');
+            inner.on('error', () => sock.destroy());
+            sock.on('close', () => inner.destroy());
+            inner.on('close', () => sock.destroy());
+            inner.write(d);
+            sock.pipe(inner);
+            inner.pipe(sock);
+        });
     });
 }
