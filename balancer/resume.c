@@ -127,10 +127,11 @@ void mcpgw_bal_resume_feed(struct mcpgw_bal_resume *r, const char *p, size_t n)
                 r->pend[r->pendlen++] = c;
             i++;
             break;
-        default: { /* S_SKIP: to the end of the line */
-            const char *nl = memchr(p + i, '\n', n - i), *cr = memchr(p + i, '\r', n - i);
-            const char *e = nl && (!cr || nl < cr) ? nl : cr;
-            i = e ? (size_t)(e - p) : n;
+        default: { /* S_SKIP: to the end of the line (a CR before its LF ends it too) */
+            const char *nl = memchr(p + i, '\n', n - i);
+            size_t end = nl ? (size_t)(nl - p) : n;
+            const char *cr = memchr(p + i, '\r', end - i);
+            i = cr ? (size_t)(cr - p) : end;
             break;
         }
         }
