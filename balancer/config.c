@@ -66,6 +66,9 @@ static const struct opt opts[] = {
     {"stream-resume", NUM(T_UINT, stream_resume), "0|1",
      "1: when a node fails, carry on each of its SSE streams on another node from the last event "
      "the client got (the client sees a comment, not a break); 0: end them, clients resume"},
+    {"mux-window", NUM(T_SIZE, mux_window), "SIZE",
+     "HTTP/2 window of each node connection: small, so a new stream's head passes the bytes "
+     "of a fan-out queued at the node"},
     {"pool-size", NUM(T_UINT, pool_size), "N",
      "idle upstream connections kept per node and worker"},
     {"pool-idle-timeout", NUM(T_DURATION, pool_idle_timeout_ms), "DUR",
@@ -100,6 +103,7 @@ void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
     cfg->pool_size = 64;
     cfg->stream_mux = 1;
     cfg->stream_resume = 1;
+    cfg->mux_window = 16 * 1024;
     cfg->pool_idle_timeout_ms = 30000;
     cfg->health_interval_ms = 1000;
     cfg->health_timeout_ms = 1000;
@@ -505,6 +509,10 @@ int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t er
     }
     if (cfg->stream_resume > 1) {
         snprintf(err, errlen, "stream-resume must be 0 or 1");
+        return -1;
+    }
+    if (cfg->mux_window < 4 * 1024 || cfg->mux_window > 1024 * 1024 * 1024) {
+        snprintf(err, errlen, "mux-window must be between 4k and 1g");
         return -1;
     }
     if (cfg->health_rise < 1 || cfg->health_fall < 1) {

@@ -50,6 +50,10 @@ struct mcpgw_bal_config {
      * node with Last-Event-ID set to the last whole event relayed (resume.h), instead of ending
      * it for the client to resume. */
     uint32_t stream_resume;
+    /* --mux-window: the receive window of each multiplexed connection (HTTP/2, connection
+     * level), returned as bytes arrive. It bounds what a node has in flight to the worker, so
+     * a stream opened during a fan-out has its head queued behind at most this much. */
+    uint64_t mux_window;
     uint32_t pool_idle_timeout_ms;
     /* --source-addrs: local IPv4 addresses upstream connections are made from, in turn (empty:
      * the kernel's choice). The kernel's search for a free port slows down as one source

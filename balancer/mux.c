@@ -17,7 +17,6 @@
 #include <unistd.h>
 
 #define STREAM_WINDOW (256 * 1024)  /* per stream: what a paused client can leave with us */
-#define CONN_WINDOW   (1 << 30)     /* per connection: never the limit, streams are */
 #define OUT_HIGH      (1024 * 1024) /* stop generating frames while this much is unsent */
 #define READ_BUF      (64 * 1024)
 #define MAX_NV        (MCPGW_HTTP_MAX_HEADERS + 4)
@@ -410,8 +409,8 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 }
 
 struct mcpgw_mux *mcpgw_mux_new(struct event_base *base, int fd, int pending,
-                                uint32_t connect_timeout_ms, const struct mcpgw_mux_cb *cb,
-                                void *arg)
+                                uint32_t connect_timeout_ms, uint32_t conn_window,
+                                const struct mcpgw_mux_cb *cb, void *arg)
 {
     struct mcpgw_mux *m = xcalloc(1, sizeof(*m));
     nghttp2_session_callbacks *cbs = NULL;
@@ -455,7 +454,8 @@ struct mcpgw_mux *mcpgw_mux_new(struct event_base *base, int fd, int pending,
     if (opt)
         nghttp2_option_del(opt);
     if (!ok || nghttp2_submit_settings(m->sess, NGHTTP2_FLAG_NONE, iv, 3) != 0 ||
-        nghttp2_session_set_local_window_size(m->sess, NGHTTP2_FLAG_NONE, 0, CONN_WINDOW) != 0) {
+        nghttp2_session_set_local_window_size(m->sess, NGHTTP2_FLAG_NONE, 0,
+                                              (int32_t)conn_window) != 0) {
         destroy(m);
         return NULL;
     }

@@ -47,8 +47,8 @@ struct mcpgw_mux_cb {
 /* A mux over fd (a TCP socket to the node, its connect still pending when pending is set).
  * Takes the socket. NULL when libevent or nghttp2 cannot allocate (fd closed). */
 struct mcpgw_mux *mcpgw_mux_new(struct event_base *base, int fd, int pending,
-                                uint32_t connect_timeout_ms, const struct mcpgw_mux_cb *cb,
-                                void *arg);
+                                uint32_t connect_timeout_ms, uint32_t conn_window,
+                                const struct mcpgw_mux_cb *cb, void *arg);
 /* End every stream (their end callbacks fire with MCPGW_MUX_LOST, or UNSENT when nothing was
  * sent) and close the connection. Safe from inside any callback of this mux. */
 void mcpgw_mux_free(struct mcpgw_mux *m);

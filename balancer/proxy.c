@@ -626,7 +626,8 @@ static struct upstream *mux_upstream(struct mcpgw_bal_proxy *px, int slot, int *
             *err = errno;
             return NULL;
         }
-        w->mux = mcpgw_mux_new(px->base, fd, pending, px->cfg.connect_timeout_ms, &mux_cb, px);
+        w->mux = mcpgw_mux_new(px->base, fd, pending, px->cfg.connect_timeout_ms,
+                               (uint32_t)px->cfg.mux_window, &mux_cb, px);
         if (!w->mux) {
             *err = ENOMEM;
             return NULL;

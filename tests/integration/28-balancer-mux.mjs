@@ -67,6 +67,19 @@ const h1only = http.createServer((req, res) => {
     res.write('data: over http/1.1\n\n');
 });
 
+// The body of a chunked HTTP/1.1 response in b (latin1), as far as it has arrived.
+function dechunk(b) {
+    let i = b.indexOf('\r\n\r\n') + 4, out = '';
+    for (;;) {
+        const e = b.indexOf('\r\n', i);
+        if (e < 0) return out;
+        const n = parseInt(b.slice(i, e), 16);
+        if (!(n > 0) || b.length < e + 2 + n + 2) return out;
+        out += b.slice(e + 2, e + 2 + n);
+        i = e + 2 + n + 2;
+    }
+}
+
 const tick = (sid, n) => streams.get(sid).stream.write(`data: tick ${n}\n\n`);
 const getReq = (sid) => `GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: ${sid}\r\n\r\n`;
 async function openStream(sid) {
@@ -119,6 +132,30 @@ async function main() {
     check(m.includes('mcpgw_balancer_upstream_mux_connections{node="u1"} 1') &&
         m.includes(`mcpgw_balancer_upstream_mux_streams{node="u1"} ${N}`), 'mux gauges in /metrics');
     pass(`${N} GET streams share one HTTP/2 connection to the node, each with its own events`);
+
+    // The connection's window (--mux-window, 16 KiB by default) is small and always returned: a
+    // burst much larger than it reaches every client whole, and the node never has more than
+    // the window to send without the balancer's WINDOW_UPDATE (it starts at HTTP/2's 65,535).
+    {
+        const burst = ['u1.s10', 'u1.s11', 'u1.s12', 'u1.s13'];
+        const ev = (s, i) => `data: ${s} ${i} ${'y'.repeat(1000)}\n\n`;
+        const per = 1024; // ~1 MiB per stream, 4 MiB in all
+        let maxWin = 0;
+        const sampler = setInterval(() => { maxWin = Math.max(maxWin, h2sessions[0].state.remoteWindowSize); }, 1);
+        for (const s of burst) for (let i = 0; i < per; i++) streams.get(s).stream.write(ev(s, i));
+        await Promise.all(burst.map((s) => conns.get(s).waitFor((b) => dechunk(b).includes(`${s} ${per - 1} `), 20000, `the burst's end on ${s}`)));
+        clearInterval(sampler);
+        for (const s of burst) {
+            const got = dechunk(conns.get(s).data()).match(/data: (\S+) (\d+) y+\n/g) || [];
+            check(got.length === per && got.every((e, i) => e.startsWith(`data: ${s} ${i} `) && e.length === 1009 + s.length + String(i).length),
+                `${s}: ${got.length} of ${per} events, in order and whole`);
+        }
+        const win = h2sessions[0].state.remoteWindowSize;
+        check(win <= 16 * 1024, `the node may send ${win} B without a WINDOW_UPDATE (the window is 16 KiB)`);
+        check(maxWin <= 65535, `the node could send ${maxWin} B at once during the burst`);
+        pass(`a ${(4 * per * 1.0) | 0} KiB burst over a 16 KiB connection window: every event whole and in order; ` +
+            `the node's send window ${win} B after it, at most ${maxWin} B during it`);
+    }
 
     // A client that leaves resets its stream only.
     conns.get('u1.s1').sock.destroy();

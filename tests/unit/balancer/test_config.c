@@ -60,6 +60,7 @@ START_TEST(test_config_defaults_match_the_issue)
     ck_assert_str_eq(cfg.health_path, "/healthz");
     ck_assert_str_eq(cfg.admin, "");
     ck_assert_int_ge(cfg.workers, 1);
+    ck_assert_uint_eq(cfg.mux_window, 16 * 1024);
 }
 END_TEST
 
@@ -105,6 +106,9 @@ START_TEST(test_config_validation_names_what_is_wrong)
     const char *w[] = {"--nodes", "n1=127.0.0.1:1", "--workers", "0", NULL};
     const char *hp[] = {"--nodes", "n1=127.0.0.1:1", "--health-path", "healthz", NULL};
     const char *same[] = {"--nodes", "n1=127.0.0.1:1", "--admin", "127.0.0.1:8800", NULL};
+    const char *mw_lo[] = {"--nodes", "n1=127.0.0.1:1", "--mux-window", "1k", NULL};
+    const char *mw_hi[] = {"--nodes", "n1=127.0.0.1:1", "--mux-window", "2g", NULL};
+    const char *mw_ok[] = {"--nodes", "n1=127.0.0.1:1", "--mux-window", "1g", NULL};
     ck_assert_int_eq(load(none, NULL, NULL), -1);
     ck_assert_ptr_nonnull(strstr(err, "no nodes"));
     ck_assert_int_eq(load(dup, NULL, NULL), -1);
@@ -120,6 +124,12 @@ START_TEST(test_config_validation_names_what_is_wrong)
     ck_assert_int_eq(load(w, NULL, NULL), -1);
     ck_assert_int_eq(load(hp, NULL, NULL), -1);
     ck_assert_int_eq(load(same, NULL, NULL), -1);
+    ck_assert_int_eq(load(mw_lo, NULL, NULL), -1);
+    ck_assert_ptr_nonnull(strstr(err, "mux-window"));
+    ck_assert_int_eq(load(mw_hi, NULL, NULL), -1);
+    ck_assert_ptr_nonnull(strstr(err, "mux-window"));
+    ck_assert_int_eq(load(mw_ok, NULL, NULL), 0);
+    ck_assert_uint_eq(cfg.mux_window, 1024 * 1024 * 1024);
 }
 END_TEST
 
@@ -252,6 +262,9 @@ START_TEST(test_config_usage_lists_every_flag)
                                         "--buffer-size",
                                         "--connect-timeout",
                                         "--response-timeout",
+                                        "--stream-mux",
+                                        "--stream-resume",
+                                        "--mux-window",
                                         "--pool-size",
                                         "--pool-idle-timeout",
                                         "--health-interval",
