@@ -6,7 +6,13 @@
  * stream it holds. So an update is a job, delivered FANOUT_BATCH subscribers (whole registry
  * shards) per callback at the loop's lowest priority: requests, streams, gossip probes and
  * timers run between batches. Jobs run one at a time in arrival order, so every subscriber
- * sees updates in id order, which the per-session dedup by id (call.c) relies on. */
+ * sees updates in id order, which the per-session dedup by id (call.c) relies on.
+ *
+ * A fan-out's events wait in the streams' buffers until the balancer takes them (its HTTP/2
+ * window is small on purpose, docs/balancer.md): some 4 MiB for 5,000 subscribers, freed a
+ * second or two later but kept by malloc as the heap's high-water mark. So the node hands free
+ * heap pages back to the kernel (malloc_trim) a while after the last job ends, as HAProxy does
+ * after releasing its pools: a node's RSS then says what it holds between fan-outs. */
 #include "node/fanout.h"
 
 #include "common/util.h"
@@ -14,10 +20,14 @@
 #include "node/registry.h"
 
 #include <event2/event.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
 #define FANOUT_BATCH 256
+#define TRIM_DELAY_S 3 /* after the last job: the balancer has taken the events by then */
 
 struct job {
     struct job *next;
@@ -31,6 +41,7 @@ struct job {
 struct mcpgw_fanout {
     struct mcpgw_node *n;
     struct event *ev;
+    struct event *trim_ev;
     struct job *head, *tail;
     size_t queued;
 };
@@ -81,8 +92,20 @@ static void on_batch(evutil_socket_t fd, short what, void *arg)
                 *f->n->st.fanout_queued = (int64_t)f->queued;
         }
     }
-    if (f->head)
+    if (f->head) {
         next_batch(f);
+    } else {
+        static const struct timeval later = {TRIM_DELAY_S, 0};
+        event_add(f->trim_ev, &later); /* again after each burst: one trim after the last */
+    }
+}
+
+static void on_trim(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what, (void)arg;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
 }
 
 struct mcpgw_fanout *mcpgw_fanout_new(struct mcpgw_node *n, int priority)
@@ -91,6 +114,8 @@ struct mcpgw_fanout *mcpgw_fanout_new(struct mcpgw_node *n, int priority)
     f->n = n;
     f->ev = event_new(n->base, -1, 0, on_batch, f);
     event_priority_set(f->ev, priority);
+    f->trim_ev = evtimer_new(n->base, on_trim, f);
+    event_priority_set(f->trim_ev, priority);
     return f;
 }
 
@@ -104,6 +129,7 @@ void mcpgw_fanout_free(struct mcpgw_fanout *f)
         job_free(j);
     }
     event_free(f->ev);
+    event_free(f->trim_ev);
     free(f);
 }
 
