@@ -14,11 +14,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #define STREAM_WINDOW (256 * 1024)  /* per stream: what a paused client can leave with us */
 #define OUT_HIGH      (1024 * 1024) /* stop generating frames while this much is unsent */
 #define READ_BUF      (64 * 1024)
+#define PARTIAL_MAX   (64 * 1024) /* an event longer than this is relayed in pieces after all */
 #define MAX_NV        (MCPGW_HTTP_MAX_HEADERS + 4)
 
 struct mcpgw_mux_stream {
@@ -28,6 +30,7 @@ struct mcpgw_mux_stream {
     const struct mcpgw_mux_stream_cb *cb;
     void *owner;
     struct evbuffer *in;
+    struct evbuffer *partial; /* events: the bytes after the last whole event, held back */
     uint64_t opened_ms;
     int32_t id;
     uint32_t unconsumed; /* received while paused, window not yet returned */
@@ -37,6 +40,8 @@ struct mcpgw_mux_stream {
     uint8_t interim : 1;   /* the head being received is a 1xx */
     uint8_t no_body : 1;   /* 204 / 304 */
     uint8_t resp_end : 1;  /* final chunk in the input */
+    uint8_t events : 1;    /* a text/event-stream body: relayed a whole event at a time */
+    char hist[2];          /* events: the last two body bytes received */
     uint8_t closed : 1;    /* nghttp2 is done with it (or the connection is gone) */
     uint8_t paused : 1;
     uint8_t in_cb : 1;   /* its end callback is running */
@@ -134,6 +139,8 @@ static void stream_free(struct mcpgw_mux_stream *s)
 {
     unlink_stream(s);
     evbuffer_free(s->in);
+    if (s->partial)
+        evbuffer_free(s->partial);
     free(s);
 }
 
@@ -186,11 +193,83 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
     /* The body is re-framed as chunks; a length would contradict that. */
     if (namelen == 14 && memcmp(name, "content-length", 14) == 0)
         return 0;
+    if (namelen == 12 && memcmp(name, "content-type", 12) == 0 && valuelen >= 17 &&
+        strncasecmp((const char *)value, "text/event-stream", 17) == 0)
+        s->events = 1;
     evbuffer_add(s->in, name, namelen);
     evbuffer_add(s->in, ": ", 2);
     evbuffer_add(s->in, value, valuelen);
     evbuffer_add(s->in, "\r\n", 2);
     return 0;
+}
+
+/* Whatever of an event is held back goes to the input as it is (the stream ends, or the event
+ * is too long to hold). */
+static void flush_partial(struct mcpgw_mux_stream *s)
+{
+    size_t n = s->partial ? evbuffer_get_length(s->partial) : 0;
+    if (!n)
+        return;
+    evbuffer_add_printf(s->in, "%zx\r\n", n);
+    evbuffer_add_buffer(s->in, s->partial);
+    evbuffer_add(s->in, "\r\n", 2);
+}
+
+static void add_chunk(struct evbuffer *in, const void *data, size_t len)
+{
+    evbuffer_add_printf(in, "%zx\r\n", len);
+    evbuffer_add(in, data, len);
+    evbuffer_add(in, "\r\n", 2);
+}
+
+/* Where the last blank line of an event stream ends in data (0: none), given the two bytes
+ * before it (hist): after "\n\n" or "\n\r\n". */
+static size_t last_event_end(const uint8_t *data, size_t len, const char hist[2])
+{
+    for (size_t i = len; i-- > 0;) {
+        char p1, p2;
+        if (data[i] != '\n')
+            continue;
+        p1 = i >= 1 ? (char)data[i - 1] : hist[1];
+        p2 = i >= 2 ? (char)data[i - 2] : i == 1 ? hist[1] : hist[0];
+        if (p1 == '\n' || (p1 == '\r' && p2 == '\n'))
+            return i + 1;
+    }
+    return 0;
+}
+
+/* The body of an event stream reaches the input a whole event at a time; the bytes of an event
+ * still incomplete wait here. An SSE client acts on an event only at its blank line, so nobody
+ * waits for them; but a client that never got part of an event is always at an event boundary,
+ * where the proxy can resume its stream at another node if this one fails (a small window
+ * splits events between DATA frames, and the rest of one dies with a killed node). */
+static void add_events(struct mcpgw_mux_stream *s, const uint8_t *data, size_t len)
+{
+    size_t cut = last_event_end(data, len, s->hist);
+    size_t held = s->partial ? evbuffer_get_length(s->partial) : 0;
+
+    if (len >= 2) {
+        s->hist[0] = (char)data[len - 2];
+        s->hist[1] = (char)data[len - 1];
+    } else if (len == 1) {
+        s->hist[0] = s->hist[1];
+        s->hist[1] = (char)data[0];
+    }
+    if (cut && !held) {
+        add_chunk(s->in, data, cut);
+    } else if (cut) {
+        evbuffer_add_printf(s->in, "%zx\r\n", held + cut);
+        evbuffer_add_buffer(s->in, s->partial);
+        evbuffer_add(s->in, data, cut);
+        evbuffer_add(s->in, "\r\n", 2);
+    }
+    if (cut == len)
+        return;
+    if (!s->partial)
+        s->partial = evbuffer_new();
+    evbuffer_add(s->partial, data + cut, len - cut);
+    if (evbuffer_get_length(s->partial) > PARTIAL_MAX)
+        flush_partial(s);
 }
 
 static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const uint8_t *data,
@@ -204,9 +283,10 @@ static int on_data_chunk(nghttp2_session *sess, uint8_t flags, int32_t id, const
         return 0;
     }
     if (len && s->head_seen && !s->no_body) {
-        evbuffer_add_printf(s->in, "%zx\r\n", len);
-        evbuffer_add(s->in, data, len);
-        evbuffer_add(s->in, "\r\n", 2);
+        if (s->events)
+            add_events(s, data, len);
+        else
+            add_chunk(s->in, data, len);
     }
     if (s->paused)
         s->unconsumed += (uint32_t)len;
@@ -251,8 +331,10 @@ static int on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *ar
         changed = 1;
     }
     if ((f->hd.flags & NGHTTP2_FLAG_END_STREAM) && s->head_seen && !s->resp_end) {
-        if (!s->no_body)
+        if (!s->no_body) {
+            flush_partial(s);
             evbuffer_add(s->in, "0\r\n\r\n", 5);
+        }
         s->resp_end = 1;
         changed = 1;
     }

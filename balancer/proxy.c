@@ -1318,6 +1318,10 @@ static int resumed_head(struct upstream *u, const struct mcpgw_http_head *h, siz
         return -1;
     }
     u->resuming = 0;
+    /* Answered: the limit is on moves in a row without an answer, and a node that refused an
+     * earlier move is a candidate again for the next one. */
+    u->resumes = 0;
+    u->rq.tried = 0;
     u->rq.rstate = R_BODY;
     u->rq.rmode = R_CHUNKED;
     memset(&u->rq.resp_dec, 0, sizeof(u->rq.resp_dec));

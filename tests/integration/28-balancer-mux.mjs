@@ -133,6 +133,21 @@ async function main() {
         m.includes(`mcpgw_balancer_upstream_mux_streams{node="u1"} ${N}`), 'mux gauges in /metrics');
     pass(`${N} GET streams share one HTTP/2 connection to the node, each with its own events`);
 
+    // An event stream's events reach the client whole: part of an event waits at the balancer
+    // until its blank line arrives (clients act on nothing before it anyway).
+    {
+        const c = conns.get('u1.s14'), st = streams.get('u1.s14').stream;
+        st.write('data: par');
+        await sleep(200);
+        check(!c.data().includes('data: par'), 'part of an event reached the client');
+        st.write('tial\n\ndata: next');
+        await c.waitFor((b) => dechunk(b).includes('data: partial\n\n'), 3000, 'the completed event');
+        check(!dechunk(c.data()).includes('next'), 'part of the next event reached the client');
+        st.write('\n\n');
+        await c.waitFor((b) => dechunk(b).endsWith('data: partial\n\ndata: next\n\n'), 3000, 'the next event');
+        pass('an event stream reaches the client a whole event at a time');
+    }
+
     // The connection's window (--mux-window, 16 KiB by default) is small and always returned: a
     // burst much larger than it reaches every client whole, and the node never has more than
     // the window to send without the balancer's WINDOW_UPDATE (it starts at HTTP/2's 65,535).

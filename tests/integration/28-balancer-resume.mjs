@@ -7,7 +7,10 @@
 // re-opened request that the first candidate refuses (REFUSED_STREAM) moves on as the same
 // resumption (a regression: it moved as a new request, whose head would have landed inside
 // the client's body); a new node that answers 404 ends the client's stream without a final
-// chunk, so the client resumes it itself.
+// chunk, so the client resumes it itself; a stream whose node fails again after each answer is
+// carried on each time (the limit is on moves in a row without an answer; a regression: the
+// count, and the nodes tried, were kept for the stream's whole life, so a fourth failover, or
+// one whose only live node had refused an earlier move, ended the client's stream).
 import fs from 'node:fs';
 import http from 'node:http';
 import http2 from 'node:http2';
@@ -19,9 +22,10 @@ import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start } from '../
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
 const TMP = process.env.MCPGW_TMP || fs.mkdtempSync(path.join(os.tmpdir(), 'mcpgw-test.'));
-const BAL = 18640, ADMIN = 18649;
+const BAL = 18640, ADMIN = 18649, BAL2 = 18659, ADMIN2 = 18639;
 
 const seen = []; // every GET any upstream got: { up, sid, lei }
+const answered = []; // every resumed GET answered 200: { up, sid }
 const refused = new Set();
 
 // One scripted node: HTTP/1.1 (health checks) and h2c (the balancer's streams) on port.
@@ -48,8 +52,9 @@ function upstream(name, port, h2port) {
             refused.add(sid);
             return stream.close(http2.constants.NGHTTP2_REFUSED_STREAM);
         }
+        answered.push({ up: name, sid });
         stream.respond({ ':status': 200, 'content-type': 'text/event-stream' });
-        stream.write(`id: 2\ndata: two after ${lei} from ${name}\n\n`);
+        stream.write(`id: ${Number(lei) + 1}\ndata: two after ${lei} from ${name}\n\n`);
     });
     up.socks = new Set();
     up.front = h1h2Front(up.h1, h2port, (sock) => up.socks.add(sock));
@@ -102,13 +107,14 @@ async function main() {
         if (i > 200) fail('the balancer did not start');
         await sleep(25);
     }
-    const open = async (sid) => {
-        const c = await rawConnect(BAL, { text: true });
+    const open = async (sid, port = BAL) => {
+        const c = await rawConnect(port, { text: true });
         c.sock.write(getReq(sid));
         await c.waitFor((b) => b.includes('data: one'), 5000, `first event of ${sid}`);
         return c;
     };
     const move = await open('a.move'), gone = await open('a.gone'), reset = await open('a.reset');
+    const half = await open('a.half');
 
     // A live node resets one stream: that client's stream ends; nothing is re-opened.
     ups[0].streams.get('a.reset').destroy(new Error('reset by the test'));
@@ -118,7 +124,11 @@ async function main() {
     check(!body(reset.data()).ended, 'a reset stream got a final chunk');
     pass('a live node that resets one stream keeps its session: the client\'s stream ends, nothing moves');
 
-    // Node a dies: its streams move.
+    // Node a dies: its streams move; one of them in the middle of an event, which the balancer
+    // holds back until it is whole, so that stream is at an event boundary too.
+    ups[0].streams.get('a.half').write('id: 9\ndata: half');
+    await sleep(200);
+    check(!half.data().includes('half'), 'part of an event reached the client');
     ups[0].kill();
     await move.waitFor((b) => b.includes('data: two'), 5000, 'the carried-on stream');
     const m = body(move.data());
@@ -133,6 +143,12 @@ async function main() {
     pass(`a dead node's stream went on in the client's one body after ": resumed", from the event after 1, ` +
         `at ${tries[1].up} after ${tries[0].up} refused it`);
 
+    await half.waitFor((b) => b.includes('data: two'), 5000, 'the stream cut in the middle of an event');
+    const hb = body(half.data());
+    check(/^id: 1\ndata: one\n\n: resumed\n\nid: 2\ndata: two after 1 from [bc]\n\n$/.test(hb.out) && !half.closed,
+        `the body of the stream cut mid-event: ${JSON.stringify(hb.out)}`);
+    pass('a stream cut in the middle of an event went on from the last whole one; the client never saw the part');
+
     await gone.waitFor((b, closed) => closed, 5000, 'the stream the new node does not know to end');
     check(!body(gone.data()).ended, 'a stream the new node refused got a final chunk');
     check(!/HTTP\/1\.1 404/.test(gone.data()), 'the 404 reached the client inside its body');
@@ -141,9 +157,43 @@ async function main() {
     const text = await (await fetch(`http://127.0.0.1:${ADMIN}/metrics`)).text();
     const resumed = [...text.matchAll(/^mcpgw_balancer_streams_resumed_total\{[^}]*\} (\d+)$/gm)]
         .reduce((a, x) => a + Number(x[1]), 0);
-    check(resumed === 1, `mcpgw_balancer_streams_resumed_total is ${resumed}, want 1`);
-    pass('mcpgw_balancer_streams_resumed_total counts the one stream carried on');
+    check(resumed === 2, `mcpgw_balancer_streams_resumed_total is ${resumed}, want 2`);
+    pass('mcpgw_balancer_streams_resumed_total counts the two streams carried on');
     for (const u of ups.slice(1)) u.kill();
+
+    // The limit is on moves in a row without an answer: a stream whose node fails again after
+    // each answer is carried on each time (here four times, over five nodes).
+    const ups2 = ['p', 'q', 'r', 's', 't'].map((n, i) => upstream(n, 18644 + i, 18654 + i));
+    for (const u of ups2) await u.listen();
+    start(TMP, 'balancer2', path.join(BUILD, 'balancer/mcpgw-balancer'),
+        ['--listen', `127.0.0.1:${BAL2}`, '--nodes', ups2.map((u, i) => `${u.name}=127.0.0.1:${18644 + i}`).join(','),
+            '--workers', '1', '--admin', `127.0.0.1:${ADMIN2}`, '--log-level', process.env.LOGLEVEL || 'info']);
+    for (let i = 0; ; i++) {
+        try {
+            if ((await fetch(`http://127.0.0.1:${ADMIN2}/healthz`)).ok) break;
+        } catch {
+            /* not yet */
+        }
+        if (i > 200) fail('the second balancer did not start');
+        await sleep(25);
+    }
+    const chain = await open('p.chain', BAL2);
+    let holder = ups2[0];
+    for (let k = 1; k <= 4; k++) {
+        holder.kill();
+        await chain.waitFor((b) => (body(b).out.match(/data: two after/g) || []).length === k, 5000,
+            `move ${k} of the stream`);
+        const last = answered.filter((a) => a.sid === 'p.chain').at(-1);
+        holder = ups2.find((u) => u.name === last.up);
+    }
+    const ch = body(chain.data());
+    const ids = [...ch.out.matchAll(/^id: (\d+)$/gm)].map((x) => Number(x[1]));
+    check(!ch.ended && !chain.closed && (ch.out.match(/: resumed\n\n/g) || []).length === 4 &&
+        ids.join() === '1,2,3,4,5', `after four moves the client's body is ${JSON.stringify(ch.out)}`);
+    pass(`a stream whose node failed four times, each after an answer, was carried on each time ` +
+        `(${answered.filter((a) => a.sid === 'p.chain').map((a) => a.up).join(' -> ')})`);
+    for (const u of ups2) if (u !== holder) u.kill();
+    holder.kill();
 }
 
 await run(main, TMP);
