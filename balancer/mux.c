@@ -34,6 +34,7 @@ struct mcpgw_mux_stream {
     uint64_t opened_ms;
     int32_t id;
     uint32_t unconsumed; /* received while paused, window not yet returned */
+    char hist[2];        /* events: the last two body bytes received */
     int status;
     uint8_t sent : 1;      /* its HEADERS frame went out */
     uint8_t head_seen : 1; /* final response head in the input */
@@ -41,7 +42,6 @@ struct mcpgw_mux_stream {
     uint8_t no_body : 1;   /* 204 / 304 */
     uint8_t resp_end : 1;  /* final chunk in the input */
     uint8_t events : 1;    /* a text/event-stream body: relayed a whole event at a time */
-    char hist[2];          /* events: the last two body bytes received */
     uint8_t closed : 1;    /* nghttp2 is done with it (or the connection is gone) */
     uint8_t paused : 1;
     uint8_t in_cb : 1;   /* its end callback is running */
@@ -246,7 +246,6 @@ static size_t last_event_end(const uint8_t *data, size_t len, const char hist[2]
 static void add_events(struct mcpgw_mux_stream *s, const uint8_t *data, size_t len)
 {
     size_t cut = last_event_end(data, len, s->hist);
-    size_t held = s->partial ? evbuffer_get_length(s->partial) : 0;
 
     if (len >= 2) {
         s->hist[0] = (char)data[len - 2];
@@ -255,13 +254,9 @@ static void add_events(struct mcpgw_mux_stream *s, const uint8_t *data, size_t l
         s->hist[0] = s->hist[1];
         s->hist[1] = (char)data[0];
     }
-    if (cut && !held) {
+    if (cut) { /* the event held back ends here: both go in at once */
+        flush_partial(s);
         add_chunk(s->in, data, cut);
-    } else if (cut) {
-        evbuffer_add_printf(s->in, "%zx\r\n", held + cut);
-        evbuffer_add_buffer(s->in, s->partial);
-        evbuffer_add(s->in, data, cut);
-        evbuffer_add(s->in, "\r\n", 2);
     }
     if (cut == len)
         return;

@@ -89,6 +89,19 @@ function body(text) {
     }
 }
 
+// Wait for a balancer's admin /healthz.
+async function healthy(admin, what) {
+    for (let i = 0; ; i++) {
+        try {
+            if ((await fetch(`http://127.0.0.1:${admin}/healthz`)).ok) return;
+        } catch {
+            /* not yet */
+        }
+        if (i > 200) fail(`${what} did not start`);
+        await sleep(25);
+    }
+}
+
 const getReq = (sid) =>
     `GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: ${sid}\r\n\r\n`;
 
@@ -98,15 +111,7 @@ async function main() {
     start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL}`, '--nodes', 'a=127.0.0.1:18641,b=127.0.0.1:18642,c=127.0.0.1:18643',
             '--workers', '1', '--admin', `127.0.0.1:${ADMIN}`, '--log-level', process.env.LOGLEVEL || 'info']);
-    for (let i = 0; ; i++) {
-        try {
-            if ((await fetch(`http://127.0.0.1:${ADMIN}/healthz`)).ok) break;
-        } catch {
-            /* not yet */
-        }
-        if (i > 200) fail('the balancer did not start');
-        await sleep(25);
-    }
+    await healthy(ADMIN, 'the balancer');
     const open = async (sid, port = BAL) => {
         const c = await rawConnect(port, { text: true });
         c.sock.write(getReq(sid));
@@ -168,15 +173,7 @@ async function main() {
     start(TMP, 'balancer2', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL2}`, '--nodes', ups2.map((u, i) => `${u.name}=127.0.0.1:${18644 + i}`).join(','),
             '--workers', '1', '--admin', `127.0.0.1:${ADMIN2}`, '--log-level', process.env.LOGLEVEL || 'info']);
-    for (let i = 0; ; i++) {
-        try {
-            if ((await fetch(`http://127.0.0.1:${ADMIN2}/healthz`)).ok) break;
-        } catch {
-            /* not yet */
-        }
-        if (i > 200) fail('the second balancer did not start');
-        await sleep(25);
-    }
+    await healthy(ADMIN2, 'the second balancer');
     const chain = await open('p.chain', BAL2);
     let holder = ups2[0];
     for (let k = 1; k <= 4; k++) {
