@@ -10,7 +10,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
+import { check, fail, pass, rawConnect, run, sleep, start, waitHealthy } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -147,15 +147,7 @@ async function main() {
     const bal = start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL}`, '--nodes', `u1=127.0.0.1:${UP}`, '--workers', '1',
             '--admin', `127.0.0.1:${ADMIN}`, '--response-timeout', '1s', '--buffer-size', '256k']);
-    for (let i = 0; ; i++) {
-        try {
-            if ((await fetch(`http://127.0.0.1:${ADMIN}/healthz`)).ok) break;
-        } catch {
-            /* not yet */
-        }
-        if (i > 200) fail('balancer did not start');
-        await sleep(25);
-    }
+    await waitHealthy(ADMIN, 'balancer');
 
     // Headers: end-to-end ones unchanged, hop-by-hop gone, forwarding headers added.
     {

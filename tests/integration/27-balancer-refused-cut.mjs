@@ -13,7 +13,7 @@ import http from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
+import { check, fail, pass, rawConnect, run, sleep, start, waitHealthy } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -51,12 +51,7 @@ async function main() {
     start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'), ['--listen', `127.0.0.1:${BAL}`,
         '--nodes', `u1=127.0.0.1:${UP1},u2=127.0.0.1:${UP2}`, '--workers', '1',
         '--admin', `127.0.0.1:${ADMIN}`, '--health-interval', '30s']);
-    for (let i = 0; i < 100; i++) {
-        try {
-            if ((await fetch(`http://127.0.0.1:${ADMIN}/healthz`)).ok) break;
-        } catch { /* not yet */ }
-        await sleep(50);
-    }
+    await waitHealthy(ADMIN, 'balancer');
 
     // A session of u1 (its id's prefix routes it there) holds its stream.
     const req = (p, sid) => `GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nMcp-Session-Id: ${sid}\r\n` +

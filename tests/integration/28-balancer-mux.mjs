@@ -13,7 +13,7 @@ import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
+import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start, waitHealthy } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -94,15 +94,7 @@ async function startBalancer(name, port, up, admin) {
         ['--listen', `127.0.0.1:${port}`, '--nodes', `u1=127.0.0.1:${up}`, '--workers', '1',
             '--admin', `127.0.0.1:${admin}`, '--stream-mux', '1', '--buffer-size', '64k', '--response-timeout', '2s',
             '--log-level', process.env.LOGLEVEL || 'info']);
-    for (let i = 0; ; i++) {
-        try {
-            if ((await fetch(`http://127.0.0.1:${admin}/healthz`)).ok) break;
-        } catch {
-            /* not yet */
-        }
-        if (i > 200) fail(`${name} did not start`);
-        await sleep(25);
-    }
+    await waitHealthy(admin, name);
 }
 
 async function main() {

@@ -17,7 +17,7 @@ import http2 from 'node:http2';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start } from '../lib/testkit.mjs';
+import { check, fail, h1h2Front, pass, rawConnect, run, sleep, start, waitHealthy } from '../lib/testkit.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const BUILD = process.env.MCPGW_BUILD || path.join(ROOT, 'build');
@@ -89,19 +89,6 @@ function body(text) {
     }
 }
 
-// Wait for a balancer's admin /healthz.
-async function healthy(admin, what) {
-    for (let i = 0; ; i++) {
-        try {
-            if ((await fetch(`http://127.0.0.1:${admin}/healthz`)).ok) return;
-        } catch {
-            /* not yet */
-        }
-        if (i > 200) fail(`${what} did not start`);
-        await sleep(25);
-    }
-}
-
 const getReq = (sid) =>
     `GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\nMcp-Session-Id: ${sid}\r\n\r\n`;
 
@@ -111,7 +98,7 @@ async function main() {
     start(TMP, 'balancer', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL}`, '--nodes', 'a=127.0.0.1:18641,b=127.0.0.1:18642,c=127.0.0.1:18643',
             '--workers', '1', '--admin', `127.0.0.1:${ADMIN}`, '--log-level', process.env.LOGLEVEL || 'info']);
-    await healthy(ADMIN, 'the balancer');
+    await waitHealthy(ADMIN, 'the balancer');
     const open = async (sid, port = BAL) => {
         const c = await rawConnect(port, { text: true });
         c.sock.write(getReq(sid));
@@ -173,7 +160,7 @@ async function main() {
     start(TMP, 'balancer2', path.join(BUILD, 'balancer/mcpgw-balancer'),
         ['--listen', `127.0.0.1:${BAL2}`, '--nodes', ups2.map((u, i) => `${u.name}=127.0.0.1:${18644 + i}`).join(','),
             '--workers', '1', '--admin', `127.0.0.1:${ADMIN2}`, '--log-level', process.env.LOGLEVEL || 'info']);
-    await healthy(ADMIN2, 'the second balancer');
+    await waitHealthy(ADMIN2, 'the second balancer');
     const chain = await open('p.chain', BAL2);
     let holder = ups2[0];
     for (let k = 1; k <= 4; k++) {

@@ -15,6 +15,20 @@ export const check = (c, m) => {
 };
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
+// Wait until http://127.0.0.1:port/healthz answers 2xx (a balancer's admin listener, a node);
+// fails the test, naming what, after ~5 s.
+export async function waitHealthy(port, what) {
+    for (let i = 0; ; i++) {
+        try {
+            if ((await fetch(`http://127.0.0.1:${port}/healthz`)).ok) return;
+        } catch {
+            /* not yet */
+        }
+        if (i > 200) fail(`${what} did not start`);
+        await sleep(25);
+    }
+}
+
 const procs = [];
 // Start bin with args, output to TMP/<name>.log; every process started is killed at exit.
 export function start(tmp, name, bin, args) {
