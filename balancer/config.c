@@ -52,6 +52,8 @@ static const struct opt opts[] = {
     {"idle-timeout", NUM(T_DURATION, idle_timeout_ms), "DUR", "idle keep-alive client connection"},
     {"send-timeout", NUM(T_DURATION, send_timeout_ms), "DUR",
      "a client that reads nothing for this long while output is queued is dropped"},
+    {"tcp-keepalive", NUM(T_DURATION, tcp_keepalive_ms), "DUR",
+     "TCP keep-alive probes after a client socket is idle this long (0 = off)"},
     {"buffer-size", NUM(T_SIZE, buffer_size), "SIZE",
      "queued bytes per direction before reading the other side pauses"},
     {"connect-timeout", NUM(T_DURATION, connect_timeout_ms), "DUR",
@@ -97,6 +99,7 @@ void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
     cfg->body_timeout_ms = 30000;
     cfg->idle_timeout_ms = 120000;
     cfg->send_timeout_ms = 60000;
+    cfg->tcp_keepalive_ms = MCPGW_TCP_KEEPIDLE_S * 1000;
     cfg->buffer_size = 256 * 1024;
     cfg->connect_timeout_ms = 2000;
     cfg->response_timeout_ms = 60000;
@@ -501,6 +504,10 @@ int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t er
         !cfg->send_timeout_ms || !cfg->connect_timeout_ms || !cfg->response_timeout_ms ||
         !cfg->pool_idle_timeout_ms || !cfg->health_interval_ms || !cfg->health_timeout_ms) {
         snprintf(err, errlen, "timeouts and intervals must be greater than zero");
+        return -1;
+    }
+    if (cfg->tcp_keepalive_ms > MCPGW_TCP_KEEPIDLE_MAX_S * 1000u) {
+        snprintf(err, errlen, "tcp-keepalive must be at most %us", MCPGW_TCP_KEEPIDLE_MAX_S);
         return -1;
     }
     if (cfg->stream_mux > 1) {

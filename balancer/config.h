@@ -38,6 +38,9 @@ struct mcpgw_bal_config {
     uint32_t body_timeout_ms;
     uint32_t idle_timeout_ms;
     uint32_t send_timeout_ms;
+    /* --tcp-keepalive: idle time before TCP keep-alive probes on client sockets (0 = off), so a
+     * client gone behind a NAT does not hold its stream forever (common/net.h). */
+    uint32_t tcp_keepalive_ms;
     uint64_t buffer_size; /* high watermark of queued bytes per direction */
     /* Upstream. */
     uint32_t connect_timeout_ms;

@@ -1882,6 +1882,7 @@ static void on_accept(struct mcpgw_bal_proxy *px, evutil_socket_t fd, const stru
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    mcpgw_tcp_keepalive(fd, (px->cfg.tcp_keepalive_ms + 999) / 1000);
     if (px->tls) {
         SSL *ssl = SSL_new(px->tls);
         if (!ssl) {

@@ -442,14 +442,10 @@ void mcpgw_call_abort(struct mcpgw_call *c)
 
 struct mcpgw_call *mcpgw_call_find(struct mcpgw_session *s, json_object *id)
 {
-    for (struct mcpgw_call *c = s->calls; c; c = c->next) {
-        if (json_object_get_type(c->id) != json_object_get_type(id))
-            continue;
-        if (json_object_is_type(id, json_type_int)
-                ? json_object_get_int64(c->id) == json_object_get_int64(id)
-                : strcmp(json_object_get_string(c->id), json_object_get_string(id)) == 0)
+    /* Exactly: as int64 every id from 2^63 up read as 2^63-1, and strcmp stopped at a \u0000. */
+    for (struct mcpgw_call *c = s->calls; c; c = c->next)
+        if (mcpgw_jsonrpc_id_equal(c->id, id))
             return c;
-    }
     return NULL;
 }
 

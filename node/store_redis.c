@@ -628,16 +628,26 @@ static void result_get_reply(struct op *o, redisReply *reply, int err)
     o->cb.result(o->arg, err, !err && reply->type == REDIS_REPLY_STRING ? reply->str : NULL);
 }
 
+/* The key of a recorded result, whole: rid (the request id's JSON text) is as long as the client
+ * made it, and a key cut to a fixed buffer gave two long ids one result. Free with free(). */
+static char *result_key(const struct mcpgw_session *s, const char *rid)
+{
+    size_t n = strlen(s->id) + strlen(rid) + sizeof("mcpgw:{}:rq:");
+    char *k = xmalloc(n);
+    snprintf(k, n, "mcpgw:{%s}:rq:%s", s->id, rid);
+    return k;
+}
+
 static void r_result_get(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                          mcpgw_store_result_fn done, void *arg)
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, result_get_reply, arg);
-    char k[256];
+    char *k = result_key(s, rid);
     const char *argv[2] = {"GET", k};
     o->cb.result = done;
-    snprintf(k, sizeof(k), "mcpgw:{%s}:rq:%s", s->id, rid);
     send_argv(r, o, 2, argv, NULL);
+    free(k);
 }
 
 static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
@@ -645,11 +655,11 @@ static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const 
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, done_reply, arg);
-    char k[256];
+    char *k = result_key(s, rid);
     const char *argv[5] = {"SET", k, json, "PX", RESULT_TTL_MS};
     o->cb.done = done;
-    snprintf(k, sizeof(k), "mcpgw:{%s}:rq:%s", s->id, rid);
     send_argv(r, o, 5, argv, NULL);
+    free(k);
 }
 
 /* ---- pub/sub: events and ownership changes addressed to this node ---- */
