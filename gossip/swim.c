@@ -4,10 +4,10 @@
 #include "common/hash.h"
 #include "common/log.h"
 #include "common/util.h"
+#include "gossip/keyring.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <linux/errqueue.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -18,7 +18,6 @@
 
 #define MAX_RELAYS        64 /* PING_REQs we probe for others at one time */
 #define MAX_SEED_ADDRS    64 /* resolved seed addresses kept */
-#define RX_BURST          64 /* datagrams read per wakeup before yielding to the loop */
 #define JOIN_REPLY_BURST  20 /* JOIN answers (full tables) we send per second at most */
 #define CONFLICT_EVERY_MS 1000
 #define MAX_PICK          16 /* fanout and indirect_k limit */
@@ -55,9 +54,9 @@ struct mcpgw_gossip {
     struct mcpgw_gossip_config cfg; /* strings point into the copies below */
     char *node_id, *bind_addr, *advertise_addr, *http_addr;
     char **seeds;
-    int fd;
-    int port;
-    struct event *read_ev, *tick_ev, *probe_ev;
+    char *keyring_path; /* NULL: unauthenticated (version 1) */
+    struct mcpgw_gossip_udp *udp;
+    struct event *tick_ev, *probe_ev;
 
     struct member **members; /* members[0] is this process */
     struct member **scratch; /* same capacity: random picks, piggyback ordering */
@@ -81,10 +80,6 @@ struct mcpgw_gossip {
     int join_tokens;
     uint32_t want_sessions;
     int meta_dirty, started, leaving;
-
-    struct mcpgw_gossip_msg rx;                 /* decode scratch */
-    uint8_t rxbuf[MCPGW_GOSSIP_MAX_PACKET + 1]; /* +1: spot oversize datagrams */
-    uint8_t txbuf[MCPGW_GOSSIP_MAX_PACKET];
 };
 
 /* ---- small helpers ---- */
@@ -225,8 +220,7 @@ static int pick_random(struct mcpgw_gossip *g, struct member **out, int k,
 static void send_raw(struct mcpgw_gossip *g, size_t len, const struct sockaddr_storage *to,
                      socklen_t tolen)
 {
-    if (sendto(g->fd, g->txbuf, len, 0, (const struct sockaddr *)to, tolen) < 0)
-        log_debug("gossip: sendto failed: %s", strerror(errno));
+    mcpgw_gossip_udp_send(g->udp, len, to, tolen);
 }
 
 static int begin(struct mcpgw_gossip *g, struct mcpgw_gossip_writer *w, int type, uint32_t seq,
@@ -234,6 +228,8 @@ static int begin(struct mcpgw_gossip *g, struct mcpgw_gossip_writer *w, int type
 {
     struct mcpgw_gossip_hdr h;
     struct member *self = self_of(g);
+    size_t cap;
+    uint8_t *buf = mcpgw_gossip_udp_buf(g->udp, &cap);
 
     memset(&h, 0, sizeof(h));
     h.type = (uint8_t)type;
@@ -245,7 +241,7 @@ static int begin(struct mcpgw_gossip *g, struct mcpgw_gossip_writer *w, int type
         snprintf(h.target, sizeof(h.target), "%s", target);
     if (target_addr)
         h.target_addr = *target_addr;
-    return mcpgw_gossip_wire_begin(w, g->txbuf, sizeof(g->txbuf), &h);
+    return mcpgw_gossip_wire_begin(w, buf, cap, &h);
 }
 
 static int add_record(struct mcpgw_gossip *g, struct mcpgw_gossip_writer *w, struct member *m)
@@ -695,14 +691,10 @@ static int same_sockaddr(const struct sockaddr_storage *a, const struct sockaddr
  * local resolver answers at once. */
 static void resolve_seeds(struct mcpgw_gossip *g)
 {
-    struct sockaddr_storage local;
-    socklen_t locallen = sizeof(local);
-    int family;
+    const struct sockaddr_storage *local = mcpgw_gossip_udp_local(g->udp);
+    int family = local->ss_family;
 
     g->nseed_sa = 0;
-    if (getsockname(g->fd, (struct sockaddr *)&local, &locallen) < 0)
-        return;
-    family = local.ss_family;
     for (int i = 0; i < g->cfg.nseeds && g->nseed_sa < MAX_SEED_ADDRS; i++) {
         char host[256], port[8], err[160];
         struct addrinfo hints, *res = NULL;
@@ -723,7 +715,7 @@ static void resolve_seeds(struct mcpgw_gossip *g)
             struct sockaddr_storage ss;
             memset(&ss, 0, sizeof(ss));
             memcpy(&ss, ai->ai_addr, ai->ai_addrlen);
-            if (same_sockaddr(&ss, &self_of(g)->sa) || same_sockaddr(&ss, &local))
+            if (same_sockaddr(&ss, &self_of(g)->sa) || same_sockaddr(&ss, local))
                 continue;
             g->seed_sa[g->nseed_sa] = ss;
             g->seed_salen[g->nseed_sa++] = ai->ai_addrlen;
@@ -860,21 +852,13 @@ static void handle(struct mcpgw_gossip *g, const struct mcpgw_gossip_msg *msg,
  * learns it a suspicion timeout earlier. A member alive at another address, or restarted with a
  * new generation at this one, is not affected: the address is looked up as the view has it now,
  * and a new generation revives a dead record. */
-static void on_port_unreachable(struct mcpgw_gossip *g, const struct sockaddr *dst)
+static void on_port_unreachable(void *arg, const struct mcpgw_gossip_addr *a)
 {
-    struct mcpgw_gossip_addr a;
-    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    struct mcpgw_gossip *g = arg;
 
-    if (mcpgw_gossip_addr_from_sockaddr(&a, dst) < 0)
-        return;
-    if (a.family == 6 && memcmp(a.ip, v4mapped, 12) == 0) {
-        a.family = 4;
-        memmove(a.ip, a.ip + 12, 4);
-        memset(a.ip + 4, 0, 12);
-    }
     for (int i = 1; i < g->nmembers; i++) {
         struct member *m = g->members[i];
-        if (!probeable(m) || !mcpgw_gossip_addr_equal(&m->addr, &a))
+        if (!probeable(m) || !mcpgw_gossip_addr_equal(&m->addr, a))
             continue;
         log_info("gossip: member %s: port %s unreachable, nothing listens there any more", m->id,
                  m->gaddr);
@@ -883,74 +867,11 @@ static void on_port_unreachable(struct mcpgw_gossip *g, const struct sockaddr *d
     }
 }
 
-/* Read the socket's error queue (IP_RECVERR): the ICMP errors our datagrams met. */
-static void read_errors(struct mcpgw_gossip *g)
+/* A datagram that passed the socket's checks (udp.c): authentic when we hold keys. */
+static void on_datagram(void *arg, const struct mcpgw_gossip_msg *msg,
+                        const struct sockaddr_storage *src, socklen_t srclen)
 {
-    for (int i = 0; i < RX_BURST; i++) {
-        struct sockaddr_storage dst;
-        union {
-            char buf[256];
-            struct cmsghdr align;
-        } ctl;
-        struct iovec iov = {g->rxbuf, sizeof(g->rxbuf)};
-        struct msghdr mh = {.msg_name = &dst,
-                            .msg_namelen = sizeof(dst),
-                            .msg_iov = &iov,
-                            .msg_iovlen = 1,
-                            .msg_control = ctl.buf,
-                            .msg_controllen = sizeof(ctl.buf)};
-
-        memset(&dst, 0, sizeof(dst));
-        if (recvmsg(g->fd, &mh, MSG_ERRQUEUE | MSG_DONTWAIT) < 0)
-            return;
-        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-            struct sock_extended_err ee;
-            if (!((c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_RECVERR) ||
-                  (c->cmsg_level == IPPROTO_IPV6 && c->cmsg_type == IPV6_RECVERR)) ||
-                c->cmsg_len < CMSG_LEN(sizeof(ee)))
-                continue;
-            memcpy(&ee, CMSG_DATA(c), sizeof(ee));
-            /* ICMP type 3 code 3; ICMPv6 type 1 code 4 */
-            if ((ee.ee_origin == SO_EE_ORIGIN_ICMP && ee.ee_type == 3 && ee.ee_code == 3) ||
-                (ee.ee_origin == SO_EE_ORIGIN_ICMP6 && ee.ee_type == 1 && ee.ee_code == 4))
-                on_port_unreachable(g, (const struct sockaddr *)&dst);
-        }
-    }
-}
-
-static void on_read(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_gossip *g = arg;
-
-    for (int i = 0; i < RX_BURST; i++) {
-        struct sockaddr_storage src;
-        socklen_t srclen = sizeof(src);
-        ssize_t n = recvfrom(fd, g->rxbuf, sizeof(g->rxbuf), 0, (struct sockaddr *)&src, &srclen);
-        int rc;
-
-        if (n < 0) {
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) {
-                /* Woken with no datagram: the socket polls as in error because reports are
-                 * queued whose pending error a send already took (a send after an ICMP report
-                 * fails with it and clears it, the report stays). Unread, they would wake the
-                 * loop again at once, forever. */
-                if (i == 0)
-                    read_errors(g);
-                return;
-            }
-            /* The pending error of a queued ICMP report (ECONNREFUSED...): read the reports,
-             * then the datagrams behind them. */
-            read_errors(g);
-            continue;
-        }
-        rc = mcpgw_gossip_wire_decode(g->rxbuf, (size_t)n, &g->rx);
-        if (rc) {
-            log_debug("gossip: dropped a datagram of %zd bytes: %s", n,
-                      mcpgw_gossip_wire_err_str(rc));
-            continue;
-        }
-        handle(g, &g->rx, &src, srclen);
-    }
+    handle(arg, msg, src, srclen);
 }
 
 /* ---- periodic work ---- */
@@ -1019,6 +940,7 @@ void mcpgw_gossip_config_defaults(struct mcpgw_gossip_config *cfg)
     cfg->reap_ms = 30000;
     cfg->meta_interval_ms = 500;
     cfg->max_members = 1024;
+    cfg->max_clock_skew_ms = 30000;
 }
 
 static int check_str(const char *what, const char *s, size_t minlen, size_t maxlen, char *err,
@@ -1081,85 +1003,37 @@ static int check_config(const struct mcpgw_gossip_config *c, char *err, size_t e
     return 0;
 }
 
-static int resolve_one(const char *hostport, int passive, struct sockaddr_storage *ss,
-                       socklen_t *sslen, char *err, size_t errlen)
+/* Load the key ring at path into the socket layer. At start an empty ring is allowed (gossip
+ * stays unauthenticated, with a warning); on a reload, a ring that would turn authentication
+ * off is refused, since an emptied file is far likelier a mistake than a wish. */
+static int load_keyring(struct mcpgw_gossip *g, const char *path, int reload, char *err,
+                        size_t errlen)
 {
-    char host[256], port[8];
-    struct addrinfo hints, *res = NULL;
-    int p, rc;
+    struct mcpgw_gossip_stats *st = mcpgw_gossip_udp_stats(g->udp);
+    struct mcpgw_gossip_keyring *ring = mcpgw_gossip_keyring_load(path, err, errlen);
+    int n = mcpgw_gossip_keyring_count(ring);
 
-    if (mcpgw_parse_hostport(hostport, host, sizeof(host), &p, err, errlen) < 0)
-        return -1;
-    snprintf(port, sizeof(port), "%d", p);
-    memset(&hints, 0, sizeof(hints));
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "cannot resolve gossip address '%s': %s", hostport, gai_strerror(rc));
-        return -1;
-    }
-    memset(ss, 0, sizeof(*ss));
-    memcpy(ss, res->ai_addr, res->ai_addrlen);
-    *sslen = res->ai_addrlen;
-    freeaddrinfo(res);
-    return 0;
-}
-
-static int is_wildcard(const struct mcpgw_gossip_addr *a)
-{
-    static const uint8_t zero[16];
-    return memcmp(a->ip, zero, a->family == 4 ? 4 : 16) == 0;
-}
-
-static int open_socket(struct mcpgw_gossip *g, struct mcpgw_gossip_addr *self_addr, char *err,
-                       size_t errlen)
-{
-    struct sockaddr_storage ss;
-    socklen_t sslen;
-    int rcvbuf = 1 << 20, one = 1;
-
-    if (resolve_one(g->bind_addr, 1, &ss, &sslen, err, errlen) < 0)
-        return -1;
-    g->fd = socket(ss.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-    if (g->fd < 0 || bind(g->fd, (struct sockaddr *)&ss, sslen) < 0) {
-        snprintf(err, errlen, "cannot bind the gossip UDP socket to %s: %s", g->bind_addr,
-                 strerror(errno));
-        return -1;
-    }
-    /* a burst of JOIN/SYNC tables must not overflow the default buffer */
-    setsockopt(g->fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
-    /* Keep the ICMP errors our datagrams meet, with the address they were sent to: a closed
-     * port is a dead member (on_port_unreachable). Best effort: without it, suspicion alone. */
-    if (ss.ss_family == AF_INET6)
-        setsockopt(g->fd, IPPROTO_IPV6, IPV6_RECVERR, &one, sizeof(one));
-    setsockopt(g->fd, IPPROTO_IP, IP_RECVERR, &one, sizeof(one));
-    sslen = sizeof(ss);
-    if (getsockname(g->fd, (struct sockaddr *)&ss, &sslen) < 0 ||
-        mcpgw_gossip_addr_from_sockaddr(self_addr, (struct sockaddr *)&ss) < 0) {
-        snprintf(err, errlen, "cannot read the gossip socket's address: %s", strerror(errno));
-        return -1;
-    }
-    g->port = self_addr->port;
-    if (g->advertise_addr) {
-        struct mcpgw_gossip_addr adv;
-        if (resolve_one(g->advertise_addr, 0, &ss, &sslen, err, errlen) < 0)
-            return -1;
-        if (mcpgw_gossip_addr_from_sockaddr(&adv, (struct sockaddr *)&ss) < 0 ||
-            is_wildcard(&adv)) {
-            snprintf(err, errlen, "gossip advertise address %s is not a reachable IP address",
-                     g->advertise_addr);
-            return -1;
-        }
-        if (adv.port == 0)
-            adv.port = self_addr->port;
-        *self_addr = adv;
-    } else if (is_wildcard(self_addr)) {
+    if (ring && reload && n == 0 && st->keys > 0) {
         snprintf(err, errlen,
-                 "gossip bind address %s is a wildcard: set an advertise address the other "
-                 "members can reach",
-                 g->bind_addr);
+                 "the gossip key ring %s has no key: refusing to turn authentication off "
+                 "(restart without --gossip-keyring to do that)",
+                 path);
+        mcpgw_gossip_keyring_free(ring);
+        ring = NULL;
+    }
+    if (!ring) {
+        if (reload)
+            st->key_reload_failures++;
         return -1;
     }
+    if (reload)
+        st->key_reloads++;
+    if (n == 0)
+        log_warn("gossip: the key ring %s has no key: gossip is unauthenticated", path);
+    else
+        log_info("gossip: key ring %s: %d key%s, primary %08x", path, n, n == 1 ? "" : "s",
+                 mcpgw_gossip_keyring_key_id(ring, 0));
+    mcpgw_gossip_udp_set_keyring(g->udp, ring);
     return 0;
 }
 
@@ -1169,6 +1043,7 @@ struct mcpgw_gossip *mcpgw_gossip_new(struct event_base *base,
 {
     static uint64_t last_generation;
     struct mcpgw_gossip *g = NULL;
+    struct mcpgw_gossip_udp_config uc;
     struct mcpgw_gossip_update u;
     uint64_t gen;
 
@@ -1176,12 +1051,12 @@ struct mcpgw_gossip *mcpgw_gossip_new(struct event_base *base,
         goto fail;
     g = xcalloc(1, sizeof(*g));
     g->base = base;
-    g->fd = -1;
     g->cfg = *cfg;
     g->node_id = xstrdup(cfg->node_id);
     g->bind_addr = xstrdup(cfg->bind_addr);
     g->advertise_addr = cfg->advertise_addr ? xstrdup(cfg->advertise_addr) : NULL;
     g->http_addr = xstrdup(cfg->http_addr ? cfg->http_addr : "");
+    g->keyring_path = cfg->keyring_path ? xstrdup(cfg->keyring_path) : NULL;
     g->seeds = xcalloc((size_t)cfg->nseeds + 1, sizeof(char *));
     for (int i = 0; i < cfg->nseeds; i++)
         g->seeds[i] = xstrdup(cfg->seeds[i]);
@@ -1189,10 +1064,26 @@ struct mcpgw_gossip *mcpgw_gossip_new(struct event_base *base,
     g->cfg.bind_addr = g->bind_addr;
     g->cfg.advertise_addr = g->advertise_addr;
     g->cfg.http_addr = g->http_addr;
+    g->cfg.keyring_path = g->keyring_path;
     g->cfg.seeds = (const char *const *)g->seeds;
 
     memset(&u, 0, sizeof(u));
-    if (open_socket(g, &u.addr, err, errlen) < 0)
+    memset(&uc, 0, sizeof(uc));
+    uc.bind_addr = g->bind_addr;
+    uc.advertise_addr = g->advertise_addr;
+    uc.max_senders = cfg->max_members;
+    uc.max_clock_skew_ms = cfg->max_clock_skew_ms;
+    uc.on_msg = on_datagram;
+    uc.on_unreachable = on_port_unreachable;
+    uc.arg = g;
+    g->udp = mcpgw_gossip_udp_new(base, &uc, &u.addr, err, errlen);
+    if (!g->udp)
+        goto fail;
+    if (!g->keyring_path)
+        log_warn("gossip: no key ring: datagrams are neither authenticated nor encrypted, so "
+                 "anyone who can reach %s can declare members dead (see --gossip-keyring)",
+                 g->bind_addr);
+    else if (load_keyring(g, g->keyring_path, 0, err, errlen) < 0)
         goto fail;
     /* The generation tells a restarted process from its predecessor, whose incarnation
      * counter it cannot know: the start time, kept increasing within this process. */
@@ -1214,10 +1105,9 @@ struct mcpgw_gossip *mcpgw_gossip_new(struct event_base *base,
     g->seq = (uint32_t)rnd(g);
     g->join_tokens = JOIN_REPLY_BURST;
     g->tokens_ms = mcpgw_now_ms();
-    g->read_ev = event_new(base, g->fd, EV_READ | EV_PERSIST, on_read, g);
     g->tick_ev = event_new(base, -1, EV_PERSIST, on_tick, g);
     g->probe_ev = evtimer_new(base, on_probe_timeout, g);
-    if (!g->read_ev || !g->tick_ev || !g->probe_ev) {
+    if (!g->tick_ev || !g->probe_ev) {
         snprintf(err, errlen, "cannot create the gossip events");
         goto fail;
     }
@@ -1231,7 +1121,7 @@ int mcpgw_gossip_start(struct mcpgw_gossip *g)
 {
     struct timeval tv = {g->cfg.period_ms / 1000, (g->cfg.period_ms % 1000) * 1000};
 
-    if (g->started || event_add(g->read_ev, NULL) < 0 || event_add(g->tick_ev, &tv) < 0)
+    if (g->started || mcpgw_gossip_udp_start(g->udp) < 0 || event_add(g->tick_ev, &tv) < 0)
         return -1;
     g->started = 1;
     g->next_join_ms = 0;
@@ -1244,8 +1134,6 @@ void mcpgw_gossip_free(struct mcpgw_gossip *g)
 {
     if (!g)
         return;
-    if (g->read_ev)
-        event_free(g->read_ev);
     if (g->tick_ev)
         event_free(g->tick_ev);
     if (g->probe_ev)
@@ -1255,8 +1143,7 @@ void mcpgw_gossip_free(struct mcpgw_gossip *g)
         event_free(m->timer);
         free(m);
     }
-    if (g->fd >= 0)
-        close(g->fd);
+    mcpgw_gossip_udp_free(g->udp);
     for (int i = 0; g->seeds && i < g->cfg.nseeds; i++)
         free(g->seeds[i]);
     free(g->seeds);
@@ -1267,7 +1154,27 @@ void mcpgw_gossip_free(struct mcpgw_gossip *g)
     free(g->bind_addr);
     free(g->advertise_addr);
     free(g->http_addr);
+    free(g->keyring_path);
     free(g);
+}
+
+int mcpgw_gossip_reload_keyring(struct mcpgw_gossip *g, const char *path, char *err, size_t errlen)
+{
+    if (path && (!g->keyring_path || strcmp(path, g->keyring_path) != 0)) {
+        free(g->keyring_path);
+        g->keyring_path = xstrdup(path);
+        g->cfg.keyring_path = g->keyring_path;
+    }
+    if (!g->keyring_path) {
+        snprintf(err, errlen, "gossip runs without a key ring: nothing to reload");
+        return -1;
+    }
+    return load_keyring(g, g->keyring_path, 1, err, errlen);
+}
+
+const struct mcpgw_gossip_stats *mcpgw_gossip_stats(const struct mcpgw_gossip *g)
+{
+    return mcpgw_gossip_udp_stats(g->udp);
 }
 
 /* ---- local state ---- */
@@ -1333,5 +1240,5 @@ const struct mcpgw_member *mcpgw_gossip_self(const struct mcpgw_gossip *g)
 
 int mcpgw_gossip_port(const struct mcpgw_gossip *g)
 {
-    return g->port;
+    return mcpgw_gossip_udp_port(g->udp);
 }
