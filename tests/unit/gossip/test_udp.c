@@ -266,7 +266,7 @@ END_TEST
 
 struct inst {
     struct mcpgw_gossip *g;
-    char id[8], ring[256];
+    char id[16], ring[256];
     int bad_news; /* changes to suspect or dead seen */
 };
 
