@@ -37,6 +37,8 @@ static const struct opt opts[] = {
     {"gossip-seeds", STR(gossip_seeds), "HOST:PORT,...", "gossip members to join through"},
     {"gossip-advertise", STR(gossip_advertise), "HOST:PORT",
      "UDP address other members reach this balancer at (default: --gossip-bind)"},
+    {"gossip-keyring", STR(gossip_keyring), "FILE",
+     "authenticate and encrypt gossip with this key ring (re-read on SIGHUP)"},
     {"workers", NUM(T_UINT, workers), "K", "worker processes sharing the port (SO_REUSEPORT)"},
     {"admin", STR(admin), "HOST:PORT", "admin listener for /metrics and /healthz (off if empty)"},
     {"tls-cert", STR(tls_cert), "FILE",
@@ -592,5 +594,6 @@ void mcpgw_bal_config_usage(FILE *out, const char *prog)
         "\nConfig file: one 'key value' per line, keys as the flags without '--'; '#' starts a\n"
         "comment; nodes as 'node ID HOST:PORT' lines. Flags override the file.\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the config file and applies\n"
-        "its node list and health settings without dropping connections.\n");
+        "its node list and health settings without dropping connections, and re-reads the\n"
+        "gossip key ring.\n");
 }

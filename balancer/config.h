@@ -79,6 +79,7 @@ struct mcpgw_bal_config {
     char gossip_bind[MCPGW_BAL_ADDR_MAX];
     char gossip_advertise[MCPGW_BAL_ADDR_MAX];
     char gossip_seeds[1024];
+    char gossip_keyring[MCPGW_BAL_PATH_MAX]; /* key ring file; "": unauthenticated gossip */
 };
 
 /* Fill every field with its default. */

@@ -46,6 +46,8 @@ static void usage(FILE *f)
            "  --gossip-bind HOST:PORT     join the cluster's SWIM gossip on this UDP address\n"
            "  --gossip-seeds LIST         host:port of gossip members to join through\n"
            "  --gossip-advertise HOST:PORT UDP address others reach us at (default: bind)\n"
+           "  --gossip-keyring FILE       authenticate and encrypt gossip with this key ring\n"
+           "                              (re-read on SIGHUP: docs/gossip.md, rotating keys)\n"
            "  --advertise HOST:PORT       HTTP address balancers reach us at (default: listen)\n"
            "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
            "  --log-level LEVEL           debug, info, warn, error (default info)\n"
@@ -109,6 +111,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         O_GBIND,
         O_GSEEDS,
         O_GADV,
+        O_GKEYRING,
         O_ADV,
         O_HELP
     };
@@ -133,6 +136,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         {"gossip-bind", required_argument, 0, O_GBIND},
         {"gossip-seeds", required_argument, 0, O_GSEEDS},
         {"gossip-advertise", required_argument, 0, O_GADV},
+        {"gossip-keyring", required_argument, 0, O_GKEYRING},
         {"advertise", required_argument, 0, O_ADV},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -224,6 +228,9 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
             break;
         case O_ADV:
             snprintf(cfg->advertise, sizeof(cfg->advertise), "%s", optarg);
+            break;
+        case O_GKEYRING:
+            snprintf(cfg->gossip_keyring, sizeof(cfg->gossip_keyring), "%s", optarg);
             break;
         case O_GSEEDS:
             free_list(cfg->gossip_seeds, cfg->ngossip_seeds);
@@ -373,6 +380,19 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     event_add(n->drain_timer, &tick);
 }
 
+/* SIGHUP: re-read the gossip key ring (key rotation without a restart); nothing else reloads. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct mcpgw_node *n = arg;
+    char err[512];
+    if (!n->gossip || !n->cfg.gossip_keyring[0]) {
+        log_warn("SIGHUP: no gossip key ring to re-read, nothing else reloads");
+        return;
+    }
+    if (mcpgw_gossip_reload_keyring(n->gossip, NULL, err, sizeof(err)) < 0)
+        log_error("SIGHUP: keeping the current gossip key ring: %s", err);
+}
+
 static void register_metrics(struct mcpgw_node *n)
 {
     struct mcpgw_metrics *m = n->metrics;
@@ -434,7 +454,7 @@ int main(int argc, char **argv)
 {
     struct mcpgw_node node;
     struct mcpgw_httpd_config hcfg;
-    struct event *sigterm, *sigint;
+    struct event *sigterm, *sigint, *sighup;
     struct mcpgw_session *s;
     struct timeval one_s = {1, 0};
     char err[256], comp[64];
@@ -498,6 +518,7 @@ int main(int argc, char **argv)
         gc.nseeds = node.cfg.ngossip_seeds;
         gc.http_addr = node.cfg.advertise[0] ? node.cfg.advertise : node.cfg.listen;
         gc.serving = 1;
+        gc.keyring_path = node.cfg.gossip_keyring[0] ? node.cfg.gossip_keyring : NULL;
         node.gossip = mcpgw_gossip_new(node.base, &gc, err, sizeof(err));
         if (!node.gossip || mcpgw_gossip_start(node.gossip) < 0) {
             log_error("gossip: %s", node.gossip ? "cannot start" : err);
@@ -515,8 +536,10 @@ int main(int argc, char **argv)
     }
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
+    sighup = evsignal_new(node.base, SIGHUP, on_hup, &node);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    event_add(sighup, NULL);
     log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)", node.cfg.listen,
              node.cfg.store, 1u << node.cfg.shard_bits,
              (unsigned long long)(node.cfg.session_idle_ms / 1000));
@@ -524,6 +547,7 @@ int main(int argc, char **argv)
     rc = 0;
     event_free(sigterm);
     event_free(sigint);
+    event_free(sighup);
     event_free(node.expiry);
     event_free(node.stall_tick);
     mcpgw_node_reclaim_free(&node);

@@ -51,6 +51,7 @@ struct mcpgw_node_config {
     uint32_t max_conns;
     uint64_t drain_timeout_ms;
     char gossip_bind[128], gossip_advertise[128], advertise[128];
+    char gossip_keyring[512]; /* key ring file; "": unauthenticated gossip */
     char **gossip_seeds;
     int ngossip_seeds;
 };

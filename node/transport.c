@@ -547,6 +547,11 @@ static void handle_metrics(struct mcpgw_node *n, struct mcpgw_http_conn *c)
     mcpgw_registry_foreach(n->reg, count_stream, &streams);
     *n->st.sessions = (int64_t)rs.sessions;
     *n->st.streams = streams;
+    if (n->gossip) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "node=\"%s\"", n->cfg.node_id);
+        mcpgw_gossip_udp_export_stats(mcpgw_gossip_stats(n->gossip), n->metrics, labels);
+    }
     mcpgw_metrics_render(n->metrics, out);
     mcpgw_http_respond(c, 200, "text/plain; version=0.0.4", NULL, evbuffer_pullup(out, -1),
                        evbuffer_get_length(out));
