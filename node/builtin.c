@@ -122,6 +122,11 @@ static void note_written(void *arg, int err, const char *text, uint64_t version)
     struct mcpgw_call *c = w->c;
     char uri[128], msg[192];
     c->busy--;
+    if (!err) {
+        int created;
+        /* Remember the name, so this node's resources/list and completions know it. */
+        mcpgw_notes_write(c->node->notes, w->name, "", &created);
+    }
     if (c->aborted) {
         mcpgw_call_abort(c); /* frees it now that nothing else holds it */
         free(w);
@@ -776,14 +781,4 @@ json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,
         }
     }
     return vals;
-}
-
-char *mcpgw_builtin_note_updated(const char *uri, uint64_t version, size_t *len)
-{
-    json_object *p = json_object_new_object(), *meta = json_object_new_object();
-    json_object_object_add(p, "uri", json_object_new_string(uri));
-    /* The version lets a client (the load generator) count lost and duplicate updates. */
-    json_object_object_add(meta, "io.mcpgw/version", json_object_new_int64((int64_t)version));
-    json_object_object_add(p, "_meta", meta);
-    return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
 }

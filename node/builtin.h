@@ -45,8 +45,4 @@ int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **resu
 json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,
                                     const char *ref_name, const char *arg, const char *value);
 
-/* The notifications/resources/updated message for a note at a version (malloc'd; *len gets its
- * length). The Redis store builds the same bytes around the version in its note script. */
-char *mcpgw_builtin_note_updated(const char *uri, uint64_t version, size_t *len);
-
 #endif

@@ -7,6 +7,7 @@
 #include "common/metrics.h"
 #include "common/sse.h"
 #include "common/util.h"
+#include "node/msg.h"
 #include "node/protocol.h"
 #include "node/registry.h"
 #include "node/session.h"
@@ -622,26 +623,27 @@ static void on_resume_conn_close(struct mcpgw_http_conn *conn, void *arg)
     r->conn = NULL;
 }
 
-static void resume_visit(void *arg, const char *id, const char *json, size_t len)
+static void resume_visit(void *arg, const struct mcpgw_store_event *ev)
 {
     struct mcpgw_resume *r = arg;
     struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
-    uint64_t ms, seq;
+    char id[64], *json;
+    size_t len;
+    if (!s || !newer(s, ev->g, ev->seq) || (r->catch_up ? !s->get_stream : !r->conn))
+        return;
+    json = mcpgw_msg_resource_updated(ev->uri, ev->version, &len);
     if (r->catch_up) {
-        if (s && mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) == 0 &&
-            newer(s, ms, seq) && s->get_stream) {
-            deliver_now(r->n, s, ms, seq, json, len);
-            (*r->n->st.events_replayed)++;
-        }
-        return;
-    }
-    if (!r->conn || !s || mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) < 0 ||
-        !newer(s, ms, seq))
-        return;
-    s->last_ev_ms = ms;
-    s->last_ev_seq = seq;
-    if (write_event_id(r->n, r->conn, id, json, len) == 0)
+        deliver_now(r->n, s, ev->g, ev->seq, json, len);
         (*r->n->st.events_replayed)++;
+    } else {
+        s->last_ev_ms = ev->g;
+        s->last_ev_seq = ev->seq;
+        snprintf(id, sizeof(id), "0.%llu-%llu", (unsigned long long)ev->g,
+                 (unsigned long long)ev->seq);
+        if (write_event_id(r->n, r->conn, id, json, len) == 0)
+            (*r->n->st.events_replayed)++;
+    }
+    free(json);
 }
 
 static void flush_held(struct mcpgw_node *n, struct mcpgw_session *s)

@@ -5,6 +5,7 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/builtin.h"
+#include "node/cluster.h"
 #include "node/fanout.h"
 #include "node/node-t.h"
 #include "node/notes.h"
@@ -472,7 +473,11 @@ int main(int argc, char **argv)
     node.metrics = mcpgw_metrics_new();
     node.notes = mcpgw_notes_new();
     register_metrics(&node);
-    node.store = mcpgw_store_new(&node, node.cfg.store, err, sizeof(err));
+    {
+        struct mcpgw_store_config sc = {node.cfg.store, node.cfg.node_id, node.cfg.session_idle_ms,
+                                        node.base, node.reg};
+        node.store = mcpgw_store_new(&sc, &mcpgw_cluster_store_events, &node, err, sizeof(err));
+    }
     if (!node.store) {
         log_error("%s", err);
         goto out;
