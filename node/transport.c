@@ -1,10 +1,10 @@
 /* transport.c - Streamable HTTP (2025-03-26 .. 2025-11-25) on /mcp, and the operator endpoints. */
 #include "node/transport.h"
 
-#include "balancer/route.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
+#include "common/route.h"
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/call.h"
@@ -201,7 +201,7 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
 /* The balancer's view of the nodes, as far as this node's gossip tells (balancer/
  * membership_gossip.c): every serving member, up when alive, suspect or draining. Passive marks
  * of single balancer workers are not known here. Returns the count; *self is our index. */
-static int route_view(struct mcpgw_node *n, struct mcpgw_bal_route_node *nodes, int max, int *self)
+static int route_view(struct mcpgw_node *n, struct mcpgw_route_node *nodes, int max, int *self)
 {
     int k = 0;
     *self = -1;
@@ -221,16 +221,16 @@ static int route_view(struct mcpgw_node *n, struct mcpgw_bal_route_node *nodes, 
     return k;
 }
 
-/* Whether the balancer sends sid's requests here: its own rule (balancer/route.h) on the view
+/* Whether the balancer sends sid's requests here: its own rule (common/route.h) on the view
  * above. Without gossip, only the sessions whose ids name this node. */
-static int routed_here(struct mcpgw_node *n, const char *sid,
-                       const struct mcpgw_bal_route_node *nodes, int nnodes, int self)
+static int routed_here(struct mcpgw_node *n, const char *sid, const struct mcpgw_route_node *nodes,
+                       int nnodes, int self)
 {
-    size_t plen = mcpgw_bal_route_prefix_len(sid, strlen(sid));
+    size_t plen = mcpgw_route_prefix_len(sid, strlen(sid));
     uint64_t rng = 1;
     if (plen == strlen(n->cfg.node_id) && memcmp(sid, n->cfg.node_id, plen) == 0)
         return 1;
-    return self >= 0 && mcpgw_bal_route_pick(nodes, nnodes, sid, strlen(sid), &rng) == self;
+    return self >= 0 && mcpgw_route_pick(nodes, nnodes, sid, strlen(sid), &rng) == self;
 }
 
 void mcpgw_node_reclaim_later(struct mcpgw_node *n, const char *sid)
@@ -273,7 +273,7 @@ static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
     struct timeval tv = {0, 10000};
-    struct mcpgw_bal_route_node nodes[RECLAIM_VIEW];
+    struct mcpgw_route_node nodes[RECLAIM_VIEW];
     int nnodes = 0, self = -1;
     (void)fd, (void)what;
     if (n->draining) {
