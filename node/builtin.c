@@ -4,6 +4,7 @@
 #include "common/jsonrpc.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/msg.h"
 #include "node/notes.h"
 #include "node/registry.h"
 #include "node/session.h"
@@ -62,7 +63,7 @@ static json_object *result_of(json_object *block)
 
 static void reply_text(struct mcpgw_call *c, const char *text)
 {
-    mcpgw_call_result(c, result_of(text_block(text)));
+    mcpgw_call_result(c, mcpgw_msg_tool_text(text, 0));
 }
 
 /* A string argument; on a bad or missing required one, answers -32602 naming it and returns
@@ -304,22 +305,14 @@ static void tool_sampling(struct mcpgw_call *c, json_object *args)
 {
     int failed = 0;
     const char *prompt = arg_str(c, args, "prompt", 1, &failed);
-    json_object *p, *msgs, *m;
     if (failed)
         return;
     if (!(c->s->client_caps & MCPGW_CAP_SAMPLING)) {
         mcpgw_call_tool_error(c, "the client did not declare the sampling capability");
         return;
     }
-    p = json_object_new_object();
-    msgs = json_object_new_array();
-    m = json_object_new_object();
-    json_object_object_add(m, "role", json_object_new_string("user"));
-    json_object_object_add(m, "content", text_block(prompt));
-    json_object_array_add(msgs, m);
-    json_object_object_add(p, "messages", msgs);
-    json_object_object_add(p, "maxTokens", json_object_new_int(100));
-    mcpgw_call_request(c, "sampling/createMessage", p, sampling_reply);
+    mcpgw_call_request(c, MCPGW_MSG_SAMPLING_CREATE, mcpgw_msg_sampling_params(prompt, 100),
+                       sampling_reply);
 }
 
 static void elicit_reply_common(struct mcpgw_call *c, json_object *result, json_object *error,
@@ -353,15 +346,12 @@ static void elicit_done_reply(struct mcpgw_call *c, json_object *result, json_ob
 static void elicit(struct mcpgw_call *c, const char *message, const char *schema,
                    mcpgw_call_reply_fn reply)
 {
-    json_object *p;
     if (!(c->s->client_caps & MCPGW_CAP_ELICITATION)) {
         mcpgw_call_tool_error(c, "the client did not declare the elicitation capability");
         return;
     }
-    p = json_object_new_object();
-    json_object_object_add(p, "message", json_object_new_string(message));
-    json_object_object_add(p, "requestedSchema", json_tokener_parse(schema));
-    mcpgw_call_request(c, "elicitation/create", p, reply);
+    mcpgw_call_request(c, MCPGW_MSG_ELICITATION_CREATE,
+                       mcpgw_msg_elicitation_params(message, schema), reply);
 }
 
 static void tool_elicitation(struct mcpgw_call *c, json_object *args)

@@ -8,6 +8,7 @@
 #include "common/sse.h"
 #include "common/util.h"
 #include "node/msg.h"
+#include "node/proto.h"
 #include "node/protocol.h"
 #include "node/registry.h"
 #include "node/session.h"
@@ -202,51 +203,27 @@ static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
         c->conn = NULL;
 }
 
-void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *params)
+void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text)
 {
+    int li = mcpgw_msg_log_level(level);
     size_t len;
-    char *json = mcpgw_jsonrpc_notification(method, params, &len);
+    char *json;
+    if (li < 0 || (c->s->log_level >= 0 && li < c->s->log_level))
+        return;
+    json = mcpgw_msg_log(level, text, &len);
     call_emit(c, json, len);
     free(json);
 }
 
-static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
-                                         "error", "critical", "alert",  "emergency"};
-
-int mcpgw_log_level_index(const char *level)
-{
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(log_levels); i++)
-        if (strcmp(level, log_levels[i]) == 0)
-            return (int)i;
-    return -1;
-}
-
-void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text)
-{
-    int li = mcpgw_log_level_index(level);
-    json_object *p;
-    if (li < 0 || (c->s->log_level >= 0 && li < c->s->log_level))
-        return;
-    p = json_object_new_object();
-    json_object_object_add(p, "level", json_object_new_string(level));
-    json_object_object_add(p, "logger", json_object_new_string("mcpgw"));
-    json_object_object_add(p, "data", json_object_new_string(text));
-    mcpgw_call_notify(c, "notifications/message", p);
-}
-
 void mcpgw_call_progress(struct mcpgw_call *c, double progress, double total, const char *message)
 {
-    json_object *p;
+    size_t len;
+    char *json;
     if (!c->progress_token)
         return;
-    p = json_object_new_object();
-    json_object_object_add(p, "progressToken", json_object_get(c->progress_token));
-    json_object_object_add(p, "progress", json_object_new_double(progress));
-    if (total > 0)
-        json_object_object_add(p, "total", json_object_new_double(total));
-    if (message)
-        json_object_object_add(p, "message", json_object_new_string(message));
-    mcpgw_call_notify(c, "notifications/progress", p);
+    json = mcpgw_msg_progress(c->progress_token, progress, total, message, &len);
+    call_emit(c, json, len);
+    free(json);
 }
 
 /* One timer per call: it times out a pending client request, or runs the tool's next step. */
@@ -274,7 +251,6 @@ static void arm(struct mcpgw_call *c, uint64_t ms)
 int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *params,
                        mcpgw_call_reply_fn on_reply)
 {
-    json_object *id;
     char *json;
     size_t len;
     if (c->out_id >= 0) {
@@ -284,9 +260,7 @@ int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *pa
     /* Server-to-client ids share the event sequence, so they are unique within the session. */
     c->out_id = (int64_t)mcpgw_session_next_seq(c->s);
     c->on_reply = on_reply;
-    id = json_object_new_int64(c->out_id);
-    json = mcpgw_jsonrpc_request(id, method, params, &len);
-    json_object_put(id);
+    json = mcpgw_msg_request(c->out_id, method, params, &len);
     call_emit(c, json, len);
     free(json);
     arm(c, c->node->cfg.client_request_timeout_ms);
@@ -378,13 +352,13 @@ void mcpgw_call_result(struct mcpgw_call *c, json_object *result)
         struct recording *rec = xcalloc(1, sizeof(*rec));
         char *rj = mcpgw_json_dump(result, NULL);
         rec->c = c;
-        rec->json = mcpgw_jsonrpc_result(c->id, result, &rec->len);
+        rec->json = mcpgw_msg_result(c->id, result, &rec->len);
         c->busy++;
         mcpgw_store_result_put(c->node->store, c->s, c->rid, rj, on_recorded, rec);
         free(rj);
         return;
     }
-    json = mcpgw_jsonrpc_result(c->id, result, &len);
+    json = mcpgw_msg_result(c->id, result, &len);
     finish_with(c, json, len);
 }
 
@@ -394,7 +368,7 @@ void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json)
     size_t len;
     char *json;
     c->finishing = 1;
-    json = mcpgw_jsonrpc_result(c->id, r ? r : json_object_new_object(), &len);
+    json = mcpgw_msg_result(c->id, r ? r : json_object_new_object(), &len);
     finish_with(c, json, len);
 }
 
@@ -405,7 +379,7 @@ void mcpgw_call_error(struct mcpgw_call *c, int code, const char *message)
     if (c->finishing)
         return;
     c->finishing = 1;
-    json = mcpgw_jsonrpc_error(c->id, code, message, NULL, &len);
+    json = mcpgw_msg_error(c->id, code, message, &len);
     (*c->node->st.errors)++;
     finish_with(c, json, len);
 }
@@ -414,17 +388,10 @@ void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
-    json_object *r = json_object_new_object(), *content = json_object_new_array(),
-                *t = json_object_new_object();
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_object_object_add(t, "type", json_object_new_string("text"));
-    json_object_object_add(t, "text", json_object_new_string(msg));
-    json_object_array_add(content, t);
-    json_object_object_add(r, "content", content);
-    json_object_object_add(r, "isError", json_object_new_boolean(1));
-    mcpgw_call_result(c, r);
+    mcpgw_call_result(c, mcpgw_msg_tool_text(msg, 1));
 }
 
 void mcpgw_call_abort(struct mcpgw_call *c)

@@ -13,8 +13,6 @@
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
                                   struct mcpgw_http_conn *conn, json_object *params);
 
-/* Send a notification on the call's response stream (switching the response to SSE). */
-void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *params /* takes */);
 /* notifications/message at `level` if the session's log level lets it through. */
 void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text);
 /* notifications/progress if the request carried a progress token. */

@@ -20,17 +20,6 @@ struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_gossip;
 
-/* Protocol revisions of the session era, newest first. */
-enum mcpgw_proto {
-    MCPGW_PROTO_2025_11_25,
-    MCPGW_PROTO_2025_06_18,
-    MCPGW_PROTO_2025_03_26,
-    MCPGW_PROTO_COUNT
-};
-const char *mcpgw_proto_str(enum mcpgw_proto p);
-/* Index of a supported revision, or -1. */
-int mcpgw_proto_parse(const char *s, size_t len);
-
 struct mcpgw_node_config {
     char node_id[32];
     char listen[128];

@@ -9,7 +9,9 @@
 #include "common/util.h"
 #include "node/builtin.h"
 #include "node/call.h"
+#include "node/msg.h"
 #include "node/notes.h"
+#include "node/proto.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
@@ -17,22 +19,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static const char *const proto_names[MCPGW_PROTO_COUNT] = {"2025-11-25", "2025-06-18",
-                                                           "2025-03-26"};
-
-const char *mcpgw_proto_str(enum mcpgw_proto p)
-{
-    return (unsigned)p < MCPGW_PROTO_COUNT ? proto_names[p] : "?";
-}
-
-int mcpgw_proto_parse(const char *s, size_t len)
-{
-    for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
-        if (strlen(proto_names[i]) == len && memcmp(proto_names[i], s, len) == 0)
-            return i;
-    return -1;
-}
 
 static void respond_json(struct mcpgw_http_conn *conn, struct mcpgw_session *s, int status,
                          char *json, size_t len)
@@ -48,7 +34,7 @@ void mcpgw_respond_result(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                           struct mcpgw_session *s, json_object *id, json_object *result)
 {
     size_t len;
-    char *json = mcpgw_jsonrpc_result(id, result, &len);
+    char *json = mcpgw_msg_result(id, result, &len);
     respond_json(conn, s, 200, json, len);
 }
 
@@ -57,7 +43,7 @@ void mcpgw_respond_error(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                          const char *message)
 {
     size_t len;
-    char *json = mcpgw_jsonrpc_error(id, code, message, NULL, &len);
+    char *json = mcpgw_msg_error(id, code, message, &len);
     (*n->st.errors)++;
     respond_json(conn, s, http_status, json, len);
 }
@@ -146,7 +132,7 @@ static void on_created(void *arg, int err)
     struct mcpgw_node *n = d->n;
     struct mcpgw_session *s = mcpgw_defer_session(d);
     struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
-    json_object *result, *scaps, *sinfo;
+    json_object *result;
     if (!s) {
         mcpgw_defer_free(d);
         return;
@@ -165,21 +151,7 @@ static void on_created(void *arg, int err)
         return;
     }
     (*n->st.sessions_created)++;
-    result = json_object_new_object();
-    json_object_object_add(result, "protocolVersion",
-                           json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)s->proto)));
-    scaps = json_tokener_parse("{\"tools\":{\"listChanged\":true},\"resources\":{\"subscribe\":"
-                               "true,\"listChanged\":true},\"prompts\":{\"listChanged\":true},"
-                               "\"logging\":{},\"completions\":{}}");
-    json_object_object_add(result, "capabilities", scaps);
-    sinfo = json_object_new_object();
-    json_object_object_add(sinfo, "name", json_object_new_string(MCPGW_SERVER_NAME));
-    json_object_object_add(sinfo, "title", json_object_new_string("mcpgw gateway"));
-    json_object_object_add(sinfo, "version", json_object_new_string(MCPGW_SERVER_VERSION));
-    json_object_object_add(result, "serverInfo", sinfo);
-    json_object_object_add(result, "instructions",
-                           json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
-                                                  "notes_write, sleep and test fixtures."));
+    result = mcpgw_msg_initialize_result((enum mcpgw_proto)s->proto);
     mcpgw_respond_result(n, conn, s, d->id, result);
     mcpgw_defer_free(d);
 }
@@ -489,7 +461,7 @@ static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
     int li;
     if (!level)
         return;
-    if ((li = mcpgw_log_level_index(level)) < 0) {
+    if ((li = mcpgw_msg_log_level(level)) < 0) {
         bad_params(n, conn, s, m,
                    "Invalid params: params.level must be one of debug, info, notice, warning, "
                    "error, critical, alert, emergency");
@@ -505,7 +477,7 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
     json_object *ref = mcpgw_json_obj(m->params, "ref"),
                 *arg = mcpgw_json_obj(m->params, "argument");
     const char *type = mcpgw_json_str(ref, "type"), *rname, *aname, *value;
-    json_object *vals, *comp, *r;
+    json_object *vals;
     if (!ref || !type) {
         bad_params(n, conn, s, m, "Invalid params: params.ref.type is required (a string)");
         return;
@@ -535,13 +507,7 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
         return;
     }
     vals = mcpgw_builtin_complete(n, type, rname, aname, value);
-    comp = json_object_new_object();
-    json_object_object_add(comp, "total", json_object_new_int((int)json_object_array_length(vals)));
-    json_object_object_add(comp, "values", vals);
-    json_object_object_add(comp, "hasMore", json_object_new_boolean(0));
-    r = json_object_new_object();
-    json_object_object_add(r, "completion", comp);
-    mcpgw_respond_result(n, conn, s, m->id, r);
+    mcpgw_respond_result(n, conn, s, m->id, mcpgw_msg_completion(vals));
 }
 
 void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,

@@ -7,9 +7,6 @@
 struct mcpgw_jsonrpc_msg;
 struct mcpgw_http_conn;
 
-#define MCPGW_SERVER_NAME    "mcpgw"
-#define MCPGW_SERVER_VERSION "0.1.0"
-
 /* Answer a JSON response (200, application/json) on conn. s may be NULL (no session header).
  * Takes ownership of result. */
 void mcpgw_respond_result(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
@@ -37,8 +34,5 @@ void mcpgw_node_session_destroy(struct mcpgw_node *n, struct mcpgw_session *s);
 /* Drop this node's copy only (expired here, moved away, or lost): aborts its calls, ends its
  * GET stream, removes it from the registry and frees it. */
 void mcpgw_node_session_drop(struct mcpgw_node *n, struct mcpgw_session *s);
-
-/* Index of a notifications/message level ("debug".."emergency"), or -1. */
-int mcpgw_log_level_index(const char *level);
 
 #endif

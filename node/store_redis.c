@@ -2,7 +2,7 @@
  * pub/sub fan-out. Protocol and keys: docs/replication.md. */
 #include "common/log.h"
 #include "common/util.h"
-#include "node/node-t.h"
+#include "node/proto.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store-impl.h"

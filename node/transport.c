@@ -8,7 +8,9 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/call.h"
+#include "node/msg.h"
 #include "node/node-t.h"
+#include "node/proto.h"
 #include "node/protocol.h"
 #include "node/registry.h"
 #include "node/session.h"
@@ -25,7 +27,7 @@ static void refuse(struct mcpgw_node *n, struct mcpgw_http_conn *c, int status, 
                    const char *message, const char *extra_headers)
 {
     size_t len;
-    char *json = mcpgw_jsonrpc_error(NULL, code, message, NULL, &len);
+    char *json = mcpgw_msg_error(NULL, code, message, &len);
     (*n->st.http_rejects)++;
     mcpgw_http_respond(c, status, "application/json", extra_headers, json, len);
     free(json);
@@ -478,7 +480,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
     if (rc) {
         size_t len;
-        char *json = mcpgw_jsonrpc_error(bad_id, rc, why, NULL, &len);
+        char *json = mcpgw_msg_error(bad_id, rc, why, &len);
         (*n->st.errors)++;
         mcpgw_http_respond(c, 400, "application/json", NULL, json, len);
         free(json);
