@@ -527,7 +527,7 @@ static void replay_reply(struct op *o, redisReply *reply, int err)
             struct mcpgw_store_event ev;
             if (id->type != REDIS_REPLY_STRING || uri->type != REDIS_REPLY_STRING ||
                 v->type != REDIS_REPLY_STRING ||
-                mcpgw_stream_id_parse(id->str, id->len, &ev.g, &ev.seq) < 0)
+                mcpgw_session_cluster_id_parse(id->str, id->len, &ev.g, &ev.seq) < 0)
                 continue;
             ev.uri = uri->str;
             ev.version = strtoull(v->str, NULL, 10);
@@ -549,7 +549,7 @@ static void r_replay(struct mcpgw_store *st, const char *sid, const char *after,
     o->cb.replayed = done;
     o->visit = visit;
     key(ksub, sizeof(ksub), sid, "subs");
-    mcpgw_stream_id_parse(after, strlen(after), &g, &n);
+    mcpgw_session_cluster_id_parse(after, strlen(after), &g, &n);
     snprintf(from, sizeof(from), "%llu", (unsigned long long)g);
     args[0] = ksub, args[1] = from, args[2] = EV_MAXLEN;
     eval(r, o, S_REPLAY, 1, 3, args, NULL);
@@ -649,7 +649,7 @@ static void on_uri_event(struct rstore *r, const char *p, size_t len)
     size_t ulen;
     if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(p + len - sp1 - 1))) ||
         (ulen = (size_t)(p + len - sp2 - 1)) == 0 || ulen > MCPGW_URI_MAX ||
-        mcpgw_stream_id_parse(p, (size_t)(sp1 - p), &ev.g, &ev.seq) < 0)
+        mcpgw_session_cluster_id_parse(p, (size_t)(sp1 - p), &ev.g, &ev.seq) < 0)
         return;
     ev.version = strtoull(sp1 + 1, &end, 10);
     if (end != sp2)
