@@ -1,6 +1,8 @@
-/* node-t.h - types shared by the node's modules: the node object, its config, in-flight calls. */
+/* node-t.h - types shared by the node's modules: the node object, in-flight calls. */
 #ifndef MCPGW_NODE_NODE_T_H
 #define MCPGW_NODE_NODE_T_H
+
+#include "node/config.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -30,30 +32,6 @@ enum mcpgw_proto {
 const char *mcpgw_proto_str(enum mcpgw_proto p);
 /* Index of a supported revision, or -1. */
 int mcpgw_proto_parse(const char *s, size_t len);
-
-struct mcpgw_node_config {
-    char node_id[32];
-    char listen[128];
-    char store[256];          /* "memory" (Redis comes with the cluster work) */
-    unsigned shard_bits;      /* 2^k registry shards */
-    uint64_t session_idle_ms; /* idle expiry */
-    uint64_t max_sessions;
-    uint64_t tool_timeout_ms;
-    uint64_t client_request_timeout_ms; /* sampling / elicitation / roots answers */
-    uint32_t page_size;                 /* list pagination */
-    uint32_t sse_retry_ms;              /* retry: advertised on priming events */
-    char **allowed_hosts;               /* hostnames without port; "*" allows any */
-    int nallowed_hosts;
-    char **allowed_origins; /* exact origins (scheme://host[:port]); hosts above also allowed */
-    int nallowed_origins;
-    size_t max_body_bytes;
-    size_t max_head_bytes;
-    uint32_t max_conns;
-    uint64_t drain_timeout_ms;
-    char gossip_bind[128], gossip_advertise[128], advertise[128];
-    char **gossip_seeds;
-    int ngossip_seeds;
-};
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
