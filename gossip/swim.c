@@ -3,6 +3,7 @@
 
 #include "common/hash.h"
 #include "common/log.h"
+#include "common/rand.h"
 #include "common/util.h"
 
 #include <errno.h>
@@ -89,15 +90,10 @@ struct mcpgw_gossip {
 
 /* ---- small helpers ---- */
 
+/* Probe order and fan-out picks need spread, not secrecy. */
 static uint64_t rnd(struct mcpgw_gossip *g)
 {
-    /* xorshift64*: probe order and fan-out picks need spread, not secrecy */
-    uint64_t x = g->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    g->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return mcpgw_rand_next(&g->rng);
 }
 
 static int rnd_below(struct mcpgw_gossip *g, int n)

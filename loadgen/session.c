@@ -2,6 +2,7 @@
 #include "loadgen/session.h"
 
 #include "common/log.h"
+#include "common/rand.h"
 #include "common/sse.h"
 #include "common/util.h"
 #include "loadgen/hist.h"
@@ -340,14 +341,9 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng)
 {
     uint32_t ceil_ms = attempt == 0 ? 20 : LG_BACKOFF_BASE_MS << (attempt < 5 ? attempt - 1 : 4);
-    uint64_t x = *rng ? *rng : UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t x = mcpgw_rand_next(rng); /* enough to spread clients, not a secret */
     if (ceil_ms > LG_BACKOFF_CAP_MS)
         ceil_ms = LG_BACKOFF_CAP_MS;
-    /* xorshift64: enough to spread clients, not a secret. */
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *rng = x;
     /* Between half the ceiling and the ceiling: spread, yet never a zero wait in a loop. */
     return ceil_ms / 2 + (uint32_t)(x % (ceil_ms / 2 + 1));
 }
@@ -378,7 +374,7 @@ static void stream_broken(struct lg_worker *w, struct lg_session *s)
         return;
     }
     if (!rng)
-        rng = now ^ ((uint64_t)getpid() << 32);
+        rng = mcpgw_rand_seed();
     delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &rng);
     if (s->stream_attempts < 255)
         s->stream_attempts++;
