@@ -486,7 +486,7 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
     if (sec % 5 == 0 || p->rescan) {
         p->nprocs = mcpgw_procinfo_scan("mcpgw", p->procs, MCPGW_LG_MAX_PROCS);
         /* Another cluster or load generator on this machine is not part of this run. */
-        if (p->cfg->pidfile_dir)
+        if (p->cfg->pidfile_dir[0])
             p->nprocs = mcpgw_procinfo_filter_pidfiles(p->procs, p->nprocs, p->cfg->pidfile_dir);
         p->rescan = 0;
     } else {
@@ -720,9 +720,9 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
     p.nw = cfg->workers;
     p.wk = xcalloc(p.nw, sizeof(*p.wk));
     p.tty = isatty(2);
-    p.env.pidfile_dir = cfg->pidfile_dir;
+    p.env.pidfile_dir = cfg->pidfile_dir[0] ? cfg->pidfile_dir : NULL;
     p.env.redis_port = cfg->redis_port;
-    p.env.redis_cmd = cfg->redis_cmd;
+    p.env.redis_cmd = cfg->redis_cmd[0] ? cfg->redis_cmd : NULL;
     r->cfg = cfg;
     r->page_size = sysconf(_SC_PAGESIZE);
     r->lat = mcpgw_hist_new();
@@ -822,11 +822,11 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
         r->nsecs--;
 
     mcpgw_report_summary(stdout, r);
-    if (cfg->report_json && mcpgw_report_json(cfg->report_json, r, err, sizeof(err)) < 0) {
+    if (cfg->report_json[0] && mcpgw_report_json(cfg->report_json, r, err, sizeof(err)) < 0) {
         fprintf(stderr, "mcpgw-loadgen: %s\n", err);
         status = 1;
     }
-    if (cfg->report_html && mcpgw_report_html(cfg->report_html, r, err, sizeof(err)) < 0) {
+    if (cfg->report_html[0] && mcpgw_report_html(cfg->report_html, r, err, sizeof(err)) < 0) {
         fprintf(stderr, "mcpgw-loadgen: %s\n", err);
         status = 1;
     }
