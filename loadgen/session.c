@@ -5,7 +5,7 @@
 #include "common/rand.h"
 #include "common/sse.h"
 #include "common/util.h"
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 #include "loadgen/pool.h"
 #include "loadgen/worker.h"
 

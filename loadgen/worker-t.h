@@ -12,7 +12,7 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct mcpgw_client;
-struct mcpgw_hist;
+struct mcpgw_lathist;
 struct mcpgw_sse_parser;
 
 enum lg_req_kind {
@@ -143,7 +143,7 @@ struct lg_worker {
     /* Counters since the last tick, histograms since the last tick. */
     uint64_t c[LG_C_COUNT];
     uint32_t streams_open;
-    struct mcpgw_hist *lat, *setup;
+    struct mcpgw_lathist *lat, *setup;
     uint32_t sec;
     struct event *tick_ev;
 
