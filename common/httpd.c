@@ -423,6 +423,30 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+void mcpgw_httpd_set_limits(struct mcpgw_httpd *s, size_t max_head_bytes, size_t max_body_bytes,
+                            uint32_t max_conns)
+{
+    size_t old = s->cfg.max_head_bytes + s->cfg.max_body_bytes,
+           now = max_head_bytes + max_body_bytes;
+    struct conn_list *lists[3] = {&s->idle, &s->head, &s->busy};
+    s->cfg.max_head_bytes = max_head_bytes;
+    s->cfg.max_body_bytes = max_body_bytes;
+    s->cfg.max_conns = max_conns;
+    if (now <= old)
+        return;
+    /* The read bound set at accept (one maximal request plus slack) must let the larger request
+     * in. It is raised to the largest limits ever set, so a connection accepted under any of
+     * them is never bounded below what it was promised. */
+    if (now > s->read_bound)
+        s->read_bound = now;
+    for (int i = 0; i < 3; i++) {
+        struct mcpgw_http_conn *c;
+        TAILQ_FOREACH(c, lists[i], link)
+        if (c->bev)
+            bufferevent_setwatermark(c->bev, EV_READ, 0, s->read_bound + 65536);
+    }
+}
+
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     struct mcpgw_httpd *s = arg;
@@ -445,6 +469,7 @@ struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_
     TAILQ_INIT(&s->busy);
     s->base = base;
     s->cfg = *cfg;
+    s->read_bound = cfg->max_head_bytes + cfg->max_body_bytes;
     s->handler = handler;
     s->arg = arg;
     s->sweep = event_new(base, -1, EV_PERSIST, on_sweep, s);

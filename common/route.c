@@ -2,6 +2,7 @@
 #include "common/route.h"
 
 #include "common/hash.h"
+#include "common/rand.h"
 
 #include <string.h>
 
@@ -13,12 +14,7 @@ size_t mcpgw_route_prefix_len(const char *sid, size_t len)
 
 uint64_t mcpgw_route_rand(uint64_t *state)
 {
-    uint64_t x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return mcpgw_rand_next(state);
 }
 
 /* HRW among usable nodes whose draining flag equals want_draining. */

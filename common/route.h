@@ -33,7 +33,7 @@ size_t mcpgw_route_prefix_len(const char *sid, size_t len);
 int mcpgw_route_pick(const struct mcpgw_route_node *nodes, int n, const char *sid, size_t sidlen,
                      uint64_t *rng);
 
-/* xorshift64* step; state must be non-zero. */
+/* One step of the shared generator (mcpgw_rand_next, common/rand.h). */
 uint64_t mcpgw_route_rand(uint64_t *state);
 
 /* Extract the value of query parameter name from a request target's query string (the part

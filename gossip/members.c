@@ -2,6 +2,7 @@
 #include "gossip/members.h"
 
 #include "common/hash.h"
+#include "common/rand.h"
 #include "common/util.h"
 
 #include <stdlib.h>
@@ -27,12 +28,7 @@ void mcpgw_gossip_members_deinit(struct mcpgw_gossip_members *t)
 
 uint64_t mcpgw_gossip_members_rand(struct mcpgw_gossip_members *t)
 {
-    uint64_t x = t->rng;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    t->rng = x;
-    return x * 0x2545F4914F6CDD1DULL;
+    return mcpgw_rand_next(&t->rng);
 }
 
 int mcpgw_gossip_members_rand_below(struct mcpgw_gossip_members *t, int n)

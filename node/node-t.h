@@ -1,6 +1,9 @@
-/* node-t.h - the types of the node as a whole: its config, its counters, the node object. */
+/* node-t.h - the types of the node as a whole: its counters and the node object (its config
+ * is node/config.h). */
 #ifndef MCPGW_NODE_NODE_T_H
 #define MCPGW_NODE_NODE_T_H
+
+#include "node/config.h"
 
 #include <json-c/json.h>
 #include <stddef.h>
@@ -20,31 +23,6 @@ struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
-
-struct mcpgw_node_config {
-    char node_id[32];
-    char listen[128];
-    char store[256];          /* "memory" (Redis comes with the cluster work) */
-    unsigned shard_bits;      /* 2^k registry shards */
-    uint64_t session_idle_ms; /* idle expiry */
-    uint64_t max_sessions;
-    uint64_t tool_timeout_ms;
-    uint64_t client_request_timeout_ms; /* sampling / elicitation / roots answers */
-    uint32_t page_size;                 /* list pagination */
-    uint32_t sse_retry_ms;              /* retry: advertised on priming events */
-    char **allowed_hosts;               /* hostnames without port; "*" allows any */
-    int nallowed_hosts;
-    char **allowed_origins; /* exact origins (scheme://host[:port]); hosts above also allowed */
-    int nallowed_origins;
-    size_t max_body_bytes;
-    size_t max_head_bytes;
-    uint32_t max_conns;
-    uint64_t drain_timeout_ms;
-    char gossip_bind[128], gossip_advertise[128], advertise[128];
-    char gossip_keyring[512]; /* key ring file; "": unauthenticated gossip */
-    char **gossip_seeds;
-    int ngossip_seeds;
-};
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */

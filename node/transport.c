@@ -58,10 +58,10 @@ int mcpgw_transport_host_allowed(const struct mcpgw_node_config *cfg, const char
     const char *h;
     size_t hl;
     host_part(v, len, &h, &hl);
-    for (int i = 0; i < cfg->nallowed_hosts; i++) {
-        if (strcmp(cfg->allowed_hosts[i], "*") == 0)
+    for (int i = 0; i < cfg->allowed_hosts.n; i++) {
+        if (strcmp(cfg->allowed_hosts.v[i], "*") == 0)
             return 1;
-        if (mcpgw_strieq(h, hl, cfg->allowed_hosts[i]))
+        if (mcpgw_strieq(h, hl, cfg->allowed_hosts.v[i]))
             return 1;
     }
     return 0;
@@ -70,9 +70,9 @@ int mcpgw_transport_host_allowed(const struct mcpgw_node_config *cfg, const char
 int mcpgw_transport_origin_allowed(const struct mcpgw_node_config *cfg, const char *v, size_t len)
 {
     const char *p = memchr(v, ':', len);
-    for (int i = 0; i < cfg->nallowed_origins; i++)
-        if (mcpgw_strieq(v, len, cfg->allowed_origins[i]) ||
-            strcmp(cfg->allowed_origins[i], "*") == 0)
+    for (int i = 0; i < cfg->allowed_origins.n; i++)
+        if (mcpgw_strieq(v, len, cfg->allowed_origins.v[i]) ||
+            strcmp(cfg->allowed_origins.v[i], "*") == 0)
             return 1;
     /* scheme://host[:port] with an allowed host */
     if (!p || (size_t)(p - v) + 3 > len || p[1] != '/' || p[2] != '/')

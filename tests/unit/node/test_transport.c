@@ -16,8 +16,8 @@ static char *any_origin[] = {"*"};
 static void config(struct mcpgw_node_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->allowed_hosts = default_hosts;
-    cfg->nallowed_hosts = 3;
+    cfg->allowed_hosts.v = default_hosts;
+    cfg->allowed_hosts.n = 3;
 }
 
 static int host_ok(const struct mcpgw_node_config *cfg, const char *h)
@@ -72,8 +72,8 @@ START_TEST(test_host_star_allows_any_host)
 {
     struct mcpgw_node_config cfg;
     config(&cfg);
-    cfg.allowed_hosts = any_host;
-    cfg.nallowed_hosts = 1;
+    cfg.allowed_hosts.v = any_host;
+    cfg.allowed_hosts.n = 1;
     ck_assert(host_ok(&cfg, "evil.example.com"));
     ck_assert(host_ok(&cfg, "anything:1"));
     ck_assert(origin_ok(&cfg, "http://evil.example.com"));
@@ -131,8 +131,8 @@ START_TEST(test_origin_allows_an_exact_extra_origin)
     struct mcpgw_node_config cfg;
     config(&cfg);
     ck_assert(!origin_ok(&cfg, "https://app.example.com"));
-    cfg.allowed_origins = extra_origin;
-    cfg.nallowed_origins = 1;
+    cfg.allowed_origins.v = extra_origin;
+    cfg.allowed_origins.n = 1;
     ck_assert(origin_ok(&cfg, "https://app.example.com"));
     ck_assert(!origin_ok(&cfg, "http://app.example.com"));
     ck_assert(!origin_ok(&cfg, "https://app.example.com:8443"));
@@ -147,8 +147,8 @@ START_TEST(test_origin_star_allows_any_origin)
 {
     struct mcpgw_node_config cfg;
     config(&cfg);
-    cfg.allowed_origins = any_origin;
-    cfg.nallowed_origins = 1;
+    cfg.allowed_origins.v = any_origin;
+    cfg.allowed_origins.n = 1;
     ck_assert(origin_ok(&cfg, "http://evil.example.com"));
 }
 END_TEST
