@@ -293,7 +293,7 @@ int mcpgw_gossip_keyring_open(struct mcpgw_gossip_keyring *r, const uint8_t *in,
         return MCPGW_GOSSIP_KEYRING_TRUNCATED;
     if (in[0] != MCPGW_GOSSIP_ENVELOPE_VERSION || in[1] != MCPGW_GOSSIP_SUITE_AES256GCM)
         return MCPGW_GOSSIP_KEYRING_VERSION;
-    if (len <= MCPGW_GOSSIP_ENVELOPE_OVERHEAD || len > 0x7fffffff)
+    if (len < MCPGW_GOSSIP_ENVELOPE_OVERHEAD || len > 0x7fffffff)
         return MCPGW_GOSSIP_KEYRING_TRUNCATED;
     clen = len - MCPGW_GOSSIP_ENVELOPE_OVERHEAD;
     if (cap < clen)
