@@ -40,7 +40,8 @@
 #define RESUME_TRIES    3 /* a stream moves at most this often in a row without an answer */
 
 enum cstate { C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
-enum clist_kind { L_NONE, L_HEAD, L_BODY, L_IDLE, L_LINGER, L_COUNT };
+/* Timeout lists, and L_CLOSED: clients closed and waiting to be freed from the loop. */
+enum clist_kind { L_NONE, L_HEAD, L_BODY, L_IDLE, L_LINGER, L_CLOSED, L_COUNT };
 enum rstate { R_HEAD, R_BODY };
 enum rmode { R_NONE, R_LENGTH, R_CHUNKED, R_EOF, R_TUNNEL };
 
@@ -66,6 +67,7 @@ struct client {
     uint8_t send_timeout : 1; /* a send timeout is armed (our output is full) */
     uint8_t v4 : 1;
     uint8_t resumed : 1; /* its stream went on at another node: no error response can follow */
+    uint8_t closed : 1;  /* closed: no I/O, no callbacks; freed from the loop (on_reap) */
 };
 _Static_assert(sizeof(struct client) <= sizeof(struct event) + 64,
                "an idle client must stay small");
@@ -110,7 +112,7 @@ struct mcpgw_bal_proxy {
     unsigned accept_first;    /* accepts left at first priority until the next watch */
     uint8_t lev_demoted : 1;  /* the listener runs at the default priority (budget spent) */
     uint8_t lev_paused : 1;   /* out of descriptors: accept_retry re-adds the listener */
-    struct event *sweep, *watch, *accept_retry, *drained_ev;
+    struct event *sweep, *watch, *accept_retry, *drained_ev, *reap;
     struct clist lists[L_COUNT];
     uint32_t timeouts[L_COUNT];
     uint64_t t0;
@@ -121,7 +123,7 @@ struct mcpgw_bal_proxy {
     void *drained_arg;
 };
 
-static void client_free(struct client *c);
+static void client_close(struct client *c);
 static void client_process(struct client *c);
 static void on_client_event(struct bufferevent *bev, short what, void *arg);
 static void relay_request_body(struct request *rq);
@@ -186,10 +188,15 @@ static void client_read_off(struct client *c)
         event_del(&c->rev);
 }
 
-static void client_push(struct client *c)
+/* Send what is queued to c now. A client that is gone is closed at once (its request too):
+ * returns -1 then, and c->closed is set; c itself stays valid until the loop frees it. */
+static int client_push(struct client *c)
 {
-    if (!c->px->tls)
-        mcpgw_bal_io_push(c->bev);
+    if (c->px->tls || c->closed || mcpgw_bal_io_push(c->bev) == 0)
+        return 0;
+    log_debug("client fd %d is gone: %s", (int)bufferevent_getfd(c->bev), strerror(errno));
+    client_close(c);
+    return -1;
 }
 
 /* ---- requests: their lifetime ---- */
@@ -221,13 +228,15 @@ static int unread(struct client *c)
  * the close does not turn into a reset that destroys the answer before the client reads it. */
 static void client_linger(struct client *c)
 {
+    if (c->closed)
+        return;
     if (c->px->tls || c->list == L_LINGER) {
         if (c->px->tls)
-            client_free(c);
+            client_close(c);
         return;
     }
     if (!unread(c)) {
-        client_free(c);
+        client_close(c);
         return;
     }
     shutdown((int)bufferevent_getfd(c->bev), SHUT_WR);
@@ -241,9 +250,13 @@ static void client_linger(struct client *c)
 static void client_close_when_flushed(struct client *c)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev), *in = bufferevent_get_input(c->bev);
+    if (c->closed)
+        return;
     if (c->rq)
         request_free(c->rq);
     client_push(c);
+    if (c->closed)
+        return;
     list_remove(c);
     c->state = C_CLOSING;
     evbuffer_drain(in, evbuffer_get_length(in));
@@ -272,6 +285,8 @@ static void client_fail(struct client *c, int status, const char *why)
 {
     struct evbuffer *out = bufferevent_get_output(c->bev);
     log_debug("client fd %d: %d %s", (int)bufferevent_getfd(c->bev), status, why);
+    if (c->closed)
+        return;
     if (c->resumed) { /* inside a response already: the client sees its stream end early */
         client_close_when_flushed(c);
         return;
@@ -292,6 +307,8 @@ static void client_fail_json(struct client *c, int status, const char *why)
     char body[512];
     int n;
     log_debug("client fd %d: %d %s", (int)bufferevent_getfd(c->bev), status, why);
+    if (c->closed)
+        return;
     if (c->resumed) { /* inside a response already: the client sees its stream end early */
         client_close_when_flushed(c);
         return;
@@ -866,6 +883,8 @@ static int response_head(struct request *rq)
                 mcpgw_bal_rewrite_response(&h, data, 0, out);
             evbuffer_drain(in, end);
             client_push(c);
+            if (c->closed)
+                return -1;
             continue;
         }
         mcpgw_hist_observe(&nstats(px, u->slot)->latency,
@@ -971,6 +990,8 @@ static void relay_response(struct request *rq)
         break;
     }
     client_push(c);
+    if (c->closed) /* the client is gone: rq went with it */
+        return;
     if (done) {
         response_done(rq);
         return;
@@ -1033,7 +1054,7 @@ static void on_up_end(void *owner, enum mcpgw_bal_upstream_end how, int err, con
     case MCPGW_BAL_UPSTREAM_CUT:
         /* The node is gone: its streams go on elsewhere, or their clients are told at once. */
         if (resume_stream(rq, why) < 0)
-            client_free(c);
+            client_close(c);
         return;
     default:
         break;
@@ -1105,7 +1126,7 @@ static void on_client_read(struct bufferevent *bev, void *arg)
     case C_CLOSING:
         evbuffer_drain(bufferevent_get_input(bev), evbuffer_get_length(bufferevent_get_input(bev)));
         if (c->list == L_LINGER && !unread(c))
-            client_free(c);
+            client_close(c);
         break;
     }
 }
@@ -1177,12 +1198,19 @@ static void on_client_event(struct bufferevent *bev, short what, void *arg)
                   c->px->cfg.send_timeout_ms);
     /* EOF, error or send timeout: the conversation is over (SSE needs both directions, so a
      * half-close is a close too). */
-    client_free(c);
+    client_close(c);
 }
 
-static void client_free(struct client *c)
+/* The conversation is over: stop all I/O on c now and end its request, but free c only from
+ * the loop (on_reap). A client is closed from inside its own callbacks and from an upstream's
+ * (a node's answer relayed to a client that is gone): the code up the stack may still look at
+ * c (c->closed tells it to stop), never at freed memory. Safe to call twice. */
+static void client_close(struct client *c)
 {
     struct mcpgw_bal_proxy *px = c->px;
+    if (c->closed)
+        return;
+    c->closed = 1;
     if (c->rq)
         request_free(c->rq);
     if (!px->tls) {
@@ -1192,10 +1220,24 @@ static void client_free(struct client *c)
          * cut because its node died reconnects on this FIN). */
         shutdown((int)bufferevent_getfd(c->bev), SHUT_WR);
     }
-    list_remove(c);
-    bufferevent_free(c->bev);
-    free(c);
-    px->nclients--;
+    bufferevent_disable(c->bev, EV_READ | EV_WRITE);
+    bufferevent_setcb(c->bev, NULL, NULL, NULL, NULL);
+    list_append(c, L_CLOSED);
+    event_active(px->reap, EV_TIMEOUT, 1);
+}
+
+/* Free the clients closed since the last turn. */
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_bal_proxy *px = arg;
+    struct client *c;
+    (void)fd, (void)what;
+    while ((c = TAILQ_FIRST(&px->lists[L_CLOSED]))) {
+        list_remove(c);
+        bufferevent_free(c->bev);
+        free(c);
+        px->nclients--;
+    }
     MCPGW_STORE(&px->st->clients, (int64_t)px->nclients);
     if (px->draining && px->nclients == 0 && px->drained)
         event_active(px->drained_ev, EV_TIMEOUT, 1);
@@ -1399,9 +1441,9 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
         }
     }
     while ((c = TAILQ_FIRST(&px->lists[L_IDLE])) && (int32_t)(now - c->deadline) >= 0)
-        client_free(c);
+        client_close(c);
     while ((c = TAILQ_FIRST(&px->lists[L_LINGER])) && (int32_t)(now - c->deadline) >= 0)
-        client_free(c);
+        client_close(c);
     mcpgw_bal_upstream_sweep(px->ups);
 }
 
@@ -1445,6 +1487,7 @@ struct mcpgw_bal_proxy *mcpgw_bal_proxy_new(struct event_base *base,
         event_priority_set(px->watch, 0);
     px->accept_retry = evtimer_new(base, on_accept_retry, px);
     px->drained_ev = event_new(base, -1, 0, on_drained, px);
+    px->reap = event_new(base, -1, 0, on_reap, px);
     px->lev = event_new(base, listen_fd, EV_READ | EV_PERSIST, on_listen, px);
     px->accept_first = ACCEPT_FIRST;
     if (px->lev) {
@@ -1453,7 +1496,7 @@ struct mcpgw_bal_proxy *mcpgw_bal_proxy_new(struct event_base *base,
         event_add(px->lev, NULL);
     }
     if (!px->nodes || !px->ups || !px->scratch || !px->sweep || !px->watch || !px->accept_retry ||
-        !px->drained_ev || !px->lev) {
+        !px->drained_ev || !px->reap || !px->lev) {
         snprintf(err, errlen, "cannot set up the worker's event loop (libevent)");
         mcpgw_bal_proxy_free(px);
         return NULL;
@@ -1477,12 +1520,12 @@ void mcpgw_bal_proxy_drain(struct mcpgw_bal_proxy *px, mcpgw_bal_proxy_drained_f
         px->lev = NULL;
     }
     while ((c = TAILQ_FIRST(&px->lists[L_IDLE])))
-        client_free(c);
+        client_close(c);
     /* Connections that have not sent a byte of a request yet are idle too. */
     for (c = TAILQ_FIRST(&px->lists[L_HEAD]); c;) {
         struct client *next = TAILQ_NEXT(c, link);
         if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-            client_free(c);
+            client_close(c);
         c = next;
     }
     mcpgw_bal_upstream_drain(px->ups);
@@ -1499,9 +1542,11 @@ void mcpgw_bal_proxy_free(struct mcpgw_bal_proxy *px)
         event_free(px->lev);
         close(lfd);
     }
-    for (int k = L_HEAD; k < L_COUNT; k++)
+    for (int k = L_HEAD; k < L_CLOSED; k++)
         while (!TAILQ_EMPTY(&px->lists[k]))
-            client_free(TAILQ_FIRST(&px->lists[k]));
+            client_close(TAILQ_FIRST(&px->lists[k]));
+    if (px->reap)
+        on_reap(-1, 0, px);
     /* Clients in flight are in no list; they are reclaimed by process exit. */
     mcpgw_bal_upstream_set_free(px->ups);
     mcpgw_bal_nodes_free(px->nodes);
@@ -1515,6 +1560,8 @@ void mcpgw_bal_proxy_free(struct mcpgw_bal_proxy *px)
         event_free(px->accept_retry);
     if (px->drained_ev)
         event_free(px->drained_ev);
+    if (px->reap)
+        event_free(px->reap);
     free(px);
 }
 
