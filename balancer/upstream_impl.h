@@ -28,6 +28,7 @@ struct mcpgw_bal_upstream_set {
     struct mcpgw_bal_nodes *nodes;
     uint64_t t0;
     int draining;
+    struct up_h1 *wait_first, *wait_last; /* HTTP/1.1 requests without a response head yet */
     struct upool slots[MCPGW_BAL_MAX_NODES];
 };
 
