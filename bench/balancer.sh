@@ -249,18 +249,30 @@ measure() {
 fmt_us() { awk -v u="$1" 'BEGIN {if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%d us", u}'; }
 
 # ---- ratio mode: balancer --workers N vs HAProxy nbthread N, then where the balancer's time goes
-syscalls_per_req() { # syscalls_per_req TARGET PIDS PORT IDS: one 256 B run under `perf trace -s`
-    local target=$1 pids=$2 port=$3 ids=$4 line reqs
-    perf trace -s -p "$pids" -o "$TMP/$target.sc" -- sleep "$DUR" >/dev/null 2>&1 &
+syscalls_per_req() { # syscalls_per_req TARGET PIDS PORT IDS: one 256 B run, counted by perf
+    local target=$1 pids=$2 port=$3 ids=$4 line reqs total
+    # perf stat counts every call exactly; perf trace -s names them, but may lose events under
+    # load, so it gives the mix only.
+    perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$TMP/$target.st" -- sleep "$DUR" \
+        >/dev/null 2>&1 &
     local st=$!
+    perf trace -s -p "$pids" -o "$TMP/$target.sc" -- sleep "$DUR" >/dev/null 2>&1 &
+    local tr=$!
     line=$(run_wrk "$target-sc" "$port" "$ids" "$CONNS" 256 0)
-    wait "$st" 2>/dev/null || true
+    wait "$st" "$tr" 2>/dev/null || true
     read -r _ reqs _ <<<"$line"
+    total=$(awk -F, '/raw_syscalls/ {print $1}' "$TMP/$target.st" 2>/dev/null)
+    case $total in '' | *[!0-9]*) total=0 ;; esac
     # The summary has one table per thread: "   name   calls  errors  total ...". Sum by name.
     awk '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 8 {n[$1] += $2}
         END {for (s in n) print n[s], s}' "$TMP/$target.sc" 2>/dev/null | sort -rn |
-        awk -v r="$reqs" '{t += $1; if (r && $1 / r >= 0.05) l = l (l ? ", " : "") sprintf("%s %.2f", $2, $1 / r)}
-            END {if (!r || !t) print "-"; else printf "%.2f per request (%s)\n", t / r, l}'
+        awk -v r="$reqs" -v total="$total" '{c[NR] = $1; s[NR] = $2; t += $1}
+            END {if (!r || (!t && !total)) {print "-"; exit}
+                 if (!total) total = t
+                 l = ""
+                 for (i = 1; i <= NR; i++) if (c[i] / t * total / r >= 0.05)
+                     l = l (l ? ", " : "") sprintf("%s %.2f", s[i], c[i] / t * total / r)
+                 printf "%.2f per request (%s)\n", total / r, l}'
 }
 
 ratio_mode() {
@@ -296,7 +308,7 @@ ratio_mode() {
         echo "perf: not installed (Debian package linux-perf, in deploy/deps.sh's test packages): no profile"
         return 0
     fi
-    echo "system calls per request (perf trace -s, 256 B; tracing slows both, the counts hold):"
+    echo "system calls per request (256 B; perf stat counts them, perf trace -s gives the mix):"
     echo "  balancer: $(syscalls_per_req balancer "$BAL_WORKERS" "$BAL" "$TMP/bal.ids")"
     echo "  HAProxy:  $(syscalls_per_req haproxy "$PID_haproxy" "$HAP" "$TMP/hap.ids")"
     # cpu-clock is a software event: it samples inside VMs without hardware counters too.
@@ -313,10 +325,9 @@ ratio_mode() {
     echo "where the balancer's workers spend their time (perf, cpu-clock, 256 B, self time):"
     perf report -i "$TMP/perf.data" --stdio --no-children --sort sym -g none --percent-limit 0.8 \
         2>/dev/null | grep -E '^ +[0-9]' | head -n 30
-    echo "kernel time by system call (inclusive):"
+    echo "kernel time by entry point (inclusive):"
     perf report -i "$TMP/perf.data" --stdio --children --sort sym -g none 2>/dev/null |
-        awk '$3 == "[k]" && $4 ~ /^__x64_sys_/ {sub(/^__x64_sys_/, "", $4); printf "    %-8s %s\n", $1, $4}' |
-        head -n 8
+        awk '$3 == "[k]" && $4 ~ /^(vfs_readv|vfs_writev|do_epoll_wait|do_epoll_ctl|__sys_accept4|__x64_sys_close|__x64_sys_shutdown|__x64_sys_ioctl)$/ {printf "    %-8s %s\n", $1, $4}'
     echo "by object:"
     perf report -i "$TMP/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
         grep -E '^ +[0-9]' | head -n 8
