@@ -14,17 +14,37 @@
 # drowned in scheduling delays behind wrk or the nodes. BENCH_PIN=0 pins nothing: then a proxy
 # that costs more CPU per request leaves less for the nodes and shows it in requests/s.
 #
+# `bench/balancer.sh ratio` is the head-to-head the balancer is held to: --workers 2 against
+# HAProxy nbthread 2 (BENCH_WORKERS), nothing pinned, closed loop at 256 B and 4 KB, the two
+# proxies measured in turns for BENCH_ROUNDS rounds; it prints each round, the median ratio
+# (balancer req/s over HAProxy req/s), both proxies' system calls per request, and a short
+# `perf` profile of the balancer's workers (top symbols, user and kernel) under the 256 B load.
+#
 # Env: MCPGW_BUILD (default build), BENCH_DURATION seconds per run (10), BENCH_CONNS (64),
-# BENCH_IDLE connections for the memory test (15000), BENCH_PIN (1). Results are printed, not
+# BENCH_IDLE connections for the memory test (15000), BENCH_PIN (1; 0 in ratio mode),
+# BENCH_WORKERS (1; 2 in ratio mode), BENCH_ROUNDS (3, ratio mode). Results are printed, not
 # stored.
 set -euo pipefail
+
+MODE=${1:-full}
+case $MODE in
+full | ratio) ;;
+*) echo "usage: bench/balancer.sh [ratio]" >&2; exit 2 ;;
+esac
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${MCPGW_BUILD:-$ROOT/build}
 DUR=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-64}
 IDLE=${BENCH_IDLE:-15000}
-PIN=${BENCH_PIN:-1}
+if [ "$MODE" = ratio ]; then
+    PIN=${BENCH_PIN:-0}
+    WORKERS=${BENCH_WORKERS:-2}
+else
+    PIN=${BENCH_PIN:-1}
+    WORKERS=${BENCH_WORKERS:-1}
+fi
+ROUNDS=${BENCH_ROUNDS:-3}
 BASE=18600                     # nodes 18601-18604
 BAL=18610 BAL_ADMIN=18611 HAP=18620
 TMP=$(mktemp -d /tmp/mcpgw-bench.XXXXXX)
@@ -76,14 +96,19 @@ done
 for i in 1 2 3 4; do eval "wait_http http://127.0.0.1:$((BASE + i))/healthz \$PID_n$i"; done
 
 spawn balancer 1 "$BUILD/balancer/mcpgw-balancer" --listen "127.0.0.1:$BAL" --nodes "$nodes" \
-    --workers 1 --admin "127.0.0.1:$BAL_ADMIN" --max-clients 16000 --idle-timeout 10m \
+    --workers "$WORKERS" --admin "127.0.0.1:$BAL_ADMIN" --max-clients 16000 --idle-timeout 10m \
     --log-level warn
 wait_http "http://127.0.0.1:$BAL_ADMIN/healthz" "$PID_balancer"
-BAL_WORKER=$(pgrep -P "$PID_balancer" | head -n 1)
+for _ in $(seq 1 100); do
+    [ "$(pgrep -P "$PID_balancer" | wc -l)" -ge "$WORKERS" ] && break
+    sleep 0.05
+done
+BAL_WORKERS=$(pgrep -P "$PID_balancer" | paste -sd, -)
+BAL_WORKER=${BAL_WORKERS%%,*}
 
 cat >"$TMP/haproxy.cfg" <<EOF
 global
-    nbthread 1
+    nbthread $WORKERS
     maxconn 9000
 defaults
     mode http
@@ -173,7 +198,11 @@ function delay()
 end
 EOF
 
-cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+cpu_ticks() { # cpu_ticks PID[,PID...]: user + system ticks, summed
+    local t=0 p
+    for p in ${1//,/ }; do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done
+    echo "$t"
+}
 
 # run NAME PORT IDS CONNS BYTES DELAY_MS -> RESULT line in $TMP/NAME.out
 run_wrk() {
@@ -188,7 +217,7 @@ run_wrk() {
 measure() {
     local target=$1 bytes=$2 pause=$3 t0 t1 line reqs dur p50 p99 bad err cpu="-" pid=""
     case $target in
-    balancer) pid=$BAL_WORKER ;;
+    balancer) pid=$BAL_WORKERS ;;
     haproxy) pid=$PID_haproxy ;;
     esac
     [ -n "$pid" ] && t0=$(cpu_ticks "$pid")
@@ -219,8 +248,98 @@ measure() {
 
 fmt_us() { awk -v u="$1" 'BEGIN {if (u >= 1000) printf "%.2f ms", u / 1000; else printf "%d us", u}'; }
 
+# ---- ratio mode: balancer --workers N vs HAProxy nbthread N, then where the balancer's time goes
+syscalls_per_req() { # syscalls_per_req TARGET PIDS PORT IDS: one 256 B run, counted by perf
+    local target=$1 pids=$2 port=$3 ids=$4 line reqs total
+    # perf stat counts every call exactly; perf trace -s names them, but may lose events under
+    # load, so it gives the mix only.
+    perf stat -x, -e raw_syscalls:sys_enter -p "$pids" -o "$TMP/$target.st" -- sleep "$DUR" \
+        >/dev/null 2>&1 &
+    local st=$!
+    perf trace -s -p "$pids" -o "$TMP/$target.sc" -- sleep "$DUR" >/dev/null 2>&1 &
+    local tr=$!
+    line=$(run_wrk "$target-sc" "$port" "$ids" "$CONNS" 256 0)
+    wait "$st" "$tr" 2>/dev/null || true
+    read -r _ reqs _ <<<"$line"
+    total=$(awk -F, '/raw_syscalls/ {print $1}' "$TMP/$target.st" 2>/dev/null)
+    case $total in '' | *[!0-9]*) total=0 ;; esac
+    # The summary has one table per thread: "   name   calls  errors  total ...". Sum by name.
+    awk '$1 ~ /^[a-z_0-9]+$/ && $2 ~ /^[0-9]+$/ && NF >= 8 {n[$1] += $2}
+        END {for (s in n) print n[s], s}' "$TMP/$target.sc" 2>/dev/null | sort -rn |
+        awk -v r="$reqs" -v total="$total" '{c[NR] = $1; s[NR] = $2; t += $1}
+            END {if (!r || (!t && !total)) {print "-"; exit}
+                 if (!total) total = t
+                 l = ""
+                 for (i = 1; i <= NR; i++) if (c[i] / t * total / r >= 0.05)
+                     l = l (l ? ", " : "") sprintf("%s %.2f", s[i], c[i] / t * total / r)
+                 printf "%.2f per request (%s)\n", total / r, l}'
+}
+
+ratio_mode() {
+    local bytes label r rb rh
+    echo "mcpgw-balancer --workers $WORKERS vs HAProxy $(haproxy -v | head -n 1 | awk '{print $3}') nbthread $WORKERS: 4 nodes, wrk -t1 -c$CONNS, closed loop, ${DUR}s per run, $ROUNDS rounds"
+    echo "CPU: $(nproc) cores, $([ "$PIN" = 1 ] && echo 'nodes + wrk on CPU 0, the proxy on CPU 1' || echo 'nothing pinned: a proxy that costs more CPU per request leaves less to the nodes'); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "sessions: balancer $bal_ok of $CONNS; HAProxy $hap_ok usable of $tries initialized"
+    echo
+    printf '%-6s %-6s %12s %10s %10s %14s %12s %10s %10s %14s %7s\n' payload round "bal req/s" p50 p99 "bal CPU/req" "hap req/s" p50 p99 "hap CPU/req" ratio
+    for bytes in 256 4096; do
+        label=$([ "$bytes" = 256 ] && echo "256 B" || echo "4 KB")
+        : >"$TMP/ratios"
+        for r in $(seq 1 "$ROUNDS"); do
+            # Alternate which proxy goes first so a drift in the machine's load hits both.
+            local first=balancer second=haproxy
+            [ $((r % 2)) = 0 ] && first=haproxy second=balancer
+            declare -A res
+            res[$first]=$(measure "$first" "$bytes" 0)
+            res[$second]=$(measure "$second" "$bytes" 0)
+            read -r rb bp50 bp99 _ _ bcpu <<<"${res[balancer]}"
+            read -r rh hp50 hp99 _ _ hcpu <<<"${res[haproxy]}"
+            ratio=$(awk -v a="$rb" -v b="$rh" 'BEGIN {printf "%.2f", b ? a / b : 0}')
+            echo "$ratio" >>"$TMP/ratios"
+            printf '%-6s %-6s %12s %10s %10s %14s %12s %10s %10s %14s %7s\n' "$label" "$r" "$rb" \
+                "$(fmt_us "$bp50")" "$(fmt_us "$bp99")" "$bcpu us" "$rh" "$(fmt_us "$hp50")" \
+                "$(fmt_us "$hp99")" "$hcpu us" "${ratio}x"
+            unset res
+        done
+        echo "$label: balancer/HAProxy req/s, median of $ROUNDS rounds: $(sort -n "$TMP/ratios" | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}')x"
+    done
+    echo
+    if ! command -v perf >/dev/null; then
+        echo "perf: not installed (Debian package linux-perf, in deploy/deps.sh's test packages): no profile"
+        return 0
+    fi
+    echo "system calls per request (256 B; perf stat counts them, perf trace -s gives the mix):"
+    echo "  balancer: $(syscalls_per_req balancer "$BAL_WORKERS" "$BAL" "$TMP/bal.ids")"
+    echo "  HAProxy:  $(syscalls_per_req haproxy "$PID_haproxy" "$HAP" "$TMP/hap.ids")"
+    # cpu-clock is a software event: it samples inside VMs without hardware counters too.
+    perf record -e cpu-clock -F 1999 -g -p "$BAL_WORKERS" -o "$TMP/perf.data" -- \
+        sleep "$DUR" >"$TMP/perf.log" 2>&1 &
+    local prec=$!
+    run_wrk balancer-perf "$BAL" "$TMP/bal.ids" "$CONNS" 256 0 >/dev/null
+    wait "$prec" 2>/dev/null || true
+    if [ ! -s "$TMP/perf.data" ]; then
+        echo "perf could not sample the balancer ($(tail -n 1 "$TMP/perf.log")); is" \
+            "/proc/sys/kernel/perf_event_paranoid > 1 for a non-root user? No profile."
+        return 0
+    fi
+    echo "where the balancer's workers spend their time (perf, cpu-clock, 256 B, self time):"
+    perf report -i "$TMP/perf.data" --stdio --no-children --sort sym -g none --percent-limit 0.8 \
+        2>/dev/null | grep -E '^ +[0-9]' | head -n 30
+    echo "kernel time by entry point (inclusive):"
+    perf report -i "$TMP/perf.data" --stdio --children --sort sym -g none 2>/dev/null |
+        awk '$3 == "[k]" && $4 ~ /^(vfs_readv|vfs_writev|do_epoll_wait|do_epoll_ctl|__sys_accept4|__x64_sys_close|__x64_sys_shutdown|__x64_sys_ioctl)$/ {printf "    %-8s %s\n", $1, $4}'
+    echo "by object:"
+    perf report -i "$TMP/perf.data" --stdio --no-children --sort dso -g none 2>/dev/null |
+        grep -E '^ +[0-9]' | head -n 8
+}
+
+if [ "$MODE" = ratio ]; then
+    ratio_mode
+    exit 0
+fi
+
 echo "mcpgw-balancer vs HAProxy $(haproxy -v | head -n 1 | awk '{print $3}') vs direct: 4 nodes, wrk -t1 -c$CONNS, ${DUR}s per run"
-echo "CPU: $(nproc) cores; balancer --workers 1, HAProxy nbthread 1, wrk 1 thread; $([ "$PIN" = 1 ] && echo 'nodes + wrk pinned to CPU 0, the proxy to CPU 1' || echo 'no pinning')"
+echo "CPU: $(nproc) cores; balancer --workers $WORKERS, HAProxy nbthread $WORKERS, wrk 1 thread; $([ "$PIN" = 1 ] && echo 'nodes + wrk pinned to CPU 0, the proxy to CPU 1' || echo 'no pinning')"
 echo "sessions: direct $((per_node * 4)), balancer $bal_ok of $CONNS initialized; HAProxy $hap_ok usable of $tries initialized"
 echo "  (HAProxy hashes Mcp-Session-Id, which initialize does not have yet: $((tries - hap_ok)) of $tries sessions' first request after initialize reached another node and got 404)"
 echo
