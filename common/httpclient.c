@@ -277,6 +277,11 @@ struct mcpgw_hc *mcpgw_hc_new(struct event_base *base)
     return hc;
 }
 
+struct event_base *mcpgw_hc_base(const struct mcpgw_hc *hc)
+{
+    return hc->base;
+}
+
 void mcpgw_hc_free(struct mcpgw_hc *hc)
 {
     if (!hc)

@@ -53,6 +53,8 @@ struct mcpgw_hc_opts {
 /* One client per event base; requests to the same origin share (and reuse) connections, HTTP/2
  * requests are multiplexed on one. Returns NULL when libcurl cannot be set up. */
 struct mcpgw_hc *mcpgw_hc_new(struct event_base *base);
+/* The event base the client runs on (for its users' own timers). */
+struct event_base *mcpgw_hc_base(const struct mcpgw_hc *hc);
 /* Cancels every request (no callbacks) and frees the client. */
 void mcpgw_hc_free(struct mcpgw_hc *hc);
 
