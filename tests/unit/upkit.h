@@ -36,6 +36,7 @@ static inline int upkit_port_open(int port)
     return ok;
 }
 
+#ifdef MCPGW_NODE_BIN
 /* Starts mcpgw-node (memory store) on 127.0.0.1:port and waits until it accepts connections.
  * The node dies with the test process (PR_SET_PDEATHSIG), so a failed assertion leaks nothing. */
 static inline pid_t upkit_node_start(int port)
@@ -69,6 +70,8 @@ static inline void upkit_node_stop(pid_t pid)
     kill(pid, SIGKILL);
     waitpid(pid, &st, 0);
 }
+
+#endif
 
 static inline void upkit_wake(evutil_socket_t fd, short what, void *arg)
 {
