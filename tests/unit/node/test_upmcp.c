@@ -254,6 +254,54 @@ START_TEST(test_upmcp_listens_and_an_adopter_resumes_after_the_last_event)
 }
 END_TEST
 
+/* A second GET stream on the session makes the node end the first: the client reconnects with
+ * Last-Event-ID, and an update sent meanwhile arrives once. */
+static int rival_head;
+static void rival_on_head(void *arg, struct mcpgw_hc_req *r)
+{
+    rival_head = (int)mcpgw_hc_req_status(r);
+    mcpgw_hc_req_cancel(r);
+}
+static void rival_on_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err e, const char *w)
+{
+    rival_head = -1;
+}
+
+START_TEST(test_upmcp_reconnects_a_cut_get_stream_after_its_last_event)
+{
+    struct sess s = {0};
+    struct call k = {0}, w = {0}, w2 = {0};
+    static const struct mcpgw_hc_cbs rival = {rival_on_head, NULL, rival_on_done};
+    struct mcpgw_upmcp *u;
+    char h_sid[160], err[128], first[128];
+    const char *hdrs[] = {"Accept: text/event-stream", h_sid, NULL};
+    struct mcpgw_hc_opts o = {.url = URL, .headers = hdrs};
+    setup();
+    u = initialized(&s);
+    call(u, &k, "resources/subscribe", "{\"uri\":\"mcpgw://notes/n2\"}");
+    ck_assert_int_eq(mcpgw_upmcp_listen(u, NULL), 0);
+    RUN_UNTIL(mcpgw_upmcp_listening(u), 10000);
+    call(u, &w, "tools/call",
+         "{\"name\":\"notes_write\",\"arguments\":{\"name\":\"n2\",\"text\":\"a\"}}");
+    RUN_UNTIL(s.msgs >= 1, 10000);
+    ck_assert_int_eq(s.msgs, 1);
+    snprintf(first, sizeof(first), "%s", s.last_id);
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", mcpgw_upmcp_session_id(u));
+    ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &rival, NULL, err, sizeof(err)));
+    RUN_UNTIL(rival_head != 0 && !mcpgw_upmcp_listening(u), 10000);
+    ck_assert_int_eq(rival_head, 200);
+    ck_assert(!mcpgw_upmcp_listening(u)); /* cut */
+    call(u, &w2, "tools/call",
+         "{\"name\":\"notes_write\",\"arguments\":{\"name\":\"n2\",\"text\":\"b\"}}");
+    RUN_UNTIL(s.msgs >= 2 && mcpgw_upmcp_listening(u), 10000);
+    ck_assert_int_eq(s.msgs, 2);
+    ck_assert(mcpgw_upmcp_listening(u)); /* back */
+    ck_assert_str_ne(s.last_id, first);
+    mcpgw_upmcp_free(u);
+    teardown();
+}
+END_TEST
+
 START_TEST(test_upmcp_reports_the_session_gone_after_an_upstream_restart)
 {
     struct sess s = {0};
@@ -440,17 +488,85 @@ START_TEST(test_upmcp_refuses_a_revision_it_does_not_speak)
 }
 END_TEST
 
+/* ---- server-everything over Streamable HTTP (another implementation than ours) ---- */
+
+#define EV_PORT 18412
+
+static pid_t everything_http_start(void)
+{
+    static char script[1024], port[16];
+    const char *npm = getenv("MCPGW_NPM");
+    long deadline = upkit_now_ms() + 20000;
+    pid_t pid;
+    ck_assert_msg(npm && *npm,
+                  "MCPGW_NPM is not set: run through tests/run.sh or set it to the "
+                  "folder holding node_modules/@modelcontextprotocol/server-everything");
+    snprintf(script, sizeof(script),
+             "%s/node_modules/@modelcontextprotocol/server-everything/dist/index.js", npm);
+    ck_assert_msg(access(script, R_OK) == 0, "%s is missing: install the test packages", script);
+    ck_assert_msg(!upkit_port_open(EV_PORT), "port %d is already in use", EV_PORT);
+    snprintf(port, sizeof(port), "%d", EV_PORT);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        setenv("PORT", port, 1);
+        execlp("node", "node", "--require", MCPGW_SOURCE_DIR "/tests/lib/loopback.cjs", script,
+               "streamableHttp", (char *)NULL);
+        _exit(127);
+    }
+    while (!upkit_port_open(EV_PORT)) {
+        int st;
+        ck_assert_msg(waitpid(pid, &st, WNOHANG) == 0, "server-everything exited at start");
+        ck_assert_msg(upkit_now_ms() < deadline, "server-everything did not listen within 20 s");
+        usleep(20000);
+    }
+    return pid;
+}
+
+START_TEST(test_upmcp_works_with_server_everything_over_streamable_http)
+{
+    struct sess s = {0};
+    struct call sum = {0}, longop = {0};
+    struct mcpgw_upmcp *u;
+    pid_t ev = everything_http_start();
+    base = event_base_new();
+    hc = mcpgw_hc_new(base);
+    u = session(&s, "http://127.0.0.1:18412/mcp", 0);
+    ck_assert_int_eq(mcpgw_upmcp_initialize(u, NULL), 0);
+    ck_assert(upkit_run_until(base, &s.ready, 20000));
+    ck_assert_ptr_nonnull(mcpgw_upmcp_session_id(u));
+    ck_assert_int_eq(mcpgw_upmcp_listen(u, NULL), 0);
+    RUN_UNTIL(mcpgw_upmcp_listening(u), 10000);
+    ck_assert(mcpgw_upmcp_listening(u));
+    call(u, &sum, "tools/call", "{\"name\":\"get-sum\",\"arguments\":{\"a\":2,\"b\":40}}");
+    ck_assert_msg(sum.err == MCPGW_UPMCP_OK && strstr(sum.result, "42"), "%s %s", sum.why,
+                  sum.result);
+    call(u, &longop, "tools/call",
+         "{\"name\":\"trigger-long-running-operation\",\"arguments\":{\"duration\":0.3,"
+         "\"steps\":3},\"_meta\":{\"progressToken\":5}}");
+    ck_assert_msg(longop.err == MCPGW_UPMCP_OK, "%s", longop.why);
+    ck_assert_int_eq(longop.msgs, 3); /* progress on the answer stream, tagged with its call */
+    mcpgw_upmcp_free(u);
+    mcpgw_hc_free(hc);
+    event_base_free(base);
+    upkit_node_stop(ev);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {
         test_upmcp_initializes_and_calls_echo,
         test_upmcp_passes_progress_tagged_with_its_call,
         test_upmcp_listens_and_an_adopter_resumes_after_the_last_event,
+        test_upmcp_reconnects_a_cut_get_stream_after_its_last_event,
         test_upmcp_reports_the_session_gone_after_an_upstream_restart,
         test_upmcp_refuses_an_answer_over_the_size_cap,
         test_upmcp_close_deletes_the_upstream_session,
         test_upmcp_reports_wrong_id_bad_json_and_202_for_that_request_only,
         test_upmcp_refuses_a_revision_it_does_not_speak,
+        test_upmcp_works_with_server_everything_over_streamable_http,
     };
     return mcpgw_check_run("upmcp", "core", tests, sizeof(tests) / sizeof(tests[0]));
 }
