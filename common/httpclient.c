@@ -38,7 +38,6 @@ struct mcpgw_hc {
     struct event *kick; /* adds pending requests, frees cancelled ones */
     struct mcpgw_hc_req *all;
     struct mcpgw_hc_req *pending, *dead;
-    int in_curl;
 };
 
 /* One watched socket: curl owns the socket, we own the event. */
@@ -60,9 +59,7 @@ static void check_done(struct mcpgw_hc *hc);
 static void drive(struct mcpgw_hc *hc, curl_socket_t fd, int action)
 {
     int running;
-    hc->in_curl++;
     curl_multi_socket_action(hc->multi, fd, action, &running);
-    hc->in_curl--;
     check_done(hc);
 }
 

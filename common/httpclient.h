@@ -55,7 +55,8 @@ struct mcpgw_hc_opts {
 struct mcpgw_hc *mcpgw_hc_new(struct event_base *base);
 /* The event base the client runs on (for its users' own timers). */
 struct event_base *mcpgw_hc_base(const struct mcpgw_hc *hc);
-/* Cancels every request (no callbacks) and frees the client. */
+/* Cancels every request (no callbacks) and frees the client. Not from inside one of its
+ * callbacks. */
 void mcpgw_hc_free(struct mcpgw_hc *hc);
 
 /* Starts a request; everything in o is copied. Returns the request (owned by the client: it is
