@@ -1,6 +1,6 @@
 /* test_httpclient.c - the libcurl-on-libevent HTTP client against a real mcpgw-node: a JSON answer
  * with its head, an event stream delivered as it comes, cancel from inside a callback, reuse of
- * connections, h2c, refused connections and timeouts. */
+ * connections, h2c, refused connections and timeouts. Ports 18480-18489 (node unit-test range). */
 #include "common/httpclient.h"
 
 #include "tests/unit/check-run.h"
@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PORT 18400
-#define URL  "http://127.0.0.1:18400/mcp"
+#define PORT 18480
+#define URL  "http://127.0.0.1:18480/mcp"
 #define INIT                                                                                       \
     "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"     \
     "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"hc-test\",\"version\":\"1\"}}}"
@@ -180,7 +180,7 @@ START_TEST(test_hc_cancel_before_the_loop_runs_fires_nothing)
 {
     struct got g = {.cancel_in_head = 1};
     char err[128];
-    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18400/healthz"};
+    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18480/healthz"};
     struct mcpgw_hc_req *r;
     int never = 0;
     setup();
@@ -221,7 +221,7 @@ START_TEST(test_hc_reports_a_refused_connection)
 {
     struct got g = {0};
     char err[128];
-    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18409/mcp"};
+    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18489/mcp"};
     base = event_base_new();
     hc = mcpgw_hc_new(base);
     ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &g, err, sizeof(err)));

@@ -2,7 +2,7 @@
  * progress on the answer stream, the GET stream and its resume, adopting a session without a
  * second initialize, 404 after the upstream restarts, DELETE on close), and against a small
  * in-process server for the faults a real server does not produce on demand (wrong id, invalid
- * JSON, 202 for a request). */
+ * JSON, 202 for a request). Ports 18484-18486. */
 #include "node/upmcp.h"
 
 #include "common/httpclient.h"
@@ -16,9 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define PORT     18410
-#define URL      "http://127.0.0.1:18410/mcp"
-#define BAD_PORT 18411
+#define PORT     18484
+#define URL      "http://127.0.0.1:18484/mcp"
+#define BAD_PORT 18485
 
 static struct event_base *base;
 static struct mcpgw_hc *hc;
@@ -157,7 +157,7 @@ static long sessions_created(void)
 {
     static struct metric m;
     static const struct mcpgw_hc_cbs cbs = {NULL, m_body, m_done};
-    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18410/metrics", .timeout_ms = 5000};
+    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18484/metrics", .timeout_ms = 5000};
     char err[128], *p;
     memset(&m, 0, sizeof(m));
     ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &m, err, sizeof(err)));
@@ -469,7 +469,7 @@ START_TEST(test_upmcp_refuses_a_revision_it_does_not_speak)
 {
     struct evhttp *http = evhttp_new(base = event_base_new());
     struct mcpgw_upmcp *u;
-    struct mcpgw_upmcp_cfg cfg = {.name = "up1", .url = "http://127.0.0.1:18411/oldversion"};
+    struct mcpgw_upmcp_cfg cfg = {.name = "up1", .url = "http://127.0.0.1:18485/oldversion"};
     static const struct mcpgw_upmcp_cbs cbs = {old_on_ready, NULL, NULL};
     hc = mcpgw_hc_new(base);
     ck_assert_int_eq(evhttp_bind_socket(http, "127.0.0.1", BAD_PORT), 0);
@@ -490,7 +490,7 @@ END_TEST
 
 /* ---- server-everything over Streamable HTTP (another implementation than ours) ---- */
 
-#define EV_PORT 18412
+#define EV_PORT 18486
 
 static pid_t everything_http_start(void)
 {
@@ -532,7 +532,7 @@ START_TEST(test_upmcp_works_with_server_everything_over_streamable_http)
     pid_t ev = everything_http_start();
     base = event_base_new();
     hc = mcpgw_hc_new(base);
-    u = session(&s, "http://127.0.0.1:18412/mcp", 0);
+    u = session(&s, "http://127.0.0.1:18486/mcp", 0);
     ck_assert_int_eq(mcpgw_upmcp_initialize(u, NULL), 0);
     ck_assert(upkit_run_until(base, &s.ready, 20000));
     ck_assert_ptr_nonnull(mcpgw_upmcp_session_id(u));
