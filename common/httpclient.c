@@ -1,0 +1,416 @@
+/* httpclient.c - libcurl's multi-socket interface driven by a libevent base: curl tells us which
+ * sockets to watch and when its timer is due, the loop tells curl what became ready. */
+#include "common/httpclient.h"
+
+#include "common/util.h"
+
+#include <curl/curl.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+enum req_state { REQ_PENDING, REQ_ACTIVE, REQ_DEAD };
+
+struct mcpgw_hc_req {
+    struct mcpgw_hc *hc;
+    CURL *easy;
+    struct curl_slist *hdrs;
+    struct mcpgw_hc_cbs cbs;
+    void *arg;
+    enum req_state state;
+    int in_done; /* on_done is running: the caller frees r afterwards */
+    int added;   /* in the multi handle */
+    long status; /* of the final head, once head_done */
+    int head_done;
+    int http_version;
+    char **rh; /* response header lines of the current head, "Name: value" */
+    size_t nrh, caprh;
+    char errbuf[CURL_ERROR_SIZE];
+    struct mcpgw_hc_req *prev, *next; /* every live request, for mcpgw_hc_free */
+    struct mcpgw_hc_req *qnext;       /* pending or dead queue */
+};
+
+struct mcpgw_hc {
+    struct event_base *base;
+    CURLM *multi;
+    struct event *timer;
+    struct event *kick; /* adds pending requests, frees cancelled ones */
+    struct mcpgw_hc_req *all;
+    struct mcpgw_hc_req *pending, *dead;
+};
+
+/* One watched socket: curl owns the socket, we own the event. */
+struct hc_sock {
+    struct mcpgw_hc *hc;
+    struct event *ev;
+};
+
+static const char *const err_names[MCPGW_HC_E_COUNT] = {"ok", "connect", "timeout", "tls",
+                                                        "transfer"};
+
+const char *mcpgw_hc_err_str(enum mcpgw_hc_err e)
+{
+    return (unsigned)e < MCPGW_HC_E_COUNT ? err_names[e] : "?";
+}
+
+static void check_done(struct mcpgw_hc *hc);
+
+static void drive(struct mcpgw_hc *hc, curl_socket_t fd, int action)
+{
+    int running;
+    curl_multi_socket_action(hc->multi, fd, action, &running);
+    check_done(hc);
+}
+
+static void on_sock_event(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_hc *hc = ((struct hc_sock *)arg)->hc; /* arg may be freed inside drive() */
+    int action =
+        ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    drive(hc, fd, action);
+}
+
+static void on_timer_event(evutil_socket_t fd, short what, void *arg)
+{
+    drive(arg, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: curl says what to watch on s (or to stop watching it). */
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *sockp)
+{
+    struct mcpgw_hc *hc = userp;
+    struct hc_sock *hs = sockp;
+    short kind = EV_PERSIST;
+    if (what == CURL_POLL_REMOVE) {
+        if (hs) {
+            event_free(hs->ev);
+            free(hs);
+            curl_multi_assign(hc->multi, s, NULL);
+        }
+        return 0;
+    }
+    if (what & CURL_POLL_IN)
+        kind |= EV_READ;
+    if (what & CURL_POLL_OUT)
+        kind |= EV_WRITE;
+    if (!hs) {
+        hs = xcalloc(1, sizeof(*hs));
+        hs->hc = hc;
+        curl_multi_assign(hc->multi, s, hs);
+    } else {
+        event_free(hs->ev);
+    }
+    hs->ev = event_new(hc->base, s, kind, on_sock_event, hs);
+    event_add(hs->ev, NULL);
+    return 0;
+}
+
+/* CURLMOPT_TIMERFUNCTION: curl wants to be called back after timeout_ms (-1: never). */
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+    struct mcpgw_hc *hc = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(hc->timer);
+    } else {
+        struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+        evtimer_add(hc->timer, &tv);
+    }
+    return 0;
+}
+
+static void req_free(struct mcpgw_hc_req *r)
+{
+    struct mcpgw_hc *hc = r->hc;
+    if (r->added)
+        curl_multi_remove_handle(hc->multi, r->easy);
+    curl_easy_cleanup(r->easy);
+    curl_slist_free_all(r->hdrs);
+    for (size_t i = 0; i < r->nrh; i++)
+        free(r->rh[i]);
+    free(r->rh);
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        hc->all = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r);
+}
+
+/* Adds what mcpgw_hc_start queued and frees what was cancelled: curl forbids both from inside its
+ * own callbacks, so both wait for this loop turn. */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_hc *hc = arg;
+    struct mcpgw_hc_req *q;
+    while ((q = hc->dead)) {
+        hc->dead = q->qnext;
+        req_free(q);
+    }
+    while ((q = hc->pending)) {
+        hc->pending = q->qnext;
+        q->state = REQ_ACTIVE;
+        q->added = 1;
+        curl_multi_add_handle(hc->multi, q->easy);
+    }
+}
+
+static enum mcpgw_hc_err map_err(CURLcode c)
+{
+    switch (c) {
+    case CURLE_OK:
+        return MCPGW_HC_OK;
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_CONNECT:
+        return MCPGW_HC_E_CONNECT;
+    case CURLE_OPERATION_TIMEDOUT:
+        return MCPGW_HC_E_TIMEOUT;
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_PEER_FAILED_VERIFICATION:
+    case CURLE_SSL_CERTPROBLEM:
+    case CURLE_SSL_CIPHER:
+    case CURLE_SSL_CACERT_BADFILE:
+        return MCPGW_HC_E_TLS;
+    default:
+        return MCPGW_HC_E_TRANSFER;
+    }
+}
+
+static void check_done(struct mcpgw_hc *hc)
+{
+    CURLMsg *m;
+    int left;
+    while ((m = curl_multi_info_read(hc->multi, &left))) {
+        struct mcpgw_hc_req *r;
+        CURLcode res = m->data.result;
+        if (m->msg != CURLMSG_DONE)
+            continue;
+        curl_easy_getinfo(m->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (r->state == REQ_DEAD)
+            continue; /* cancelled: on_kick frees it */
+        r->in_done = 1;
+        r->cbs.on_done(r->arg, r, map_err(res),
+                       res == CURLE_OK ? "ok"
+                                       : (r->errbuf[0] ? r->errbuf : curl_easy_strerror(res)));
+        req_free(r);
+    }
+}
+
+/* Completes the head: curl hands every head (1xx, then the final one) line by line. */
+static size_t on_header(char *buf, size_t size, size_t n, void *arg)
+{
+    struct mcpgw_hc_req *r = arg;
+    size_t len = size * n, l = len;
+    if (r->state == REQ_DEAD)
+        return 0;
+    while (l > 0 && (buf[l - 1] == '\r' || buf[l - 1] == '\n'))
+        l--;
+    if (len >= 5 && memcmp(buf, "HTTP/", 5) == 0) { /* a new head starts: forget a 1xx one */
+        for (size_t i = 0; i < r->nrh; i++)
+            free(r->rh[i]);
+        r->nrh = 0;
+        return len;
+    }
+    if (l == 0) {
+        long status = 0, ver = 0;
+        curl_easy_getinfo(r->easy, CURLINFO_RESPONSE_CODE, &status);
+        if (status < 200 || r->head_done)
+            return len; /* an interim head, or trailers */
+        curl_easy_getinfo(r->easy, CURLINFO_HTTP_VERSION, &ver);
+        r->status = status;
+        r->http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : ver == CURL_HTTP_VERSION_3 ? 3 : 1;
+        r->head_done = 1;
+        if (r->cbs.on_head)
+            r->cbs.on_head(r->arg, r);
+        return len;
+    }
+    if (r->head_done)
+        return len;
+    if (r->nrh == r->caprh) {
+        r->caprh = r->caprh ? r->caprh * 2 : 16;
+        r->rh = xrealloc(r->rh, r->caprh * sizeof(*r->rh));
+    }
+    r->rh[r->nrh++] = xstrndup(buf, l);
+    return len;
+}
+
+static size_t on_write(char *buf, size_t size, size_t n, void *arg)
+{
+    struct mcpgw_hc_req *r = arg;
+    if (r->state == REQ_DEAD)
+        return 0; /* aborts the transfer; on_kick removes it */
+    if (r->cbs.on_body && n > 0)
+        r->cbs.on_body(r->arg, r, buf, size * n);
+    return size * n;
+}
+
+struct mcpgw_hc *mcpgw_hc_new(struct event_base *base)
+{
+    static int global_done;
+    struct mcpgw_hc *hc;
+    if (!global_done) {
+        if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+            return NULL;
+        global_done = 1;
+    }
+    hc = xcalloc(1, sizeof(*hc));
+    hc->base = base;
+    hc->multi = curl_multi_init();
+    if (!hc->multi) {
+        free(hc);
+        return NULL;
+    }
+    hc->timer = evtimer_new(base, on_timer_event, hc);
+    hc->kick = event_new(base, -1, 0, on_kick, hc);
+    curl_multi_setopt(hc->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+    curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, hc);
+    curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+    curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, hc);
+    /* Many upstream sessions to one server share its connection(s): HTTP/2 multiplexes them. */
+    curl_multi_setopt(hc->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+    curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+    return hc;
+}
+
+struct event_base *mcpgw_hc_base(const struct mcpgw_hc *hc)
+{
+    return hc->base;
+}
+
+void mcpgw_hc_free(struct mcpgw_hc *hc)
+{
+    if (!hc)
+        return;
+    while (hc->all)
+        req_free(hc->all);
+    curl_multi_cleanup(hc->multi);
+    event_free(hc->timer);
+    event_free(hc->kick);
+    free(hc);
+}
+
+struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_opts *o,
+                                    const struct mcpgw_hc_cbs *cbs, void *arg, char *err,
+                                    size_t errlen)
+{
+    struct mcpgw_hc_req *r;
+    CURL *e;
+    if (!o->url || (strncmp(o->url, "http://", 7) != 0 && strncmp(o->url, "https://", 8) != 0)) {
+        snprintf(err, errlen, "URL '%s' is not http:// or https://", o->url ? o->url : "");
+        return NULL;
+    }
+    if (!cbs->on_done) {
+        snprintf(err, errlen, "no on_done callback");
+        return NULL;
+    }
+    e = curl_easy_init();
+    if (!e) {
+        snprintf(err, errlen, "libcurl could not create a request");
+        return NULL;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->hc = hc;
+    r->easy = e;
+    r->cbs = *cbs;
+    r->arg = arg;
+    for (const char *const *h = o->headers; h && *h; h++)
+        r->hdrs = curl_slist_append(r->hdrs, *h);
+    /* curl would otherwise add "Expect: 100-continue" to bodies over 1 KiB: one wasted round trip
+     */
+    r->hdrs = curl_slist_append(r->hdrs, "Expect:");
+    curl_easy_setopt(e, CURLOPT_URL, o->url);
+    curl_easy_setopt(e, CURLOPT_PRIVATE, r);
+    curl_easy_setopt(e, CURLOPT_HTTPHEADER, r->hdrs);
+    curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(e, CURLOPT_HEADERDATA, r);
+    curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_write);
+    curl_easy_setopt(e, CURLOPT_WRITEDATA, r);
+    curl_easy_setopt(e, CURLOPT_ERRORBUFFER, r->errbuf);
+    curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+    curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+    curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, o->timeout_ms > 0 ? o->timeout_ms : 0L);
+    curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+                     o->connect_timeout_ms > 0 ? o->connect_timeout_ms : 10000L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
+                     (o->flags & MCPGW_HC_H2C) ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+                                               : (long)CURL_HTTP_VERSION_2TLS);
+    /* libcurl before 8.0 breaks a reused h2c prior-knowledge connection (every later request on
+     * it fails in "the HTTP2 framing layer", curl issue 10634): there, each such request gets a
+     * connection of its own. Correct, not fast; TLS with ALPN is not affected. */
+    if ((o->flags & MCPGW_HC_H2C) && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+    /* Wait for an HTTP/2 connection being set up rather than opening a second one. */
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
+    curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+    if (o->body) {
+        curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)o->body_len);
+        curl_easy_setopt(e, CURLOPT_COPYPOSTFIELDS, o->body);
+    }
+    if (o->method && strcmp(o->method, "GET") == 0 && !o->body)
+        curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+    else if (o->method && strcmp(o->method, o->body ? "POST" : "GET") != 0)
+        curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, o->method);
+    r->state = REQ_PENDING;
+    r->next = hc->all;
+    if (hc->all)
+        hc->all->prev = r;
+    hc->all = r;
+    r->qnext = hc->pending;
+    hc->pending = r;
+    event_active(hc->kick, EV_TIMEOUT, 0);
+    return r;
+}
+
+void mcpgw_hc_req_cancel(struct mcpgw_hc_req *r)
+{
+    struct mcpgw_hc *hc = r->hc;
+    if (r->in_done || r->state == REQ_DEAD)
+        return;                    /* on_done's caller frees it / already queued */
+    if (r->state == REQ_PENDING) { /* still queued: take it out of the pending queue */
+        struct mcpgw_hc_req **pp = &hc->pending;
+        while (*pp != r)
+            pp = &(*pp)->qnext;
+        *pp = r->qnext;
+    }
+    r->state = REQ_DEAD;
+    r->qnext = hc->dead;
+    hc->dead = r;
+    event_active(hc->kick, EV_TIMEOUT, 0);
+}
+
+long mcpgw_hc_req_status(const struct mcpgw_hc_req *r)
+{
+    return r->head_done ? r->status : 0;
+}
+
+const char *mcpgw_hc_req_header(const struct mcpgw_hc_req *r, const char *name)
+{
+    size_t nl = strlen(name);
+    for (size_t i = 0; i < r->nrh; i++) {
+        const char *h = r->rh[i];
+        if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
+            h += nl + 1;
+            while (*h == ' ' || *h == '\t')
+                h++;
+            return h;
+        }
+    }
+    return NULL;
+}
+
+int mcpgw_hc_req_http_version(const struct mcpgw_hc_req *r)
+{
+    return r->http_version;
+}
+
+long mcpgw_hc_req_new_conns(const struct mcpgw_hc_req *r)
+{
+    long n = 0;
+    curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &n);
+    return n;
+}

@@ -1,0 +1,283 @@
+/* test_httpclient.c - the libcurl-on-libevent HTTP client against a real mcpgw-node: a JSON answer
+ * with its head, an event stream delivered as it comes, cancel from inside a callback, reuse of
+ * connections, h2c, refused connections and timeouts. Ports 18480-18489 (node unit-test range). */
+#include "common/httpclient.h"
+
+#include "tests/unit/check-run.h"
+#include "tests/unit/upkit.h"
+
+#include <check.h>
+#include <event2/event.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PORT 18480
+#define URL  "http://127.0.0.1:18480/mcp"
+#define INIT                                                                                       \
+    "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\",\"params\":{\"protocolVersion\":"     \
+    "\"2025-11-25\",\"capabilities\":{},\"clientInfo\":{\"name\":\"hc-test\",\"version\":\"1\"}}}"
+
+struct got {
+    int heads, bodies, done, cancel_in_head;
+    enum mcpgw_hc_err err;
+    long status;
+    int version;
+    long new_conns;
+    char sid[128], ctype[64], why[256], body[65536];
+    size_t body_len;
+    long first_body_ms, done_ms;
+};
+
+static void on_head(void *arg, struct mcpgw_hc_req *r)
+{
+    struct got *g = arg;
+    const char *v;
+    g->heads++;
+    g->status = mcpgw_hc_req_status(r);
+    g->version = mcpgw_hc_req_http_version(r);
+    if ((v = mcpgw_hc_req_header(r, "mcp-session-id")))
+        snprintf(g->sid, sizeof(g->sid), "%s", v);
+    if ((v = mcpgw_hc_req_header(r, "Content-Type")))
+        snprintf(g->ctype, sizeof(g->ctype), "%s", v);
+    if (g->cancel_in_head) {
+        mcpgw_hc_req_cancel(r);
+        g->done = 1; /* the test's own "finished" flag: on_done must never fire */
+    }
+}
+
+static void on_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
+{
+    struct got *g = arg;
+    if (!g->bodies++)
+        g->first_body_ms = upkit_now_ms();
+    if (g->body_len + len < sizeof(g->body)) {
+        memcpy(g->body + g->body_len, buf, len);
+        g->body_len += len;
+        g->body[g->body_len] = 0;
+    }
+}
+
+static void on_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err, const char *why)
+{
+    struct got *g = arg;
+    ck_assert_msg(!g->cancel_in_head, "on_done fired after a cancel");
+    g->err = err;
+    snprintf(g->why, sizeof(g->why), "%s", why);
+    g->new_conns = mcpgw_hc_req_new_conns(r);
+    g->done_ms = upkit_now_ms();
+    g->done = 1;
+}
+
+static const struct mcpgw_hc_cbs cbs = {on_head, on_body, on_done};
+static struct event_base *base;
+static struct mcpgw_hc *hc;
+static pid_t node;
+
+static void setup(void)
+{
+    node = upkit_node_start(PORT);
+    base = event_base_new();
+    hc = mcpgw_hc_new(base);
+    ck_assert_ptr_nonnull(hc);
+}
+
+static void teardown(void)
+{
+    mcpgw_hc_free(hc);
+    event_base_free(base);
+    upkit_node_stop(node);
+}
+
+static void post(struct got *g, const char *sid, const char *body, int flags)
+{
+    char h_sid[160], err[128];
+    const char *hdrs[] = {"Content-Type: application/json",
+                          "Accept: application/json, text/event-stream",
+                          "MCP-Protocol-Version: 2025-11-25", sid ? h_sid : NULL, NULL};
+    struct mcpgw_hc_opts o = {.method = "POST",
+                              .url = URL,
+                              .headers = hdrs,
+                              .body = body,
+                              .body_len = strlen(body),
+                              .timeout_ms = 10000,
+                              .flags = flags};
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", sid ? sid : "");
+    ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, g, err, sizeof(err)));
+    ck_assert_msg(upkit_run_until(base, &g->done, 15000), "request did not finish");
+}
+
+static void initialize(struct got *g, int flags)
+{
+    post(g, NULL, INIT, flags);
+    ck_assert_int_eq(g->err, MCPGW_HC_OK);
+    ck_assert_int_eq(g->status, 200);
+    ck_assert_msg(g->sid[0], "no Mcp-Session-Id in the answer");
+    {
+        struct got n = {0};
+        post(&n, g->sid, "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/initialized\"}", flags);
+        ck_assert_msg(n.status == 202, "initialized: status %ld err %d %s", n.status, (int)n.err,
+                      n.why);
+    }
+}
+
+START_TEST(test_hc_posts_and_reads_head_and_json_body)
+{
+    struct got g = {0};
+    setup();
+    initialize(&g, 0);
+    ck_assert_int_eq(g.heads, 1);
+    ck_assert_int_eq(g.version, 1);
+    ck_assert_str_eq(g.ctype, "application/json");
+    ck_assert_msg(strstr(g.body, "\"protocolVersion\":\"2025-11-25\""), "body: %s", g.body);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_delivers_an_event_stream_before_it_ends)
+{
+    struct got init = {0}, g = {0};
+    setup();
+    initialize(&init, 0);
+    post(&g, init.sid,
+         "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"tools/call\",\"params\":{\"name\":"
+         "\"test_tool_with_progress\",\"arguments\":{},\"_meta\":{\"progressToken\":\"p1\"}}}",
+         0);
+    ck_assert_int_eq(g.err, MCPGW_HC_OK);
+    ck_assert_str_eq(g.ctype, "text/event-stream");
+    ck_assert_msg(strstr(g.body, "notifications/progress") && strstr(g.body, "\"id\":2"),
+                  "body: %s", g.body);
+    /* the progress events came as separate pieces, before the end of the stream */
+    ck_assert_int_ge(g.bodies, 2);
+    ck_assert_int_lt(g.first_body_ms, g.done_ms);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_cancel_inside_a_callback_stops_a_stream)
+{
+    struct got init = {0}, g = {.cancel_in_head = 1}, after = {0};
+    char h_sid[160], err[128];
+    const char *hdrs[] = {"Accept: text/event-stream", "MCP-Protocol-Version: 2025-11-25", h_sid,
+                          NULL};
+    struct mcpgw_hc_opts o = {.method = "GET", .url = URL, .headers = hdrs};
+    int never = 0;
+    setup();
+    initialize(&init, 0);
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", init.sid);
+    ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &g, err, sizeof(err)));
+    ck_assert(upkit_run_until(base, &g.done, 10000));
+    ck_assert_int_eq(g.status, 200);
+    /* the stream is gone: nothing more arrives for it, and the client still works */
+    upkit_run_until(base, &never, 200);
+    post(&after, init.sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}", 0);
+    ck_assert_int_eq(after.err, MCPGW_HC_OK);
+    ck_assert_int_eq(after.status, 200);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_cancel_before_the_loop_runs_fires_nothing)
+{
+    struct got g = {.cancel_in_head = 1};
+    char err[128];
+    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18480/healthz"};
+    struct mcpgw_hc_req *r;
+    int never = 0;
+    setup();
+    r = mcpgw_hc_start(hc, &o, &cbs, &g, err, sizeof(err));
+    ck_assert_ptr_nonnull(r);
+    mcpgw_hc_req_cancel(r);
+    upkit_run_until(base, &never, 300);
+    ck_assert_int_eq(g.heads, 0);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_reuses_the_connection)
+{
+    struct got a = {0}, b = {0};
+    setup();
+    initialize(&a, 0);
+    ck_assert_int_eq(a.new_conns, 1);
+    post(&b, a.sid, "{\"jsonrpc\":\"2.0\",\"id\":2,\"method\":\"ping\"}", 0);
+    ck_assert_int_eq(b.err, MCPGW_HC_OK);
+    ck_assert_int_eq(b.new_conns, 0);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_speaks_h2c_with_prior_knowledge)
+{
+    struct got g = {0};
+    setup();
+    initialize(&g, MCPGW_HC_H2C);
+    ck_assert_int_eq(g.version, 2);
+    ck_assert_msg(strstr(g.body, "\"protocolVersion\""), "body: %s", g.body);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_reports_a_refused_connection)
+{
+    struct got g = {0};
+    char err[128];
+    struct mcpgw_hc_opts o = {.url = "http://127.0.0.1:18489/mcp"};
+    base = event_base_new();
+    hc = mcpgw_hc_new(base);
+    ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &g, err, sizeof(err)));
+    ck_assert(upkit_run_until(base, &g.done, 10000));
+    ck_assert_int_eq(g.err, MCPGW_HC_E_CONNECT);
+    ck_assert_int_eq(g.heads, 0);
+    mcpgw_hc_free(hc);
+    event_base_free(base);
+}
+END_TEST
+
+START_TEST(test_hc_times_out_a_stream_that_never_ends)
+{
+    struct got init = {0}, g = {0};
+    char h_sid[160], err[128];
+    const char *hdrs[] = {"Accept: text/event-stream", h_sid, NULL};
+    struct mcpgw_hc_opts o = {.url = URL, .headers = hdrs, .timeout_ms = 300};
+    long t0;
+    setup();
+    initialize(&init, 0);
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", init.sid);
+    t0 = upkit_now_ms();
+    ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &g, err, sizeof(err)));
+    ck_assert(upkit_run_until(base, &g.done, 10000));
+    ck_assert_int_eq(g.status, 200);
+    ck_assert_int_eq(g.err, MCPGW_HC_E_TIMEOUT);
+    ck_assert_int_ge(upkit_now_ms() - t0, 290);
+    teardown();
+}
+END_TEST
+
+START_TEST(test_hc_refuses_a_url_that_is_not_http)
+{
+    char err[128] = "";
+    struct mcpgw_hc_opts o = {.url = "file:///etc/passwd"};
+    base = event_base_new();
+    hc = mcpgw_hc_new(base);
+    ck_assert_ptr_null(mcpgw_hc_start(hc, &o, &cbs, NULL, err, sizeof(err)));
+    ck_assert_msg(strstr(err, "not http"), "err: %s", err);
+    mcpgw_hc_free(hc);
+    event_base_free(base);
+}
+END_TEST
+
+int main(void)
+{
+    const TTest *tests[] = {
+        test_hc_posts_and_reads_head_and_json_body,
+        test_hc_delivers_an_event_stream_before_it_ends,
+        test_hc_cancel_inside_a_callback_stops_a_stream,
+        test_hc_cancel_before_the_loop_runs_fires_nothing,
+        test_hc_reuses_the_connection,
+        test_hc_speaks_h2c_with_prior_knowledge,
+        test_hc_reports_a_refused_connection,
+        test_hc_times_out_a_stream_that_never_ends,
+        test_hc_refuses_a_url_that_is_not_http,
+    };
+    return mcpgw_check_run("httpclient", "core", tests, sizeof(tests) / sizeof(tests[0]));
+}
