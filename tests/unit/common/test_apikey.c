@@ -87,7 +87,7 @@ START_TEST(test_bad_lines_are_refused_with_the_line_number)
 {
     const char *bad[] = {"onlyprincipal", "p 1234",
                          "p zz3456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                         "p " KEY_A};
+                         ("p " KEY_A)};
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(bad); i++) {
         char text[300], err[200] = "";
         snprintf(text, sizeof(text), "# header\n%s\n", bad[i]);

@@ -236,9 +236,9 @@ START_TEST(test_ring_file_format_hex_base64_comments_and_errors)
     char err[200], path[] = "/tmp/mcpgw-seal-ring.XXXXXX";
     struct mcpgw_seal_ring *r;
     int fd;
-    const char *bad[] = {"0123", K1 "00",
+    const char *bad[] = {"0123", (K1 "00"),
                          "zz23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
-                         "Zm9vYmFy", K3 "="};
+                         "Zm9vYmFy", (K3 "=")};
     r = ring("# cluster keys\n\n  " K1 "  \n" K3 "\n# old:\n" K2 "\r\n");
     ck_assert_int_eq(mcpgw_seal_ring_count(r), 3);
     mcpgw_seal_ring_free(r);
