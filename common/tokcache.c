@@ -5,6 +5,7 @@
 #include "common/util.h"
 
 #include <openssl/evp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define WAYS 4
@@ -22,6 +23,7 @@ struct mcpgw_tokcache {
     int64_t max_age_s;
     size_t used;
     uint64_t hits, misses;
+    EVP_MD *sha256;     /* fetched once: an implicit fetch per digest costs more than the hash */
     struct slot *slots; /* nsets * WAYS */
 };
 
@@ -34,6 +36,9 @@ struct mcpgw_tokcache *mcpgw_tokcache_new(size_t capacity, int64_t max_age_s)
     c->nsets = sets;
     c->max_age_s = max_age_s > 0 ? max_age_s : 300;
     c->slots = xcalloc(sets * WAYS, sizeof(struct slot));
+    c->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
+    if (!c->sha256)
+        abort();
     return c;
 }
 
@@ -58,13 +63,14 @@ void mcpgw_tokcache_free(struct mcpgw_tokcache *c)
         return;
     mcpgw_tokcache_clear(c);
     free(c->slots);
+    EVP_MD_free(c->sha256);
     free(c);
 }
 
 static struct slot *set_of(struct mcpgw_tokcache *c, const char *tok, size_t len, uint8_t *key)
 {
     uint64_t h;
-    EVP_Digest(tok, len, key, NULL, EVP_sha256(), NULL);
+    EVP_Digest(tok, len, key, NULL, c->sha256, NULL);
     memcpy(&h, key, sizeof(h));
     return &c->slots[(h & (c->nsets - 1)) * WAYS];
 }
