@@ -70,9 +70,10 @@ static int numeric_claim(json_object *claims, const char *name, int64_t *out)
     double d;
     if (!json_object_object_get_ex(claims, name, &v))
         return 0;
+    /* Bounded far beyond any real date, so that arithmetic with now and skew cannot overflow. */
     if (json_object_is_type(v, json_type_int)) {
         *out = json_object_get_int64(v);
-        return 1;
+        return *out <= 9000000000000000LL && *out >= -9000000000000000LL ? 1 : -1;
     }
     if (!json_object_is_type(v, json_type_double))
         return -1;
@@ -243,7 +244,7 @@ static int check_claims(const struct mcpgw_jwt_config *cfg, json_object *claims,
     r = numeric_claim(claims, "exp", &res->exp);
     if (r != 1)
         return refuse(res, MCPGW_JWT_MALFORMED, "the token has no numeric \"exp\"");
-    if (now >= res->exp + cfg->skew_s)
+    if (now - cfg->skew_s >= res->exp)
         return refuse(res, MCPGW_JWT_EXPIRED, "the token expired %lld s ago",
                       (long long)(now - res->exp));
     r = numeric_claim(claims, "nbf", &nbf);

@@ -351,6 +351,15 @@ START_TEST(test_malformed_tokens_are_refused_with_a_reason)
     payload = xstrdup("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\",\"exp\":\"soon\"}");
     ck_assert_int_eq(verify_signed("ES256", "ec1", ec, payload), MCPGW_JWT_MALFORMED);
     free(payload);
+    /* Dates so large that exp + skew would overflow: refused, not wrapped around. */
+    payload = xstrdup("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\","
+                      "\"exp\":9223372036854775807}");
+    ck_assert_int_eq(verify_signed("ES256", "ec1", ec, payload), MCPGW_JWT_MALFORMED);
+    free(payload);
+    payload = xstrdup("{\"iss\":\"" ISS "\",\"aud\":\"" AUD "\",\"sub\":\"a\","
+                      "\"exp\":1800000600,\"nbf\":-9223372036854775807}");
+    ck_assert_int_eq(verify_signed("ES256", "ec1", ec, payload), MCPGW_JWT_MALFORMED);
+    free(payload);
     tok = josekit_raw("{\"alg\":\"ES256\",\"kid\":\"ec1\",\"crit\":[\"x\"]}", "{}", "AAAA");
     ck_assert_int_eq(verify(tok, NULL), MCPGW_JWT_MALFORMED);
     free(tok);
