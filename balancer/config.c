@@ -1,7 +1,8 @@
-/* config.c - one option table drives the flags, the config file and --help. */
+/* config.c - the balancer's settings: option rows (common/opts.h), node lists, validation. */
 #include "balancer/config.h"
 
 #include "common/log.h"
+#include "common/opts.h"
 #include "common/net.h"
 #include "common/util.h"
 
@@ -11,115 +12,117 @@
 #include <string.h>
 #include <unistd.h>
 
-enum opt_type { T_STR, T_UINT, T_SIZE, T_DURATION, T_NODES, T_LEVEL, T_FLAG };
+#define F(field)                                                                                   \
+    offsetof(struct mcpgw_bal_config, field), sizeof(((struct mcpgw_bal_config *)0)->field)
+#define LIVE .flags = MCPGW_OPTS_LIVE
 
-struct opt {
-    const char *name; /* flag without "--", and the config-file key */
-    enum opt_type type;
-    size_t off;  /* field in struct mcpgw_bal_config */
-    size_t size; /* T_STR: buffer size; T_UINT: field width */
-    const char *arg;
-    const char *help;
-};
+static int set_nodes(void *cfg, int nwords, char **words, int first, char *err, size_t errlen);
+static int set_node_line(void *cfg, int nwords, char **words, int first, char *err, size_t errlen);
 
-#define F(field)  offsetof(struct mcpgw_bal_config, field)
-#define S(field)  sizeof(((struct mcpgw_bal_config *)0)->field)
-#define STR(f)    T_STR, F(f), S(f)
-#define NUM(t, f) t, F(f), S(f)
-
-static const struct opt opts[] = {
-    {"config", STR(config_path), "FILE", "read settings from FILE (same keys as the flags)"},
-    {"listen", STR(listen), "HOST:PORT", "client listener"},
-    {"nodes", T_NODES, 0, 0, "ID=HOST:PORT,...", "MCP nodes behind the balancer"},
-    {"drain", STR(drain_ids), "ID,...", "nodes that take no new sessions (keep their own)"},
-    {"gossip-bind", STR(gossip_bind), "HOST:PORT",
+/* Each setting once: flag, config-file key, default and --help line (common/opts.h). LIVE rows
+ * are the ones a SIGHUP applies (main.c, on_hup). */
+static const struct mcpgw_opts_row rows[] = {
+    {"config", MCPGW_OPTS_CONFIG, F(config_path), NULL, "FILE",
+     "read settings from FILE (same keys as the flags)"},
+    {"listen", MCPGW_OPTS_STR, F(listen), "127.0.0.1:8800", "HOST:PORT", "client listener"},
+    {"nodes", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "ID=HOST:PORT,...", "MCP nodes behind the balancer",
+     .set = set_nodes, LIVE},
+    {"node", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "ID HOST:PORT [drain]",
+     "one node per line (the first line replaces the list); drain: it takes no new sessions",
+     .set = set_node_line, .flags = MCPGW_OPTS_LIVE | MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY},
+    {"drain", MCPGW_OPTS_STR, F(drain_ids), NULL, "ID,...",
+     "nodes that take no new sessions (keep their own)", LIVE},
+    {"gossip-bind", MCPGW_OPTS_STR, F(gossip_bind), NULL, "HOST:PORT",
      "join the cluster's gossip (UDP) as a non-serving member: nodes come from gossip"},
-    {"gossip-seeds", STR(gossip_seeds), "HOST:PORT,...", "gossip members to join through"},
-    {"gossip-advertise", STR(gossip_advertise), "HOST:PORT",
+    {"gossip-seeds", MCPGW_OPTS_STR, F(gossip_seeds), NULL, "HOST:PORT,...",
+     "gossip members to join through"},
+    {"gossip-advertise", MCPGW_OPTS_STR, F(gossip_advertise), NULL, "HOST:PORT",
      "UDP address other members reach this balancer at (default: --gossip-bind)"},
-    {"workers", NUM(T_UINT, workers), "K", "worker processes sharing the port (SO_REUSEPORT)"},
-    {"admin", STR(admin), "HOST:PORT", "admin listener for /metrics and /healthz (off if empty)"},
-    {"tls-cert", STR(tls_cert), "FILE",
+    {"gossip-keyring", MCPGW_OPTS_STR, F(gossip_keyring), NULL, "FILE",
+     "authenticate and encrypt gossip with this key ring (re-read on SIGHUP)"},
+    {"workers", MCPGW_OPTS_UINT, F(workers), NULL, "K",
+     "worker processes sharing the port (SO_REUSEPORT); default: one per CPU"},
+    {"admin", MCPGW_OPTS_STR, F(admin), NULL, "HOST:PORT",
+     "admin listener for /metrics and /healthz (off if empty)"},
+    {"tls-cert", MCPGW_OPTS_STR, F(tls_cert), NULL, "FILE",
      "PEM certificate chain: terminate TLS 1.2+ on the listener"},
-    {"tls-key", STR(tls_key), "FILE", "PEM private key for --tls-cert"},
-    {"max-clients", NUM(T_UINT, max_clients), "N", "client connections per worker; more get 503"},
-    {"max-header-size", NUM(T_SIZE, max_header_size), "SIZE", "request head limit (431 above)"},
-    {"max-body-size", NUM(T_SIZE, max_body_size), "SIZE", "request body limit (413 above)"},
-    {"header-timeout", NUM(T_DURATION, header_timeout_ms), "DUR",
+    {"tls-key", MCPGW_OPTS_STR, F(tls_key), NULL, "FILE", "PEM private key for --tls-cert"},
+    {"max-clients", MCPGW_OPTS_UINT, F(max_clients), "15000", "N",
+     "client connections per worker; more get 503"},
+    {"max-header-size", MCPGW_OPTS_SIZE, F(max_header_size), "32k", "SIZE",
+     "request head limit (431 above)"},
+    {"max-body-size", MCPGW_OPTS_SIZE, F(max_body_size), "16m", "SIZE",
+     "request body limit (413 above)"},
+    {"header-timeout", MCPGW_OPTS_DURATION, F(header_timeout_ms), "10s", "DUR",
      "a request head must arrive within this (408)"},
-    {"body-timeout", NUM(T_DURATION, body_timeout_ms), "DUR",
+    {"body-timeout", MCPGW_OPTS_DURATION, F(body_timeout_ms), "30s", "DUR",
      "longest pause inside a request body (408)"},
-    {"idle-timeout", NUM(T_DURATION, idle_timeout_ms), "DUR", "idle keep-alive client connection"},
-    {"send-timeout", NUM(T_DURATION, send_timeout_ms), "DUR",
+    {"idle-timeout", MCPGW_OPTS_DURATION, F(idle_timeout_ms), "2m", "DUR",
+     "idle keep-alive client connection"},
+    {"send-timeout", MCPGW_OPTS_DURATION, F(send_timeout_ms), "1m", "DUR",
      "a client that reads nothing for this long while output is queued is dropped"},
-    {"buffer-size", NUM(T_SIZE, buffer_size), "SIZE",
+    {"tcp-keepalive", MCPGW_OPTS_DURATION, F(tcp_keepalive_ms), "60s", "DUR",
+     "TCP keep-alive probes after a client socket is idle this long (0 = off)"},
+    {"buffer-size", MCPGW_OPTS_SIZE, F(buffer_size), "256k", "SIZE",
      "queued bytes per direction before reading the other side pauses"},
-    {"connect-timeout", NUM(T_DURATION, connect_timeout_ms), "DUR",
+    {"connect-timeout", MCPGW_OPTS_DURATION, F(connect_timeout_ms), "2s", "DUR",
      "upstream connect; on expiry the node is marked down and the next one is tried"},
-    {"response-timeout", NUM(T_DURATION, response_timeout_ms), "DUR",
+    {"response-timeout", MCPGW_OPTS_DURATION, F(response_timeout_ms), "1m", "DUR",
      "from request sent to response head (504)"},
-    {"source-addrs", STR(source_addrs), "LIST",
+    {"source-addrs", MCPGW_OPTS_STR, F(source_addrs), NULL, "LIST",
      "local IPv4 addresses to connect to nodes from, in turn (127.0.1.1-127.0.1.8,...)"},
-    {"stream-mux", NUM(T_UINT, stream_mux), "0|1",
+    {"stream-mux", MCPGW_OPTS_BOOL, F(stream_mux), "1", "0|1",
      "1: session GET streams go to a node as HTTP/2 streams over one connection per node and "
      "worker; 0: one connection each"},
-    {"stream-resume", NUM(T_UINT, stream_resume), "0|1",
+    {"stream-resume", MCPGW_OPTS_BOOL, F(stream_resume), "1", "0|1",
      "1: when a node fails, carry on each of its SSE streams on another node from the last event "
      "the client got (the client sees a comment, not a break); 0: end them, clients resume"},
-    {"mux-window", NUM(T_SIZE, mux_window), "SIZE",
+    {"mux-window", MCPGW_OPTS_SIZE, F(mux_window), "16k", "SIZE",
      "HTTP/2 window of each node connection: small, so a new stream's head passes the bytes "
      "of a fan-out queued at the node"},
-    {"pool-size", NUM(T_UINT, pool_size), "N",
+    {"pool-size", MCPGW_OPTS_UINT, F(pool_size), "64", "N",
      "idle upstream connections kept per node and worker"},
-    {"pool-idle-timeout", NUM(T_DURATION, pool_idle_timeout_ms), "DUR",
+    {"pool-idle-timeout", MCPGW_OPTS_DURATION, F(pool_idle_timeout_ms), "30s", "DUR",
      "idle upstream connections are closed after this"},
-    {"health-interval", NUM(T_DURATION, health_interval_ms), "DUR", "active check period per node"},
-    {"health-timeout", NUM(T_DURATION, health_timeout_ms), "DUR", "one active check"},
-    {"health-rise", NUM(T_UINT, health_rise), "N", "passing checks to mark a node up"},
-    {"health-fall", NUM(T_UINT, health_fall), "N", "failing checks to mark a node down"},
-    {"health-path", STR(health_path), "PATH", "path of the active check (GET)"},
-    {"drain-timeout", NUM(T_DURATION, drain_timeout_ms), "DUR",
+    {"health-interval", MCPGW_OPTS_DURATION, F(health_interval_ms), "1s", "DUR",
+     "active check period per node", LIVE},
+    {"health-timeout", MCPGW_OPTS_DURATION, F(health_timeout_ms), "1s", "DUR", "one active check",
+     LIVE},
+    {"health-rise", MCPGW_OPTS_UINT, F(health_rise), "2", "N", "passing checks to mark a node up",
+     LIVE},
+    {"health-fall", MCPGW_OPTS_UINT, F(health_fall), "2", "N", "failing checks to mark a node down",
+     LIVE},
+    {"health-path", MCPGW_OPTS_STR, F(health_path), "/healthz", "PATH",
+     "path of the active check (GET)", LIVE},
+    {"drain-timeout", MCPGW_OPTS_DURATION, F(drain_timeout_ms), "10s", "DUR",
      "on SIGTERM, in-flight requests get this long to finish"},
-    {"log-level", T_LEVEL, F(log_level), S(log_level), "LEVEL", "debug, info, warn or error"},
+    {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "info", "LEVEL", "debug, info, warn or error"},
+};
+
+static const struct mcpgw_opts_spec spec = {
+    .prog = "mcpgw-balancer",
+    .rows = rows,
+    .nrows = MCPGW_ARRAY_LEN(rows),
+    .cfg_size = sizeof(struct mcpgw_bal_config),
+    .synopsis =
+        "usage: mcpgw-balancer --listen HOST:PORT --nodes ID=HOST:PORT,... [options]\n"
+        "       mcpgw-balancer --config FILE [--check]\n\n"
+        "Stateless sticky front for mcpgw nodes: requests with Mcp-Session-Id go to the node\n"
+        "named by the id's prefix (or the rendezvous-hash choice among nodes that are up);\n"
+        "requests without a session go by load (power of two choices).\n",
+    .epilogue = "Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the config file (the "
+                "flags apply over it\nagain) and applies its node list and health settings "
+                "without dropping connections, and\nre-reads the gossip key ring.\n",
+    .check_help = "validate the configuration, print a summary, exit (0: valid, 2: not)",
+    .flags = MCPGW_OPTS_RELOADS,
 };
 
 void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
 {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-    memset(cfg, 0, sizeof(*cfg));
-    snprintf(cfg->listen, sizeof(cfg->listen), "127.0.0.1:8800");
+    mcpgw_opts_defaults(&spec, cfg);
     cfg->workers =
         ncpu > 0 ? (int)(ncpu < MCPGW_BAL_MAX_WORKERS ? ncpu : MCPGW_BAL_MAX_WORKERS) : 1;
-    cfg->max_clients = 15000;
-    cfg->max_header_size = 32 * 1024;
-    cfg->max_body_size = 16 * 1024 * 1024;
-    cfg->header_timeout_ms = 10000;
-    cfg->body_timeout_ms = 30000;
-    cfg->idle_timeout_ms = 120000;
-    cfg->send_timeout_ms = 60000;
-    cfg->buffer_size = 256 * 1024;
-    cfg->connect_timeout_ms = 2000;
-    cfg->response_timeout_ms = 60000;
-    cfg->pool_size = 64;
-    cfg->stream_mux = 1;
-    cfg->stream_resume = 1;
-    cfg->mux_window = 16 * 1024;
-    cfg->pool_idle_timeout_ms = 30000;
-    cfg->health_interval_ms = 1000;
-    cfg->health_timeout_ms = 1000;
-    cfg->health_rise = 2;
-    cfg->health_fall = 2;
-    snprintf(cfg->health_path, sizeof(cfg->health_path), "/healthz");
-    cfg->drain_timeout_ms = 10000;
-    cfg->log_level = MCPGW_LOG_INFO;
-}
-
-static const struct opt *find_opt(const char *name, size_t len)
-{
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(opts); i++)
-        if (strlen(opts[i].name) == len && memcmp(opts[i].name, name, len) == 0)
-            return &opts[i];
-    return NULL;
 }
 
 static int valid_id(const char *s, size_t n)
@@ -182,182 +185,29 @@ int mcpgw_bal_config_parse_nodes(struct mcpgw_bal_config *cfg, const char *list,
     return 0;
 }
 
-/* Store value into the option's field. */
-static int set_opt(struct mcpgw_bal_config *cfg, const struct opt *o, const char *v, char *err,
-                   size_t errlen)
+static int set_nodes(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
 {
-    char *field = (char *)cfg + o->off;
-    uint64_t x;
-    char *end;
-    switch (o->type) {
-    case T_STR:
-        if (strlen(v) >= o->size) {
-            snprintf(err, errlen, "value of %s is too long (at most %zu bytes)", o->name,
-                     o->size - 1);
-            return -1;
-        }
-        snprintf(field, o->size, "%s", v);
-        return 0;
-    case T_UINT:
-        errno = 0;
-        x = strtoull(v, &end, 10);
-        if (errno || end == v || *end || !isdigit((unsigned char)*v) || x > INT32_MAX) {
-            snprintf(err, errlen, "%s wants a whole number, not '%s'", o->name, v);
-            return -1;
-        }
-        if (o->size == sizeof(int))
-            *(int *)(void *)field = (int)x;
-        else
-            *(uint32_t *)(void *)field = (uint32_t)x;
-        return 0;
-    case T_SIZE:
-        if (mcpgw_parse_size(v, &x) < 0) {
-            snprintf(err, errlen, "%s wants a size such as 64k or 16m, not '%s'", o->name, v);
-            return -1;
-        }
-        *(uint64_t *)(void *)field = x;
-        return 0;
-    case T_DURATION:
-        if (mcpgw_parse_duration_ms(v, &x) < 0 || x > UINT32_MAX) {
-            snprintf(err, errlen, "%s wants a duration such as 500ms, 10s or 2m, not '%s'", o->name,
-                     v);
-            return -1;
-        }
-        *(uint32_t *)(void *)field = (uint32_t)x;
-        return 0;
-    case T_NODES:
-        return mcpgw_bal_config_parse_nodes(cfg, v, err, errlen);
-    case T_LEVEL: {
-        int l = mcpgw_log_level_parse(v);
-        if (l < 0) {
-            snprintf(err, errlen, "log-level wants debug, info, warn or error, not '%s'", v);
-            return -1;
-        }
-        cfg->log_level = l;
-        return 0;
+    return mcpgw_bal_config_parse_nodes(cfg, words[0], err, errlen);
+}
+
+/* node ID HOST:PORT [drain]: the first node line of a file replaces the current list. */
+static int set_node_line(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    struct mcpgw_bal_config *c = cfg;
+    if (nwords < 2 || nwords > 3 || (nwords == 3 && strcmp(words[2], "drain") != 0)) {
+        snprintf(err, errlen, "expected 'node ID HOST:PORT [drain]'");
+        return -1;
     }
-    case T_FLAG:
-        return 0;
-    }
-    return -1;
+    if (first)
+        c->nnodes = 0;
+    return add_node(c, words[0], strlen(words[0]), words[1], strlen(words[1]), nwords == 3, err,
+                    errlen);
 }
 
 int mcpgw_bal_config_parse_text(struct mcpgw_bal_config *cfg, const char *text, const char *origin,
                                 char *err, size_t errlen)
 {
-    const char *p = text;
-    int lineno = 0, file_nodes = 0;
-    char e[256];
-
-    while (*p) {
-        const char *nl = strchr(p, '\n'), *key;
-        size_t len = nl ? (size_t)(nl - p) : strlen(p), klen;
-        char line[1024], *words[4];
-        int nargs = 0;
-
-        lineno++;
-        if (len >= sizeof(line)) {
-            snprintf(err, errlen, "%s:%d: line too long", origin, lineno);
-            return -1;
-        }
-        memcpy(line, p, len);
-        line[len] = '\0';
-        p += len + (nl ? 1 : 0);
-        {
-            char *hash = strchr(line, '#');
-            if (hash)
-                *hash = '\0';
-        }
-        for (char *s = line; *s;) {
-            while (*s == ' ' || *s == '\t' || *s == '\r')
-                s++;
-            if (!*s)
-                break;
-            if (nargs == 4) {
-                snprintf(err, errlen, "%s:%d: too many words", origin, lineno);
-                return -1;
-            }
-            words[nargs++] = s;
-            while (*s && *s != ' ' && *s != '\t' && *s != '\r')
-                s++;
-            if (*s)
-                *s++ = '\0';
-        }
-        if (nargs == 0)
-            continue;
-        key = words[0];
-        klen = strlen(key);
-        if (strcmp(key, "node") == 0) {
-            /* node ID HOST:PORT [drain]; the first node line replaces the current list. */
-            if (nargs < 3 || (nargs == 4 && strcmp(words[3], "drain") != 0)) {
-                snprintf(err, errlen, "%s:%d: expected 'node ID HOST:PORT [drain]'", origin,
-                         lineno);
-                return -1;
-            }
-            if (!file_nodes)
-                cfg->nnodes = 0;
-            file_nodes = 1;
-            if (add_node(cfg, words[1], strlen(words[1]), words[2], strlen(words[2]), nargs == 4, e,
-                         sizeof(e)) < 0)
-                goto bad;
-            continue;
-        }
-        {
-            const struct opt *o = find_opt(key, klen);
-            if (!o || o->type == T_FLAG || strcmp(o->name, "config") == 0) {
-                snprintf(err, errlen, "%s:%d: unknown setting '%s'", origin, lineno, key);
-                return -1;
-            }
-            if (nargs != 2) {
-                snprintf(err, errlen, "%s:%d: '%s' takes exactly one value", origin, lineno, key);
-                return -1;
-            }
-            if (set_opt(cfg, o, words[1], e, sizeof(e)) < 0)
-                goto bad;
-        }
-        continue;
-    bad:
-        snprintf(err, errlen, "%s:%d: %s", origin, lineno, e);
-        return -1;
-    }
-    return 0;
-}
-
-static int load_file(struct mcpgw_bal_config *cfg, const char *path, char *err, size_t errlen)
-{
-    FILE *f = fopen(path, "r");
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    int rc = -1;
-    if (!f) {
-        snprintf(err, errlen, "cannot open config file %s: %s", path, strerror(errno));
-        return -1;
-    }
-    for (;;) {
-        size_t n;
-        if (cap - len < 4097) {
-            cap = cap ? cap * 2 : 8192;
-            if (cap > 1024 * 1024) {
-                snprintf(err, errlen, "config file %s is over 1 MiB", path);
-                goto out;
-            }
-            text = xrealloc(text, cap);
-        }
-        n = fread(text + len, 1, cap - len - 1, f);
-        len += n;
-        if (n == 0)
-            break;
-    }
-    if (ferror(f)) {
-        snprintf(err, errlen, "cannot read config file %s: %s", path, strerror(errno));
-        goto out;
-    }
-    text[len] = '\0';
-    rc = mcpgw_bal_config_parse_text(cfg, text, path, err, errlen);
-out:
-    free(text);
-    fclose(f);
-    return rc;
+    return mcpgw_opts_parse_text(&spec, cfg, text, strlen(text), origin, err, errlen);
 }
 
 /* Mark the nodes named in drain_ids. */
@@ -388,55 +238,11 @@ static int apply_drain(struct mcpgw_bal_config *cfg, char *err, size_t errlen)
 int mcpgw_bal_config_load(struct mcpgw_bal_config *cfg, int argc, char **argv, int *check,
                           int *help, char *err, size_t errlen)
 {
-    char e[384];
-    *check = *help = 0;
     mcpgw_bal_config_defaults(cfg);
-    /* First pass: --config, --check and --help, so the file applies before the other flags. */
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            *help = 1;
-            return 0;
-        }
-        if (strcmp(argv[i], "--check") == 0)
-            *check = 1;
-        else if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
-            snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", argv[++i]);
-        else if (strncmp(argv[i], "--config=", 9) == 0)
-            snprintf(cfg->config_path, sizeof(cfg->config_path), "%s", argv[i] + 9);
-    }
-    if (cfg->config_path[0] && load_file(cfg, cfg->config_path, err, errlen) < 0)
+    if (mcpgw_opts_parse_argv(&spec, cfg, argc, argv, check, help, err, errlen) < 0)
         return -1;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i], *val, *eq;
-        const struct opt *o;
-        if (strcmp(a, "--check") == 0)
-            continue;
-        if (strncmp(a, "--", 2) != 0) {
-            snprintf(err, errlen, "unexpected argument '%s' (see --help)", a);
-            return -1;
-        }
-        a += 2;
-        eq = strchr(a, '=');
-        o = find_opt(a, eq ? (size_t)(eq - a) : strlen(a));
-        if (!o) {
-            snprintf(err, errlen, "unknown flag '%s' (see --help)", argv[i]);
-            return -1;
-        }
-        if (eq)
-            val = eq + 1;
-        else if (i + 1 < argc)
-            val = argv[++i];
-        else {
-            snprintf(err, errlen, "flag --%s needs a value %s", o->name, o->arg);
-            return -1;
-        }
-        if (strcmp(o->name, "config") == 0)
-            continue;
-        if (set_opt(cfg, o, val, e, sizeof(e)) < 0) {
-            snprintf(err, errlen, "%s", e);
-            return -1;
-        }
-    }
+    if (*help)
+        return 0;
     if (apply_drain(cfg, err, errlen) < 0)
         return -1;
     return mcpgw_bal_config_validate(cfg, err, errlen);
@@ -503,6 +309,10 @@ int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t er
         snprintf(err, errlen, "timeouts and intervals must be greater than zero");
         return -1;
     }
+    if (cfg->tcp_keepalive_ms > MCPGW_TCP_KEEPIDLE_MAX_S * 1000u) {
+        snprintf(err, errlen, "tcp-keepalive must be at most %us", MCPGW_TCP_KEEPIDLE_MAX_S);
+        return -1;
+    }
     if (cfg->stream_mux > 1) {
         snprintf(err, errlen, "stream-mux must be 0 or 1");
         return -1;
@@ -539,51 +349,5 @@ void mcpgw_bal_config_usage(FILE *out, const char *prog)
 {
     struct mcpgw_bal_config d;
     mcpgw_bal_config_defaults(&d);
-    fprintf(out,
-            "usage: %s --listen HOST:PORT --nodes ID=HOST:PORT,... [options]\n"
-            "       %s --config FILE [--check]\n\n"
-            "Stateless sticky front for mcpgw nodes: requests with Mcp-Session-Id go to the node\n"
-            "named by the id's prefix (or the rendezvous-hash choice among nodes that are up);\n"
-            "requests without a session go by load (power of two choices).\n\n",
-            prog, prog);
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(opts); i++) {
-        const struct opt *o = &opts[i];
-        const char *field = (const char *)&d + o->off;
-        char def[64] = "";
-        char flag[64];
-        switch (o->type) {
-        case T_STR:
-            if (*field)
-                snprintf(def, sizeof(def), "%s", field);
-            break;
-        case T_UINT:
-            snprintf(def, sizeof(def), "%u",
-                     o->size == sizeof(int) ? (unsigned)*(const int *)(const void *)field
-                                            : *(const uint32_t *)(const void *)field);
-            break;
-        case T_SIZE:
-            snprintf(def, sizeof(def), "%llu",
-                     (unsigned long long)*(const uint64_t *)(const void *)field);
-            break;
-        case T_DURATION:
-            snprintf(def, sizeof(def), "%ums", *(const uint32_t *)(const void *)field);
-            break;
-        case T_LEVEL:
-            snprintf(def, sizeof(def), "%s", mcpgw_log_level_str(d.log_level));
-            break;
-        default:
-            break;
-        }
-        snprintf(flag, sizeof(flag), "--%s %s", o->name, o->arg);
-        fprintf(out, "  %-32s %s%s%s%s\n", flag, o->help, def[0] ? " [" : "", def,
-                def[0] ? "]" : "");
-    }
-    fprintf(out, "  %-32s %s\n", "--check", "validate the configuration, print a summary, exit");
-    fprintf(out, "  %-32s %s\n", "--help", "this text");
-    fprintf(
-        out,
-        "\nConfig file: one 'key value' per line, keys as the flags without '--'; '#' starts a\n"
-        "comment; nodes as 'node ID HOST:PORT' lines. Flags override the file.\n"
-        "Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the config file and applies\n"
-        "its node list and health settings without dropping connections.\n");
+    mcpgw_opts_usage(out, &spec, &d);
 }

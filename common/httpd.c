@@ -3,6 +3,7 @@
 
 #include "common/httpd_int.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -43,6 +44,7 @@ void mcpgw_httpd_config_defaults(struct mcpgw_httpd_config *cfg)
     cfg->max_conns = 18000;
     cfg->max_output_bytes = 4 * 1024 * 1024;
     cfg->h2_max_streams = 20000;
+    cfg->tcp_keepalive_s = MCPGW_TCP_KEEPIDLE_S;
 }
 
 /* ---- connection lists: idle and head are FIFO with one constant timeout each, so deadlines
@@ -387,6 +389,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A client gone behind a NAT would otherwise keep its GET stream and session forever. */
+    mcpgw_tcp_keepalive(fd, s->cfg.tcp_keepalive_s);
     c = xcalloc(1, sizeof(*c));
     c->hdr.kind = HTTPD_KIND_H1;
     c->srv = s;
@@ -419,6 +423,30 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
+void mcpgw_httpd_set_limits(struct mcpgw_httpd *s, size_t max_head_bytes, size_t max_body_bytes,
+                            uint32_t max_conns)
+{
+    size_t old = s->cfg.max_head_bytes + s->cfg.max_body_bytes,
+           now = max_head_bytes + max_body_bytes;
+    struct conn_list *lists[3] = {&s->idle, &s->head, &s->busy};
+    s->cfg.max_head_bytes = max_head_bytes;
+    s->cfg.max_body_bytes = max_body_bytes;
+    s->cfg.max_conns = max_conns;
+    if (now <= old)
+        return;
+    /* The read bound set at accept (one maximal request plus slack) must let the larger request
+     * in. It is raised to the largest limits ever set, so a connection accepted under any of
+     * them is never bounded below what it was promised. */
+    if (now > s->read_bound)
+        s->read_bound = now;
+    for (int i = 0; i < 3; i++) {
+        struct mcpgw_http_conn *c;
+        TAILQ_FOREACH(c, lists[i], link)
+        if (c->bev)
+            bufferevent_setwatermark(c->bev, EV_READ, 0, s->read_bound + 65536);
+    }
+}
+
 static void on_accept_error(struct evconnlistener *lev, void *arg)
 {
     struct mcpgw_httpd *s = arg;
@@ -441,6 +469,7 @@ struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_
     TAILQ_INIT(&s->busy);
     s->base = base;
     s->cfg = *cfg;
+    s->read_bound = cfg->max_head_bytes + cfg->max_body_bytes;
     s->handler = handler;
     s->arg = arg;
     s->sweep = event_new(base, -1, EV_PERSIST, on_sweep, s);

@@ -43,6 +43,8 @@ struct mcpgw_httpd_config {
     size_t max_output_bytes;  /* default 4 MiB of unsent output before a stream is dropped */
     int reuseport;            /* SO_REUSEPORT on the listener */
     uint32_t h2_max_streams;  /* default 20000: SETTINGS_MAX_CONCURRENT_STREAMS per h2 connection */
+    uint32_t tcp_keepalive_s; /* default 60: idle seconds before TCP keep-alive probes on each
+                                 accepted socket (mcpgw_tcp_keepalive); 0 = off */
 };
 
 /* A complete request. Everything it points to is borrowed until the handler returns. */
@@ -69,6 +71,12 @@ struct mcpgw_httpd *mcpgw_httpd_new(struct event_base *base, const struct mcpgw_
                                     mcpgw_http_handler_fn handler, void *arg);
 /* Bind and listen on "host:port". Returns 0, or -1 with an operator-readable sentence in err. */
 int mcpgw_httpd_listen(struct mcpgw_httpd *s, const char *addr, char *err, size_t errlen);
+/* Change the request limits of a running server (a configuration reload). Requests whose head
+ * arrives afterwards are held to them; a lower max_conns closes no connection, it refuses new
+ * ones until the count is below it. A connection's read bound only grows, so a request already
+ * under way within the old limits is never stalled by lower ones. */
+void mcpgw_httpd_set_limits(struct mcpgw_httpd *s, size_t max_head_bytes, size_t max_body_bytes,
+                            uint32_t max_conns);
 /* Stop accepting new connections (drain); existing connections go on. */
 void mcpgw_httpd_stop_accepting(struct mcpgw_httpd *s);
 /* Close every connection (close callbacks fire) and free the server. Not from inside a handler. */

@@ -75,7 +75,8 @@ struct mcpgw_httpd {
     void *arg;
     struct conn_list idle, head, busy;
     struct event *sweep;
-    uint32_t nconns; /* HTTP/1.1 and h2 connections, plus live h2 streams */
+    uint32_t nconns;   /* HTTP/1.1 and h2 connections, plus live h2 streams */
+    size_t read_bound; /* the largest max_head_bytes + max_body_bytes ever set */
     uint64_t last_accept_warn;
 };
 

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <netdb.h>
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -144,6 +145,7 @@ int mcpgw_parse_size(const char *s, uint64_t *out)
 {
     char *end;
     unsigned long long v;
+    int shift;
     if (!isdigit((unsigned char)*s))
         return -1;
     errno = 0;
@@ -152,19 +154,23 @@ int mcpgw_parse_size(const char *s, uint64_t *out)
         return -1;
     switch (tolower((unsigned char)*end)) {
     case '\0':
+        shift = 0;
         break;
     case 'k':
-        v <<= 10, end++;
+        shift = 10, end++;
         break;
     case 'm':
-        v <<= 20, end++;
+        shift = 20, end++;
         break;
     case 'g':
-        v <<= 30, end++;
+        shift = 30, end++;
         break;
     default:
         return -1;
     }
+    if (v > (ULLONG_MAX >> shift))
+        return -1; /* would wrap */
+    v <<= shift;
     if (*end == 'b' || *end == 'B')
         end++;
     if (*end)
@@ -192,6 +198,8 @@ int mcpgw_parse_duration_ms(const char *s, uint64_t *out_ms)
     else if (strcmp(end, "h") == 0)
         v *= 3600000;
     else
+        return -1;
+    if (!(v < 18446744073709551616.0)) /* 2^64: the conversion below would be undefined */
         return -1;
     *out_ms = (uint64_t)v;
     return 0;

@@ -2,11 +2,11 @@
 #include "gossip/swim.h"
 
 #include "common/log.h"
+#include "common/opts.h"
 #include "common/util.h"
 
 #include <errno.h>
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,38 +20,81 @@ struct agent {
     uint32_t period_ms;
 };
 
-static void usage(FILE *out)
+/* The agent's settings, one row each (common/opts.h). */
+struct agent_opts {
+    char config[512];
+    char node_id[65];
+    char bind[128], advertise[128], http_addr[128], keyring[512];
+    struct mcpgw_opts_list seeds;
+    uint32_t non_serving;
+    uint32_t period_ms, probe_timeout_ms, indirect_k, suspicion_ms, fanout, sync_ms, reap_ms;
+    uint32_t sessions, churn_ms, max_skew_ms;
+    int log_level;
+};
+
+#define F(f) offsetof(struct agent_opts, f), sizeof(((struct agent_opts *)0)->f)
+static const struct mcpgw_opts_row rows[] = {
+    {"config", MCPGW_OPTS_CONFIG, F(config), NULL, "FILE", "read settings from FILE"},
+    {"node-id", MCPGW_OPTS_STR, F(node_id), NULL, "ID", "member id (required)"},
+    {"gossip-bind", MCPGW_OPTS_STR, F(bind), NULL, "HOST:PORT", "UDP address to bind (required)"},
+    {"gossip-advertise", MCPGW_OPTS_STR, F(advertise), NULL, "HOST:PORT",
+     "UDP address others reach us at (default: the bound one)"},
+    {"gossip-seeds", MCPGW_OPTS_LIST, F(seeds), NULL, "A,B,...",
+     "seed addresses (host:port, comma-separated)"},
+    {"gossip-keyring", MCPGW_OPTS_STR, F(keyring), NULL, "FILE",
+     "seal and check every datagram with this key ring (32-byte keys, hex or base64, one a "
+     "line; the first sends)"},
+    {"max-skew-ms", MCPGW_OPTS_UINT, F(max_skew_ms), NULL, "N",
+     "refuse sealed datagrams sent longer ago (or later) than this"},
+    {"http-addr", MCPGW_OPTS_STR, F(http_addr), NULL, "HOST:PORT",
+     "advertised HTTP address (metadata only)"},
+    {"non-serving", MCPGW_OPTS_BOOL, F(non_serving), NULL, NULL,
+     "join as a non-serving member (like a balancer)"},
+    {"period-ms", MCPGW_OPTS_UINT, F(period_ms), NULL, "N", "protocol period"},
+    {"probe-timeout-ms", MCPGW_OPTS_UINT, F(probe_timeout_ms), NULL, "N", "direct probe timeout"},
+    {"indirect-k", MCPGW_OPTS_UINT, F(indirect_k), NULL, "N", "indirect probes"},
+    {"suspicion-ms", MCPGW_OPTS_UINT, F(suspicion_ms), NULL, "N", "suspicion timeout"},
+    {"fanout", MCPGW_OPTS_UINT, F(fanout), NULL, "N", "immediate forwards of urgent updates"},
+    {"sync-ms", MCPGW_OPTS_UINT, F(sync_ms), NULL, "N", "push-pull interval"},
+    {"reap-ms", MCPGW_OPTS_UINT, F(reap_ms), NULL, "N", "forget dead members after"},
+    {"sessions", MCPGW_OPTS_UINT, F(sessions), NULL, "N", "initial session count metadata"},
+    {"sessions-every-ms", MCPGW_OPTS_UINT, F(churn_ms), NULL, "N",
+     "change the session count every N ms (load simulation)"},
+    {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "warn", "LEVEL", "debug|info|warn|error"},
+};
+
+static const struct mcpgw_opts_spec spec = {
+    .prog = "mcpgw-gossip-agent",
+    .rows = rows,
+    .nrows = MCPGW_ARRAY_LEN(rows),
+    .cfg_size = sizeof(struct agent_opts),
+    .synopsis = "usage: mcpgw-gossip-agent --node-id ID --gossip-bind HOST:PORT [options]\n"
+                "\n"
+                "Runs one gossip (SWIM) member and prints one line per membership change:\n"
+                "  <wall-clock ms> <member id> <state> gen=<generation> inc=<incarnation> "
+                "sessions=<n> http=<addr>\n"
+                "States: alive suspect dead draining left. The first line describes this member:\n"
+                "  <ms> <id> self gossip=<addr> gen=<generation>\n",
+    .epilogue = "Signals: SIGUSR1 announces draining, SIGUSR2 prints the member view and a line\n"
+                "  <ms> stats received=N sent=N forged=N replayed=N stale=N wrong_version=N\n"
+                "  no_key=N malformed=N keys=N reloads=N reload_failures=N\n"
+                "SIGHUP re-reads the key ring file; SIGTERM/SIGINT leave gracefully and exit.\n",
+};
+
+/* The table's defaults, with the gossip library's own for the protocol settings. */
+static void agent_defaults(struct agent_opts *o)
 {
-    fprintf(out,
-            "usage: mcpgw-gossip-agent --node-id ID --gossip-bind HOST:PORT [options]\n"
-            "\n"
-            "Runs one gossip (SWIM) member and prints one line per membership change:\n"
-            "  <wall-clock ms> <member id> <state> gen=<generation> inc=<incarnation> "
-            "sessions=<n> http=<addr>\n"
-            "States: alive suspect dead draining left. The first line describes this member:\n"
-            "  <ms> <id> self gossip=<addr> gen=<generation>\n"
-            "\n"
-            "options:\n"
-            "  --node-id ID              member id (required)\n"
-            "  --gossip-bind HOST:PORT   UDP address to bind (required)\n"
-            "  --gossip-advertise H:P    UDP address others reach us at (default: the bound one)\n"
-            "  --gossip-seeds A,B,...    seed addresses (host:port, comma-separated)\n"
-            "  --http-addr HOST:PORT     advertised HTTP address (metadata only)\n"
-            "  --non-serving             join as a non-serving member (like a balancer)\n"
-            "  --period-ms N             protocol period (default 150)\n"
-            "  --probe-timeout-ms N      direct probe timeout (default 60)\n"
-            "  --indirect-k N            indirect probes (default 3)\n"
-            "  --suspicion-ms N          suspicion timeout (default 800)\n"
-            "  --fanout N                immediate forwards of urgent updates (default 3)\n"
-            "  --sync-ms N               push-pull interval (default 5000)\n"
-            "  --reap-ms N               forget dead members after (default 30000)\n"
-            "  --sessions N              initial session count metadata\n"
-            "  --sessions-every-ms N     change the session count every N ms (load simulation)\n"
-            "  --log-level LEVEL         debug|info|warn|error (default warn)\n"
-            "  --help                    this text\n"
-            "\n"
-            "Signals: SIGUSR1 announces draining, SIGUSR2 prints the member view,\n"
-            "SIGTERM/SIGINT leave gracefully and exit.\n");
+    struct mcpgw_gossip_config d;
+    mcpgw_opts_defaults(&spec, o);
+    mcpgw_gossip_config_defaults(&d);
+    o->period_ms = d.period_ms;
+    o->probe_timeout_ms = d.probe_timeout_ms;
+    o->indirect_k = (uint32_t)d.indirect_k;
+    o->suspicion_ms = d.suspicion_ms;
+    o->fanout = (uint32_t)d.fanout;
+    o->sync_ms = d.sync_ms;
+    o->reap_ms = d.reap_ms;
+    o->max_skew_ms = d.max_clock_skew_ms;
 }
 
 static void on_change(void *arg, const struct mcpgw_member *m, enum mcpgw_member_state old)
@@ -75,6 +118,25 @@ static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(a->base, NULL);
 }
 
+static void print_view(struct agent *a)
+{
+    unsigned long long now = (unsigned long long)mcpgw_wall_ms();
+    const struct mcpgw_gossip_stats *st = mcpgw_gossip_stats(a->g);
+
+    for (int i = 0; i < mcpgw_gossip_member_count(a->g); i++) {
+        const struct mcpgw_member *m = mcpgw_gossip_member_get(a->g, i);
+        printf("%llu view %s %s gen=%llu inc=%u sessions=%u\n", now, m->id,
+               mcpgw_member_state_str(m->state), (unsigned long long)m->generation, m->incarnation,
+               m->sessions);
+    }
+    printf("%llu stats received=%llu sent=%llu", now, (unsigned long long)st->received,
+           (unsigned long long)st->sent);
+    for (int r = 0; r < MCPGW_GOSSIP_REFUSED_COUNT; r++)
+        printf(" %s=%llu", mcpgw_gossip_refusal_str(r), (unsigned long long)st->refused[r]);
+    printf(" keys=%d reloads=%llu reload_failures=%llu\n", st->keys,
+           (unsigned long long)st->key_reloads, (unsigned long long)st->key_reload_failures);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct agent *a = arg;
@@ -82,13 +144,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (sig == SIGUSR1) {
         mcpgw_gossip_set_draining(a->g);
     } else if (sig == SIGUSR2) {
-        unsigned long long now = (unsigned long long)mcpgw_wall_ms();
-        for (int i = 0; i < mcpgw_gossip_member_count(a->g); i++) {
-            const struct mcpgw_member *m = mcpgw_gossip_member_get(a->g, i);
-            printf("%llu view %s %s gen=%llu inc=%u sessions=%u\n", now, m->id,
-                   mcpgw_member_state_str(m->state), (unsigned long long)m->generation,
-                   m->incarnation, m->sessions);
-        }
+        print_view(a);
+    } else if (sig == SIGHUP) {
+        char err[256];
+        if (mcpgw_gossip_reload_keyring(a->g, NULL, err, sizeof(err)) < 0)
+            log_error("SIGHUP: keeping the current key ring: %s", err);
     } else {
         /* leave, then let a couple of periods carry the news before exiting */
         struct timeval tv = {0, (suseconds_t)a->period_ms * 2000};
@@ -97,150 +157,63 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     }
 }
 
-static int parse_u32(const char *flag, const char *s, uint32_t *out)
-{
-    char *end;
-    unsigned long v;
-    errno = 0;
-    v = strtoul(s, &end, 10);
-    if (errno || *end || end == s || v > 0xffffffffUL) {
-        fprintf(stderr, "mcpgw-gossip-agent: %s needs a non-negative integer, got '%s'\n", flag, s);
-        return -1;
-    }
-    *out = (uint32_t)v;
-    return 0;
-}
-
-/* Split "a,b,c" in place into argv-style pointers; returns the count. */
-static int split_seeds(char *s, const char ***out)
-{
-    int n = 0;
-    const char **v = xcalloc(strlen(s) / 2 + 2, sizeof(char *));
-    for (char *tok = strtok(s, ","); tok; tok = strtok(NULL, ","))
-        if (*tok)
-            v[n++] = tok;
-    *out = v;
-    return n;
-}
-
 int main(int argc, char **argv)
 {
-    enum {
-        O_ID = 1,
-        O_BIND,
-        O_ADV,
-        O_SEEDS,
-        O_HTTP,
-        O_NONSERVING,
-        O_PERIOD,
-        O_PTIMEOUT,
-        O_K,
-        O_SUSP,
-        O_FANOUT,
-        O_SYNC,
-        O_REAP,
-        O_SESSIONS,
-        O_CHURN,
-        O_LOG,
-        O_HELP
-    };
-    static const struct option opts[] = {{"node-id", required_argument, NULL, O_ID},
-                                         {"gossip-bind", required_argument, NULL, O_BIND},
-                                         {"gossip-advertise", required_argument, NULL, O_ADV},
-                                         {"gossip-seeds", required_argument, NULL, O_SEEDS},
-                                         {"http-addr", required_argument, NULL, O_HTTP},
-                                         {"non-serving", no_argument, NULL, O_NONSERVING},
-                                         {"period-ms", required_argument, NULL, O_PERIOD},
-                                         {"probe-timeout-ms", required_argument, NULL, O_PTIMEOUT},
-                                         {"indirect-k", required_argument, NULL, O_K},
-                                         {"suspicion-ms", required_argument, NULL, O_SUSP},
-                                         {"fanout", required_argument, NULL, O_FANOUT},
-                                         {"sync-ms", required_argument, NULL, O_SYNC},
-                                         {"reap-ms", required_argument, NULL, O_REAP},
-                                         {"sessions", required_argument, NULL, O_SESSIONS},
-                                         {"sessions-every-ms", required_argument, NULL, O_CHURN},
-                                         {"log-level", required_argument, NULL, O_LOG},
-                                         {"help", no_argument, NULL, O_HELP},
-                                         {NULL, 0, NULL, 0}};
+    struct agent_opts o;
     struct mcpgw_gossip_config cfg;
     struct agent a;
-    struct event *sigs[4] = {NULL};
-    const int signums[4] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
-    const char **seeds = NULL;
-    char *seeds_arg = NULL, err[256];
-    uint32_t v, churn_ms = 0;
-    int c, rc = 1, level;
+    struct event *sigs[5] = {NULL};
+    const int signums[5] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP};
+    char err[512];
+    int rc = 1, check = 0, help = 0;
+    uint32_t churn_ms;
 
     memset(&a, 0, sizeof(a));
-    mcpgw_gossip_config_defaults(&cfg);
-    mcpgw_log_set_level(MCPGW_LOG_WARN);
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (c) {
-        case O_ID:
-            cfg.node_id = optarg;
-            break;
-        case O_BIND:
-            cfg.bind_addr = optarg;
-            break;
-        case O_ADV:
-            cfg.advertise_addr = optarg;
-            break;
-        case O_SEEDS:
-            free(seeds_arg);
-            free(seeds);
-            seeds_arg = xstrdup(optarg);
-            cfg.nseeds = split_seeds(seeds_arg, &seeds);
-            cfg.seeds = seeds;
-            break;
-        case O_HTTP:
-            cfg.http_addr = optarg;
-            break;
-        case O_NONSERVING:
-            cfg.serving = 0;
-            break;
-        case O_LOG:
-            if ((level = mcpgw_log_level_parse(optarg)) < 0) {
-                fprintf(stderr, "mcpgw-gossip-agent: unknown log level '%s'\n", optarg);
-                goto out;
-            }
-            mcpgw_log_set_level((enum mcpgw_log_level)level);
-            break;
-        case O_HELP:
-            usage(stdout);
-            rc = 0;
-            goto out;
-        case '?':
-            usage(stderr);
-            goto out;
-        default:
-            if (parse_u32(opts[c - 1].name, optarg, &v) < 0)
-                goto out;
-            if (c == O_PERIOD)
-                cfg.period_ms = v;
-            else if (c == O_PTIMEOUT)
-                cfg.probe_timeout_ms = v;
-            else if (c == O_K)
-                cfg.indirect_k = (int)v;
-            else if (c == O_SUSP)
-                cfg.suspicion_ms = v;
-            else if (c == O_FANOUT)
-                cfg.fanout = (int)v;
-            else if (c == O_SYNC)
-                cfg.sync_ms = v;
-            else if (c == O_REAP)
-                cfg.reap_ms = v;
-            else if (c == O_SESSIONS)
-                a.sessions = v;
-            else if (c == O_CHURN)
-                churn_ms = v;
-            break;
-        }
-    }
-    if (optind < argc || !cfg.node_id || !cfg.bind_addr) {
-        fprintf(stderr, "mcpgw-gossip-agent: --node-id and --gossip-bind are required\n");
-        usage(stderr);
+    agent_defaults(&o);
+    if (mcpgw_opts_parse_argv(&spec, &o, argc, argv, &check, &help, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mcpgw-gossip-agent: %s\n", err);
+        rc = 2;
         goto out;
     }
+    if (help) {
+        struct agent_opts d;
+        agent_defaults(&d);
+        mcpgw_opts_usage(stdout, &spec, &d);
+        mcpgw_opts_free(&spec, &d);
+        rc = 0;
+        goto out;
+    }
+    if (!o.node_id[0] || !o.bind[0]) {
+        fprintf(stderr, "mcpgw-gossip-agent: --node-id and --gossip-bind are required (see "
+                        "--help)\n");
+        rc = 2;
+        goto out;
+    }
+    if (check) {
+        printf("config ok\n");
+        rc = 0;
+        goto out;
+    }
+    mcpgw_log_set_level((enum mcpgw_log_level)o.log_level);
+    mcpgw_gossip_config_defaults(&cfg);
+    cfg.node_id = o.node_id;
+    cfg.bind_addr = o.bind;
+    cfg.advertise_addr = o.advertise[0] ? o.advertise : NULL;
+    cfg.seeds = (const char *const *)o.seeds.v;
+    cfg.nseeds = o.seeds.n;
+    cfg.http_addr = o.http_addr[0] ? o.http_addr : NULL;
+    cfg.serving = !o.non_serving;
+    cfg.period_ms = o.period_ms;
+    cfg.probe_timeout_ms = o.probe_timeout_ms;
+    cfg.indirect_k = (int)o.indirect_k;
+    cfg.suspicion_ms = o.suspicion_ms;
+    cfg.fanout = (int)o.fanout;
+    cfg.sync_ms = o.sync_ms;
+    cfg.reap_ms = o.reap_ms;
+    cfg.keyring_path = o.keyring[0] ? o.keyring : NULL;
+    cfg.max_clock_skew_ms = o.max_skew_ms;
+    a.sessions = o.sessions;
+    churn_ms = o.churn_ms;
     setvbuf(stdout, NULL, _IOLBF, 0);
     signal(SIGPIPE, SIG_IGN);
     {
@@ -265,7 +238,7 @@ int main(int argc, char **argv)
     printf("%llu %s self gossip=%s gen=%llu\n", (unsigned long long)mcpgw_wall_ms(), cfg.node_id,
            mcpgw_gossip_self(a.g)->gossip_addr,
            (unsigned long long)mcpgw_gossip_self(a.g)->generation);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         sigs[i] = evsignal_new(a.base, signums[i], on_signal, &a);
         evsignal_add(sigs[i], NULL);
     }
@@ -282,7 +255,7 @@ int main(int argc, char **argv)
     event_base_dispatch(a.base);
     rc = 0;
 out:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (sigs[i])
             event_free(sigs[i]);
     if (a.churn_ev)
@@ -292,7 +265,6 @@ out:
     mcpgw_gossip_free(a.g);
     if (a.base)
         event_base_free(a.base);
-    free(seeds);
-    free(seeds_arg);
+    mcpgw_opts_free(&spec, &o);
     return rc;
 }

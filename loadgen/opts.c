@@ -1,99 +1,22 @@
-/* opts.c - command-line flags of mcpgw-loadgen. */
+/* opts.c - mcpgw-loadgen's settings: option rows (common/opts.h) and their checks. */
 #include "loadgen/opts.h"
 
 #include "common/net.h"
+#include "common/opts.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
-#include <getopt.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
-
-void mcpgw_lg_opts_usage(FILE *f)
-{
-    fprintf(
-        f,
-        "usage: mcpgw-loadgen --url http://HOST:PORT/mcp [options]\n"
-        "Opens MCP sessions (initialize, initialized, optionally a held GET stream and a\n"
-        "resource subscription) at a ramp rate, then drives echo tool calls for a duration,\n"
-        "and reports latency, throughput, sessions, streams and notifications.\n"
-        "\n"
-        "Load:\n"
-        "  --url URL                 MCP endpoint (http only), e.g. http://127.0.0.1:8801/mcp\n"
-        "  --sessions N              sessions to open (default 1)\n"
-        "  --ramp RATE/s             sessions opened per second (default 1000/s)\n"
-        "  --duration D              length of the load phase (default 10s)\n"
-        "  --rate R/s|max            echo calls per second, open loop, scheduled by intended\n"
-        "                            send time; or max: closed loop with --concurrency calls in\n"
-        "                            flight (default max); 0: sessions only, no calls\n"
-        "  --concurrency C           request connections over all workers; in-flight calls\n"
-        "                            with --rate max (default 64)\n"
-        "  --payload SIZE            bytes of echo text (default 256; k suffix ok)\n"
-        "  --get-streams             hold each session's GET SSE stream open (1 socket each)\n"
-        "  --subscribe NAME          subscribe every session to mcpgw://notes/NAME (needs\n"
-        "                            --get-streams)\n"
-        "  --notes-writer RATE/s     worker 0 calls notes_write on NAME at this rate during the\n"
-        "                            load; every subscriber must get each version once\n"
-        "Scale:\n"
-        "  --workers K               worker processes (default 1); sessions, rate and\n"
-        "                            connections are split evenly\n"
-        "  --source-addrs LIST       local addresses to connect from: 127.0.0.2-127.0.0.9 or\n"
-        "                            a comma list; spread over workers and sockets\n"
-        "Robustness:\n"
-        "  --timeout D               per-request deadline (default 10s)\n"
-        "  --retries N               re-sends after a connection failure, or a 502/503/504\n"
-        "                            to a request that may be repeated (default 2)\n"
-        "  --reconnect-window D      how long a broken GET stream is retried (default 30s)\n"
-        "  --setup-window D          extra time allowed for setups after the ramp (default 30s)\n"
-        "  --grace D                 wait for notifications after the load (default 2s; longer\n"
-        "                            while they still arrive, up to 30s)\n"
-        "  --keep-sessions           do not DELETE the sessions at the end\n"
-        "Drills (local cluster; times are after the load phase starts):\n"
-        "  --drill kill:NODE@30s         SIGKILL the node\n"
-        "  --drill stop:NODE@30s+10s     SIGSTOP, then SIGCONT 10s later\n"
-        "  --drill drain:NODE@30s        SIGTERM: the node drains (stops taking sessions,\n"
-        "                                ends its streams, exits when its calls are done)\n"
-        "  --drill redis-restart@30s[+D] SIGKILL Redis, start it again D later\n"
-        "  --pidfile-dir DIR         find NODE in DIR/NODE.pid (and DIR/redis.pid) before\n"
-        "                            scanning /proc for --node-id NODE\n"
-        "  --redis-port P            Redis to restart (default 6379)\n"
-        "  --redis-cmd CMD           shell command that starts Redis again (default: rebuilt\n"
-        "                            from its process title: redis-server --bind H --port P)\n"
-        "Output:\n"
-        "  --report-json FILE        JSON report (fields in docs/loadgen.md)\n"
-        "  --report-html FILE        self-contained HTML report with plots\n"
-        "  --quiet                   no progress line\n"
-        "  --check                   exit 3 when a session failed or was lost, a request\n"
-        "                            failed or a notification was lost or duplicated\n"
-        "  --protocol-version V      MCP revision to initialize with (default 2025-11-25)\n"
-        "  --help                    this text\n"
-        "Durations take ms/s/m/h (a plain number is seconds); rates take an optional /s.\n"
-        "Exit status: 0 done, 1 usage or setup error, 2 aborted, 3 --check found a problem.\n");
-}
-
-/* "30s", "500ms", or plain seconds. */
-static int parse_duration(const char *s, uint64_t *ms)
-{
-    char *end;
-    double v;
-    if (!*s)
-        return -1;
-    v = strtod(s, &end);
-    if (*end == '\0' && end != s && v >= 0) {
-        *ms = (uint64_t)(v * 1000.0);
-        return 0;
-    }
-    return mcpgw_parse_duration_ms(s, ms);
-}
 
 /* "1000/s", "1000", "2.5/s". */
 static int parse_rate(const char *s, double *out)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v <= 0)
+    if (end == s || !(v > 0 && v < 1e12))
         return -1;
     if (*end && strcmp(end, "/s") != 0)
         return -1;
@@ -101,42 +24,39 @@ static int parse_rate(const char *s, double *out)
     return 0;
 }
 
-static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    uint64_t v;
-    if (mcpgw_parse_size(s, &v) < 0 || v < lo || v > hi)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
-
 /* "http://host:port/path" into cfg (host resolved to an IPv4/IPv6 address). */
-static int parse_url(const char *url, struct mcpgw_lg_config *cfg)
+static int set_url(void *c, int nwords, char **words, int first, char *err, size_t errlen)
 {
-    const char *p, *slash;
-    char hostport[300], err[160];
+    struct mcpgw_lg_config *cfg = c;
+    const char *url = words[0], *p, *slash;
+    char hostport[300], e[160], portstr[16];
     struct addrinfo hints, *res = NULL;
-    char portstr[16];
+    size_t hl;
     int rc;
     if (strncmp(url, "http://", 7) != 0) {
-        fprintf(stderr, "mcpgw-loadgen: --url must start with http:// (TLS is not supported)\n");
+        snprintf(err, errlen, "the URL must start with http:// (TLS is not supported)");
+        return -1;
+    }
+    if (strlen(url) >= sizeof(cfg->url)) {
+        snprintf(err, errlen, "the URL is too long");
         return -1;
     }
     snprintf(cfg->url, sizeof(cfg->url), "%s", url);
     p = url + 7;
     slash = strchr(p, '/');
-    if ((size_t)(slash ? slash - p : (long)strlen(p)) >= sizeof(hostport)) {
-        fprintf(stderr, "mcpgw-loadgen: --url host is too long\n");
+    hl = slash ? (size_t)(slash - p) : strlen(p);
+    if (hl >= sizeof(hostport) - 3 || strlen(slash ? slash : "/") >= sizeof(cfg->path)) {
+        snprintf(err, errlen, "the URL's host or path is too long");
         return -1;
     }
-    snprintf(hostport, sizeof(hostport), "%.*s", (int)(slash ? slash - p : (long)strlen(p)), p);
+    snprintf(hostport, sizeof(hostport), "%.*s", (int)hl, p);
     snprintf(cfg->path, sizeof(cfg->path), "%s", slash ? slash : "/");
     snprintf(cfg->authority, sizeof(cfg->authority), "%s", hostport);
     if (!strchr(hostport, ':') || (hostport[0] == '[' && !strstr(hostport, "]:")))
         strncat(hostport, ":80", sizeof(hostport) - strlen(hostport) - 1);
-    if (mcpgw_parse_hostport(hostport, cfg->host, sizeof(cfg->host), &cfg->port, err, sizeof(err)) <
+    if (mcpgw_parse_hostport(hostport, cfg->host, sizeof(cfg->host), &cfg->port, e, sizeof(e)) <
         0) {
-        fprintf(stderr, "mcpgw-loadgen: --url: %s\n", err);
+        snprintf(err, errlen, "%s", e);
         return -1;
     }
     memset(&hints, 0, sizeof(hints));
@@ -144,8 +64,7 @@ static int parse_url(const char *url, struct mcpgw_lg_config *cfg)
     snprintf(portstr, sizeof(portstr), "%d", cfg->port);
     rc = getaddrinfo(cfg->host, portstr, &hints, &res);
     if (rc != 0 || !res) {
-        fprintf(stderr, "mcpgw-loadgen: --url: cannot resolve %s: %s\n", cfg->host,
-                gai_strerror(rc));
+        snprintf(err, errlen, "cannot resolve %s: %s", cfg->host, gai_strerror(rc));
         return -1;
     }
     memcpy(&cfg->dst, res->ai_addr, res->ai_addrlen);
@@ -154,275 +73,230 @@ static int parse_url(const char *url, struct mcpgw_lg_config *cfg)
     return 0;
 }
 
-/* "127.0.0.2-127.0.0.9" or "a,b,c" (each item may be a range). */
-static int parse_sources(const char *s, struct mcpgw_lg_config *cfg)
+static int set_ramp(void *c, int nwords, char **words, int first, char *err, size_t errlen)
 {
-    char err[160];
-    if (mcpgw_parse_ipv4_list(s, cfg->src, MCPGW_LG_MAX_SRC, &cfg->nsrc, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mcpgw-loadgen: --source-addrs: %s\n", err);
+    struct mcpgw_lg_config *cfg = c;
+    if (parse_rate(words[0], &cfg->ramp_per_s) < 0) {
+        snprintf(err, errlen, "'%s' is not a rate such as 1000/s", words[0]);
         return -1;
     }
     return 0;
 }
 
-static int name_ok(const char *s)
+/* R/s: open loop; max: closed loop; 0: sessions only, no calls. */
+static int set_rate(void *c, int nwords, char **words, int first, char *err, size_t errlen)
 {
-    size_t n = strlen(s);
-    if (n == 0 || n > 64)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!isalnum((unsigned char)s[i]) && s[i] != '.' && s[i] != '_' && s[i] != '-')
-            return 0;
-    return 1;
-}
-
-int mcpgw_lg_opts_parse(int argc, char **argv, struct mcpgw_lg_config *cfg)
-{
-    enum {
-        O_URL = 1,
-        O_SESSIONS,
-        O_RAMP,
-        O_DURATION,
-        O_RATE,
-        O_CONC,
-        O_PAYLOAD,
-        O_GET,
-        O_SUB,
-        O_WRITER,
-        O_WORKERS,
-        O_SRC,
-        O_TIMEOUT,
-        O_RETRIES,
-        O_RECONNECT,
-        O_SETUP,
-        O_GRACE,
-        O_KEEP,
-        O_DRILL,
-        O_PIDDIR,
-        O_REDIS_PORT,
-        O_REDIS_CMD,
-        O_JSON,
-        O_HTML,
-        O_QUIET,
-        O_CHECK,
-        O_PROTO,
-        O_HELP
-    };
-    static const struct option opts[] = {
-        {"url", required_argument, 0, O_URL},
-        {"sessions", required_argument, 0, O_SESSIONS},
-        {"ramp", required_argument, 0, O_RAMP},
-        {"duration", required_argument, 0, O_DURATION},
-        {"rate", required_argument, 0, O_RATE},
-        {"concurrency", required_argument, 0, O_CONC},
-        {"payload", required_argument, 0, O_PAYLOAD},
-        {"get-streams", no_argument, 0, O_GET},
-        {"subscribe", required_argument, 0, O_SUB},
-        {"notes-writer", required_argument, 0, O_WRITER},
-        {"workers", required_argument, 0, O_WORKERS},
-        {"source-addrs", required_argument, 0, O_SRC},
-        {"timeout", required_argument, 0, O_TIMEOUT},
-        {"retries", required_argument, 0, O_RETRIES},
-        {"reconnect-window", required_argument, 0, O_RECONNECT},
-        {"setup-window", required_argument, 0, O_SETUP},
-        {"grace", required_argument, 0, O_GRACE},
-        {"keep-sessions", no_argument, 0, O_KEEP},
-        {"drill", required_argument, 0, O_DRILL},
-        {"pidfile-dir", required_argument, 0, O_PIDDIR},
-        {"redis-port", required_argument, 0, O_REDIS_PORT},
-        {"redis-cmd", required_argument, 0, O_REDIS_CMD},
-        {"report-json", required_argument, 0, O_JSON},
-        {"report-html", required_argument, 0, O_HTML},
-        {"quiet", no_argument, 0, O_QUIET},
-        {"check", no_argument, 0, O_CHECK},
-        {"protocol-version", required_argument, 0, O_PROTO},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0},
-    };
-    int o, have_url = 0;
-    uint64_t v;
-    char err[200];
-
-    memset(cfg, 0, sizeof(*cfg));
-    cfg->sessions = 1;
-    cfg->ramp_per_s = 1000;
-    cfg->duration_ms = 10000;
-    cfg->closed_loop = 1;
-    cfg->concurrency = 64;
-    cfg->payload = 256;
-    cfg->workers = 1;
-    cfg->timeout_ms = 10000;
-    cfg->retries = 2;
-    cfg->reconnect_ms = 30000;
-    cfg->setup_window_ms = 30000;
-    cfg->grace_ms = 2000;
-    cfg->redis_port = 6379;
-    snprintf(cfg->protocol_version, sizeof(cfg->protocol_version), "2025-11-25");
-
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case O_URL:
-            if (parse_url(optarg, cfg) < 0)
-                return -1;
-            have_url = 1;
-            break;
-        case O_SESSIONS:
-            if (parse_u32(optarg, 1, 10000000, &cfg->sessions) < 0)
-                goto bad;
-            break;
-        case O_RAMP:
-            if (parse_rate(optarg, &cfg->ramp_per_s) < 0)
-                goto bad;
-            break;
-        case O_DURATION:
-        case O_TIMEOUT:
-        case O_RECONNECT:
-        case O_SETUP:
-        case O_GRACE:
-            if (parse_duration(optarg, &v) < 0)
-                goto bad;
-            if (o == O_DURATION)
-                cfg->duration_ms = v;
-            else if (o == O_TIMEOUT)
-                cfg->timeout_ms = v ? v : 1;
-            else if (o == O_RECONNECT)
-                cfg->reconnect_ms = v;
-            else if (o == O_SETUP)
-                cfg->setup_window_ms = v;
-            else
-                cfg->grace_ms = v;
-            break;
-        case O_RATE:
-            if (strcmp(optarg, "max") == 0) {
-                cfg->closed_loop = 1;
-                cfg->rate_per_s = 0;
-            } else if (strcmp(optarg, "0") == 0 || strcmp(optarg, "0/s") == 0) {
-                cfg->closed_loop = 0; /* sessions only, no calls */
-                cfg->rate_per_s = 0;
-            } else if (parse_rate(optarg, &cfg->rate_per_s) == 0) {
-                cfg->closed_loop = 0;
-            } else {
-                goto bad;
-            }
-            break;
-        case O_CONC:
-            if (parse_u32(optarg, 1, 1000000, &cfg->concurrency) < 0)
-                goto bad;
-            break;
-        case O_PAYLOAD:
-            if (mcpgw_parse_size(optarg, &v) < 0 || v > (16u << 20) - 1024)
-                goto bad;
-            cfg->payload = (size_t)v;
-            break;
-        case O_GET:
-            cfg->get_streams = 1;
-            break;
-        case O_SUB:
-            if (!name_ok(optarg)) {
-                fprintf(stderr, "mcpgw-loadgen: --subscribe takes a note name: 1-64 characters "
-                                "of [A-Za-z0-9._-]\n");
-                return -1;
-            }
-            snprintf(cfg->subscribe, sizeof(cfg->subscribe), "%s", optarg);
-            break;
-        case O_WRITER:
-            if (parse_rate(optarg, &cfg->notes_rate) < 0)
-                goto bad;
-            break;
-        case O_WORKERS:
-            if (parse_u32(optarg, 1, 256, &cfg->workers) < 0)
-                goto bad;
-            break;
-        case O_SRC:
-            if (parse_sources(optarg, cfg) < 0)
-                return -1;
-            break;
-        case O_RETRIES:
-            if (parse_u32(optarg, 0, 100, &cfg->retries) < 0)
-                goto bad;
-            break;
-        case O_KEEP:
-            cfg->keep_sessions = 1;
-            break;
-        case O_DRILL:
-            if (cfg->ndrills == MCPGW_WIRE_MAX_DRILLS) {
-                fprintf(stderr, "mcpgw-loadgen: at most %d drills\n", MCPGW_WIRE_MAX_DRILLS);
-                return -1;
-            }
-            if (mcpgw_drill_parse(optarg, &cfg->drills[cfg->ndrills], err, sizeof(err)) < 0) {
-                fprintf(stderr, "mcpgw-loadgen: %s\n", err);
-                return -1;
-            }
-            cfg->ndrills++;
-            break;
-        case O_PIDDIR:
-            cfg->pidfile_dir = optarg;
-            break;
-        case O_REDIS_PORT: {
-            uint32_t port;
-            if (parse_u32(optarg, 1, 65535, &port) < 0)
-                goto bad;
-            cfg->redis_port = (int)port;
-            break;
-        }
-        case O_REDIS_CMD:
-            cfg->redis_cmd = optarg;
-            break;
-        case O_JSON:
-            cfg->report_json = optarg;
-            break;
-        case O_HTML:
-            cfg->report_html = optarg;
-            break;
-        case O_QUIET:
-            cfg->quiet = 1;
-            break;
-        case O_CHECK:
-            cfg->check = 1;
-            break;
-        case O_PROTO:
-            snprintf(cfg->protocol_version, sizeof(cfg->protocol_version), "%s", optarg);
-            break;
-        case O_HELP:
-            mcpgw_lg_opts_usage(stdout);
-            return 1;
-        default:
-            mcpgw_lg_opts_usage(stderr);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "mcpgw-loadgen: unexpected argument '%s' (see --help)\n", argv[optind]);
+    struct mcpgw_lg_config *cfg = c;
+    const char *v = words[0];
+    cfg->rate_per_s = 0;
+    if (strcmp(v, "max") == 0) {
+        cfg->closed_loop = 1;
+    } else if (strcmp(v, "0") == 0 || strcmp(v, "0/s") == 0) {
+        cfg->closed_loop = 0;
+    } else if (parse_rate(v, &cfg->rate_per_s) == 0) {
+        cfg->closed_loop = 0;
+    } else {
+        snprintf(err, errlen, "'%s' is not a rate such as 500/s, max or 0", v);
         return -1;
     }
-    if (!have_url) {
-        fprintf(stderr, "mcpgw-loadgen: --url is required (see --help)\n");
+    return 0;
+}
+
+static int set_writer(void *c, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    struct mcpgw_lg_config *cfg = c;
+    if (parse_rate(words[0], &cfg->notes_rate) < 0) {
+        snprintf(err, errlen, "'%s' is not a rate such as 10/s", words[0]);
+        return -1;
+    }
+    return 0;
+}
+
+static int set_subscribe(void *c, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    struct mcpgw_lg_config *cfg = c;
+    const char *s = words[0];
+    size_t n = strlen(s);
+    int ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = isalnum((unsigned char)s[i]) || s[i] == '.' || s[i] == '_' || s[i] == '-';
+    if (!ok) {
+        snprintf(err, errlen, "a note name is 1-64 characters of [A-Za-z0-9._-]");
+        return -1;
+    }
+    snprintf(cfg->subscribe, sizeof(cfg->subscribe), "%s", s);
+    return 0;
+}
+
+/* "127.0.0.2-127.0.0.9" or "a,b,c" (each item may be a range). */
+static int set_sources(void *c, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    struct mcpgw_lg_config *cfg = c;
+    return mcpgw_parse_ipv4_list(words[0], cfg->src, MCPGW_LG_MAX_SRC, &cfg->nsrc, err, errlen);
+}
+
+/* --drill accumulates: each occurrence adds one drill (the first of a source starts afresh). */
+static int set_drill(void *c, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    struct mcpgw_lg_config *cfg = c;
+    if (first)
+        cfg->ndrills = 0;
+    if (cfg->ndrills == MCPGW_WIRE_MAX_DRILLS) {
+        snprintf(err, errlen, "at most %d drills", MCPGW_WIRE_MAX_DRILLS);
+        return -1;
+    }
+    if (mcpgw_drill_parse(words[0], &cfg->drills[cfg->ndrills], err, errlen) < 0)
+        return -1;
+    cfg->ndrills++;
+    return 0;
+}
+
+#define F(f) offsetof(struct mcpgw_lg_config, f), sizeof(((struct mcpgw_lg_config *)0)->f)
+#define SECS .flags = MCPGW_OPTS_SECONDS
+
+static const struct mcpgw_opts_row rows[] = {
+    {"config", MCPGW_OPTS_CONFIG, F(config_path), NULL, "FILE",
+     "read settings from FILE (keys as the flags; 'drill' lines add drills)"},
+    /* Load */
+    {"url", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "URL",
+     "MCP endpoint (http only), e.g. http://127.0.0.1:8801/mcp (required)", .set = set_url},
+    {"sessions", MCPGW_OPTS_UINT, F(sessions), "1", "N", "sessions to open", .min = 1,
+     .max = 10000000},
+    {"ramp", MCPGW_OPTS_CUSTOM, 0, 0, "1000/s", "RATE/s", "sessions opened per second",
+     .set = set_ramp},
+    {"duration", MCPGW_OPTS_DURATION, F(duration_ms), "10s", "D", "length of the load phase", SECS},
+    {"rate", MCPGW_OPTS_CUSTOM, 0, 0, "max", "R/s|max",
+     "echo calls per second, open loop, scheduled by intended send time; or max: closed loop "
+     "with --concurrency calls in flight; 0: sessions only, no calls",
+     .set = set_rate},
+    {"concurrency", MCPGW_OPTS_UINT, F(concurrency), "64", "C",
+     "request connections over all workers; in-flight calls with --rate max", .min = 1,
+     .max = 1000000},
+    {"payload", MCPGW_OPTS_SIZE, F(payload), "256", "SIZE", "bytes of echo text",
+     .max = (16u << 20) - 1024},
+    {"get-streams", MCPGW_OPTS_BOOL, F(get_streams), NULL, NULL,
+     "hold each session's GET SSE stream open (1 socket each)"},
+    {"subscribe", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "NAME",
+     "subscribe every session to mcpgw://notes/NAME (needs --get-streams)", .set = set_subscribe},
+    {"notes-writer", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "RATE/s",
+     "worker 0 calls notes_write on NAME at this rate during the load; every subscriber must "
+     "get each version once",
+     .set = set_writer},
+    /* Scale */
+    {"workers", MCPGW_OPTS_UINT, F(workers), "1", "K",
+     "worker processes; sessions, rate and connections are split evenly", .min = 1, .max = 256},
+    {"source-addrs", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "LIST",
+     "local addresses to connect from: 127.0.0.2-127.0.0.9 or a comma list; spread over "
+     "workers and sockets",
+     .set = set_sources},
+    /* Robustness */
+    {"timeout", MCPGW_OPTS_DURATION, F(timeout_ms), "10s", "D", "per-request deadline", SECS},
+    {"retries", MCPGW_OPTS_UINT, F(retries), "2", "N",
+     "re-sends after a connection failure, or a 502/503/504 to a request that may be repeated",
+     .max = 100},
+    {"reconnect-window", MCPGW_OPTS_DURATION, F(reconnect_ms), "30s", "D",
+     "how long a broken GET stream is retried", SECS},
+    {"setup-window", MCPGW_OPTS_DURATION, F(setup_window_ms), "30s", "D",
+     "extra time allowed for setups after the ramp", SECS},
+    {"grace", MCPGW_OPTS_DURATION, F(grace_ms), "2s", "D",
+     "wait for notifications after the load (longer while they still arrive, up to 30s)", SECS},
+    {"keep-sessions", MCPGW_OPTS_BOOL, F(keep_sessions), NULL, NULL,
+     "do not DELETE the sessions at the end"},
+    /* Drills */
+    {"drill", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "KIND:NODE@T[+D]",
+     "a failover drill (see below); give several", .set = set_drill},
+    {"pidfile-dir", MCPGW_OPTS_STR, F(pidfile_dir), NULL, "DIR",
+     "find NODE in DIR/NODE.pid (and DIR/redis.pid) before scanning /proc for --node-id NODE"},
+    {"redis-port", MCPGW_OPTS_UINT, F(redis_port), "6379", "P", "Redis to restart", .min = 1,
+     .max = 65535},
+    {"redis-cmd", MCPGW_OPTS_STR, F(redis_cmd), NULL, "CMD",
+     "shell command that starts Redis again (default: rebuilt from its process title)"},
+    /* Output */
+    {"report-json", MCPGW_OPTS_STR, F(report_json), NULL, "FILE",
+     "JSON report (fields in docs/loadgen.md)"},
+    {"report-html", MCPGW_OPTS_STR, F(report_html), NULL, "FILE",
+     "self-contained HTML report with plots"},
+    {"quiet", MCPGW_OPTS_BOOL, F(quiet), NULL, NULL, "no progress line"},
+    {"check", MCPGW_OPTS_BOOL, F(check), NULL, NULL,
+     "exit 3 when a session failed or was lost, a request failed or a notification was lost or "
+     "duplicated"},
+    {"protocol-version", MCPGW_OPTS_STR, F(protocol_version), "2025-11-25", "V",
+     "MCP revision to initialize with"},
+};
+
+static const struct mcpgw_opts_spec spec = {
+    .prog = "mcpgw-loadgen",
+    .rows = rows,
+    .nrows = MCPGW_ARRAY_LEN(rows),
+    .cfg_size = sizeof(struct mcpgw_lg_config),
+    .synopsis = "usage: mcpgw-loadgen --url http://HOST:PORT/mcp [options]\n"
+                "Opens MCP sessions (initialize, initialized, optionally a held GET stream and a\n"
+                "resource subscription) at a ramp rate, then drives echo tool calls for a "
+                "duration,\nand reports latency, throughput, sessions, streams and "
+                "notifications.\n",
+    .epilogue = "Drills (local cluster; times are after the load phase starts):\n"
+                "  --drill kill:NODE@30s         SIGKILL the node\n"
+                "  --drill stop:NODE@30s+10s     SIGSTOP, then SIGCONT 10s later\n"
+                "  --drill drain:NODE@30s        SIGTERM: the node drains (stops taking sessions,\n"
+                "                                ends its streams, exits when its calls are done)\n"
+                "  --drill redis-restart@30s[+D] SIGKILL Redis, start it again D later\n"
+                "Durations here take a plain number as seconds; rates take an optional /s.\n"
+                "Exit status: 0 done, 1 usage or setup error, 2 aborted, 3 --check found a "
+                "problem.\n",
+};
+
+void mcpgw_lg_opts_usage(FILE *f)
+{
+    static struct mcpgw_lg_config d; /* large (source addresses): not on the stack */
+    mcpgw_opts_defaults(&spec, &d);
+    mcpgw_opts_usage(f, &spec, &d);
+}
+
+/* The settings together. */
+static int validate(struct mcpgw_lg_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->url[0]) {
+        snprintf(err, errlen, "--url is required (see --help)");
         return -1;
     }
     if (cfg->subscribe[0] && !cfg->get_streams) {
-        fprintf(stderr, "mcpgw-loadgen: --subscribe needs --get-streams: notifications arrive "
-                        "on the GET stream\n");
+        snprintf(err, errlen,
+                 "--subscribe needs --get-streams: notifications arrive on the GET stream");
         return -1;
     }
     if (cfg->notes_rate > 0 && !cfg->subscribe[0]) {
-        fprintf(stderr, "mcpgw-loadgen: --notes-writer needs --subscribe NAME (the note to "
-                        "write)\n");
+        snprintf(err, errlen, "--notes-writer needs --subscribe NAME (the note to write)");
         return -1;
     }
     if (cfg->workers > cfg->sessions) {
-        fprintf(stderr, "mcpgw-loadgen: --workers %u is more than --sessions %u\n", cfg->workers,
-                cfg->sessions);
+        snprintf(err, errlen, "--workers %u is more than --sessions %u", cfg->workers,
+                 cfg->sessions);
         return -1;
     }
     if (cfg->concurrency < cfg->workers)
         cfg->concurrency = cfg->workers;
+    if (cfg->timeout_ms == 0)
+        cfg->timeout_ms = 1;
     if (cfg->nsrc && cfg->dst.ss_family != AF_INET) {
-        fprintf(stderr, "mcpgw-loadgen: --source-addrs are IPv4; the --url host is not\n");
+        snprintf(err, errlen, "--source-addrs are IPv4; the --url host is not");
         return -1;
     }
     return 0;
-bad:
-    fprintf(stderr, "mcpgw-loadgen: invalid value '%s' for --%s (see --help)\n", optarg,
-            opts[o - 1].name);
-    return -1;
+}
+
+int mcpgw_lg_opts_parse(int argc, char **argv, struct mcpgw_lg_config *cfg)
+{
+    char err[600];
+    int help = 0;
+    mcpgw_opts_defaults(&spec, cfg);
+    if (mcpgw_opts_parse_argv(&spec, cfg, argc, argv, NULL, &help, err, sizeof(err)) < 0 ||
+        (!help && validate(cfg, err, sizeof(err)) < 0)) {
+        fprintf(stderr, "mcpgw-loadgen: %s\n", err);
+        return -1;
+    }
+    if (help) {
+        mcpgw_lg_opts_usage(stdout);
+        return 1;
+    }
+    return 0;
 }

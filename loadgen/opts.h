@@ -15,6 +15,7 @@
 
 /* Read by every worker after fork; never changed once parsed. */
 struct mcpgw_lg_config {
+    char config_path[512]; /* --config FILE, or "" */
     char url[512];
     char host[256];      /* as in the URL, for the Host header */
     char authority[300]; /* host[:port] as sent in Host */
@@ -30,7 +31,7 @@ struct mcpgw_lg_config {
     int closed_loop;      /* --rate max */
     uint32_t concurrency; /* request connections (all workers); in-flight calls when closed */
     size_t payload;       /* bytes of echo text */
-    int get_streams;
+    uint32_t get_streams;
     char subscribe[65]; /* note name, or empty */
     double notes_rate;  /* notes_write per second by worker 0; 0 for none */
 
@@ -43,22 +44,22 @@ struct mcpgw_lg_config {
     uint64_t reconnect_ms;    /* how long a broken GET stream is retried */
     uint64_t setup_window_ms; /* how long after the ramp's planned end setups may take */
     uint64_t grace_ms;        /* wait for notifications after the load */
-    int keep_sessions;        /* no DELETE at the end */
-    int quiet;                /* no progress line */
-    int check;                /* exit 3 when anything failed or was lost */
+    uint32_t keep_sessions;   /* no DELETE at the end */
+    uint32_t quiet;           /* no progress line */
+    uint32_t check;           /* exit 3 when anything failed or was lost */
     char protocol_version[32];
 
-    const char *report_json;
-    const char *report_html;
+    char report_json[512]; /* "" for none */
+    char report_html[512];
     struct mcpgw_drill drills[MCPGW_WIRE_MAX_DRILLS];
     uint32_t ndrills;
-    const char *pidfile_dir;
+    char pidfile_dir[512]; /* "" for none */
     int redis_port;
-    const char *redis_cmd;
+    char redis_cmd[1024]; /* "" for the default */
 };
 
-/* Fill cfg from argv. Returns 0, 1 when --help was printed, or -1 after printing why to
- * stderr. Strings in cfg point into argv. */
+/* Fill cfg from argv (and the file named by --config: the flags' names are its keys).
+ * Returns 0, 1 when --help was printed, or -1 after printing why to stderr. */
 int mcpgw_lg_opts_parse(int argc, char **argv, struct mcpgw_lg_config *cfg);
 void mcpgw_lg_opts_usage(FILE *f);
 

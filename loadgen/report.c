@@ -2,7 +2,7 @@
 #include "loadgen/report.h"
 
 #include "common/util.h"
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 #include "loadgen/svg.h"
 
 #include <arpa/inet.h>
@@ -81,7 +81,7 @@ static void memory_estimate(const struct mcpgw_lg_result *r, struct mem_estimate
 static void drill_window(const struct mcpgw_lg_drill_result *d, double *dur_ms, double *rec_ms)
 {
     *dur_ms = d->last_err_us > d->first_err_us ? ms(d->last_err_us - d->first_err_us) : 0;
-    *rec_ms = ms(mcpgw_hist_max(d->recovery));
+    *rec_ms = ms(mcpgw_lathist_max(d->recovery));
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -137,8 +137,8 @@ void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
             "p99 %.2f ms  max %.2f ms\n",
             (unsigned long long)r->c[LG_C_SESS_ESTABLISHED], cfg->sessions,
             (unsigned long long)r->c[LG_C_SESS_FAILED], (unsigned long long)r->c[LG_C_SESS_LOST],
-            ms(mcpgw_hist_percentile(r->setup, 50)), ms(mcpgw_hist_percentile(r->setup, 99)),
-            ms(mcpgw_hist_max(r->setup)));
+            ms(mcpgw_lathist_percentile(r->setup, 50)), ms(mcpgw_lathist_percentile(r->setup, 99)),
+            ms(mcpgw_lathist_max(r->setup)));
     fprintf(f, "  requests   ok %llu  failed %llu  retried %llu  unsent %llu   %.1f req/s\n",
             (unsigned long long)r->c[LG_C_REQ_OK], (unsigned long long)r->c[LG_C_REQ_FAILED],
             (unsigned long long)r->c[LG_C_REQ_RETRIED], (unsigned long long)r->c[LG_C_REQ_UNSENT],
@@ -146,10 +146,10 @@ void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
     fprintf(f,
             "  latency    p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  p99.9 %.3f ms  max %.3f ms  "
             "(mean %.3f ms, %llu samples)\n",
-            ms(mcpgw_hist_percentile(r->lat, 50)), ms(mcpgw_hist_percentile(r->lat, 90)),
-            ms(mcpgw_hist_percentile(r->lat, 99)), ms(mcpgw_hist_percentile(r->lat, 99.9)),
-            ms(mcpgw_hist_max(r->lat)), mcpgw_hist_mean(r->lat) / 1000.0,
-            (unsigned long long)mcpgw_hist_count(r->lat));
+            ms(mcpgw_lathist_percentile(r->lat, 50)), ms(mcpgw_lathist_percentile(r->lat, 90)),
+            ms(mcpgw_lathist_percentile(r->lat, 99)), ms(mcpgw_lathist_percentile(r->lat, 99.9)),
+            ms(mcpgw_lathist_max(r->lat)), mcpgw_lathist_mean(r->lat) / 1000.0,
+            (unsigned long long)mcpgw_lathist_count(r->lat));
     if (cfg->get_streams)
         fprintf(f, "  streams    opened %llu  dropped %llu  resumed %llu  given up %llu\n",
                 (unsigned long long)r->c[LG_C_STREAM_OPENED],
@@ -219,8 +219,8 @@ void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
             fprintf(f, "no errors"); /* streams carried on by the balancer see none */
         if (d->recovered)
             fprintf(f, "; recovery p50 %.0f ms, p99 %.0f ms, max %.0f ms",
-                    ms(mcpgw_hist_percentile(d->recovery, 50)),
-                    ms(mcpgw_hist_percentile(d->recovery, 99)), rec);
+                    ms(mcpgw_lathist_percentile(d->recovery, 50)),
+                    ms(mcpgw_lathist_percentile(d->recovery, 99)), rec);
         {
             double lr = latency_recovery_s(r, d);
             if (lr >= 0)
@@ -249,17 +249,17 @@ static json_object *ju(uint64_t v)
     return json_object_new_int64((int64_t)v);
 }
 
-static json_object *lat_obj(const struct mcpgw_hist *h)
+static json_object *lat_obj(const struct mcpgw_lathist *h)
 {
     json_object *o = json_object_new_object();
-    json_object_object_add(o, "count", ju(mcpgw_hist_count(h)));
-    json_object_object_add(o, "min", jd(ms(mcpgw_hist_min(h))));
-    json_object_object_add(o, "mean", jd(mcpgw_hist_mean(h) / 1000.0));
-    json_object_object_add(o, "p50", jd(ms(mcpgw_hist_percentile(h, 50))));
-    json_object_object_add(o, "p90", jd(ms(mcpgw_hist_percentile(h, 90))));
-    json_object_object_add(o, "p99", jd(ms(mcpgw_hist_percentile(h, 99))));
-    json_object_object_add(o, "p999", jd(ms(mcpgw_hist_percentile(h, 99.9))));
-    json_object_object_add(o, "max", jd(ms(mcpgw_hist_max(h))));
+    json_object_object_add(o, "count", ju(mcpgw_lathist_count(h)));
+    json_object_object_add(o, "min", jd(ms(mcpgw_lathist_min(h))));
+    json_object_object_add(o, "mean", jd(mcpgw_lathist_mean(h) / 1000.0));
+    json_object_object_add(o, "p50", jd(ms(mcpgw_lathist_percentile(h, 50))));
+    json_object_object_add(o, "p90", jd(ms(mcpgw_lathist_percentile(h, 90))));
+    json_object_object_add(o, "p99", jd(ms(mcpgw_lathist_percentile(h, 99))));
+    json_object_object_add(o, "p999", jd(ms(mcpgw_lathist_percentile(h, 99.9))));
+    json_object_object_add(o, "max", jd(ms(mcpgw_lathist_max(h))));
     return o;
 }
 
@@ -348,7 +348,7 @@ static json_object *build_json(const struct mcpgw_lg_result *r)
     json_object_object_add(o, "bytes_out", ju(r->c[LG_C_BYTES_OUT]));
     json_object_object_add(o, "latency_ms", lat_obj(r->lat));
     a = json_object_new_array();
-    mcpgw_hist_foreach(r->lat, add_bucket, a);
+    mcpgw_lathist_foreach(r->lat, add_bucket, a);
     json_object_object_add(o, "histogram_us", a);
     json_object_object_add(root, "requests", o);
 
@@ -452,9 +452,9 @@ static json_object *build_json(const struct mcpgw_lg_result *r)
         json_object_object_add(w, "end_s", d->last_err_us ? jd(rel_s(r, d->last_err_us)) : NULL);
         json_object_object_add(w, "duration_ms", jd(dur));
         json_object_object_add(o, "error_window", w);
-        json_object_object_add(rec, "count", ju(mcpgw_hist_count(d->recovery)));
-        json_object_object_add(rec, "p50", jd(ms(mcpgw_hist_percentile(d->recovery, 50))));
-        json_object_object_add(rec, "p99", jd(ms(mcpgw_hist_percentile(d->recovery, 99))));
+        json_object_object_add(rec, "count", ju(mcpgw_lathist_count(d->recovery)));
+        json_object_object_add(rec, "p50", jd(ms(mcpgw_lathist_percentile(d->recovery, 50))));
+        json_object_object_add(rec, "p99", jd(ms(mcpgw_lathist_percentile(d->recovery, 99))));
         json_object_object_add(rec, "max", jd(recmax));
         json_object_object_add(o, "recovery_ms", rec);
         {
@@ -598,8 +598,8 @@ int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *e
         (unsigned long long)r->c[LG_C_SESS_FAILED], r->c[LG_C_SESS_LOST] ? " class=\"bad\"" : "",
         (unsigned long long)r->c[LG_C_SESS_LOST]);
     row(b, "session setup", "p50 %.2f ms, p99 %.2f ms, max %.2f ms (ramp %g/s)",
-        ms(mcpgw_hist_percentile(r->setup, 50)), ms(mcpgw_hist_percentile(r->setup, 99)),
-        ms(mcpgw_hist_max(r->setup)), cfg->ramp_per_s);
+        ms(mcpgw_lathist_percentile(r->setup, 50)), ms(mcpgw_lathist_percentile(r->setup, 99)),
+        ms(mcpgw_lathist_max(r->setup)), cfg->ramp_per_s);
     if (cfg->closed_loop)
         row(b, "load", "closed loop, %u in flight, %zu B payload, %.1f s, %u worker(s)",
             cfg->concurrency, cfg->payload, secs, cfg->workers);
@@ -611,9 +611,9 @@ int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *e
         (unsigned long long)r->c[LG_C_REQ_RETRIED], (unsigned long long)r->c[LG_C_REQ_UNSENT],
         secs > 0 ? (double)r->c[LG_C_REQ_OK] / secs : 0.0);
     row(b, "latency", "p50 %.3f ms, p90 %.3f ms, p99 %.3f ms, p99.9 %.3f ms, max %.3f ms",
-        ms(mcpgw_hist_percentile(r->lat, 50)), ms(mcpgw_hist_percentile(r->lat, 90)),
-        ms(mcpgw_hist_percentile(r->lat, 99)), ms(mcpgw_hist_percentile(r->lat, 99.9)),
-        ms(mcpgw_hist_max(r->lat)));
+        ms(mcpgw_lathist_percentile(r->lat, 50)), ms(mcpgw_lathist_percentile(r->lat, 90)),
+        ms(mcpgw_lathist_percentile(r->lat, 99)), ms(mcpgw_lathist_percentile(r->lat, 99.9)),
+        ms(mcpgw_lathist_max(r->lat)));
     if (cfg->get_streams)
         row(b, "GET streams", "%llu opened, %llu dropped, %llu resumed, %llu given up",
             (unsigned long long)r->c[LG_C_STREAM_OPENED],
@@ -761,7 +761,7 @@ int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *e
                                 d->at_s, (unsigned long long)d->affected,
                                 (unsigned long long)d->recovered, (unsigned long long)d->lost,
                                 rel_s(r, d->first_err_us), rel_s(r, d->last_err_us), dur,
-                                ms(mcpgw_hist_percentile(d->recovery, 50)), rec);
+                                ms(mcpgw_lathist_percentile(d->recovery, 50)), rec);
         }
         evbuffer_add_printf(b, "</table>\n");
     }

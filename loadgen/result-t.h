@@ -10,7 +10,7 @@
 
 #include <stdint.h>
 
-struct mcpgw_hist;
+struct mcpgw_lathist;
 
 /* One second of the run (index = whole seconds since the start). */
 struct mcpgw_lg_sec {
@@ -37,8 +37,8 @@ struct mcpgw_lg_drill_result {
     uint64_t fault_us;         /* monotonic */
     uint64_t affected, recovered, lost;
     uint64_t first_err_us, last_err_us; /* monotonic, 0 if no error was seen */
-    struct mcpgw_hist *recovery;        /* per affected session: fault -> first success after
-                                           its last failure */
+    struct mcpgw_lathist *recovery;     /* per affected session: fault -> first success after
+                                        its last failure */
 };
 
 #define MCPGW_LG_MAX_PROCS 128
@@ -61,7 +61,7 @@ struct mcpgw_lg_result {
     long slab_kb_start;   /* /proc/meminfo Slab before the first session, -1 if unreadable */
     long tcp_inuse_start; /* TCP sockets in use then (sockstat), -1 if unreadable */
     uint64_t c[LG_C_COUNT];
-    struct mcpgw_hist *lat, *setup;
+    struct mcpgw_lathist *lat, *setup;
     struct mcpgw_lg_sec *secs;
     uint32_t nsecs;
     uint64_t subscribers, expected, received, duplicated, lost;

@@ -4,7 +4,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/util.h"
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 #include "loadgen/procinfo.h"
 #include "loadgen/report.h"
 #include "loadgen/result-t.h"
@@ -51,7 +51,7 @@ struct pend {
     int used;
     uint32_t sec, nrep;
     uint64_t c[LG_C_COUNT], g[LG_G_COUNT];
-    struct mcpgw_hist *h;
+    struct mcpgw_lathist *h;
 };
 
 struct drill_timer {
@@ -69,7 +69,7 @@ struct parent {
     uint32_t nw;
     enum phase phase;
     struct pend pend[NPEND];
-    struct mcpgw_hist *tmp_lat, *tmp_setup;
+    struct mcpgw_lathist *tmp_lat, *tmp_setup;
     struct event *sample_ev, *phase_ev, *deadline_ev, *done_ev, *sig_ev[2];
     struct drill_timer drills[MCPGW_WIRE_MAX_DRILLS];
     struct mcpgw_drill_env env;
@@ -204,11 +204,11 @@ static void finalize(struct parent *p, struct pend *pd)
     for (int i = 0; i < LG_C_COUNT; i++)
         x->c[i] += pd->c[i];
     memcpy(x->g, pd->g, sizeof(x->g));
-    x->p50 = mcpgw_hist_percentile(pd->h, 50);
-    x->p90 = mcpgw_hist_percentile(pd->h, 90);
-    x->p99 = mcpgw_hist_percentile(pd->h, 99);
-    x->p999 = mcpgw_hist_percentile(pd->h, 99.9);
-    x->max = mcpgw_hist_max(pd->h);
+    x->p50 = mcpgw_lathist_percentile(pd->h, 50);
+    x->p90 = mcpgw_lathist_percentile(pd->h, 90);
+    x->p99 = mcpgw_lathist_percentile(pd->h, 99);
+    x->p999 = mcpgw_lathist_percentile(pd->h, 99.9);
+    x->max = mcpgw_lathist_max(pd->h);
     x->reports = pd->nrep;
     pd->used = 0;
 }
@@ -249,7 +249,7 @@ static struct pend *pend_for(struct parent *p, uint32_t sec)
     }
     memset(free_slot->c, 0, sizeof(free_slot->c));
     memset(free_slot->g, 0, sizeof(free_slot->g));
-    mcpgw_hist_reset(free_slot->h);
+    mcpgw_lathist_reset(free_slot->h);
     free_slot->used = 1;
     free_slot->sec = sec;
     free_slot->nrep = 0;
@@ -486,7 +486,7 @@ static void on_sample(evutil_socket_t fd, short what, void *arg)
     if (sec % 5 == 0 || p->rescan) {
         p->nprocs = mcpgw_procinfo_scan("mcpgw", p->procs, MCPGW_LG_MAX_PROCS);
         /* Another cluster or load generator on this machine is not part of this run. */
-        if (p->cfg->pidfile_dir)
+        if (p->cfg->pidfile_dir[0])
             p->nprocs = mcpgw_procinfo_filter_pidfiles(p->procs, p->nprocs, p->cfg->pidfile_dir);
         p->rescan = 0;
     } else {
@@ -534,14 +534,14 @@ static void on_tick_msg(struct parent *p, struct wk *w, uint32_t idx, const unsi
     struct mcpgw_lg_result *r = p->r;
     struct mcpgw_wire_tick t;
     struct pend *pd;
-    mcpgw_hist_reset(p->tmp_lat);
-    mcpgw_hist_reset(p->tmp_setup);
+    mcpgw_lathist_reset(p->tmp_lat);
+    mcpgw_lathist_reset(p->tmp_setup);
     if (mcpgw_wire_get_tick(m, len, &t, p->tmp_lat, p->tmp_setup) < 0) {
         log_warn("worker %u sent a malformed tick", idx);
         return;
     }
-    mcpgw_hist_merge(r->lat, p->tmp_lat);
-    mcpgw_hist_merge(r->setup, p->tmp_setup);
+    mcpgw_lathist_merge(r->lat, p->tmp_lat);
+    mcpgw_lathist_merge(r->setup, p->tmp_setup);
     for (int i = 0; i < LG_C_COUNT; i++)
         r->c[i] += t.c[i];
     memcpy(w->g, t.g, sizeof(w->g));
@@ -554,7 +554,7 @@ static void on_tick_msg(struct parent *p, struct wk *w, uint32_t idx, const unsi
         pd->c[i] += t.c[i];
     for (int i = 0; i < LG_G_COUNT; i++)
         pd->g[i] += t.g[i];
-    mcpgw_hist_merge(pd->h, p->tmp_lat);
+    mcpgw_lathist_merge(pd->h, p->tmp_lat);
     pd->nrep++;
     w->has_tick = 1;
     w->last_sec = t.sec;
@@ -582,7 +582,7 @@ static void on_final_msg(struct parent *p, struct wk *w, uint32_t idx, const uns
 {
     struct mcpgw_lg_result *r = p->r;
     struct mcpgw_wire_final f;
-    struct mcpgw_hist *rec[MCPGW_WIRE_MAX_DRILLS];
+    struct mcpgw_lathist *rec[MCPGW_WIRE_MAX_DRILLS];
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
         rec[i] = r->drills[i].recovery;
     if (mcpgw_wire_get_final(m, len, &f, rec, MCPGW_WIRE_MAX_DRILLS) < 0) {
@@ -720,16 +720,16 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
     p.nw = cfg->workers;
     p.wk = xcalloc(p.nw, sizeof(*p.wk));
     p.tty = isatty(2);
-    p.env.pidfile_dir = cfg->pidfile_dir;
+    p.env.pidfile_dir = cfg->pidfile_dir[0] ? cfg->pidfile_dir : NULL;
     p.env.redis_port = cfg->redis_port;
-    p.env.redis_cmd = cfg->redis_cmd;
+    p.env.redis_cmd = cfg->redis_cmd[0] ? cfg->redis_cmd : NULL;
     r->cfg = cfg;
     r->page_size = sysconf(_SC_PAGESIZE);
-    r->lat = mcpgw_hist_new();
-    r->setup = mcpgw_hist_new();
+    r->lat = mcpgw_lathist_new();
+    r->setup = mcpgw_lathist_new();
     r->ndrills = cfg->ndrills;
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++) {
-        r->drills[i].recovery = mcpgw_hist_new();
+        r->drills[i].recovery = mcpgw_lathist_new();
         if (i < cfg->ndrills)
             r->drills[i].d = cfg->drills[i];
     }
@@ -782,9 +782,9 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
     }
     free(fds);
     for (int i = 0; i < NPEND; i++)
-        p.pend[i].h = mcpgw_hist_new();
-    p.tmp_lat = mcpgw_hist_new();
-    p.tmp_setup = mcpgw_hist_new();
+        p.pend[i].h = mcpgw_lathist_new();
+    p.tmp_lat = mcpgw_lathist_new();
+    p.tmp_setup = mcpgw_lathist_new();
     p.phase_ev = evtimer_new(p.base, on_phase, &p);
     p.done_ev = evtimer_new(p.base, on_done_deadline, &p);
     p.sample_ev = evtimer_new(p.base, on_sample, &p);
@@ -822,11 +822,11 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
         r->nsecs--;
 
     mcpgw_report_summary(stdout, r);
-    if (cfg->report_json && mcpgw_report_json(cfg->report_json, r, err, sizeof(err)) < 0) {
+    if (cfg->report_json[0] && mcpgw_report_json(cfg->report_json, r, err, sizeof(err)) < 0) {
         fprintf(stderr, "mcpgw-loadgen: %s\n", err);
         status = 1;
     }
-    if (cfg->report_html && mcpgw_report_html(cfg->report_html, r, err, sizeof(err)) < 0) {
+    if (cfg->report_html[0] && mcpgw_report_html(cfg->report_html, r, err, sizeof(err)) < 0) {
         fprintf(stderr, "mcpgw-loadgen: %s\n", err);
         status = 1;
     }
@@ -839,7 +839,7 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
         if (p.wk[i].bev)
             bufferevent_free(p.wk[i].bev);
     for (int i = 0; i < NPEND; i++)
-        mcpgw_hist_free(p.pend[i].h);
+        mcpgw_lathist_free(p.pend[i].h);
     for (uint32_t i = 0; i < cfg->ndrills; i++) {
         if (p.drills[i].act)
             event_free(p.drills[i].act);
@@ -847,7 +847,7 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
             event_free(p.drills[i].resume);
     }
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
-        mcpgw_hist_free(r->drills[i].recovery);
+        mcpgw_lathist_free(r->drills[i].recovery);
     event_free(p.phase_ev);
     event_free(p.done_ev);
     event_free(p.sample_ev);
@@ -855,10 +855,10 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
     event_free(p.sig_ev[0]);
     event_free(p.sig_ev[1]);
     event_base_free(p.base);
-    mcpgw_hist_free(p.tmp_lat);
-    mcpgw_hist_free(p.tmp_setup);
-    mcpgw_hist_free(r->lat);
-    mcpgw_hist_free(r->setup);
+    mcpgw_lathist_free(p.tmp_lat);
+    mcpgw_lathist_free(p.tmp_setup);
+    mcpgw_lathist_free(r->lat);
+    mcpgw_lathist_free(r->setup);
     free(r->secs);
     free(r);
     free(cx);

@@ -2,9 +2,10 @@
 #include "loadgen/session.h"
 
 #include "common/log.h"
+#include "common/rand.h"
 #include "common/sse.h"
 #include "common/util.h"
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 #include "loadgen/pool.h"
 #include "loadgen/worker.h"
 
@@ -16,7 +17,6 @@
 
 /* One worker per process: the stream callbacks reach it through here. */
 static struct lg_worker *the_worker;
-static uint64_t last_err_log_ms;
 
 #define SSE_MAX_LINE (1u << 20)
 
@@ -89,8 +89,8 @@ void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t d
 
 static void setup_failed(struct lg_worker *w, struct lg_session *s, const char *why)
 {
-    if (mcpgw_now_ms() - last_err_log_ms > 1000) {
-        last_err_log_ms = mcpgw_now_ms();
+    if (mcpgw_now_ms() - w->last_err_log_ms > 1000) {
+        w->last_err_log_ms = mcpgw_now_ms();
         log_warn("worker %u: session setup failed: %s", w->idx, why);
     }
     s->state = LG_SS_FAILED;
@@ -340,14 +340,9 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
 uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng)
 {
     uint32_t ceil_ms = attempt == 0 ? 20 : LG_BACKOFF_BASE_MS << (attempt < 5 ? attempt - 1 : 4);
-    uint64_t x = *rng ? *rng : UINT64_C(0x9e3779b97f4a7c15);
+    uint64_t x = mcpgw_rand_next(rng); /* enough to spread clients, not a secret */
     if (ceil_ms > LG_BACKOFF_CAP_MS)
         ceil_ms = LG_BACKOFF_CAP_MS;
-    /* xorshift64: enough to spread clients, not a secret. */
-    x ^= x << 13;
-    x ^= x >> 7;
-    x ^= x << 17;
-    *rng = x;
     /* Between half the ceiling and the ceiling: spread, yet never a zero wait in a loop. */
     return ceil_ms / 2 + (uint32_t)(x % (ceil_ms / 2 + 1));
 }
@@ -359,7 +354,6 @@ uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng)
  * not the load generator's sleep. */
 static void stream_broken(struct lg_worker *w, struct lg_session *s)
 {
-    static uint64_t rng;
     uint64_t now = mcpgw_now_us();
     struct timeval tv;
     uint32_t delay_ms;
@@ -377,9 +371,9 @@ static void stream_broken(struct lg_worker *w, struct lg_session *s)
         w->c[LG_C_STREAM_FAILED]++;
         return;
     }
-    if (!rng)
-        rng = now ^ ((uint64_t)getpid() << 32);
-    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &rng);
+    if (!w->rng)
+        w->rng = mcpgw_rand_seed();
+    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &w->rng);
     if (s->stream_attempts < 255)
         s->stream_attempts++;
     if (!s->retry_ev)
@@ -406,8 +400,8 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
                                      slen, &stream_ops, s, err, sizeof(err));
     }
     if (!s->stream) {
-        if (mcpgw_now_ms() - last_err_log_ms > 1000) {
-            last_err_log_ms = mcpgw_now_ms();
+        if (mcpgw_now_ms() - w->last_err_log_ms > 1000) {
+            w->last_err_log_ms = mcpgw_now_ms();
             log_warn("worker %u: GET stream: %s", w->idx, err);
         }
         stream_broken(w, s);

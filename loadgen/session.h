@@ -9,7 +9,7 @@
 
 /* Reconnection waits of a broken GET stream: attempt 0 waits 10-20 ms, attempt n >= 1 a
  * uniformly random time between half and all of min(LG_BACKOFF_BASE_MS * 2^(n-1),
- * LG_BACKOFF_CAP_MS). rng is the caller's xorshift state (0 is replaced by a fixed seed). */
+ * LG_BACKOFF_CAP_MS). rng is the caller's mcpgw_rand state (common/rand.h). */
 #define LG_BACKOFF_BASE_MS 50
 #define LG_BACKOFF_CAP_MS  500
 uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng);

@@ -2,7 +2,7 @@
 #include "loadgen/wire.h"
 
 #include "common/util.h"
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 
 #include <event2/buffer.h>
 #include <stdlib.h>
@@ -98,12 +98,12 @@ static uint64_t get_u64(struct rd *r)
     return v;
 }
 
-static void get_hist(struct rd *r, struct mcpgw_hist *h)
+static void get_hist(struct rd *r, struct mcpgw_lathist *h)
 {
     long used;
     if (r->bad)
         return;
-    used = mcpgw_hist_decode_add(h, r->p, r->n);
+    used = mcpgw_lathist_decode_add(h, r->p, r->n);
     if (used < 0) {
         r->bad = 1;
         return;
@@ -123,7 +123,7 @@ static void frame(struct evbuffer *out, enum mcpgw_wire_type t, uint32_t worker,
 /* ---- messages ---- */
 
 void mcpgw_wire_put_tick(struct evbuffer *out, uint32_t worker, const struct mcpgw_wire_tick *t,
-                         const struct mcpgw_hist *lat, const struct mcpgw_hist *setup)
+                         const struct mcpgw_lathist *lat, const struct mcpgw_lathist *setup)
 {
     struct evbuffer *b = evbuffer_new();
     put_u32(b, t->sec);
@@ -135,13 +135,13 @@ void mcpgw_wire_put_tick(struct evbuffer *out, uint32_t worker, const struct mcp
         put_u64(b, t->g[i]);
     put_u64(b, t->writer_first);
     put_u64(b, t->writer_last);
-    mcpgw_hist_encode(lat, b);
-    mcpgw_hist_encode(setup, b);
+    mcpgw_lathist_encode(lat, b);
+    mcpgw_lathist_encode(setup, b);
     frame(out, MCPGW_WIRE_TICK, worker, b);
 }
 
 int mcpgw_wire_get_tick(const unsigned char *p, uint32_t len, struct mcpgw_wire_tick *t,
-                        struct mcpgw_hist *lat, struct mcpgw_hist *setup)
+                        struct mcpgw_lathist *lat, struct mcpgw_lathist *setup)
 {
     struct rd r = {p, len, 0};
     memset(t, 0, sizeof(*t));
@@ -162,7 +162,7 @@ int mcpgw_wire_get_tick(const unsigned char *p, uint32_t len, struct mcpgw_wire_
 }
 
 void mcpgw_wire_put_final(struct evbuffer *out, uint32_t worker, const struct mcpgw_wire_final *f,
-                          struct mcpgw_hist *const *recovery)
+                          struct mcpgw_lathist *const *recovery)
 {
     struct evbuffer *b = evbuffer_new();
     put_u64(b, f->subscribers);
@@ -183,13 +183,13 @@ void mcpgw_wire_put_final(struct evbuffer *out, uint32_t worker, const struct mc
         put_u64(b, f->drills[i].lost);
         put_u64(b, f->drills[i].first_err_us);
         put_u64(b, f->drills[i].last_err_us);
-        mcpgw_hist_encode(recovery[i], b);
+        mcpgw_lathist_encode(recovery[i], b);
     }
     frame(out, MCPGW_WIRE_FINAL, worker, b);
 }
 
 int mcpgw_wire_get_final(const unsigned char *p, uint32_t len, struct mcpgw_wire_final *f,
-                         struct mcpgw_hist *const *recovery, uint32_t nrecovery)
+                         struct mcpgw_lathist *const *recovery, uint32_t nrecovery)
 {
     struct rd r = {p, len, 0};
     memset(f, 0, sizeof(*f));

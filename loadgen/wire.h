@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 struct evbuffer;
-struct mcpgw_hist;
+struct mcpgw_lathist;
 
 #define MCPGW_WIRE_MAGIC      0x3157474cu /* "LGW1" in memory order */
 #define MCPGW_WIRE_VERSION    1
@@ -76,19 +76,19 @@ void mcpgw_wire_header(struct evbuffer *out, enum mcpgw_wire_type t, uint32_t wo
 int mcpgw_wire_take(struct evbuffer *in, int *type, uint32_t *worker, unsigned char **payload,
                     uint32_t *len);
 
-/* Whole frames, ready to send. Histograms are added with mcpgw_hist_encode. */
+/* Whole frames, ready to send. Histograms are added with mcpgw_lathist_encode. */
 void mcpgw_wire_put_tick(struct evbuffer *out, uint32_t worker, const struct mcpgw_wire_tick *t,
-                         const struct mcpgw_hist *lat, const struct mcpgw_hist *setup);
+                         const struct mcpgw_lathist *lat, const struct mcpgw_lathist *setup);
 void mcpgw_wire_put_final(struct evbuffer *out, uint32_t worker, const struct mcpgw_wire_final *f,
-                          struct mcpgw_hist *const *recovery);
+                          struct mcpgw_lathist *const *recovery);
 void mcpgw_wire_put_cmd(struct evbuffer *out, enum mcpgw_wire_type t, uint32_t worker,
                         const struct mcpgw_wire_cmd *c);
 
 /* Decoders: 0, or -1 on a malformed payload. Histograms are added to lat/setup/recovery[i]. */
 int mcpgw_wire_get_tick(const unsigned char *p, uint32_t len, struct mcpgw_wire_tick *t,
-                        struct mcpgw_hist *lat, struct mcpgw_hist *setup);
+                        struct mcpgw_lathist *lat, struct mcpgw_lathist *setup);
 int mcpgw_wire_get_final(const unsigned char *p, uint32_t len, struct mcpgw_wire_final *f,
-                         struct mcpgw_hist *const *recovery, uint32_t nrecovery);
+                         struct mcpgw_lathist *const *recovery, uint32_t nrecovery);
 int mcpgw_wire_get_cmd(const unsigned char *p, uint32_t len, struct mcpgw_wire_cmd *c);
 
 #endif

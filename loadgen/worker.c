@@ -4,7 +4,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 #include "loadgen/pool.h"
 #include "loadgen/session.h"
 
@@ -19,8 +19,6 @@
 #include <unistd.h>
 
 /* echo calls outstanding (queued, in flight or waiting for a retry) */
-static uint32_t echo_out;
-static int exit_code;
 
 /* ---- requests ---- */
 
@@ -38,7 +36,7 @@ struct lg_req *mcpgw_worker_req_new(struct lg_worker *w, struct lg_session *s, i
 void mcpgw_worker_req_free(struct lg_worker *w, struct lg_req *r)
 {
     if (r->kind == LG_REQ_ECHO)
-        echo_out--;
+        w->echo_out--;
     free(r);
 }
 
@@ -123,7 +121,7 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w)
     if (w->phase != LG_PH_DRIVE || w->nalive == 0)
         return NULL;
     if (cfg->closed_loop) {
-        if (echo_out >= w->closed_n)
+        if (w->echo_out >= w->closed_n)
             return NULL;
         intended = mcpgw_now_us();
     } else {
@@ -136,7 +134,7 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w)
     }
     s = w->alive[w->rr++ % w->nalive];
     r = mcpgw_worker_req_new(w, s, LG_REQ_ECHO, intended);
-    echo_out++;
+    w->echo_out++;
     return r;
 }
 
@@ -156,7 +154,7 @@ static void on_echo(struct lg_worker *w, struct lg_req *r, int err,
     uint64_t now = mcpgw_now_us();
     if (err == MCPGW_CLIENT_OK && resp->status == 200 && rpc_ok(resp)) {
         w->c[LG_C_REQ_OK]++;
-        mcpgw_hist_record(w->lat, now > r->intended_us ? now - r->intended_us : 0);
+        mcpgw_lathist_record(w->lat, now > r->intended_us ? now - r->intended_us : 0);
         mcpgw_worker_session_ok(w, s);
         return;
     }
@@ -251,7 +249,7 @@ void mcpgw_worker_session_established(struct lg_worker *w, struct lg_session *s)
     s->node = node_index(w, s->sid);
     w->nodes[s->node].established++;
     w->c[LG_C_SESS_ESTABLISHED]++;
-    mcpgw_hist_record(w->setup, mcpgw_now_us() - s->setup_start_us);
+    mcpgw_lathist_record(w->setup, mcpgw_now_us() - s->setup_start_us);
 }
 
 void mcpgw_worker_session_lost(struct lg_worker *w, struct lg_session *s)
@@ -425,8 +423,8 @@ static void send_tick(struct lg_worker *w)
     ctrl_send(w, b);
     evbuffer_free(b);
     memset(w->c, 0, sizeof(w->c));
-    mcpgw_hist_reset(w->lat);
-    mcpgw_hist_reset(w->setup);
+    mcpgw_lathist_reset(w->lat);
+    mcpgw_lathist_reset(w->setup);
 }
 
 static void schedule_tick(struct lg_worker *w)
@@ -532,12 +530,12 @@ static void stop_drive(struct lg_worker *w)
 static void send_final(struct lg_worker *w, uint64_t first, uint64_t last)
 {
     struct mcpgw_wire_final f;
-    struct mcpgw_hist *rec[MCPGW_WIRE_MAX_DRILLS];
+    struct mcpgw_lathist *rec[MCPGW_WIRE_MAX_DRILLS];
     struct evbuffer *b = evbuffer_new();
     int named = 0;
     memset(&f, 0, sizeof(f));
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
-        rec[i] = mcpgw_hist_new();
+        rec[i] = mcpgw_lathist_new();
     for (uint32_t i = 0; i < w->nsessions; i++) {
         struct lg_session *s = &w->sessions[i];
         if (s->state == LG_SS_ESTABLISHED && w->cfg->subscribe[0]) {
@@ -566,7 +564,7 @@ static void send_final(struct lg_worker *w, uint64_t first, uint64_t last)
                 f.drills[k].lost++;
             else if (s->drill_ok_us) {
                 f.drills[k].recovered++;
-                mcpgw_hist_record(
+                mcpgw_lathist_record(
                     rec[k], s->drill_ok_us > w->fault_us[k] ? s->drill_ok_us - w->fault_us[k] : 0);
             }
         }
@@ -587,7 +585,7 @@ static void send_final(struct lg_worker *w, uint64_t first, uint64_t last)
     ctrl_send(w, b);
     evbuffer_free(b);
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
-        mcpgw_hist_free(rec[i]);
+        mcpgw_lathist_free(rec[i]);
 }
 
 static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
@@ -647,7 +645,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
     unsigned char *p;
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         /* The parent is gone: nobody will read our figures. */
-        exit_code = 2;
+        w->exit_code = 2;
         mcpgw_pool_close_all(w);
         for (uint32_t i = 0; i < w->nall; i++)
             mcpgw_lgsession_close(w, &w->sessions[i]);
@@ -690,7 +688,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
     }
     if (n < 0) {
         log_error("malformed message from the parent; stopping");
-        exit_code = 2;
+        w->exit_code = 2;
         event_base_loopbreak(w->base);
     }
 }
@@ -773,8 +771,8 @@ int mcpgw_worker_run(const struct mcpgw_lg_config *cfg, uint32_t idx, int ctrl_f
         if (!w.nsrc)
             w.srcs[w.nsrc++] = idx % cfg->nsrc;
     }
-    w.lat = mcpgw_hist_new();
-    w.setup = mcpgw_hist_new();
+    w.lat = mcpgw_lathist_new();
+    w.setup = mcpgw_lathist_new();
     build_echo(&w);
     if (cfg->subscribe[0]) {
         snprintf(w.note_uri, sizeof(w.note_uri), "\"mcpgw://notes/%s\"", cfg->subscribe);
@@ -801,5 +799,5 @@ int mcpgw_worker_run(const struct mcpgw_lg_config *cfg, uint32_t idx, int ctrl_f
     on_ramp(-1, 0, &w);
 
     event_base_dispatch(w.base);
-    return exit_code;
+    return w.exit_code;
 }

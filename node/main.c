@@ -1,353 +1,23 @@
-/* main.c - mcpgw-node: flags, event loop, idle expiry, signals. */
+/* main.c - mcpgw-node: configuration, wiring, signals (sessions: node/cluster.c). */
 #include "common/httpd.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
-#include "node/builtin.h"
+#include "node/cluster.h"
+#include "node/config.h"
 #include "node/fanout.h"
 #include "node/node-t.h"
 #include "node/notes.h"
-#include "node/protocol.h"
 #include "node/registry.h"
-#include "node/session.h"
 #include "node/store.h"
 #include "node/transport.h"
 
 #include <event2/event.h>
-#include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-static void usage(FILE *f)
-{
-    fprintf(
-        f, "usage: mcpgw-node [options]\n"
-           "  --listen HOST:PORT          HTTP listen address (default 127.0.0.1:8801)\n"
-           "  --node-id ID                node id, prefix of minted session ids (default n1;\n"
-           "                              1-31 characters of [A-Za-z0-9_-])\n"
-           "  --store URL                 memory (this process only, default) or\n"
-           "                              redis://HOST:PORT (replicated; see docs/replication.md)\n"
-           "  --shards K                  2^K registry shards (default 8 -> 256)\n"
-           "  --session-idle DURATION     idle session expiry (default 30m)\n"
-           "  --max-sessions N            refuse initialize above N sessions (default 1000000)\n"
-           "  --tool-timeout DURATION     tools/call deadline (default 60s)\n"
-           "  --client-timeout DURATION   wait for sampling/elicitation answers (default 60s)\n"
-           "  --page-size N               items per list page (default 100)\n"
-           "  --sse-retry DURATION        retry: advertised to SSE clients (default 1s)\n"
-           "  --allowed-hosts LIST        Host names accepted, comma-separated, '*' for any\n"
-           "                              (default localhost,127.0.0.1,::1)\n"
-           "  --allowed-origins LIST      extra Origins accepted (scheme://host[:port]), '*' any\n"
-           "  --max-body SIZE             request body limit (default 16m)\n"
-           "  --max-headers SIZE          request head limit (default 32k)\n"
-           "  --max-conns N               client connections (default 18000)\n"
-           "  --gossip-bind HOST:PORT     join the cluster's SWIM gossip on this UDP address\n"
-           "  --gossip-seeds LIST         host:port of gossip members to join through\n"
-           "  --gossip-advertise HOST:PORT UDP address others reach us at (default: bind)\n"
-           "  --advertise HOST:PORT       HTTP address balancers reach us at (default: listen)\n"
-           "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
-           "  --log-level LEVEL           debug, info, warn, error (default info)\n"
-           "  --help                      this text\n"
-           "Durations take ms/s/m/h suffixes; sizes k/m/g.\n");
-}
-
-static char **split_list(const char *s, int *n)
-{
-    char **v = NULL, *copy = xstrdup(s), *tok, *save = NULL;
-    *n = 0;
-    for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        if (!*tok)
-            continue;
-        v = xrealloc(v, (size_t)(*n + 1) * sizeof(*v));
-        v[(*n)++] = xstrdup(tok);
-    }
-    free(copy);
-    return v;
-}
-
-static void free_list(char **v, int n)
-{
-    for (int i = 0; i < n; i++)
-        free(v[i]);
-    free(v);
-}
-
-static int node_id_ok(const char *id)
-{
-    size_t n = strlen(id);
-    if (n == 0 || n > 31)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (!((id[i] >= 'a' && id[i] <= 'z') || (id[i] >= 'A' && id[i] <= 'Z') ||
-              (id[i] >= '0' && id[i] <= '9') || id[i] == '_' || id[i] == '-'))
-            return 0;
-    return 1;
-}
-
-static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
-{
-    enum {
-        O_LISTEN = 1,
-        O_NODE_ID,
-        O_STORE,
-        O_SHARDS,
-        O_IDLE,
-        O_MAX_SESSIONS,
-        O_TOOL_TIMEOUT,
-        O_CLIENT_TIMEOUT,
-        O_PAGE,
-        O_RETRY,
-        O_HOSTS,
-        O_ORIGINS,
-        O_MAX_BODY,
-        O_MAX_HEADERS,
-        O_MAX_CONNS,
-        O_LOG_LEVEL,
-        O_DRAIN,
-        O_GBIND,
-        O_GSEEDS,
-        O_GADV,
-        O_ADV,
-        O_HELP
-    };
-    static const struct option opts[] = {
-        {"listen", required_argument, 0, O_LISTEN},
-        {"node-id", required_argument, 0, O_NODE_ID},
-        {"store", required_argument, 0, O_STORE},
-        {"shards", required_argument, 0, O_SHARDS},
-        {"session-idle", required_argument, 0, O_IDLE},
-        {"max-sessions", required_argument, 0, O_MAX_SESSIONS},
-        {"tool-timeout", required_argument, 0, O_TOOL_TIMEOUT},
-        {"client-timeout", required_argument, 0, O_CLIENT_TIMEOUT},
-        {"page-size", required_argument, 0, O_PAGE},
-        {"sse-retry", required_argument, 0, O_RETRY},
-        {"allowed-hosts", required_argument, 0, O_HOSTS},
-        {"allowed-origins", required_argument, 0, O_ORIGINS},
-        {"max-body", required_argument, 0, O_MAX_BODY},
-        {"max-headers", required_argument, 0, O_MAX_HEADERS},
-        {"max-conns", required_argument, 0, O_MAX_CONNS},
-        {"log-level", required_argument, 0, O_LOG_LEVEL},
-        {"drain-timeout", required_argument, 0, O_DRAIN},
-        {"gossip-bind", required_argument, 0, O_GBIND},
-        {"gossip-seeds", required_argument, 0, O_GSEEDS},
-        {"gossip-advertise", required_argument, 0, O_GADV},
-        {"advertise", required_argument, 0, O_ADV},
-        {"help", no_argument, 0, O_HELP},
-        {0, 0, 0, 0},
-    };
-    int o;
-    uint64_t v;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        switch (o) {
-        case O_LISTEN:
-            snprintf(cfg->listen, sizeof(cfg->listen), "%s", optarg);
-            break;
-        case O_NODE_ID:
-            if (!node_id_ok(optarg)) {
-                fprintf(stderr,
-                        "mcpgw-node: --node-id '%s' must be 1-31 characters of "
-                        "[A-Za-z0-9_-]\n",
-                        optarg);
-                return -1;
-            }
-            snprintf(cfg->node_id, sizeof(cfg->node_id), "%s", optarg);
-            break;
-        case O_STORE:
-            if (strcmp(optarg, "memory") != 0 && strncmp(optarg, "redis://", 8) != 0) {
-                fprintf(stderr,
-                        "mcpgw-node: --store '%s' is not supported (memory or redis://HOST:PORT)\n",
-                        optarg);
-                return -1;
-            }
-            snprintf(cfg->store, sizeof(cfg->store), "%s", optarg);
-            break;
-        case O_DRAIN:
-            if (mcpgw_parse_duration_ms(optarg, &v) < 0) {
-                fprintf(stderr, "mcpgw-node: '%s' is not a valid duration\n", optarg);
-                return -1;
-            }
-            cfg->drain_timeout_ms = v;
-            break;
-        case O_SHARDS:
-            if (mcpgw_parse_size(optarg, &v) < 0 || v > 16) {
-                fprintf(stderr, "mcpgw-node: --shards takes K from 0 to 16 (2^K shards)\n");
-                return -1;
-            }
-            cfg->shard_bits = (unsigned)v;
-            break;
-        case O_IDLE:
-        case O_TOOL_TIMEOUT:
-        case O_CLIENT_TIMEOUT:
-        case O_RETRY:
-            if (mcpgw_parse_duration_ms(optarg, &v) < 0 || (v == 0 && o != O_RETRY)) {
-                fprintf(stderr, "mcpgw-node: '%s' is not a valid duration (e.g. 500ms, 30s, 5m)\n",
-                        optarg);
-                return -1;
-            }
-            if (o == O_IDLE)
-                cfg->session_idle_ms = v;
-            else if (o == O_TOOL_TIMEOUT)
-                cfg->tool_timeout_ms = v;
-            else if (o == O_CLIENT_TIMEOUT)
-                cfg->client_request_timeout_ms = v;
-            else
-                cfg->sse_retry_ms = (uint32_t)v;
-            break;
-        case O_MAX_SESSIONS:
-        case O_PAGE:
-        case O_MAX_BODY:
-        case O_MAX_HEADERS:
-        case O_MAX_CONNS:
-            if (mcpgw_parse_size(optarg, &v) < 0 || v == 0) {
-                fprintf(stderr, "mcpgw-node: '%s' is not a valid positive number or size\n",
-                        optarg);
-                return -1;
-            }
-            if (o == O_MAX_SESSIONS)
-                cfg->max_sessions = v;
-            else if (o == O_PAGE)
-                cfg->page_size = (uint32_t)v;
-            else if (o == O_MAX_BODY)
-                cfg->max_body_bytes = v;
-            else if (o == O_MAX_HEADERS)
-                cfg->max_head_bytes = v;
-            else
-                cfg->max_conns = (uint32_t)v;
-            break;
-        case O_GBIND:
-            snprintf(cfg->gossip_bind, sizeof(cfg->gossip_bind), "%s", optarg);
-            break;
-        case O_GADV:
-            snprintf(cfg->gossip_advertise, sizeof(cfg->gossip_advertise), "%s", optarg);
-            break;
-        case O_ADV:
-            snprintf(cfg->advertise, sizeof(cfg->advertise), "%s", optarg);
-            break;
-        case O_GSEEDS:
-            free_list(cfg->gossip_seeds, cfg->ngossip_seeds);
-            cfg->gossip_seeds = split_list(optarg, &cfg->ngossip_seeds);
-            break;
-        case O_HOSTS:
-            free_list(cfg->allowed_hosts, cfg->nallowed_hosts);
-            cfg->allowed_hosts = split_list(optarg, &cfg->nallowed_hosts);
-            break;
-        case O_ORIGINS:
-            free_list(cfg->allowed_origins, cfg->nallowed_origins);
-            cfg->allowed_origins = split_list(optarg, &cfg->nallowed_origins);
-            break;
-        case O_LOG_LEVEL: {
-            int l = mcpgw_log_level_parse(optarg);
-            if (l < 0) {
-                fprintf(stderr, "mcpgw-node: --log-level must be debug, info, warn or error\n");
-                return -1;
-            }
-            mcpgw_log_set_level((enum mcpgw_log_level)l);
-            break;
-        }
-        case O_HELP:
-            usage(stdout);
-            exit(0);
-        default:
-            usage(stderr);
-            return -1;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "mcpgw-node: unexpected argument '%s'\n", argv[optind]);
-        return -1;
-    }
-    return 0;
-}
-
-#define STALL_MS 1000
-
-static void on_resynced(void *arg, int err)
-{
-    struct mcpgw_node *n = arg;
-    n->resyncing = 0;
-    log_info("resynchronized after the stall%s", err ? " (session store unreachable)" : "");
-    if (err)
-        mcpgw_node_reclaim_free(n);
-    else
-        mcpgw_node_reclaim_start(n);
-}
-
-/* Runs every 100 ms at the highest priority, so after a stall (SIGSTOP, swapping, a debugger)
- * it runs before any request that queued meanwhile. Those requests may be for sessions other
- * nodes took over while this one was silent: until every message published to this node before
- * now has been handled (its "moved" notices among them), session requests get 503 and nothing
- * is claimed or written on the strength of a stale view. */
-static void on_stall_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    uint64_t now = mcpgw_now_ms(), gap = now - n->last_tick_ms;
-    n->last_tick_ms = now;
-    if (gap < STALL_MS || n->resyncing || !mcpgw_store_shared(n->store))
-        return;
-    log_warn("the event loop stalled for %llu ms: resynchronizing with the session store before "
-             "serving sessions",
-             (unsigned long long)gap);
-    (*n->st.stalls)++;
-    n->resyncing = 1;
-    mcpgw_store_resync(n->store, on_resynced, n);
-}
-
-static void on_expiry(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    if (n->gossip) {
-        struct mcpgw_registry_stats rs;
-        mcpgw_registry_stats(n->reg, &rs);
-        mcpgw_gossip_set_sessions(n->gossip, (uint32_t)rs.sessions);
-    }
-    uint64_t now = mcpgw_now_ms(), cutoff = now - n->cfg.session_idle_ms;
-    struct mcpgw_session *s;
-    int budget = 20000;
-    if (now < n->cfg.session_idle_ms)
-        return;
-    while (budget-- > 0 && (s = mcpgw_registry_oldest_idle(n->reg, cutoff)) != NULL) {
-        if (s->get_stream || s->calls) {
-            /* A client holding a stream or waiting on a call is not idle. */
-            mcpgw_registry_touch(n->reg, s, now);
-            continue;
-        }
-        log_debug("session %s expired after %llu ms idle", s->id,
-                  (unsigned long long)(now - s->last_active_ms));
-        /* Only this node's copy: a shared store expires the record by its own TTL. */
-        if (!mcpgw_store_shared(n->store))
-            mcpgw_store_delete(n->store, s);
-        mcpgw_node_session_drop(n, s);
-        (*n->st.sessions_expired)++;
-    }
-}
-
-static void end_stream(void *arg, struct mcpgw_session *s)
-{
-    struct mcpgw_http_conn *c = s->get_stream;
-    if (!c)
-        return;
-    mcpgw_http_conn_set_close_cb(c, NULL, NULL);
-    s->get_stream = NULL;
-    mcpgw_http_stream_end(c);
-}
-
-/* Balancers learn of the drain through gossip within a few protocol periods: stay up at least
- * this long so no request is sent to a node that has already gone. */
-#define DRAIN_MIN_MS 1500
-
-static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    uint64_t now = mcpgw_now_ms();
-    if (n->gossip && now < n->drain_started_ms + DRAIN_MIN_MS && now < n->drain_deadline_ms)
-        return;
-    if (*n->st.calls_inflight == 0 || now >= n->drain_deadline_ms) {
-        log_info("drained (%lld calls still in flight): exiting", (long long)*n->st.calls_inflight);
-        event_base_loopexit(n->base, NULL);
-    }
-}
 
 /* SIGTERM: drain. Stop taking sessions (readyz 503, initialize refused), end GET streams so
  * clients reconnect (through the balancer, to another node, resuming from the shared store),
@@ -355,22 +25,70 @@ static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
-    struct timeval tick = {0, 100000};
     if (n->draining || sig == SIGINT) {
         log_info("signal %d: exiting now", (int)sig);
         event_base_loopexit(n->base, NULL);
         return;
     }
-    n->draining = 1;
-    n->drain_started_ms = mcpgw_now_ms();
-    n->drain_deadline_ms = n->drain_started_ms + n->cfg.drain_timeout_ms;
     log_info("signal %d: draining (up to %llu ms)", (int)sig,
              (unsigned long long)n->cfg.drain_timeout_ms);
-    if (n->gossip)
-        mcpgw_gossip_set_draining(n->gossip);
-    mcpgw_registry_foreach(n->reg, end_stream, NULL);
-    n->drain_timer = event_new(n->base, -1, EV_PERSIST, on_drain_tick, n);
-    event_add(n->drain_timer, &tick);
+    mcpgw_cluster_drain(n);
+}
+
+/* SIGHUP: read the configuration again (file, then the same flags over it), validate it whole,
+ * and only then take its live settings (node/config.h); one that needs a restart is reported and
+ * left as it runs. A file that does not parse or validate changes nothing. The gossip key ring
+ * file is read again too (key rotation without a restart, docs/gossip.md). */
+struct reload {
+    struct mcpgw_node *n;
+    int argc;
+    char **argv;
+    struct event *ev;
+};
+
+static void on_reload_diff(void *arg, const char *key, int applied)
+{
+    if (applied)
+        log_info("reload: %s changed", key);
+    else
+        log_warn("reload: %s changed in the configuration but needs a restart; it keeps its "
+                 "running value",
+                 key);
+}
+
+static void reload_config(struct mcpgw_node *n, int argc, char **argv)
+{
+    struct mcpgw_node_config next;
+    char err[512];
+    int check, help, applied;
+    if (!n->cfg.config_path[0]) {
+        log_info("SIGHUP: started without --config, no settings to reload");
+        return;
+    }
+    if (mcpgw_node_config_load(&next, argc, argv, &check, &help, err, sizeof(err)) < 0) {
+        log_error("reload refused, the running configuration stays: %s", err);
+        mcpgw_node_config_free(&next);
+        return;
+    }
+    applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
+    mcpgw_node_config_free(&next);
+    /* The settings other modules copied at start; the rest is read from n->cfg where used. */
+    mcpgw_log_set_level((enum mcpgw_log_level)n->cfg.log_level);
+    mcpgw_httpd_set_limits(n->httpd, n->cfg.max_head_bytes, n->cfg.max_body_bytes,
+                           n->cfg.max_conns);
+    log_info("reloaded %s: %d setting%s changed", n->cfg.config_path, applied,
+             applied == 1 ? "" : "s");
+}
+
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct reload *r = arg;
+    struct mcpgw_node *n = r->n;
+    char err[512];
+    reload_config(n, r->argc, r->argv);
+    if (n->gossip && n->cfg.gossip_keyring[0] &&
+        mcpgw_gossip_reload_keyring(n->gossip, NULL, err, sizeof(err)) < 0)
+        log_error("SIGHUP: keeping the current gossip key ring: %s", err);
 }
 
 static void register_metrics(struct mcpgw_node *n)
@@ -435,29 +153,25 @@ int main(int argc, char **argv)
     struct mcpgw_node node;
     struct mcpgw_httpd_config hcfg;
     struct event *sigterm, *sigint;
-    struct mcpgw_session *s;
-    struct timeval one_s = {1, 0};
-    char err[256], comp[64];
-    int rc = 1;
+    struct reload reload = {&node, argc, argv, NULL};
+    char err[512], comp[64];
+    int rc = 1, check = 0, help = 0;
 
     memset(&node, 0, sizeof(node));
-    snprintf(node.cfg.node_id, sizeof(node.cfg.node_id), "n1");
-    snprintf(node.cfg.listen, sizeof(node.cfg.listen), "127.0.0.1:8801");
-    snprintf(node.cfg.store, sizeof(node.cfg.store), "memory");
-    node.cfg.shard_bits = 8;
-    node.cfg.session_idle_ms = 30 * 60 * 1000;
-    node.cfg.max_sessions = 1000000;
-    node.cfg.tool_timeout_ms = 60000;
-    node.cfg.client_request_timeout_ms = 60000;
-    node.cfg.page_size = 100;
-    node.cfg.sse_retry_ms = 1000;
-    node.cfg.allowed_hosts = split_list("localhost,127.0.0.1,::1", &node.cfg.nallowed_hosts);
-    node.cfg.max_body_bytes = 16 * 1024 * 1024;
-    node.cfg.max_head_bytes = 32 * 1024;
-    node.cfg.max_conns = 18000;
-    node.cfg.drain_timeout_ms = 10000;
-    if (parse_flags(argc, argv, &node.cfg) < 0)
+    if (mcpgw_node_config_load(&node.cfg, argc, argv, &check, &help, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mcpgw-node: %s\n", err);
+        mcpgw_node_config_free(&node.cfg);
         return 2;
+    }
+    if (help || check) {
+        if (help)
+            mcpgw_node_config_usage(stdout);
+        else
+            printf("config ok\n");
+        mcpgw_node_config_free(&node.cfg);
+        return 0;
+    }
+    mcpgw_log_set_level((enum mcpgw_log_level)node.cfg.log_level);
     snprintf(comp, sizeof(comp), "node %s", node.cfg.node_id);
     mcpgw_log_set_component(comp);
     signal(SIGPIPE, SIG_IGN);
@@ -472,7 +186,11 @@ int main(int argc, char **argv)
     node.metrics = mcpgw_metrics_new();
     node.notes = mcpgw_notes_new();
     register_metrics(&node);
-    node.store = mcpgw_store_new(&node, node.cfg.store, err, sizeof(err));
+    {
+        struct mcpgw_store_config sc = {node.cfg.store, node.cfg.node_id, node.cfg.session_idle_ms,
+                                        node.base, node.reg};
+        node.store = mcpgw_store_new(&sc, &mcpgw_cluster_store_events, &node, err, sizeof(err));
+    }
     if (!node.store) {
         log_error("%s", err);
         goto out;
@@ -483,7 +201,7 @@ int main(int argc, char **argv)
     hcfg.max_body_bytes = node.cfg.max_body_bytes;
     hcfg.max_head_bytes = node.cfg.max_head_bytes;
     hcfg.max_conns = node.cfg.max_conns;
-    node.httpd = mcpgw_httpd_new(node.base, &hcfg, mcpgw_node_handle, &node);
+    node.httpd = mcpgw_httpd_new(node.base, &hcfg, mcpgw_transport_handle, &node);
     if (mcpgw_httpd_listen(node.httpd, node.cfg.listen, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;
@@ -494,29 +212,24 @@ int main(int argc, char **argv)
         gc.node_id = node.cfg.node_id;
         gc.bind_addr = node.cfg.gossip_bind;
         gc.advertise_addr = node.cfg.gossip_advertise[0] ? node.cfg.gossip_advertise : NULL;
-        gc.seeds = (const char *const *)node.cfg.gossip_seeds;
-        gc.nseeds = node.cfg.ngossip_seeds;
+        gc.seeds = (const char *const *)node.cfg.gossip_seeds.v;
+        gc.nseeds = node.cfg.gossip_seeds.n;
         gc.http_addr = node.cfg.advertise[0] ? node.cfg.advertise : node.cfg.listen;
         gc.serving = 1;
+        gc.keyring_path = node.cfg.gossip_keyring[0] ? node.cfg.gossip_keyring : NULL;
         node.gossip = mcpgw_gossip_new(node.base, &gc, err, sizeof(err));
         if (!node.gossip || mcpgw_gossip_start(node.gossip) < 0) {
             log_error("gossip: %s", node.gossip ? "cannot start" : err);
             goto out;
         }
     }
-    node.expiry = event_new(node.base, -1, EV_PERSIST, on_expiry, &node);
-    event_add(node.expiry, &one_s);
-    {
-        struct timeval tick = {0, 100000};
-        node.last_tick_ms = mcpgw_now_ms();
-        node.stall_tick = event_new(node.base, -1, EV_PERSIST, on_stall_tick, &node);
-        event_priority_set(node.stall_tick, 0);
-        event_add(node.stall_tick, &tick);
-    }
+    mcpgw_cluster_start(&node);
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
+    reload.ev = evsignal_new(node.base, SIGHUP, on_hup, &reload);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    event_add(reload.ev, NULL);
     log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)", node.cfg.listen,
              node.cfg.store, 1u << node.cfg.shard_bits,
              (unsigned long long)(node.cfg.session_idle_ms / 1000));
@@ -524,30 +237,22 @@ int main(int argc, char **argv)
     rc = 0;
     event_free(sigterm);
     event_free(sigint);
-    event_free(node.expiry);
-    event_free(node.stall_tick);
-    mcpgw_node_reclaim_free(&node);
+    event_free(reload.ev);
     /* Sessions go before the registry (its contract) and the server (ending their streams makes
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
-    /* Dropping (not deleting) keeps shared sessions' records for the nodes that take over. */
-    while ((s = mcpgw_registry_oldest_idle(node.reg, UINT64_MAX)) != NULL)
-        mcpgw_node_session_drop(&node, s);
-    if (node.drain_timer)
-        event_free(node.drain_timer);
+    mcpgw_cluster_stop(&node);
 out:
     if (node.gossip) {
         mcpgw_gossip_leave(node.gossip);
         mcpgw_gossip_free(node.gossip);
     }
-    free_list(node.cfg.gossip_seeds, node.cfg.ngossip_seeds);
     mcpgw_store_free(node.store);
     mcpgw_fanout_free(node.fanout);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);
     mcpgw_metrics_free(node.metrics);
     mcpgw_registry_free(node.reg);
-    free_list(node.cfg.allowed_hosts, node.cfg.nallowed_hosts);
-    free_list(node.cfg.allowed_origins, node.cfg.nallowed_origins);
+    mcpgw_node_config_free(&node.cfg);
     event_base_free(node.base);
     return rc;
 }

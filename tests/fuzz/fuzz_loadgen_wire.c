@@ -1,6 +1,6 @@
 /* fuzz_loadgen_wire.c - libFuzzer driver for the load generator's parent <-> worker frames and
- * their payload decoders (loadgen/wire.h, loadgen/hist.h). */
-#include "loadgen/hist.h"
+ * their payload decoders (loadgen/wire.h, loadgen/lathist.h). */
+#include "loadgen/lathist.h"
 #include "loadgen/wire.h"
 
 #include <event2/buffer.h>
@@ -14,7 +14,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
  * that decodes must re-encode and decode to the same counters. */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    static struct mcpgw_hist *lat, *setup, *rec[MCPGW_WIRE_MAX_DRILLS];
+    static struct mcpgw_lathist *lat, *setup, *rec[MCPGW_WIRE_MAX_DRILLS];
     struct evbuffer *b;
     struct mcpgw_wire_tick t, again;
     struct mcpgw_wire_final f;
@@ -24,10 +24,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int type;
 
     if (!lat) {
-        lat = mcpgw_hist_new();
-        setup = mcpgw_hist_new();
+        lat = mcpgw_lathist_new();
+        setup = mcpgw_lathist_new();
         for (int i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
-            rec[i] = mcpgw_hist_new();
+            rec[i] = mcpgw_lathist_new();
     }
     mcpgw_wire_get_cmd(data, (uint32_t)size, &c);
     mcpgw_wire_get_final(data, (uint32_t)size, &f, rec, MCPGW_WIRE_MAX_DRILLS);
@@ -36,8 +36,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         mcpgw_wire_put_tick(b, 0, &t, lat, setup);
         if (mcpgw_wire_take(b, &type, &worker, &p, &len) != 1)
             abort();
-        mcpgw_hist_reset(lat);
-        mcpgw_hist_reset(setup);
+        mcpgw_lathist_reset(lat);
+        mcpgw_lathist_reset(setup);
         if (mcpgw_wire_get_tick(p, len, &again, lat, setup) != 0 ||
             memcmp(again.c, t.c, sizeof(t.c)) != 0 || again.sec != t.sec)
             abort();
@@ -56,9 +56,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         free(p);
     }
     evbuffer_free(b);
-    mcpgw_hist_reset(lat);
-    mcpgw_hist_reset(setup);
+    mcpgw_lathist_reset(lat);
+    mcpgw_lathist_reset(setup);
     for (int i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
-        mcpgw_hist_reset(rec[i]);
+        mcpgw_lathist_reset(rec[i]);
     return 0;
 }

@@ -2,7 +2,7 @@
  *
  * Each test runs a server and plain client sockets in one process and one thread: the test
  * writes with blocking send() and then pumps the event loop (EVLOOP_NONBLOCK) while reading its
- * client sockets without blocking. Ports 18450-18469 (in the node unit-test range 18400-18499;
+ * client sockets without blocking. Ports 18450-18473 (in the node unit-test range 18400-18499;
  * 42-gossip-soak.sh takes 18400-18404). */
 #include "common/httpd.h"
 
@@ -29,7 +29,8 @@ enum mode {
     DEFER,       /* respond from a timer, 30 ms later */
     STREAM,      /* begin a chunked stream, write one event, end it from a timer */
     STREAM_OPEN, /* begin a stream with a close callback and leave it open (in pending) */
-    BIG_ANSWER   /* respond with 16 MiB of body */
+    BIG_ANSWER,  /* respond with 16 MiB of body */
+    ANSWER_LEN   /* respond at once with the body's length, keeping no copy of the body */
 };
 
 struct seen {
@@ -50,7 +51,8 @@ struct ctx {
     char pending_path[64];
     int overlapped; /* the handler ran while an earlier request was unanswered */
     struct event *timer;
-    int closed; /* close callback calls */
+    int closed;              /* close callback calls */
+    int keepalive, keepidle; /* SO_KEEPALIVE and TCP_KEEPIDLE of the last request's socket */
 };
 
 static void answer(struct mcpgw_http_conn *c, const char *path)
@@ -84,9 +86,18 @@ static void handler(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req,
     struct seen *s = &x->seen[x->nreq % 8];
     struct timeval tv = {0, 30000};
 
+    socklen_t l = sizeof(int);
     if (x->pending)
         x->overlapped = 1;
     x->nreq++;
+    getsockopt(mcpgw_http_conn_fd(c), SOL_SOCKET, SO_KEEPALIVE, &x->keepalive, &l);
+    getsockopt(mcpgw_http_conn_fd(c), IPPROTO_TCP, TCP_KEEPIDLE, &x->keepidle, &l);
+    if (x->mode == ANSWER_LEN) {
+        char len[32];
+        snprintf(len, sizeof(len), "%zu", req->body_len);
+        answer(c, len);
+        return;
+    }
     ck_assert_uint_lt(req->path_len, sizeof(s->path));
     memcpy(s->path, req->path, req->path_len);
     s->path[req->path_len] = '\0';
@@ -102,6 +113,7 @@ static void handler(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req,
 
     switch (x->mode) {
     case ANSWER:
+    case ANSWER_LEN: /* answered above */
         answer(c, s->path);
         break;
     case DEFER:
@@ -673,6 +685,69 @@ START_TEST(test_httpd_refuses_connections_over_max_conns_with_503_and_retry_afte
 }
 END_TEST
 
+/* A reload raises the body limit: a connection accepted under the old one takes a body larger
+ * than the read bound it was given at accept (it would stall there until the head timeout). */
+START_TEST(test_httpd_set_limits_lets_a_larger_body_in_on_an_existing_connection)
+{
+    struct mcpgw_httpd_config cfg;
+    struct ctx x;
+    struct inbox in = {0};
+    struct resp r[8];
+    size_t n = 300 * 1024;
+    char *body = malloc(n), head[128];
+    int fd;
+
+    mcpgw_httpd_config_defaults(&cfg);
+    cfg.max_body_bytes = 1000;
+    start(&x, 21, &cfg, ANSWER_LEN);
+    fd = dial(&x);
+    send_str(fd, "GET /warm HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(await(&x, fd, &in, r, 1), 1);
+    mcpgw_httpd_set_limits(x.httpd, cfg.max_head_bytes, 1024 * 1024, cfg.max_conns);
+    memset(body, 'b', n);
+    snprintf(head, sizeof(head), "POST /big HTTP/1.1\r\nHost: h\r\nContent-Length: %zu\r\n\r\n", n);
+    send_str(fd, head);
+    send_all(fd, body, n);
+    free(body);
+    ck_assert_int_eq(await(&x, fd, &in, r, 2), 2);
+    ck_assert_int_eq(r[1].status, 200);
+    ck_assert_str_eq(r[1].body, "307200");
+    finish(&x, &fd, 1);
+}
+END_TEST
+
+/* Lower limits hold for the next request on an existing connection and for new connections;
+ * connections already open are not closed. */
+START_TEST(test_httpd_set_limits_lowers_body_and_connection_limits_without_closing)
+{
+    struct mcpgw_httpd_config cfg;
+    struct ctx x;
+    struct inbox in0 = {0}, in1 = {0}, in2 = {0};
+    struct resp r[8];
+    uint64_t deadline;
+    int fds[3];
+
+    mcpgw_httpd_config_defaults(&cfg);
+    start(&x, 22, &cfg, ANSWER_LEN);
+    fds[0] = dial(&x);
+    fds[1] = dial(&x);
+    deadline = now_ms() + TIMEOUT_MS;
+    while (mcpgw_httpd_conn_count(x.httpd) < 2 && now_ms() < deadline)
+        pump(&x, -1);
+    mcpgw_httpd_set_limits(x.httpd, cfg.max_head_bytes, 10, 1);
+    send_str(fds[0], "POST /a HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789");
+    ck_assert_int_eq(await(&x, fds[0], &in0, r, 1), 1);
+    ck_assert_int_eq(r[0].status, 200);
+    send_str(fds[1], "POST /b HTTP/1.1\r\nHost: h\r\nContent-Length: 11\r\n\r\n0123456789!");
+    ck_assert_int_eq(await(&x, fds[1], &in1, r, -1), 1);
+    ck_assert_int_eq(r[0].status, 413);
+    fds[2] = dial(&x);
+    ck_assert_int_eq(await(&x, fds[2], &in2, r, -1), 1);
+    ck_assert_int_eq(r[0].status, 503);
+    finish(&x, fds, 3);
+}
+END_TEST
+
 START_TEST(test_httpd_chunk_encodes_a_streamed_response_and_ends_it)
 {
     static const char want[] = "9\r\ndata: a\n\n\r\n"
@@ -880,6 +955,37 @@ START_TEST(test_httpd_drops_a_stream_whose_unsent_output_exceeds_max_output_byte
 }
 END_TEST
 
+/* Issue 20: a client that vanished behind a NAT kept its GET stream (and session) forever;
+ * keep-alive probes end such a connection. */
+START_TEST(test_httpd_turns_on_keepalive_probes_on_accepted_sockets)
+{
+    struct mcpgw_httpd_config cfg;
+    struct ctx x;
+    struct inbox in = {0};
+    int fd;
+
+    mcpgw_httpd_config_defaults(&cfg);
+    ck_assert_uint_eq(cfg.tcp_keepalive_s, 60);
+    cfg.tcp_keepalive_s = 7;
+    start(&x, 23, &cfg, ANSWER);
+    fd = dial(&x);
+    send_str(fd, "GET /ka HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(await(&x, fd, &in, NULL, 1), 1);
+    ck_assert_int_eq(x.keepalive, 1);
+    ck_assert_int_eq(x.keepidle, 7);
+    finish(&x, &fd, 1);
+
+    cfg.tcp_keepalive_s = 0;
+    memset(&in, 0, sizeof(in));
+    start(&x, 23, &cfg, ANSWER);
+    fd = dial(&x);
+    send_str(fd, "GET /ka HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(await(&x, fd, &in, NULL, 1), 1);
+    ck_assert_int_eq(x.keepalive, 0);
+    finish(&x, &fd, 1);
+}
+END_TEST
+
 static Suite *httpd_suite(void)
 {
     Suite *s = suite_create("httpd");
@@ -899,6 +1005,8 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, test_httpd_refuses_content_length_with_transfer_encoding_with_400);
     tcase_add_test(tc, test_httpd_times_out_an_incomplete_head_with_408);
     tcase_add_test(tc, test_httpd_refuses_connections_over_max_conns_with_503_and_retry_after);
+    tcase_add_test(tc, test_httpd_set_limits_lets_a_larger_body_in_on_an_existing_connection);
+    tcase_add_test(tc, test_httpd_set_limits_lowers_body_and_connection_limits_without_closing);
     tcase_add_test(tc, test_httpd_chunk_encodes_a_streamed_response_and_ends_it);
     tcase_add_test(tc, test_httpd_fires_close_callback_when_client_leaves_a_stream);
     tcase_add_test(tc, test_httpd_finds_a_head_end_split_across_reads);
@@ -906,6 +1014,7 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, test_httpd_free_closes_an_open_stream_and_fires_its_close_callback);
     tcase_add_test(tc, test_httpd_free_releases_a_connection_still_flushing_its_last_response);
     tcase_add_test(tc, test_httpd_drops_a_stream_whose_unsent_output_exceeds_max_output_bytes);
+    tcase_add_test(tc, test_httpd_turns_on_keepalive_probes_on_accepted_sockets);
     suite_add_tcase(s, tc);
     return s;
 }

@@ -1,5 +1,5 @@
 /* test_wire.c - parent <-> worker frames: round trips, partial frames, refused headers. */
-#include "loadgen/hist.h"
+#include "loadgen/lathist.h"
 #include "loadgen/wire.h"
 #include "tests/unit/check-run.h"
 
@@ -12,8 +12,8 @@ START_TEST(test_wire_tick_round_trips_with_histograms)
 {
     struct evbuffer *b = evbuffer_new();
     struct mcpgw_wire_tick t, u;
-    struct mcpgw_hist *lat = mcpgw_hist_new(), *setup = mcpgw_hist_new();
-    struct mcpgw_hist *lat2 = mcpgw_hist_new(), *setup2 = mcpgw_hist_new();
+    struct mcpgw_lathist *lat = mcpgw_lathist_new(), *setup = mcpgw_lathist_new();
+    struct mcpgw_lathist *lat2 = mcpgw_lathist_new(), *setup2 = mcpgw_lathist_new();
     unsigned char *p;
     uint32_t worker, len;
     int type;
@@ -23,9 +23,9 @@ START_TEST(test_wire_tick_round_trips_with_histograms)
     t.g[LG_G_STREAMS_OPEN] = 99;
     t.writer_first = 5;
     t.writer_last = 17;
-    mcpgw_hist_record(lat, 250);
-    mcpgw_hist_record(lat, 90000);
-    mcpgw_hist_record(setup, 3000);
+    mcpgw_lathist_record(lat, 250);
+    mcpgw_lathist_record(lat, 90000);
+    mcpgw_lathist_record(setup, 3000);
     mcpgw_wire_put_tick(b, 3, &t, lat, setup);
     ck_assert_int_eq(mcpgw_wire_take(b, &type, &worker, &p, &len), 1);
     ck_assert_int_eq(type, MCPGW_WIRE_TICK);
@@ -35,17 +35,17 @@ START_TEST(test_wire_tick_round_trips_with_histograms)
     ck_assert_uint_eq(u.c[LG_C_REQ_OK], 1234);
     ck_assert_uint_eq(u.g[LG_G_STREAMS_OPEN], 99);
     ck_assert_uint_eq(u.writer_last, 17);
-    ck_assert_uint_eq(mcpgw_hist_count(lat2), 2);
-    ck_assert_uint_eq(mcpgw_hist_max(lat2), 90000);
-    ck_assert_uint_eq(mcpgw_hist_count(setup2), 1);
+    ck_assert_uint_eq(mcpgw_lathist_count(lat2), 2);
+    ck_assert_uint_eq(mcpgw_lathist_max(lat2), 90000);
+    ck_assert_uint_eq(mcpgw_lathist_count(setup2), 1);
     ck_assert_int_eq(mcpgw_wire_get_tick(p, len - 1, &u, lat2, setup2), -1);
     free(p);
     ck_assert_uint_eq(evbuffer_get_length(b), 0);
     evbuffer_free(b);
-    mcpgw_hist_free(lat);
-    mcpgw_hist_free(setup);
-    mcpgw_hist_free(lat2);
-    mcpgw_hist_free(setup2);
+    mcpgw_lathist_free(lat);
+    mcpgw_lathist_free(setup);
+    mcpgw_lathist_free(lat2);
+    mcpgw_lathist_free(setup2);
 }
 END_TEST
 
@@ -53,13 +53,13 @@ START_TEST(test_wire_final_round_trips_nodes_and_drills)
 {
     struct evbuffer *b = evbuffer_new();
     struct mcpgw_wire_final f, g;
-    struct mcpgw_hist *rec[MCPGW_WIRE_MAX_DRILLS], *rec2[MCPGW_WIRE_MAX_DRILLS];
+    struct mcpgw_lathist *rec[MCPGW_WIRE_MAX_DRILLS], *rec2[MCPGW_WIRE_MAX_DRILLS];
     unsigned char *p;
     uint32_t worker, len;
     int type;
     for (int i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++) {
-        rec[i] = mcpgw_hist_new();
-        rec2[i] = mcpgw_hist_new();
+        rec[i] = mcpgw_lathist_new();
+        rec2[i] = mcpgw_lathist_new();
     }
     memset(&f, 0, sizeof(f));
     f.subscribers = 10;
@@ -74,7 +74,7 @@ START_TEST(test_wire_final_round_trips_nodes_and_drills)
     f.ndrills = 1;
     f.drills[0].affected = 4;
     f.drills[0].first_err_us = 111;
-    mcpgw_hist_record(rec[0], 2500000);
+    mcpgw_lathist_record(rec[0], 2500000);
     mcpgw_wire_put_final(b, 1, &f, rec);
     ck_assert_int_eq(mcpgw_wire_take(b, &type, &worker, &p, &len), 1);
     ck_assert_int_eq(type, MCPGW_WIRE_FINAL);
@@ -85,13 +85,13 @@ START_TEST(test_wire_final_round_trips_nodes_and_drills)
     ck_assert_uint_eq(g.nodes[1].alive, 3);
     ck_assert_uint_eq(g.drills[0].affected, 4);
     ck_assert_uint_eq(g.drills[0].first_err_us, 111);
-    ck_assert_uint_eq(mcpgw_hist_max(rec2[0]), 2500000);
+    ck_assert_uint_eq(mcpgw_lathist_max(rec2[0]), 2500000);
     ck_assert_int_eq(mcpgw_wire_get_final(p, len, &g, rec2, 0), -1); /* no room for drills */
     free(p);
     evbuffer_free(b);
     for (int i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++) {
-        mcpgw_hist_free(rec[i]);
-        mcpgw_hist_free(rec2[i]);
+        mcpgw_lathist_free(rec[i]);
+        mcpgw_lathist_free(rec2[i]);
     }
 }
 END_TEST

@@ -16,18 +16,18 @@ static char *any_origin[] = {"*"};
 static void config(struct mcpgw_node_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
-    cfg->allowed_hosts = default_hosts;
-    cfg->nallowed_hosts = 3;
+    cfg->allowed_hosts.v = default_hosts;
+    cfg->allowed_hosts.n = 3;
 }
 
 static int host_ok(const struct mcpgw_node_config *cfg, const char *h)
 {
-    return mcpgw_host_allowed(cfg, h, strlen(h));
+    return mcpgw_transport_host_allowed(cfg, h, strlen(h));
 }
 
 static int origin_ok(const struct mcpgw_node_config *cfg, const char *o)
 {
-    return mcpgw_origin_allowed(cfg, o, strlen(o));
+    return mcpgw_transport_origin_allowed(cfg, o, strlen(o));
 }
 
 START_TEST(test_host_allows_loopback_names_with_and_without_port)
@@ -63,8 +63,8 @@ START_TEST(test_host_uses_only_len_bytes)
 {
     struct mcpgw_node_config cfg;
     config(&cfg);
-    ck_assert(mcpgw_host_allowed(&cfg, "localhostX", 9));
-    ck_assert(!mcpgw_host_allowed(&cfg, "localhost", 5));
+    ck_assert(mcpgw_transport_host_allowed(&cfg, "localhostX", 9));
+    ck_assert(!mcpgw_transport_host_allowed(&cfg, "localhost", 5));
 }
 END_TEST
 
@@ -72,8 +72,8 @@ START_TEST(test_host_star_allows_any_host)
 {
     struct mcpgw_node_config cfg;
     config(&cfg);
-    cfg.allowed_hosts = any_host;
-    cfg.nallowed_hosts = 1;
+    cfg.allowed_hosts.v = any_host;
+    cfg.allowed_hosts.n = 1;
     ck_assert(host_ok(&cfg, "evil.example.com"));
     ck_assert(host_ok(&cfg, "anything:1"));
     ck_assert(origin_ok(&cfg, "http://evil.example.com"));
@@ -131,8 +131,8 @@ START_TEST(test_origin_allows_an_exact_extra_origin)
     struct mcpgw_node_config cfg;
     config(&cfg);
     ck_assert(!origin_ok(&cfg, "https://app.example.com"));
-    cfg.allowed_origins = extra_origin;
-    cfg.nallowed_origins = 1;
+    cfg.allowed_origins.v = extra_origin;
+    cfg.allowed_origins.n = 1;
     ck_assert(origin_ok(&cfg, "https://app.example.com"));
     ck_assert(!origin_ok(&cfg, "http://app.example.com"));
     ck_assert(!origin_ok(&cfg, "https://app.example.com:8443"));
@@ -147,8 +147,8 @@ START_TEST(test_origin_star_allows_any_origin)
 {
     struct mcpgw_node_config cfg;
     config(&cfg);
-    cfg.allowed_origins = any_origin;
-    cfg.nallowed_origins = 1;
+    cfg.allowed_origins.v = any_origin;
+    cfg.allowed_origins.n = 1;
     ck_assert(origin_ok(&cfg, "http://evil.example.com"));
 }
 END_TEST

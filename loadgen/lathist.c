@@ -1,5 +1,5 @@
-/* hist.c - log-linear latency histogram (see hist.h for the bucket layout). */
-#include "loadgen/hist.h"
+/* lathist.c - log-linear latency histogram (see lathist.h for the bucket layout). */
+#include "loadgen/lathist.h"
 
 #include "common/util.h"
 
@@ -13,7 +13,7 @@
 #define NBUCKETS  (LINEAR + (MAX_EXP - 8u) * HALF)
 #define MAX_VALUE ((UINT64_C(1) << MAX_EXP) - 1)
 
-struct mcpgw_hist {
+struct mcpgw_lathist {
     uint64_t count, sum, min, max;
     uint64_t counts[NBUCKETS];
 };
@@ -45,22 +45,22 @@ static void range_of(unsigned i, uint64_t *lo, uint64_t *hi)
     *hi = ((sub + 1) << shift) - 1;
 }
 
-struct mcpgw_hist *mcpgw_hist_new(void)
+struct mcpgw_lathist *mcpgw_lathist_new(void)
 {
-    return xcalloc(1, sizeof(struct mcpgw_hist));
+    return xcalloc(1, sizeof(struct mcpgw_lathist));
 }
 
-void mcpgw_hist_free(struct mcpgw_hist *h)
+void mcpgw_lathist_free(struct mcpgw_lathist *h)
 {
     free(h);
 }
 
-void mcpgw_hist_reset(struct mcpgw_hist *h)
+void mcpgw_lathist_reset(struct mcpgw_lathist *h)
 {
     memset(h, 0, sizeof(*h));
 }
 
-void mcpgw_hist_record(struct mcpgw_hist *h, uint64_t us)
+void mcpgw_lathist_record(struct mcpgw_lathist *h, uint64_t us)
 {
     h->counts[index_of(us)]++;
     if (h->count == 0 || us < h->min)
@@ -71,7 +71,7 @@ void mcpgw_hist_record(struct mcpgw_hist *h, uint64_t us)
     h->sum += us;
 }
 
-void mcpgw_hist_merge(struct mcpgw_hist *dst, const struct mcpgw_hist *src)
+void mcpgw_lathist_merge(struct mcpgw_lathist *dst, const struct mcpgw_lathist *src)
 {
     if (src->count == 0)
         return;
@@ -85,27 +85,27 @@ void mcpgw_hist_merge(struct mcpgw_hist *dst, const struct mcpgw_hist *src)
     dst->sum += src->sum;
 }
 
-uint64_t mcpgw_hist_count(const struct mcpgw_hist *h)
+uint64_t mcpgw_lathist_count(const struct mcpgw_lathist *h)
 {
     return h->count;
 }
 
-uint64_t mcpgw_hist_min(const struct mcpgw_hist *h)
+uint64_t mcpgw_lathist_min(const struct mcpgw_lathist *h)
 {
     return h->min;
 }
 
-uint64_t mcpgw_hist_max(const struct mcpgw_hist *h)
+uint64_t mcpgw_lathist_max(const struct mcpgw_lathist *h)
 {
     return h->max;
 }
 
-double mcpgw_hist_mean(const struct mcpgw_hist *h)
+double mcpgw_lathist_mean(const struct mcpgw_lathist *h)
 {
     return h->count ? (double)h->sum / (double)h->count : 0.0;
 }
 
-uint64_t mcpgw_hist_percentile(const struct mcpgw_hist *h, double pct)
+uint64_t mcpgw_lathist_percentile(const struct mcpgw_lathist *h, double pct)
 {
     uint64_t rank, seen = 0, lo, hi;
     if (h->count == 0)
@@ -132,7 +132,7 @@ uint64_t mcpgw_hist_percentile(const struct mcpgw_hist *h, double pct)
     return h->max;
 }
 
-void mcpgw_hist_foreach(const struct mcpgw_hist *h, mcpgw_hist_bucket_fn fn, void *arg)
+void mcpgw_lathist_foreach(const struct mcpgw_lathist *h, mcpgw_lathist_bucket_fn fn, void *arg)
 {
     uint64_t lo, hi;
     for (unsigned i = 0; i < NBUCKETS; i++) {
@@ -143,7 +143,7 @@ void mcpgw_hist_foreach(const struct mcpgw_hist *h, mcpgw_hist_bucket_fn fn, voi
     }
 }
 
-void mcpgw_hist_encode(const struct mcpgw_hist *h, struct evbuffer *out)
+void mcpgw_lathist_encode(const struct mcpgw_lathist *h, struct evbuffer *out)
 {
     uint64_t head[4] = {h->count, h->sum, h->min, h->max};
     uint32_t nnz = 0;
@@ -162,7 +162,7 @@ void mcpgw_hist_encode(const struct mcpgw_hist *h, struct evbuffer *out)
     }
 }
 
-long mcpgw_hist_decode_add(struct mcpgw_hist *h, const unsigned char *p, size_t len)
+long mcpgw_lathist_decode_add(struct mcpgw_lathist *h, const unsigned char *p, size_t len)
 {
     uint64_t head[4];
     uint32_t nnz;
