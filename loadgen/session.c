@@ -17,6 +17,7 @@
 
 /* One worker per process: the stream callbacks reach it through here. */
 static struct lg_worker *the_worker;
+static uint64_t last_err_log_ms;
 
 #define SSE_MAX_LINE (1u << 20)
 
@@ -89,8 +90,8 @@ void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t d
 
 static void setup_failed(struct lg_worker *w, struct lg_session *s, const char *why)
 {
-    if (mcpgw_now_ms() - w->last_err_log_ms > 1000) {
-        w->last_err_log_ms = mcpgw_now_ms();
+    if (mcpgw_now_ms() - last_err_log_ms > 1000) {
+        last_err_log_ms = mcpgw_now_ms();
         log_warn("worker %u: session setup failed: %s", w->idx, why);
     }
     s->state = LG_SS_FAILED;
@@ -354,6 +355,7 @@ uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng)
  * not the load generator's sleep. */
 static void stream_broken(struct lg_worker *w, struct lg_session *s)
 {
+    static uint64_t rng;
     uint64_t now = mcpgw_now_us();
     struct timeval tv;
     uint32_t delay_ms;
@@ -371,9 +373,9 @@ static void stream_broken(struct lg_worker *w, struct lg_session *s)
         w->c[LG_C_STREAM_FAILED]++;
         return;
     }
-    if (!w->rng)
-        w->rng = mcpgw_rand_seed();
-    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &w->rng);
+    if (!rng)
+        rng = mcpgw_rand_seed();
+    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &rng);
     if (s->stream_attempts < 255)
         s->stream_attempts++;
     if (!s->retry_ev)
@@ -400,8 +402,8 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
                                      slen, &stream_ops, s, err, sizeof(err));
     }
     if (!s->stream) {
-        if (mcpgw_now_ms() - w->last_err_log_ms > 1000) {
-            w->last_err_log_ms = mcpgw_now_ms();
+        if (mcpgw_now_ms() - last_err_log_ms > 1000) {
+            last_err_log_ms = mcpgw_now_ms();
             log_warn("worker %u: GET stream: %s", w->idx, err);
         }
         stream_broken(w, s);

@@ -12,7 +12,6 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct mcpgw_client;
-struct lg_conn_node;
 struct mcpgw_lathist;
 struct mcpgw_sse_parser;
 
@@ -158,16 +157,6 @@ struct lg_worker {
 
     uint32_t deletes_pending;
     struct event *exit_ev;
-
-    uint32_t echo_out;        /* echo calls sent and not answered yet */
-    int exit_code;            /* the worker's exit status: 2 when the parent is gone or garbled */
-    uint64_t last_err_log_ms; /* session errors are logged at most once a second */
-    uint64_t rng;             /* reconnection jitter (common/rand.h) */
-
-    /* Request pool (pool.c). */
-    struct lg_conn_node *all_conns; /* every request connection, to close them all */
-    struct evbuffer *pool_scratch;  /* one request being built */
-    uint64_t pool_err_log_ms;       /* connection errors are logged at most once a second */
 };
 
 #endif

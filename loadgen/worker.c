@@ -19,6 +19,8 @@
 #include <unistd.h>
 
 /* echo calls outstanding (queued, in flight or waiting for a retry) */
+static uint32_t echo_out;
+static int exit_code;
 
 /* ---- requests ---- */
 
@@ -36,7 +38,7 @@ struct lg_req *mcpgw_worker_req_new(struct lg_worker *w, struct lg_session *s, i
 void mcpgw_worker_req_free(struct lg_worker *w, struct lg_req *r)
 {
     if (r->kind == LG_REQ_ECHO)
-        w->echo_out--;
+        echo_out--;
     free(r);
 }
 
@@ -121,7 +123,7 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w)
     if (w->phase != LG_PH_DRIVE || w->nalive == 0)
         return NULL;
     if (cfg->closed_loop) {
-        if (w->echo_out >= w->closed_n)
+        if (echo_out >= w->closed_n)
             return NULL;
         intended = mcpgw_now_us();
     } else {
@@ -134,7 +136,7 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w)
     }
     s = w->alive[w->rr++ % w->nalive];
     r = mcpgw_worker_req_new(w, s, LG_REQ_ECHO, intended);
-    w->echo_out++;
+    echo_out++;
     return r;
 }
 
@@ -645,7 +647,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
     unsigned char *p;
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         /* The parent is gone: nobody will read our figures. */
-        w->exit_code = 2;
+        exit_code = 2;
         mcpgw_pool_close_all(w);
         for (uint32_t i = 0; i < w->nall; i++)
             mcpgw_lgsession_close(w, &w->sessions[i]);
@@ -688,7 +690,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
     }
     if (n < 0) {
         log_error("malformed message from the parent; stopping");
-        w->exit_code = 2;
+        exit_code = 2;
         event_base_loopbreak(w->base);
     }
 }
@@ -799,5 +801,5 @@ int mcpgw_worker_run(const struct mcpgw_lg_config *cfg, uint32_t idx, int ctrl_f
     on_ramp(-1, 0, &w);
 
     event_base_dispatch(w.base);
-    return w.exit_code;
+    return exit_code;
 }
