@@ -599,6 +599,8 @@ int mcpgw_http_stream_write(struct mcpgw_http_conn *c, const void *data, size_t 
         return -1;
     out = bufferevent_get_output(c->bev);
     if (evbuffer_get_length(out) > c->srv->cfg.max_output_bytes) {
+        if (c->srv->cfg.streams_dropped)
+            (*c->srv->cfg.streams_dropped)++;
         log_warn("http: dropping a stream whose client does not read (%zu bytes queued)",
                  evbuffer_get_length(out));
         mcpgw_http_conn_close(c);

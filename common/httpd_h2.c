@@ -758,6 +758,8 @@ int mcpgw_h2_stream_write(struct h2_stream *st, const void *data, size_t len)
         return -1;
     queued = evbuffer_get_length(st->out);
     if (queued > cfg_of(st->h2)->max_output_bytes) {
+        if (cfg_of(st->h2)->streams_dropped)
+            (*cfg_of(st->h2)->streams_dropped)++;
         log_warn("http: dropping an h2 stream whose client does not read (%zu bytes queued)",
                  queued);
         mcpgw_h2_close(st);

@@ -18,7 +18,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* A session waiting for notifications/initialized, in creation order: with one timeout for all,
+ * that is deadline order, so a sweep costs O(expired). */
+struct init_wait {
+    struct init_wait *next;
+    uint64_t deadline_ms;
+    char sid[MCPGW_SESSION_ID_MAX];
+};
+
 struct mcpgw_cluster {
+    struct init_wait *init_head, *init_tail;
     /* Own sessions (ids with this node's prefix) taken over while this node stalled, learnt
      * from the "moved" notices read during the resync: claimed back once it is over. */
     char **reclaim;
@@ -273,9 +282,47 @@ static void on_stall_tick(evutil_socket_t fd, short what, void *arg)
     mcpgw_store_resync(n->store, on_resynced, n);
 }
 
+void mcpgw_cluster_init_deadline(struct mcpgw_node *n, const struct mcpgw_session *s)
+{
+    struct mcpgw_cluster *cl = n->cluster;
+    struct init_wait *w;
+    if (!cl)
+        return;
+    w = xcalloc(1, sizeof(*w));
+    w->deadline_ms = mcpgw_now_ms() + n->cfg.init_timeout_ms;
+    snprintf(w->sid, sizeof(w->sid), "%s", s->id);
+    if (cl->init_tail)
+        cl->init_tail->next = w;
+    else
+        cl->init_head = w;
+    cl->init_tail = w;
+}
+
+/* End the sessions whose init deadline passed while they were still initializing: their
+ * records too, so no other node takes one up later. */
+static void expire_uninitialized(struct mcpgw_node *n, uint64_t now)
+{
+    struct mcpgw_cluster *cl = n->cluster;
+    struct init_wait *w;
+    while ((w = cl->init_head) != NULL && w->deadline_ms <= now) {
+        struct mcpgw_session *s = mcpgw_registry_lookup(n->reg, w->sid, strlen(w->sid));
+        cl->init_head = w->next;
+        if (!cl->init_head)
+            cl->init_tail = NULL;
+        if (s && s->state == MCPGW_SESSION_INITIALIZING && !s->calls) {
+            log_info("session %s never sent notifications/initialized within %llu ms: ended", s->id,
+                     (unsigned long long)n->cfg.init_timeout_ms);
+            mcpgw_cluster_destroy(n, s);
+            (*n->st.sessions_expired)++;
+        }
+        free(w);
+    }
+}
+
 static void on_expiry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
+    expire_uninitialized(n, mcpgw_now_ms());
     if (n->gossip) {
         struct mcpgw_registry_stats rs;
         mcpgw_registry_stats(n->reg, &rs);
@@ -364,6 +411,11 @@ void mcpgw_cluster_stop(struct mcpgw_node *n)
         mcpgw_cluster_drop(n, s);
     if (cl->drain_timer)
         event_free(cl->drain_timer);
+    while (cl->init_head) {
+        struct init_wait *w = cl->init_head;
+        cl->init_head = w->next;
+        free(w);
+    }
     free(cl);
     n->cluster = NULL;
 }

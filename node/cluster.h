@@ -37,6 +37,10 @@ void mcpgw_cluster_claim(struct mcpgw_node *n, const char *sid, size_t len, cons
 /* Drop this node's copy only (expired here, moved away, or lost): aborts its calls, ends its
  * GET stream, removes it from the registry and frees it. */
 void mcpgw_cluster_drop(struct mcpgw_node *n, struct mcpgw_session *s);
+/* Start the init deadline of a new session (initialize): if it is still initializing after
+ * init-timeout, it is ended everywhere (mcpgw_cluster_destroy). No-op before mcpgw_cluster_start.
+ */
+void mcpgw_cluster_init_deadline(struct mcpgw_node *n, const struct mcpgw_session *s);
 /* End a session everywhere (DELETE): removes its store records, then drops it here. */
 void mcpgw_cluster_destroy(struct mcpgw_node *n, struct mcpgw_session *s);
 

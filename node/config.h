@@ -18,6 +18,8 @@ struct mcpgw_node_config {
     char store[256];                        /* "memory" or redis://HOST:PORT */
     unsigned shard_bits;                    /* 2^k registry shards */
     uint64_t session_idle_ms;               /* idle expiry */
+    uint64_t init_timeout_ms;               /* live: initialize to notifications/initialized */
+    size_t max_stream_buffer;               /* unsent bytes per stream before it is dropped */
     uint64_t max_sessions;                  /* live */
     uint64_t tool_timeout_ms;               /* live: applies to calls started after the reload */
     uint64_t client_request_timeout_ms;     /* live: sampling / elicitation / roots answers */

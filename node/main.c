@@ -201,6 +201,8 @@ int main(int argc, char **argv)
     hcfg.max_body_bytes = node.cfg.max_body_bytes;
     hcfg.max_head_bytes = node.cfg.max_head_bytes;
     hcfg.max_conns = node.cfg.max_conns;
+    hcfg.max_output_bytes = node.cfg.max_stream_buffer;
+    hcfg.streams_dropped = node.st.streams_dropped;
     node.httpd = mcpgw_httpd_new(node.base, &hcfg, mcpgw_transport_handle, &node);
     if (mcpgw_httpd_listen(node.httpd, node.cfg.listen, err, sizeof(err)) < 0) {
         log_error("%s", err);

@@ -97,6 +97,7 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
     }
     mcpgw_registry_insert(n->reg, s);
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
+    mcpgw_cluster_init_deadline(n, s);
     {
         struct mcpgw_defer *d = mcpgw_defer_new(n, conn, s, m->id);
         /* Answer only once the record is durable: an acknowledged session survives this node. */
@@ -324,6 +325,13 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     if (json_object_object_get_ex(m->params, "arguments", &args) && args &&
         !json_object_is_type(args, json_type_object)) {
         bad_params(n, conn, s, m, "Invalid params: params.arguments must be an object");
+        return;
+    }
+    if (mcpgw_call_find(s, m->id)) {
+        /* Two live calls with one id could not be told apart by a cancel or a retry. */
+        mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_REQUEST,
+                          "Invalid Request: duplicate request id: a request with this id is "
+                          "still in flight in this session");
         return;
     }
     if (!args) {
