@@ -130,6 +130,8 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
                                "From request head received to response head relayed.", labels);
         *h = sum.latency;
     }
+    if (sh->gossip_on)
+        mcpgw_gossip_udp_export_stats(&sh->gossip, m, NULL);
     mcpgw_metrics_render(m, out);
     mcpgw_metrics_free(m);
 }

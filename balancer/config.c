@@ -37,6 +37,8 @@ static const struct opt opts[] = {
     {"gossip-seeds", STR(gossip_seeds), "HOST:PORT,...", "gossip members to join through"},
     {"gossip-advertise", STR(gossip_advertise), "HOST:PORT",
      "UDP address other members reach this balancer at (default: --gossip-bind)"},
+    {"gossip-keyring", STR(gossip_keyring), "FILE",
+     "authenticate and encrypt gossip with this key ring (re-read on SIGHUP)"},
     {"workers", NUM(T_UINT, workers), "K", "worker processes sharing the port (SO_REUSEPORT)"},
     {"admin", STR(admin), "HOST:PORT", "admin listener for /metrics and /healthz (off if empty)"},
     {"tls-cert", STR(tls_cert), "FILE",
@@ -52,6 +54,8 @@ static const struct opt opts[] = {
     {"idle-timeout", NUM(T_DURATION, idle_timeout_ms), "DUR", "idle keep-alive client connection"},
     {"send-timeout", NUM(T_DURATION, send_timeout_ms), "DUR",
      "a client that reads nothing for this long while output is queued is dropped"},
+    {"tcp-keepalive", NUM(T_DURATION, tcp_keepalive_ms), "DUR",
+     "TCP keep-alive probes after a client socket is idle this long (0 = off)"},
     {"buffer-size", NUM(T_SIZE, buffer_size), "SIZE",
      "queued bytes per direction before reading the other side pauses"},
     {"connect-timeout", NUM(T_DURATION, connect_timeout_ms), "DUR",
@@ -97,6 +101,7 @@ void mcpgw_bal_config_defaults(struct mcpgw_bal_config *cfg)
     cfg->body_timeout_ms = 30000;
     cfg->idle_timeout_ms = 120000;
     cfg->send_timeout_ms = 60000;
+    cfg->tcp_keepalive_ms = MCPGW_TCP_KEEPIDLE_S * 1000;
     cfg->buffer_size = 256 * 1024;
     cfg->connect_timeout_ms = 2000;
     cfg->response_timeout_ms = 60000;
@@ -503,6 +508,10 @@ int mcpgw_bal_config_validate(struct mcpgw_bal_config *cfg, char *err, size_t er
         snprintf(err, errlen, "timeouts and intervals must be greater than zero");
         return -1;
     }
+    if (cfg->tcp_keepalive_ms > MCPGW_TCP_KEEPIDLE_MAX_S * 1000u) {
+        snprintf(err, errlen, "tcp-keepalive must be at most %us", MCPGW_TCP_KEEPIDLE_MAX_S);
+        return -1;
+    }
     if (cfg->stream_mux > 1) {
         snprintf(err, errlen, "stream-mux must be 0 or 1");
         return -1;
@@ -585,5 +594,6 @@ void mcpgw_bal_config_usage(FILE *out, const char *prog)
         "\nConfig file: one 'key value' per line, keys as the flags without '--'; '#' starts a\n"
         "comment; nodes as 'node ID HOST:PORT' lines. Flags override the file.\n"
         "Signals: SIGTERM/SIGINT drain and exit; SIGHUP re-reads the config file and applies\n"
-        "its node list and health settings without dropping connections.\n");
+        "its node list and health settings without dropping connections, and re-reads the\n"
+        "gossip key ring.\n");
 }

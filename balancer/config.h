@@ -38,6 +38,9 @@ struct mcpgw_bal_config {
     uint32_t body_timeout_ms;
     uint32_t idle_timeout_ms;
     uint32_t send_timeout_ms;
+    /* --tcp-keepalive: idle time before TCP keep-alive probes on client sockets (0 = off), so a
+     * client gone behind a NAT does not hold its stream forever (common/net.h). */
+    uint32_t tcp_keepalive_ms;
     uint64_t buffer_size; /* high watermark of queued bytes per direction */
     /* Upstream. */
     uint32_t connect_timeout_ms;
@@ -76,6 +79,7 @@ struct mcpgw_bal_config {
     char gossip_bind[MCPGW_BAL_ADDR_MAX];
     char gossip_advertise[MCPGW_BAL_ADDR_MAX];
     char gossip_seeds[1024];
+    char gossip_keyring[MCPGW_BAL_PATH_MAX]; /* key ring file; "": unauthenticated gossip */
 };
 
 /* Fill every field with its default. */

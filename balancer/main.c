@@ -323,7 +323,11 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (M.draining)
         return;
     if (!M.cfg.config_path[0]) {
-        log_warn("SIGHUP: started without --config, nothing to reload");
+        /* no file to re-read, but the gossip key ring is one: rotating keys needs no --config */
+        if (!M.cfg.gossip_keyring[0])
+            log_warn("SIGHUP: started without --config, nothing to reload");
+        else if (M.mem->ops->reload(M.mem, &M.cfg, err, sizeof(err)) < 0)
+            log_error("SIGHUP: keeping the current gossip key ring: %s", err);
         return;
     }
     n = xmalloc(sizeof(*n));
@@ -351,6 +355,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     M.cfg.health_rise = n->health_rise;
     M.cfg.health_fall = n->health_fall;
     memcpy(M.cfg.health_path, n->health_path, sizeof(M.cfg.health_path));
+    memcpy(M.cfg.gossip_keyring, n->gossip_keyring, sizeof(M.cfg.gossip_keyring));
     log_info("reloaded %s: %d nodes", M.cfg.config_path, M.cfg.nnodes);
 out:
     free(n);

@@ -99,7 +99,9 @@ static void on_change(void *arg, const struct mcpgw_member *m, enum mcpgw_member
 
 static void on_tick(evutil_socket_t fd, short what, void *arg)
 {
-    republish(arg);
+    struct gossip_source *gs = arg;
+    republish(gs);
+    gs->sh->gossip = *mcpgw_gossip_stats(gs->g);
 }
 
 static char **split(const char *s, int *n)
@@ -153,6 +155,7 @@ static struct mcpgw_bal_membership *gossip_start(struct event_base *base,
     gc.seeds = (const char *const *)gs->seeds;
     gc.nseeds = gs->nseeds;
     gc.serving = 0;
+    gc.keyring_path = cfg->gossip_keyring[0] ? cfg->gossip_keyring : NULL;
     gc.on_change = on_change;
     gc.arg = gs;
     gs->g = mcpgw_gossip_new(base, &gc, err, errlen);
@@ -163,6 +166,8 @@ static struct mcpgw_bal_membership *gossip_start(struct event_base *base,
         return NULL;
     }
     republish(gs);
+    sh->gossip_on = 1;
+    sh->gossip = *mcpgw_gossip_stats(gs->g);
     gs->tick = event_new(base, -1, EV_PERSIST, on_tick, gs);
     event_add(gs->tick, &one_s);
     log_info("membership: gossip on %s (seeds %s)", cfg->gossip_bind,
@@ -174,6 +179,13 @@ static int gossip_reload(struct mcpgw_bal_membership *m, const struct mcpgw_bal_
                          char *err, size_t errlen)
 {
     struct gossip_source *gs = (struct gossip_source *)m;
+    /* the key ring first: a bad file refuses the whole reload, like any bad setting */
+    if (cfg->gossip_keyring[0]) {
+        int rc = mcpgw_gossip_reload_keyring(gs->g, cfg->gossip_keyring, err, errlen);
+        gs->sh->gossip = *mcpgw_gossip_stats(gs->g);
+        if (rc < 0)
+            return -1;
+    }
     gs->nfallback = cfg->nnodes;
     memcpy(gs->fallback, cfg->nodes, sizeof(cfg->nodes[0]) * (size_t)cfg->nnodes);
     republish(gs);

@@ -4,10 +4,10 @@
 #include "balancer/mux.h"
 #include "balancer/resume.h"
 #include "balancer/rewrite.h"
-#include "balancer/route.h"
 #include "common/http.h"
 #include "common/log.h"
 #include "common/net.h"
+#include "common/route.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -449,7 +449,7 @@ static void node_load(struct mcpgw_bal_proxy *px, int slot, uint32_t *load, uint
 
 static int pick(struct mcpgw_bal_proxy *px, const struct req_state *rq)
 {
-    struct mcpgw_bal_route_node rn[MCPGW_BAL_MAX_NODES];
+    struct mcpgw_route_node rn[MCPGW_BAL_MAX_NODES];
     int n = (int)px->nslots, slot;
     for (int i = 0; i < n; i++) {
         struct wnode *w = &px->nodes[i];
@@ -463,7 +463,7 @@ static int pick(struct mcpgw_bal_proxy *px, const struct req_state *rq)
         if (!rq->sid && rn[i].usable)
             node_load(px, i, &rn[i].load, &rn[i].picks);
     }
-    slot = mcpgw_bal_route_pick(rn, n, rq->sid, rq->sidlen, &px->rng);
+    slot = mcpgw_route_pick(rn, n, rq->sid, rq->sidlen, &px->rng);
     if (mcpgw_log_enabled(MCPGW_LOG_DEBUG) && !rq->sid) {
         char b[256];
         int o = 0;
@@ -1141,8 +1141,7 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
         const char *q = memchr(h->target, '?', h->target_len);
         size_t plen = q ? (size_t)(q - h->target) : h->target_len;
         if (q && plen == 9 && memcmp(h->target, "/messages", 9) == 0)
-            mcpgw_bal_route_query_param(q + 1, h->target_len - plen - 1, "sessionId", &sid,
-                                        &sidlen);
+            mcpgw_route_query_param(q + 1, h->target_len - plen - 1, "sessionId", &sid, &sidlen);
     }
     if (sid) {
         rq.sidlen = (uint16_t)(sidlen < SID_MAX ? sidlen : SID_MAX);
@@ -1882,6 +1881,7 @@ static void on_accept(struct mcpgw_bal_proxy *px, evutil_socket_t fd, const stru
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    mcpgw_tcp_keepalive(fd, (px->cfg.tcp_keepalive_ms + 999) / 1000);
     if (px->tls) {
         SSL *ssl = SSL_new(px->tls);
         if (!ssl) {

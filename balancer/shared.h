@@ -9,6 +9,7 @@
 
 #include "balancer/config.h"
 #include "common/metrics.h"
+#include "gossip/udp.h"
 
 #include <stdint.h>
 #include <sys/socket.h>
@@ -78,6 +79,8 @@ struct mcpgw_bal_shared {
     struct mcpgw_bal_slot slots[MCPGW_BAL_MAX_NODES];
     uint64_t checks[MCPGW_BAL_MAX_NODES][2]; /* active checks: [fail, pass] */
     struct mcpgw_bal_worker_stats workers[MCPGW_BAL_MAX_WORKERS];
+    uint32_t gossip_on;               /* the master runs a gossip member */
+    struct mcpgw_gossip_stats gossip; /* its counters, copied in by the master every second */
 };
 
 /* Map a zeroed shared region. Returns NULL (err filled) if mmap fails. Free with

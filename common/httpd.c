@@ -3,6 +3,7 @@
 
 #include "common/httpd_int.h"
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 
 #include <arpa/inet.h>
@@ -43,6 +44,7 @@ void mcpgw_httpd_config_defaults(struct mcpgw_httpd_config *cfg)
     cfg->max_conns = 18000;
     cfg->max_output_bytes = 4 * 1024 * 1024;
     cfg->h2_max_streams = 20000;
+    cfg->tcp_keepalive_s = MCPGW_TCP_KEEPIDLE_S;
 }
 
 /* ---- connection lists: idle and head are FIFO with one constant timeout each, so deadlines
@@ -387,6 +389,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     int one = 1;
 
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    /* A client gone behind a NAT would otherwise keep its GET stream and session forever. */
+    mcpgw_tcp_keepalive(fd, s->cfg.tcp_keepalive_s);
     c = xcalloc(1, sizeof(*c));
     c->hdr.kind = HTTPD_KIND_H1;
     c->srv = s;

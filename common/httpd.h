@@ -43,6 +43,8 @@ struct mcpgw_httpd_config {
     size_t max_output_bytes;  /* default 4 MiB of unsent output before a stream is dropped */
     int reuseport;            /* SO_REUSEPORT on the listener */
     uint32_t h2_max_streams;  /* default 20000: SETTINGS_MAX_CONCURRENT_STREAMS per h2 connection */
+    uint32_t tcp_keepalive_s; /* default 60: idle seconds before TCP keep-alive probes on each
+                                 accepted socket (mcpgw_tcp_keepalive); 0 = off */
 };
 
 /* A complete request. Everything it points to is borrowed until the handler returns. */

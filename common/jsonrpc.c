@@ -4,6 +4,7 @@
 #include "common/util.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 static const char *const kind_names[MCPGW_JSONRPC_KIND_COUNT] = {"request", "notification",
@@ -47,18 +48,228 @@ static int id_ok(json_object *id)
            (json_object_is_type(id, json_type_string) || json_object_is_type(id, json_type_int));
 }
 
+/* ---- what json-c would change silently: a pass over the raw text before it parses ----
+ *
+ * json-c 0.16 accepts, in strict mode and with JSON_TOKENER_VALIDATE_UTF8: overlong UTF-8,
+ * surrogates encoded in UTF-8 (ED A0 80), code points over U+10FFFF (F4 90.., F5..); the
+ * numbers "-01", "00" and "1."; it clamps integers beyond -2^63..2^64-1 to the nearest end, and
+ * turns a lone surrogate escape ("\ud800") into U+FFFD. Each would make us answer or record
+ * something other than what the client sent (docs/design.md, "JSON-RPC ids are exact"). */
+
+struct scan {
+    int big_int;        /* an integer json-c cannot hold exactly */
+    int lone_surrogate; /* a \uD800-\uDFFF escape that is not half of a pair */
+};
+
+enum { SCAN_OK, SCAN_BAD_UTF8, SCAN_BAD_NUMBER };
+
+/* Length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7), or 0 when there is
+ * none: a continuation or C0/C1/F5-FF lead byte, an overlong form, a surrogate, a code point
+ * over U+10FFFF, or a sequence cut short by the end. */
+static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
+    size_t n;
+    if (c < 0x80)
+        return 1;
+    if (c < 0xC2)
+        return 0;
+    if (c < 0xE0) {
+        n = 2;
+    } else if (c < 0xF0) {
+        n = 3;
+        lo = c == 0xE0 ? 0xA0 : lo; /* E0 80..9F would be overlong */
+        hi = c == 0xED ? 0x9F : hi; /* ED A0..BF would be a surrogate */
+    } else if (c < 0xF5) {
+        n = 4;
+        lo = c == 0xF0 ? 0x90 : lo; /* F0 80..8F would be overlong */
+        hi = c == 0xF4 ? 0x8F : hi; /* F4 90.. would be over U+10FFFF */
+    } else {
+        return 0;
+    }
+    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
+        return 0;
+    for (size_t i = 2; i < n; i++)
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+    return n;
+}
+
+static int is_digit(unsigned char c)
+{
+    return c >= '0' && c <= '9';
+}
+
+static int hex_value(unsigned char c)
+{
+    if (is_digit(c))
+        return c - '0';
+    c |= 0x20;
+    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+}
+
+/* The UTF-16 code unit of the escape "\uXXXX" at p, or -1 when p does not start one. */
+static long u_escape(const unsigned char *p, const unsigned char *end)
+{
+    long v = 0;
+    if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
+        return -1;
+    for (int i = 2; i < 6; i++) {
+        int d = hex_value(p[i]);
+        if (d < 0)
+            return -1;
+        v = v * 16 + d;
+    }
+    return v;
+}
+
+/* Whether the integer text [s, e) (an optional '-', then digits without a leading zero) lies in
+ * -2^63..2^64-1, the range json-c holds exactly. */
+static int int_fits(const unsigned char *s, const unsigned char *e)
+{
+    int neg = *s == '-';
+    const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
+    size_t n = (size_t)(e - s) - (size_t)neg, ln = strlen(lim);
+    return n < ln || (n == ln && memcmp(s + neg, lim, n) <= 0);
+}
+
+/* p is at a '-' or a digit outside any string. Returns the end of the number, or NULL when the
+ * text there is not an RFC 8259 number or runs on into more number characters ("01", "1.",
+ * "1.2.3", "-Infinity"). */
+static const unsigned char *scan_number(const unsigned char *p, const unsigned char *end,
+                                        struct scan *sc)
+{
+    const unsigned char *s = p;
+    int integer = 1;
+    if (*p == '-')
+        p++;
+    if (p == end || !is_digit(*p))
+        return NULL;
+    if (*p++ != '0')
+        while (p < end && is_digit(*p))
+            p++;
+    if (p < end && *p == '.') {
+        integer = 0;
+        if (++p == end || !is_digit(*p))
+            return NULL;
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        integer = 0;
+        if (++p < end && (*p == '+' || *p == '-'))
+            p++;
+        if (p == end || !is_digit(*p))
+            return NULL;
+        while (p < end && is_digit(*p))
+            p++;
+    }
+    if (p < end && (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-'))
+        return NULL;
+    if (integer && !int_fits(s, p))
+        sc->big_int = 1;
+    return p;
+}
+
+#define ONES  0x0101010101010101ULL
+#define HIGHS 0x8080808080808080ULL
+
+/* Whether all eight bytes of w are plain string bytes: 0x20..0x7F but '"' and '\\'. With no high
+ * bit set, (x - ONES * n) & ~x & HIGHS is non-zero exactly when some byte of x is below n. */
+static int plain8(uint64_t w)
+{
+    uint64_t q = w ^ (ONES * '"'), b = w ^ (ONES * '\\');
+    return ((w | ((w - ONES * 0x20) & ~w) | ((q - ONES) & ~q) | ((b - ONES) & ~b)) & HIGHS) == 0;
+}
+
+/* One pass over the body: UTF-8 everywhere, numbers outside strings, \u escapes inside them.
+ * Only a valid JSON text is judged by what it sets in sc; on other input it just stops safely
+ * (json-c then refuses the text). */
+static int scan_text(const char *buf, size_t len, struct scan *sc)
+{
+    const unsigned char *p = (const unsigned char *)buf, *end = p + len;
+    int in_str = 0;
+    while (p < end) {
+        unsigned char c;
+        /* Most of a body is ASCII inside strings: skip it eight bytes at a time. */
+        if (in_str) {
+            uint64_t w;
+            while (end - p >= 8 && (memcpy(&w, p, 8), plain8(w)))
+                p += 8;
+            while (p < end && *p >= 0x20 && *p < 0x80 && *p != '"' && *p != '\\')
+                p++;
+        }
+        if (p == end)
+            break;
+        c = *p;
+        if (c >= 0x80) {
+            size_t n = utf8_len(p, end);
+            if (!n)
+                return SCAN_BAD_UTF8;
+            p += n;
+        } else if (in_str) {
+            long u = c == '\\' ? u_escape(p, end) : -1;
+            if (u >= 0xD800 && u <= 0xDBFF) {
+                long lo = u_escape(p + 6, end);
+                if (lo >= 0xDC00 && lo <= 0xDFFF)
+                    p += 6;
+                else
+                    sc->lone_surrogate = 1;
+                p += 6;
+            } else if (u >= 0) {
+                sc->lone_surrogate |= u >= 0xDC00 && u <= 0xDFFF;
+                p += 6;
+            } else {
+                in_str = c != '"';
+                /* An escaped character is skipped with its backslash, so \" does not end the
+                 * string; a byte over 0x7F after one is left to the UTF-8 check. */
+                p += c == '\\' && end - p > 1 && p[1] < 0x80 ? 2 : 1;
+            }
+        } else if (c == '-' || is_digit(c)) {
+            if (!(p = scan_number(p, end, sc)))
+                return SCAN_BAD_NUMBER;
+        } else {
+            in_str = c == '"';
+            p++;
+        }
+    }
+    return SCAN_OK;
+}
+
+/* Whether the parsed id is the one the client sent, so an error may name it: not an integer
+ * json-c may have clamped (it clamps to -2^63 or 2^64-1), not a string json-c may have given a
+ * U+FFFD for a lone surrogate escape. */
+static int id_exact(json_object *id, const struct scan *sc)
+{
+    if (json_object_is_type(id, json_type_int))
+        return !sc->big_int ||
+               (json_object_get_int64(id) != INT64_MIN && json_object_get_uint64(id) != UINT64_MAX);
+    return !sc->lone_surrogate ||
+           !memmem(json_object_get_string(id), (size_t)json_object_get_string_len(id),
+                   "\xEF\xBF\xBD", 3);
+}
+
 int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m,
                         json_object **bad_id, const char **why)
 {
     struct json_tokener *tok;
     json_object *root, *v, *id = NULL;
     enum json_tokener_error jerr;
+    struct scan sc = {0, 0};
     size_t end;
     int has_method, has_result, has_error, has_id;
 
     memset(m, 0, sizeof(*m));
     if (bad_id)
         *bad_id = NULL;
+    switch (scan_text(buf, len, &sc)) {
+    case SCAN_BAD_UTF8:
+        *why = "Parse error: body is not valid UTF-8";
+        return MCPGW_JSONRPC_PARSE_ERROR;
+    case SCAN_BAD_NUMBER:
+        *why = "Parse error: body is not valid JSON (a malformed number)";
+        return MCPGW_JSONRPC_PARSE_ERROR;
+    }
     tok = json_tokener_new_ex(64);
     /* RFC 8259 only: no trailing commas, comments or leading zeros. */
     json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
@@ -94,8 +305,16 @@ int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m
         return MCPGW_JSONRPC_INVALID_REQUEST;
     }
     has_id = json_object_object_get_ex(root, "id", &id);
-    if (has_id && id_ok(id) && bad_id)
+    if (has_id && id_ok(id) && id_exact(id, &sc) && bad_id)
         *bad_id = json_object_get(id);
+    if (sc.big_int) {
+        *why = "Invalid Request: an integer outside -2^63..2^64-1 cannot be taken exactly";
+        goto invalid;
+    }
+    if (sc.lone_surrogate) {
+        *why = "Invalid Request: a string holds an unpaired surrogate escape (\\uD800-\\uDFFF)";
+        goto invalid;
+    }
     if (!json_object_object_get_ex(root, "jsonrpc", &v) ||
         !json_object_is_type(v, json_type_string) ||
         strcmp(json_object_get_string(v), "2.0") != 0) {
@@ -190,6 +409,30 @@ char *mcpgw_jsonrpc_result(json_object *id, json_object *result, size_t *len)
     return finish(o, len);
 }
 
+/* A JSON string of s with every byte that starts no well-formed UTF-8 sequence replaced by
+ * U+FFFD. Error messages quote what a client sent (a header's obs-text, a name cut at a byte
+ * count), and JSON text must be UTF-8 (RFC 8259, 8.1). */
+static json_object *utf8_string(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s, *end = p + strlen(s);
+    json_object *o;
+    char *fixed, *w;
+    size_t n;
+    while (p < end && (n = utf8_len(p, end)) != 0)
+        p += n;
+    if (p == end)
+        return json_object_new_string(s);
+    w = fixed = xmalloc((size_t)(end - (const unsigned char *)s) * 3 + 1);
+    for (p = (const unsigned char *)s; p < end; p += n ? n : 1) {
+        n = utf8_len(p, end);
+        memcpy(w, n ? (const char *)p : "\xEF\xBF\xBD", n ? n : 3);
+        w += n ? n : 3;
+    }
+    o = json_object_new_string_len(fixed, (int)(w - fixed));
+    free(fixed);
+    return o;
+}
+
 char *mcpgw_jsonrpc_error(json_object *id, int code, const char *message, json_object *data,
                           size_t *len)
 {
@@ -197,7 +440,7 @@ char *mcpgw_jsonrpc_error(json_object *id, int code, const char *message, json_o
     if (!id)
         json_object_object_add(o, "id", NULL);
     json_object_object_add(e, "code", json_object_new_int(code));
-    json_object_object_add(e, "message", json_object_new_string(message));
+    json_object_object_add(e, "message", utf8_string(message));
     if (data)
         json_object_object_add(e, "data", data);
     json_object_object_add(o, "error", e);
@@ -216,6 +459,22 @@ char *mcpgw_jsonrpc_request(json_object *id, const char *method, json_object *pa
 char *mcpgw_jsonrpc_notification(const char *method, json_object *params, size_t *len)
 {
     return mcpgw_jsonrpc_request(NULL, method, params, len);
+}
+
+int mcpgw_jsonrpc_id_equal(json_object *a, json_object *b)
+{
+    if (!a || !b || json_object_get_type(a) != json_object_get_type(b))
+        return 0;
+    if (json_object_is_type(a, json_type_int))
+        /* Neither half alone is exact: get_int64 clamps 2^63.. to 2^63-1, get_uint64 clamps
+         * negatives to 0; together they tell any two of -2^63..2^64-1 apart. */
+        return json_object_get_int64(a) == json_object_get_int64(b) &&
+               json_object_get_uint64(a) == json_object_get_uint64(b);
+    if (json_object_is_type(a, json_type_string))
+        return json_object_get_string_len(a) == json_object_get_string_len(b) &&
+               memcmp(json_object_get_string(a), json_object_get_string(b),
+                      (size_t)json_object_get_string_len(a)) == 0;
+    return 0;
 }
 
 const char *mcpgw_json_str(json_object *obj, const char *key)

@@ -34,22 +34,32 @@ struct mcpgw_jsonrpc_msg {
     json_object *error;  /* errors */
 };
 
-/* Decode one message. Returns 0, or a JSON-RPC error code (-32700 for malformed JSON, -32600 for
- * a batch or an invalid message) with *why set to a static sentence. When the message is invalid
- * but has a usable id, *bad_id receives a new reference to it (else NULL) so the error can name
- * the id. */
+/* Decode one message. Returns 0, or a JSON-RPC error code with *why set to a static sentence:
+ *   -32700 for text that is not JSON (RFC 8259): malformed, not UTF-8 (overlong forms,
+ *          surrogates and code points over U+10FFFF included), NaN/Infinity, "01", "1.";
+ *   -32600 for valid JSON that is not one message we can take exactly: a batch, a non-object,
+ *          an invalid message, an integer outside -2^63..2^64-1 (json-c would clamp it), a
+ *          lone surrogate escape such as "\ud800" (json-c would make it U+FFFD).
+ * So a message that decodes carries exactly the ids, numbers and strings the client sent.
+ * When the message is refused but has an id it carried unchanged, *bad_id receives a new
+ * reference to it (else NULL) so the error can name the id; never a changed one. */
 int mcpgw_jsonrpc_parse(const char *buf, size_t len, struct mcpgw_jsonrpc_msg *m,
                         json_object **bad_id, const char **why);
 void mcpgw_jsonrpc_msg_deinit(struct mcpgw_jsonrpc_msg *m);
 
 /* Encoders return a malloc'd NUL-terminated string (free with free()); *len gets its length.
- * "takes" = takes ownership of that json_object reference; id is borrowed (copied). */
+ * "takes" = takes ownership of that json_object reference; id is borrowed (copied). An error's
+ * message may quote client bytes: what is not UTF-8 in it is sent as U+FFFD. */
 char *mcpgw_jsonrpc_result(json_object *id, json_object *result /* takes */, size_t *len);
 char *mcpgw_jsonrpc_error(json_object *id /* NULL -> null */, int code, const char *message,
                           json_object *data /* takes, may be NULL */, size_t *len);
 char *mcpgw_jsonrpc_request(json_object *id, const char *method, json_object *params /* takes */,
                             size_t *len);
 char *mcpgw_jsonrpc_notification(const char *method, json_object *params /* takes */, size_t *len);
+
+/* Whether a and b (ids as decoded: strings or integers) are the same id: the same type and
+ * exactly the same value (strings by length and bytes; integers over all of -2^63..2^64-1). */
+int mcpgw_jsonrpc_id_equal(json_object *a, json_object *b);
 
 /* Serialize compactly into a malloc'd string. */
 char *mcpgw_json_dump(json_object *o, size_t *len);

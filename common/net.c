@@ -1,5 +1,5 @@
-/* net.c - outgoing TCP connections: source-address lists and a non-blocking connect; one
- * socket read into a bufferevent's input. */
+/* net.c - TCP sockets: source-address lists and a non-blocking connect for outgoing
+ * connections, keep-alive probes for accepted ones; one socket read into a bufferevent's input. */
 #include "common/net.h"
 
 #include <arpa/inet.h>
@@ -60,6 +60,22 @@ int mcpgw_parse_ipv4_list(const char *s, struct sockaddr_in *out, uint32_t max, 
             return 0;
         p = end + 1;
     }
+}
+
+int mcpgw_tcp_keepalive(int fd, uint32_t idle_s)
+{
+    int on = idle_s > 0,
+        idle = (int)(idle_s < MCPGW_TCP_KEEPIDLE_MAX_S ? idle_s : MCPGW_TCP_KEEPIDLE_MAX_S),
+        intvl = MCPGW_TCP_KEEPINTVL_S, cnt = MCPGW_TCP_KEEPCNT;
+    /* Off explicitly: a socket accepted from a libevent listener inherits its SO_KEEPALIVE. */
+    if (!on)
+        return setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on));
+    if (setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl)) < 0 ||
+        setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt)) < 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &on, sizeof(on)) < 0)
+        return -1;
+    return 0;
 }
 
 int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *src,

@@ -1,5 +1,5 @@
-/* net.h - outgoing TCP connections: source-address lists and a non-blocking connect; one
- * socket read into a bufferevent's input. */
+/* net.h - TCP sockets: source-address lists and a non-blocking connect for outgoing
+ * connections, keep-alive probes for accepted ones; one socket read into a bufferevent's input. */
 #ifndef MCPGW_COMMON_NET_H
 #define MCPGW_COMMON_NET_H
 
@@ -24,6 +24,23 @@ int mcpgw_parse_ipv4_list(const char *s, struct sockaddr_in *out, uint32_t max, 
  * in progress, or -1 with errno set (nothing left open). */
 int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *src,
                       socklen_t srclen, int *pending);
+
+/* TCP keep-alive defaults: probes start after MCPGW_TCP_KEEPIDLE_S seconds without traffic and
+ * come every MCPGW_TCP_KEEPINTVL_S; MCPGW_TCP_KEEPCNT unanswered probes reset the connection.
+ * With these, a dead peer is noticed within 60 + 6 * 10 s = 2 minutes. */
+#define MCPGW_TCP_KEEPIDLE_S  60
+#define MCPGW_TCP_KEEPINTVL_S 10
+#define MCPGW_TCP_KEEPCNT     6
+/* The largest idle time Linux takes (MAX_TCP_KEEPIDLE). */
+#define MCPGW_TCP_KEEPIDLE_MAX_S 32767
+
+/* Turn on TCP keep-alive probes on socket fd, the first after idle_s seconds without traffic
+ * (capped at MCPGW_TCP_KEEPIDLE_MAX_S), then every MCPGW_TCP_KEEPINTVL_S seconds, resetting the
+ * connection after MCPGW_TCP_KEEPCNT unanswered ones. A connection that only waits for its peer
+ * (an SSE stream with nothing to send, an idle keep-alive) otherwise outlives a peer that
+ * vanished without a FIN or RST (a NAT that dropped its mapping, a machine powered off)
+ * forever. idle_s 0 turns probes off. Returns 0, or -1 with errno set. */
+int mcpgw_tcp_keepalive(int fd, uint32_t idle_s);
 
 /* Check that every address in src[0..n) can be bound here (is a local address). Returns 0, or
  * -1 with a sentence naming the first that cannot in err. */

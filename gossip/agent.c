@@ -36,6 +36,9 @@ static void usage(FILE *out)
             "  --gossip-bind HOST:PORT   UDP address to bind (required)\n"
             "  --gossip-advertise H:P    UDP address others reach us at (default: the bound one)\n"
             "  --gossip-seeds A,B,...    seed addresses (host:port, comma-separated)\n"
+            "  --gossip-keyring FILE     seal and check every datagram with this key ring\n"
+            "                            (32-byte keys, hex or base64, one a line; first sends)\n"
+            "  --max-skew-ms N           refuse sealed datagrams sent longer ago (default 30000)\n"
             "  --http-addr HOST:PORT     advertised HTTP address (metadata only)\n"
             "  --non-serving             join as a non-serving member (like a balancer)\n"
             "  --period-ms N             protocol period (default 150)\n"
@@ -50,8 +53,10 @@ static void usage(FILE *out)
             "  --log-level LEVEL         debug|info|warn|error (default warn)\n"
             "  --help                    this text\n"
             "\n"
-            "Signals: SIGUSR1 announces draining, SIGUSR2 prints the member view,\n"
-            "SIGTERM/SIGINT leave gracefully and exit.\n");
+            "Signals: SIGUSR1 announces draining, SIGUSR2 prints the member view and a line\n"
+            "  <ms> stats received=N sent=N forged=N replayed=N stale=N wrong_version=N\n"
+            "  no_key=N malformed=N keys=N reloads=N reload_failures=N\n"
+            "SIGHUP re-reads the key ring file; SIGTERM/SIGINT leave gracefully and exit.\n");
 }
 
 static void on_change(void *arg, const struct mcpgw_member *m, enum mcpgw_member_state old)
@@ -75,6 +80,25 @@ static void on_exit_timer(evutil_socket_t fd, short what, void *arg)
     event_base_loopexit(a->base, NULL);
 }
 
+static void print_view(struct agent *a)
+{
+    unsigned long long now = (unsigned long long)mcpgw_wall_ms();
+    const struct mcpgw_gossip_stats *st = mcpgw_gossip_stats(a->g);
+
+    for (int i = 0; i < mcpgw_gossip_member_count(a->g); i++) {
+        const struct mcpgw_member *m = mcpgw_gossip_member_get(a->g, i);
+        printf("%llu view %s %s gen=%llu inc=%u sessions=%u\n", now, m->id,
+               mcpgw_member_state_str(m->state), (unsigned long long)m->generation, m->incarnation,
+               m->sessions);
+    }
+    printf("%llu stats received=%llu sent=%llu", now, (unsigned long long)st->received,
+           (unsigned long long)st->sent);
+    for (int r = 0; r < MCPGW_GOSSIP_REFUSED_COUNT; r++)
+        printf(" %s=%llu", mcpgw_gossip_refusal_str(r), (unsigned long long)st->refused[r]);
+    printf(" keys=%d reloads=%llu reload_failures=%llu\n", st->keys,
+           (unsigned long long)st->key_reloads, (unsigned long long)st->key_reload_failures);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct agent *a = arg;
@@ -82,13 +106,11 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
     if (sig == SIGUSR1) {
         mcpgw_gossip_set_draining(a->g);
     } else if (sig == SIGUSR2) {
-        unsigned long long now = (unsigned long long)mcpgw_wall_ms();
-        for (int i = 0; i < mcpgw_gossip_member_count(a->g); i++) {
-            const struct mcpgw_member *m = mcpgw_gossip_member_get(a->g, i);
-            printf("%llu view %s %s gen=%llu inc=%u sessions=%u\n", now, m->id,
-                   mcpgw_member_state_str(m->state), (unsigned long long)m->generation,
-                   m->incarnation, m->sessions);
-        }
+        print_view(a);
+    } else if (sig == SIGHUP) {
+        char err[256];
+        if (mcpgw_gossip_reload_keyring(a->g, NULL, err, sizeof(err)) < 0)
+            log_error("SIGHUP: keeping the current key ring: %s", err);
     } else {
         /* leave, then let a couple of periods carry the news before exiting */
         struct timeval tv = {0, (suseconds_t)a->period_ms * 2000};
@@ -142,6 +164,8 @@ int main(int argc, char **argv)
         O_SESSIONS,
         O_CHURN,
         O_LOG,
+        O_KEYRING,
+        O_SKEW,
         O_HELP
     };
     static const struct option opts[] = {{"node-id", required_argument, NULL, O_ID},
@@ -160,12 +184,14 @@ int main(int argc, char **argv)
                                          {"sessions", required_argument, NULL, O_SESSIONS},
                                          {"sessions-every-ms", required_argument, NULL, O_CHURN},
                                          {"log-level", required_argument, NULL, O_LOG},
+                                         {"gossip-keyring", required_argument, NULL, O_KEYRING},
+                                         {"max-skew-ms", required_argument, NULL, O_SKEW},
                                          {"help", no_argument, NULL, O_HELP},
                                          {NULL, 0, NULL, 0}};
     struct mcpgw_gossip_config cfg;
     struct agent a;
-    struct event *sigs[4] = {NULL};
-    const int signums[4] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2};
+    struct event *sigs[5] = {NULL};
+    const int signums[5] = {SIGINT, SIGTERM, SIGUSR1, SIGUSR2, SIGHUP};
     const char **seeds = NULL;
     char *seeds_arg = NULL, err[256];
     uint32_t v, churn_ms = 0;
@@ -194,6 +220,9 @@ int main(int argc, char **argv)
             break;
         case O_HTTP:
             cfg.http_addr = optarg;
+            break;
+        case O_KEYRING:
+            cfg.keyring_path = optarg;
             break;
         case O_NONSERVING:
             cfg.serving = 0;
@@ -233,6 +262,8 @@ int main(int argc, char **argv)
                 a.sessions = v;
             else if (c == O_CHURN)
                 churn_ms = v;
+            else if (c == O_SKEW)
+                cfg.max_clock_skew_ms = v;
             break;
         }
     }
@@ -265,7 +296,7 @@ int main(int argc, char **argv)
     printf("%llu %s self gossip=%s gen=%llu\n", (unsigned long long)mcpgw_wall_ms(), cfg.node_id,
            mcpgw_gossip_self(a.g)->gossip_addr,
            (unsigned long long)mcpgw_gossip_self(a.g)->generation);
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < 5; i++) {
         sigs[i] = evsignal_new(a.base, signums[i], on_signal, &a);
         evsignal_add(sigs[i], NULL);
     }
@@ -282,7 +313,7 @@ int main(int argc, char **argv)
     event_base_dispatch(a.base);
     rc = 0;
 out:
-    for (int i = 0; i < 4; i++)
+    for (int i = 0; i < 5; i++)
         if (sigs[i])
             event_free(sigs[i]);
     if (a.churn_ev)

@@ -5,6 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "gossip/udp.h"
 #include "gossip/wire.h"
 
 struct event_base;
@@ -44,20 +45,25 @@ struct mcpgw_gossip_config {
                                    which then must not be a wildcard (0.0.0.0, ::) */
     const char *const *seeds;   /* host:port list (names resolved at each join attempt) */
     int nseeds;
-    const char *http_addr;     /* advertised host:port of the member's HTTP service, may be NULL */
-    int serving;               /* 1 for nodes, 0 for balancers (non-serving members) */
-    uint32_t period_ms;        /* protocol period: one probe per period */
-    uint32_t probe_timeout_ms; /* direct ack wait before indirect probes; < period_ms */
-    int indirect_k;            /* members asked to probe indirectly */
-    uint32_t suspicion_ms;     /* suspect -> dead when not refuted within this */
-    int fanout;                /* urgent updates (suspect, dead, joins...) sent at once to this
-                                  many members, besides piggybacking */
-    int retransmit_mult;       /* lambda: each update piggybacks lambda*ceil(log2(N+1)) times */
-    uint32_t join_retry_ms;    /* while alone: join every seed this often */
-    uint32_t sync_ms;          /* otherwise: full push-pull with one member/seed this often */
-    uint32_t reap_ms;          /* dead/left members are forgotten after this */
-    uint32_t meta_interval_ms; /* session count changes are published at most this often */
-    int max_members;           /* hard cap on the member table */
+    const char *http_addr;      /* advertised host:port of the member's HTTP service, may be NULL */
+    int serving;                /* 1 for nodes, 0 for balancers (non-serving members) */
+    uint32_t period_ms;         /* protocol period: one probe per period */
+    uint32_t probe_timeout_ms;  /* direct ack wait before indirect probes; < period_ms */
+    int indirect_k;             /* members asked to probe indirectly */
+    uint32_t suspicion_ms;      /* suspect -> dead when not refuted within this */
+    int fanout;                 /* urgent updates (suspect, dead, joins...) sent at once to this
+                                   many members, besides piggybacking */
+    int retransmit_mult;        /* lambda: each update piggybacks lambda*ceil(log2(N+1)) times */
+    uint32_t join_retry_ms;     /* while alone: join every seed this often */
+    uint32_t sync_ms;           /* otherwise: full push-pull with one member/seed this often */
+    uint32_t reap_ms;           /* dead/left members are forgotten after this */
+    uint32_t meta_interval_ms;  /* session count changes are published at most this often */
+    int max_members;            /* hard cap on the member table */
+    const char *keyring_path;   /* key ring file (keyring.h): datagrams are sealed with its first
+                                   key and must be sealed with one of its keys; NULL: version 1,
+                                   unauthenticated, as before */
+    uint32_t max_clock_skew_ms; /* a sealed datagram sent longer ago than this (by our clock) is
+                                   refused; the members' clocks must agree this well. 0: no bound */
     mcpgw_gossip_change_cb on_change; /* may be NULL */
     void *arg;                        /* passed to on_change */
 };
@@ -86,6 +92,14 @@ void mcpgw_gossip_set_draining(struct mcpgw_gossip *g);
  * every live member, so freeing right afterwards is fine (running the loop a little longer
  * only adds piggybacked copies, in case a datagram is lost). */
 void mcpgw_gossip_leave(struct mcpgw_gossip *g);
+
+/* Re-read the key ring file (path, or NULL for the one configured) and use it from now on:
+ * the way to rotate keys without a restart (docs/gossip.md, "Rotating keys"). Returns 0, or -1
+ * with a sentence in err and the current ring unchanged (unreadable or malformed file, or one with
+ * no key while authentication is on). Counted in the stats either way. */
+int mcpgw_gossip_reload_keyring(struct mcpgw_gossip *g, const char *path, char *err, size_t errlen);
+/* Datagram counters (accepted, sent, refused by reason) and the key count; borrowed, live. */
+const struct mcpgw_gossip_stats *mcpgw_gossip_stats(const struct mcpgw_gossip *g);
 
 /* The member view, this process included at index 0. Borrowed as struct mcpgw_member says. */
 int mcpgw_gossip_member_count(const struct mcpgw_gossip *g);

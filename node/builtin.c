@@ -4,8 +4,10 @@
 #include "common/jsonrpc.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/defer.h"
+#include "node/node-t.h"
+#include "node/msg.h"
 #include "node/notes.h"
-#include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
 
@@ -62,7 +64,7 @@ static json_object *result_of(json_object *block)
 
 static void reply_text(struct mcpgw_call *c, const char *text)
 {
-    mcpgw_call_result(c, result_of(text_block(text)));
+    mcpgw_call_result(c, mcpgw_msg_tool_text(text, 0));
 }
 
 /* A string argument; on a bad or missing required one, answers -32602 naming it and returns
@@ -122,6 +124,11 @@ static void note_written(void *arg, int err, const char *text, uint64_t version)
     struct mcpgw_call *c = w->c;
     char uri[128], msg[192];
     c->busy--;
+    if (!err) {
+        int created;
+        /* Remember the name, so this node's resources/list and completions know it. */
+        mcpgw_notes_write(c->node->notes, w->name, "", &created);
+    }
     if (c->aborted) {
         mcpgw_call_abort(c); /* frees it now that nothing else holds it */
         free(w);
@@ -299,22 +306,14 @@ static void tool_sampling(struct mcpgw_call *c, json_object *args)
 {
     int failed = 0;
     const char *prompt = arg_str(c, args, "prompt", 1, &failed);
-    json_object *p, *msgs, *m;
     if (failed)
         return;
     if (!(c->s->client_caps & MCPGW_CAP_SAMPLING)) {
         mcpgw_call_tool_error(c, "the client did not declare the sampling capability");
         return;
     }
-    p = json_object_new_object();
-    msgs = json_object_new_array();
-    m = json_object_new_object();
-    json_object_object_add(m, "role", json_object_new_string("user"));
-    json_object_object_add(m, "content", text_block(prompt));
-    json_object_array_add(msgs, m);
-    json_object_object_add(p, "messages", msgs);
-    json_object_object_add(p, "maxTokens", json_object_new_int(100));
-    mcpgw_call_request(c, "sampling/createMessage", p, sampling_reply);
+    mcpgw_call_request(c, MCPGW_MSG_SAMPLING_CREATE, mcpgw_msg_sampling_params(prompt, 100),
+                       sampling_reply);
 }
 
 static void elicit_reply_common(struct mcpgw_call *c, json_object *result, json_object *error,
@@ -348,15 +347,12 @@ static void elicit_done_reply(struct mcpgw_call *c, json_object *result, json_ob
 static void elicit(struct mcpgw_call *c, const char *message, const char *schema,
                    mcpgw_call_reply_fn reply)
 {
-    json_object *p;
     if (!(c->s->client_caps & MCPGW_CAP_ELICITATION)) {
         mcpgw_call_tool_error(c, "the client did not declare the elicitation capability");
         return;
     }
-    p = json_object_new_object();
-    json_object_object_add(p, "message", json_object_new_string(message));
-    json_object_object_add(p, "requestedSchema", json_tokener_parse(schema));
-    mcpgw_call_request(c, "elicitation/create", p, reply);
+    mcpgw_call_request(c, MCPGW_MSG_ELICITATION_CREATE,
+                       mcpgw_msg_elicitation_params(message, schema), reply);
 }
 
 static void tool_elicitation(struct mcpgw_call *c, json_object *args)
@@ -496,13 +492,7 @@ static const struct mcpgw_tool tools[] = {
      NULL, tool_json_schema},
 };
 
-const struct mcpgw_tool *mcpgw_builtin_tools(size_t *count)
-{
-    *count = MCPGW_ARRAY_LEN(tools);
-    return tools;
-}
-
-const struct mcpgw_tool *mcpgw_builtin_tool(const char *name)
+static const struct mcpgw_tool *tool_named(struct mcpgw_node *n, const char *name)
 {
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(tools); i++)
         if (strcmp(tools[i].name, name) == 0)
@@ -510,9 +500,8 @@ const struct mcpgw_tool *mcpgw_builtin_tool(const char *name)
     return NULL;
 }
 
-json_object *mcpgw_builtin_tools_json(void)
+static void list_tools(struct mcpgw_node *n, json_object *a)
 {
-    json_object *a = json_object_new_array();
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(tools); i++) {
         json_object *t = json_object_new_object();
         json_object_object_add(t, "name", json_object_new_string(tools[i].name));
@@ -533,7 +522,6 @@ json_object *mcpgw_builtin_tools_json(void)
         }
         json_object_array_add(a, t);
     }
-    return a;
 }
 
 /* ---- resources ---- */
@@ -566,9 +554,8 @@ static json_object *resource_desc(const char *uri, const char *name, const char 
     return r;
 }
 
-json_object *mcpgw_builtin_resources_json(struct mcpgw_node *n)
+static void list_resources(struct mcpgw_node *n, json_object *a)
 {
-    json_object *a = json_object_new_array();
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(resources); i++)
         json_object_array_add(a,
                               resource_desc(resources[i].uri, resources[i].name, resources[i].title,
@@ -580,12 +567,11 @@ json_object *mcpgw_builtin_resources_json(struct mcpgw_node *n)
         json_object_array_add(
             a, resource_desc(uri, name, NULL, "A note on the shared board", "text/plain"));
     }
-    return a;
 }
 
-json_object *mcpgw_builtin_templates_json(void)
+static void list_templates(struct mcpgw_node *n, json_object *a)
 {
-    json_object *a = json_object_new_array(), *t;
+    json_object *t;
     t = json_object_new_object();
     json_object_object_add(t, "uriTemplate", json_object_new_string("test://template/{id}/data"));
     json_object_object_add(t, "name", json_object_new_string("template"));
@@ -604,11 +590,8 @@ json_object *mcpgw_builtin_templates_json(void)
                                                   "subscribe to be told of every change"));
     json_object_object_add(t, "mimeType", json_object_new_string("text/plain"));
     json_object_array_add(a, t);
-    return a;
 }
 
-json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
-                                    const char *value);
 static json_object *contents_of(const char *uri, const char *mime, const char *key,
                                 const char *value)
 {
@@ -633,13 +616,7 @@ static size_t template_id(const char *uri, const char **id)
     return ul - pl - sl;
 }
 
-json_object *mcpgw_builtin_contents(const char *uri, const char *mime, const char *key,
-                                    const char *value)
-{
-    return contents_of(uri, mime, key, value);
-}
-
-json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri)
+static json_object *read_static(const char *uri)
 {
     const char *id;
     size_t idl;
@@ -668,7 +645,57 @@ json_object *mcpgw_builtin_read(struct mcpgw_node *n, const char *uri)
     return NULL;
 }
 
-int mcpgw_builtin_resource_known(const char *uri)
+static int is_note_uri(const char *uri)
+{
+    return strncmp(uri, "mcpgw://notes/", 14) == 0 &&
+           mcpgw_notes_name_ok(uri + 14, strlen(uri + 14));
+}
+
+struct note_read {
+    struct mcpgw_defer *d;
+    char uri[128];
+};
+
+static void on_note_read(void *arg, int err, const char *text, uint64_t version)
+{
+    struct note_read *nr = arg;
+    json_object *r;
+    if (text) {
+        r = json_object_new_object();
+        json_object_object_add(r, "contents", contents_of(nr->uri, "text/plain", "text", text));
+        mcpgw_defer_result(nr->d, r);
+    } else if (err == MCPGW_STORE_GONE) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "Resource not found: %s", nr->uri);
+        mcpgw_defer_error(nr->d, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
+    } else {
+        mcpgw_defer_error(nr->d, MCPGW_JSONRPC_INTERNAL_ERROR,
+                          "Internal error: the session store is unavailable");
+    }
+    free(nr);
+}
+
+static int read_resource(struct mcpgw_node *n, const char *uri, struct mcpgw_defer *d)
+{
+    json_object *contents, *r;
+    if (is_note_uri(uri)) {
+        /* Notes live in the store: any node's write is read here. */
+        struct note_read *nr = xcalloc(1, sizeof(*nr));
+        snprintf(nr->uri, sizeof(nr->uri), "%s", uri);
+        nr->d = d;
+        mcpgw_store_note_read(n->store, uri + 14, on_note_read, nr);
+        return 1;
+    }
+    if (!(contents = read_static(uri)))
+        return 0;
+    r = json_object_new_object();
+    json_object_object_add(r, "contents", contents);
+    mcpgw_defer_result(d, r);
+    return 1;
+}
+
+/* Every resource may be watched; only notes ever change (their updates are store events). */
+static int subscribe(struct mcpgw_node *n, const char *uri, int on)
 {
     const char *id;
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(resources); i++)
@@ -676,15 +703,14 @@ int mcpgw_builtin_resource_known(const char *uri)
             return 1;
     if (template_id(uri, &id) > 0)
         return 1;
-    return strncmp(uri, "mcpgw://notes/", 14) == 0 &&
-           mcpgw_notes_name_ok(uri + 14, strlen(uri + 14));
+    return is_note_uri(uri);
 }
 
 /* ---- prompts ---- */
 
-json_object *mcpgw_builtin_prompts_json(void)
+static void list_prompts(struct mcpgw_node *n, json_object *arr)
 {
-    return json_tokener_parse(
+    json_object *all = json_tokener_parse(
         "[{\"name\":\"test_simple_prompt\",\"title\":\"Simple Test Prompt\",\"description\":\"A "
         "simple prompt without arguments\"},"
         "{\"name\":\"test_prompt_with_arguments\",\"title\":\"Prompt With Arguments\","
@@ -697,6 +723,9 @@ json_object *mcpgw_builtin_prompts_json(void)
         "embed\",\"required\":true}]},"
         "{\"name\":\"test_prompt_with_image\",\"title\":\"Prompt With Image\",\"description\":\"A "
         "prompt that includes image content\"}]");
+    for (size_t i = 0; i < json_object_array_length(all); i++)
+        json_object_array_add(arr, json_object_get(json_object_array_get_idx(all, i)));
+    json_object_put(all);
 }
 
 static json_object *message(const char *role, json_object *content)
@@ -715,23 +744,24 @@ static const char *prompt_arg(json_object *args, const char *key, char *why, siz
     return v;
 }
 
-int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **result, char *why,
-                         size_t whylen)
+static int get_prompt(struct mcpgw_node *n, const char *name, json_object *args,
+                      struct mcpgw_defer *d)
 {
-    json_object *msgs = json_object_new_array();
-    *result = NULL;
+    json_object *msgs = json_object_new_array(), *result;
+    char why[200];
+    size_t whylen = sizeof(why);
     if (strcmp(name, "test_simple_prompt") == 0) {
         json_object_array_add(msgs,
                               message("user", text_block("This is a simple prompt for testing.")));
     } else if (strcmp(name, "test_prompt_with_arguments") == 0) {
         const char *a1 = prompt_arg(args, "arg1", why, whylen), *a2;
         char *text;
-        size_t n;
+        size_t tl;
         if (!a1 || !(a2 = prompt_arg(args, "arg2", why, whylen)))
             goto bad_params;
-        n = strlen(a1) + strlen(a2) + 64;
-        text = xmalloc(n);
-        snprintf(text, n, "Prompt with arguments: arg1='%s', arg2='%s'", a1, a2);
+        tl = strlen(a1) + strlen(a2) + 64;
+        text = xmalloc(tl);
+        snprintf(text, tl, "Prompt with arguments: arg1='%s', arg2='%s'", a1, a2);
         json_object_array_add(msgs, message("user", text_block(text)));
         free(text);
     } else if (strcmp(name, "test_prompt_with_embedded_resource") == 0) {
@@ -749,25 +779,26 @@ int mcpgw_builtin_prompt(const char *name, json_object *args, json_object **resu
         json_object_array_add(msgs, message("user", text_block("Please analyze the image above.")));
     } else {
         json_object_put(msgs);
-        snprintf(why, whylen, "Invalid params: unknown prompt '%s'", name);
-        return MCPGW_JSONRPC_INVALID_PARAMS;
+        return 0;
     }
-    *result = json_object_new_object();
-    json_object_object_add(*result, "messages", msgs);
-    return 0;
+    result = json_object_new_object();
+    json_object_object_add(result, "messages", msgs);
+    mcpgw_defer_result(d, result);
+    return 1;
 bad_params:
     json_object_put(msgs);
-    return MCPGW_JSONRPC_INVALID_PARAMS;
+    mcpgw_defer_error(d, MCPGW_JSONRPC_INVALID_PARAMS, why);
+    return 1;
 }
 
-json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,
-                                    const char *ref_name, const char *arg, const char *value)
+/* Note names complete the notes template; other arguments have no known values. */
+static int complete(struct mcpgw_node *n, const char *ref_type, const char *ref_name,
+                    const char *arg, const char *value, json_object *vals)
 {
-    json_object *vals = json_object_new_array();
     size_t vl = strlen(value);
-    /* Note names complete the notes template; other arguments have no known values. */
-    if (strcmp(ref_type, "ref/resource") == 0 && strcmp(ref_name, "mcpgw://notes/{name}") == 0 &&
-        strcmp(arg, "name") == 0) {
+    if (strcmp(ref_type, "ref/resource") != 0 || strcmp(ref_name, "mcpgw://notes/{name}") != 0)
+        return 0;
+    if (strcmp(arg, "name") == 0) {
         for (size_t i = 0; i < mcpgw_notes_count(n->notes) && json_object_array_length(vals) < 100;
              i++) {
             const char *nm = mcpgw_notes_name_at(n->notes, i);
@@ -775,15 +806,18 @@ json_object *mcpgw_builtin_complete(struct mcpgw_node *n, const char *ref_type,
                 json_object_array_add(vals, json_object_new_string(nm));
         }
     }
-    return vals;
+    return 1;
 }
 
-char *mcpgw_builtin_note_updated(const char *uri, uint64_t version, size_t *len)
-{
-    json_object *p = json_object_new_object(), *meta = json_object_new_object();
-    json_object_object_add(p, "uri", json_object_new_string(uri));
-    /* The version lets a client (the load generator) count lost and duplicate updates. */
-    json_object_object_add(meta, "io.mcpgw/version", json_object_new_int64((int64_t)version));
-    json_object_object_add(p, "_meta", meta);
-    return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
-}
+const struct mcpgw_provider_ops mcpgw_builtin_provider = {
+    .name = "builtin",
+    .list_tools = list_tools,
+    .list_resources = list_resources,
+    .list_templates = list_templates,
+    .list_prompts = list_prompts,
+    .tool = tool_named,
+    .read = read_resource,
+    .get_prompt = get_prompt,
+    .complete = complete,
+    .subscribe = subscribe,
+};

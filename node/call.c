@@ -1,18 +1,17 @@
-/* call.c - in-flight calls, response streams and the session GET stream. */
+/* call.c - in-flight requests and their response streams (see call.h). */
 #include "node/call.h"
 
 #include "common/httpd.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
-#include "common/sse.h"
 #include "common/util.h"
-#include "node/protocol.h"
-#include "node/registry.h"
+#include "node/frame.h"
+#include "node/msg.h"
+#include "node/node-t.h"
 #include "node/session.h"
 #include "node/store.h"
 
-#include <event2/buffer.h>
 #include <event2/event.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -20,80 +19,6 @@
 #include <string.h>
 
 static void on_call_conn_close(struct mcpgw_http_conn *conn, void *arg);
-
-static void session_headers(struct mcpgw_session *s, char *buf, size_t len)
-{
-    snprintf(buf, len, "Mcp-Session-Id: %s\r\nCache-Control: no-cache\r\n", s->id);
-}
-
-/* Write one SSE event with the given id on conn. Returns 0 or -1 when the connection is gone. */
-static int write_event_id(struct mcpgw_node *n, struct mcpgw_http_conn *conn, const char *id,
-                          const char *data, size_t len)
-{
-    struct evbuffer *tmp = evbuffer_new();
-    int rc;
-    mcpgw_sse_format(tmp, id, "message", 0, data, len);
-    rc = mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
-    evbuffer_free(tmp);
-    if (rc == 0)
-        (*n->st.events_sent)++;
-    return rc;
-}
-
-static int write_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint32_t stream,
-                       uint64_t seq, const char *data, size_t len)
-{
-    char id[48];
-    mcpgw_event_id_format(id, sizeof(id), stream, seq);
-    return write_event_id(n, conn, id, data, len);
-}
-
-static void sse_headers(struct mcpgw_session *s, struct mcpgw_http_conn *conn)
-{
-    char hdr[160];
-    session_headers(s, hdr, sizeof(hdr));
-    mcpgw_http_stream_begin(conn, 200, "text/event-stream", hdr);
-}
-
-/* Priming event (2025-11-25): an id and empty data, so a client whose stream breaks before the
- * first real event can still resume. Older revisions' clients may not skip empty data. */
-static void sse_prime(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
-                      uint32_t stream)
-{
-    if (s->proto == MCPGW_PROTO_2025_11_25) {
-        struct evbuffer *tmp = evbuffer_new();
-        char id[48];
-        /* With a shared store the GET stream's ids are Redis stream ids: prime with the last one
-         * delivered, so a resume from it replays exactly what followed. */
-        if (stream == 0 && mcpgw_store_shared(n->store))
-            snprintf(id, sizeof(id), "0.%llu-%llu", (unsigned long long)s->last_ev_ms,
-                     (unsigned long long)s->last_ev_seq);
-        else
-            mcpgw_event_id_format(id, sizeof(id), stream, mcpgw_session_next_seq(s));
-        mcpgw_sse_format(tmp, id, NULL, n->cfg.sse_retry_ms, "", 0);
-        mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
-        evbuffer_free(tmp);
-    }
-}
-
-void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
-                     uint32_t stream)
-{
-    sse_headers(s, conn);
-    sse_prime(n, s, conn, stream);
-}
-
-int mcpgw_sse_resume(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
-                     uint32_t stream, uint64_t after)
-{
-    /* Replay before priming: the priming id is newer than every logged event, so a client cut
-     * off right after a priming event sent first would resume past the replay and lose it. */
-    sse_headers(s, conn);
-    if (mcpgw_session_replay_to(n, s, conn, stream, after) < 0)
-        return -1;
-    sse_prime(n, s, conn, stream);
-    return 0;
-}
 
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
                                   struct mcpgw_http_conn *conn, json_object *params)
@@ -177,7 +102,7 @@ static void ensure_sse(struct mcpgw_call *c)
     c->sse = 1;
     c->stream = ++c->s->next_stream;
     if (c->conn)
-        mcpgw_sse_begin(c->node, c->s, c->conn, c->stream);
+        mcpgw_frame_sse_begin(c->node, c->s, c->conn, c->stream);
 }
 
 void mcpgw_call_detach(struct mcpgw_call *c)
@@ -197,55 +122,31 @@ static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
     uint64_t seq;
     ensure_sse(c);
     seq = mcpgw_session_log(c->s, c->stream, json, len);
-    if (c->conn && write_event(c->node, c->conn, c->stream, seq, json, len) < 0)
+    if (c->conn && mcpgw_frame_event(c->node, c->conn, c->stream, seq, json, len) < 0)
         c->conn = NULL;
-}
-
-void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *params)
-{
-    size_t len;
-    char *json = mcpgw_jsonrpc_notification(method, params, &len);
-    call_emit(c, json, len);
-    free(json);
-}
-
-static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
-                                         "error", "critical", "alert",  "emergency"};
-
-int mcpgw_log_level_index(const char *level)
-{
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(log_levels); i++)
-        if (strcmp(level, log_levels[i]) == 0)
-            return (int)i;
-    return -1;
 }
 
 void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text)
 {
-    int li = mcpgw_log_level_index(level);
-    json_object *p;
+    int li = mcpgw_msg_log_level(level);
+    size_t len;
+    char *json;
     if (li < 0 || (c->s->log_level >= 0 && li < c->s->log_level))
         return;
-    p = json_object_new_object();
-    json_object_object_add(p, "level", json_object_new_string(level));
-    json_object_object_add(p, "logger", json_object_new_string("mcpgw"));
-    json_object_object_add(p, "data", json_object_new_string(text));
-    mcpgw_call_notify(c, "notifications/message", p);
+    json = mcpgw_msg_log(level, text, &len);
+    call_emit(c, json, len);
+    free(json);
 }
 
 void mcpgw_call_progress(struct mcpgw_call *c, double progress, double total, const char *message)
 {
-    json_object *p;
+    size_t len;
+    char *json;
     if (!c->progress_token)
         return;
-    p = json_object_new_object();
-    json_object_object_add(p, "progressToken", json_object_get(c->progress_token));
-    json_object_object_add(p, "progress", json_object_new_double(progress));
-    if (total > 0)
-        json_object_object_add(p, "total", json_object_new_double(total));
-    if (message)
-        json_object_object_add(p, "message", json_object_new_string(message));
-    mcpgw_call_notify(c, "notifications/progress", p);
+    json = mcpgw_msg_progress(c->progress_token, progress, total, message, &len);
+    call_emit(c, json, len);
+    free(json);
 }
 
 /* One timer per call: it times out a pending client request, or runs the tool's next step. */
@@ -273,7 +174,6 @@ static void arm(struct mcpgw_call *c, uint64_t ms)
 int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *params,
                        mcpgw_call_reply_fn on_reply)
 {
-    json_object *id;
     char *json;
     size_t len;
     if (c->out_id >= 0) {
@@ -283,9 +183,7 @@ int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *pa
     /* Server-to-client ids share the event sequence, so they are unique within the session. */
     c->out_id = (int64_t)mcpgw_session_next_seq(c->s);
     c->on_reply = on_reply;
-    id = json_object_new_int64(c->out_id);
-    json = mcpgw_jsonrpc_request(id, method, params, &len);
-    json_object_put(id);
+    json = mcpgw_msg_request(c->out_id, method, params, &len);
     call_emit(c, json, len);
     free(json);
     arm(c, c->node->cfg.client_request_timeout_ms);
@@ -334,9 +232,7 @@ static void finish_with(struct mcpgw_call *c, char *json, size_t len)
         if (c->conn)
             mcpgw_http_stream_end(c->conn);
     } else if (c->conn) {
-        char hdr[160];
-        session_headers(c->s, hdr, sizeof(hdr));
-        mcpgw_http_respond(c->conn, 200, "application/json", hdr, json, len);
+        mcpgw_frame_json(c->conn, c->s, 200, json, len);
     }
     free(json);
     call_free(c);
@@ -377,13 +273,13 @@ void mcpgw_call_result(struct mcpgw_call *c, json_object *result)
         struct recording *rec = xcalloc(1, sizeof(*rec));
         char *rj = mcpgw_json_dump(result, NULL);
         rec->c = c;
-        rec->json = mcpgw_jsonrpc_result(c->id, result, &rec->len);
+        rec->json = mcpgw_msg_result(c->id, result, &rec->len);
         c->busy++;
         mcpgw_store_result_put(c->node->store, c->s, c->rid, rj, on_recorded, rec);
         free(rj);
         return;
     }
-    json = mcpgw_jsonrpc_result(c->id, result, &len);
+    json = mcpgw_msg_result(c->id, result, &len);
     finish_with(c, json, len);
 }
 
@@ -393,7 +289,7 @@ void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json)
     size_t len;
     char *json;
     c->finishing = 1;
-    json = mcpgw_jsonrpc_result(c->id, r ? r : json_object_new_object(), &len);
+    json = mcpgw_msg_result(c->id, r ? r : json_object_new_object(), &len);
     finish_with(c, json, len);
 }
 
@@ -404,7 +300,7 @@ void mcpgw_call_error(struct mcpgw_call *c, int code, const char *message)
     if (c->finishing)
         return;
     c->finishing = 1;
-    json = mcpgw_jsonrpc_error(c->id, code, message, NULL, &len);
+    json = mcpgw_msg_error(c->id, code, message, &len);
     (*c->node->st.errors)++;
     finish_with(c, json, len);
 }
@@ -413,17 +309,10 @@ void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
 {
     char msg[512];
     va_list ap;
-    json_object *r = json_object_new_object(), *content = json_object_new_array(),
-                *t = json_object_new_object();
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
-    json_object_object_add(t, "type", json_object_new_string("text"));
-    json_object_object_add(t, "text", json_object_new_string(msg));
-    json_object_array_add(content, t);
-    json_object_object_add(r, "content", content);
-    json_object_object_add(r, "isError", json_object_new_boolean(1));
-    mcpgw_call_result(c, r);
+    mcpgw_call_result(c, mcpgw_msg_tool_text(msg, 1));
 }
 
 void mcpgw_call_abort(struct mcpgw_call *c)
@@ -442,14 +331,10 @@ void mcpgw_call_abort(struct mcpgw_call *c)
 
 struct mcpgw_call *mcpgw_call_find(struct mcpgw_session *s, json_object *id)
 {
-    for (struct mcpgw_call *c = s->calls; c; c = c->next) {
-        if (json_object_get_type(c->id) != json_object_get_type(id))
-            continue;
-        if (json_object_is_type(id, json_type_int)
-                ? json_object_get_int64(c->id) == json_object_get_int64(id)
-                : strcmp(json_object_get_string(c->id), json_object_get_string(id)) == 0)
+    /* Exactly: as int64 every id from 2^63 up read as 2^63-1, and strcmp stopped at a \u0000. */
+    for (struct mcpgw_call *c = s->calls; c; c = c->next)
+        if (mcpgw_jsonrpc_id_equal(c->id, id))
             return c;
-    }
     return NULL;
 }
 
@@ -469,71 +354,6 @@ struct mcpgw_call *mcpgw_call_find_stream(struct mcpgw_session *s, uint32_t stre
     return NULL;
 }
 
-struct replay_ctx {
-    struct mcpgw_node *n;
-    struct mcpgw_http_conn *conn;
-    int failed;
-};
-
-static void replay_one(void *arg, const struct mcpgw_event *ev)
-{
-    struct replay_ctx *r = arg;
-    if (r->failed)
-        return;
-    if (write_event(r->n, r->conn, ev->stream, ev->seq, ev->data, ev->len) < 0)
-        r->failed = 1;
-    else
-        (*r->n->st.events_replayed)++;
-}
-
-int mcpgw_session_replay_to(struct mcpgw_node *n, struct mcpgw_session *s,
-                            struct mcpgw_http_conn *conn, uint32_t stream, uint64_t after)
-{
-    struct replay_ctx r = {n, conn, 0};
-    if (mcpgw_session_replay(s, stream, after, replay_one, &r) < 0) {
-        (*n->st.replay_gaps)++;
-        log_warn("session %s: events after %u.%llu were evicted before the client resumed", s->id,
-                 stream, (unsigned long long)after);
-    }
-    return r.failed ? -1 : 0;
-}
-
-static void on_get_close(struct mcpgw_http_conn *conn, void *arg)
-{
-    struct mcpgw_session *s = arg;
-    if (s->get_stream == conn)
-        s->get_stream = NULL;
-}
-
-void mcpgw_session_attach_live(struct mcpgw_node *n, struct mcpgw_session *s,
-                               struct mcpgw_http_conn *conn)
-{
-    if (s->get_stream && s->get_stream != conn) {
-        struct mcpgw_http_conn *old = s->get_stream;
-        mcpgw_http_conn_set_close_cb(old, NULL, NULL);
-        s->get_stream = NULL;
-        mcpgw_http_stream_end(old);
-    }
-    s->get_stream = conn;
-    mcpgw_http_conn_set_close_cb(conn, on_get_close, s);
-}
-
-void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
-                              struct mcpgw_http_conn *conn, int do_replay, uint64_t after)
-{
-    if (s->get_stream) {
-        struct mcpgw_http_conn *old = s->get_stream;
-        mcpgw_http_conn_set_close_cb(old, NULL, NULL);
-        s->get_stream = NULL;
-        mcpgw_http_stream_end(old);
-    }
-    if (!do_replay)
-        mcpgw_sse_begin(n, s, conn, 0);
-    else if (mcpgw_sse_resume(n, s, conn, 0, after) < 0)
-        return;
-    mcpgw_session_attach_live(n, s, conn);
-}
-
 void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after)
 {
     if (c->conn && c->conn != conn) {
@@ -542,281 +362,8 @@ void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint6
         c->conn = NULL;
         mcpgw_http_stream_end(old);
     }
-    if (mcpgw_sse_resume(c->node, c->s, conn, c->stream, after) < 0)
+    if (mcpgw_frame_sse_resume(c->node, c->s, conn, c->stream, after) < 0)
         return;
     c->conn = conn;
     mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
-}
-
-void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json, size_t len)
-{
-    uint64_t seq;
-    if (mcpgw_store_shared(n->store)) {
-        /* Only while Redis is away: deliver live, without an id (nothing to resume from). */
-        if (s->get_stream) {
-            struct evbuffer *tmp = evbuffer_new();
-            mcpgw_sse_format(tmp, NULL, "message", 0, json, len);
-            mcpgw_http_stream_write(s->get_stream, evbuffer_pullup(tmp, -1),
-                                    evbuffer_get_length(tmp));
-            evbuffer_free(tmp);
-        }
-        return;
-    }
-    seq = mcpgw_session_log(s, 0, json, len);
-    if (s->get_stream && write_event(n, s->get_stream, 0, seq, json, len) < 0) {
-        /* write_event closed it; the close callback cleared get_stream. */
-    }
-}
-
-/* ---- shared store: live GET-stream delivery and resumption ---- */
-
-static int newer(const struct mcpgw_session *s, uint64_t ms, uint64_t seq)
-{
-    return ms > s->last_ev_ms || (ms == s->last_ev_ms && seq > s->last_ev_seq);
-}
-
-static void deliver_now(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,
-                        const char *json, size_t len)
-{
-    char id[64];
-    if (!s->get_stream || !newer(s, ms, seq))
-        return;
-    snprintf(id, sizeof(id), "0.%llu-%llu", (unsigned long long)ms, (unsigned long long)seq);
-    s->last_ev_ms = ms;
-    s->last_ev_seq = seq;
-    write_event_id(n, s->get_stream, id, json, len);
-}
-
-void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,
-                           const char *json, size_t len)
-{
-    if (s->resuming) {
-        struct mcpgw_held_event *h = xmalloc(sizeof(*h) + len), **tail = &s->held;
-        h->next = NULL;
-        h->ms = ms;
-        h->seq = seq;
-        h->len = len;
-        memcpy(h->data, json, len);
-        while (*tail)
-            tail = &(*tail)->next;
-        *tail = h;
-        return;
-    }
-    deliver_now(n, s, ms, seq, json, len);
-}
-
-struct mcpgw_resume {
-    struct mcpgw_node *n;
-    struct mcpgw_http_conn *conn; /* NULL once the client left (or a catch-up) */
-    char sid[MCPGW_SESSION_ID_MAX];
-    int catch_up; /* into the attached GET stream, after a pub/sub gap */
-    /* Sent with the claim (mcpgw_session_claim_resume): armed once the claim succeeded and the
-     * stream began; seen is this node's ev_seen then. An unarmed one only waits for its reply. */
-    int early, armed;
-    uint64_t seen;
-};
-
-static void on_resume_conn_close(struct mcpgw_http_conn *conn, void *arg)
-{
-    struct mcpgw_resume *r = arg;
-    r->conn = NULL;
-}
-
-static void resume_visit(void *arg, const char *id, const char *json, size_t len)
-{
-    struct mcpgw_resume *r = arg;
-    struct mcpgw_session *s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
-    uint64_t ms, seq;
-    if (r->catch_up) {
-        if (s && mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) == 0 &&
-            newer(s, ms, seq) && s->get_stream) {
-            deliver_now(r->n, s, ms, seq, json, len);
-            (*r->n->st.events_replayed)++;
-        }
-        return;
-    }
-    if (!r->conn || !s || mcpgw_stream_id_parse(id + 2, strlen(id + 2), &ms, &seq) < 0 ||
-        !newer(s, ms, seq))
-        return;
-    s->last_ev_ms = ms;
-    s->last_ev_seq = seq;
-    if (write_event_id(r->n, r->conn, id, json, len) == 0)
-        (*r->n->st.events_replayed)++;
-}
-
-static void flush_held(struct mcpgw_node *n, struct mcpgw_session *s)
-{
-    while (s->held) {
-        struct mcpgw_held_event *h = s->held;
-        s->held = h->next;
-        deliver_now(n, s, h->ms, h->seq, h->data, h->len);
-        free(h);
-    }
-}
-
-void mcpgw_session_hold(struct mcpgw_session *s)
-{
-    if (s->gap_hold || s->resuming == UINT8_MAX)
-        return;
-    s->gap_hold = 1;
-    s->resuming++;
-}
-
-void mcpgw_session_release(struct mcpgw_node *n, struct mcpgw_session *s)
-{
-    if (!s->gap_hold)
-        return;
-    s->gap_hold = 0;
-    s->resuming--;
-    if (!s->resuming)
-        flush_held(n, s);
-}
-
-static void resume_done(void *arg, int err, uint64_t at)
-{
-    struct mcpgw_resume *r = arg;
-    struct mcpgw_session *s;
-    struct mcpgw_http_conn *conn = r->conn;
-    if (r->early && !r->armed) {
-        free(r); /* the claim failed or the client left: nothing was begun */
-        return;
-    }
-    s = mcpgw_registry_lookup(r->n->reg, r->sid, strlen(r->sid));
-    if (conn)
-        mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
-    if (s && s->resuming)
-        s->resuming--;
-    if (r->catch_up) {
-        if (s && !s->resuming)
-            flush_held(r->n, s);
-        free(r);
-        return;
-    }
-    if (!s || err) {
-        /* Moved away or Redis failed mid-replay: end the stream; the client resumes again. */
-        if (err)
-            log_warn("resume of %s failed: %s", r->sid, mcpgw_store_err_str(err));
-        if (conn)
-            mcpgw_http_stream_end(conn);
-        free(r);
-        return;
-    }
-    if (conn)
-        mcpgw_session_attach_live(r->n, s, conn);
-    if (!s->resuming)
-        flush_held(r->n, s);
-    /* Read before the session was registered here: events published after the replay (past
-     * at) and received before the registration reached no stream of it. */
-    if (conn && r->early && r->seen > at)
-        mcpgw_session_catch_up(r->n, s);
-    free(r);
-}
-
-/* Begin the GET stream of a resume whose replay is on its way. */
-static void resume_begin(struct mcpgw_node *n, struct mcpgw_session *s,
-                         struct mcpgw_http_conn *conn, const char *after, struct mcpgw_resume *r)
-{
-    r->conn = conn;
-    /* Events from before the client's last one are not wanted: start the dedup mark there. */
-    mcpgw_stream_id_parse(after, strlen(after), &s->last_ev_ms, &s->last_ev_seq);
-    mcpgw_sse_begin(n, s, conn, 0);
-    mcpgw_http_conn_set_close_cb(conn, on_resume_conn_close, r);
-    s->resuming++;
-}
-
-void mcpgw_session_claim_resume(struct mcpgw_node *n, const char *sid, size_t len,
-                                const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
-                                struct mcpgw_resume **slot)
-{
-    struct mcpgw_resume *r = xcalloc(1, sizeof(*r));
-    r->n = n;
-    r->early = 1;
-    snprintf(r->sid, sizeof(r->sid), "%.*s", (int)len, sid);
-    *slot = r; /* before the claim: it may call back at once */
-    mcpgw_store_claim_replay(n->store, sid, len, after, claimed, claim_arg, resume_visit,
-                             resume_done, r);
-}
-
-void mcpgw_session_resume_claimed(struct mcpgw_node *n, struct mcpgw_session *s,
-                                  struct mcpgw_http_conn *conn, const char *after,
-                                  struct mcpgw_resume *r)
-{
-    r->armed = 1;
-    r->seen = n->ev_seen;
-    resume_begin(n, s, conn, after, r);
-}
-
-void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
-                                 struct mcpgw_http_conn *conn, const char *after)
-{
-    struct mcpgw_resume *r;
-    if (!after) {
-        mcpgw_sse_begin(n, s, conn, 0);
-        mcpgw_session_attach_live(n, s, conn);
-        return;
-    }
-    r = xcalloc(1, sizeof(*r));
-    r->n = n;
-    snprintf(r->sid, sizeof(r->sid), "%s", s->id);
-    resume_begin(n, s, conn, after, r);
-    mcpgw_store_replay(n->store, s, after, resume_visit, resume_done, r);
-}
-
-void mcpgw_session_catch_up(struct mcpgw_node *n, struct mcpgw_session *s)
-{
-    struct mcpgw_resume *r;
-    char after[48];
-    if (!s->get_stream)
-        return;
-    r = xcalloc(1, sizeof(*r));
-    r->n = n;
-    r->catch_up = 1;
-    snprintf(r->sid, sizeof(r->sid), "%s", s->id);
-    snprintf(after, sizeof(after), "%llu-%llu", (unsigned long long)s->last_ev_ms,
-             (unsigned long long)s->last_ev_seq);
-    s->resuming++;
-    mcpgw_store_replay(n->store, s, after, resume_visit, resume_done, r);
-}
-
-/* ---- deferred replies ---- */
-
-static void on_defer_conn_close(struct mcpgw_http_conn *conn, void *arg)
-{
-    struct mcpgw_defer *d = arg;
-    d->conn = NULL;
-}
-
-struct mcpgw_defer *mcpgw_defer_new(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                                    struct mcpgw_session *s, json_object *id)
-{
-    struct mcpgw_defer *d = xcalloc(1, sizeof(*d));
-    d->n = n;
-    d->conn = conn;
-    d->id = id ? json_object_get(id) : NULL;
-    if (s)
-        snprintf(d->sid, sizeof(d->sid), "%s", s->id);
-    mcpgw_http_conn_set_close_cb(conn, on_defer_conn_close, d);
-    return d;
-}
-
-struct mcpgw_session *mcpgw_defer_session(struct mcpgw_defer *d)
-{
-    return d->sid[0] ? mcpgw_registry_lookup(d->n->reg, d->sid, strlen(d->sid)) : NULL;
-}
-
-struct mcpgw_http_conn *mcpgw_defer_conn(struct mcpgw_defer *d)
-{
-    struct mcpgw_http_conn *c = d->conn;
-    if (c)
-        mcpgw_http_conn_set_close_cb(c, NULL, NULL);
-    d->conn = NULL;
-    return c;
-}
-
-void mcpgw_defer_free(struct mcpgw_defer *d)
-{
-    if (d->conn)
-        mcpgw_http_conn_set_close_cb(d->conn, NULL, NULL);
-    json_object_put(d->id);
-    free(d);
 }

@@ -6,15 +6,48 @@
 #ifndef MCPGW_NODE_CALL_H
 #define MCPGW_NODE_CALL_H
 
-#include "node/node-t.h"
-#include "node/store.h"
+#include <json-c/json.h>
+#include <stdint.h>
+
+struct event;
+struct mcpgw_node;
+struct mcpgw_session;
+struct mcpgw_http_conn;
+struct mcpgw_call;
+
+/* An in-flight client request (tools/call and friends) that may stream notifications and
+ * server-to-client requests before its response. Owned by its session's call list; freed by
+ * mcpgw_call_result / mcpgw_call_error / cancellation / session teardown. */
+typedef void (*mcpgw_call_reply_fn)(struct mcpgw_call *c, json_object *result, json_object *error);
+typedef void (*mcpgw_call_step_fn)(struct mcpgw_call *c);
+
+struct mcpgw_call {
+    struct mcpgw_node *node;
+    struct mcpgw_session *s;
+    struct mcpgw_call *next, *prev;
+    json_object *id;              /* request id (owned reference) */
+    struct mcpgw_http_conn *conn; /* where the response goes; NULL while the client is away */
+    json_object *progress_token;  /* owned reference, or NULL */
+    uint32_t stream;              /* response stream number once SSE started, else 0 */
+    uint8_t sse;                  /* the response is an SSE stream */
+    int64_t out_id;               /* pending server-to-client request id, or -1 */
+    mcpgw_call_reply_fn on_reply;
+    struct event *step_timer; /* client-request timeout, or a tool's delay between steps */
+    struct event *deadline;   /* tool timeout */
+    mcpgw_call_step_fn step;
+    int step_no; /* tool-private progress counter */
+    void *state; /* tool-private; freed with free() */
+    uint64_t started_us;
+    char *rid;         /* request id as JSON text, when the result must be recorded for retries */
+    uint8_t busy;      /* store operations in flight that will call back with this call */
+    uint8_t aborted;   /* dropped while busy: freed when the last store operation returns */
+    uint8_t finishing; /* a result or error is being sent: later ones are ignored */
+};
 
 /* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
                                   struct mcpgw_http_conn *conn, json_object *params);
 
-/* Send a notification on the call's response stream (switching the response to SSE). */
-void mcpgw_call_notify(struct mcpgw_call *c, const char *method, json_object *params /* takes */);
 /* notifications/message at `level` if the session's log level lets it through. */
 void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text);
 /* notifications/progress if the request carried a progress token. */
@@ -47,81 +80,10 @@ struct mcpgw_call *mcpgw_call_find_stream(struct mcpgw_session *s, uint32_t stre
 /* Deliver a client's answer to a pending server-to-client request. */
 void mcpgw_call_reply(struct mcpgw_call *c, json_object *result, json_object *error);
 
-/* Session-level (GET stream, stream 0) delivery: log, then write if a GET stream is attached. */
-void mcpgw_session_send(struct mcpgw_node *n, struct mcpgw_session *s, const char *json,
-                        size_t len);
-/* Attach conn as the session's GET stream (an existing one is closed), writing the priming
- * event. Replays stream-0 events after `after` first when replay is set. */
-void mcpgw_session_attach_get(struct mcpgw_node *n, struct mcpgw_session *s,
-                              struct mcpgw_http_conn *conn, int replay, uint64_t after);
-/* Make conn the session's live GET stream (an existing one is ended); SSE already begun. */
-void mcpgw_session_attach_live(struct mcpgw_node *n, struct mcpgw_session *s,
-                               struct mcpgw_http_conn *conn);
-/* Shared store: open a GET stream, replaying from the store after the Redis stream id `after`
- * ("<ms>-<seq>", or NULL for none) before going live. */
-void mcpgw_session_resume_shared(struct mcpgw_node *n, struct mcpgw_session *s,
-                                 struct mcpgw_http_conn *conn, const char *after);
-/* Shared store: a GET resuming (Last-Event-ID `after`) a session this node does not hold. The
- * claim and the replay go out together (mcpgw_store_claim_replay). *slot is set to the resume
- * before anything is sent; claimed(claim_arg) fires first and, on success, passes *slot to
- * mcpgw_session_resume_claimed. A resume never passed on frees itself when its replay returns:
- * the caller only forgets it. */
-struct mcpgw_resume;
-void mcpgw_session_claim_resume(struct mcpgw_node *n, const char *sid, size_t len,
-                                const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
-                                struct mcpgw_resume **slot);
-void mcpgw_session_resume_claimed(struct mcpgw_node *n, struct mcpgw_session *s,
-                                  struct mcpgw_http_conn *conn, const char *after,
-                                  struct mcpgw_resume *r);
-/* Shared store: a live GET-stream event from pub/sub, written once and in order (held while a
- * replay runs, skipped if already written). */
-void mcpgw_session_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,
-                           const char *json, size_t len);
-
-/* Shared store: write into the attached GET stream whatever the store holds after the last
- * event delivered (live events may have been lost with a pub/sub connection). */
-void mcpgw_session_catch_up(struct mcpgw_node *n, struct mcpgw_session *s);
-/* Hold live events for s (mcpgw_session_deliver queues them) until the release (both are
- * idempotent: one hold at a time): used
- * while a gap may exist before them, e.g. from the moment the pub/sub connection is back until
- * the catch-up has read what was published while it was down. Delivering a later event first
- * would move the session's dedup mark past the gap and lose it. */
-void mcpgw_session_hold(struct mcpgw_session *s);
-void mcpgw_session_release(struct mcpgw_node *n, struct mcpgw_session *s);
-
-/* A reply that waits for the store. It tracks the connection (NULL once the client left) and
- * remembers the session by id, since the session may go away meanwhile. */
-struct mcpgw_defer {
-    struct mcpgw_node *n;
-    struct mcpgw_http_conn *conn;
-    json_object *id;
-    char sid[64];
-};
-struct mcpgw_defer *mcpgw_defer_new(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                                    struct mcpgw_session *s, json_object *id);
-/* The session again (NULL if it is gone). */
-struct mcpgw_session *mcpgw_defer_session(struct mcpgw_defer *d);
-/* Take the connection back to answer on it (NULL if the client left). */
-struct mcpgw_http_conn *mcpgw_defer_conn(struct mcpgw_defer *d);
-void mcpgw_defer_free(struct mcpgw_defer *d);
-
 /* Answer with a recorded result (JSON text of the result object). */
 void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json);
 
 /* Attach conn to an in-flight call's stream after replaying its events after `after`. */
 void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after);
-
-/* Write the logged events of one stream after `after` on conn. Returns -1 if conn broke. */
-int mcpgw_session_replay_to(struct mcpgw_node *n, struct mcpgw_session *s,
-                            struct mcpgw_http_conn *conn, uint32_t stream, uint64_t after);
-
-/* SSE response headers and the priming event for a fresh stream on conn. */
-void mcpgw_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
-                     uint32_t stream);
-/* SSE response headers for a resumed stream on conn, the logged events of `stream` after
- * `after`, then the priming event (last, so its id never skips a replayed event). Returns -1 if
- * conn broke during the replay. */
-int mcpgw_sse_resume(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
-                     uint32_t stream, uint64_t after);
 
 #endif

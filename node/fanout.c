@@ -6,7 +6,7 @@
  * stream it holds. So an update is a job, delivered FANOUT_BATCH subscribers (whole registry
  * shards) per callback at the loop's lowest priority: requests, streams, gossip probes and
  * timers run between batches. Jobs run one at a time in arrival order, so every subscriber
- * sees updates in id order, which the per-session dedup by id (call.c) relies on.
+ * sees updates in id order, which the per-session dedup by id (stream.c) relies on.
  *
  * A fan-out's events wait in the streams' buffers until the balancer takes them (its HTTP/2
  * window is small on purpose, docs/balancer.md): some 4 MiB for 5,000 subscribers, freed a
@@ -16,8 +16,9 @@
 #include "node/fanout.h"
 
 #include "common/util.h"
-#include "node/call.h"
+#include "node/node-t.h"
 #include "node/registry.h"
+#include "node/stream.h"
 
 #include <event2/event.h>
 #ifdef __GLIBC__
@@ -54,7 +55,7 @@ struct visit {
 static void deliver(void *arg, struct mcpgw_session *s)
 {
     struct visit *v = arg;
-    mcpgw_session_deliver(v->n, s, v->j->g, v->j->seq, v->j->json, v->j->len);
+    mcpgw_stream_deliver(v->n, s, v->j->g, v->j->seq, v->j->json, v->j->len);
 }
 
 static void job_free(struct job *j)

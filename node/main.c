@@ -4,13 +4,11 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
-#include "node/builtin.h"
+#include "node/cluster.h"
 #include "node/fanout.h"
 #include "node/node-t.h"
 #include "node/notes.h"
-#include "node/protocol.h"
 #include "node/registry.h"
-#include "node/session.h"
 #include "node/store.h"
 #include "node/transport.h"
 
@@ -46,6 +44,8 @@ static void usage(FILE *f)
            "  --gossip-bind HOST:PORT     join the cluster's SWIM gossip on this UDP address\n"
            "  --gossip-seeds LIST         host:port of gossip members to join through\n"
            "  --gossip-advertise HOST:PORT UDP address others reach us at (default: bind)\n"
+           "  --gossip-keyring FILE       authenticate and encrypt gossip with this key ring\n"
+           "                              (re-read on SIGHUP: docs/gossip.md, rotating keys)\n"
            "  --advertise HOST:PORT       HTTP address balancers reach us at (default: listen)\n"
            "  --drain-timeout DURATION    on SIGTERM, wait this long for calls (default 10s)\n"
            "  --log-level LEVEL           debug, info, warn, error (default info)\n"
@@ -109,6 +109,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         O_GBIND,
         O_GSEEDS,
         O_GADV,
+        O_GKEYRING,
         O_ADV,
         O_HELP
     };
@@ -133,6 +134,7 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         {"gossip-bind", required_argument, 0, O_GBIND},
         {"gossip-seeds", required_argument, 0, O_GSEEDS},
         {"gossip-advertise", required_argument, 0, O_GADV},
+        {"gossip-keyring", required_argument, 0, O_GKEYRING},
         {"advertise", required_argument, 0, O_ADV},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0},
@@ -225,6 +227,9 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
         case O_ADV:
             snprintf(cfg->advertise, sizeof(cfg->advertise), "%s", optarg);
             break;
+        case O_GKEYRING:
+            snprintf(cfg->gossip_keyring, sizeof(cfg->gossip_keyring), "%s", optarg);
+            break;
         case O_GSEEDS:
             free_list(cfg->gossip_seeds, cfg->ngossip_seeds);
             cfg->gossip_seeds = split_list(optarg, &cfg->ngossip_seeds);
@@ -261,116 +266,33 @@ static int parse_flags(int argc, char **argv, struct mcpgw_node_config *cfg)
     return 0;
 }
 
-#define STALL_MS 1000
-
-static void on_resynced(void *arg, int err)
-{
-    struct mcpgw_node *n = arg;
-    n->resyncing = 0;
-    log_info("resynchronized after the stall%s", err ? " (session store unreachable)" : "");
-    if (err)
-        mcpgw_node_reclaim_free(n);
-    else
-        mcpgw_node_reclaim_start(n);
-}
-
-/* Runs every 100 ms at the highest priority, so after a stall (SIGSTOP, swapping, a debugger)
- * it runs before any request that queued meanwhile. Those requests may be for sessions other
- * nodes took over while this one was silent: until every message published to this node before
- * now has been handled (its "moved" notices among them), session requests get 503 and nothing
- * is claimed or written on the strength of a stale view. */
-static void on_stall_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    uint64_t now = mcpgw_now_ms(), gap = now - n->last_tick_ms;
-    n->last_tick_ms = now;
-    if (gap < STALL_MS || n->resyncing || !mcpgw_store_shared(n->store))
-        return;
-    log_warn("the event loop stalled for %llu ms: resynchronizing with the session store before "
-             "serving sessions",
-             (unsigned long long)gap);
-    (*n->st.stalls)++;
-    n->resyncing = 1;
-    mcpgw_store_resync(n->store, on_resynced, n);
-}
-
-static void on_expiry(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    if (n->gossip) {
-        struct mcpgw_registry_stats rs;
-        mcpgw_registry_stats(n->reg, &rs);
-        mcpgw_gossip_set_sessions(n->gossip, (uint32_t)rs.sessions);
-    }
-    uint64_t now = mcpgw_now_ms(), cutoff = now - n->cfg.session_idle_ms;
-    struct mcpgw_session *s;
-    int budget = 20000;
-    if (now < n->cfg.session_idle_ms)
-        return;
-    while (budget-- > 0 && (s = mcpgw_registry_oldest_idle(n->reg, cutoff)) != NULL) {
-        if (s->get_stream || s->calls) {
-            /* A client holding a stream or waiting on a call is not idle. */
-            mcpgw_registry_touch(n->reg, s, now);
-            continue;
-        }
-        log_debug("session %s expired after %llu ms idle", s->id,
-                  (unsigned long long)(now - s->last_active_ms));
-        /* Only this node's copy: a shared store expires the record by its own TTL. */
-        if (!mcpgw_store_shared(n->store))
-            mcpgw_store_delete(n->store, s);
-        mcpgw_node_session_drop(n, s);
-        (*n->st.sessions_expired)++;
-    }
-}
-
-static void end_stream(void *arg, struct mcpgw_session *s)
-{
-    struct mcpgw_http_conn *c = s->get_stream;
-    if (!c)
-        return;
-    mcpgw_http_conn_set_close_cb(c, NULL, NULL);
-    s->get_stream = NULL;
-    mcpgw_http_stream_end(c);
-}
-
-/* Balancers learn of the drain through gossip within a few protocol periods: stay up at least
- * this long so no request is sent to a node that has already gone. */
-#define DRAIN_MIN_MS 1500
-
-static void on_drain_tick(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    uint64_t now = mcpgw_now_ms();
-    if (n->gossip && now < n->drain_started_ms + DRAIN_MIN_MS && now < n->drain_deadline_ms)
-        return;
-    if (*n->st.calls_inflight == 0 || now >= n->drain_deadline_ms) {
-        log_info("drained (%lld calls still in flight): exiting", (long long)*n->st.calls_inflight);
-        event_base_loopexit(n->base, NULL);
-    }
-}
-
 /* SIGTERM: drain. Stop taking sessions (readyz 503, initialize refused), end GET streams so
  * clients reconnect (through the balancer, to another node, resuming from the shared store),
  * let in-flight calls finish within the drain timeout, then exit. A second signal exits now. */
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
-    struct timeval tick = {0, 100000};
     if (n->draining || sig == SIGINT) {
         log_info("signal %d: exiting now", (int)sig);
         event_base_loopexit(n->base, NULL);
         return;
     }
-    n->draining = 1;
-    n->drain_started_ms = mcpgw_now_ms();
-    n->drain_deadline_ms = n->drain_started_ms + n->cfg.drain_timeout_ms;
     log_info("signal %d: draining (up to %llu ms)", (int)sig,
              (unsigned long long)n->cfg.drain_timeout_ms);
-    if (n->gossip)
-        mcpgw_gossip_set_draining(n->gossip);
-    mcpgw_registry_foreach(n->reg, end_stream, NULL);
-    n->drain_timer = event_new(n->base, -1, EV_PERSIST, on_drain_tick, n);
-    event_add(n->drain_timer, &tick);
+    mcpgw_cluster_drain(n);
+}
+
+/* SIGHUP: re-read the gossip key ring (key rotation without a restart); nothing else reloads. */
+static void on_hup(evutil_socket_t sig, short what, void *arg)
+{
+    struct mcpgw_node *n = arg;
+    char err[512];
+    if (!n->gossip || !n->cfg.gossip_keyring[0]) {
+        log_warn("SIGHUP: no gossip key ring to re-read, nothing else reloads");
+        return;
+    }
+    if (mcpgw_gossip_reload_keyring(n->gossip, NULL, err, sizeof(err)) < 0)
+        log_error("SIGHUP: keeping the current gossip key ring: %s", err);
 }
 
 static void register_metrics(struct mcpgw_node *n)
@@ -434,9 +356,7 @@ int main(int argc, char **argv)
 {
     struct mcpgw_node node;
     struct mcpgw_httpd_config hcfg;
-    struct event *sigterm, *sigint;
-    struct mcpgw_session *s;
-    struct timeval one_s = {1, 0};
+    struct event *sigterm, *sigint, *sighup;
     char err[256], comp[64];
     int rc = 1;
 
@@ -472,7 +392,11 @@ int main(int argc, char **argv)
     node.metrics = mcpgw_metrics_new();
     node.notes = mcpgw_notes_new();
     register_metrics(&node);
-    node.store = mcpgw_store_new(&node, node.cfg.store, err, sizeof(err));
+    {
+        struct mcpgw_store_config sc = {node.cfg.store, node.cfg.node_id, node.cfg.session_idle_ms,
+                                        node.base, node.reg};
+        node.store = mcpgw_store_new(&sc, &mcpgw_cluster_store_events, &node, err, sizeof(err));
+    }
     if (!node.store) {
         log_error("%s", err);
         goto out;
@@ -483,7 +407,7 @@ int main(int argc, char **argv)
     hcfg.max_body_bytes = node.cfg.max_body_bytes;
     hcfg.max_head_bytes = node.cfg.max_head_bytes;
     hcfg.max_conns = node.cfg.max_conns;
-    node.httpd = mcpgw_httpd_new(node.base, &hcfg, mcpgw_node_handle, &node);
+    node.httpd = mcpgw_httpd_new(node.base, &hcfg, mcpgw_transport_handle, &node);
     if (mcpgw_httpd_listen(node.httpd, node.cfg.listen, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;
@@ -498,25 +422,20 @@ int main(int argc, char **argv)
         gc.nseeds = node.cfg.ngossip_seeds;
         gc.http_addr = node.cfg.advertise[0] ? node.cfg.advertise : node.cfg.listen;
         gc.serving = 1;
+        gc.keyring_path = node.cfg.gossip_keyring[0] ? node.cfg.gossip_keyring : NULL;
         node.gossip = mcpgw_gossip_new(node.base, &gc, err, sizeof(err));
         if (!node.gossip || mcpgw_gossip_start(node.gossip) < 0) {
             log_error("gossip: %s", node.gossip ? "cannot start" : err);
             goto out;
         }
     }
-    node.expiry = event_new(node.base, -1, EV_PERSIST, on_expiry, &node);
-    event_add(node.expiry, &one_s);
-    {
-        struct timeval tick = {0, 100000};
-        node.last_tick_ms = mcpgw_now_ms();
-        node.stall_tick = event_new(node.base, -1, EV_PERSIST, on_stall_tick, &node);
-        event_priority_set(node.stall_tick, 0);
-        event_add(node.stall_tick, &tick);
-    }
+    mcpgw_cluster_start(&node);
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
+    sighup = evsignal_new(node.base, SIGHUP, on_hup, &node);
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
+    event_add(sighup, NULL);
     log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)", node.cfg.listen,
              node.cfg.store, 1u << node.cfg.shard_bits,
              (unsigned long long)(node.cfg.session_idle_ms / 1000));
@@ -524,16 +443,10 @@ int main(int argc, char **argv)
     rc = 0;
     event_free(sigterm);
     event_free(sigint);
-    event_free(node.expiry);
-    event_free(node.stall_tick);
-    mcpgw_node_reclaim_free(&node);
+    event_free(sighup);
     /* Sessions go before the registry (its contract) and the server (ending their streams makes
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
-    /* Dropping (not deleting) keeps shared sessions' records for the nodes that take over. */
-    while ((s = mcpgw_registry_oldest_idle(node.reg, UINT64_MAX)) != NULL)
-        mcpgw_node_session_drop(&node, s);
-    if (node.drain_timer)
-        event_free(node.drain_timer);
+    mcpgw_cluster_stop(&node);
 out:
     if (node.gossip) {
         mcpgw_gossip_leave(node.gossip);

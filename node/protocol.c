@@ -1,4 +1,4 @@
-/* protocol.c - MCP method dispatch (session era). */
+/* protocol.c - the MCP method table (session era): initialize, then each method of a session. */
 #include "node/protocol.h"
 
 #include "common/httpd.h"
@@ -9,7 +9,13 @@
 #include "common/util.h"
 #include "node/builtin.h"
 #include "node/call.h"
-#include "node/notes.h"
+#include "node/cluster.h"
+#include "node/defer.h"
+#include "node/frame.h"
+#include "node/node-t.h"
+#include "node/msg.h"
+#include "node/proto.h"
+#include "node/provider.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
@@ -18,49 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const proto_names[MCPGW_PROTO_COUNT] = {"2025-11-25", "2025-06-18",
-                                                           "2025-03-26"};
-
-const char *mcpgw_proto_str(enum mcpgw_proto p)
-{
-    return (unsigned)p < MCPGW_PROTO_COUNT ? proto_names[p] : "?";
-}
-
-int mcpgw_proto_parse(const char *s, size_t len)
-{
-    for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
-        if (strlen(proto_names[i]) == len && memcmp(proto_names[i], s, len) == 0)
-            return i;
-    return -1;
-}
-
-static void respond_json(struct mcpgw_http_conn *conn, struct mcpgw_session *s, int status,
-                         char *json, size_t len)
-{
-    char hdr[128];
-    if (s)
-        snprintf(hdr, sizeof(hdr), "Mcp-Session-Id: %s\r\n", s->id);
-    mcpgw_http_respond(conn, status, "application/json", s ? hdr : NULL, json, len);
-    free(json);
-}
-
-void mcpgw_respond_result(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                          struct mcpgw_session *s, json_object *id, json_object *result)
-{
-    size_t len;
-    char *json = mcpgw_jsonrpc_result(id, result, &len);
-    respond_json(conn, s, 200, json, len);
-}
-
-void mcpgw_respond_error(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                         struct mcpgw_session *s, int http_status, json_object *id, int code,
-                         const char *message)
-{
-    size_t len;
-    char *json = mcpgw_jsonrpc_error(id, code, message, NULL, &len);
-    (*n->st.errors)++;
-    respond_json(conn, s, http_status, json, len);
-}
+/* Where requests are served, asked in order: the built-ins today; upstream servers will follow. */
+static const struct mcpgw_provider_ops *const providers[] = {&mcpgw_builtin_provider};
 
 /* ---- initialize ---- */
 
@@ -76,27 +41,27 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
     int proto;
 
     if (!pv) {
-        mcpgw_respond_error(n, conn, NULL, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
-                            "Invalid params: params.protocolVersion is required (a string)");
+        mcpgw_frame_error(n, conn, NULL, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
+                          "Invalid params: params.protocolVersion is required (a string)");
         return NULL;
     }
     if (!caps) {
-        mcpgw_respond_error(n, conn, NULL, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
-                            "Invalid params: params.capabilities is required (an object)");
+        mcpgw_frame_error(n, conn, NULL, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
+                          "Invalid params: params.capabilities is required (an object)");
         return NULL;
     }
     info = mcpgw_json_obj(m->params, "clientInfo");
     if (!info || !mcpgw_json_str(info, "name")) {
-        mcpgw_respond_error(n, conn, NULL, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
-                            "Invalid params: params.clientInfo.name is required (a string)");
+        mcpgw_frame_error(n, conn, NULL, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
+                          "Invalid params: params.clientInfo.name is required (a string)");
         return NULL;
     }
     mcpgw_registry_stats(n->reg, &rs);
     if (rs.sessions >= n->cfg.max_sessions) {
         log_warn("refusing initialize: %llu sessions is the configured maximum",
                  (unsigned long long)n->cfg.max_sessions);
-        mcpgw_respond_error(n, conn, NULL, 503, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
-                            "this node is at its session limit; retry shortly");
+        mcpgw_frame_error(n, conn, NULL, 503, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                          "this node is at its session limit; retry shortly");
         return NULL;
     }
     proto = mcpgw_proto_parse(pv, strlen(pv));
@@ -106,8 +71,8 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
     s = xcalloc(1, sizeof(*s));
     if (mcpgw_id_new(n->cfg.node_id, s->id, sizeof(s->id)) < 0) {
         free(s);
-        mcpgw_respond_error(n, conn, NULL, 500, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
-                            "cannot generate a session id (RAND_bytes failed)");
+        mcpgw_frame_error(n, conn, NULL, 500, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                          "cannot generate a session id (RAND_bytes failed)");
         return NULL;
     }
     s->proto = (uint8_t)proto;
@@ -126,8 +91,8 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
     json_object_put(client);
     if (n->draining) {
         mcpgw_session_free(s);
-        mcpgw_respond_error(n, conn, NULL, 503, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
-                            "this node is draining; initialize again to reach another node");
+        mcpgw_frame_error(n, conn, NULL, 503, m->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                          "this node is draining; initialize again to reach another node");
         return NULL;
     }
     mcpgw_registry_insert(n->reg, s);
@@ -146,7 +111,7 @@ static void on_created(void *arg, int err)
     struct mcpgw_node *n = d->n;
     struct mcpgw_session *s = mcpgw_defer_session(d);
     struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
-    json_object *result, *scaps, *sinfo;
+    json_object *result;
     if (!s) {
         mcpgw_defer_free(d);
         return;
@@ -155,32 +120,18 @@ static void on_created(void *arg, int err)
         if (err)
             log_warn("initialize refused: %s", mcpgw_store_err_str(err));
         if (conn)
-            mcpgw_respond_error(n, conn, NULL, 503, d->id, MCPGW_JSONRPC_INTERNAL_ERROR,
-                                "Service Unavailable: the session store is unavailable; retry "
-                                "shortly");
+            mcpgw_frame_error(n, conn, NULL, 503, d->id, MCPGW_JSONRPC_INTERNAL_ERROR,
+                              "Service Unavailable: the session store is unavailable; retry "
+                              "shortly");
         else if (!err)
             mcpgw_store_delete(n->store, s); /* nobody will ever know this id */
-        mcpgw_node_session_drop(n, s);
+        mcpgw_cluster_drop(n, s);
         mcpgw_defer_free(d);
         return;
     }
     (*n->st.sessions_created)++;
-    result = json_object_new_object();
-    json_object_object_add(result, "protocolVersion",
-                           json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)s->proto)));
-    scaps = json_tokener_parse("{\"tools\":{\"listChanged\":true},\"resources\":{\"subscribe\":"
-                               "true,\"listChanged\":true},\"prompts\":{\"listChanged\":true},"
-                               "\"logging\":{},\"completions\":{}}");
-    json_object_object_add(result, "capabilities", scaps);
-    sinfo = json_object_new_object();
-    json_object_object_add(sinfo, "name", json_object_new_string(MCPGW_SERVER_NAME));
-    json_object_object_add(sinfo, "title", json_object_new_string("mcpgw gateway"));
-    json_object_object_add(sinfo, "version", json_object_new_string(MCPGW_SERVER_VERSION));
-    json_object_object_add(result, "serverInfo", sinfo);
-    json_object_object_add(result, "instructions",
-                           json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
-                                                  "notes_write, sleep and test fixtures."));
-    mcpgw_respond_result(n, conn, s, d->id, result);
+    result = mcpgw_msg_initialize_result((enum mcpgw_proto)s->proto);
+    mcpgw_frame_result(n, conn, s, d->id, result);
     mcpgw_defer_free(d);
 }
 
@@ -227,22 +178,40 @@ bad:
     return -1;
 }
 
+/* Which list a list method returns: the result key, and each provider's op that fills it. */
+enum list_kind { L_TOOLS, L_RESOURCES, L_TEMPLATES, L_PROMPTS };
+
+static json_object *list_all(struct mcpgw_node *n, enum list_kind k)
+{
+    json_object *arr = json_object_new_array();
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++) {
+        const struct mcpgw_provider_ops *p = providers[i];
+        void (*fill)(struct mcpgw_node *, json_object *) = k == L_TOOLS       ? p->list_tools
+                                                           : k == L_RESOURCES ? p->list_resources
+                                                           : k == L_TEMPLATES ? p->list_templates
+                                                                              : p->list_prompts;
+        if (fill)
+            fill(n, arr);
+    }
+    return arr;
+}
+
 static void list(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
-                 const struct mcpgw_jsonrpc_msg *m, json_object *arr, const char *key)
+                 const struct mcpgw_jsonrpc_msg *m, enum list_kind k, const char *key)
 {
     json_object *result;
-    if (paginate(n, arr, key, m->params, &result) < 0) {
-        mcpgw_respond_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
-                            "Invalid params: params.cursor is not a cursor this server issued");
+    if (paginate(n, list_all(n, k), key, m->params, &result) < 0) {
+        mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS,
+                          "Invalid params: params.cursor is not a cursor this server issued");
         return;
     }
-    mcpgw_respond_result(n, conn, s, m->id, result);
+    mcpgw_frame_result(n, conn, s, m->id, result);
 }
 
 static void bad_params(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
                        const struct mcpgw_jsonrpc_msg *m, const char *msg)
 {
-    mcpgw_respond_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS, msg);
+    mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_PARAMS, msg);
 }
 
 /* params must be an object when present. */
@@ -285,7 +254,7 @@ static void on_written(void *arg, int err)
             if (s) {
                 log_info("session %s: %s; dropping the local copy", s->id,
                          mcpgw_store_err_str(err));
-                mcpgw_node_session_drop(n, s);
+                mcpgw_cluster_drop(n, s);
                 s = NULL;
             }
         }
@@ -294,15 +263,15 @@ static void on_written(void *arg, int err)
         if (!d->id)
             mcpgw_http_respond(conn, err ? 503 : 202, NULL, NULL, NULL, 0);
         else if (err == MCPGW_STORE_GONE)
-            mcpgw_respond_error(n, conn, NULL, 404, d->id, -32001,
-                                "Session not found: initialize a new session");
+            mcpgw_frame_error(n, conn, NULL, 404, d->id, -32001,
+                              "Session not found: initialize a new session");
         else if (err) {
             char msg[160];
             snprintf(msg, sizeof(msg), "Internal error: %s; retry the request",
                      mcpgw_store_err_str(err));
-            mcpgw_respond_error(n, conn, s, 200, d->id, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
+            mcpgw_frame_error(n, conn, s, 200, d->id, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
         } else
-            mcpgw_respond_result(n, conn, s, d->id, json_object_new_object());
+            mcpgw_frame_result(n, conn, s, d->id, json_object_new_object());
     }
     mcpgw_defer_free(d);
 }
@@ -338,13 +307,15 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                          struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
 {
     const char *name = required_str(n, conn, s, m, "name");
-    const struct mcpgw_tool *t;
+    const struct mcpgw_tool *t = NULL;
     json_object *args = NULL;
     struct mcpgw_call *c;
     int own_args = 0;
     if (!name)
         return;
-    if (!(t = mcpgw_builtin_tool(name))) {
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers) && !t; i++)
+        t = providers[i]->tool ? providers[i]->tool(n, name) : NULL;
+    if (!t) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Invalid params: unknown tool '%.100s'", name);
         bad_params(n, conn, s, m, msg);
@@ -377,60 +348,30 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         json_object_put(args);
 }
 
-struct note_read {
-    struct mcpgw_defer *d;
-    char uri[128];
-};
-
-static void on_note_read(void *arg, int err, const char *text, uint64_t version)
-{
-    struct note_read *nr = arg;
-    struct mcpgw_defer *d = nr->d;
-    struct mcpgw_session *s = mcpgw_defer_session(d);
-    struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
-    if (conn) {
-        if (text) {
-            json_object *r = json_object_new_object();
-            json_object_object_add(r, "contents",
-                                   mcpgw_builtin_contents(nr->uri, "text/plain", "text", text));
-            mcpgw_respond_result(d->n, conn, s, d->id, r);
-        } else if (err == MCPGW_STORE_GONE) {
-            char msg[200];
-            snprintf(msg, sizeof(msg), "Resource not found: %s", nr->uri);
-            mcpgw_respond_error(d->n, conn, s, 200, d->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
-        } else {
-            mcpgw_respond_error(d->n, conn, s, 200, d->id, MCPGW_JSONRPC_INTERNAL_ERROR,
-                                "Internal error: the session store is unavailable");
-        }
-    }
-    mcpgw_defer_free(d);
-    free(nr);
-}
-
 static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                              struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
 {
     const char *uri = required_str(n, conn, s, m, "uri");
-    json_object *contents, *r;
+    struct mcpgw_defer *d;
+    char msg[300];
     if (!uri)
         return;
-    if (strncmp(uri, "mcpgw://notes/", 14) == 0 &&
-        mcpgw_notes_name_ok(uri + 14, strlen(uri + 14))) {
-        struct note_read *nr = xcalloc(1, sizeof(*nr));
-        snprintf(nr->uri, sizeof(nr->uri), "%s", uri);
-        nr->d = mcpgw_defer_new(n, conn, s, m->id);
-        mcpgw_store_note_read(n->store, uri + 14, on_note_read, nr);
-        return;
-    }
-    if (!(contents = mcpgw_builtin_read(n, uri))) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
-        mcpgw_respond_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
-        return;
-    }
-    r = json_object_new_object();
-    json_object_object_add(r, "contents", contents);
-    mcpgw_respond_result(n, conn, s, m->id, r);
+    d = mcpgw_defer_new(n, conn, s, m->id);
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
+        if (providers[i]->read && providers[i]->read(n, uri, d))
+            return;
+    mcpgw_defer_free(d);
+    snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
+    mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
+}
+
+/* Whether a provider knows uri (and has been told of the subscription change). */
+static int providers_subscribe(struct mcpgw_node *n, const char *uri, int on)
+{
+    int known = 0;
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers) && !known; i++)
+        known = providers[i]->subscribe && providers[i]->subscribe(n, uri, on);
+    return known;
 }
 
 static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
@@ -444,10 +385,10 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
         return;
     }
     if (on) {
-        if (!mcpgw_builtin_resource_known(uri)) {
+        if (!providers_subscribe(n, uri, 1)) {
             char msg[300];
             snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
-            mcpgw_respond_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
+            mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
             return;
         }
         if (s->nsubs >= 1024 && !mcpgw_session_subscribed(s, uri)) {
@@ -456,6 +397,7 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
         }
         mcpgw_registry_subscribe(n->reg, s, uri);
     } else {
+        providers_subscribe(n, uri, 0);
         mcpgw_registry_unsubscribe(n->reg, s, uri);
     }
     mcpgw_store_subscribe(n->store, s, uri, on, on_written, mcpgw_defer_new(n, conn, s, m->id));
@@ -465,9 +407,9 @@ static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                           struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
 {
     const char *name = required_str(n, conn, s, m, "name");
-    json_object *args = NULL, *result;
+    json_object *args = NULL;
+    struct mcpgw_defer *d;
     char why[200];
-    int rc;
     if (!name)
         return;
     if (json_object_object_get_ex(m->params, "arguments", &args) && args &&
@@ -475,11 +417,13 @@ static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         bad_params(n, conn, s, m, "Invalid params: params.arguments must be an object");
         return;
     }
-    rc = mcpgw_builtin_prompt(name, args, &result, why, sizeof(why));
-    if (rc)
-        mcpgw_respond_error(n, conn, s, 200, m->id, rc, why);
-    else
-        mcpgw_respond_result(n, conn, s, m->id, result);
+    d = mcpgw_defer_new(n, conn, s, m->id);
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
+        if (providers[i]->get_prompt && providers[i]->get_prompt(n, name, args, d))
+            return;
+    mcpgw_defer_free(d);
+    snprintf(why, sizeof(why), "Invalid params: unknown prompt '%s'", name);
+    bad_params(n, conn, s, m, why);
 }
 
 static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
@@ -489,7 +433,7 @@ static void m_set_level(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
     int li;
     if (!level)
         return;
-    if ((li = mcpgw_log_level_index(level)) < 0) {
+    if ((li = mcpgw_msg_log_level(level)) < 0) {
         bad_params(n, conn, s, m,
                    "Invalid params: params.level must be one of debug, info, notice, warning, "
                    "error, critical, alert, emergency");
@@ -505,7 +449,7 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
     json_object *ref = mcpgw_json_obj(m->params, "ref"),
                 *arg = mcpgw_json_obj(m->params, "argument");
     const char *type = mcpgw_json_str(ref, "type"), *rname, *aname, *value;
-    json_object *vals, *comp, *r;
+    json_object *vals;
     if (!ref || !type) {
         bad_params(n, conn, s, m, "Invalid params: params.ref.type is required (a string)");
         return;
@@ -534,29 +478,100 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
                    "(strings)");
         return;
     }
-    vals = mcpgw_builtin_complete(n, type, rname, aname, value);
-    comp = json_object_new_object();
-    json_object_object_add(comp, "total", json_object_new_int((int)json_object_array_length(vals)));
-    json_object_object_add(comp, "values", vals);
-    json_object_object_add(comp, "hasMore", json_object_new_boolean(0));
-    r = json_object_new_object();
-    json_object_object_add(r, "completion", comp);
-    mcpgw_respond_result(n, conn, s, m->id, r);
+    vals = json_object_new_array();
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
+        if (providers[i]->complete && providers[i]->complete(n, type, rname, aname, value, vals))
+            break;
+    mcpgw_frame_result(n, conn, s, m->id, mcpgw_msg_completion(vals));
 }
+
+static void m_ping(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
+                   const struct mcpgw_jsonrpc_msg *m)
+{
+    mcpgw_frame_result(n, conn, s, m->id, json_object_new_object());
+}
+
+static void m_initialize_again(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                               struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    mcpgw_frame_error(n, conn, s, 400, m->id, MCPGW_JSONRPC_INVALID_REQUEST,
+                      "Invalid Request: this session is already initialized; send "
+                      "initialize without Mcp-Session-Id to start a new one");
+}
+
+static void m_tools_list(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                         struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    list(n, conn, s, m, L_TOOLS, "tools");
+}
+
+static void m_resources_list(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                             struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    list(n, conn, s, m, L_RESOURCES, "resources");
+}
+
+static void m_templates_list(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                             struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    list(n, conn, s, m, L_TEMPLATES, "resourceTemplates");
+}
+
+static void m_prompts_list(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                           struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    list(n, conn, s, m, L_PROMPTS, "prompts");
+}
+
+static void m_resources_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                                  struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    m_subscribe(n, conn, s, m, 1);
+}
+
+static void m_resources_unsubscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                                    struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    m_subscribe(n, conn, s, m, 0);
+}
+
+/* Method flags. */
+#define M_ANY_STATE 1u /* served before notifications/initialized, params unchecked */
+
+typedef void (*method_fn)(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                          struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m);
+
+/* The requests of a session, looked up by name; tools/call first, as the most frequent. */
+static const struct method {
+    const char *name;
+    method_fn fn;
+    unsigned flags;
+} methods[] = {
+    {"tools/call", m_tools_call, 0},
+    {"ping", m_ping, M_ANY_STATE},
+    {"initialize", m_initialize_again, M_ANY_STATE},
+    {"tools/list", m_tools_list, 0},
+    {"resources/list", m_resources_list, 0},
+    {"resources/templates/list", m_templates_list, 0},
+    {"resources/read", m_resources_read, 0},
+    {"resources/subscribe", m_resources_subscribe, 0},
+    {"resources/unsubscribe", m_resources_unsubscribe, 0},
+    {"prompts/list", m_prompts_list, 0},
+    {"prompts/get", m_prompts_get, 0},
+    {"logging/setLevel", m_set_level, 0},
+    {"completion/complete", m_complete, 0},
+};
 
 void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,
                             struct mcpgw_http_conn *conn, const struct mcpgw_jsonrpc_msg *m)
 {
-    const char *method = m->method;
+    const struct method *me = NULL;
     (*n->st.requests)++;
-    if (strcmp(method, "ping") == 0) {
-        mcpgw_respond_result(n, conn, s, m->id, json_object_new_object());
-        return;
-    }
-    if (strcmp(method, "initialize") == 0) {
-        mcpgw_respond_error(n, conn, s, 400, m->id, MCPGW_JSONRPC_INVALID_REQUEST,
-                            "Invalid Request: this session is already initialized; send "
-                            "initialize without Mcp-Session-Id to start a new one");
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(methods) && !me; i++)
+        if (strcmp(m->method, methods[i].name) == 0)
+            me = &methods[i];
+    if (me && (me->flags & M_ANY_STATE)) {
+        me->fn(n, conn, s, m);
         return;
     }
     if (s->state != MCPGW_SESSION_READY) {
@@ -565,37 +580,17 @@ void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,
                  "Invalid Request: session is in state '%s': only ping is allowed until the "
                  "client sends notifications/initialized",
                  mcpgw_session_state_str((enum mcpgw_session_state)s->state));
-        mcpgw_respond_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_REQUEST, msg);
+        mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_INVALID_REQUEST, msg);
         return;
     }
     if (!params_ok(n, conn, s, m))
         return;
-    if (strcmp(method, "tools/call") == 0)
-        m_tools_call(n, conn, s, m);
-    else if (strcmp(method, "tools/list") == 0)
-        list(n, conn, s, m, mcpgw_builtin_tools_json(), "tools");
-    else if (strcmp(method, "resources/list") == 0)
-        list(n, conn, s, m, mcpgw_builtin_resources_json(n), "resources");
-    else if (strcmp(method, "resources/templates/list") == 0)
-        list(n, conn, s, m, mcpgw_builtin_templates_json(), "resourceTemplates");
-    else if (strcmp(method, "resources/read") == 0)
-        m_resources_read(n, conn, s, m);
-    else if (strcmp(method, "resources/subscribe") == 0)
-        m_subscribe(n, conn, s, m, 1);
-    else if (strcmp(method, "resources/unsubscribe") == 0)
-        m_subscribe(n, conn, s, m, 0);
-    else if (strcmp(method, "prompts/list") == 0)
-        list(n, conn, s, m, mcpgw_builtin_prompts_json(), "prompts");
-    else if (strcmp(method, "prompts/get") == 0)
-        m_prompts_get(n, conn, s, m);
-    else if (strcmp(method, "logging/setLevel") == 0)
-        m_set_level(n, conn, s, m);
-    else if (strcmp(method, "completion/complete") == 0)
-        m_complete(n, conn, s, m);
-    else {
+    if (me) {
+        me->fn(n, conn, s, m);
+    } else {
         char msg[160];
-        snprintf(msg, sizeof(msg), "Method not found: %.100s", method);
-        mcpgw_respond_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_METHOD_NOT_FOUND, msg);
+        snprintf(msg, sizeof(msg), "Method not found: %.100s", m->method);
+        mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_METHOD_NOT_FOUND, msg);
     }
 }
 
@@ -632,24 +627,4 @@ void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
         return;
     }
     mcpgw_call_reply(c, m->result, m->kind == MCPGW_JSONRPC_ERROR ? m->error : NULL);
-}
-
-void mcpgw_node_session_destroy(struct mcpgw_node *n, struct mcpgw_session *s)
-{
-    mcpgw_store_delete(n->store, s);
-    mcpgw_node_session_drop(n, s);
-}
-
-void mcpgw_node_session_drop(struct mcpgw_node *n, struct mcpgw_session *s)
-{
-    while (s->calls)
-        mcpgw_call_abort(s->calls);
-    if (s->get_stream) {
-        struct mcpgw_http_conn *c = s->get_stream;
-        mcpgw_http_conn_set_close_cb(c, NULL, NULL);
-        s->get_stream = NULL;
-        mcpgw_http_stream_end(c);
-    }
-    mcpgw_registry_remove(n->reg, s);
-    mcpgw_session_free(s);
 }

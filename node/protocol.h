@@ -7,17 +7,6 @@
 struct mcpgw_jsonrpc_msg;
 struct mcpgw_http_conn;
 
-#define MCPGW_SERVER_NAME    "mcpgw"
-#define MCPGW_SERVER_VERSION "0.1.0"
-
-/* Answer a JSON response (200, application/json) on conn. s may be NULL (no session header).
- * Takes ownership of result. */
-void mcpgw_respond_result(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                          struct mcpgw_session *s, json_object *id, json_object *result);
-void mcpgw_respond_error(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                         struct mcpgw_session *s, int http_status, json_object *id, int code,
-                         const char *message);
-
 /* initialize: creates the session and answers. Returns the session or NULL (answered). */
 struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                                                 const struct mcpgw_jsonrpc_msg *m);
@@ -31,14 +20,5 @@ void mcpgw_protocol_notification(struct mcpgw_node *n, struct mcpgw_session *s,
 /* A client's answer to one of our requests. */
 void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
                              const struct mcpgw_jsonrpc_msg *m);
-
-/* End a session everywhere (DELETE): removes its store records, then drops it here. */
-void mcpgw_node_session_destroy(struct mcpgw_node *n, struct mcpgw_session *s);
-/* Drop this node's copy only (expired here, moved away, or lost): aborts its calls, ends its
- * GET stream, removes it from the registry and frees it. */
-void mcpgw_node_session_drop(struct mcpgw_node *n, struct mcpgw_session *s);
-
-/* Index of a notifications/message level ("debug".."emergency"), or -1. */
-int mcpgw_log_level_index(const char *level);
 
 #endif

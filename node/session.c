@@ -84,12 +84,12 @@ int mcpgw_session_replay(struct mcpgw_session *s, uint32_t stream, uint64_t afte
     return l->evicted_max > after ? -1 : n;
 }
 
-void mcpgw_event_id_format(char *out, size_t outlen, uint32_t stream, uint64_t seq)
+void mcpgw_session_event_id_format(char *out, size_t outlen, uint32_t stream, uint64_t seq)
 {
     snprintf(out, outlen, "%" PRIu32 ".%" PRIu64, stream, seq);
 }
 
-int mcpgw_event_id_parse(const char *s, size_t len, uint32_t *stream, uint64_t *seq)
+int mcpgw_session_event_id_parse(const char *s, size_t len, uint32_t *stream, uint64_t *seq)
 {
     uint64_t a = 0, b = 0;
     size_t i = 0;
@@ -98,7 +98,8 @@ int mcpgw_event_id_parse(const char *s, size_t len, uint32_t *stream, uint64_t *
         a = a * 10 + (uint64_t)(s[i] - '0');
     if (!da || i >= len || s[i] != '.' || a > UINT32_MAX)
         return -1;
-    /* Every uint64_t that mcpgw_event_id_format writes parses back (20 digits for the top). */
+    /* Every uint64_t that mcpgw_session_event_id_format writes parses back (20 digits for the top).
+     */
     for (i++; i < len && s[i] >= '0' && s[i] <= '9'; i++, db++) {
         uint64_t d = (uint64_t)(s[i] - '0');
         if (b > (UINT64_MAX - d) / 10)
@@ -148,7 +149,7 @@ int mcpgw_session_sub_del(struct mcpgw_session *s, const char *uri)
     return 0;
 }
 
-int mcpgw_stream_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq)
+int mcpgw_session_cluster_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq)
 {
     const char *dash = memchr(s, '-', len);
     uint64_t a = 0, b = 0;

@@ -11,6 +11,13 @@ struct mcpgw_call;
 
 #define MCPGW_SESSION_ID_MAX 64
 
+/* Client capabilities remembered per session (bit flags). */
+enum {
+    MCPGW_CAP_SAMPLING = 1,
+    MCPGW_CAP_ELICITATION = 2,
+    MCPGW_CAP_ROOTS = 4,
+};
+
 enum mcpgw_session_state {
     MCPGW_SESSION_INITIALIZING, /* initialize answered, notifications/initialized not yet seen */
     MCPGW_SESSION_READY,
@@ -55,7 +62,7 @@ struct mcpgw_session {
     struct mcpgw_call *calls; /* in-flight requests of this session */
     uint8_t client_caps;      /* MCPGW_CAP_* */
     uint8_t resuming;         /* replays (or the gap hold) in flight: live events wait in held */
-    uint8_t gap_hold;         /* held until a catch-up after a pub/sub gap (mcpgw_session_hold) */
+    uint8_t gap_hold;         /* held until a catch-up after a pub/sub gap (mcpgw_stream_hold) */
     /* Shared store only: ownership epoch, TTL refresh time, and the id of the last GET-stream
      * event written ("<ms>-<seq>" of the Redis stream), so live events are never written twice. */
     uint64_t epoch;
@@ -73,7 +80,7 @@ struct mcpgw_held_event {
 };
 
 /* Parse a Redis stream entry id "<ms>-<seq>" (the shared store's event ids: "<counter>-0"). */
-int mcpgw_stream_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq);
+int mcpgw_session_cluster_id_parse(const char *s, size_t len, uint64_t *ms, uint64_t *seq);
 
 /* Event log limits (per session). */
 #define MCPGW_EVLOG_MAX_EVENTS 256
@@ -93,8 +100,8 @@ int mcpgw_session_replay(struct mcpgw_session *s, uint32_t stream, uint64_t afte
                          void (*visit)(void *arg, const struct mcpgw_event *ev), void *arg);
 
 /* Format an SSE event id "<stream>.<seq>" / parse it back. */
-void mcpgw_event_id_format(char *out, size_t outlen, uint32_t stream, uint64_t seq);
-int mcpgw_event_id_parse(const char *s, size_t len, uint32_t *stream, uint64_t *seq);
+void mcpgw_session_event_id_format(char *out, size_t outlen, uint32_t stream, uint64_t seq);
+int mcpgw_session_event_id_parse(const char *s, size_t len, uint32_t *stream, uint64_t *seq);
 
 int mcpgw_session_subscribed(const struct mcpgw_session *s, const char *uri);
 /* Add/remove a URI in the session's own list. Return 1 if it changed, 0 if not. */

@@ -36,12 +36,22 @@ struct mcpgw_store_ops {
 
 struct mcpgw_store {
     const struct mcpgw_store_ops *ops;
-    struct mcpgw_node *n;
+    struct mcpgw_store_config cfg;
+    const struct mcpgw_store_events *ev;
+    void *ev_arg;
     void *impl;
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
 /* Parse "host:port[/db]" and start connecting (the node serves while Redis is unreachable). */
 int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *err, size_t errlen);
+
+/* Report through the events table (nothing when the member is NULL). */
+void mcpgw_store_report_moved(struct mcpgw_store *st, struct mcpgw_session *s, uint64_t epoch);
+void mcpgw_store_report_resource(struct mcpgw_store *st, const struct mcpgw_store_event *ev);
+void mcpgw_store_report_hold(struct mcpgw_store *st, struct mcpgw_session *s);
+void mcpgw_store_report_verified(struct mcpgw_store *st, struct mcpgw_session *s,
+                                 enum mcpgw_store_verdict v, const char *owner, uint64_t epoch);
+void mcpgw_store_report_up(struct mcpgw_store *st, int up);
 
 #endif

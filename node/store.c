@@ -1,12 +1,8 @@
 /* store.c - the store interface's dispatch and the in-process (memory) store. */
 #include "node/store.h"
 
-#include "common/log.h"
 #include "common/util.h"
-#include "node/builtin.h"
-#include "node/call.h"
 #include "node/notes.h"
-#include "node/registry.h"
 #include "node/session.h"
 #include "node/store-impl.h"
 
@@ -28,6 +24,14 @@ const char *mcpgw_store_err_str(int err)
     default:
         return "unknown store error";
     }
+}
+
+static const char *const verdict_names[MCPGW_STORE_VERIFY_COUNT] = {"owned", "moved", "lost",
+                                                                    "failed"};
+
+const char *mcpgw_store_verdict_str(enum mcpgw_store_verdict v)
+{
+    return (unsigned)v < MCPGW_STORE_VERIFY_COUNT ? verdict_names[v] : "?";
 }
 
 /* ---- memory: everything is local, every callback fires at once ---- */
@@ -65,39 +69,16 @@ static void mem_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 {
 }
 
-struct fanout {
-    struct mcpgw_node *n;
-    const char *json;
-    size_t len;
-};
-
-static void deliver(void *arg, struct mcpgw_session *s)
-{
-    struct fanout *f = arg;
-    mcpgw_session_send(f->n, s, f->json, f->len);
-}
-
-struct mem_replay {
-    mcpgw_store_event_fn visit;
-    void *arg;
-};
-
-static void mem_visit(void *arg, const struct mcpgw_event *ev)
-{
-    struct mem_replay *r = arg;
-    char id[48];
-    mcpgw_event_id_format(id, sizeof(id), ev->stream, ev->seq);
-    r->visit(r->arg, id, ev->data, ev->len);
-}
-
+/* The memory store keeps no events: a session's GET stream replays from its own log. */
 static void mem_replay(struct mcpgw_store *st, const char *sid, const char *after,
                        mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
 {
-    struct mem_replay r = {visit, arg};
-    struct mcpgw_session *s = mcpgw_registry_lookup(st->n->reg, sid, strlen(sid));
-    if (s)
-        mcpgw_session_replay(s, 0, strtoull(after, NULL, 10), mem_visit, &r);
     done(arg, MCPGW_STORE_OK, 0);
+}
+
+static struct mcpgw_notes *mem_notes(struct mcpgw_store *st)
+{
+    return st->impl;
 }
 
 static void mem_note_write(struct mcpgw_store *st, const char *name, const char *text,
@@ -105,23 +86,19 @@ static void mem_note_write(struct mcpgw_store *st, const char *name, const char 
 {
     int created;
     char uri[128];
-    uint64_t v = mcpgw_notes_write(st->n->notes, name, text, &created);
-    struct fanout f = {st->n, NULL, 0};
-    char *json;
+    struct mcpgw_store_event ev = {0, 0, uri, 0};
+    ev.version = mcpgw_notes_write(mem_notes(st), name, text, &created);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
-    /* This node is the whole cluster: notify its subscribers here and now. */
-    json = mcpgw_builtin_note_updated(uri, v, &f.len);
-    f.json = json;
-    mcpgw_registry_foreach_subscriber(st->n->reg, uri, deliver, &f);
-    free(json);
-    done(arg, MCPGW_STORE_OK, text, v);
+    /* This node is the whole cluster: its subscribers are told here and now. */
+    mcpgw_store_report_resource(st, &ev);
+    done(arg, MCPGW_STORE_OK, text, ev.version);
 }
 
 static void mem_note_read(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,
                           void *arg)
 {
     uint64_t v = 0;
-    const char *text = mcpgw_notes_read(st->n->notes, name, &v);
+    const char *text = mcpgw_notes_read(mem_notes(st), name, &v);
     done(arg, text ? MCPGW_STORE_OK : MCPGW_STORE_GONE, text, v);
 }
 
@@ -149,6 +126,7 @@ static int mem_up(const struct mcpgw_store *st)
 
 static void mem_free(struct mcpgw_store *st)
 {
+    mcpgw_notes_free(mem_notes(st));
 }
 
 static const struct mcpgw_store_ops memory_ops = {
@@ -172,22 +150,28 @@ static const struct mcpgw_store_ops memory_ops = {
 
 /* ---- dispatch ---- */
 
-struct mcpgw_store *mcpgw_store_new(struct mcpgw_node *n, const char *url, char *err, size_t errlen)
+struct mcpgw_store *mcpgw_store_new(const struct mcpgw_store_config *cfg,
+                                    const struct mcpgw_store_events *ev, void *arg, char *err,
+                                    size_t errlen)
 {
     struct mcpgw_store *st = xcalloc(1, sizeof(*st));
-    st->n = n;
-    if (strcmp(url, "memory") == 0) {
+    st->cfg = *cfg;
+    st->ev = ev;
+    st->ev_arg = arg;
+    if (strcmp(cfg->url, "memory") == 0) {
         st->ops = &memory_ops;
+        st->impl = mcpgw_notes_new();
         return st;
     }
-    if (strncmp(url, "redis://", 8) == 0) {
+    if (strncmp(cfg->url, "redis://", 8) == 0) {
         st->ops = &mcpgw_store_redis_ops;
-        if (mcpgw_store_redis_init(st, url + 8, err, errlen) == 0)
+        if (mcpgw_store_redis_init(st, cfg->url + 8, err, errlen) == 0)
             return st;
         free(st);
         return NULL;
     }
-    snprintf(err, errlen, "--store '%s' is not supported: use memory or redis://HOST:PORT", url);
+    snprintf(err, errlen, "--store '%s' is not supported: use memory or redis://HOST:PORT",
+             cfg->url);
     free(st);
     return NULL;
 }
@@ -288,4 +272,37 @@ void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, con
                             const char *json, mcpgw_store_done_fn done, void *arg)
 {
     st->ops->result_put(st, s, rid, json, done, arg);
+}
+
+/* ---- reports ---- */
+
+void mcpgw_store_report_moved(struct mcpgw_store *st, struct mcpgw_session *s, uint64_t epoch)
+{
+    if (st->ev && st->ev->moved)
+        st->ev->moved(st->ev_arg, s, epoch);
+}
+
+void mcpgw_store_report_resource(struct mcpgw_store *st, const struct mcpgw_store_event *ev)
+{
+    if (st->ev && st->ev->resource)
+        st->ev->resource(st->ev_arg, ev);
+}
+
+void mcpgw_store_report_hold(struct mcpgw_store *st, struct mcpgw_session *s)
+{
+    if (st->ev && st->ev->hold)
+        st->ev->hold(st->ev_arg, s);
+}
+
+void mcpgw_store_report_verified(struct mcpgw_store *st, struct mcpgw_session *s,
+                                 enum mcpgw_store_verdict v, const char *owner, uint64_t epoch)
+{
+    if (st->ev && st->ev->verified)
+        st->ev->verified(st->ev_arg, s, v, owner, epoch);
+}
+
+void mcpgw_store_report_up(struct mcpgw_store *st, int up)
+{
+    if (st->ev && st->ev->up)
+        st->ev->up(st->ev_arg, up);
 }

@@ -7,7 +7,12 @@
 #ifndef MCPGW_NODE_STORE_H
 #define MCPGW_NODE_STORE_H
 
-#include "node/node-t.h"
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct mcpgw_registry;
+struct mcpgw_session;
 
 enum mcpgw_store_err {
     MCPGW_STORE_OK = 0,
@@ -18,6 +23,46 @@ enum mcpgw_store_err {
 };
 const char *mcpgw_store_err_str(int err);
 
+/* A resource event: the facts of a change (the node builds the message that tells clients).
+ * g-seq is its id in the shared store's event order ("<counter>-0"); 0-0 from a store without
+ * one (memory). Borrowed for the duration of the callback that passes it. */
+struct mcpgw_store_event {
+    uint64_t g, seq;
+    const char *uri;
+    uint64_t version;
+};
+
+/* What the check of a local session's record after a reconnect found. */
+enum mcpgw_store_verdict {
+    MCPGW_STORE_VERIFY_OWNED,  /* still this node's: events published meanwhile may be missing */
+    MCPGW_STORE_VERIFY_MOVED,  /* another node took it over while this one was not listening */
+    MCPGW_STORE_VERIFY_LOST,   /* its record is gone (Redis restarted empty) */
+    MCPGW_STORE_VERIFY_FAILED, /* the check failed: the next reconnect checks again */
+    MCPGW_STORE_VERIFY_COUNT
+};
+const char *mcpgw_store_verdict_str(enum mcpgw_store_verdict v);
+
+/* How a store reports what happens to it without being asked: given at creation with an arg
+ * passed back to every callback, it is the only way the store reaches the layers above it.
+ * Sessions passed are registered in the registry given at creation and borrowed until the
+ * callback returns; a callback may remove and free them. Any member may be NULL. */
+struct mcpgw_store_events {
+    /* Another node claimed s (its new epoch): this copy is stale. */
+    void (*moved)(void *arg, struct mcpgw_session *s, uint64_t epoch);
+    /* A resource changed: live, in the store's event order (the memory store reports its own
+     * writes, before their note_write callback). */
+    void (*resource)(void *arg, const struct mcpgw_store_event *ev);
+    /* The live event feed was interrupted: events for s may be missing until its verified
+     * callback; hold live ones back meanwhile. */
+    void (*hold)(void *arg, struct mcpgw_session *s);
+    /* The check of s's record after a reconnect (owner/epoch as the record has them, "" and 0
+     * when unknown). Every hold is followed by a verified, or by another hold first. */
+    void (*verified)(void *arg, struct mcpgw_session *s, enum mcpgw_store_verdict v,
+                     const char *owner, uint64_t epoch);
+    /* Reachability changed (mcpgw_store_up). */
+    void (*up)(void *arg, int up);
+};
+
 typedef void (*mcpgw_store_done_fn)(void *arg, int err);
 /* A claimed session, filled from its record but not registered (the callee owns it), or NULL
  * with err. */
@@ -25,16 +70,27 @@ typedef void (*mcpgw_store_claim_fn)(void *arg, struct mcpgw_session *s, int err
 typedef void (*mcpgw_store_note_fn)(void *arg, int err, const char *text, uint64_t version);
 /* A recorded result (JSON text) or NULL when there is none. */
 typedef void (*mcpgw_store_result_fn)(void *arg, int err, const char *json);
-/* One replayed GET-stream event: its SSE id and the message. */
-typedef void (*mcpgw_store_event_fn)(void *arg, const char *id, const char *json, size_t len);
+/* One replayed resource event (borrowed until return). */
+typedef void (*mcpgw_store_event_fn)(void *arg, const struct mcpgw_store_event *ev);
 /* The end of a replay. at: the cluster's event counter when the events were read (0 for a store
  * without one): every later event is published after the replay. */
 typedef void (*mcpgw_store_replayed_fn)(void *arg, int err, uint64_t at);
 
 struct mcpgw_store;
 
-/* "memory" or "redis://host:port". Returns NULL with a sentence in err on a bad URL. */
-struct mcpgw_store *mcpgw_store_new(struct mcpgw_node *n, const char *url, char *err,
+struct mcpgw_store_config {
+    const char *url;            /* "memory" or "redis://host:port[/db]" */
+    const char *node_id;        /* this node: owner of the sessions it creates and claims */
+    uint64_t session_ttl_ms;    /* the idle expiry: TTL of session records */
+    struct event_base *base;    /* the loop the store's connections and timers run on */
+    struct mcpgw_registry *reg; /* this node's sessions (borrowed for the store's life) */
+};
+
+/* Create a store from cfg (copied; the strings are borrowed for the store's life). ev (and arg)
+ * are how it reports up, borrowed for its life. Returns NULL with a sentence in err on a bad
+ * URL. */
+struct mcpgw_store *mcpgw_store_new(const struct mcpgw_store_config *cfg,
+                                    const struct mcpgw_store_events *ev, void *arg, char *err,
                                     size_t errlen);
 void mcpgw_store_free(struct mcpgw_store *st);
 /* Whether sessions outlive this process (other nodes may claim them). */
@@ -58,7 +114,9 @@ void mcpgw_store_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, cons
 void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s);
 /* Note activity; refreshes TTLs at most every tenth of the idle expiry. */
 void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s);
-/* Replay the GET-stream events after the SSE id `after` (the part after "0."), then done. */
+/* Replay the resource events of s's subscriptions after the event id `after` ("<g>-<seq>", the
+ * part after "0." of the client's Last-Event-ID), then done. The memory store keeps no events:
+ * a session's GET stream replays from the session's own log there, and this finds nothing. */
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                         mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
 /* mcpgw_store_claim, and the replay of that session after `after` sent with it: one round trip
@@ -69,8 +127,8 @@ void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const c
 void mcpgw_store_claim_replay(struct mcpgw_store *st, const char *sid, size_t len,
                               const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
                               mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
-/* The shared notes board. A write also notifies every subscriber of mcpgw://notes/<name>,
- * atomically with the write: done reports the new version. */
+/* The shared notes board. A write is also the resource event of mcpgw://notes/<name>, recorded
+ * and published atomically with the write: done reports the new version. */
 void mcpgw_store_note_write(struct mcpgw_store *st, const char *name, const char *text,
                             mcpgw_store_note_fn done, void *arg);
 void mcpgw_store_note_read(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,
@@ -84,8 +142,5 @@ void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, con
  * published to this node before now has been processed (its "moved" notices included). Fires
  * at once for the memory store, or while Redis is unreachable. */
 void mcpgw_store_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg);
-
-/* Local sessions this store says were lost (e.g. Redis restarted empty) are passed to lost. */
-typedef void (*mcpgw_store_lost_fn)(struct mcpgw_node *n, struct mcpgw_session *s);
 
 #endif

@@ -1,16 +1,11 @@
 /* store_redis.c - the Redis store: replicated sessions, fenced ownership, event streams,
  * pub/sub fan-out. Protocol and keys: docs/replication.md. */
-#include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
-#include "node/call.h"
-#include "node/fanout.h"
-#include "node/notes.h"
-#include "node/protocol.h"
+#include "node/proto.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store-impl.h"
-#include "node/transport.h"
 
 #include <event2/event.h>
 #include <hiredis/adapters/libevent.h>
@@ -44,12 +39,15 @@ enum script {
     "if e ~= ARGV[1] then return redis.error_reply('STALE') end "
 
 /* The record format: bumped when a key's type or meaning changes (2: subs became a hash of
- * URI -> subscription mark, events moved from per-session streams to per-URI streams). */
-#define RECORD_V "2"
+ * URI -> subscription mark, events moved from per-session streams to per-URI streams; 3: a
+ * resource event is stored and published as its facts, the URI and version, not as JSON). */
+#define RECORD_V "3"
 /* The cluster-wide event counter: every event id is "<counter>-0" (docs/replication.md). */
 #define EVSEQ_KEY "mcpgw:evseq"
 /* The channel every node listens to for resource updates. */
 #define EV_CHANNEL "mcpgw:ev"
+/* Its messages: "upd <id> <version> <uri>" (the URI last: it may hold spaces). */
+#define EV_TAG "upd "
 
 static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
@@ -75,10 +73,10 @@ static const char *const scripts[S_COUNT] = {
     FENCE "redis.call('HDEL', KEYS[2], ARGV[2]) return 1",
     /* DELETE: KEYS s, subs; ARGV epoch */
     FENCE "redis.call('DEL', KEYS[1], KEYS[2]) return 1",
-    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter; ARGV text, the
-     * notification's JSON before and after its version number, the URI. The write, the event
-     * and its broadcast are one atomic step, O(1) whatever the number of subscribers: every
-     * node delivers it to its own subscribers, and a resume replays it from the URI's stream. */
+    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter; ARGV text, the URI. The
+     * write, the event and its broadcast are one atomic step, O(1) whatever the number of
+     * subscribers: every node tells its own subscribers, and a resume replays it from the URI's
+     * stream. The event is its facts (the version); each node builds the notification. */
     "local g = redis.call('INCR', KEYS[3]) "
     /* the counter behind the stream (restored without it): continue after the stream */
     "local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] "
@@ -88,15 +86,15 @@ static const char *const scripts[S_COUNT] = {
     "end "
     "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
     "redis.call('HSET', KEYS[1], 'text', ARGV[1]) "
-    "local json = ARGV[2] .. v .. ARGV[3] "
     "local id = g .. '-0' "
-    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", id, 'd', json) "
-    "redis.call('PUBLISH', '" EV_CHANNEL "', 'uev ' .. id .. ' ' .. ARGV[4] .. ' ' .. json) "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", id, 'v', v) "
+    "redis.call('PUBLISH', '" EV_CHANNEL "', '" EV_TAG "' .. id .. ' ' .. v .. ' ' .. ARGV[2]) "
     "return v",
     /* REPLAY: KEYS subs; ARGV after (an event counter value), count. The event counter now,
      * then the events of every subscribed URI after max(after, the subscription's mark), merged
-     * in counter order: counter, id, json, id, json... Reads the counter and the URI streams by
-     * name: a single Redis instance (docs/replication.md). */
+     * in counter order: counter, id, uri, version, id, uri, version... (entries of an older
+     * format, without a version, are skipped). Reads the counter and the URI streams by name: a
+     * single Redis instance (docs/replication.md). */
     "local out = {} "
     "local subs = redis.call('HGETALL', KEYS[1]) "
     /* ids stay strings: Lua would print a large number in exponent form */
@@ -105,11 +103,13 @@ static const char *const scripts[S_COUNT] = {
     "  if (tonumber(subs[i + 1]) or 0) > tonumber(from) then from = subs[i + 1] end "
     "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. subs[i], '(' .. from .. '-0', '+', "
     "      'COUNT', ARGV[2])) do "
-    "    out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], e[2][2]} end "
+    "    if e[2][1] == 'v' then "
+    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], subs[i], e[2][2]} end "
+    "  end "
     "end "
     "table.sort(out, function(a, b) return a[1] < b[1] end) "
     "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
-    "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] end "
+    "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
     "return r",
 };
 
@@ -119,7 +119,6 @@ struct rstore {
     mcpgw_store_done_fn sync_done;
     void *sync_arg;
     uint64_t sync_token;
-    struct mcpgw_node *n;
     char host[256];
     int port;
     redisAsyncContext *cmd, *sub;
@@ -155,8 +154,7 @@ static void set_up_gauge(struct rstore *r)
                      r->host, r->port);
         r->was_up = now_up;
     }
-    if (r->n->st.store_up)
-        *r->n->st.store_up = now_up;
+    mcpgw_store_report_up(r->st, now_up);
 }
 
 /* ---- commands ---- */
@@ -197,38 +195,30 @@ static int reply_err(redisReply *reply)
 
 static void verify_reply(struct op *o, redisReply *reply, int err)
 {
-    struct mcpgw_session *s = mcpgw_registry_lookup(o->r->n->reg, o->sid, strlen(o->sid));
+    struct mcpgw_session *s = mcpgw_registry_lookup(o->r->st->cfg.reg, o->sid, strlen(o->sid));
     redisReply *owner, *epoch;
+    uint64_t e;
     if (!s)
         return;
     if (err || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
-        /* The next reconnect verifies again; meanwhile deliver what was held. */
-        mcpgw_session_release(o->r->n, s);
+        mcpgw_store_report_verified(o->r->st, s, MCPGW_STORE_VERIFY_FAILED, "", 0);
         return;
     }
     owner = reply->element[0];
     epoch = reply->element[1];
-    if (owner->type == REDIS_REPLY_STRING && epoch->type == REDIS_REPLY_STRING &&
-        (strcmp(owner->str, o->r->n->cfg.node_id) != 0 ||
-         strtoull(epoch->str, NULL, 10) != s->epoch)) {
-        /* Taken over while we were not listening (its "moved" notice was lost with the
-         * connection): this copy is stale. */
-        log_info("session %s is now owned by %s (epoch %s): dropping the local copy", s->id,
-                 owner->str, epoch->str);
-        (*o->r->n->st.sessions_moved)++;
-        mcpgw_node_session_drop(o->r->n, s);
-    } else if (owner->type == REDIS_REPLY_STRING) {
-        /* Still ours: catch its GET stream up on what pub/sub may have dropped meanwhile. The
-         * catch-up holds live events itself from here; our hold ends. */
-        mcpgw_session_catch_up(o->r->n, s);
-        mcpgw_session_release(o->r->n, s);
-    } else {
-        log_warn("session %s has no record in redis any more (restarted empty?): dropping it; "
-                 "its client will get 404 and initialize again",
-                 s->id);
-        (*o->r->n->st.sessions_lost)++;
-        mcpgw_node_session_drop(o->r->n, s);
+    if (owner->type != REDIS_REPLY_STRING) {
+        mcpgw_store_report_verified(o->r->st, s, MCPGW_STORE_VERIFY_LOST, "", 0);
+        return;
     }
+    e = epoch->type == REDIS_REPLY_STRING ? strtoull(epoch->str, NULL, 10) : 0;
+    /* Taken over while we were not listening: its "moved" notice was lost with the connection. */
+    mcpgw_store_report_verified(
+        o->r->st, s,
+        epoch->type == REDIS_REPLY_STRING &&
+                (strcmp(owner->str, o->r->st->cfg.node_id) != 0 || e != s->epoch)
+            ? MCPGW_STORE_VERIFY_MOVED
+            : MCPGW_STORE_VERIFY_OWNED,
+        owner->str, e);
 }
 
 static void send_argv(struct rstore *r, struct op *o, int argc, const char **argv,
@@ -236,7 +226,8 @@ static void send_argv(struct rstore *r, struct op *o, int argc, const char **arg
 
 static void hold_one(void *arg, struct mcpgw_session *s)
 {
-    mcpgw_session_hold(s);
+    struct rstore *r = arg;
+    mcpgw_store_report_hold(r->st, s);
 }
 
 static void verify_one(void *arg, struct mcpgw_session *s)
@@ -250,7 +241,7 @@ static void verify_one(void *arg, struct mcpgw_session *s)
     snprintf(o->sid, sizeof(o->sid), "%s", s->id);
     /* Events published from now on arrive live, but some published while pub/sub was down may
      * be missing: hold the live ones until the catch-up has read the gap (verify_reply). */
-    mcpgw_session_hold(s);
+    mcpgw_store_report_hold(r->st, s);
     snprintf(k, sizeof(k), "mcpgw:{%s}:s", s->id);
     send_argv(r, o, 4, argv, NULL);
 }
@@ -261,7 +252,7 @@ static void verify_one(void *arg, struct mcpgw_session *s)
  * events published while this node's pub/sub connection was down. */
 static void verify_sessions(struct rstore *r)
 {
-    mcpgw_registry_foreach(r->n->reg, verify_one, r);
+    mcpgw_registry_foreach(r->st->cfg.reg, verify_one, r);
 }
 
 static void on_cmd_reply(redisAsyncContext *ac, void *rep, void *priv)
@@ -365,7 +356,7 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     args[n++] = "caps", args[n++] = caps;
     args[n++] = "state", args[n++] = state;
     args[n++] = "level", args[n++] = level;
-    args[n++] = "owner", args[n++] = r->n->cfg.node_id;
+    args[n++] = "owner", args[n++] = r->st->cfg.node_id;
     args[n++] = "epoch", args[n++] = "1";
     args[n++] = "created", args[n++] = created;
     eval(r, o, S_CREATE, 1, n, args, NULL);
@@ -446,7 +437,7 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
     key(ks, sizeof(ks), o->sid, "s");
     key(ksub, sizeof(ksub), o->sid, "subs");
     args[0] = ks, args[1] = ksub;
-    args[2] = r->n->cfg.node_id, args[3] = r->ttl, args[4] = o->sid;
+    args[2] = r->st->cfg.node_id, args[3] = r->ttl, args[4] = o->sid;
     eval(r, o, S_CLAIM, 2, 5, args, NULL);
 }
 
@@ -506,7 +497,7 @@ static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
     uint64_t now = mcpgw_now_ms();
     const char *argv[3];
     char k[128];
-    if (now - s->ttl_refreshed_ms < r->n->cfg.session_idle_ms / 10)
+    if (now - s->ttl_refreshed_ms < r->st->cfg.session_ttl_ms / 10)
         return;
     s->ttl_refreshed_ms = now;
     argv[0] = "PEXPIRE";
@@ -530,13 +521,17 @@ static void replay_reply(struct op *o, redisReply *reply, int err)
     }
     if (!err) {
         at = strtoull(reply->element[0]->str, NULL, 10);
-        for (size_t i = 1; i + 1 < reply->elements; i += 2) {
-            redisReply *id = reply->element[i], *d = reply->element[i + 1];
-            char sse_id[64];
-            if (id->type != REDIS_REPLY_STRING || d->type != REDIS_REPLY_STRING)
+        for (size_t i = 1; i + 2 < reply->elements; i += 3) {
+            redisReply *id = reply->element[i], *uri = reply->element[i + 1],
+                       *v = reply->element[i + 2];
+            struct mcpgw_store_event ev;
+            if (id->type != REDIS_REPLY_STRING || uri->type != REDIS_REPLY_STRING ||
+                v->type != REDIS_REPLY_STRING ||
+                mcpgw_session_cluster_id_parse(id->str, id->len, &ev.g, &ev.seq) < 0)
                 continue;
-            snprintf(sse_id, sizeof(sse_id), "0.%s", id->str);
-            o->visit(o->arg, sse_id, d->str, d->len);
+            ev.uri = uri->str;
+            ev.version = strtoull(v->str, NULL, 10);
+            o->visit(o->arg, &ev);
         }
     }
     o->cb.replayed(o->arg, err, at);
@@ -554,7 +549,7 @@ static void r_replay(struct mcpgw_store *st, const char *sid, const char *after,
     o->cb.replayed = done;
     o->visit = visit;
     key(ksub, sizeof(ksub), sid, "subs");
-    mcpgw_stream_id_parse(after, strlen(after), &g, &n);
+    mcpgw_session_cluster_id_parse(after, strlen(after), &g, &n);
     snprintf(from, sizeof(from), "%llu", (unsigned long long)g);
     args[0] = ksub, args[1] = from, args[2] = EV_MAXLEN;
     eval(r, o, S_REPLAY, 1, 3, args, NULL);
@@ -569,11 +564,6 @@ static void note_write_reply(struct op *o, redisReply *reply, int err)
         v = (uint64_t)reply->integer;
     else if (!err)
         err = MCPGW_STORE_UNAVAILABLE;
-    if (!err) {
-        int created;
-        /* Mirror the name so this node's resources/list and completions know it. */
-        mcpgw_notes_write(o->r->n->notes, o->sid, "", &created);
-    }
     o->cb.note(o->arg, err, NULL, v);
 }
 
@@ -582,21 +572,15 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, note_write_reply, arg);
-    char k[128], kev[160], uri[128], before[256];
-    const char *args[7];
+    char k[128], kev[160], uri[128];
+    const char *args[5];
     o->cb.note = done;
-    snprintf(o->sid, sizeof(o->sid), "%s", name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
     snprintf(kev, sizeof(kev), "mcpgw:u:%s", uri);
-    /* Note names are [A-Za-z0-9._-]: the URI needs no JSON escaping. */
-    snprintf(before, sizeof(before),
-             "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/resources/updated\",\"params\":"
-             "{\"uri\":\"%s\",\"_meta\":{\"io.mcpgw/version\":",
-             uri);
     args[0] = k, args[1] = kev, args[2] = EVSEQ_KEY;
-    args[3] = text, args[4] = before, args[5] = "}}}", args[6] = uri;
-    eval(r, o, S_NOTE_WRITE, 3, 7, args, NULL);
+    args[3] = text, args[4] = uri;
+    eval(r, o, S_NOTE_WRITE, 3, 5, args, NULL);
 }
 
 static void note_read_reply(struct op *o, redisReply *reply, int err)
@@ -628,16 +612,26 @@ static void result_get_reply(struct op *o, redisReply *reply, int err)
     o->cb.result(o->arg, err, !err && reply->type == REDIS_REPLY_STRING ? reply->str : NULL);
 }
 
+/* The key of a recorded result, whole: rid (the request id's JSON text) is as long as the client
+ * made it, and a key cut to a fixed buffer gave two long ids one result. Free with free(). */
+static char *result_key(const struct mcpgw_session *s, const char *rid)
+{
+    size_t n = strlen(s->id) + strlen(rid) + sizeof("mcpgw:{}:rq:");
+    char *k = xmalloc(n);
+    snprintf(k, n, "mcpgw:{%s}:rq:%s", s->id, rid);
+    return k;
+}
+
 static void r_result_get(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                          mcpgw_store_result_fn done, void *arg)
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, result_get_reply, arg);
-    char k[256];
+    char *k = result_key(s, rid);
     const char *argv[2] = {"GET", k};
     o->cb.result = done;
-    snprintf(k, sizeof(k), "mcpgw:{%s}:rq:%s", s->id, rid);
     send_argv(r, o, 2, argv, NULL);
+    free(k);
 }
 
 static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
@@ -645,69 +639,46 @@ static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const 
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, done_reply, arg);
-    char k[256];
+    char *k = result_key(s, rid);
     const char *argv[5] = {"SET", k, json, "PX", RESULT_TTL_MS};
     o->cb.done = done;
-    snprintf(k, sizeof(k), "mcpgw:{%s}:rq:%s", s->id, rid);
     send_argv(r, o, 5, argv, NULL);
+    free(k);
 }
 
 /* ---- pub/sub: events and ownership changes addressed to this node ---- */
 
-struct uri_event {
-    struct mcpgw_node *n;
-    uint64_t g, seq;
-    const char *json;
-    size_t len;
-};
-
-static void deliver_uri_event(void *arg, struct mcpgw_session *s)
-{
-    struct uri_event *e = arg;
-    mcpgw_session_deliver(e->n, s, e->g, e->seq, e->json, e->len);
-}
-
-/* "<id> <uri> <json>": a resource update, broadcast to every node; deliver it to the local
+/* "<id> <version> <uri>": a resource update, broadcast to every node; each tells its own
  * subscribers of <uri>. A subscriber held elsewhere is served by its own node; one held by
  * nobody (its node died) gets it from the URI's stream when it resumes. */
 static void on_uri_event(struct rstore *r, const char *p, size_t len)
 {
     const char *sp1 = memchr(p, ' ', len), *sp2;
-    struct uri_event e = {r->n, 0, 0, NULL, 0};
-    char uri[MCPGW_URI_MAX + 1];
+    struct mcpgw_store_event ev = {0, 0, NULL, 0};
+    char uri[MCPGW_URI_MAX + 1], *end;
+    size_t ulen;
     if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(p + len - sp1 - 1))) ||
-        (size_t)(sp2 - sp1 - 1) > MCPGW_URI_MAX ||
-        mcpgw_stream_id_parse(p, (size_t)(sp1 - p), &e.g, &e.seq) < 0)
+        (ulen = (size_t)(p + len - sp2 - 1)) == 0 || ulen > MCPGW_URI_MAX ||
+        mcpgw_session_cluster_id_parse(p, (size_t)(sp1 - p), &ev.g, &ev.seq) < 0)
         return;
-    memcpy(uri, sp1 + 1, (size_t)(sp2 - sp1 - 1));
-    uri[sp2 - sp1 - 1] = '\0';
-    e.json = sp2 + 1;
-    e.len = (size_t)(p + len - sp2 - 1);
-    if (e.g > r->n->ev_seen)
-        r->n->ev_seen = e.g;
-    if (r->n->fanout)
-        mcpgw_fanout_push(r->n->fanout, uri, e.g, e.seq, e.json, e.len);
-    else
-        mcpgw_registry_foreach_subscriber(r->n->reg, uri, deliver_uri_event, &e);
+    ev.version = strtoull(sp1 + 1, &end, 10);
+    if (end != sp2)
+        return;
+    memcpy(uri, sp2 + 1, ulen);
+    uri[ulen] = '\0';
+    ev.uri = uri;
+    mcpgw_store_report_resource(r->st, &ev);
 }
 
 static void on_moved_message(struct rstore *r, const char *p, size_t len)
 {
     const char *sp = memchr(p, ' ', len);
     struct mcpgw_session *s;
-    uint64_t epoch;
     if (!sp)
         return;
-    s = mcpgw_registry_lookup(r->n->reg, p, (size_t)(sp - p));
-    epoch = strtoull(sp + 1, NULL, 10);
-    if (s && s->epoch < epoch) {
-        log_info("session %s moved to another node (epoch %llu): dropping the local copy", s->id,
-                 (unsigned long long)epoch);
-        (*r->n->st.sessions_moved)++;
-        if (r->n->resyncing)
-            mcpgw_node_reclaim_later(r->n, s->id);
-        mcpgw_node_session_drop(r->n, s);
-    }
+    s = mcpgw_registry_lookup(r->st->cfg.reg, p, (size_t)(sp - p));
+    if (s)
+        mcpgw_store_report_moved(r->st, s, strtoull(sp + 1, NULL, 10));
 }
 
 static void verify_sessions(struct rstore *r);
@@ -752,7 +723,7 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
          * the scripts it needs are not loaded yet. */
         if (reply->element[2]->type != REDIS_REPLY_INTEGER || reply->element[2]->integer < 2)
             return;
-        mcpgw_registry_foreach(r->n->reg, hold_one, r);
+        mcpgw_registry_foreach(r->st->cfg.reg, hold_one, r);
         r->sub_up = 1;
         set_up_gauge(r);
         if (r->cmd_up && r->scripts_ok)
@@ -769,7 +740,7 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
             finish_sync(r, MCPGW_STORE_OK);
         return;
     }
-    if (payload->len > 4 && memcmp(payload->str, "uev ", 4) == 0)
+    if (payload->len > 4 && memcmp(payload->str, EV_TAG, 4) == 0)
         on_uri_event(r, payload->str + 4, payload->len - 4);
     else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
         on_moved_message(r, payload->str + 6, payload->len - 6);
@@ -863,7 +834,7 @@ static void connect_all(struct rstore *r)
         r->cmd = redisAsyncConnect(r->host, r->port);
         if (r->cmd && !r->cmd->err) {
             r->cmd->data = r;
-            redisLibeventAttach(r->cmd, r->n->base);
+            redisLibeventAttach(r->cmd, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->cmd, on_cmd_connect);
             redisAsyncSetDisconnectCallback(r->cmd, on_cmd_disconnect);
             load_scripts(r);
@@ -878,7 +849,7 @@ static void connect_all(struct rstore *r)
         if (r->sub && !r->sub->err) {
             const char *argv[3] = {"SUBSCRIBE", r->channel, EV_CHANNEL};
             r->sub->data = r;
-            redisLibeventAttach(r->sub, r->n->base);
+            redisLibeventAttach(r->sub, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->sub, on_sub_connect);
             redisAsyncSetDisconnectCallback(r->sub, on_sub_disconnect);
             redisAsyncCommandArgv(r->sub, on_sub_message, r, 3, argv, NULL);
@@ -934,16 +905,15 @@ int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *e
         return -1;
     }
     r->st = st;
-    r->n = st->n;
     st->impl = r;
-    snprintf(r->channel, sizeof(r->channel), "mcpgw:node:%s", r->n->cfg.node_id);
-    snprintf(r->ttl, sizeof(r->ttl), "%llu", (unsigned long long)r->n->cfg.session_idle_ms);
+    snprintf(r->channel, sizeof(r->channel), "mcpgw:node:%s", st->cfg.node_id);
+    snprintf(r->ttl, sizeof(r->ttl), "%llu", (unsigned long long)st->cfg.session_ttl_ms);
     for (int i = 0; i < S_COUNT; i++) {
         SHA1((const unsigned char *)scripts[i], strlen(scripts[i]), md);
         for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
             snprintf(&r->sha[i][j * 2], 3, "%02x", md[j]);
     }
-    r->timer = event_new(r->n->base, -1, EV_PERSIST, on_timer, r);
+    r->timer = event_new(st->cfg.base, -1, EV_PERSIST, on_timer, r);
     event_add(r->timer, &tv);
     connect_all(r);
     return 0;

@@ -1,18 +1,22 @@
 /* transport.c - Streamable HTTP (2025-03-26 .. 2025-11-25) on /mcp, and the operator endpoints. */
 #include "node/transport.h"
 
-#include "balancer/route.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/call.h"
+#include "node/cluster.h"
+#include "node/frame.h"
+#include "node/msg.h"
 #include "node/node-t.h"
+#include "node/proto.h"
 #include "node/protocol.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
+#include "node/stream.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -25,7 +29,7 @@ static void refuse(struct mcpgw_node *n, struct mcpgw_http_conn *c, int status, 
                    const char *message, const char *extra_headers)
 {
     size_t len;
-    char *json = mcpgw_jsonrpc_error(NULL, code, message, NULL, &len);
+    char *json = mcpgw_msg_error(NULL, code, message, &len);
     (*n->st.http_rejects)++;
     mcpgw_http_respond(c, status, "application/json", extra_headers, json, len);
     free(json);
@@ -49,7 +53,7 @@ static void host_part(const char *v, size_t len, const char **h, size_t *hl)
         }
 }
 
-int mcpgw_host_allowed(const struct mcpgw_node_config *cfg, const char *v, size_t len)
+int mcpgw_transport_host_allowed(const struct mcpgw_node_config *cfg, const char *v, size_t len)
 {
     const char *h;
     size_t hl;
@@ -63,7 +67,7 @@ int mcpgw_host_allowed(const struct mcpgw_node_config *cfg, const char *v, size_
     return 0;
 }
 
-int mcpgw_origin_allowed(const struct mcpgw_node_config *cfg, const char *v, size_t len)
+int mcpgw_transport_origin_allowed(const struct mcpgw_node_config *cfg, const char *v, size_t len)
 {
     const char *p = memchr(v, ':', len);
     for (int i = 0; i < cfg->nallowed_origins; i++)
@@ -74,7 +78,7 @@ int mcpgw_origin_allowed(const struct mcpgw_node_config *cfg, const char *v, siz
     if (!p || (size_t)(p - v) + 3 > len || p[1] != '/' || p[2] != '/')
         return 0;
     p += 3;
-    return mcpgw_host_allowed(cfg, p, len - (size_t)(p - v));
+    return mcpgw_transport_host_allowed(cfg, p, len - (size_t)(p - v));
 }
 
 static int accepts(const struct mcpgw_http_head *h, const char *type)
@@ -144,7 +148,7 @@ static const char *shared_resume_point(struct mcpgw_node *n, const char *lei)
 {
     uint64_t ms, sq;
     if (!lei || !mcpgw_store_shared(n->store) || lei[0] != '0' || lei[1] != '.' ||
-        mcpgw_stream_id_parse(lei + 2, strlen(lei + 2), &ms, &sq) < 0)
+        mcpgw_session_cluster_id_parse(lei + 2, strlen(lei + 2), &ms, &sq) < 0)
         return NULL;
     return lei + 2;
 }
@@ -163,164 +167,12 @@ static void on_pending_conn_close(struct mcpgw_http_conn *c, void *arg)
     p->conn = NULL;
 }
 
-/* Register a claimed session, or merge with a copy another claim registered first. */
-static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s)
-{
-    struct mcpgw_session *have = mcpgw_registry_lookup(n->reg, s->id, strlen(s->id));
-    char **subs;
-    uint32_t nsubs;
-    if (have) {
-        if (s->epoch > have->epoch)
-            have->epoch = s->epoch;
-        mcpgw_session_free(s);
-        return have;
-    }
-    /* Move the subscriptions through the registry so its URI index has them too. */
-    subs = s->subs;
-    nsubs = s->nsubs;
-    s->subs = NULL;
-    s->nsubs = s->subs_cap = 0;
-    mcpgw_registry_insert(n->reg, s);
-    mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
-    for (uint32_t i = 0; i < nsubs; i++) {
-        mcpgw_registry_subscribe(n->reg, s, subs[i]);
-        free(subs[i]);
-    }
-    free(subs);
-    (*n->st.sessions_claimed)++;
-    log_debug("session %s claimed (epoch %llu)", s->id, (unsigned long long)s->epoch);
-    return s;
-}
-
-/* ---- claiming own sessions back after a stall (transport.h) ---- */
-
-#define RECLAIM_BATCH 250        /* claims sent per turn */
-#define RECLAIM_MAX   (1u << 20) /* ids remembered */
-#define RECLAIM_VIEW  256        /* nodes considered (the balancer's own limit is lower) */
-
-/* The balancer's view of the nodes, as far as this node's gossip tells (balancer/
- * membership_gossip.c): every serving member, up when alive, suspect or draining. Passive marks
- * of single balancer workers are not known here. Returns the count; *self is our index. */
-static int route_view(struct mcpgw_node *n, struct mcpgw_bal_route_node *nodes, int max, int *self)
-{
-    int k = 0;
-    *self = -1;
-    for (int i = 0; i < mcpgw_gossip_member_count(n->gossip) && k < max; i++) {
-        const struct mcpgw_member *m = mcpgw_gossip_member_get(n->gossip, i);
-        if (!m->serving || m->state == MCPGW_MEMBER_LEFT)
-            continue;
-        if (m->is_self)
-            *self = k;
-        nodes[k].id = m->id;
-        nodes[k].load = nodes[k].picks = 0;
-        nodes[k].usable = m->state == MCPGW_MEMBER_ALIVE || m->state == MCPGW_MEMBER_SUSPECT ||
-                          m->state == MCPGW_MEMBER_DRAINING;
-        nodes[k].draining = m->draining || m->state == MCPGW_MEMBER_DRAINING;
-        k++;
-    }
-    return k;
-}
-
-/* Whether the balancer sends sid's requests here: its own rule (balancer/route.h) on the view
- * above. Without gossip, only the sessions whose ids name this node. */
-static int routed_here(struct mcpgw_node *n, const char *sid,
-                       const struct mcpgw_bal_route_node *nodes, int nnodes, int self)
-{
-    size_t plen = mcpgw_bal_route_prefix_len(sid, strlen(sid));
-    uint64_t rng = 1;
-    if (plen == strlen(n->cfg.node_id) && memcmp(sid, n->cfg.node_id, plen) == 0)
-        return 1;
-    return self >= 0 && mcpgw_bal_route_pick(nodes, nnodes, sid, strlen(sid), &rng) == self;
-}
-
-void mcpgw_node_reclaim_later(struct mcpgw_node *n, const char *sid)
-{
-    if (n->draining || n->nreclaim >= RECLAIM_MAX)
-        return;
-    if (n->nreclaim == n->reclaim_cap) {
-        n->reclaim_cap = n->reclaim_cap ? n->reclaim_cap * 2 : 256;
-        n->reclaim = xrealloc(n->reclaim, n->reclaim_cap * sizeof(*n->reclaim));
-    }
-    n->reclaim[n->nreclaim++] = xstrdup(sid);
-}
-
-void mcpgw_node_reclaim_free(struct mcpgw_node *n)
-{
-    for (uint32_t i = n->reclaim_next; i < n->nreclaim; i++)
-        free(n->reclaim[i]);
-    free(n->reclaim);
-    n->reclaim = NULL;
-    n->nreclaim = n->reclaim_cap = n->reclaim_next = 0;
-    if (n->reclaim_ev) {
-        event_free(n->reclaim_ev);
-        n->reclaim_ev = NULL;
-    }
-}
-
-static void on_reclaimed(void *arg, struct mcpgw_session *s, int err)
-{
-    struct mcpgw_node *n = arg;
-    (void)err; /* gone (expired, deleted) or Redis away: the session stays where it is */
-    if (s && (n->draining || n->resyncing)) {
-        mcpgw_session_free(s); /* the record names us; the next request claims it again */
-        return;
-    }
-    if (s)
-        adopt(n, s);
-}
-
-static void on_reclaim_turn(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_node *n = arg;
-    struct timeval tv = {0, 10000};
-    struct mcpgw_bal_route_node nodes[RECLAIM_VIEW];
-    int nnodes = 0, self = -1;
-    (void)fd, (void)what;
-    if (n->draining) {
-        mcpgw_node_reclaim_free(n);
-        return;
-    }
-    if (n->resyncing)
-        return; /* stalled again: the resync's end starts the next turn, with what it adds */
-    if (n->gossip)
-        nnodes = route_view(n, nodes, RECLAIM_VIEW, &self);
-    for (int i = 0; i < RECLAIM_BATCH && n->reclaim_next < n->nreclaim; i++) {
-        char *sid = n->reclaim[n->reclaim_next++];
-        size_t len = strlen(sid);
-        /* Only where requests come anyway, and not already back (a request claimed it first). */
-        if (routed_here(n, sid, nodes, nnodes, self) && !mcpgw_registry_lookup(n->reg, sid, len))
-            mcpgw_store_claim(n->store, sid, len, on_reclaimed, n);
-        free(sid);
-    }
-    if (n->reclaim_next < n->nreclaim)
-        evtimer_add(n->reclaim_ev, &tv);
-    else
-        mcpgw_node_reclaim_free(n);
-}
-
-void mcpgw_node_reclaim_start(struct mcpgw_node *n)
-{
-    if (n->reclaim_next >= n->nreclaim)
-        return;
-    if (!n->reclaim_ev)
-        n->reclaim_ev = evtimer_new(n->base, on_reclaim_turn, n);
-    if (!n->reclaim_ev) {
-        mcpgw_node_reclaim_free(n);
-        return;
-    }
-    log_info("claiming back %u of this node's sessions that moved while it stalled",
-             n->nreclaim - n->reclaim_next);
-    on_reclaim_turn(-1, 0, n);
-}
-
 static void on_claimed(void *arg, struct mcpgw_session *s, int err)
 {
     struct pending *p = arg;
     struct mcpgw_http_conn *c = p->conn;
     if (c)
         mcpgw_http_conn_set_close_cb(c, NULL, NULL);
-    if (s)
-        s = adopt(p->n, s);
     if (c) {
         if (s)
             serve(p->n, c, s, p);
@@ -365,11 +217,7 @@ static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     p->conn = c;
     mcpgw_http_conn_set_close_cb(c, on_pending_conn_close, p);
     after = p->method == MCPGW_HTTP_GET ? shared_resume_point(n, p->lei) : NULL;
-    if (after)
-        /* A stream resuming here after its node died: claim and replay in one round trip. */
-        mcpgw_session_claim_resume(n, sid->value, sid->value_len, after, on_claimed, p, &p->early);
-    else
-        mcpgw_store_claim(n->store, sid->value, sid->value_len, on_claimed, p);
+    mcpgw_cluster_claim(n, sid->value, sid->value_len, after, on_claimed, p, &p->early);
 }
 
 static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
@@ -380,30 +228,30 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
     const char *after = shared_resume_point(n, lei);
     if (!lei) {
         if (mcpgw_store_shared(n->store))
-            mcpgw_session_resume_shared(n, s, c, NULL);
+            mcpgw_stream_resume(n, s, c, NULL);
         else
-            mcpgw_session_attach_get(n, s, c, 0, 0);
+            mcpgw_stream_attach(n, s, c, 0, 0);
         return;
     }
     if (after) {
         if (*early) {
-            mcpgw_session_resume_claimed(n, s, c, after, *early);
+            mcpgw_stream_resume_claimed(n, s, c, after, *early);
             *early = NULL;
         } else {
-            mcpgw_session_resume_shared(n, s, c, after);
+            mcpgw_stream_resume(n, s, c, after);
         }
         return;
     }
-    if (mcpgw_event_id_parse(lei, strlen(lei), &stream, &seq) < 0) {
+    if (mcpgw_session_event_id_parse(lei, strlen(lei), &stream, &seq) < 0) {
         refuse(n, c, 400, -32000, "Bad Request: Last-Event-ID is not an event id of this server",
                NULL);
         return;
     }
     if (stream == 0) {
         if (mcpgw_store_shared(n->store))
-            mcpgw_session_resume_shared(n, s, c, NULL);
+            mcpgw_stream_resume(n, s, c, NULL);
         else
-            mcpgw_session_attach_get(n, s, c, 1, seq);
+            mcpgw_stream_attach(n, s, c, 1, seq);
     } else {
         struct mcpgw_call *call = mcpgw_call_find_stream(s, stream);
         if (call) {
@@ -411,8 +259,8 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
         } else {
             /* The request finished, or ran on a node that is gone: replay what is left of its
              * stream here, then end it. */
-            mcpgw_sse_begin(n, s, c, stream);
-            mcpgw_session_replay_to(n, s, c, stream, seq);
+            mcpgw_frame_sse_begin(n, s, c, stream);
+            mcpgw_frame_replay(n, s, c, stream, seq);
             mcpgw_http_stream_end(c);
         }
     }
@@ -428,7 +276,7 @@ static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_
         serve_get(n, c, s, p->lei, &p->early);
         break;
     case MCPGW_HTTP_DELETE:
-        mcpgw_node_session_destroy(n, s);
+        mcpgw_cluster_destroy(n, s);
         (*n->st.sessions_deleted)++;
         mcpgw_http_respond(c, 200, NULL, NULL, NULL, 0);
         break;
@@ -478,7 +326,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
     if (rc) {
         size_t len;
-        char *json = mcpgw_jsonrpc_error(bad_id, rc, why, NULL, &len);
+        char *json = mcpgw_msg_error(bad_id, rc, why, &len);
         (*n->st.errors)++;
         mcpgw_http_respond(c, 400, "application/json", NULL, json, len);
         free(json);
@@ -495,7 +343,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         }
         if (strcmp(p->msg.method, "ping") == 0) {
             (*n->st.requests)++;
-            mcpgw_respond_result(n, c, NULL, p->msg.id, json_object_new_object());
+            mcpgw_frame_result(n, c, NULL, p->msg.id, json_object_new_object());
             pending_free(p);
             return;
         }
@@ -547,13 +395,18 @@ static void handle_metrics(struct mcpgw_node *n, struct mcpgw_http_conn *c)
     mcpgw_registry_foreach(n->reg, count_stream, &streams);
     *n->st.sessions = (int64_t)rs.sessions;
     *n->st.streams = streams;
+    if (n->gossip) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "node=\"%s\"", n->cfg.node_id);
+        mcpgw_gossip_udp_export_stats(mcpgw_gossip_stats(n->gossip), n->metrics, labels);
+    }
     mcpgw_metrics_render(n->metrics, out);
     mcpgw_http_respond(c, 200, "text/plain; version=0.0.4", NULL, evbuffer_pullup(out, -1),
                        evbuffer_get_length(out));
     evbuffer_free(out);
 }
 
-void mcpgw_node_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
+void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
 {
     struct mcpgw_node *n = arg;
     const struct mcpgw_http_header *host = mcpgw_http_find(&req->head, "host"),
@@ -583,7 +436,7 @@ void mcpgw_node_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *r
         return;
     }
     /* DNS-rebinding protection comes before anything else. */
-    if (!host || !mcpgw_host_allowed(&n->cfg, host->value, host->value_len)) {
+    if (!host || !mcpgw_transport_host_allowed(&n->cfg, host->value, host->value_len)) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Forbidden: Host '%.*s' is not allowed",
                  host ? (int)(host->value_len > 80 ? 80 : host->value_len) : 6,
@@ -591,7 +444,7 @@ void mcpgw_node_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *r
         refuse(n, c, 403, -32000, msg, NULL);
         return;
     }
-    if (origin && !mcpgw_origin_allowed(&n->cfg, origin->value, origin->value_len)) {
+    if (origin && !mcpgw_transport_origin_allowed(&n->cfg, origin->value, origin->value_len)) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Forbidden: Origin '%.*s' is not allowed",
                  (int)(origin->value_len > 80 ? 80 : origin->value_len), origin->value);

@@ -79,7 +79,10 @@ if [ -z "$only" ] && [ -f tests/fuzz/CMakeLists.txt ]; then
     for fz in build-fuzz/tests/fuzz/fuzz_*; do
         [ -x "$fz" ] || continue
         corpus=$(mktemp -d "$log_dir/corpus.XXXXXX")
-        step "fuzz $(basename "$fz") (30s)" "$fz" -max_total_time=30 -timeout=5 -rss_limit_mb=2048 "$corpus"
+        # Seeds in tests/fuzz/corpus/<driver>/ are read, never written (new inputs go to $corpus).
+        seeds=tests/fuzz/corpus/$(basename "$fz")
+        [ -d "$seeds" ] || seeds=
+        step "fuzz $(basename "$fz") (30s)" "$fz" -max_total_time=30 -timeout=5 -rss_limit_mb=2048 "$corpus" ${seeds:+"$seeds"}
     done
 fi
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Operating the balancer: --help and --check; a config file; SIGHUP reloads the node list (a
 # node added, one set draining) without dropping an open stream or restarting workers, and a
-# broken file is refused while the old list stays; TLS termination (TLS 1.2+ only); SIGTERM
-# drains: an in-flight request finishes, new connections are refused, the process exits.
+# broken file is refused while the old list stays; TCP keep-alive probes on client sockets
+# (--tcp-keepalive) and on the node's; TLS termination (TLS 1.2+ only); SIGTERM drains: an
+# in-flight request finishes, new connections are refused, the process exits.
 source "$(dirname "$0")/../lib/common.sh"
 
 P=18550   # balancer (plain); nodes n1..n3 on P+1..P+3
@@ -38,6 +39,7 @@ write_conf() { # write_conf NODE-LINES...
         echo "workers 2"
         echo "health-interval 250ms"
         echo "drain-timeout 3s"
+        echo "tcp-keepalive 45s"
         for l in "$@"; do echo "$l"; done
     } >"$conf"
 }
@@ -82,6 +84,27 @@ curl -sN --max-time 60 "$URL" -H 'Accept: text/event-stream' -H "$PV" -H "Mcp-Se
 stream=$!
 sleep 0.3
 kill -0 "$stream" || fail "the GET stream did not stay open"
+
+# --- TCP keep-alive (issue 20: a client gone behind a NAT held its stream forever) ---
+# keepalive_s PORT: the seconds left on the keep-alive timer of each established socket whose
+# local port is PORT ("none" for a socket without one); ss prints e.g. timer:(keepalive,44sec,0).
+keepalive_s() {
+    ss -tnoH state established "( sport = :$1 )" |
+        sed -E 's/.*timer:\(keepalive,([0-9]+)sec,.*/\1/; t; s/.*/none/'
+}
+ka=$(keepalive_s "$P" | tr '\n' ' ')
+[ -n "$ka" ] || fail "no client connection of the balancer found by ss"
+for t in $ka; do
+    [ "$t" != none ] && [ "$t" -le 45 ] && [ "$t" -ge 30 ] ||
+        fail "a client socket of the balancer has keep-alive timers '$ka', want 30-45 s (tcp-keepalive 45s)"
+done
+ka_node=$(keepalive_s $((P + 1)) | tr '\n' ' ')
+[ -n "$ka_node" ] || fail "no connection to n1 found by ss"
+for t in $ka_node; do
+    [ "$t" != none ] && [ "$t" -le 60 ] ||
+        fail "a socket n1 accepted has keep-alive timers '$ka_node', want at most 60 s (the node's default)"
+done
+pass "keep-alive probes: the balancer's client sockets in ${ka}s, n1's accepted sockets in ${ka_node}s"
 
 # --- SIGHUP: add n3, set n1 draining ---
 write_conf "node n1 127.0.0.1:$((P + 1)) drain" "node n2 127.0.0.1:$((P + 2))" "node n3 127.0.0.1:$((P + 3))"

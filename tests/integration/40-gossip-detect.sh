@@ -27,7 +27,7 @@ start_agent() { # start_agent I ROUND
 }
 
 gen_of() { # the generation agent I announced on its first line
-    awk 'NR == 1 && $3 == "self" {sub("gen=", "", $5); print $5}' "${LOG[$1]}" 2>/dev/null
+    awk '$3 == "self" {sub("gen=", "", $5); print $5; exit}' "${LOG[$1]}" 2>/dev/null
 }
 
 # Every agent's latest line about every other member says alive with its current generation.

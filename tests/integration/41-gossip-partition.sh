@@ -53,7 +53,7 @@ for ((i = 0; i < N; i++)); do
         --gossip-bind "$(ip_of "$i"):$PORT" --gossip-seeds "$seeds"
 done
 
-gen_of() { awk 'NR == 1 && $3 == "self" {sub("gen=", "", $5); print $5}' "$MCPGW_TMP/n$1.log"; }
+gen_of() { awk '$3 == "self" {sub("gen=", "", $5); print $5; exit}' "$MCPGW_TMP/n$1.log"; }
 
 # state_seen I J: the latest state agent I printed about member nJ ("" if none)
 state_seen() {
@@ -100,7 +100,7 @@ ip -n "$BR" link set p4 up
 wait_for 20 "after healing, n4 is alive everywhere and sees everyone alive" \
     holds "$ALL" alive "$ALL"
 for ((i = 0; i < N; i++)); do
-    [ "$(awk 'NR == 1 {print $5}' "$MCPGW_TMP/n$i.log")" = "gen=$(gen_of "$i")" ] ||
+    [ "$(awk '$3 == "self" {print $5; exit}' "$MCPGW_TMP/n$i.log")" = "gen=$(gen_of "$i")" ] ||
         fail "n$i restarted"
 done
 

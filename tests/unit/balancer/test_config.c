@@ -133,6 +133,21 @@ START_TEST(test_config_validation_names_what_is_wrong)
 }
 END_TEST
 
+START_TEST(test_config_tcp_keepalive_defaults_to_a_minute_and_zero_turns_it_off)
+{
+    const char *def[] = {"--nodes", "n1=127.0.0.1:1", NULL};
+    const char *off[] = {"--nodes", "n1=127.0.0.1:1", "--tcp-keepalive", "0", NULL};
+    const char *hi[] = {"--nodes", "n1=127.0.0.1:1", "--tcp-keepalive", "10h", NULL};
+    ck_assert_int_eq(load(def, NULL, NULL), 0);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 60000);
+    ck_assert_int_eq(load(off, NULL, NULL), 0);
+    ck_assert_uint_eq(cfg.tcp_keepalive_ms, 0);
+    /* Over what the kernel takes (32767 s): refused, not silently capped. */
+    ck_assert_int_eq(load(hi, NULL, NULL), -1);
+    ck_assert_ptr_nonnull(strstr(err, "tcp-keepalive"));
+}
+END_TEST
+
 START_TEST(test_config_source_addrs_are_parsed_or_refused)
 {
     const char *ok[] = {"--nodes", "n1=127.0.0.1:1", "--source-addrs", "127.0.1.1-127.0.1.3", NULL};
@@ -304,6 +319,7 @@ static Suite *config_suite(void)
     tcase_add_test(tc, test_config_file_errors_name_the_line);
     tcase_add_test(tc, test_config_missing_file_is_an_error);
     tcase_add_test(tc, test_config_source_addrs_are_parsed_or_refused);
+    tcase_add_test(tc, test_config_tcp_keepalive_defaults_to_a_minute_and_zero_turns_it_off);
     suite_add_tcase(s, tc);
     return s;
 }

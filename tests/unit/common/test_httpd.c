@@ -2,7 +2,7 @@
  *
  * Each test runs a server and plain client sockets in one process and one thread: the test
  * writes with blocking send() and then pumps the event loop (EVLOOP_NONBLOCK) while reading its
- * client sockets without blocking. Ports 18450-18469 (in the node unit-test range 18400-18499;
+ * client sockets without blocking. Ports 18450-18471 (in the node unit-test range 18400-18499;
  * 42-gossip-soak.sh takes 18400-18404). */
 #include "common/httpd.h"
 
@@ -50,7 +50,8 @@ struct ctx {
     char pending_path[64];
     int overlapped; /* the handler ran while an earlier request was unanswered */
     struct event *timer;
-    int closed; /* close callback calls */
+    int closed;              /* close callback calls */
+    int keepalive, keepidle; /* SO_KEEPALIVE and TCP_KEEPIDLE of the last request's socket */
 };
 
 static void answer(struct mcpgw_http_conn *c, const char *path)
@@ -84,9 +85,12 @@ static void handler(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req,
     struct seen *s = &x->seen[x->nreq % 8];
     struct timeval tv = {0, 30000};
 
+    socklen_t l = sizeof(int);
     if (x->pending)
         x->overlapped = 1;
     x->nreq++;
+    getsockopt(mcpgw_http_conn_fd(c), SOL_SOCKET, SO_KEEPALIVE, &x->keepalive, &l);
+    getsockopt(mcpgw_http_conn_fd(c), IPPROTO_TCP, TCP_KEEPIDLE, &x->keepidle, &l);
     ck_assert_uint_lt(req->path_len, sizeof(s->path));
     memcpy(s->path, req->path, req->path_len);
     s->path[req->path_len] = '\0';
@@ -880,6 +884,37 @@ START_TEST(test_httpd_drops_a_stream_whose_unsent_output_exceeds_max_output_byte
 }
 END_TEST
 
+/* Issue 20: a client that vanished behind a NAT kept its GET stream (and session) forever;
+ * keep-alive probes end such a connection. */
+START_TEST(test_httpd_turns_on_keepalive_probes_on_accepted_sockets)
+{
+    struct mcpgw_httpd_config cfg;
+    struct ctx x;
+    struct inbox in = {0};
+    int fd;
+
+    mcpgw_httpd_config_defaults(&cfg);
+    ck_assert_uint_eq(cfg.tcp_keepalive_s, 60);
+    cfg.tcp_keepalive_s = 7;
+    start(&x, 21, &cfg, ANSWER);
+    fd = dial(&x);
+    send_str(fd, "GET /ka HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(await(&x, fd, &in, NULL, 1), 1);
+    ck_assert_int_eq(x.keepalive, 1);
+    ck_assert_int_eq(x.keepidle, 7);
+    finish(&x, &fd, 1);
+
+    cfg.tcp_keepalive_s = 0;
+    memset(&in, 0, sizeof(in));
+    start(&x, 21, &cfg, ANSWER);
+    fd = dial(&x);
+    send_str(fd, "GET /ka HTTP/1.1\r\nHost: h\r\n\r\n");
+    ck_assert_int_eq(await(&x, fd, &in, NULL, 1), 1);
+    ck_assert_int_eq(x.keepalive, 0);
+    finish(&x, &fd, 1);
+}
+END_TEST
+
 static Suite *httpd_suite(void)
 {
     Suite *s = suite_create("httpd");
@@ -906,6 +941,7 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, test_httpd_free_closes_an_open_stream_and_fires_its_close_callback);
     tcase_add_test(tc, test_httpd_free_releases_a_connection_still_flushing_its_last_response);
     tcase_add_test(tc, test_httpd_drops_a_stream_whose_unsent_output_exceeds_max_output_bytes);
+    tcase_add_test(tc, test_httpd_turns_on_keepalive_probes_on_accepted_sockets);
     suite_add_tcase(s, tc);
     return s;
 }

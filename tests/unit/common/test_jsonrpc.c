@@ -2,6 +2,8 @@
 #include "common/jsonrpc.h"
 
 #include <check.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -311,6 +313,291 @@ START_TEST(test_jsonrpc_leaves_bad_id_null_on_success)
 }
 END_TEST
 
+/* Issue 20: json-c clamps integers beyond -2^63..2^64-1 to the nearest end, so two ids became
+ * one and a reply carried another id. Such an id is refused, and the error names no id. */
+START_TEST(test_jsonrpc_refuses_ids_json_c_would_clamp_as_invalid_request)
+{
+    static const char *const ids[] = {"18446744073709551616", "18446744073709551617",
+                                      "-9223372036854775809", "123456789012345678901234567890",
+                                      "-99999999999999999999999"};
+    char buf[256];
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}", ids[i]);
+        expect_refused(buf, MCPGW_JSONRPC_INVALID_REQUEST);
+    }
+}
+END_TEST
+
+START_TEST(test_jsonrpc_echoes_ids_at_both_ends_of_the_range_exactly)
+{
+    static const char *const ids[] = {"18446744073709551615",
+                                      "9223372036854775808",
+                                      "9223372036854775807",
+                                      "-9223372036854775808",
+                                      "0",
+                                      "-1"};
+    char buf[256], want[128];
+    for (size_t i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+        struct mcpgw_jsonrpc_msg m;
+        const char *why = NULL;
+        size_t len;
+        char *out;
+        snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}", ids[i]);
+        ck_assert_msg(parse(buf, &m, NULL, &why) == 0, "%s: %s", ids[i], why);
+        out = mcpgw_jsonrpc_result(m.id, NULL, &len);
+        snprintf(want, sizeof(want), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"result\":{}}", ids[i]);
+        ck_assert_str_eq(out, want);
+        free(out);
+        mcpgw_jsonrpc_msg_deinit(&m);
+    }
+}
+END_TEST
+
+START_TEST(test_jsonrpc_takes_negative_zero_as_the_integer_zero)
+{
+    struct mcpgw_jsonrpc_msg m;
+    const char *why = NULL;
+    ck_assert_int_eq(parse("{\"jsonrpc\":\"2.0\",\"id\":-0,\"method\":\"ping\"}", &m, NULL, &why),
+                     0);
+    ck_assert(json_object_is_type(m.id, json_type_int));
+    ck_assert_int_eq(json_object_get_int64(m.id), 0);
+    mcpgw_jsonrpc_msg_deinit(&m);
+}
+END_TEST
+
+START_TEST(test_jsonrpc_refuses_a_clamped_integer_anywhere_naming_only_an_unchanged_id)
+{
+    struct mcpgw_jsonrpc_msg m;
+    json_object *bad_id = NULL;
+    const char *why = NULL;
+    int rc;
+    /* A progress token or a tool argument would be changed as silently as an id. */
+    rc = parse("{\"jsonrpc\":\"2.0\",\"id\":5,\"method\":\"tools/call\",\"params\":{\"_meta\":"
+               "{\"progressToken\":18446744073709551616}}}",
+               &m, &bad_id, &why);
+    ck_assert_int_eq(rc, MCPGW_JSONRPC_INVALID_REQUEST);
+    ck_assert_ptr_nonnull(strstr(why, "2^64-1"));
+    ck_assert_ptr_nonnull(bad_id);
+    ck_assert_int_eq(json_object_get_int64(bad_id), 5);
+    json_object_put(bad_id);
+    rc = parse(
+        "{\"jsonrpc\":\"2.0\",\"id\":\"s\",\"method\":\"m\",\"params\":[-9223372036854775809]}", &m,
+        &bad_id, &why);
+    ck_assert_int_eq(rc, MCPGW_JSONRPC_INVALID_REQUEST);
+    ck_assert_str_eq(json_object_get_string(bad_id), "s");
+    json_object_put(bad_id);
+    /* 2^64-1 is exact, but a clamped number reads the same: rather no id than a wrong one. */
+    rc = parse("{\"jsonrpc\":\"2.0\",\"id\":18446744073709551615,\"method\":\"m\","
+               "\"params\":[18446744073709551616]}",
+               &m, &bad_id, &why);
+    ck_assert_int_eq(rc, MCPGW_JSONRPC_INVALID_REQUEST);
+    ck_assert_ptr_null(bad_id);
+    /* Doubles keep their text in json-c; a big one is not refused. */
+    rc = parse("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[1e30,"
+               "123456789012345678901234567890.5]}",
+               &m, NULL, &why);
+    ck_assert_int_eq(rc, 0);
+    mcpgw_jsonrpc_msg_deinit(&m);
+}
+END_TEST
+
+START_TEST(test_jsonrpc_refuses_numbers_json_c_reads_but_json_does_not)
+{
+    static const char *const nums[] = {"-01", "00",  "-00", "1.",  "1.e5",  "01.5", "1.5.2",
+                                       "1e",  "1e+", "-",   "--1", "1e5e5", "0x10"};
+    char buf[256];
+    for (size_t i = 0; i < sizeof(nums) / sizeof(nums[0]); i++) {
+        snprintf(buf, sizeof(buf), "{\"jsonrpc\":\"2.0\",\"id\":%s,\"method\":\"ping\"}", nums[i]);
+        expect_refused(buf, MCPGW_JSONRPC_PARSE_ERROR);
+        snprintf(buf, sizeof(buf),
+                 "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":[%s]}", nums[i]);
+        expect_refused(buf, MCPGW_JSONRPC_PARSE_ERROR);
+    }
+}
+END_TEST
+
+/* A request whose "text" member holds the raw bytes b[0..n). */
+static int parse_text_bytes(const char *b, size_t n, struct mcpgw_jsonrpc_msg *m,
+                            json_object **bad_id)
+{
+    static const char pre[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"text\":\"";
+    char buf[256];
+    const char *why = NULL;
+    ck_assert_uint_lt(sizeof(pre) + n + 3, sizeof(buf));
+    memcpy(buf, pre, sizeof(pre) - 1);
+    memcpy(buf + sizeof(pre) - 1, b, n);
+    memcpy(buf + sizeof(pre) - 1 + n, "\"}}", 3);
+    return mcpgw_jsonrpc_parse(buf, sizeof(pre) - 1 + n + 3, m, bad_id, &why);
+}
+
+/* Issue 20: json-c's JSON_TOKENER_VALIDATE_UTF8 lets overlong forms, UTF-8 surrogates and code
+ * points over U+10FFFF through, and without it anything goes; the node echoed them. */
+START_TEST(test_jsonrpc_refuses_ill_formed_utf8_as_parse_error)
+{
+    static const struct {
+        const char *b;
+        size_t n;
+    } bad[] = {
+        {"\xC0\x80", 2},
+        {"\xC1\xBF", 2},
+        {"\xE0\x80\x80", 3},
+        {"\xE0\x9F\xBF", 3},
+        {"\xED\xA0\x80", 3},
+        {"\xED\xBF\xBF", 3},
+        {"\xF0\x80\x80\x80", 4},
+        {"\xF0\x8F\xBF\xBF", 4},
+        {"\xF4\x90\x80\x80", 4},
+        {"\xF5\x80\x80\x80", 4},
+        {"\xFF", 1},
+        {"\xFE", 1},
+        {"\x80", 1},
+        {"\xBF", 1},
+        {"\xE2\x82", 2},
+        {"\xC3", 1},
+        {"a\xC3(", 3},
+        {"\xF0\x9F\x98", 3},
+        {"\\\xC3\xA9", 3},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct mcpgw_jsonrpc_msg m;
+        json_object *bad_id = (json_object *)1;
+        ck_assert_msg(parse_text_bytes(bad[i].b, bad[i].n, &m, &bad_id) ==
+                          MCPGW_JSONRPC_PARSE_ERROR,
+                      "case %zu not refused", i);
+        ck_assert_ptr_null(m.root);
+        ck_assert_ptr_null(bad_id);
+    }
+    /* In a member name, in the id, and at the very end of the body. */
+    expect_refused(
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"\xED\xA0\x80\":1}}",
+        MCPGW_JSONRPC_PARSE_ERROR);
+    expect_refused("{\"jsonrpc\":\"2.0\",\"id\":\"\xC0\xAF\",\"method\":\"m\"}",
+                   MCPGW_JSONRPC_PARSE_ERROR);
+    expect_refused("{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\"}\xC3",
+                   MCPGW_JSONRPC_PARSE_ERROR);
+}
+END_TEST
+
+START_TEST(test_jsonrpc_accepts_utf8_at_every_boundary_of_the_table)
+{
+    static const struct {
+        const char *b;
+        size_t n;
+    } good[] = {
+        {"\x7F", 1},
+        {"\xC2\x80", 2},
+        {"\xDF\xBF", 2},
+        {"\xE0\xA0\x80", 3},
+        {"\xED\x9F\xBF", 3},
+        {"\xEE\x80\x80", 3},
+        {"\xEF\xBF\xBF", 3},
+        {"\xF0\x90\x80\x80", 4},
+        {"\xF4\x8F\xBF\xBF", 4},
+        {"\xE2\x82\xAC", 3},
+        {"\xF0\x9F\x98\x80", 4},
+        {"\\ud83d\\ude00", 12},
+        {"\\uD83D\\uDE00", 12},
+        {"\\\\ud800", 7},
+        {"\\\"\\ud7ff\\ue000", 14},
+    };
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct mcpgw_jsonrpc_msg m;
+        ck_assert_msg(parse_text_bytes(good[i].b, good[i].n, &m, NULL) == 0, "case %zu refused", i);
+        mcpgw_jsonrpc_msg_deinit(&m);
+    }
+}
+END_TEST
+
+/* The scan skips plain string bytes eight at a time: what it looks for is found at every
+ * offset of a long string. */
+START_TEST(test_jsonrpc_finds_bad_bytes_and_escapes_at_every_offset_of_a_string)
+{
+    static const struct {
+        const char *b;
+        int rc;
+    } cases[] = {{"\xFF", MCPGW_JSONRPC_PARSE_ERROR},
+                 {"\xED\xA0\x80", MCPGW_JSONRPC_PARSE_ERROR},
+                 {"\\ud800", MCPGW_JSONRPC_INVALID_REQUEST},
+                 {"\\\"\\ud800", MCPGW_JSONRPC_INVALID_REQUEST},
+                 {"\\\\\\udc00", MCPGW_JSONRPC_INVALID_REQUEST},
+                 {"\\\"", 0},
+                 {"\x7F", 0},
+                 {"\xC3\xA9", 0},
+                 {"\\\\ud800", 0}};
+    char text[64];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (size_t k = 0; k <= 20; k++) {
+            struct mcpgw_jsonrpc_msg m;
+            json_object *bad_id = NULL;
+            size_t n = strlen(cases[i].b);
+            int rc;
+            memset(text, 'a', sizeof(text));
+            memcpy(text + k, cases[i].b, n);
+            rc = parse_text_bytes(text, k + n + 20, &m, &bad_id);
+            ck_assert_msg(rc == cases[i].rc, "case %zu at offset %zu: got %d, want %d", i, k, rc,
+                          cases[i].rc);
+            if (!rc)
+                mcpgw_jsonrpc_msg_deinit(&m);
+            json_object_put(bad_id);
+        }
+    }
+}
+END_TEST
+
+/* A lone surrogate escape is JSON but not Unicode; json-c makes it U+FFFD, so "\ud800" and
+ * "\udc00" would be one id. Refused with -32600. */
+START_TEST(test_jsonrpc_refuses_lone_surrogate_escapes_as_invalid_request)
+{
+    static const char *const bad[] = {"\\ud800",        "\\udc00",        "\\udbff",
+                                      "\\ud800x",       "\\ud800\\u0041", "\\udc00\\ud800",
+                                      "\\ud800\\ud800", "\\uD800\\n",     "x\\udfff"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct mcpgw_jsonrpc_msg m;
+        json_object *bad_id = NULL;
+        ck_assert_msg(parse_text_bytes(bad[i], strlen(bad[i]), &m, &bad_id) ==
+                          MCPGW_JSONRPC_INVALID_REQUEST,
+                      "%s not refused", bad[i]);
+        ck_assert_ptr_null(m.root);
+        /* The id (1) came through unchanged, so the error can name it. */
+        ck_assert_ptr_nonnull(bad_id);
+        ck_assert_int_eq(json_object_get_int64(bad_id), 1);
+        json_object_put(bad_id);
+    }
+    /* In the id itself: refused, and the error names no id (json-c's would be U+FFFD). */
+    expect_refused("{\"jsonrpc\":\"2.0\",\"id\":\"\\ud800\",\"method\":\"m\"}",
+                   MCPGW_JSONRPC_INVALID_REQUEST);
+    expect_refused("{\"jsonrpc\":\"2.0\",\"id\":\"a\\udc00\",\"method\":\"m\"}",
+                   MCPGW_JSONRPC_INVALID_REQUEST);
+}
+END_TEST
+
+START_TEST(test_jsonrpc_id_equal_tells_every_two_ids_apart)
+{
+    json_object *a = json_object_new_uint64(9223372036854775808ULL),
+                *b = json_object_new_int64(INT64_MAX), *c = json_object_new_int64(-1),
+                *d = json_object_new_uint64(UINT64_MAX), *e = json_object_new_int64(0),
+                *f = json_object_new_string("0"), *g = json_object_new_string_len("a\0b", 3),
+                *h = json_object_new_string_len("a\0c", 3), *i = json_object_new_string("a"),
+                *a2 = json_object_new_uint64(9223372036854775808ULL),
+                *g2 = json_object_new_string_len("a\0b", 3), *e2 = json_object_new_int(0);
+    ck_assert(!mcpgw_jsonrpc_id_equal(a, b));
+    ck_assert(!mcpgw_jsonrpc_id_equal(c, d));
+    ck_assert(!mcpgw_jsonrpc_id_equal(c, e));
+    ck_assert(!mcpgw_jsonrpc_id_equal(e, f));
+    ck_assert(!mcpgw_jsonrpc_id_equal(g, h));
+    ck_assert(!mcpgw_jsonrpc_id_equal(g, i));
+    ck_assert(!mcpgw_jsonrpc_id_equal(a, NULL));
+    ck_assert(mcpgw_jsonrpc_id_equal(a, a2));
+    ck_assert(mcpgw_jsonrpc_id_equal(g, g2));
+    ck_assert(mcpgw_jsonrpc_id_equal(e, e2));
+    ck_assert(mcpgw_jsonrpc_id_equal(d, d));
+    json_object_put(a), json_object_put(b), json_object_put(c), json_object_put(d);
+    json_object_put(e), json_object_put(f), json_object_put(g), json_object_put(h);
+    json_object_put(i), json_object_put(a2), json_object_put(g2), json_object_put(e2);
+}
+END_TEST
+
 START_TEST(test_jsonrpc_kind_str_names_every_kind)
 {
     ck_assert_str_eq(mcpgw_jsonrpc_kind_str(MCPGW_JSONRPC_REQUEST), "request");
@@ -379,6 +666,20 @@ START_TEST(test_jsonrpc_encodes_error_with_id_and_data)
                 "{\"jsonrpc\":\"2.0\",\"id\":0,\"error\":{\"code\":-32002,"
                 "\"message\":\"Resource not found\",\"data\":{\"uri\":\"file:///a\"}}}");
     json_object_put(id);
+}
+END_TEST
+
+/* Error messages quote client bytes (a Host header's obs-text, a tool name cut at 100 bytes);
+ * JSON text must stay UTF-8. */
+START_TEST(test_jsonrpc_error_message_is_utf8_whatever_it_quotes)
+{
+    size_t len = 0;
+    char *got;
+    got =
+        mcpgw_jsonrpc_error(NULL, -32000, "Host '\xFF\xC3' and \xC3\xA9 and \xE2\x82", NULL, &len);
+    expect_json(got, len,
+                "{\"jsonrpc\":\"2.0\",\"id\":null,\"error\":{\"code\":-32000,\"message\":\"Host "
+                "'\xEF\xBF\xBD\xEF\xBF\xBD' and \xC3\xA9 and \xEF\xBF\xBD\xEF\xBF\xBD\"}}");
 }
 END_TEST
 
@@ -457,6 +758,17 @@ static Suite *jsonrpc_suite(void)
     tcase_add_test(dec, test_jsonrpc_rejects_messages_of_no_known_shape);
     tcase_add_test(dec, test_jsonrpc_captures_bad_id_of_invalid_message);
     tcase_add_test(dec, test_jsonrpc_leaves_bad_id_null_on_success);
+    tcase_add_test(dec, test_jsonrpc_refuses_ids_json_c_would_clamp_as_invalid_request);
+    tcase_add_test(dec, test_jsonrpc_echoes_ids_at_both_ends_of_the_range_exactly);
+    tcase_add_test(dec, test_jsonrpc_takes_negative_zero_as_the_integer_zero);
+    tcase_add_test(dec,
+                   test_jsonrpc_refuses_a_clamped_integer_anywhere_naming_only_an_unchanged_id);
+    tcase_add_test(dec, test_jsonrpc_refuses_numbers_json_c_reads_but_json_does_not);
+    tcase_add_test(dec, test_jsonrpc_refuses_ill_formed_utf8_as_parse_error);
+    tcase_add_test(dec, test_jsonrpc_accepts_utf8_at_every_boundary_of_the_table);
+    tcase_add_test(dec, test_jsonrpc_refuses_lone_surrogate_escapes_as_invalid_request);
+    tcase_add_test(dec, test_jsonrpc_finds_bad_bytes_and_escapes_at_every_offset_of_a_string);
+    tcase_add_test(dec, test_jsonrpc_id_equal_tells_every_two_ids_apart);
     tcase_add_test(dec, test_jsonrpc_kind_str_names_every_kind);
     suite_add_tcase(s, dec);
 
@@ -464,6 +776,7 @@ static Suite *jsonrpc_suite(void)
     tcase_add_test(enc, test_jsonrpc_encodes_null_result_as_empty_object);
     tcase_add_test(enc, test_jsonrpc_encodes_error_with_null_id_when_id_is_absent);
     tcase_add_test(enc, test_jsonrpc_encodes_error_with_id_and_data);
+    tcase_add_test(enc, test_jsonrpc_error_message_is_utf8_whatever_it_quotes);
     tcase_add_test(enc, test_jsonrpc_encodes_request_and_notification_exactly);
     tcase_add_test(enc, test_jsonrpc_encoded_messages_decode_back);
     tcase_add_test(enc, test_json_accessors_return_null_for_other_types);

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <check.h>
 #include <errno.h>
+#include <netinet/tcp.h>
 #include <poll.h>
 #include <string.h>
 #include <unistd.h>
@@ -158,6 +159,35 @@ START_TEST(test_check_sources_names_the_first_foreign_address)
 }
 END_TEST
 
+static int sockopt(int fd, int level, int name)
+{
+    int v = -1;
+    socklen_t l = sizeof(v);
+    ck_assert_int_eq(getsockopt(fd, level, name, &v, &l), 0);
+    return v;
+}
+
+START_TEST(test_keepalive_sets_probes_and_zero_turns_them_off)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0), plain = socket(AF_INET, SOCK_STREAM, 0);
+    ck_assert_int_eq(mcpgw_tcp_keepalive(fd, 45), 0);
+    ck_assert_int_eq(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 1);
+    ck_assert_int_eq(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), 45);
+    ck_assert_int_eq(sockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL), MCPGW_TCP_KEEPINTVL_S);
+    ck_assert_int_eq(sockopt(fd, IPPROTO_TCP, TCP_KEEPCNT), MCPGW_TCP_KEEPCNT);
+    /* Over what the kernel takes: capped, not refused. */
+    ck_assert_int_eq(mcpgw_tcp_keepalive(fd, 1000000), 0);
+    ck_assert_int_eq(sockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE), MCPGW_TCP_KEEPIDLE_MAX_S);
+    ck_assert_int_eq(mcpgw_tcp_keepalive(fd, 0), 0);
+    ck_assert_int_eq(sockopt(fd, SOL_SOCKET, SO_KEEPALIVE), 0);
+    ck_assert_int_eq(mcpgw_tcp_keepalive(plain, 0), 0);
+    ck_assert_int_eq(sockopt(plain, SOL_SOCKET, SO_KEEPALIVE), 0);
+    ck_assert_int_eq(mcpgw_tcp_keepalive(-1, 5), -1);
+    close(fd);
+    close(plain);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {test_list_expands_ranges_and_single_addresses,
@@ -165,6 +195,7 @@ int main(void)
                             test_list_refuses_bad_input_with_a_reason,
                             test_connect_comes_from_the_source_address,
                             test_connect_reports_errors_and_leaves_nothing_open,
-                            test_check_sources_names_the_first_foreign_address};
+                            test_check_sources_names_the_first_foreign_address,
+                            test_keepalive_sets_probes_and_zero_turns_them_off};
     return mcpgw_check_run("net", "net", tests, sizeof(tests) / sizeof(tests[0]));
 }

@@ -191,9 +191,9 @@ static void expect_round_trip(uint32_t stream, uint64_t seq, const char *want)
     char buf[64];
     uint32_t st = 12345;
     uint64_t sq = 12345;
-    mcpgw_event_id_format(buf, sizeof(buf), stream, seq);
+    mcpgw_session_event_id_format(buf, sizeof(buf), stream, seq);
     ck_assert_str_eq(buf, want);
-    ck_assert_int_eq(mcpgw_event_id_parse(buf, strlen(buf), &st, &sq), 0);
+    ck_assert_int_eq(mcpgw_session_event_id_parse(buf, strlen(buf), &st, &sq), 0);
     ck_assert_uint_eq(st, stream);
     ck_assert_uint_eq(sq, seq);
 }
@@ -211,7 +211,7 @@ START_TEST(test_event_id_parse_uses_only_len_bytes)
 {
     uint32_t st;
     uint64_t sq;
-    ck_assert_int_eq(mcpgw_event_id_parse("12.34xyz", 5, &st, &sq), 0);
+    ck_assert_int_eq(mcpgw_session_event_id_parse("12.34xyz", 5, &st, &sq), 0);
     ck_assert_uint_eq(st, 12);
     ck_assert_uint_eq(sq, 34);
 }
@@ -240,7 +240,7 @@ START_TEST(test_event_id_parse_rejects_garbage)
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         uint32_t st = 77;
         uint64_t sq = 77;
-        ck_assert_msg(mcpgw_event_id_parse(bad[i], strlen(bad[i]), &st, &sq) == -1,
+        ck_assert_msg(mcpgw_session_event_id_parse(bad[i], strlen(bad[i]), &st, &sq) == -1,
                       "'%s' was accepted", bad[i]);
         ck_assert_uint_eq(st, 77); /* untouched on failure */
         ck_assert_uint_eq(sq, 77);

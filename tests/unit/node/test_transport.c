@@ -22,12 +22,12 @@ static void config(struct mcpgw_node_config *cfg)
 
 static int host_ok(const struct mcpgw_node_config *cfg, const char *h)
 {
-    return mcpgw_host_allowed(cfg, h, strlen(h));
+    return mcpgw_transport_host_allowed(cfg, h, strlen(h));
 }
 
 static int origin_ok(const struct mcpgw_node_config *cfg, const char *o)
 {
-    return mcpgw_origin_allowed(cfg, o, strlen(o));
+    return mcpgw_transport_origin_allowed(cfg, o, strlen(o));
 }
 
 START_TEST(test_host_allows_loopback_names_with_and_without_port)
@@ -63,8 +63,8 @@ START_TEST(test_host_uses_only_len_bytes)
 {
     struct mcpgw_node_config cfg;
     config(&cfg);
-    ck_assert(mcpgw_host_allowed(&cfg, "localhostX", 9));
-    ck_assert(!mcpgw_host_allowed(&cfg, "localhost", 5));
+    ck_assert(mcpgw_transport_host_allowed(&cfg, "localhostX", 9));
+    ck_assert(!mcpgw_transport_host_allowed(&cfg, "localhost", 5));
 }
 END_TEST
 

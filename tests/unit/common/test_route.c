@@ -1,5 +1,5 @@
 /* test_route.c - session-prefix, rendezvous (HRW) and power-of-two-choices routing. */
-#include "balancer/route.h"
+#include "common/route.h"
 
 #include "common/hash.h"
 
@@ -10,7 +10,7 @@
 
 static const char *const ids4[] = {"n1", "n2", "n3", "n4"};
 
-static void nodes_init(struct mcpgw_bal_route_node *n, int count)
+static void nodes_init(struct mcpgw_route_node *n, int count)
 {
     memset(n, 0, sizeof(*n) * (size_t)count);
     for (int i = 0; i < count; i++) {
@@ -29,21 +29,21 @@ static size_t sid(char *buf, size_t cap, const char *prefix, int i)
 
 START_TEST(test_route_sends_a_session_to_the_node_its_prefix_names)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     char s[64];
     nodes_init(n, 4);
     for (int k = 0; k < 4; k++)
         for (int i = 0; i < 100; i++) {
             size_t len = sid(s, sizeof(s), ids4[k], i);
-            ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, s, len, &rng), k);
+            ck_assert_int_eq(mcpgw_route_pick(n, 4, s, len, &rng), k);
         }
 }
 END_TEST
 
 START_TEST(test_route_sends_a_session_whose_node_is_down_to_the_hrw_choice_among_up_nodes)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     static const unsigned char up[] = {1, 0, 1, 1};
     uint64_t rng = 1;
     char s[64];
@@ -52,7 +52,7 @@ START_TEST(test_route_sends_a_session_whose_node_is_down_to_the_hrw_choice_among
     n[1].usable = 0;
     for (int i = 0; i < 400; i++) {
         size_t len = sid(s, sizeof(s), "n2", i);
-        int got = mcpgw_bal_route_pick(n, 4, s, len, &rng);
+        int got = mcpgw_route_pick(n, 4, s, len, &rng);
         ck_assert_int_ne(got, 1);
         ck_assert_int_eq(got, mcpgw_hrw_pick(s, len, ids4, up, 4));
         seen[got]++;
@@ -66,16 +66,16 @@ END_TEST
 
 START_TEST(test_route_sends_a_session_with_an_unknown_prefix_by_hrw)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     char s[64];
     nodes_init(n, 4);
     for (int i = 0; i < 200; i++) {
         size_t len = sid(s, sizeof(s), "n9", i);
-        ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, s, len, &rng),
+        ck_assert_int_eq(mcpgw_route_pick(n, 4, s, len, &rng),
                          mcpgw_hrw_pick(s, len, ids4, NULL, 4));
         len = sid(s, sizeof(s), NULL, i);
-        ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, s, len, &rng),
+        ck_assert_int_eq(mcpgw_route_pick(n, 4, s, len, &rng),
                          mcpgw_hrw_pick(s, len, ids4, NULL, 4));
     }
 }
@@ -84,30 +84,30 @@ END_TEST
 START_TEST(test_route_prefix_must_match_a_whole_node_id)
 {
     static const char *const ids[] = {"n1", "n10"};
-    struct mcpgw_bal_route_node n[2];
+    struct mcpgw_route_node n[2];
     uint64_t rng = 1;
     memset(n, 0, sizeof(n));
     n[0].id = ids[0];
     n[1].id = ids[1];
     n[0].usable = n[1].usable = 1;
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 2, "n10.xyz", 7, &rng), 1);
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 2, "n1.xyz", 6, &rng), 0);
+    ck_assert_int_eq(mcpgw_route_pick(n, 2, "n10.xyz", 7, &rng), 1);
+    ck_assert_int_eq(mcpgw_route_pick(n, 2, "n1.xyz", 6, &rng), 0);
 }
 END_TEST
 
 START_TEST(test_route_keeps_a_session_on_its_draining_node)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     nodes_init(n, 4);
     n[2].draining = 1;
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, "n3.abcdef", 9, &rng), 2);
+    ck_assert_int_eq(mcpgw_route_pick(n, 4, "n3.abcdef", 9, &rng), 2);
 }
 END_TEST
 
 START_TEST(test_route_never_moves_a_session_to_a_draining_node_while_another_is_up)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     char s[64];
     nodes_init(n, 4);
@@ -115,30 +115,30 @@ START_TEST(test_route_never_moves_a_session_to_a_draining_node_while_another_is_
     n[2].draining = 1;
     for (int i = 0; i < 500; i++) {
         size_t len = sid(s, sizeof(s), "n1", i);
-        int got = mcpgw_bal_route_pick(n, 4, s, len, &rng);
+        int got = mcpgw_route_pick(n, 4, s, len, &rng);
         ck_assert(got == 1 || got == 3);
     }
     /* Only draining nodes left: better there than nowhere. */
     n[1].usable = n[3].usable = 0;
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, "n1.abc", 6, &rng), 2);
+    ck_assert_int_eq(mcpgw_route_pick(n, 4, "n1.abc", 6, &rng), 2);
 }
 END_TEST
 
 START_TEST(test_route_hrw_removing_a_node_moves_only_its_sessions)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     char s[64];
     int before[4000], moved = 0, owned_by_n3 = 0;
     nodes_init(n, 4);
     for (int i = 0; i < 4000; i++) {
         size_t len = sid(s, sizeof(s), NULL, i);
-        before[i] = mcpgw_bal_route_pick(n, 4, s, len, &rng);
+        before[i] = mcpgw_route_pick(n, 4, s, len, &rng);
     }
     n[2].usable = 0;
     for (int i = 0; i < 4000; i++) {
         size_t len = sid(s, sizeof(s), NULL, i);
-        int after = mcpgw_bal_route_pick(n, 4, s, len, &rng);
+        int after = mcpgw_route_pick(n, 4, s, len, &rng);
         if (before[i] == 2) {
             owned_by_n3++;
             ck_assert_int_ne(after, 2);
@@ -156,7 +156,7 @@ END_TEST
 START_TEST(test_route_hrw_gives_every_worker_the_same_answer_whatever_the_slot_order)
 {
     static const char *const rev[] = {"n4", "n3", "n2", "n1"};
-    struct mcpgw_bal_route_node a[4], b[4];
+    struct mcpgw_route_node a[4], b[4];
     uint64_t r1 = 1, r2 = 99;
     char s[64];
     nodes_init(a, 4);
@@ -167,8 +167,7 @@ START_TEST(test_route_hrw_gives_every_worker_the_same_answer_whatever_the_slot_o
     b[2].usable = 0; /* n2 in both */
     for (int i = 0; i < 1000; i++) {
         size_t len = sid(s, sizeof(s), "n2", i);
-        int x = mcpgw_bal_route_pick(a, 4, s, len, &r1),
-            y = mcpgw_bal_route_pick(b, 4, s, len, &r2);
+        int x = mcpgw_route_pick(a, 4, s, len, &r1), y = mcpgw_route_pick(b, 4, s, len, &r2);
         ck_assert_str_eq(a[x].id, b[y].id);
     }
 }
@@ -176,7 +175,7 @@ END_TEST
 
 START_TEST(test_route_p2c_never_picks_a_down_or_draining_node)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 42;
     int seen[4] = {0};
     nodes_init(n, 4);
@@ -185,8 +184,8 @@ START_TEST(test_route_p2c_never_picks_a_down_or_draining_node)
     for (int i = 0; i < 10000; i++) {
         int got;
         for (int j = 0; j < 4; j++)
-            n[j].load = (uint32_t)(mcpgw_bal_route_rand(&rng) % 5);
-        got = mcpgw_bal_route_pick(n, 4, NULL, 0, &rng);
+            n[j].load = (uint32_t)(mcpgw_route_rand(&rng) % 5);
+        got = mcpgw_route_pick(n, 4, NULL, 0, &rng);
         ck_assert(got == 1 || got == 2);
         seen[got]++;
     }
@@ -197,7 +196,7 @@ END_TEST
 
 START_TEST(test_route_p2c_picks_the_less_loaded_of_its_two_choices)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 7;
     int seen[4] = {0};
     nodes_init(n, 4);
@@ -206,7 +205,7 @@ START_TEST(test_route_p2c_picks_the_less_loaded_of_its_two_choices)
     n[2].load = 5;
     n[3].load = 7;
     for (int i = 0; i < 4000; i++)
-        seen[mcpgw_bal_route_pick(n, 4, NULL, 0, &rng)]++;
+        seen[mcpgw_route_pick(n, 4, NULL, 0, &rng)]++;
     /* The most loaded node loses every comparison; the least loaded wins every one it is in
      * (half of all pairs). */
     ck_assert_int_eq(seen[0], 0);
@@ -218,13 +217,13 @@ END_TEST
 
 START_TEST(test_route_p2c_breaks_load_ties_by_fewer_picks)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 3;
     int count[4] = {0};
     nodes_init(n, 4);
     /* Equal loads: counting picks as the tie-break spreads sessions nearly evenly. */
     for (int i = 0; i < 400; i++) {
-        int got = mcpgw_bal_route_pick(n, 4, NULL, 0, &rng);
+        int got = mcpgw_route_pick(n, 4, NULL, 0, &rng);
         n[got].picks++;
         count[got]++;
     }
@@ -237,54 +236,54 @@ END_TEST
 
 START_TEST(test_route_answers_minus_one_when_no_node_may_take_the_request)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     nodes_init(n, 4);
     for (int i = 0; i < 4; i++)
         n[i].usable = 0;
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, NULL, 0, &rng), -1);
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, "n1.abc", 6, &rng), -1);
+    ck_assert_int_eq(mcpgw_route_pick(n, 4, NULL, 0, &rng), -1);
+    ck_assert_int_eq(mcpgw_route_pick(n, 4, "n1.abc", 6, &rng), -1);
     for (int i = 0; i < 4; i++) {
         n[i].usable = 1;
         n[i].draining = 1;
     }
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, NULL, 0, &rng), -1);
-    ck_assert_int_eq(mcpgw_bal_route_pick(n, 0, NULL, 0, &rng), -1);
+    ck_assert_int_eq(mcpgw_route_pick(n, 4, NULL, 0, &rng), -1);
+    ck_assert_int_eq(mcpgw_route_pick(n, 0, NULL, 0, &rng), -1);
 }
 END_TEST
 
 START_TEST(test_route_p2c_with_one_usable_node_picks_it)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     nodes_init(n, 4);
     n[0].usable = n[1].usable = n[3].usable = 0;
     for (int i = 0; i < 50; i++)
-        ck_assert_int_eq(mcpgw_bal_route_pick(n, 4, NULL, 0, &rng), 2);
+        ck_assert_int_eq(mcpgw_route_pick(n, 4, NULL, 0, &rng), 2);
 }
 END_TEST
 
 START_TEST(test_route_empty_slots_are_never_picked)
 {
-    struct mcpgw_bal_route_node n[4];
+    struct mcpgw_route_node n[4];
     uint64_t rng = 1;
     char s[64];
     nodes_init(n, 4);
     n[1].id = NULL;
     for (int i = 0; i < 500; i++) {
         size_t len = sid(s, sizeof(s), NULL, i);
-        ck_assert_int_ne(mcpgw_bal_route_pick(n, 4, NULL, 0, &rng), 1);
-        ck_assert_int_ne(mcpgw_bal_route_pick(n, 4, s, len, &rng), 1);
+        ck_assert_int_ne(mcpgw_route_pick(n, 4, NULL, 0, &rng), 1);
+        ck_assert_int_ne(mcpgw_route_pick(n, 4, s, len, &rng), 1);
     }
 }
 END_TEST
 
 START_TEST(test_route_prefix_is_everything_before_the_first_dot)
 {
-    ck_assert_uint_eq(mcpgw_bal_route_prefix_len("n1.abc", 6), 2);
-    ck_assert_uint_eq(mcpgw_bal_route_prefix_len("node-7.a.b", 10), 6);
-    ck_assert_uint_eq(mcpgw_bal_route_prefix_len("nodot", 5), 0);
-    ck_assert_uint_eq(mcpgw_bal_route_prefix_len(".x", 2), 0);
+    ck_assert_uint_eq(mcpgw_route_prefix_len("n1.abc", 6), 2);
+    ck_assert_uint_eq(mcpgw_route_prefix_len("node-7.a.b", 10), 6);
+    ck_assert_uint_eq(mcpgw_route_prefix_len("nodot", 5), 0);
+    ck_assert_uint_eq(mcpgw_route_prefix_len(".x", 2), 0);
 }
 END_TEST
 
@@ -293,17 +292,17 @@ START_TEST(test_route_query_param_finds_the_legacy_session_id)
     const char *v;
     size_t len;
     const char *q = "foo=1&sessionId=n2.abc&bar=2";
-    ck_assert_int_eq(mcpgw_bal_route_query_param(q, strlen(q), "sessionId", &v, &len), 0);
+    ck_assert_int_eq(mcpgw_route_query_param(q, strlen(q), "sessionId", &v, &len), 0);
     ck_assert_uint_eq(len, 6);
     ck_assert(memcmp(v, "n2.abc", 6) == 0);
     q = "sessionId=n3.x";
-    ck_assert_int_eq(mcpgw_bal_route_query_param(q, strlen(q), "sessionId", &v, &len), 0);
+    ck_assert_int_eq(mcpgw_route_query_param(q, strlen(q), "sessionId", &v, &len), 0);
     ck_assert_uint_eq(len, 4);
     q = "xsessionId=n3.x&sessionIdx=1";
-    ck_assert_int_eq(mcpgw_bal_route_query_param(q, strlen(q), "sessionId", &v, &len), -1);
+    ck_assert_int_eq(mcpgw_route_query_param(q, strlen(q), "sessionId", &v, &len), -1);
     q = "sessionId=";
-    ck_assert_int_eq(mcpgw_bal_route_query_param(q, strlen(q), "sessionId", &v, &len), -1);
-    ck_assert_int_eq(mcpgw_bal_route_query_param("", 0, "sessionId", &v, &len), -1);
+    ck_assert_int_eq(mcpgw_route_query_param(q, strlen(q), "sessionId", &v, &len), -1);
+    ck_assert_int_eq(mcpgw_route_query_param("", 0, "sessionId", &v, &len), -1);
 }
 END_TEST
 

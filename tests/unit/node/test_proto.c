@@ -1,5 +1,5 @@
-/* test_protocol.c - MCP protocol revision negotiation (mcpgw_proto_parse / mcpgw_proto_str). */
-#include "node/node-t.h"
+/* test_proto.c - the protocol revisions the node speaks (mcpgw_proto_parse / mcpgw_proto_str). */
+#include "node/proto.h"
 
 #include <check.h>
 #include <stdlib.h>
@@ -55,9 +55,9 @@ START_TEST(test_proto_parse_uses_only_len_bytes)
 }
 END_TEST
 
-static Suite *protocol_suite(void)
+static Suite *proto_suite(void)
 {
-    Suite *s = suite_create("protocol");
+    Suite *s = suite_create("proto");
     TCase *tc = tcase_create("version");
     tcase_add_test(tc, test_proto_parses_every_supported_revision);
     tcase_add_test(tc, test_proto_str_round_trips_through_parse);
@@ -70,7 +70,7 @@ static Suite *protocol_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(protocol_suite());
+    SRunner *sr = srunner_create(proto_suite());
     int failed;
     srunner_run_all(sr, CK_NORMAL);
     failed = srunner_ntests_failed(sr);

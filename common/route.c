@@ -1,17 +1,17 @@
 /* route.c - session-prefix, rendezvous and power-of-two-choices routing (see route.h). */
-#include "balancer/route.h"
+#include "common/route.h"
 
 #include "common/hash.h"
 
 #include <string.h>
 
-size_t mcpgw_bal_route_prefix_len(const char *sid, size_t len)
+size_t mcpgw_route_prefix_len(const char *sid, size_t len)
 {
     const char *dot = memchr(sid, '.', len);
     return dot ? (size_t)(dot - sid) : 0;
 }
 
-uint64_t mcpgw_bal_route_rand(uint64_t *state)
+uint64_t mcpgw_route_rand(uint64_t *state)
 {
     uint64_t x = *state;
     x ^= x >> 12;
@@ -22,7 +22,7 @@ uint64_t mcpgw_bal_route_rand(uint64_t *state)
 }
 
 /* HRW among usable nodes whose draining flag equals want_draining. */
-static int hrw(const struct mcpgw_bal_route_node *nodes, int n, uint64_t kh, int want_draining)
+static int hrw(const struct mcpgw_route_node *nodes, int n, uint64_t kh, int want_draining)
 {
     uint64_t best = 0;
     int winner = -1;
@@ -39,14 +39,14 @@ static int hrw(const struct mcpgw_bal_route_node *nodes, int n, uint64_t kh, int
     return winner;
 }
 
-static int better(const struct mcpgw_bal_route_node *a, const struct mcpgw_bal_route_node *b)
+static int better(const struct mcpgw_route_node *a, const struct mcpgw_route_node *b)
 {
     if (a->load != b->load)
         return a->load < b->load;
     return a->picks < b->picks;
 }
 
-static int p2c(const struct mcpgw_bal_route_node *nodes, int n, uint64_t *rng)
+static int p2c(const struct mcpgw_route_node *nodes, int n, uint64_t *rng)
 {
     int cand[64], nc = 0, a, b;
     for (int i = 0; i < n && nc < (int)(sizeof(cand) / sizeof(cand[0])); i++)
@@ -56,21 +56,21 @@ static int p2c(const struct mcpgw_bal_route_node *nodes, int n, uint64_t *rng)
         return -1;
     if (nc == 1)
         return cand[0];
-    a = (int)(mcpgw_bal_route_rand(rng) % (uint64_t)nc);
-    b = (int)(mcpgw_bal_route_rand(rng) % (uint64_t)(nc - 1));
+    a = (int)(mcpgw_route_rand(rng) % (uint64_t)nc);
+    b = (int)(mcpgw_route_rand(rng) % (uint64_t)(nc - 1));
     if (b >= a)
         b++;
     return better(&nodes[cand[b]], &nodes[cand[a]]) ? cand[b] : cand[a];
 }
 
-int mcpgw_bal_route_pick(const struct mcpgw_bal_route_node *nodes, int n, const char *sid,
-                         size_t sidlen, uint64_t *rng)
+int mcpgw_route_pick(const struct mcpgw_route_node *nodes, int n, const char *sid, size_t sidlen,
+                     uint64_t *rng)
 {
     size_t plen;
     int w;
     if (!sid || sidlen == 0)
         return p2c(nodes, n, rng);
-    plen = mcpgw_bal_route_prefix_len(sid, sidlen);
+    plen = mcpgw_route_prefix_len(sid, sidlen);
     if (plen) {
         for (int i = 0; i < n; i++) {
             if (!nodes[i].id || strlen(nodes[i].id) != plen || memcmp(nodes[i].id, sid, plen))
@@ -89,8 +89,8 @@ int mcpgw_bal_route_pick(const struct mcpgw_bal_route_node *nodes, int n, const 
     return w;
 }
 
-int mcpgw_bal_route_query_param(const char *query, size_t qlen, const char *name, const char **val,
-                                size_t *len)
+int mcpgw_route_query_param(const char *query, size_t qlen, const char *name, const char **val,
+                            size_t *len)
 {
     const char *p = query, *end = query + qlen;
     size_t nlen = strlen(name);

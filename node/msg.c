@@ -1,0 +1,141 @@
+/* msg.c - every MCP message the node emits (see msg.h). */
+#include "node/msg.h"
+
+#include "common/jsonrpc.h"
+#include "common/util.h"
+
+#include <string.h>
+
+/* ---- JSON-RPC envelopes ---- */
+
+char *mcpgw_msg_result(json_object *id, json_object *result, size_t *len)
+{
+    return mcpgw_jsonrpc_result(id, result, len);
+}
+
+char *mcpgw_msg_error(json_object *id, int code, const char *message, size_t *len)
+{
+    return mcpgw_jsonrpc_error(id, code, message, NULL, len);
+}
+
+char *mcpgw_msg_request(int64_t out_id, const char *method, json_object *params, size_t *len)
+{
+    json_object *id = json_object_new_int64(out_id);
+    char *json = mcpgw_jsonrpc_request(id, method, params, len);
+    json_object_put(id);
+    return json;
+}
+
+/* ---- results ---- */
+
+json_object *mcpgw_msg_initialize_result(enum mcpgw_proto proto)
+{
+    json_object *result = json_object_new_object(), *sinfo = json_object_new_object();
+    json_object_object_add(result, "protocolVersion",
+                           json_object_new_string(mcpgw_proto_str(proto)));
+    json_object_object_add(
+        result, "capabilities",
+        json_tokener_parse("{\"tools\":{\"listChanged\":true},\"resources\":{\"subscribe\":"
+                           "true,\"listChanged\":true},\"prompts\":{\"listChanged\":true},"
+                           "\"logging\":{},\"completions\":{}}"));
+    json_object_object_add(sinfo, "name", json_object_new_string(MCPGW_SERVER_NAME));
+    json_object_object_add(sinfo, "title", json_object_new_string("mcpgw gateway"));
+    json_object_object_add(sinfo, "version", json_object_new_string(MCPGW_SERVER_VERSION));
+    json_object_object_add(result, "serverInfo", sinfo);
+    json_object_object_add(result, "instructions",
+                           json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
+                                                  "notes_write, sleep and test fixtures."));
+    return result;
+}
+
+json_object *mcpgw_msg_tool_text(const char *text, int is_error)
+{
+    json_object *r = json_object_new_object(), *content = json_object_new_array(),
+                *t = json_object_new_object();
+    json_object_object_add(t, "type", json_object_new_string("text"));
+    json_object_object_add(t, "text", json_object_new_string(text));
+    json_object_array_add(content, t);
+    json_object_object_add(r, "content", content);
+    if (is_error)
+        json_object_object_add(r, "isError", json_object_new_boolean(1));
+    return r;
+}
+
+json_object *mcpgw_msg_completion(json_object *values)
+{
+    json_object *comp = json_object_new_object(), *r = json_object_new_object();
+    json_object_object_add(comp, "total",
+                           json_object_new_int((int)json_object_array_length(values)));
+    json_object_object_add(comp, "values", values);
+    json_object_object_add(comp, "hasMore", json_object_new_boolean(0));
+    json_object_object_add(r, "completion", comp);
+    return r;
+}
+
+/* ---- notifications ---- */
+
+char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len)
+{
+    json_object *p = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(p, "uri", json_object_new_string(uri));
+    json_object_object_add(meta, "io.mcpgw/version", json_object_new_int64((int64_t)version));
+    json_object_object_add(p, "_meta", meta);
+    return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
+}
+
+static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
+                                         "error", "critical", "alert",  "emergency"};
+
+int mcpgw_msg_log_level(const char *level)
+{
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(log_levels); i++)
+        if (strcmp(level, log_levels[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+char *mcpgw_msg_log(const char *level, const char *text, size_t *len)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "level", json_object_new_string(level));
+    json_object_object_add(p, "logger", json_object_new_string("mcpgw"));
+    json_object_object_add(p, "data", json_object_new_string(text));
+    return mcpgw_jsonrpc_notification("notifications/message", p, len);
+}
+
+char *mcpgw_msg_progress(json_object *token, double progress, double total, const char *message,
+                         size_t *len)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "progressToken", json_object_get(token));
+    json_object_object_add(p, "progress", json_object_new_double(progress));
+    if (total > 0)
+        json_object_object_add(p, "total", json_object_new_double(total));
+    if (message)
+        json_object_object_add(p, "message", json_object_new_string(message));
+    return mcpgw_jsonrpc_notification("notifications/progress", p, len);
+}
+
+/* ---- params of server-to-client requests ---- */
+
+json_object *mcpgw_msg_sampling_params(const char *prompt, int max_tokens)
+{
+    json_object *p = json_object_new_object(), *msgs = json_object_new_array(),
+                *m = json_object_new_object(), *t = json_object_new_object();
+    json_object_object_add(t, "type", json_object_new_string("text"));
+    json_object_object_add(t, "text", json_object_new_string(prompt));
+    json_object_object_add(m, "role", json_object_new_string("user"));
+    json_object_object_add(m, "content", t);
+    json_object_array_add(msgs, m);
+    json_object_object_add(p, "messages", msgs);
+    json_object_object_add(p, "maxTokens", json_object_new_int(max_tokens));
+    return p;
+}
+
+json_object *mcpgw_msg_elicitation_params(const char *message, const char *schema)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "message", json_object_new_string(message));
+    json_object_object_add(p, "requestedSchema", json_tokener_parse(schema));
+    return p;
+}

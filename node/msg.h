@@ -1,0 +1,63 @@
+/* msg.h - every MCP message the node emits, built in one place: the node's wire vocabulary.
+ *
+ * Text builders return a whole JSON-RPC message as a malloc'd NUL-terminated string (free with
+ * free()) and set *len to its length. Object builders return a new json_object (the caller owns
+ * the reference) for a result or params that a text builder or the caller wraps. "takes" marks
+ * a json_object argument whose reference the builder takes; others are borrowed. Upstream
+ * federation and the 2026-07-28 revision add their messages here. */
+#ifndef MCPGW_NODE_MSG_H
+#define MCPGW_NODE_MSG_H
+
+#include "node/proto.h"
+
+#include <json-c/json.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define MCPGW_SERVER_NAME    "mcpgw"
+#define MCPGW_SERVER_VERSION "0.1.0"
+
+/* ---- JSON-RPC envelopes ---- */
+
+/* The response to request id carrying result (takes). */
+char *mcpgw_msg_result(json_object *id, json_object *result, size_t *len);
+/* The error response to request id (NULL: a null id, for a request that could not be read). */
+char *mcpgw_msg_error(json_object *id, int code, const char *message, size_t *len);
+/* A server-to-client request with the numeric id out_id and params (takes). */
+char *mcpgw_msg_request(int64_t out_id, const char *method, json_object *params, size_t *len);
+
+/* ---- results ---- */
+
+/* The initialize result for a session that negotiated proto: our capabilities, serverInfo and
+ * instructions. */
+json_object *mcpgw_msg_initialize_result(enum mcpgw_proto proto);
+/* A tools/call result of one text block; is_error marks a tool-execution failure (isError). */
+json_object *mcpgw_msg_tool_text(const char *text, int is_error);
+/* The completion/complete result offering values (takes; a JSON array of strings). */
+json_object *mcpgw_msg_completion(json_object *values);
+
+/* ---- notifications ---- */
+
+/* notifications/resources/updated for uri at version. The version (in _meta io.mcpgw/version)
+ * lets a client, such as the load generator, count lost and duplicate updates. */
+char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len);
+/* notifications/message: text logged at level (one of mcpgw_msg_log_level's names). */
+char *mcpgw_msg_log(const char *level, const char *text, size_t *len);
+/* notifications/progress for the request that carried progress token (borrowed); total <= 0
+ * and message NULL are left out. */
+char *mcpgw_msg_progress(json_object *token, double progress, double total, const char *message,
+                         size_t *len);
+/* Index of a notifications/message level ("debug" 0 .. "emergency" 7), or -1. */
+int mcpgw_msg_log_level(const char *level);
+
+/* ---- server-to-client requests: methods and params ---- */
+
+#define MCPGW_MSG_SAMPLING_CREATE    "sampling/createMessage"
+#define MCPGW_MSG_ELICITATION_CREATE "elicitation/create"
+
+/* sampling/createMessage: one user message with prompt as its text. */
+json_object *mcpgw_msg_sampling_params(const char *prompt, int max_tokens);
+/* elicitation/create: message and the JSON schema (text) of what to ask for. */
+json_object *mcpgw_msg_elicitation_params(const char *message, const char *schema);
+
+#endif
