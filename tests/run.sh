@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # tests/run.sh - the one test command: installs what is missing, builds (release, and
 # ASan+UBSan), runs the unit tests of both builds, every integration script, the conformance
-# suite and real-client tests, and a short fuzzing pass. Ends with "N passed, M failed".
+# suite and real-client tests, and a short fuzzing pass. Ends with "N passed, M failed" (and
+# ", K skipped" when a test could not run here: it exited 77, e.g. without root or network).
 #   tests/run.sh                 everything
 #   tests/run.sh PATTERN         only integration scripts whose name matches PATTERN (no fuzzing)
 set -uo pipefail
@@ -11,6 +12,7 @@ cd "$MCPGW_ROOT"
 only=${1:-}
 passed=0
 failed=0
+skipped=0
 failures=()
 log_dir=$(mktemp -d /tmp/mcpgw-run.XXXXXX)
 
@@ -23,6 +25,10 @@ step() { # step NAME CMD...: run, count, keep going
         passed=$((passed + 1))
         tail -n 3 "$log_dir/step.log" | sed 's/^/    /'
         echo "--- PASS $name ($((SECONDS - t0))s)"
+    elif [ "$rc" -eq 77 ]; then
+        skipped=$((skipped + 1))
+        tail -n 3 "$log_dir/step.log" | sed 's/^/    /'
+        echo "--- SKIP $name ($((SECONDS - t0))s)"
     else
         failed=$((failed + 1))
         failures+=("$name")
@@ -45,10 +51,11 @@ if [ -z "$only" ]; then
     step "unit tests (asan+ubsan)" ctest --test-dir build-asan --output-on-failure -j2
 fi
 
-run_script() { # run_script FILE BUILD
-    local f=$1 build=$2
+run_script() { # run_script FILE BUILD; a script may ask for more than 600 s: "# mcpgw-timeout: S"
+    local f=$1 build=$2 limit
+    limit=$(sed -n 's/^# mcpgw-timeout: *\([0-9][0-9]*\).*/\1/p' "$f" | head -n 1)
     MCPGW_BUILD="$build" MCPGW_TMP="$(mktemp -d "$log_dir/t.XXXXXX")" \
-        timeout -k 5 600 bash -c 'case "$0" in *.mjs) node "$0" ;; *) bash "$0" ;; esac' "$f"
+        timeout -k 5 "${limit:-600}" bash -c 'case "$0" in *.mjs) node "$0" ;; *) bash "$0" ;; esac' "$f"
 }
 
 for f in tests/integration/[0-9]*; do
@@ -84,5 +91,5 @@ if [ "$failed" -gt 0 ]; then
     echo "failed: ${failures[*]}"
 fi
 rm -rf "$log_dir"
-echo "$passed passed, $failed failed"
+echo "$passed passed, $failed failed$([ "$skipped" -eq 0 ] || echo ", $skipped skipped")"
 [ "$failed" -eq 0 ]

@@ -10,7 +10,11 @@
 # MCPGW_BALANCER_PORT (8800: nodes 8801.., admin 8899, gossip UDP 8900.., redis 8990),
 # MCPGW_STORE (default: the cluster's own redis-server; "memory" for unreplicated nodes),
 # MCPGW_SESSIONS_PER_NODE (scale mode: at most this many sessions per node, 5000),
-# MCPGW_NODES (scale mode: this node count instead).
+# MCPGW_NODES (scale mode: this node count instead), MCPGW_NODE_ARGS / MCPGW_BALANCER_ARGS (extra
+# flags for every node / the balancer, e.g. "--log-level debug"), MCPGW_START_TIMEOUT (seconds to
+# wait for the balancer to route to every node, 30).
+# It returns once every balancer worker can send new sessions to every node: a load started
+# right after it spreads over all of them (sessions are sticky, so an early imbalance would last).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/../deps.sh"
 
@@ -20,6 +24,9 @@ BAL_PORT=${MCPGW_BALANCER_PORT:-8800}
 ADMIN_PORT=$((BAL_PORT + 99))
 GOSSIP_BASE=$((BAL_PORT + 100))
 REDIS_PORT=$((BAL_PORT + 190))
+START_TIMEOUT=${MCPGW_START_TIMEOUT:-30}
+read -ra NODE_ARGS <<<"${MCPGW_NODE_ARGS:-}"
+read -ra BALANCER_ARGS <<<"${MCPGW_BALANCER_ARGS:-}"
 
 # Stop only processes that are ours: a pid file may outlive its process and the pid be reused.
 stop_all() {
@@ -52,6 +59,35 @@ wait_http() { # URL WHAT
         sleep 0.1
     done
     echo "mcpgw: $2 did not come up; see $RUN" >&2
+    exit 1
+}
+
+# The balancer's /healthz (balancer/admin.h) says how many nodes its table holds, how many every
+# running worker can send new sessions to, and whether the table is still the --nodes list that
+# stands in until gossip has found a node. Its first 200 comes as soon as one node is up: gossip
+# fills the table in over the next moments, and sessions opened meanwhile would all land on the
+# nodes found first and stay there. So wait for the whole cluster, and say what is missing if it
+# does not come.
+json_field() { sed -n "s/.*\"$2\":\([^,}]*\).*/\1/p" <<<"$1"; }
+wait_routable() { # NODES WORKERS
+    local h="" end=$((SECONDS + START_TIMEOUT))
+    while [ "$SECONDS" -lt "$end" ]; do
+        h=$(curl -s "http://127.0.0.1:$ADMIN_PORT/healthz" 2>/dev/null || true)
+        [ "$(json_field "$h" fallback)" = false ] && [ "$(json_field "$h" nodes)" = "$1" ] &&
+            [ "$(json_field "$h" routable)" = "$1" ] && [ "$(json_field "$h" workers)" = "$2" ] &&
+            return 0
+        sleep 0.1
+    done
+    local fb="" not
+    [ -n "$h" ] || h='{"nodes":"?","routable":"?","workers":"?"} (no answer from its admin listener)'
+    [ "$(json_field "$h" fallback)" = true ] && fb=" (gossip has found none yet)"
+    not=$(sed -n 's/.*"not_routable":\[\(.*\)\].*/\1/p' <<<"$h" | tr -d '"')
+    echo "mcpgw: after ${START_TIMEOUT}s the balancer still cannot send new sessions to every node:" \
+        "its table holds $(json_field "$h" nodes) of $1 nodes$fb, $(json_field "$h" routable)" \
+        "routable from every worker, $(json_field "$h" workers) of $2 workers running; not" \
+        "routable: ${not:-none}. A node missing from the table has not joined the balancer's" \
+        "gossip: see $RUN/n*.log and $RUN/balancer.log. The cluster is left running; stop it" \
+        "with: deploy/local/start.sh stop" >&2
     exit 1
 }
 
@@ -140,7 +176,7 @@ node_list=()
 for i in $(seq "$nodes"); do
     "$BUILD/node/mcpgw-node" --listen "127.0.0.1:$((BAL_PORT + i))" --node-id "n$i" \
         --store "$STORE" --gossip-bind "127.0.0.1:$((GOSSIP_BASE + i))" --gossip-seeds "$seeds" \
-        >"$RUN/n$i.log" 2>&1 &
+        "${NODE_ARGS[@]}" >"$RUN/n$i.log" 2>&1 &
     echo $! >"$RUN/n$i.pid"
     node_list+=("n$i=127.0.0.1:$((BAL_PORT + i))")
 done
@@ -154,9 +190,10 @@ done
     --nodes "$(IFS=,; echo "${node_list[*]}")" --workers "$workers" --max-clients "$per_bal" \
     --source-addrs "127.0.1.1-127.0.1.$bal_src" \
     --admin "127.0.0.1:$ADMIN_PORT" --gossip-bind "127.0.0.1:$GOSSIP_BASE" --gossip-seeds "$seeds" \
-    >"$RUN/balancer.log" 2>&1 &
+    "${BALANCER_ARGS[@]}" >"$RUN/balancer.log" 2>&1 &
 echo $! >"$RUN/balancer.pid"
 wait_http "http://127.0.0.1:$ADMIN_PORT/healthz" "the balancer"
+wait_routable "$nodes" "$workers"
 
 echo "mcpgw: redis, $nodes nodes and a balancer ($workers workers) are up; logs in $RUN;" \
     "metrics at http://127.0.0.1:$ADMIN_PORT/metrics; stop with: deploy/local/start.sh stop" >&2

@@ -5,7 +5,7 @@
 # these namespaces). Scenario 1: cut one member off (its bridge port down): the others declare
 # it dead and it declares them dead; heal: it is alive everywhere again. Scenario 2: a 3/2
 # split (two members moved to a second bridge): each side declares the other dead and keeps
-# its own side alive; heal: the cluster converges. Skips (exit 0) without netns permissions.
+# its own side alive; heal: the cluster converges. Skips (exit 77) without netns permissions.
 source "$(dirname "${BASH_SOURCE[0]}")/../lib/common.sh"
 
 AGENT="$MCPGW_BUILD/gossip/mcpgw-gossip-agent"
@@ -18,15 +18,14 @@ NS=()
 for ((i = 0; i < N; i++)); do NS[i]="$TAG-$i"; done
 ip_of() { echo "198.18.0.$(($1 + 1))"; }
 
-skip() { echo "SKIP: $*"; exit 0; }
+skip() { mcpgw_skip "$@"; }
 
 netns_cleanup() {
     local rc=$? p ns
     for p in "${_mcpgw_pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
     wait 2>/dev/null || true
     for ns in "$BR" "${NS[@]}"; do ip netns del "$ns" 2>/dev/null || true; done
-    (exit "$rc")
-    mcpgw_cleanup
+    mcpgw_cleanup "$rc" # (exit "$rc") here ended the trap under set -e: no logs on failure
 }
 trap netns_cleanup EXIT
 

@@ -1,6 +1,6 @@
 // tests/lib/cluster.mjs - start a local mcpgw cluster (redis-server, nodes, balancer) for
 // integration tests, and connect official SDK clients to it. Everything binds to 127.0.0.1.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { createRequire } from 'node:module';
 import { mkdirSync, mkdtempSync, openSync, rmSync } from 'node:fs';
 import path from 'node:path';
@@ -53,6 +53,24 @@ export async function waitHttp(url, ms = 10000) {
   throw new Error(`${url} did not come up within ${ms} ms`);
 }
 
+// Wait until the balancer's admin /healthz (balancer/admin.h) says that every one of its
+// `workers` can send new sessions to each of `nodes` nodes, in a table gossip has confirmed (not
+// the --nodes list standing in before it): its first 200 comes with the first node, and sessions
+// opened before the rest are found stay on the nodes found first.
+export async function waitRoutable(adminPort, nodes, workers, ms = 20000) {
+  const end = Date.now() + ms;
+  let h = null;
+  while (Date.now() < end) {
+    try {
+      h = await (await fetch(`http://127.0.0.1:${adminPort}/healthz`)).json();
+      if (!h.fallback && h.nodes === nodes && h.routable === nodes && h.workers === workers) return h;
+    } catch { /* not yet */ }
+    await sleep(50);
+  }
+  throw new Error(`the balancer cannot route to all ${nodes} nodes from its ${workers} workers ` +
+    `within ${ms} ms: ${JSON.stringify(h)}`);
+}
+
 // A cluster on ports base+0 (balancer), base+1.. (nodes), base+50 (redis), base+60.. (gossip).
 export class Cluster {
   constructor({ base, nodes = 4, balancerArgs = [], nodeArgs = [], gossip = true }) {
@@ -87,14 +105,25 @@ export class Cluster {
       args.push('--gossip-bind', `127.0.0.1:${this.base + 60}`,
         '--gossip-seeds', `127.0.0.1:${this.base + 61}`);
     startProcess('balancer', path.join(build, 'balancer/mcpgw-balancer'), args);
-    return waitHttp(`http://127.0.0.1:${this.base + 40}/healthz`);
+    const w = args.lastIndexOf('--workers'); // the last one given is the one in force
+    return waitRoutable(this.base + 40, this.n, Number(args[w + 1]));
   }
+  async waitRedis(ms = 10000) {
+    const end = Date.now() + ms;
+    while (Date.now() < end) {
+      if (spawnSync('redis-cli', ['-p', String(this.redisPort), 'ping']).stdout?.toString().trim() === 'PONG')
+        return;
+      await sleep(50);
+    }
+    throw new Error(`redis-server on port ${this.redisPort} did not answer within ${ms} ms`);
+  }
+  // Returns with Redis answering, every node ready (its store connected) and every balancer
+  // worker routing to all of them.
   async start() {
     this.startRedis();
-    await sleep(200);
+    await this.waitRedis();
     for (let i = 1; i <= this.n; i++) await this.startNode(i);
     await this.startBalancer();
-    await sleep(500);
   }
 }
 
