@@ -14,8 +14,9 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
-#define MCPGW_BAL_RESUME_TRIES 3 /* a stream moves at most this often in a row without an answer   \
-                                  */
+#define MCPGW_BAL_RESUME_TRIES                                                                     \
+    3 /* a stream moves at most this often in a row without an answer                              \
+       */
 
 enum cstate { C_HEAD, C_FORWARD, C_TUNNEL, C_CLOSING };
 /* Timeout lists, and L_CLOSED: clients closed and waiting to be freed from the loop. */
