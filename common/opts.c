@@ -624,7 +624,10 @@ int mcpgw_opts_parse_argv(const struct mcpgw_opts_spec *spec, void *cfg, int arg
         }
         if (r == conf)
             continue;
-        if (apply_flag(r, cfg, val, !seen[r - spec->rows], err, errlen) < 0)
+        /* On the command line a list flag replaces, as every other flag does: a launcher's
+         * extra flags (start.sh's MCPGW_NODE_ARGS) must be able to override its defaults. */
+        if (apply_flag(r, cfg, val, r->kind == MCPGW_OPTS_LIST || !seen[r - spec->rows], err,
+                       errlen) < 0)
             goto out;
         seen[r - spec->rows] = 1;
     }
@@ -851,7 +854,8 @@ void mcpgw_opts_usage(FILE *out, const struct mcpgw_opts_spec *spec, const void 
               "value, as in\n\"listen 127.0.0.1:8801\". '#' at the start of a word begins a "
               "comment; \"...\" quotes a value\nwith spaces (\\\" \\\\ \\$ escape); "
               "${NAME} is the environment variable NAME (unset: an error).\nA key given twice: "
-              "the last one wins; a list key given twice adds to the list. Flags\noverride the "
+              "the last one wins; a list key given twice in the file adds to the list. Flags\n(a "
+              "list flag too) replace, and override the "
               "file. Errors name the file and line.\n",
               out);
     if (spec->flags & MCPGW_OPTS_RELOADS)

@@ -21,9 +21,10 @@
  *   - ${NAME} (NAME: letters, digits, '_') is replaced by the environment variable NAME, in
  *     quotes or not; an unset variable is an error naming the line. A replaced value is never
  *     split into words or expanded again. A '$' not followed by '{' is kept.
- *   - A key given twice: the last one wins. A list key given twice in one source (the file, or
- *     the command line) adds to the list; its first occurrence replaces the default or what an
- *     earlier source set. Command-line flags are applied after the file, so they win.
+ *   - A key given twice: the last one wins. A list key given twice in the file adds to the list;
+ *     its first occurrence replaces the default. On the command line a list flag replaces, as
+ *     every flag does (the last one wins), so a launcher's extra flags can override its own.
+ *     Command-line flags are applied after the file, so they win.
  *   - Errors name the file and line: "node.conf:12: unknown key 'lisen' (did you mean 'listen'?)".
  * Flags: "--name VALUE", "--name=VALUE"; a bool alone ("--quiet") means 1, and takes "0" or "1"
  * as its value only in the forms "--name=0" and "--name 0". "--help"/"-h" and "--check" are
