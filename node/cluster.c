@@ -76,6 +76,8 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
     nsubs = s->nsubs;
     s->subs = NULL;
     s->nsubs = s->subs_cap = 0;
+    /* Count events and requests past every earlier owner's: none is used twice in the session. */
+    mcpgw_session_owned(s);
     mcpgw_registry_insert(n->reg, s);
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
     for (uint32_t i = 0; i < nsubs; i++) {
