@@ -180,6 +180,7 @@ struct op {
     void *arg;
     mcpgw_store_event_fn visit;
     char sid[MCPGW_SESSION_ID_MAX];
+    char *note; /* note_write: the name (owned; its reply frees it) */
 };
 
 static int reply_err(redisReply *reply)
@@ -597,6 +598,11 @@ static void note_write_reply(struct op *o, redisReply *reply, int err)
         v = (uint64_t)reply->integer;
     else if (!err)
         err = MCPGW_STORE_UNAVAILABLE;
+    /* The "lst" of a new note comes on the other connection, maybe later than this reply: report
+     * the name now too, so a resources/list right after the write lists it. */
+    if (!err && v == 1)
+        mcpgw_store_report_notes(o->r->st, (const char *const *)&o->note, 1);
+    free(o->note);
     o->cb.note(o->arg, err, NULL, v);
 }
 
@@ -608,6 +614,7 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
     char k[128], kev[160], uri[128];
     const char *args[7];
     o->cb.note = done;
+    o->note = xstrdup(name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
     snprintf(kev, sizeof(kev), "mcpgw:u:%s", uri);

@@ -278,6 +278,8 @@ async function clusterChecks() {
     const g3 = await getStream(P3, s3);
     const w = await post(P1, s1, call(30, 'notes_write', { name: 'brand-new', text: 'hi' }));
     check(w.msg.result, 'notes_write brand-new');
+    check((await noteUris(P1, s1, 34)).includes('mcpgw://notes/brand-new'),
+        'resources/list right after the write, on the node that wrote, lacks the new note');
     for (const [g, where] of [[g1, 'r1'], [g2, 'r2'], [g3, 'r3']])
         await until(() => countOf(g, LIST_CHANGED) === 1, 10000,
             `a session on ${where} got no ${LIST_CHANGED} for a note created through r1`);
