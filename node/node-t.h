@@ -46,7 +46,7 @@ struct mcpgw_node {
     struct mcpgw_registry *reg;
     struct mcpgw_metrics *metrics;
     struct mcpgw_node_stats st;
-    struct mcpgw_notes *notes; /* names of the notes written through this node (builtin.c) */
+    struct mcpgw_notes *notes; /* the notes board's names, as the store reports them (cluster.c) */
     struct mcpgw_store *store;
     struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
     /* The highest event counter received live (shared store): a replay sent with a claim reads

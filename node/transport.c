@@ -253,14 +253,17 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
         else
             mcpgw_stream_attach(n, s, c, 1, seq);
     } else {
-        struct mcpgw_call *call = mcpgw_call_find_stream(s, stream);
+        /* An id from before the session moved here names an earlier owner's stream: its number
+         * may be another request's here. */
+        struct mcpgw_call *call = seq < s->seq_base ? NULL : mcpgw_call_find_stream(s, stream);
         if (call) {
             mcpgw_call_attach(call, c, seq);
         } else {
             /* The request finished, or ran on a node that is gone: replay what is left of its
              * stream here, then end it. */
             mcpgw_frame_sse_begin(n, s, c, stream);
-            mcpgw_frame_replay(n, s, c, stream, seq);
+            if (seq >= s->seq_base)
+                mcpgw_frame_replay(n, s, c, stream, seq);
             mcpgw_http_stream_end(c);
         }
     }
