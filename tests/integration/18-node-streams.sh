@@ -103,9 +103,9 @@ mcpgw_node f1 "$F" --store "redis://127.0.0.1:$R" --fanout-queue-max 1
 mcpgw_wait_http "http://127.0.0.1:$F/readyz" 30
 W=$(init "http://127.0.0.1:$F/mcp")
 A=$(init "http://127.0.0.1:$F/mcp")
-curl -fsS "${H[@]}" -H "Mcp-Session-Id: $A" "http://127.0.0.1:$F/mcp" \
-    -d '{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"mcpgw://notes/q"}}' |
-    grep -q '"result"' || fail "resources/subscribe failed"
+subscribed=$(curl -fsS "${H[@]}" -H "Mcp-Session-Id: $A" "http://127.0.0.1:$F/mcp" \
+    -d '{"jsonrpc":"2.0","id":3,"method":"resources/subscribe","params":{"uri":"mcpgw://notes/q"}}')
+grep -q '"result"' <<<"$subscribed" || fail "resources/subscribe failed: $subscribed"
 # events FILE -> "id version" per update event in an SSE capture
 events() {
     tr -d '\r' <"$1" | awk '
