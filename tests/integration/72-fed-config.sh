@@ -207,4 +207,14 @@ pass "upstream removed: its tools are gone, the session and its GET stream live 
 ! curl -sS "http://127.0.0.1:$P/metrics" | grep -q "$MCPGW_T72_SECRET" || fail "the metrics hold the secret"
 pass "the header's secret value is in no log and no metric"
 kill "$stream" 2>/dev/null || true
+
+# Exit with an upstream configured: everything is released (a sanitized build checks leaks).
+write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1"
+kill -HUP "$PID_gw"
+wait_log 3 'upstream up1: [0-9]+ tools'
+kill -INT "$PID_gw"
+rc=0
+wait "$PID_gw" || rc=$?
+[ "$rc" = 0 ] || fail "the gateway exited $rc on SIGINT: $(tail -n 20 "$log")"
+pass "SIGINT with an upstream running: clean exit"
 echo "PASS 72-fed-config"
