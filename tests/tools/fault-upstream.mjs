@@ -9,8 +9,6 @@
 //   slow {ms}              answers after ms (HTTP: a cancelled call is recorded)
 //   reset                  HTTP: sends the response head, then cuts the connection (a reset
 //                          mid-call: the call reached the upstream)
-//   forget                 HTTP: forgets every session first (as a restarted server would), so
-//                          this call and every later one with an old session id gets 404
 //   forget_midcall         HTTP: starts an event-stream answer (the call reached the tool), then
 //                          forgets every session and cuts the connection
 //   big {bytes}            answers with a text of that many bytes
@@ -20,7 +18,8 @@
 //   hang                   stdio: the process stops reading and answering (a busy loop)
 //
 // GET /stats (HTTP) answers the counters as JSON: initializes, calls per tool, cancellations,
-// 404s sent. On stdio, each start appends a line to the file named by FAULT_UPSTREAM_STARTS.
+// 404s sent. POST /forget forgets every session, as a restarted server would: the next request
+// with an old session id gets 404 without reaching any tool. On stdio, each start appends a line to the file named by FAULT_UPSTREAM_STARTS.
 import fs from 'node:fs';
 import http from 'node:http';
 import readline from 'node:readline';
@@ -33,7 +32,7 @@ const opt = (k, d) => {
 const name = opt('--name', 'fault');
 const stdio = args.includes('--stdio');
 
-const TOOLS = ['echo', 'slow', 'reset', 'forget', 'forget_midcall', 'big', 'bad_json', 'wrong_id', 'exit', 'hang'];
+const TOOLS = ['echo', 'slow', 'reset', 'forget_midcall', 'big', 'bad_json', 'wrong_id', 'exit', 'hang'];
 const stats = { initializes: 0, calls: {}, cancelled: [], gone404: 0 };
 const text = (s) => ({ content: [{ type: 'text', text: s }] });
 const result = (id, r) => ({ jsonrpc: '2.0', id, result: r });
@@ -82,7 +81,6 @@ function answer(msg) {
         return { reply: result(typeof id === 'number' ? id + 1000 : `${id}-other`, text('wrong id')) };
     case 'slow':
     case 'reset':
-    case 'forget':
     case 'forget_midcall':
     case 'bad_json':
     case 'exit':
@@ -181,11 +179,6 @@ async function onPost(req, res) {
         res.write(': about to fail\n\n');
         setTimeout(() => req.socket.destroy(), 20);
         break;
-    case 'forget':
-        sessions.clear();
-        stats.gone404++;
-        json(res, 404, error(msg.id, -32001, 'Session not found'));
-        break;
     case 'forget_midcall':
         res.writeHead(200, { 'content-type': 'text/event-stream' });
         res.write(': working\n\n');
@@ -210,6 +203,10 @@ function serveHttp(port) {
         const url = req.url.split('?')[0];
         if (url === '/stats' && req.method === 'GET') return json(res, 200, stats);
         if (url === '/healthz') return json(res, 200, { ok: true });
+        if (url === '/forget' && req.method === 'POST') {
+            sessions.clear();
+            return json(res, 200, { forgotten: true });
+        }
         if (url !== '/mcp') return json(res, 404, { error: 'not found' });
         if (req.method === 'POST') return void onPost(req, res);
         if (req.method === 'DELETE') {
