@@ -23,6 +23,8 @@ struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
+struct mcpgw_upstream_set;
+struct mcpgw_provider_ops;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -55,9 +57,14 @@ struct mcpgw_node {
     uint64_t ev_seen;
     uint64_t started_ms;
     int draining;
-    int resyncing;                 /* after a stall: session requests wait for the store (503) */
-    struct mcpgw_cluster *cluster; /* timers and claims-back of cluster.c */
-    struct mcpgw_gossip *gossip;   /* NULL without --gossip-bind */
+    int resyncing;                  /* after a stall: session requests wait for the store (503) */
+    struct mcpgw_cluster *cluster;  /* timers and claims-back of cluster.c */
+    struct mcpgw_gossip *gossip;    /* NULL without --gossip-bind */
+    struct mcpgw_upstream_set *ups; /* upstream servers (node/upstream.c) */
+    /* Who serves requests, asked in order (protocol.c, mcpgw_protocol_configure): the built-ins
+     * and/or the upstreams, as the configuration says. */
+    const struct mcpgw_provider_ops *const *providers;
+    unsigned nproviders;
 };
 
 #endif
