@@ -317,6 +317,21 @@ enum mcpgw_breaker_verdict mcpgw_breaker_admit(struct mcpgw_breaker *b,
     return MCPGW_BREAKER_ADMIT;
 }
 
+void mcpgw_breaker_admit_always(struct mcpgw_breaker *b, struct mcpgw_breaker_ticket *t)
+{
+    uint64_t now = b->clock(b->clock_arg);
+    tick(b, now);
+    t->start_us = now;
+    t->gen = b->gen;
+    t->probe = 0;
+    t->live = 1;
+    b->inflight++;
+    if (b->m_inflight)
+        *b->m_inflight = b->inflight;
+    if (b->m_calls)
+        (*b->m_calls)++;
+}
+
 static void count_error(struct mcpgw_breaker *b, const char *cls)
 {
     size_t i;

@@ -77,6 +77,9 @@ enum mcpgw_breaker_verdict {
 enum mcpgw_breaker_verdict mcpgw_breaker_admit(struct mcpgw_breaker *b,
                                                struct mcpgw_breaker_ticket *t, char *why,
                                                size_t whylen);
+/* Admits a call the node makes for itself (a list fetch after a restart) whatever the state
+ * and the limit: counted in flight and in metrics, its outcome counted as usual. */
+void mcpgw_breaker_admit_always(struct mcpgw_breaker *b, struct mcpgw_breaker_ticket *t);
 /* The end of an admitted call. cls names the error class for metrics when outcome is not OK
  * ("transport", "timeout", "http", "too_big", "bad_json", "bad_id", "gone", "protocol",
  * "exited", ...; borrowed; NULL = "error"). A second done on one ticket is ignored. */

@@ -71,7 +71,7 @@ async function main() {
             `upstream restart http http://127.0.0.1:${RESTART}/mcp prefix=restart breaker-min=1000`,
             `upstream brk http http://127.0.0.1:${BRK}/mcp prefix=brk breaker-min=3 breaker-open=1s`,
             `upstream tight http http://127.0.0.1:${TIGHT}/mcp prefix=tight max-inflight=2`,
-            `upstream proc stdio "${nodeBin} ${fault} --stdio --name proc" prefix=proc timeout=1500ms breaker-min=4 breaker-open=500ms`,
+            `upstream proc stdio "${nodeBin} ${fault} --stdio --name proc" prefix=proc timeout=3s breaker-min=4 breaker-open=500ms`,
             '',
         ].join('\n'),
     );
@@ -82,7 +82,7 @@ async function main() {
         { stdio: ['ignore', gwLog, gwLog], env: gwEnv });
     process.on('exit', () => gw.kill('SIGKILL'));
     await waitHttp(`http://127.0.0.1:${GW}/healthz`);
-    const client = await connect(`http://127.0.0.1:${GW}/mcp`);
+    const { client } = await connect(`http://127.0.0.1:${GW}/mcp`);
     await until('every upstream listed', async () => {
         const names = (await client.listTools()).tools.map((t) => t.name);
         return ['bad__echo', 'good__echo', 'gone__echo', 'restart__echo', 'brk__echo', 'tight__slow', 'proc__echo']
@@ -92,10 +92,15 @@ async function main() {
     ok('the gateway lists the tools of all seven upstreams');
 
     // Row: connection refused. The upstream was up (its tools are listed), then is gone.
+    // The first call may find its kept-alive connection reset; the next one is refused.
     kill('gone');
-    let r = await call(client, 'gone__echo', { text: 'x' });
-    check(r.error && r.error.includes('gone'), `refused: the error does not name the upstream: ${JSON.stringify(r)}`);
-    check(r.ms < 2000 + 1500, `refused: the error took ${r.ms} ms, more than the timeout`);
+    let r;
+    for (let i = 0; i < 2; i++) {
+        r = await call(client, 'gone__echo', { text: 'x' });
+        check(r.error && r.error.includes('gone'), `refused: the error does not name the upstream: ${JSON.stringify(r)}`);
+        check(r.ms < 2000, `refused: the error took ${r.ms} ms, more than the timeout`);
+    }
+    check(/refused|connect/i.test(r.error), `refused: ${r.error}`);
     await healthyStillWorks(client, 'refused');
     ok(`connection refused: error naming the upstream in ${r.ms} ms (${r.error})`);
 
@@ -116,7 +121,7 @@ async function main() {
 
     // Rows: too big, invalid JSON, wrong id.
     for (const [tool, args, word] of [
-        ['big', { bytes: 17 * 1024 * 1024 }, 'big'],
+        ['big', { bytes: 17 * 1024 * 1024 }, 'cap'],
         ['bad_json', {}, 'JSON'],
         ['wrong_id', {}, 'id'],
     ]) {
@@ -200,7 +205,7 @@ async function main() {
     const startsHang = fs.readFileSync(starts, 'utf8').trim().split('\n').length;
     r = await call(client, 'proc__hang');
     check(r.error && r.error.includes('proc'), `stdio hang: ${JSON.stringify(r)}`);
-    check(r.ms >= 1400 && r.ms < 4000, `stdio hang: the error came after ${r.ms} ms`);
+    check(r.ms >= 2900 && r.ms < 8000, `stdio hang: the error came after ${r.ms} ms, not at the 3 s timeout`);
     let sawOpen = false;
     await until('the hung child replaced', async () => {
         const x = await call(client, 'proc__echo', { text: 'z' });

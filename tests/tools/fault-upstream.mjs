@@ -76,6 +76,7 @@ function answer(msg) {
     case 'echo':
         return { reply: result(id, text(`${name}: ${a.text ?? ''}`)) };
     case 'big':
+        if (!stdio) return { fault: tool, args: a };
         return { reply: result(id, text('x'.repeat(a.bytes ?? 1024))) };
     case 'wrong_id':
         return { reply: result(typeof id === 'number' ? id + 1000 : `${id}-other`, text('wrong id')) };
@@ -187,6 +188,26 @@ async function onPost(req, res) {
             req.socket.destroy();
         }, 20);
         break;
+    case 'big': {
+        // Written in 1 MiB pieces from one buffer: building a 17 MiB string takes seconds here.
+        const head = Buffer.from(JSON.stringify(result(msg.id, text('@'))).replace('"@"', '"'), 'utf8');
+        const [pre, post] = [head.subarray(0, head.indexOf('"', head.indexOf('"text":') + 7) + 1), Buffer.from('"}]}}')];
+        const piece = Buffer.alloc(1 << 20, 'x');
+        const n = Math.ceil((a.args.bytes ?? 1024) / piece.length);
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': pre.length + n * piece.length + post.length });
+        res.write(pre);
+        let i = 0;
+        const more = () => {
+            while (i < n) {
+                i++;
+                if (!res.write(piece)) return void res.once('drain', more);
+            }
+            res.end(post);
+        };
+        res.on('error', () => {});
+        more();
+        break;
+    }
     case 'bad_json': {
         const s = '{"jsonrpc":"2.0","id":' + JSON.stringify(msg.id) + ',"result":{"content":[';
         res.writeHead(200, { 'content-type': 'application/json', 'content-length': s.length });
