@@ -67,7 +67,8 @@ spawn() { # spawn NAME CMD...: in the background, in its own process group; PID_
 wait_http() { # wait_http URL PID: PID answers on URL with any HTTP status
     for _ in $(seq 1 600); do
         kill -0 "$2" 2>/dev/null || { echo "bench: process for $1 exited:" >&2; tail -n 5 "$TMP"/*.log >&2; exit 1; }
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" != 000 ] && return 0
+        # -m: an SSE endpoint (mcp-hub's GET /mcp) answers its head and never ends
+        [ "$(curl -s -m 2 -o /dev/null -w '%{http_code}' "$1" 2>/dev/null)" != 000 ] && return 0
         sleep 0.1
     done
     echo "bench: $1 did not come up" >&2
@@ -153,16 +154,20 @@ done
 # ---- load ----
 cat >"$TMP/echo.lua" <<'EOF'
 -- Rotate through session ids; args: ids-file tool argument text-bytes delay-ms (0: closed loop).
-local ids, n, body, pause = {}, 0, nil, 0
+-- Each request has an id of its own: a session may have several calls in flight (two
+-- connections on one session), and a repeated id in flight is refused.
+local ids, n, rest, pause, seq = {}, 0, nil, 0, 0
 function init(args)
     for line in io.lines(args[1]) do ids[#ids + 1] = line end
-    body = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"' .. args[2] ..
+    rest = ',"method":"tools/call","params":{"name":"' .. args[2] ..
         '","arguments":{"' .. args[3] .. '":"' .. string.rep("x", tonumber(args[4])) .. '"}}}'
     pause = tonumber(args[5])
     n = math.random(#ids)
 end
 function request()
     n = n % #ids + 1
+    seq = seq + 1
+    local body = '{"jsonrpc":"2.0","id":' .. seq .. rest
     return wrk.format("POST", "/mcp", {
         ["Content-Type"] = "application/json",
         ["Accept"] = "application/json, text/event-stream",
