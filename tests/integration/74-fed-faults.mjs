@@ -163,7 +163,7 @@ async function main() {
     r = await call(client, 'brk__echo', { text: 'x' });
     check(r.error && r.error.includes("upstream 'brk'") && r.error.includes('circuit breaker is open'),
         `breaker: not open after 3 failures: ${JSON.stringify(r)}`);
-    check(r.ms < 500, `breaker: the refusal took ${r.ms} ms`);
+    check(r.ms < 1000, `breaker: the refusal took ${r.ms} ms`);
     const echoesWhileOpen = (await stats(BRK)).calls.echo ?? 0;
     check(echoesWhileOpen === 0, 'breaker: a refused call reached the upstream');
     let ready = await (await fetch(`http://127.0.0.1:${GW}/readyz`)).text();
@@ -183,7 +183,7 @@ async function main() {
     r = await call(client, 'tight__echo', { text: 'third' });
     check(r.error && r.error.includes("upstream 'tight'") && r.error.includes('max-inflight'),
         `bulkhead: ${JSON.stringify(r)}`);
-    check(r.ms < 500, `bulkhead: the refusal took ${r.ms} ms`);
+    check(r.ms < 1000, `bulkhead: the refusal took ${r.ms} ms (the calls it waited behind take 1.5 s)`);
     for (const s of await Promise.all(slow)) check(s.text === 'tight: slow done', `bulkhead: ${JSON.stringify(s)}`);
     r = await call(client, 'tight__echo', { text: 'after' });
     check(r.text === 'tight: after', `bulkhead: not admitted after the others ended: ${JSON.stringify(r)}`);
