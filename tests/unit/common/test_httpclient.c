@@ -212,25 +212,34 @@ START_TEST(test_hc_keeps_a_burst_of_connections_for_the_next_burst)
 {
     enum { N = 16 };
     struct got init = {0}, g[N];
-    char err[128];
+    char err[128], h_sid[160], body[N][160];
     long first = 0, second = 0;
     setup();
     initialize(&init, 0);
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", init.sid);
     for (int round = 0; round < 2; round++) {
         const char *hdrs[] = {"Content-Type: application/json",
-                              "Accept: application/json, text/event-stream", NULL};
-        struct mcpgw_hc_opts o = {.method = "POST",
-                                  .url = "http://127.0.0.1:18480/healthz",
-                                  .headers = hdrs,
-                                  .body = "{}",
-                                  .body_len = 2,
-                                  .timeout_ms = 10000};
+                              "Accept: application/json, text/event-stream",
+                              "MCP-Protocol-Version: 2025-11-25", h_sid, NULL};
         memset(g, 0, sizeof(g));
-        for (int i = 0; i < N; i++)
+        /* Calls that overlap (the built-in sleep tool), so each needs a connection of its own. */
+        for (int i = 0; i < N; i++) {
+            struct mcpgw_hc_opts o = {.method = "POST",
+                                      .url = URL,
+                                      .headers = hdrs,
+                                      .body = body[i],
+                                      .timeout_ms = 10000};
+            snprintf(body[i], sizeof(body[i]),
+                     "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"sleep\",\"arguments\":{\"ms\":300}}}",
+                     100 * round + i + 10);
+            o.body_len = strlen(body[i]);
             ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &g[i], err, sizeof(err)));
+        }
         for (int i = 0; i < N; i++) {
             ck_assert_msg(upkit_run_until(base, &g[i].done, 15000), "request did not finish");
             ck_assert_int_eq(g[i].err, MCPGW_HC_OK);
+            ck_assert_int_eq(g[i].status, 200);
             *(round ? &second : &first) += g[i].new_conns;
         }
     }
