@@ -267,6 +267,16 @@ static int complete_later(struct mcpgw_node *n, const char *ref_type, const char
     return 1;
 }
 
+/* Subscribing at the upstream is once per node and lasts while the upstream runs; unsubscribing
+ * a session is the registry's alone (updates for a URI nobody here watches find no one). */
+static int subscribe(struct mcpgw_node *n, const char *uri, int on)
+{
+    struct mcpgw_upstream *u = resource_owner(n, uri);
+    if (!u)
+        return 0;
+    return on ? mcpgw_upstream_watch(u, uri) == 0 : 1;
+}
+
 const struct mcpgw_provider_ops mcpgw_upprov_provider = {
     .name = "upstreams",
     .list_tools = list_tools,
@@ -277,6 +287,7 @@ const struct mcpgw_provider_ops mcpgw_upprov_provider = {
     .read = read_resource,
     .get_prompt = get_prompt,
     .complete_later = complete_later,
+    .subscribe = subscribe,
 };
 
 /* ---- what the upstreams send apart from calls ---- */
@@ -333,6 +344,16 @@ static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
 {
     struct broadcast b = {.n = n};
     char *json;
+    if (strcmp(m->method, "notifications/resources/updated") == 0) {
+        /* Each node holds its own upstream subscription: its local subscribers only. */
+        const char *uri = mcpgw_json_str(m->params, "uri");
+        if (!uri)
+            return;
+        b.json[0] = json = mcpgw_msg_relay(m->method, json_object_get(m->params), &b.len[0]);
+        mcpgw_registry_foreach_subscriber(n->reg, uri, send_each, &b);
+        free(json);
+        return;
+    }
     if (strcmp(m->method, "notifications/message") != 0) {
         log_debug("upstream %s: %s is not passed on from a shared session",
                   mcpgw_upstream_cfg(u)->name, m->method);

@@ -56,6 +56,7 @@ struct mcpgw_upstream {
     struct fetch fetch[MCPGW_CATALOG_KIND_COUNT];
     struct mcpgw_upstream_call *calls;
     struct event *retry_ev; /* HTTP: initialize again after a failure */
+    json_object *watched;   /* URIs subscribed at the upstream (object used as a set) */
     long backoff_ms;
     struct mcpgw_breaker *br; /* breaker, bulkhead, metrics, health */
 };
@@ -294,8 +295,8 @@ static void on_stdio_call_reply(void *arg, enum mcpgw_upstdio_err err, const cha
 static const struct mcpgw_upmcp_call_cbs http_call_cbs = {on_http_call_message, on_http_call_reply};
 
 /* guarded: the call passes the breaker and the bulkhead first (every call but the node's own
- * list fetches, which must refill the catalogue after a restart even while the breaker is
- * open; their outcomes still count). */
+ * list fetches and subscription renewals, which must refill the catalogue and the
+ * subscriptions after a restart even while the breaker is open; their outcomes still count). */
 static struct mcpgw_upstream_call *request(struct mcpgw_upstream *u, const char *method,
                                            json_object *params, const char *progress_token,
                                            const struct mcpgw_upstream_call_cbs *cbs, void *arg,
@@ -488,6 +489,60 @@ static void fetch_all(struct mcpgw_upstream *u)
     }
 }
 
+/* ---- resource subscriptions ---- */
+
+static void on_subscribed(void *arg, enum mcpgw_upstream_err err, const char *why,
+                          const struct mcpgw_jsonrpc_msg *m)
+{
+    struct mcpgw_upstream *u = arg;
+    if (err && err != MCPGW_UPSTREAM_E_DOWN)
+        log_warn("upstream %s: resources/subscribe failed: %s", u->cfg->name, why);
+    else if (!err && m->kind == MCPGW_JSONRPC_ERROR)
+        log_warn("upstream %s: resources/subscribe refused: %s", u->cfg->name,
+                 json_object_to_json_string(m->error));
+}
+
+static void send_subscribe(struct mcpgw_upstream *u, const char *uri)
+{
+    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_subscribed};
+    json_object *params = json_object_new_object();
+    char why[200];
+    json_object_object_add(params, "uri", json_object_new_string(uri));
+    /* Unguarded like the list fetches: a subscription renewed after a restart must not be lost
+     * to an open breaker. */
+    request(u, "resources/subscribe", params, NULL, &cbs, u, 0, why, sizeof(why));
+}
+
+int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri)
+{
+    json_object *res = mcpgw_json_obj(mcpgw_json_obj(mcpgw_upstream_server(u), "capabilities"),
+                                      "resources"),
+                *sub;
+    if (u->ready &&
+        !(res && json_object_object_get_ex(res, "subscribe", &sub) && json_object_get_boolean(sub)))
+        return -1;
+    if (!u->watched)
+        u->watched = json_object_new_object();
+    if (json_object_object_get_ex(u->watched, uri, NULL))
+        return 0;
+    json_object_object_add(u->watched, uri, NULL);
+    if (u->ready)
+        send_subscribe(u, uri);
+    return 0;
+}
+
+/* A new upstream session: subscribe again to what was watched. */
+static void rewatch(struct mcpgw_upstream *u)
+{
+    if (!u->watched)
+        return;
+    json_object_object_foreach(u->watched, uri, v)
+    {
+        (void)v;
+        send_subscribe(u, uri);
+    }
+}
+
 /* ---- connections ---- */
 
 static void http_connect(struct mcpgw_upstream *u);
@@ -515,6 +570,7 @@ static void on_http_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
     mcpgw_upmcp_listen(u->http, NULL);
     resend_parked(u, MCPGW_UPMCP_OK, NULL);
     fetch_all(u);
+    rewatch(u);
 }
 
 static void on_http_message(void *arg, const char *event_id, const struct mcpgw_jsonrpc_msg *m)
@@ -552,6 +608,7 @@ static void on_stdio_ready(void *arg, int ok, const char *why)
     mcpgw_breaker_note_procs(u->br, 1);
     log_info("upstream %s: process ready", u->cfg->name);
     fetch_all(u);
+    rewatch(u);
 }
 
 static void on_stdio_down(void *arg, int status, long restart_in_ms)
@@ -652,6 +709,7 @@ static void upstream_free(struct mcpgw_upstream *u, const char *why, int gracefu
     }
     event_free(u->retry_ev);
     mcpgw_breaker_free(u->br);
+    json_object_put(u->watched);
     mcpgw_upcfg_free(u->cfg);
     free(u);
 }

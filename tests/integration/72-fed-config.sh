@@ -5,7 +5,7 @@
 # upstream (another mcpgw-node) while a client session and its GET stream stay open: the same
 # session then sees the upstream's tools, prefixed, and gets tools/list_changed on its stream;
 # a bad reload changes nothing; changing the prefix and removing the upstream take effect
-# without dropping the session. The upstream holds one shared session for all of it, and the
+# without dropping the session. A client's cancel stops the call at the upstream. The upstream holds one shared session for all of it, and the
 # secret header value appears in no log and no metric.
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -112,7 +112,7 @@ wait_log() { # wait_log COUNT REGEX
     fail "the gateway did not log '$2' ($1 times): $(tail -n 5 "$log")"
 }
 
-mcpgw_node up "$UP" # the upstream: another mcpgw-node with its built-ins
+mcpgw_node up "$UP" --log-level debug # the upstream: another mcpgw-node with its built-ins
 write_conf
 mcpgw_spawn gw "$BIN" --config "$conf"
 mcpgw_wait_http "http://127.0.0.1:$P/healthz"
@@ -160,6 +160,32 @@ grep -q second "$out" || fail "second session's call: $(head -c 300 "$out")"
 created=$(curl -sS "http://127.0.0.1:$UP/metrics" | awk '$1 ~ /^mcpgw_node_sessions_created_total/ { print $2 }')
 [ "$created" = 1 ] || fail "the upstream saw $created sessions, want 1 (one shared session per node)"
 pass "two client sessions share one upstream session (upstream sessions_created_total = 1)"
+
+echo "# a resource subscription through the upstream"
+rpc "$S" '{"jsonrpc":"2.0","id":8,"method":"resources/subscribe","params":{"uri":"mcpgw://notes/t72"}}'
+[ "$code" = 200 ] && jq -e '.result' "$out" >/dev/null || fail "resources/subscribe: HTTP $code $(head -c 300 "$out")"
+rpc "$S2" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"u1__notes_write","arguments":{"name":"t72","text":"hello"}}}'
+grep -q '"isError"' "$out" && fail "notes_write: $(head -c 300 "$out")"
+for ((i = 0; i < 200; i++)); do grep -q 'notifications/resources/updated.*mcpgw://notes/t72' "$MCPGW_TMP/stream.out" && break; sleep 0.05; done
+grep -q 'notifications/resources/updated.*mcpgw://notes/t72' "$MCPGW_TMP/stream.out" ||
+    fail "no resources/updated for the note on the subscriber's GET stream: $(tail -c 600 "$MCPGW_TMP/stream.out")"
+pass "a subscription through the gateway gets the upstream's resources/updated on its GET stream"
+
+echo "# a client's cancel reaches the upstream"
+inflight() { curl -sS "http://127.0.0.1:$UP/metrics" | awk '$1 ~ /^mcpgw_node_calls_inflight/ { print $2 }'; }
+curl -sS -o "$MCPGW_TMP/sleep.out" --max-time 60 -H "$CT" -H "$ACC" -H "$PV" -H "Mcp-Session-Id: $S2" \
+    --data-binary '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"u1__sleep","arguments":{"ms":60000}}}' "$URL" &
+sleeper=$!
+for ((i = 0; i < 200; i++)); do [ "$(inflight)" = 1 ] && break; sleep 0.05; done
+[ "$(inflight)" = 1 ] || fail "the upstream never saw the sleep call"
+rpc "$S2" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"test"}}'
+[ "$code" = 202 ] || fail "notifications/cancelled: HTTP $code"
+for ((i = 0; i < 200; i++)); do [ "$(inflight)" = 0 ] && break; sleep 0.05; done
+[ "$(inflight)" = 0 ] || fail "the upstream still runs the cancelled call"
+wait "$sleeper" || true
+grep -q 'request cancelled by the client' "$MCPGW_TMP/up.log" || fail "the upstream got no notifications/cancelled"
+pass "notifications/cancelled from the client reached the upstream and stopped the call there (its calls_inflight back to 0)"
+
 write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1 colour=red"
 kill -HUP "$PID_gw"
 wait_log 1 "reload refused.*unknown key 'colour'"
@@ -191,4 +217,14 @@ pass "upstream removed: its tools are gone, the session and its GET stream live 
 ! curl -sS "http://127.0.0.1:$P/metrics" | grep -q "$MCPGW_T72_SECRET" || fail "the metrics hold the secret"
 pass "the header's secret value is in no log and no metric"
 kill "$stream" 2>/dev/null || true
+
+# Exit with an upstream configured: everything is released (a sanitized build checks leaks).
+write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1"
+kill -HUP "$PID_gw"
+wait_log 3 'upstream up1: [0-9]+ tools'
+kill -INT "$PID_gw"
+rc=0
+wait "$PID_gw" || rc=$?
+[ "$rc" = 0 ] || fail "the gateway exited $rc on SIGINT: $(tail -n 20 "$log")"
+pass "SIGINT with an upstream running: clean exit"
 echo "PASS 72-fed-config"
