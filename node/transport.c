@@ -17,6 +17,7 @@
 #include "node/session.h"
 #include "node/store.h"
 #include "node/stream.h"
+#include "node/upstream.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -409,6 +410,17 @@ static void handle_metrics(struct mcpgw_node *n, struct mcpgw_http_conn *c)
     evbuffer_free(out);
 }
 
+/* 200 "ready", then one line per upstream: an upstream's state never makes the node not ready
+ * (docs/federation.md, "Failure handling"). */
+static void respond_ready(struct mcpgw_node *n, struct mcpgw_http_conn *c)
+{
+    char buf[8192] = "ready\n";
+    size_t len = 6;
+    if (n->ups)
+        len += mcpgw_upstream_health(n, buf + len, sizeof(buf) - len);
+    mcpgw_http_respond(c, 200, "text/plain", NULL, buf, len);
+}
+
 void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
 {
     struct mcpgw_node *n = arg;
@@ -427,7 +439,7 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         else if (!mcpgw_store_up(n->store))
             mcpgw_http_respond(c, 503, "text/plain", NULL, degraded, sizeof(degraded) - 1);
         else
-            mcpgw_http_respond(c, 200, "text/plain", NULL, "ready\n", 6);
+            respond_ready(n, c);
         return;
     }
     if (mcpgw_strieq(req->path, req->path_len, "/metrics")) {
