@@ -655,6 +655,10 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
         mcpgw_breaker_on_state(u->br, on_breaker_state, u);
     }
     u->retry_ev = evtimer_new(n->base, on_retry, u);
+    if (cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT)
+        log_warn("upstream %s: session=per-client is not served yet: it runs shared (one session "
+                 "for every client of this node)",
+                 cfg->name);
     for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++) {
         u->fetch[k].u = u;
         u->fetch[k].k = (enum mcpgw_catalog_kind)k;
