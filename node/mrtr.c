@@ -385,8 +385,10 @@ int mcpgw_mrtr_serve(const struct mcpgw_mrtr_req *req, struct mcpgw_mrtr_answer 
         vals = json_object_new_object();
     for (;;) {
         rc = run_round(f, round, req, responses, vals, &asks, a);
-        if (rc < 0)
+        if (rc < 0) {
+            json_object_put(asks);
             break;
+        }
         if (rc == 0) {
             char *state = seal_state(req, round, vals);
             a->result = mcpgw_msg_input_required(asks, state);
