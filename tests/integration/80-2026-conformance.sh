@@ -82,4 +82,15 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:17710/mcp \
 code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE http://127.0.0.1:17710/mcp \
     -H 'MCP-Protocol-Version: 2026-07-28')
 [ "$code" = 405 ] || fail "DELETE without a session from a 2026-07-28 client: $code, expected 405"
+# A clean stop, so that a sanitized build (MCPGW_BUILD=build-asan) reports leaks.
+for n in n1 n2 n3; do
+    pid_var=PID_$n
+    kill -TERM "${!pid_var}"
+    rc=0
+    wait "${!pid_var}" || rc=$?
+    [ "$rc" = 0 ] || fail "$n exited with $rc on SIGTERM"
+    if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$MCPGW_TMP/$n.log"; then
+        fail "sanitizer report in $MCPGW_TMP/$n.log"
+    fi
+done
 pass "conformance 2026-07-28: $pass_26 scenarios passed (tasks extension excluded); 2025-11-25: $pass_25 passed"
