@@ -26,6 +26,7 @@ struct mcpgw_gossip;
 struct mcpgw_cluster;
 struct mcpgw_upstream_set;
 struct mcpgw_provider_ops;
+struct mcpgw_seal_ring;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -71,6 +72,7 @@ struct mcpgw_node {
      * and/or the upstreams, as the configuration says. */
     const struct mcpgw_provider_ops *const *providers;
     unsigned nproviders;
+    struct mcpgw_seal_ring *state_ring; /* seals MRTR requestState (node/era26.c) */
 };
 
 #endif
