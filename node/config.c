@@ -3,6 +3,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "node/auth.h"
 
 #include <string.h>
 
@@ -62,6 +63,27 @@ static const struct mcpgw_opts_row rows[] = {
      "HTTP address balancers reach us at (default: --listen)"},
     {"drain-timeout", MCPGW_OPTS_DURATION, F(drain_timeout_ms), "10s", "DUR",
      "on SIGTERM, wait this long for calls", LIVE},
+    {"auth", MCPGW_OPTS_STR, F(auth), "off", "MODE",
+     "client authentication: off, jwt (OAuth access tokens), apikey, or both"},
+    {"auth-issuer", MCPGW_OPTS_STR, F(auth_issuer), NULL, "URL",
+     "the authorization server whose JWT access tokens are accepted (exact iss)"},
+    {"auth-jwks-url", MCPGW_OPTS_STR, F(auth_jwks_url), NULL, "URL",
+     "where the authorization server publishes its signing keys (JWKS)"},
+    {"auth-resource", MCPGW_OPTS_STR, F(auth_resource), NULL, "URL",
+     "this gateway's canonical public URL of /mcp (behind a balancer: the balancer's), the "
+     "audience tokens must name"},
+    {"auth-scopes", MCPGW_OPTS_LIST, F(auth_scopes), NULL, "LIST",
+     "scopes every request needs (403 insufficient_scope otherwise)"},
+    {"auth-skew", MCPGW_OPTS_DURATION, F(auth_skew_ms), "60s", "DUR",
+     "clock difference allowed for exp, nbf and iat"},
+    {"auth-jwks-refresh", MCPGW_OPTS_DURATION, F(auth_jwks_refresh_ms), "5m", "DUR",
+     "fetch the JWKS again this often", .min = 1000},
+    {"auth-unknown-kid-interval", MCPGW_OPTS_DURATION, F(auth_unknown_kid_ms), "10s", "DUR",
+     "a token naming an unknown key id refetches the JWKS at most this often"},
+    {"auth-apikeys", MCPGW_OPTS_STR, F(auth_apikeys), NULL, "FILE",
+     "API key table: lines '<principal> <sha256-hex of key> [scope ...]'"},
+    {"auth-apikeys-env", MCPGW_OPTS_STR, F(auth_apikeys_env), NULL, "VAR",
+     "the API key table from this environment variable (entries separated by ';')"},
     {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "info", "LEVEL", "debug, info, warn or error",
      LIVE},
 };
@@ -144,6 +166,8 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
     for (int i = 0; i < cfg->gossip_seeds.n; i++)
         if (!addr_ok("gossip-seeds", cfg->gossip_seeds.v[i], err, errlen))
             return -1;
+    if (mcpgw_auth_config_check(cfg, err, errlen) < 0)
+        return -1;
     if (cfg->allowed_hosts.n == 0) {
         snprintf(err, errlen, "allowed-hosts is empty: every request would be refused (403)");
         return -1;

@@ -36,6 +36,18 @@ struct mcpgw_node_config {
     char gossip_bind[128], gossip_advertise[128], advertise[128];
     char gossip_keyring[512]; /* key ring file (re-read on SIGHUP); "": unauthenticated gossip */
     struct mcpgw_opts_list gossip_seeds;
+    /* Client authentication (node/auth.h, docs/security.md); "off" keeps the request path as
+     * it was. Read at start only. */
+    char auth[16];                      /* off, jwt, apikey or both */
+    char auth_issuer[512];              /* the authorization server (JWT iss, metadata) */
+    char auth_jwks_url[512];            /* its JWKS */
+    char auth_resource[512];            /* canonical public URL of /mcp: JWT aud, metadata */
+    struct mcpgw_opts_list auth_scopes; /* every request needs all of them */
+    uint64_t auth_skew_ms;              /* clock skew allowed for exp/nbf/iat */
+    uint64_t auth_jwks_refresh_ms;      /* periodic JWKS refresh */
+    uint64_t auth_unknown_kid_ms;       /* at most one JWKS fetch per this for unknown kids */
+    char auth_apikeys[512];             /* API key table file */
+    char auth_apikeys_env[64];          /* or: environment variable holding it */
 };
 
 /* Every field to its default (lists allocated: free with mcpgw_node_config_free). */

@@ -4,6 +4,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
+#include "node/auth.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/fanout.h"
@@ -225,6 +226,16 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (strcmp(node.cfg.auth, "off") != 0) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "node=\"%s\"", node.cfg.node_id);
+        node.auth = mcpgw_auth_new(node.base, &node.cfg, node.metrics, labels,
+                                   mcpgw_transport_handle, &node, err, sizeof(err));
+        if (!node.auth) {
+            log_error("%s", err);
+            goto out;
+        }
+    }
     mcpgw_cluster_start(&node);
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
@@ -244,6 +255,7 @@ int main(int argc, char **argv)
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     mcpgw_cluster_stop(&node);
 out:
+    mcpgw_auth_free(node.auth);
     if (node.gossip) {
         mcpgw_gossip_leave(node.gossip);
         mcpgw_gossip_free(node.gossip);

@@ -23,6 +23,7 @@ struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
+struct mcpgw_auth;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -58,6 +59,10 @@ struct mcpgw_node {
     int resyncing;                 /* after a stall: session requests wait for the store (503) */
     struct mcpgw_cluster *cluster; /* timers and claims-back of cluster.c */
     struct mcpgw_gossip *gossip;   /* NULL without --gossip-bind */
+    struct mcpgw_auth *auth;       /* NULL with --auth off */
+    /* The authenticated principal of the request being handled, borrowed while its handler
+     * runs (initialize binds the new session to it); NULL without authentication. */
+    const char *req_principal;
 };
 
 #endif

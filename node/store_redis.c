@@ -306,15 +306,15 @@ static void send_argv(struct rstore *r, struct op *o, int argc, const char **arg
 static void eval(struct rstore *r, struct op *o, enum script sc, int nkeys, int nargs,
                  const char **args, const size_t *arglens)
 {
-    const char *argv[24];
-    size_t lens[24];
+    const char *argv[32];
+    size_t lens[32];
     char nk[8];
     int argc = 0;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     argv[argc] = "EVALSHA", lens[argc++] = 7;
     argv[argc] = r->sha[sc], lens[argc++] = 40;
     argv[argc] = nk, lens[argc++] = strlen(nk);
-    for (int i = 0; i < nargs && argc < 24; i++) {
+    for (int i = 0; i < nargs && argc < 32; i++) {
         argv[argc] = args[i];
         lens[argc++] = arglens && arglens[i] != (size_t)-1 ? arglens[i] : strlen(args[i]);
     }
@@ -337,7 +337,7 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     struct rstore *r = R(st);
     struct op *o = op_new(r, done_reply, arg);
     char ks[128], proto[8], caps[8], state[8], level[8], created[24];
-    const char *args[20];
+    const char *args[22];
     int n = 0;
     o->cb.done = done;
     s->epoch = 1;
@@ -359,6 +359,8 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     args[n++] = "owner", args[n++] = r->st->cfg.node_id;
     args[n++] = "epoch", args[n++] = "1";
     args[n++] = "created", args[n++] = created;
+    if (s->principal) /* the principal it is bound to (node/auth.h) */
+        args[n++] = "pr", args[n++] = s->principal;
     eval(r, o, S_CREATE, 1, n, args, NULL);
 }
 
@@ -410,6 +412,7 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     s->log_level = (int8_t)atoi(hget(h, "level") ? hget(h, "level") : "-1");
     s->epoch = strtoull(hget(h, "epoch") ? hget(h, "epoch") : "0", NULL, 10);
     s->client = xstrdup(hget(h, "client") ? hget(h, "client") : "{}");
+    s->principal = hget(h, "pr") ? xstrdup(hget(h, "pr")) : NULL;
     for (size_t i = 0; subs->type == REDIS_REPLY_ARRAY && i < subs->elements; i++)
         if (subs->element[i]->type == REDIS_REPLY_STRING)
             mcpgw_session_sub_add(s, subs->element[i]->str);

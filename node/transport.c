@@ -6,6 +6,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
+#include "node/auth.h"
 #include "node/call.h"
 #include "node/cluster.h"
 #include "node/frame.h"
@@ -137,6 +138,7 @@ struct pending {
     struct mcpgw_jsonrpc_msg msg; /* POST: owned */
     char *lei;                    /* GET: Last-Event-ID, owned, or NULL */
     struct mcpgw_resume *early;   /* GET resuming a claimed session: its replay, sent along */
+    char *principal;              /* the request's authenticated principal, owned, or NULL */
 };
 
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
@@ -158,6 +160,7 @@ static void pending_free(struct pending *p)
     if (p->msg.root)
         mcpgw_jsonrpc_msg_deinit(&p->msg);
     free(p->lei);
+    free(p->principal);
     free(p);
 }
 
@@ -266,9 +269,26 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
     }
 }
 
+/* A session id presented by a principal other than its creator: answered exactly as an unknown
+ * session (nothing tells the caller the id exists), counted and audited. */
+static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                         struct pending *p)
+{
+    const char *rid = NULL;
+    if (mcpgw_auth_owner_ok(s->principal, p->principal))
+        return 0;
+    if (p->msg.root && p->msg.id)
+        rid = json_object_to_json_string_ext(p->msg.id, JSON_C_TO_STRING_PLAIN);
+    mcpgw_auth_audit_session(n->auth, c, p->principal, s->id, rid);
+    refuse(n, c, 404, -32001, "Session not found: initialize a new session", NULL);
+    return 1;
+}
+
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
                   struct pending *p)
 {
+    if (n->auth && owner_refused(n, c, s, p))
+        return;
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
     mcpgw_store_touch(n->store, s);
     switch (p->method) {
@@ -297,7 +317,7 @@ static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_
 }
 
 static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                        const struct mcpgw_http_req *req)
+                        const struct mcpgw_http_req *req, const char *principal)
 {
     struct pending *p;
     json_object *bad_id = NULL;
@@ -323,6 +343,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_POST;
+    p->principal = principal ? xstrdup(principal) : NULL;
     rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
     if (rc) {
         size_t len;
@@ -337,7 +358,9 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     if (p->msg.kind == MCPGW_JSONRPC_REQUEST && !mcpgw_http_find(&req->head, "mcp-session-id")) {
         if (strcmp(p->msg.method, "initialize") == 0) {
             (*n->st.requests)++;
+            n->req_principal = principal; /* the new session is bound to it */
             mcpgw_protocol_initialize(n, c, &p->msg);
+            n->req_principal = NULL;
             pending_free(p);
             return;
         }
@@ -352,7 +375,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
 }
 
 static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                       const struct mcpgw_http_req *req)
+                       const struct mcpgw_http_req *req, const char *principal)
 {
     const struct mcpgw_http_header *lei;
     struct pending *p;
@@ -364,19 +387,21 @@ static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_GET;
+    p->principal = principal ? xstrdup(principal) : NULL;
     if ((lei = mcpgw_http_find(&req->head, "last-event-id")) != NULL)
         p->lei = xstrndup(lei->value, lei->value_len > 128 ? 128 : lei->value_len);
     with_session(n, c, &req->head, p);
 }
 
 static void handle_delete(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                          const struct mcpgw_http_req *req)
+                          const struct mcpgw_http_req *req, const char *principal)
 {
     struct pending *p;
     if (!version_ok(n, c, &req->head))
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_DELETE;
+    p->principal = principal ? xstrdup(principal) : NULL;
     with_session(n, c, &req->head, p);
 }
 
@@ -411,6 +436,8 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
     struct mcpgw_node *n = arg;
     const struct mcpgw_http_header *host = mcpgw_http_find(&req->head, "host"),
                                    *origin = mcpgw_http_find(&req->head, "origin");
+    struct mcpgw_auth_who who;
+    const char *principal = NULL;
 
     if (mcpgw_strieq(req->path, req->path_len, "/healthz")) {
         mcpgw_http_respond(c, 200, "text/plain", NULL, "ok\n", 3);
@@ -431,6 +458,8 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         handle_metrics(n, c);
         return;
     }
+    if (n->auth && mcpgw_auth_well_known(n->auth, c, req))
+        return;
     if (!(req->path_len == 4 && memcmp(req->path, "/mcp", 4) == 0)) {
         refuse(n, c, 404, -32000, "Not Found: the MCP endpoint is /mcp", NULL);
         return;
@@ -451,15 +480,20 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         refuse(n, c, 403, -32000, msg, NULL);
         return;
     }
+    if (n->auth) {
+        if (!mcpgw_auth_check(n->auth, c, req, &who))
+            return; /* answered 401/403/503, or parked until the JWKS fetch ends */
+        principal = who.principal;
+    }
     switch (req->head.method) {
     case MCPGW_HTTP_POST:
-        handle_post(n, c, req);
+        handle_post(n, c, req, principal);
         break;
     case MCPGW_HTTP_GET:
-        handle_get(n, c, req);
+        handle_get(n, c, req, principal);
         break;
     case MCPGW_HTTP_DELETE:
-        handle_delete(n, c, req);
+        handle_delete(n, c, req, principal);
         break;
     default:
         refuse(n, c, 405, -32000, "Method Not Allowed: use POST, GET or DELETE",
