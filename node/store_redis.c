@@ -53,8 +53,11 @@ static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
     "redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1",
-    /* CLAIM: KEYS s, subs; ARGV node, ttl, sid */
+    /* CLAIM: KEYS s, subs; ARGV node, ttl, sid, principal ("" = any). A session bound to another
+     * principal is left where it is: a request with a stolen id must not move it. */
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'pr') ~= ARGV[4] then "
+    "  return redis.status_reply('FOREIGN') end "
     "local prev = redis.call('HGET', KEYS[1], 'owner') "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
     "redis.call('HSET', KEYS[1], 'owner', ARGV[1]) "
@@ -387,6 +390,10 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
         o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
         return;
     }
+    if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "FOREIGN") == 0) {
+        o->cb.claim(o->arg, NULL, MCPGW_STORE_FOREIGN);
+        return;
+    }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
         reply->element[0]->type != REDIS_REPLY_ARRAY) {
         log_warn("session store: unexpected claim reply for %s", o->sid);
@@ -428,7 +435,7 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
     struct rstore *r = R(st);
     struct op *o;
     char ks[128], ksub[128];
-    const char *args[5];
+    const char *args[6];
     if (len >= MCPGW_SESSION_ID_MAX) {
         done(arg, NULL, MCPGW_STORE_GONE);
         return;
@@ -441,7 +448,8 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
     key(ksub, sizeof(ksub), o->sid, "subs");
     args[0] = ks, args[1] = ksub;
     args[2] = r->st->cfg.node_id, args[3] = r->ttl, args[4] = o->sid;
-    eval(r, o, S_CLAIM, 2, 5, args, NULL);
+    args[5] = st->claimant ? st->claimant : "";
+    eval(r, o, S_CLAIM, 2, 6, args, NULL);
 }
 
 static void r_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,

@@ -135,14 +135,17 @@ struct pending {
     struct mcpgw_node *n;
     struct mcpgw_http_conn *conn; /* NULL once the client left */
     enum mcpgw_http_method method;
-    struct mcpgw_jsonrpc_msg msg; /* POST: owned */
-    char *lei;                    /* GET: Last-Event-ID, owned, or NULL */
-    struct mcpgw_resume *early;   /* GET resuming a claimed session: its replay, sent along */
-    char *principal;              /* the request's authenticated principal, owned, or NULL */
+    struct mcpgw_jsonrpc_msg msg;   /* POST: owned */
+    char *lei;                      /* GET: Last-Event-ID, owned, or NULL */
+    struct mcpgw_resume *early;     /* GET resuming a claimed session: its replay, sent along */
+    char *principal;                /* the request's authenticated principal, owned, or NULL */
+    char sid[MCPGW_SESSION_ID_MAX]; /* the session asked for, while it is claimed */
 };
 
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
                   struct pending *p);
+static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                         struct pending *p);
 
 /* A Last-Event-ID of the shared store's GET stream ("0.<counter>-<n>"): the part after "0.",
  * or NULL. */
@@ -179,6 +182,8 @@ static void on_claimed(void *arg, struct mcpgw_session *s, int err)
     if (c) {
         if (s)
             serve(p->n, c, s, p);
+        else if (err == MCPGW_STORE_FOREIGN)
+            owner_refused(p->n, c, NULL, p);
         else if (err == MCPGW_STORE_GONE)
             refuse(p->n, c, 404, -32001, "Session not found: initialize a new session", NULL);
         else
@@ -218,9 +223,12 @@ static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     }
     p->n = n;
     p->conn = c;
+    snprintf(p->sid, sizeof(p->sid), "%.*s", (int)sid->value_len, sid->value);
     mcpgw_http_conn_set_close_cb(c, on_pending_conn_close, p);
     after = p->method == MCPGW_HTTP_GET ? shared_resume_point(n, p->lei) : NULL;
+    mcpgw_store_set_claimant(n->store, p->principal); /* NULL without authentication */
     mcpgw_cluster_claim(n, sid->value, sid->value_len, after, on_claimed, p, &p->early);
+    mcpgw_store_set_claimant(n->store, NULL);
 }
 
 static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
@@ -275,11 +283,13 @@ static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct
                          struct pending *p)
 {
     const char *rid = NULL;
-    if (mcpgw_auth_owner_ok(s->principal, p->principal))
+    char sid[MCPGW_SESSION_ID_MAX];
+    if (s && mcpgw_auth_owner_ok(s->principal, p->principal))
         return 0;
     if (p->msg.root && p->msg.id)
         rid = json_object_to_json_string_ext(p->msg.id, JSON_C_TO_STRING_PLAIN);
-    mcpgw_auth_audit_session(n->auth, c, p->principal, s->id, rid);
+    snprintf(sid, sizeof(sid), "%s", s ? s->id : p->sid);
+    mcpgw_auth_audit_session(n->auth, c, p->principal, sid, rid);
     refuse(n, c, 404, -32001, "Session not found: initialize a new session", NULL);
     return 1;
 }

@@ -5,6 +5,7 @@
 // a session id presented by another principal is a 404 exactly like an unknown session: on the
 // node holding it, on another node that must claim it from Redis, and for Last-Event-ID.
 // Ports 17925 (JWKS), 17930-17932, 17970, 17980, 17990-17992.
+import { execFileSync } from 'node:child_process';
 import { createServer } from 'node:http';
 import { createRequire } from 'node:module';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -174,8 +175,11 @@ try {
   check(r.status === 404 && r.text === unknown.text, `bob on the other node, which claims the session from Redis: 404 (${r.status})`);
   const hij1 = await counter(cluster.nodePort(other), 'mcpgw_node_auth_refused_total', `node="n${other}",reason="session_principal"`);
   check(hij1 === hij0 + 1, `the hijack attempt is counted (${hij0} -> ${hij1})`);
+  const owner = execFileSync('redis-cli', ['-p', String(cluster.redisPort), 'HGET', `mcpgw:{${sid}}:s`, 'owner']).toString().trim();
+  check(owner === `n${holder}`, `and it did not move the session away from its node (owner ${owner})`);
   check(await getStream(node(other), bobTok, { 'last-event-id': '0.1-0' }) === 404, 'bob resuming alice\'s stream with Last-Event-ID: 404');
-  // The principal travels with the record: alice goes on after her node dies.
+  // The principal travels with the record: alice goes on after her node dies (a real failover:
+  // the other node claims the session as her), bob is still refused there.
   kill(`n${holder}`);
   r = await post(node(other), good, call, sid);
   check(r.status === 200 && r.text.includes('"x"'), `alice's session after its node died: served by the other node (${r.status})`);
