@@ -227,9 +227,9 @@ static const char *header(const struct mcpgw_http_req *req, const char *name, ch
 }
 
 void mcpgw_auth_audit_session(struct mcpgw_auth *a, struct mcpgw_http_conn *c, const char *who,
-                              const char *session, const char *request_id)
+                              const char *session, const char *request_id, const char *forwarded)
 {
-    audit(a, c, 404, MCPGW_AUTH_R_SESSION_PRINCIPAL, who, session, request_id, NULL,
+    audit(a, c, 404, MCPGW_AUTH_R_SESSION_PRINCIPAL, who, session, request_id, forwarded,
           "the session belongs to another principal");
 }
 

@@ -73,8 +73,8 @@ int mcpgw_auth_owner_ok(const char *owner, const char *who);
 
 /* A request named a session owned by another principal: count it and write the audit line
  * (the caller answers exactly as for an unknown session). request_id is the JSON-RPC id's text
- * or NULL. */
+ * or NULL; forwarded the request's X-Forwarded-For or NULL. */
 void mcpgw_auth_audit_session(struct mcpgw_auth *a, struct mcpgw_http_conn *c, const char *who,
-                              const char *session, const char *request_id);
+                              const char *session, const char *request_id, const char *forwarded);
 
 #endif

@@ -139,6 +139,7 @@ struct pending {
     char *lei;                      /* GET: Last-Event-ID, owned, or NULL */
     struct mcpgw_resume *early;     /* GET resuming a claimed session: its replay, sent along */
     char *principal;                /* the request's authenticated principal, owned, or NULL */
+    char *forwarded;                /* with auth: its X-Forwarded-For (for the audit), or NULL */
     char sid[MCPGW_SESSION_ID_MAX]; /* the session asked for, while it is claimed */
 };
 
@@ -164,6 +165,7 @@ static void pending_free(struct pending *p)
         mcpgw_jsonrpc_msg_deinit(&p->msg);
     free(p->lei);
     free(p->principal);
+    free(p->forwarded);
     free(p);
 }
 
@@ -199,9 +201,11 @@ static void on_claimed(void *arg, struct mcpgw_session *s, int err)
 static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                          const struct mcpgw_http_head *h, struct pending *p)
 {
-    const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id");
+    const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id"), *fwd;
     struct mcpgw_session *s;
     const char *after;
+    if (n->auth && (fwd = mcpgw_http_find(h, "x-forwarded-for")) != NULL)
+        p->forwarded = xstrndup(fwd->value, fwd->value_len > 64 ? 64 : fwd->value_len);
     if (n->resyncing) {
         refuse(n, c, 503, -32603,
                "Service Unavailable: this node stalled and is catching up with the cluster; "
@@ -289,7 +293,7 @@ static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct
     if (p->msg.root && p->msg.id)
         rid = json_object_to_json_string_ext(p->msg.id, JSON_C_TO_STRING_PLAIN);
     snprintf(sid, sizeof(sid), "%s", s ? s->id : p->sid);
-    mcpgw_auth_audit_session(n->auth, c, p->principal, sid, rid);
+    mcpgw_auth_audit_session(n->auth, c, p->principal, sid, rid, p->forwarded);
     refuse(n, c, 404, -32001, "Session not found: initialize a new session", NULL);
     return 1;
 }

@@ -192,8 +192,9 @@ try {
   const lines = logs.split('\n').filter((l) => l.includes('audit=auth'));
   for (const reason of ['no_token', 'expired', 'not_yet_valid', 'wrong_audience', 'wrong_issuer', 'alg_not_allowed', 'bad_signature', 'unknown_kid', 'bad_apikey', 'insufficient_scope', 'session_principal'])
     check(lines.some((l) => l.includes(`reason=${reason} `)), `audit line for ${reason}`);
-  const hijack = lines.find((l) => l.includes('reason=session_principal'));
-  check(hijack && hijack.includes(`principal="${ISS} bob"`) && hijack.includes(`session="${sid}"`) && hijack.includes('request_id="7"') && hijack.includes('remote="127.0.0.1"'),
+  // the attempt through the balancer: its X-Forwarded-For is logged beside the peer address
+  const hijack = lines.find((l) => l.includes('reason=session_principal') && !l.includes('forwarded_for="-"'));
+  check(hijack && hijack.includes(`principal="${ISS} bob"`) && hijack.includes(`session="${sid}"`) && hijack.includes('request_id="7"') && hijack.includes('remote="127.0.0.1"') && hijack.includes('forwarded_for="127.0.0.1"'),
     `the hijack audit line names principal, session, request id and address: ${hijack}`);
   const secrets = [good, bobTok, apiKey, ...bad.map((b) => b[2])].map((t) => t.split('.').pop()).filter((t) => t.length > 20);
   check(!secrets.some((s) => logs.includes(s)), 'no token or key (not even a signature) appears in any node log');
