@@ -22,7 +22,8 @@ static const struct mcpgw_opts_row rows[] = {
     {"node-id", MCPGW_OPTS_STR, F(node_id), "n1", "ID",
      "node id, prefix of minted session ids (1-31 characters of [A-Za-z0-9_-])"},
     {"store", MCPGW_OPTS_STR, F(store), "memory", "URL",
-     "memory (this process only) or redis://HOST:PORT (replicated; see docs/replication.md)"},
+     "memory (this process only) or redis://[USER:PASSWORD@]HOST:PORT (replicated; see "
+     "docs/replication.md; the password may come from MCPGW_REDIS_PASSWORD)"},
     {"shards", MCPGW_OPTS_UINT, F(shard_bits), "8", "K", "2^K registry shards", .max = 16},
     {"session-idle", MCPGW_OPTS_DURATION, F(session_idle_ms), "30m", "DUR", "idle session expiry",
      .min = 1},
@@ -150,7 +151,7 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
         return -1;
     }
     if (strcmp(cfg->store, "memory") != 0 && strncmp(cfg->store, "redis://", 8) != 0) {
-        snprintf(err, errlen, "store '%s' is not supported (memory or redis://HOST:PORT)",
+        snprintf(err, errlen, "store '%.8s...' is not supported (memory or redis://HOST:PORT)",
                  cfg->store);
         return -1;
     }

@@ -124,6 +124,7 @@ struct rstore {
     uint64_t sync_token;
     char host[256];
     int port;
+    char user[128], pass[256]; /* AUTH on every connection when pass is set */
     redisAsyncContext *cmd, *sub;
     int cmd_up, sub_up, was_up;
     int scripts_ok;      /* every SCRIPT LOAD on this connection succeeded */
@@ -839,6 +840,34 @@ static void load_scripts(struct rstore *r)
     }
 }
 
+static void on_auth(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct rstore *r = priv;
+    redisReply *reply = rep;
+    /* Said once per reconnect attempt: the commands queued behind it fail with NOAUTH and the
+     * store stays down (503s, /readyz degraded) until the credentials are right. */
+    if (reply && reply->type == REDIS_REPLY_ERROR && mcpgw_now_ms() - r->warned_ms > 5000) {
+        r->warned_ms = mcpgw_now_ms();
+        log_error("session store: redis refused our credentials (user '%s'): %s",
+                  r->user[0] ? r->user : "default", reply->str);
+    }
+}
+
+/* The first command on a new connection, when a password is configured (commands on one
+ * connection run in order, so everything after it runs authenticated). */
+static void send_auth(struct rstore *r, redisAsyncContext *ac)
+{
+    const char *argv[3] = {"AUTH", r->user, r->pass};
+    if (!r->pass[0])
+        return;
+    if (r->user[0])
+        redisAsyncCommandArgv(ac, on_auth, r, 3, argv, NULL);
+    else {
+        argv[1] = r->pass;
+        redisAsyncCommandArgv(ac, on_auth, r, 2, argv, NULL);
+    }
+}
+
 static void connect_all(struct rstore *r)
 {
     if (!r->cmd) {
@@ -848,6 +877,7 @@ static void connect_all(struct rstore *r)
             redisLibeventAttach(r->cmd, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->cmd, on_cmd_connect);
             redisAsyncSetDisconnectCallback(r->cmd, on_cmd_disconnect);
+            send_auth(r, r->cmd);
             load_scripts(r);
         } else {
             if (r->cmd)
@@ -863,6 +893,7 @@ static void connect_all(struct rstore *r)
             redisLibeventAttach(r->sub, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->sub, on_sub_connect);
             redisAsyncSetDisconnectCallback(r->sub, on_sub_disconnect);
+            send_auth(r, r->sub);
             redisAsyncCommandArgv(r->sub, on_sub_message, r, 3, argv, NULL);
         } else {
             if (r->sub)
@@ -911,6 +942,25 @@ int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *e
     struct rstore *r = xcalloc(1, sizeof(*r));
     struct timeval tv = {1, 0};
     unsigned char md[SHA_DIGEST_LENGTH];
+    const char *at = strrchr(hostport, '@'), *env;
+    if (at) {
+        /* [user]:password@host:port: no percent-decoding, so a password with ':' '@' '/' '%'
+         * goes in MCPGW_REDIS_PASSWORD instead (which also keeps it out of ps and logs). */
+        const char *colon = memchr(hostport, ':', (size_t)(at - hostport));
+        if (!colon || colon == at - 1) {
+            snprintf(err, errlen,
+                     "--store: write credentials as redis://[USER]:PASSWORD@HOST:PORT");
+            free(r);
+            return -1;
+        }
+        snprintf(r->user, sizeof(r->user), "%.*s", (int)(colon - hostport), hostport);
+        snprintf(r->pass, sizeof(r->pass), "%.*s", (int)(at - colon - 1), colon + 1);
+        hostport = at + 1;
+    } else if ((env = getenv("MCPGW_REDIS_PASSWORD")) != NULL && env[0]) {
+        snprintf(r->pass, sizeof(r->pass), "%s", env);
+        if ((env = getenv("MCPGW_REDIS_USER")) != NULL)
+            snprintf(r->user, sizeof(r->user), "%s", env);
+    }
     if (mcpgw_parse_hostport(hostport, r->host, sizeof(r->host), &r->port, err, errlen) < 0) {
         free(r);
         return -1;
