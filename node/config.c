@@ -85,6 +85,10 @@ static const struct mcpgw_opts_row rows[] = {
      "API key table: lines '<principal> <sha256-hex of key> [scope ...]'"},
     {"auth-apikeys-env", MCPGW_OPTS_STR, F(auth_apikeys_env), NULL, "VAR",
      "the API key table from this environment variable (entries separated by ';')"},
+    {"balancer-secret", MCPGW_OPTS_STR, F(balancer_secret), NULL, "SECRET",
+     "serve /mcp only to requests carrying this secret in X-Mcpgw-Balancer (the balancers' "
+     "--balancer-secret); put it in the config file as ${VAR}, not on the command line",
+     LIVE},
     {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "info", "LEVEL", "debug, info, warn or error",
      LIVE},
 };

@@ -48,6 +48,7 @@ struct mcpgw_node_config {
     uint64_t auth_unknown_kid_ms;       /* at most one JWKS fetch per this for unknown kids */
     char auth_apikeys[512];             /* API key table file */
     char auth_apikeys_env[64];          /* or: environment variable holding it */
+    char balancer_secret[256];          /* live: /mcp only with this X-Mcpgw-Balancer ("" = any) */
 };
 
 /* Every field to its default (lists allocated: free with mcpgw_node_config_free). */

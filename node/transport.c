@@ -21,6 +21,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -445,6 +446,22 @@ static void handle_metrics(struct mcpgw_node *n, struct mcpgw_http_conn *c)
     evbuffer_free(out);
 }
 
+/* With --balancer-secret, /mcp serves only requests a balancer forwarded: the secret it adds,
+ * compared in constant time. Answers 403 otherwise and returns 0. */
+static int from_balancer(struct mcpgw_node *n, struct mcpgw_http_conn *c,
+                         const struct mcpgw_http_req *req)
+{
+    const struct mcpgw_http_header *h = mcpgw_http_find(&req->head, "x-mcpgw-balancer");
+    const char *want = n->cfg.balancer_secret;
+    size_t wl = strlen(want);
+    if (h && h->value_len == wl && CRYPTO_memcmp(h->value, want, wl) == 0)
+        return 1;
+    log_debug("refused a request that did not come through a balancer");
+    refuse(n, c, 403, -32000, "Forbidden: this node serves requests only through its balancer",
+           NULL);
+    return 0;
+}
+
 void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
 {
     struct mcpgw_node *n = arg;
@@ -473,6 +490,8 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         return;
     }
     if (n->auth && mcpgw_auth_well_known(n->auth, c, req))
+        return;
+    if (n->cfg.balancer_secret[0] && !from_balancer(n, c, req))
         return;
     if (!(req->path_len == 4 && memcmp(req->path, "/mcp", 4) == 0)) {
         refuse(n, c, 404, -32000, "Not Found: the MCP endpoint is /mcp", NULL);
