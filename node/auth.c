@@ -249,7 +249,7 @@ static void refuse(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
                    const struct mcpgw_http_req *req, int status, int reason, const char *error,
                    const char *description, const char *principal)
 {
-    char hdr[2048], rid[80], sid[80], fwd[80], desc[200];
+    char hdr[4096], rid[80], sid[80], fwd[80], desc[200];
     const char *msg;
     size_t len, k = 0;
     char *json;
@@ -275,6 +275,7 @@ static void refuse(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
         k += (size_t)snprintf(hdr + k, sizeof(hdr) - k, " resource_metadata=\"%s\",", a->meta_url);
     if (a->scope_hdr[0])
         k += (size_t)snprintf(hdr + k, sizeof(hdr) - k, " scope=\"%s\",", a->scope_hdr);
+    /* the parts are bounded (meta_url 1200, scope_hdr 512, desc 200): hdr never truncates */
     if (hdr[k - 1] == ',')
         k--;
     snprintf(hdr + k, sizeof(hdr) - k, "\r\n");
