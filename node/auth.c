@@ -19,25 +19,31 @@
 #include <event2/event.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 
-#define WELL_KNOWN       "/.well-known/oauth-protected-resource"
-#define TOKCACHE_ENTRIES 16384
-#define TOKCACHE_MAX_AGE 300   /* s: a key dropped from the JWKS is honoured this long */
-#define JWKS_TIMEOUT_MS  10000 /* one fetch */
-#define PARKED_MAX       4096  /* requests waiting for a fetch; more are refused (503) */
-#define PARKED_BODY_MAX  (1 << 20)
+#define WELL_KNOWN            "/.well-known/oauth-protected-resource"
+#define TOKCACHE_ENTRIES      16384
+#define TOKCACHE_MAX_AGE      300   /* s: a key dropped from the JWKS is honoured this long */
+#define JWKS_TIMEOUT_MS       10000 /* one fetch */
+#define PARKED_MAX            4096  /* requests waiting for a fetch; more are refused (503) */
+#define PARKED_BODY_MAX       (1 << 20)
+#define INTROSPECT_MAX        256 /* introspections in flight; more tokens get 503 */
+#define INTROSPECT_TIMEOUT_MS 5000
+#define INTROSPECT_DOC_MAX    (64 << 10)
 
 enum { MODE_JWT = 1, MODE_APIKEY = 2 };
 
 static const char *const reason_names[MCPGW_AUTH_R_COUNT] = {
-    "no_token",           "malformed",        "alg_not_allowed",  "unknown_kid",   "bad_signature",
-    "wrong_issuer",       "wrong_audience",   "expired",          "not_yet_valid", "bad_apikey",
-    "insufficient_scope", "keys_unavailable", "session_principal"};
+    "no_token",          "malformed",    "alg_not_allowed",     "unknown_kid",
+    "bad_signature",     "wrong_issuer", "wrong_audience",      "expired",
+    "not_yet_valid",     "bad_apikey",   "insufficient_scope",  "keys_unavailable",
+    "session_principal", "inactive",     "introspection_failed"};
 
 const char *mcpgw_auth_reason_str(int r)
 {
@@ -69,8 +75,12 @@ struct mcpgw_auth {
     struct event *timer;
     struct mcpgw_tokcache *cache;
     struct mcpgw_apikey_set *apikeys;
-    struct parked *parked;
-    int nparked;
+    struct parked *parked; /* waiting for the JWKS fetch */
+    int nparked;           /* on every list */
+    int retrying;          /* inside parked_release */
+    struct introspection *introspections;
+    int nintrospections;
+    char introspect_auth[600]; /* "Authorization: Basic ..." or "" */
     mcpgw_http_handler_fn retry;
     void *retry_arg;
     uint64_t *refused[MCPGW_AUTH_R_COUNT];
@@ -136,6 +146,15 @@ int mcpgw_auth_config_check(const struct mcpgw_node_config *cfg, char *err, size
     if ((mode & MODE_APIKEY) && !cfg->auth_apikeys[0] && !cfg->auth_apikeys_env[0]) {
         snprintf(err, errlen, "--auth %s needs auth-apikeys FILE or auth-apikeys-env VAR",
                  cfg->auth);
+        return -1;
+    }
+    if (cfg->auth_introspect_url[0] && !origin_len(cfg->auth_introspect_url)) {
+        snprintf(err, errlen, "auth-introspection-url must be an http(s) URL");
+        return -1;
+    }
+    if (!cfg->auth_introspect_client[0] != !cfg->auth_introspect_secret[0]) {
+        snprintf(err, errlen,
+                 "auth-introspection-client and auth-introspection-secret go together");
         return -1;
     }
     for (int i = 0; i < cfg->auth_scopes.n; i++)
@@ -261,7 +280,11 @@ static void refuse(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
     audit(a, c, status, reason, principal, header(req, "mcp-session-id", sid, sizeof(sid)), rid,
           header(req, "x-forwarded-for", fwd, sizeof(fwd)), desc);
     if (status == 503) {
-        msg = "Service Unavailable: the authorization server's keys could not be fetched; retry";
+        msg = reason == MCPGW_AUTH_R_INTROSPECTION
+                  ? "Service Unavailable: the token could not be checked with the authorization "
+                    "server; retry"
+                  : "Service Unavailable: the authorization server's keys could not be fetched; "
+                    "retry";
         json = mcpgw_msg_error(NULL, -32000, msg, &len);
         mcpgw_http_respond(c, 503, "application/json", "Retry-After: 5\r\n", json, len);
         free(json);
@@ -289,7 +312,7 @@ static void refuse(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
 /* ---- the JWKS, fetched on the loop as mcpgw_jwks_sched says ---- */
 
 static void fetch_start(struct mcpgw_auth *a);
-static void parked_release(struct mcpgw_auth *a);
+static void parked_release(struct mcpgw_auth *a, struct parked **list);
 
 static void arm(struct mcpgw_auth *a)
 {
@@ -349,7 +372,7 @@ static void on_fetch_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err e
                  a->keys ? "the keys we have" : "no keys", e);
     }
     arm(a);
-    parked_release(a);
+    parked_release(a, &a->parked);
 }
 
 static void fetch_start(struct mcpgw_auth *a)
@@ -385,8 +408,10 @@ static size_t put(char *buf, size_t at, const char **p, const char *src, size_t 
     return at + len;
 }
 
-/* Copy req (head strings, path, query, body) so the handler can run on it again later. */
-static int park(struct mcpgw_auth *a, struct mcpgw_http_conn *c, const struct mcpgw_http_req *req)
+/* Copy req (head strings, path, query, body) onto *list so the handler can run on it again
+ * later (parked_release). Returns -1 when too many wait already. */
+static int park(struct mcpgw_auth *a, struct parked **list, struct mcpgw_http_conn *c,
+                const struct mcpgw_http_req *req)
 {
     size_t need = req->path_len + req->query_len + req->body_len + req->head.method_len +
                   req->head.target_len,
@@ -412,28 +437,269 @@ static int park(struct mcpgw_auth *a, struct mcpgw_http_conn *c, const struct mc
         at = put(pk->buf, at, &pk->req.head.headers[i].value, h->headers[i].value,
                  h->headers[i].value_len);
     }
-    pk->next = a->parked;
-    a->parked = pk;
+    pk->next = *list;
+    *list = pk;
     a->nparked++;
     mcpgw_http_conn_set_close_cb(c, on_parked_close, pk);
     return 0;
 }
 
-/* Run every parked request through the handler again (each is checked once more: a kid still
- * unknown is then refused, the schedule allowing no second early fetch). */
-static void parked_release(struct mcpgw_auth *a)
+/* Run every request parked on *list through the handler again. Each is checked once more, with
+ * a->retrying set: a kid still unknown is then refused (the schedule allows no second early
+ * fetch), an opaque token whose introspection failed gets 503 instead of another one. */
+static void parked_release(struct mcpgw_auth *a, struct parked **list)
 {
-    struct parked *list = a->parked, *next;
-    a->parked = NULL;
-    a->nparked = 0;
-    for (; list; list = next) {
-        next = list->next;
-        if (list->conn) {
-            mcpgw_http_conn_set_close_cb(list->conn, NULL, NULL);
-            a->retry(list->conn, &list->req, a->retry_arg);
+    struct parked *pk = *list, *next;
+    *list = NULL;
+    a->retrying++;
+    for (; pk; pk = next) {
+        next = pk->next;
+        a->nparked--;
+        if (pk->conn) {
+            mcpgw_http_conn_set_close_cb(pk->conn, NULL, NULL);
+            a->retry(pk->conn, &pk->req, a->retry_arg);
         }
-        free(list);
+        free(pk);
     }
+    a->retrying--;
+}
+
+/* Answer every request parked on *list with 503 (shutting down). */
+static void parked_drop(struct mcpgw_auth *a, struct parked **list)
+{
+    struct parked *pk = *list, *next;
+    *list = NULL;
+    for (; pk; pk = next) {
+        next = pk->next;
+        a->nparked--;
+        if (pk->conn) {
+            mcpgw_http_conn_set_close_cb(pk->conn, NULL, NULL);
+            mcpgw_http_respond(pk->conn, 503, "text/plain", NULL, "shutting down\n", 14);
+        }
+        free(pk);
+    }
+}
+
+/* ---- opaque tokens: RFC 7662 introspection ---- */
+
+/* One introspection in flight, for one token; the requests presenting it wait on it. */
+struct introspection {
+    struct introspection *next;
+    struct mcpgw_auth *a;
+    struct mcpgw_hc_req *req;
+    struct evbuffer *body;
+    struct parked *parked;
+    size_t len;
+    char tok[]; /* the token (matched against new requests, then the cache key) */
+};
+
+static void introspection_free(struct mcpgw_auth *a, struct introspection *in, int drop)
+{
+    struct introspection **pp = &a->introspections;
+    while (*pp && *pp != in)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = in->next;
+    a->nintrospections--;
+    if (in->req)
+        mcpgw_hc_req_cancel(in->req);
+    if (drop)
+        parked_drop(a, &in->parked);
+    else
+        parked_release(a, &in->parked);
+    evbuffer_free(in->body);
+    free(in);
+}
+
+static void on_introspect_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
+{
+    struct introspection *in = arg;
+    if (evbuffer_get_length(in->body) + len <= INTROSPECT_DOC_MAX)
+        evbuffer_add(in->body, buf, len);
+}
+
+/* Does aud (a string or an array of strings) name resource? */
+static int aud_has(json_object *aud, const char *resource)
+{
+    if (json_object_is_type(aud, json_type_string))
+        return strcmp(json_object_get_string(aud), resource) == 0;
+    for (size_t i = 0;
+         json_object_is_type(aud, json_type_array) && i < json_object_array_length(aud); i++) {
+        json_object *e = json_object_array_get_idx(aud, i);
+        if (json_object_is_type(e, json_type_string) &&
+            strcmp(json_object_get_string(e), resource) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* Cache what the endpoint said about the token: a principal and scopes, or (principal "") the
+ * reason it is refused. Returns 0, or -1 when the answer is unusable (nothing cached). */
+static int introspect_result(struct mcpgw_auth *a, struct introspection *in, json_object *o)
+{
+    json_object *v;
+    const char *iss = a->cfg->auth_issuer, *sub = NULL, *why = NULL;
+    char principal[MCPGW_AUTH_PRINCIPAL_MAX];
+    int64_t now = (int64_t)time(NULL),
+            exp = now + (int64_t)(a->cfg->auth_introspect_cache_ms / 1000);
+    if (!json_object_is_type(o, json_type_object) || !json_object_object_get_ex(o, "active", &v) ||
+        !json_object_is_type(v, json_type_boolean))
+        return -1;
+    if (!json_object_get_boolean(v))
+        why = "inactive";
+    else if (json_object_object_get_ex(o, "iss", &v) &&
+             (!json_object_is_type(v, json_type_string) ||
+              strcmp(json_object_get_string(v), iss) != 0))
+        why = "wrong_issuer";
+    else if (!json_object_object_get_ex(o, "aud", &v) || !aud_has(v, a->cfg->auth_resource))
+        why = "wrong_audience"; /* the audience must be checked: required here */
+    else if (json_object_object_get_ex(o, "exp", &v) && json_object_is_type(v, json_type_int) &&
+             json_object_get_int64(v) + a->jc.skew_s <= now)
+        why = "expired";
+    if (!why) {
+        /* sub names the user; a client-credentials token has none: then the client is the
+         * principal ("client:<id>", which no user's sub from the same issuer should equal). */
+        if (json_object_object_get_ex(o, "sub", &v) && json_object_is_type(v, json_type_string))
+            sub = json_object_get_string(v);
+        int n = -1;
+        if (sub)
+            n = snprintf(principal, sizeof(principal), "%s %s", iss[0] ? iss : "-", sub);
+        else if (json_object_object_get_ex(o, "client_id", &v) &&
+                 json_object_is_type(v, json_type_string))
+            n = snprintf(principal, sizeof(principal), "%s client:%s", iss[0] ? iss : "-",
+                         json_object_get_string(v));
+        if (n < 0 || (size_t)n >= sizeof(principal)) /* none, or too long to bind exactly */
+            why = "malformed";
+    }
+    if (why) {
+        mcpgw_tokcache_put(a->cache, in->tok, in->len, now, "", why, exp);
+        return 0;
+    }
+    if (json_object_object_get_ex(o, "exp", &v) && json_object_is_type(v, json_type_int) &&
+        json_object_get_int64(v) < exp)
+        exp = json_object_get_int64(v);
+    json_object_object_get_ex(o, "scope", &v);
+    mcpgw_tokcache_put(a->cache, in->tok, in->len, now, principal,
+                       json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "",
+                       exp);
+    return 0;
+}
+
+static void on_introspect_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err,
+                               const char *why)
+{
+    struct introspection *in = arg;
+    struct mcpgw_auth *a = in->a;
+    json_object *o = NULL;
+    size_t len = evbuffer_get_length(in->body);
+    long status = mcpgw_hc_req_status(r);
+    in->req = NULL;
+    if (err == MCPGW_HC_OK && status == 200 && len < INTROSPECT_DOC_MAX) {
+        struct json_tokener *t = json_tokener_new();
+        o = json_tokener_parse_ex(t, (const char *)evbuffer_pullup(in->body, -1), (int)len);
+        json_tokener_free(t);
+    }
+    if (introspect_result(a, in, o) < 0)
+        log_warn("auth: introspection at %s failed: %s", a->cfg->auth_introspect_url,
+                 err != MCPGW_HC_OK ? why
+                 : status != 200    ? "HTTP status not 200"
+                                    : "not an introspection response");
+    json_object_put(o);
+    introspection_free(a, in, 0); /* the waiting requests run again: cached, or 503 */
+}
+
+/* token=<percent-encoded token>&token_type_hint=access_token */
+static char *form_body(const char *tok, size_t len, size_t *out_len)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    char *b = xmalloc(len * 3 + 64), *p = b;
+    p += sprintf(p, "token=");
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)tok[i];
+        if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
+            ch == '-' || ch == '_' || ch == '.' || ch == '~') {
+            *p++ = (char)ch;
+        } else {
+            *p++ = '%';
+            *p++ = hex[ch >> 4];
+            *p++ = hex[ch & 15];
+        }
+    }
+    p += sprintf(p, "&token_type_hint=access_token");
+    *out_len = (size_t)(p - b);
+    return b;
+}
+
+/* Park the request on the introspection of its token, starting one if none runs. Returns 0
+ * (parked), -1 (too many in flight, or the request could not start). */
+static int introspect(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
+                      const struct mcpgw_http_req *req, const char *tok, size_t len)
+{
+    static const struct mcpgw_hc_cbs cbs = {NULL, on_introspect_body, on_introspect_done};
+    const char *headers[4] = {"Content-Type: application/x-www-form-urlencoded",
+                              "Accept: application/json", NULL, NULL};
+    struct mcpgw_hc_opts o = {0};
+    struct introspection *in;
+    char err[256];
+    for (in = a->introspections; in; in = in->next)
+        if (in->len == len && memcmp(in->tok, tok, len) == 0)
+            return park(a, &in->parked, c, req);
+    if (a->nintrospections >= INTROSPECT_MAX)
+        return -1;
+    in = xcalloc(1, sizeof(*in) + len);
+    in->a = a;
+    in->len = len;
+    memcpy(in->tok, tok, len);
+    in->body = evbuffer_new();
+    if (a->introspect_auth[0])
+        headers[2] = a->introspect_auth;
+    o.method = "POST";
+    o.url = a->cfg->auth_introspect_url;
+    o.headers = headers;
+    o.body = form_body(tok, len, &o.body_len);
+    o.timeout_ms = INTROSPECT_TIMEOUT_MS;
+    in->req = mcpgw_hc_start(a->hc, &o, &cbs, in, err, sizeof(err));
+    free((char *)o.body);
+    in->next = a->introspections;
+    a->introspections = in;
+    a->nintrospections++;
+    if (!in->req) {
+        log_warn("auth: cannot start introspection: %s", err);
+        introspection_free(a, in, 0);
+        return -1;
+    }
+    return park(a, &in->parked, c, req);
+}
+
+/* An opaque token: from the cache, or parked on its introspection. Returns 1 (who and *scopes
+ * filled; *scopes borrowed from the cache), 0 (answered or parked). */
+static int check_opaque(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
+                        const struct mcpgw_http_req *req, const char *tok, size_t len, int64_t now,
+                        const char **scopes, struct mcpgw_auth_who *who)
+{
+    struct mcpgw_tokcache_entry e;
+    if (mcpgw_tokcache_get(a->cache, tok, len, now, &e)) {
+        (*a->cache_hits)++;
+        if (!e.principal[0]) {
+            int r = strcmp(e.scopes, "wrong_audience") == 0 ? MCPGW_AUTH_R_WRONG_AUDIENCE
+                    : strcmp(e.scopes, "wrong_issuer") == 0 ? MCPGW_AUTH_R_WRONG_ISSUER
+                    : strcmp(e.scopes, "expired") == 0      ? MCPGW_AUTH_R_EXPIRED
+                    : strcmp(e.scopes, "malformed") == 0    ? MCPGW_AUTH_R_MALFORMED
+                                                            : MCPGW_AUTH_R_INACTIVE;
+            char d[120];
+            snprintf(d, sizeof(d), "the authorization server says the token is refused here (%s)",
+                     e.scopes);
+            refuse(a, c, req, 401, r, "invalid_token", d, NULL);
+            return 0;
+        }
+        snprintf(who->principal, sizeof(who->principal), "%s", e.principal);
+        *scopes = e.scopes;
+        return 1;
+    }
+    if (a->retrying || introspect(a, c, req, tok, len) < 0)
+        refuse(a, c, req, 503, MCPGW_AUTH_R_INTROSPECTION, NULL,
+               "the token could not be introspected", NULL);
+    return 0;
 }
 
 /* ---- the metadata (RFC 9728) ---- */
@@ -541,7 +807,7 @@ static int check_jwt(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
             /* wait for it */
             __attribute__((fallthrough));
         case -1:
-            if (a->fetch && park(a, c, req) == 0)
+            if (a->fetch && park(a, &a->parked, c, req) == 0)
                 goto out;
             break;
         }
@@ -597,13 +863,16 @@ int mcpgw_auth_check(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
         } else if (!check_jwt(a, c, req, tok, len, now, &scopes, who)) {
             return 0;
         }
-    } else if (a->mode & MODE_APIKEY) {
-        if (mcpgw_apikey_lookup(a->apikeys, tok, len, &principal, &scopes) < 0) {
-            refuse(a, c, req, 401, MCPGW_AUTH_R_BAD_APIKEY, "invalid_token",
-                   "the API key is not known", NULL);
-            return 0;
-        }
+    } else if ((a->mode & MODE_APIKEY) &&
+               mcpgw_apikey_lookup(a->apikeys, tok, len, &principal, &scopes) == 0) {
         snprintf(who->principal, sizeof(who->principal), "%s", principal);
+    } else if (a->cfg->auth_introspect_url[0]) {
+        if (!check_opaque(a, c, req, tok, len, now, &scopes, who))
+            return 0;
+    } else if (a->mode & MODE_APIKEY) {
+        refuse(a, c, req, 401, MCPGW_AUTH_R_BAD_APIKEY, "invalid_token", "the API key is not known",
+               NULL);
+        return 0;
     } else {
         refuse(a, c, req, 401, MCPGW_AUTH_R_MALFORMED, "invalid_token", "the token is not a JWT",
                NULL);
@@ -677,12 +946,22 @@ struct mcpgw_auth *mcpgw_auth_new(struct event_base *base, const struct mcpgw_no
         if (!a->apikeys)
             goto fail;
     }
-    if (mode & MODE_JWT) {
+    if (cfg->auth_introspect_client[0]) {
+        char plain[520];
+        int n = snprintf(plain, sizeof(plain), "%s:%s", cfg->auth_introspect_client,
+                         cfg->auth_introspect_secret);
+        memcpy(a->introspect_auth, "Authorization: Basic ", 21);
+        EVP_EncodeBlock((unsigned char *)a->introspect_auth + 21, (const unsigned char *)plain, n);
+        OPENSSL_cleanse(plain, sizeof(plain));
+    }
+    if ((mode & MODE_JWT) || cfg->auth_introspect_url[0]) {
         a->hc = mcpgw_hc_new(base);
         if (!a->hc) {
             snprintf(err, errlen, "auth: cannot set up the HTTP client (libcurl)");
             goto fail;
         }
+    }
+    if (mode & MODE_JWT) {
         a->fetch_body = evbuffer_new();
         a->timer = evtimer_new(base, on_timer, a);
         mcpgw_jwks_sched_init(&a->sched, cfg->auth_jwks_refresh_ms, 1000, cfg->auth_unknown_kid_ms);
@@ -697,17 +976,11 @@ fail:
 
 void mcpgw_auth_free(struct mcpgw_auth *a)
 {
-    struct parked *pk, *next;
     if (!a)
         return;
-    for (pk = a->parked; pk; pk = next) {
-        next = pk->next;
-        if (pk->conn) {
-            mcpgw_http_conn_set_close_cb(pk->conn, NULL, NULL);
-            mcpgw_http_respond(pk->conn, 503, "text/plain", NULL, "shutting down\n", 14);
-        }
-        free(pk);
-    }
+    parked_drop(a, &a->parked);
+    while (a->introspections)
+        introspection_free(a, a->introspections, 1);
     if (a->fetch)
         mcpgw_hc_req_cancel(a->fetch);
     if (a->hc)

@@ -29,6 +29,8 @@ enum mcpgw_auth_reason {
     MCPGW_AUTH_R_INSUFFICIENT_SCOPE, /* 403 */
     MCPGW_AUTH_R_KEYS_UNAVAILABLE,   /* 503: the JWKS could never be fetched */
     MCPGW_AUTH_R_SESSION_PRINCIPAL,  /* 404: a session id presented by another principal */
+    MCPGW_AUTH_R_INACTIVE,           /* introspection: not active (revoked, expired, unknown) */
+    MCPGW_AUTH_R_INTROSPECTION,      /* 503: the introspection endpoint failed */
     MCPGW_AUTH_R_COUNT
 };
 const char *mcpgw_auth_reason_str(int r);

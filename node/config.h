@@ -47,8 +47,12 @@ struct mcpgw_node_config {
     uint64_t auth_jwks_refresh_ms;      /* periodic JWKS refresh */
     uint64_t auth_unknown_kid_ms;       /* at most one JWKS fetch per this for unknown kids */
     char auth_apikeys[512];             /* API key table file */
-    char auth_apikeys_env[64];          /* or: environment variable holding it */
-    char balancer_secret[256];          /* live: /mcp only with this X-Mcpgw-Balancer ("" = any) */
+    char auth_introspect_url[512];      /* RFC 7662 endpoint for opaque tokens ("" = none) */
+    char auth_introspect_client[256];   /* its client id and secret (HTTP Basic) */
+    char auth_introspect_secret[256];
+    uint64_t auth_introspect_cache_ms; /* how long an introspection answer is trusted */
+    char auth_apikeys_env[64];         /* or: environment variable holding it */
+    char balancer_secret[256];         /* live: /mcp only with this X-Mcpgw-Balancer ("" = any) */
 };
 
 /* Every field to its default (lists allocated: free with mcpgw_node_config_free). */

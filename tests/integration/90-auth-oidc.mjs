@@ -29,7 +29,8 @@ const ISSUER = 'http://127.0.0.1:17920';
 const RESOURCE = `http://127.0.0.1:${BASE}/mcp`;
 const SCOPE = 'mcp:tools';
 const TOKEN_TTL = 4; // s: short, so the test sees a refresh
-const REDIRECT = 'http://127.0.0.1:17921/callback'; // never contacted: the test reads the code off the Location
+const REDIRECT = 'http://127.0.0.1:17921/callback';
+const RS_SECRET = `rs-${Math.random().toString(36).slice(2)}`, M_SECRET = `m-${Math.random().toString(36).slice(2)}`; // never contacted: the test reads the code off the Location
 
 // ---- the authorization server ----
 const { privateKey } = await jose.generateKeyPair('ES256', { extractable: true });
@@ -37,18 +38,29 @@ const signing = { ...(await jose.exportJWK(privateKey)), kid: 'as-1', alg: 'ES25
 const provider = new Provider(ISSUER, {
   jwks: { keys: [signing] },
   clientDefaults: { id_token_signed_response_alg: 'ES256' },
+  // The gateway introspects opaque tokens as mcpgw-rs; "machine" is a service that gets opaque
+  // tokens for the gateway with client credentials.
+  clients: [
+    { client_id: 'mcpgw-rs', client_secret: RS_SECRET, grant_types: [], response_types: [], redirect_uris: [] },
+    { client_id: 'machine', client_secret: M_SECRET, grant_types: ['client_credentials'], response_types: [], redirect_uris: [] },
+  ],
   // SCOPE is listed so that a client may register with it (the SDK registers with the scope the
   // resource names); the access token's scope comes from getResourceServerInfo.
   scopes: ['openid', 'offline_access', SCOPE],
   features: {
     devInteractions: { enabled: false },
     registration: { enabled: true },
+    introspection: { enabled: true },
+    revocation: { enabled: true },
+    clientCredentials: { enabled: true },
     resourceIndicators: {
       enabled: true,
       defaultResource: () => RESOURCE,
       useGrantedResource: () => true,
-      getResourceServerInfo: (ctx, resourceIndicator) => {
+      getResourceServerInfo: (ctx, resourceIndicator, client) => {
         if (resourceIndicator !== RESOURCE) throw new errors.InvalidTarget();
+        if (client?.clientId === 'machine')
+          return { scope: SCOPE, audience: RESOURCE, accessTokenTTL: 600, accessTokenFormat: 'opaque' };
         return { scope: SCOPE, audience: RESOURCE, accessTokenTTL: TOKEN_TTL, accessTokenFormat: 'jwt', jwt: { sign: { alg: 'ES256' } } };
       },
     },
@@ -60,9 +72,10 @@ const provider = new Provider(ISSUER, {
   findAccount: async (ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   pkce: { required: () => true },
 });
-let consents = 0;
+let consents = 0, introspections = 0;
 const callback = provider.callback();
 const asServer = createServer(async (req, res) => {
+  if (req.url.startsWith('/token/introspection')) introspections++;
   if (req.url.startsWith('/interaction/')) {
     // The user logs in as alice and approves what the client asked for.
     try {
@@ -91,7 +104,9 @@ await new Promise((r) => asServer.listen(17920, '127.0.0.1', r));
 const cluster = new Cluster({
   base: BASE, nodes: 2,
   nodeArgs: ['--auth', 'jwt', '--auth-issuer', ISSUER, '--auth-jwks-url', `${ISSUER}/jwks`,
-    '--auth-resource', RESOURCE, '--auth-scopes', SCOPE, '--auth-skew', '1s'],
+    '--auth-resource', RESOURCE, '--auth-scopes', SCOPE, '--auth-skew', '1s',
+    '--auth-introspection-url', `${ISSUER}/token/introspection`, '--auth-introspection-client', 'mcpgw-rs',
+    '--auth-introspection-secret', RS_SECRET, '--auth-introspection-cache', '2s'],
 });
 await cluster.start();
 
@@ -190,6 +205,41 @@ try {
   const r3 = await s.client.callTool({ name: 'echo', arguments: { text: 'again' } });
   check(JSON.stringify(r3).includes('again'), 'later calls use the new token');
   await s.client.close();
+
+  // 5. Opaque tokens (RFC 7662): a service gets one with client credentials; the gateway asks
+  // the authorization server about it once, then uses the answer for a while.
+  const basic = (id, secret) => `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+  const form = (o) => new URLSearchParams(o).toString();
+  const tr = await (await fetch(`${ISSUER}/token`, { method: 'POST', headers: { authorization: basic('machine', M_SECRET), 'content-type': 'application/x-www-form-urlencoded' },
+    body: form({ grant_type: 'client_credentials', scope: SCOPE, resource: RESOURCE }) })).json();
+  const opaque = tr.access_token || '';
+  check(opaque && !opaque.includes('.'), `client credentials gave an opaque token (${opaque.length} characters)`);
+  const mcp = async (body, token, sid) => {
+    const headers = { 'content-type': 'application/json', accept: 'application/json, text/event-stream', authorization: `Bearer ${token}` };
+    if (sid) headers['mcp-session-id'] = sid;
+    const r = await fetch(cluster.url, { method: 'POST', headers, body: JSON.stringify(body) });
+    return { status: r.status, sid: r.headers.get('mcp-session-id'), text: await r.text(), www: r.headers.get('www-authenticate') || '' };
+  };
+  const i0 = introspections;
+  const init = await mcp({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'machine', version: '1' } } }, opaque);
+  check(init.status === 200 && init.sid && introspections === i0 + 1, `an opaque token is introspected and accepted (${init.status}, ${introspections - i0} introspection)`);
+  await mcp({ jsonrpc: '2.0', method: 'notifications/initialized' }, opaque, init.sid);
+  const call = { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'echo', arguments: { text: 'opaque' } } };
+  const c1 = await mcp(call, opaque, init.sid);
+  check(c1.status === 200 && c1.text.includes('opaque') && introspections === i0 + 1, 'the next call uses the cached answer (no second introspection)');
+  const bogus = await mcp(call, 'not-a-real-token-but-long-enough-to-look-like-one', init.sid);
+  check(bogus.status === 401 && bogus.www.includes('error="invalid_token"'), `an opaque token the server does not know: 401 (${bogus.status})`);
+  await fetch(`${ISSUER}/token/revocation`, { method: 'POST', headers: { authorization: basic('machine', M_SECRET), 'content-type': 'application/x-www-form-urlencoded' }, body: form({ token: opaque }) });
+  let c2;
+  for (let t = 0; t < 100; t++) { // the cached answer lasts 2 s: wait for the revocation to count
+    c2 = await mcp(call, opaque, init.sid);
+    if (c2.status !== 200) break;
+    await sleep(100);
+  }
+  check(c2.status === 401, `once revoked and the cached answer aged out, the token is refused (${c2.status})`);
+  const logs2 = ['n1', 'n2'].map((n) => { try { return readFileSync(path.join(tmp, `${n}.log`), 'utf8'); } catch { return ''; } }).join('');
+  check(/audit=auth status=401 reason=inactive/.test(logs2) && !logs2.includes(opaque) && !logs2.includes(RS_SECRET),
+    'the refusal is audited as inactive; neither the token nor the introspection secret is logged');
 } catch (e) {
   check(false, `unexpected: ${e.stack}`);
 } finally {
