@@ -736,7 +736,8 @@ int mcpgw_auth_well_known(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
     json_object_array_add(arr, json_object_new_string("header"));
     json_object_object_add(o, "bearer_methods_supported", arr);
     json_object_object_add(o, "resource_name", json_object_new_string("mcpgw"));
-    text = json_object_to_json_string_length(o, JSON_C_TO_STRING_PLAIN, &len);
+    text = json_object_to_json_string_length(
+        o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &len);
     /* Browser-based clients read it cross-origin; it is public by design. */
     mcpgw_http_respond(c, 200, "application/json",
                        "Access-Control-Allow-Origin: *\r\nCache-Control: max-age=300\r\n", text,
