@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/auth.h"
+#include "node/store.h"
 
 #include <string.h>
 
@@ -164,8 +165,9 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
         return -1;
     }
     if (strcmp(cfg->store, "memory") != 0 && strncmp(cfg->store, "redis://", 8) != 0) {
-        snprintf(err, errlen, "store '%.8s...' is not supported (memory or redis://HOST:PORT)",
-                 cfg->store);
+        char shown[256];
+        mcpgw_store_url_redact(cfg->store, shown, sizeof(shown));
+        snprintf(err, errlen, "store '%s' is not supported (memory or redis://HOST:PORT)", shown);
         return -1;
     }
     if (!cfg->listen[0]) {

@@ -204,9 +204,9 @@ void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_s
 
 void mcpgw_store_url_redact(const char *url, char *out, size_t outlen)
 {
-    const char *at = strrchr(url, '@'), *colon;
-    colon = at && strncmp(url, "redis://", 8) == 0 ? memchr(url + 8, ':', (size_t)(at - url - 8))
-                                                   : NULL;
+    const char *at = strrchr(url, '@'), *scheme = strstr(url, "://"), *colon = NULL;
+    if (at && scheme && scheme < at)
+        colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
     if (!colon)
         snprintf(out, outlen, "%s", url);
     else

@@ -136,6 +136,8 @@ START_TEST(test_store_url_is_logged_without_its_password)
     ck_assert_str_eq(out, "redis://:***@h:1");
     mcpgw_store_url_redact("redis://h:1", out, sizeof(out));
     ck_assert_str_eq(out, "redis://h:1");
+    mcpgw_store_url_redact("rediss://u:pw@h:1", out, sizeof(out)); /* a typo still hides it */
+    ck_assert_str_eq(out, "rediss://u:***@h:1");
     mcpgw_store_url_redact("memory", out, sizeof(out));
     ck_assert_str_eq(out, "memory");
 }
