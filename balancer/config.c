@@ -44,6 +44,9 @@ static const struct mcpgw_opts_row rows[] = {
      "worker processes sharing the port (SO_REUSEPORT); default: one per CPU"},
     {"admin", MCPGW_OPTS_STR, F(admin), NULL, "HOST:PORT",
      "admin listener for /metrics and /healthz (off if empty)"},
+    {"balancer-secret", MCPGW_OPTS_STR, F(balancer_secret), NULL, "SECRET",
+     "send SECRET to the nodes in X-Mcpgw-Balancer (nodes with --balancer-secret serve only "
+     "such requests); put it in the config file as ${VAR}, not on the command line"},
     {"tls-cert", MCPGW_OPTS_STR, F(tls_cert), NULL, "FILE",
      "PEM certificate chain: terminate TLS 1.2+ on the listener"},
     {"tls-key", MCPGW_OPTS_STR, F(tls_key), NULL, "FILE", "PEM private key for --tls-cert"},

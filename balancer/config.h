@@ -70,6 +70,9 @@ struct mcpgw_bal_config {
     uint32_t health_rise;
     uint32_t health_fall;
     char health_path[128];
+    /* --balancer-secret: sent to the nodes on every request (rewrite.h), so nodes started with
+     * the same secret serve only requests that came through a balancer. */
+    char balancer_secret[256];
     /* Process. */
     uint32_t drain_timeout_ms;
     int log_level;

@@ -226,6 +226,7 @@ static void peer_of(struct client *c, char *ip, size_t len, struct mcpgw_bal_pee
     peer->ip = ip;
     peer->ipv6 = 0;
     peer->tls = c->xs->tls != NULL;
+    peer->secret = c->xs->cfg->balancer_secret[0] ? c->xs->cfg->balancer_secret : NULL;
     snprintf(ip, len, "unknown");
     if (c->v4) {
         inet_ntop(AF_INET, &c->ip4, ip, (socklen_t)len);

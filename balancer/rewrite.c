@@ -90,9 +90,15 @@ void mcpgw_bal_rewrite_request(const struct mcpgw_http_head *h, const struct mcp
             up = up ? up : hd;
         if (is_hop(h, hd) || mcpgw_strieq(hd->name, hd->name_len, "x-forwarded-for") ||
             mcpgw_strieq(hd->name, hd->name_len, "forwarded") ||
-            mcpgw_strieq(hd->name, hd->name_len, "x-forwarded-proto"))
+            mcpgw_strieq(hd->name, hd->name_len, "x-forwarded-proto") ||
+            mcpgw_strieq(hd->name, hd->name_len, MCPGW_BAL_SECRET_HEADER))
             continue;
         add_header(out, hd);
+    }
+    if (peer->secret) {
+        ADD_LIT(out, MCPGW_BAL_SECRET_HEADER ": ");
+        evbuffer_add(out, peer->secret, strlen(peer->secret));
+        ADD_LIT(out, "\r\n");
     }
     if (h->chunked)
         ADD_LIT(out, "Transfer-Encoding: chunked\r\n");

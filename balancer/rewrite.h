@@ -23,7 +23,12 @@ struct mcpgw_bal_peer {
     const char *ip; /* textual address, borrowed */
     int ipv6;
     int tls;
+    const char *secret; /* --balancer-secret, sent as MCPGW_BAL_SECRET_HEADER; NULL: none */
 };
+
+/* The header that tells a node a request came through a balancer of its cluster (a client's own
+ * copy is dropped). */
+#define MCPGW_BAL_SECRET_HEADER "X-Mcpgw-Balancer"
 
 /* Append the request head for the node: "METHOD target HTTP/1.1", the end-to-end headers,
  * "Transfer-Encoding: chunked" when the body is chunked (relayed as received), the Upgrade

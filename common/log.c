@@ -41,18 +41,11 @@ int mcpgw_log_enabled(enum mcpgw_log_level l)
     return l >= min_level;
 }
 
-void mcpgw_log(enum mcpgw_log_level l, const char *fmt, ...)
+static void emit(enum mcpgw_log_level l, char *msg, const char *kv)
 {
-    char msg[1024], ts[32];
+    char ts[32];
     struct timeval tv;
     struct tm tm;
-    va_list ap;
-
-    if (l < min_level)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
     /* Quotes inside the message would break logfmt parsing: make them single quotes. */
     for (char *p = msg; *p; p++)
         if (*p == '"' || *p == '\n')
@@ -60,6 +53,28 @@ void mcpgw_log(enum mcpgw_log_level l, const char *fmt, ...)
     gettimeofday(&tv, NULL);
     gmtime_r(&tv.tv_sec, &tm);
     strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
-    fprintf(stderr, "ts=%s.%03ldZ level=%s comp=\"%s\" msg=\"%s\"\n", ts, (long)tv.tv_usec / 1000,
-            level_names[l], component, msg);
+    fprintf(stderr, "ts=%s.%03ldZ level=%s comp=\"%s\" msg=\"%s\"%s%s\n", ts,
+            (long)tv.tv_usec / 1000, level_names[l], component, msg, kv ? " " : "", kv ? kv : "");
+}
+
+void mcpgw_log(enum mcpgw_log_level l, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+
+    if (l < min_level)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    emit(l, msg, NULL);
+}
+
+void mcpgw_log_kv(enum mcpgw_log_level l, const char *msg, const char *kv)
+{
+    char m[256];
+    if (l < min_level)
+        return;
+    snprintf(m, sizeof(m), "%s", msg);
+    emit(l, m, kv);
 }

@@ -21,6 +21,10 @@ int mcpgw_log_enabled(enum mcpgw_log_level l);
 /* One line: ts=... level=... comp=... msg="<formatted>" */
 void mcpgw_log(enum mcpgw_log_level l, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* One line with fields after the message: ts=... level=... comp=... msg="<msg>" <kv>. kv is
+ * logfmt the caller built (values quoted, no newline); msg is sanitized as in mcpgw_log. */
+void mcpgw_log_kv(enum mcpgw_log_level l, const char *msg, const char *kv);
+
 #define log_debug(...)                                                                             \
     do {                                                                                           \
         if (mcpgw_log_enabled(MCPGW_LOG_DEBUG))                                                    \

@@ -5,6 +5,8 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "node/upcfg.h"
+#include "node/auth.h"
+#include "node/store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -42,7 +44,8 @@ static const struct mcpgw_opts_row rows[] = {
     {"node-id", MCPGW_OPTS_STR, F(node_id), "n1", "ID",
      "node id, prefix of minted session ids (1-31 characters of [A-Za-z0-9_-])"},
     {"store", MCPGW_OPTS_STR, F(store), "memory", "URL",
-     "memory (this process only) or redis://HOST:PORT (replicated; see docs/replication.md)"},
+     "memory (this process only) or redis://[USER:PASSWORD@]HOST:PORT (replicated; see "
+     "docs/replication.md; the password may come from MCPGW_REDIS_PASSWORD)"},
     {"shards", MCPGW_OPTS_UINT, F(shard_bits), "8", "K", "2^K registry shards", .max = 16},
     {"session-idle", MCPGW_OPTS_DURATION, F(session_idle_ms), "30m", "DUR", "idle session expiry",
      .min = 1},
@@ -110,6 +113,40 @@ static const struct mcpgw_opts_row rows[] = {
      "serve the built-in tools, resources and prompts (auto: only when no upstream is "
      "configured)",
      .set = set_builtins, LIVE},
+    {"auth", MCPGW_OPTS_STR, F(auth), "off", "MODE",
+     "client authentication: off, jwt (OAuth access tokens), apikey, or both"},
+    {"auth-issuer", MCPGW_OPTS_STR, F(auth_issuer), NULL, "URL",
+     "the authorization server whose JWT access tokens are accepted (exact iss)"},
+    {"auth-jwks-url", MCPGW_OPTS_STR, F(auth_jwks_url), NULL, "URL",
+     "where the authorization server publishes its signing keys (JWKS)"},
+    {"auth-resource", MCPGW_OPTS_STR, F(auth_resource), NULL, "URL",
+     "this gateway's canonical public URL of /mcp (behind a balancer: the balancer's), the "
+     "audience tokens must name"},
+    {"auth-scopes", MCPGW_OPTS_LIST, F(auth_scopes), NULL, "LIST",
+     "scopes every request needs (403 insufficient_scope otherwise)"},
+    {"auth-skew", MCPGW_OPTS_DURATION, F(auth_skew_ms), "60s", "DUR",
+     "clock difference allowed for exp, nbf and iat"},
+    {"auth-jwks-refresh", MCPGW_OPTS_DURATION, F(auth_jwks_refresh_ms), "5m", "DUR",
+     "fetch the JWKS again this often", .min = 1000},
+    {"auth-unknown-kid-interval", MCPGW_OPTS_DURATION, F(auth_unknown_kid_ms), "10s", "DUR",
+     "a token naming an unknown key id refetches the JWKS at most this often"},
+    {"auth-introspection-url", MCPGW_OPTS_STR, F(auth_introspect_url), NULL, "URL",
+     "check opaque (non-JWT) tokens at this RFC 7662 introspection endpoint"},
+    {"auth-introspection-client", MCPGW_OPTS_STR, F(auth_introspect_client), NULL, "ID",
+     "client id the node authenticates to the introspection endpoint with (HTTP Basic)"},
+    {"auth-introspection-secret", MCPGW_OPTS_STR, F(auth_introspect_secret), NULL, "SECRET",
+     "its client secret; put it in the config file as ${VAR}"},
+    {"auth-introspection-cache", MCPGW_OPTS_DURATION, F(auth_introspect_cache_ms), "60s", "DUR",
+     "how long an introspection answer is used (a revoked token is honoured at most this long)",
+     .min = 1000},
+    {"auth-apikeys", MCPGW_OPTS_STR, F(auth_apikeys), NULL, "FILE",
+     "API key table: lines '<principal> <sha256-hex of key> [scope ...]'"},
+    {"auth-apikeys-env", MCPGW_OPTS_STR, F(auth_apikeys_env), NULL, "VAR",
+     "the API key table from this environment variable (entries separated by ';')"},
+    {"balancer-secret", MCPGW_OPTS_STR, F(balancer_secret), NULL, "SECRET",
+     "serve /mcp only to requests carrying this secret in X-Mcpgw-Balancer (the balancers' "
+     "--balancer-secret); put it in the config file as ${VAR}, not on the command line",
+     LIVE},
     {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "info", "LEVEL", "debug, info, warn or error",
      LIVE},
 };
@@ -176,8 +213,9 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
         return -1;
     }
     if (strcmp(cfg->store, "memory") != 0 && strncmp(cfg->store, "redis://", 8) != 0) {
-        snprintf(err, errlen, "store '%s' is not supported (memory or redis://HOST:PORT)",
-                 cfg->store);
+        char shown[256];
+        mcpgw_store_url_redact(cfg->store, shown, sizeof(shown));
+        snprintf(err, errlen, "store '%s' is not supported (memory or redis://HOST:PORT)", shown);
         return -1;
     }
     if (!cfg->listen[0]) {
@@ -205,6 +243,8 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
                  (unsigned long long)UINT32_MAX);
         return -1;
     }
+    if (mcpgw_auth_config_check(cfg, err, errlen) < 0)
+        return -1;
     if (cfg->allowed_hosts.n == 0) {
         snprintf(err, errlen, "allowed-hosts is empty: every request would be refused (403)");
         return -1;

@@ -47,6 +47,23 @@ struct mcpgw_node_config {
     struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
                                           Reloaded by node/upstream.c, not by apply_live */
     int builtins;                      /* live: 0 auto, 1 on, 2 off (mcpgw_node_config_builtins) */
+    /* Client authentication (node/auth.h, docs/security.md); "off" keeps the request path as
+     * it was. Read at start only. */
+    char auth[16];                      /* off, jwt, apikey or both */
+    char auth_issuer[512];              /* the authorization server (JWT iss, metadata) */
+    char auth_jwks_url[512];            /* its JWKS */
+    char auth_resource[512];            /* canonical public URL of /mcp: JWT aud, metadata */
+    struct mcpgw_opts_list auth_scopes; /* every request needs all of them */
+    uint64_t auth_skew_ms;              /* clock skew allowed for exp/nbf/iat */
+    uint64_t auth_jwks_refresh_ms;      /* periodic JWKS refresh */
+    uint64_t auth_unknown_kid_ms;       /* at most one JWKS fetch per this for unknown kids */
+    char auth_apikeys[512];             /* API key table file */
+    char auth_introspect_url[512];      /* RFC 7662 endpoint for opaque tokens ("" = none) */
+    char auth_introspect_client[256];   /* its client id and secret (HTTP Basic) */
+    char auth_introspect_secret[256];
+    uint64_t auth_introspect_cache_ms; /* how long an introspection answer is trusted */
+    char auth_apikeys_env[64];         /* or: environment variable holding it */
+    char balancer_secret[256];         /* live: /mcp only with this X-Mcpgw-Balancer ("" = any) */
 };
 
 /* Whether the built-in tools, resources and prompts are served: "on", "off", or "auto" (on

@@ -4,6 +4,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
+#include "node/auth.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/era26.h"
@@ -252,6 +253,16 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    if (strcmp(node.cfg.auth, "off") != 0) {
+        char labels[64];
+        snprintf(labels, sizeof(labels), "node=\"%s\"", node.cfg.node_id);
+        node.auth = mcpgw_auth_new(node.base, &node.cfg, node.metrics, labels,
+                                   mcpgw_transport_handle, &node, err, sizeof(err));
+        if (!node.auth) {
+            log_error("%s", err);
+            goto out;
+        }
+    }
     mcpgw_upstream_start(&node, &mcpgw_upprov_hooks);
     mcpgw_protocol_configure(&node);
     mcpgw_cluster_start(&node);
@@ -262,9 +273,9 @@ int main(int argc, char **argv)
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
     event_add(reload.ev, NULL);
+    mcpgw_store_url_redact(node.cfg.store, err, sizeof(err));
     log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)", node.cfg.listen,
-             node.cfg.store, 1u << node.cfg.shard_bits,
-             (unsigned long long)(node.cfg.session_idle_ms / 1000));
+             err, 1u << node.cfg.shard_bits, (unsigned long long)(node.cfg.session_idle_ms / 1000));
     event_base_dispatch(node.base);
     rc = 0;
     event_free(sigterm);
@@ -275,6 +286,7 @@ int main(int argc, char **argv)
     mcpgw_cluster_stop(&node);
     mcpgw_upstream_stop(&node);
 out:
+    mcpgw_auth_free(node.auth);
     if (node.gossip) {
         mcpgw_gossip_leave(node.gossip);
         mcpgw_gossip_free(node.gossip);

@@ -27,6 +27,7 @@ struct mcpgw_cluster;
 struct mcpgw_upstream_set;
 struct mcpgw_provider_ops;
 struct mcpgw_seal_ring;
+struct mcpgw_auth;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -73,6 +74,10 @@ struct mcpgw_node {
     const struct mcpgw_provider_ops *const *providers;
     unsigned nproviders;
     struct mcpgw_seal_ring *state_ring; /* seals MRTR requestState (node/era26.c) */
+    struct mcpgw_auth *auth;            /* NULL with --auth off */
+    /* The authenticated principal of the request being handled, borrowed while its handler
+     * runs (initialize binds the new session to it); NULL without authentication. */
+    const char *req_principal;
 };
 
 #endif

@@ -90,6 +90,7 @@ struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcp
         return NULL;
     }
     s->proto = (uint8_t)proto;
+    s->principal = n->req_principal ? xstrdup(n->req_principal) : NULL;
     s->log_level = -1;
     s->state = MCPGW_SESSION_INITIALIZING;
     if (mcpgw_json_obj(caps, "sampling"))

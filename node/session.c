@@ -201,5 +201,6 @@ void mcpgw_session_free(struct mcpgw_session *s)
         free(s->log);
     }
     free(s->client);
+    free(s->principal);
     free(s);
 }

@@ -73,6 +73,7 @@ struct mcpgw_session {
     uint64_t ttl_refreshed_ms;
     uint64_t last_ev_ms, last_ev_seq;
     struct mcpgw_held_event *held; /* live events that arrived during a replay, oldest first */
+    char *principal; /* who created it (node/auth.h), owned; NULL without authentication */
 };
 
 /* A live event held back while a replay is in flight. */

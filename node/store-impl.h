@@ -40,6 +40,7 @@ struct mcpgw_store {
     const struct mcpgw_store_events *ev;
     void *ev_arg;
     void *impl;
+    const char *claimant; /* mcpgw_store_set_claimant: read by claims as they are sent */
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;

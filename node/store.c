@@ -21,6 +21,8 @@ const char *mcpgw_store_err_str(int err)
         return "session record not found";
     case MCPGW_STORE_STALE:
         return "session moved to another node";
+    case MCPGW_STORE_FOREIGN:
+        return "session belongs to another principal";
     default:
         return "unknown store error";
     }
@@ -200,6 +202,22 @@ void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_s
                         void *arg)
 {
     st->ops->create(st, s, done, arg);
+}
+
+void mcpgw_store_url_redact(const char *url, char *out, size_t outlen)
+{
+    const char *at = strrchr(url, '@'), *scheme = strstr(url, "://"), *colon = NULL;
+    if (at && scheme && scheme < at)
+        colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+    if (!colon)
+        snprintf(out, outlen, "%s", url);
+    else
+        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+}
+
+void mcpgw_store_set_claimant(struct mcpgw_store *st, const char *principal)
+{
+    st->claimant = principal;
 }
 
 void mcpgw_store_claim(struct mcpgw_store *st, const char *sid, size_t len,

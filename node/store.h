@@ -20,6 +20,7 @@ enum mcpgw_store_err {
     MCPGW_STORE_GONE = -2,        /* no such session record (expired, deleted, Redis emptied) */
     MCPGW_STORE_STALE = -3,       /* the session moved: this node's epoch is old */
     MCPGW_STORE_NOSCRIPT = -4,    /* internal to the Redis store: scripts must be reloaded */
+    MCPGW_STORE_FOREIGN = -5,     /* claim refused: the session belongs to another principal */
 };
 const char *mcpgw_store_err_str(int err);
 
@@ -106,6 +107,13 @@ int mcpgw_store_up(const struct mcpgw_store *st);
 void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
                         void *arg);
 /* Take a session this node does not hold: see docs/replication.md. */
+/* A store URL fit for logs: the password of scheme://user:password@host is replaced by "***". */
+void mcpgw_store_url_redact(const char *url, char *out, size_t outlen);
+
+/* The principal the claims started from now on are made for (borrowed until the next call;
+ * NULL: any). A claim for a session whose record names another principal changes nothing (the
+ * session stays where it is) and ends with MCPGW_STORE_FOREIGN. Set it around one claim call. */
+void mcpgw_store_set_claimant(struct mcpgw_store *st, const char *principal);
 void mcpgw_store_claim(struct mcpgw_store *st, const char *sid, size_t len,
                        mcpgw_store_claim_fn done, void *arg);
 /* Persist lifecycle state and log level (fenced by epoch). */

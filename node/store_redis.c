@@ -57,8 +57,11 @@ static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
     "redis.call('PEXPIRE', KEYS[1], ARGV[1]) return 1",
-    /* CLAIM: KEYS s, subs; ARGV node, ttl, sid */
+    /* CLAIM: KEYS s, subs; ARGV node, ttl, sid, principal ("" = any). A session bound to another
+     * principal is left where it is: a request with a stolen id must not move it. */
     "if redis.call('EXISTS', KEYS[1]) == 0 then return false end "
+    "if ARGV[4] ~= '' and redis.call('HGET', KEYS[1], 'pr') ~= ARGV[4] then "
+    "  return redis.status_reply('FOREIGN') end "
     "local prev = redis.call('HGET', KEYS[1], 'owner') "
     "local epoch = redis.call('HINCRBY', KEYS[1], 'epoch', 1) "
     "redis.call('HSET', KEYS[1], 'owner', ARGV[1]) "
@@ -129,6 +132,7 @@ struct rstore {
     uint64_t sync_token;
     char host[256];
     int port;
+    char user[128], pass[256]; /* AUTH on every connection when pass is set */
     redisAsyncContext *cmd, *sub;
     int cmd_up, sub_up, was_up;
     int scripts_ok;      /* every SCRIPT LOAD on this connection succeeded */
@@ -340,15 +344,15 @@ static void send_argv(struct rstore *r, struct op *o, int argc, const char **arg
 static void eval(struct rstore *r, struct op *o, enum script sc, int nkeys, int nargs,
                  const char **args, const size_t *arglens)
 {
-    const char *argv[24];
-    size_t lens[24];
+    const char *argv[32];
+    size_t lens[32];
     char nk[8];
     int argc = 0;
     snprintf(nk, sizeof(nk), "%d", nkeys);
     argv[argc] = "EVALSHA", lens[argc++] = 7;
     argv[argc] = r->sha[sc], lens[argc++] = 40;
     argv[argc] = nk, lens[argc++] = strlen(nk);
-    for (int i = 0; i < nargs && argc < 24; i++) {
+    for (int i = 0; i < nargs && argc < 32; i++) {
         argv[argc] = args[i];
         lens[argc++] = arglens && arglens[i] != (size_t)-1 ? arglens[i] : strlen(args[i]);
     }
@@ -371,7 +375,7 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     struct rstore *r = R(st);
     struct op *o = op_new(r, done_reply, arg);
     char ks[128], proto[8], caps[8], state[8], level[8], created[24];
-    const char *args[20];
+    const char *args[22];
     int n = 0;
     o->cb.done = done;
     s->epoch = 1;
@@ -393,6 +397,8 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     args[n++] = "owner", args[n++] = r->st->cfg.node_id;
     args[n++] = "epoch", args[n++] = "1";
     args[n++] = "created", args[n++] = created;
+    if (s->principal) /* the principal it is bound to (node/auth.h) */
+        args[n++] = "pr", args[n++] = s->principal;
     eval(r, o, S_CREATE, 1, n, args, NULL);
 }
 
@@ -417,6 +423,10 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     }
     if (reply->type == REDIS_REPLY_NIL) {
         o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
+        return;
+    }
+    if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "FOREIGN") == 0) {
+        o->cb.claim(o->arg, NULL, MCPGW_STORE_FOREIGN);
         return;
     }
     if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
@@ -444,6 +454,7 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     s->log_level = (int8_t)atoi(hget(h, "level") ? hget(h, "level") : "-1");
     s->epoch = strtoull(hget(h, "epoch") ? hget(h, "epoch") : "0", NULL, 10);
     s->client = xstrdup(hget(h, "client") ? hget(h, "client") : "{}");
+    s->principal = hget(h, "pr") ? xstrdup(hget(h, "pr")) : NULL;
     for (size_t i = 0; subs->type == REDIS_REPLY_ARRAY && i < subs->elements; i++)
         if (subs->element[i]->type == REDIS_REPLY_STRING)
             mcpgw_session_sub_add(s, subs->element[i]->str);
@@ -459,7 +470,7 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
     struct rstore *r = R(st);
     struct op *o;
     char ks[128], ksub[128];
-    const char *args[5];
+    const char *args[6];
     if (len >= MCPGW_SESSION_ID_MAX) {
         done(arg, NULL, MCPGW_STORE_GONE);
         return;
@@ -472,7 +483,8 @@ static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_s
     key(ksub, sizeof(ksub), o->sid, "subs");
     args[0] = ks, args[1] = ksub;
     args[2] = r->st->cfg.node_id, args[3] = r->ttl, args[4] = o->sid;
-    eval(r, o, S_CLAIM, 2, 5, args, NULL);
+    args[5] = st->claimant ? st->claimant : "";
+    eval(r, o, S_CLAIM, 2, 6, args, NULL);
 }
 
 static void r_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
@@ -871,6 +883,34 @@ static void load_scripts(struct rstore *r)
     }
 }
 
+static void on_auth(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct rstore *r = priv;
+    redisReply *reply = rep;
+    /* Said once per reconnect attempt: the commands queued behind it fail with NOAUTH and the
+     * store stays down (503s, /readyz degraded) until the credentials are right. */
+    if (reply && reply->type == REDIS_REPLY_ERROR && mcpgw_now_ms() - r->warned_ms > 5000) {
+        r->warned_ms = mcpgw_now_ms();
+        log_error("session store: redis refused our credentials (user '%s'): %s",
+                  r->user[0] ? r->user : "default", reply->str);
+    }
+}
+
+/* The first command on a new connection, when a password is configured (commands on one
+ * connection run in order, so everything after it runs authenticated). */
+static void send_auth(struct rstore *r, redisAsyncContext *ac)
+{
+    const char *argv[3] = {"AUTH", r->user, r->pass};
+    if (!r->pass[0])
+        return;
+    if (r->user[0])
+        redisAsyncCommandArgv(ac, on_auth, r, 3, argv, NULL);
+    else {
+        argv[1] = r->pass;
+        redisAsyncCommandArgv(ac, on_auth, r, 2, argv, NULL);
+    }
+}
+
 static void connect_all(struct rstore *r)
 {
     if (!r->cmd) {
@@ -880,6 +920,7 @@ static void connect_all(struct rstore *r)
             redisLibeventAttach(r->cmd, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->cmd, on_cmd_connect);
             redisAsyncSetDisconnectCallback(r->cmd, on_cmd_disconnect);
+            send_auth(r, r->cmd);
             load_scripts(r);
         } else {
             if (r->cmd)
@@ -895,6 +936,7 @@ static void connect_all(struct rstore *r)
             redisLibeventAttach(r->sub, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->sub, on_sub_connect);
             redisAsyncSetDisconnectCallback(r->sub, on_sub_disconnect);
+            send_auth(r, r->sub);
             redisAsyncCommandArgv(r->sub, on_sub_message, r, 3, argv, NULL);
         } else {
             if (r->sub)
@@ -943,6 +985,25 @@ int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *e
     struct rstore *r = xcalloc(1, sizeof(*r));
     struct timeval tv = {1, 0};
     unsigned char md[SHA_DIGEST_LENGTH];
+    const char *at = strrchr(hostport, '@'), *env;
+    if (at) {
+        /* [user]:password@host:port: no percent-decoding, so a password with ':' '@' '/' '%'
+         * goes in MCPGW_REDIS_PASSWORD instead (which also keeps it out of ps and logs). */
+        const char *colon = memchr(hostport, ':', (size_t)(at - hostport));
+        if (!colon || colon == at - 1) {
+            snprintf(err, errlen,
+                     "--store: write credentials as redis://[USER]:PASSWORD@HOST:PORT");
+            free(r);
+            return -1;
+        }
+        snprintf(r->user, sizeof(r->user), "%.*s", (int)(colon - hostport), hostport);
+        snprintf(r->pass, sizeof(r->pass), "%.*s", (int)(at - colon - 1), colon + 1);
+        hostport = at + 1;
+    } else if ((env = getenv("MCPGW_REDIS_PASSWORD")) != NULL && env[0]) {
+        snprintf(r->pass, sizeof(r->pass), "%s", env);
+        if ((env = getenv("MCPGW_REDIS_USER")) != NULL)
+            snprintf(r->user, sizeof(r->user), "%s", env);
+    }
     if (mcpgw_parse_hostport(hostport, r->host, sizeof(r->host), &r->port, err, errlen) < 0) {
         free(r);
         return -1;

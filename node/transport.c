@@ -6,6 +6,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
+#include "node/auth.h"
 #include "node/call.h"
 #include "node/cluster.h"
 #include "node/era26.h"
@@ -22,6 +23,7 @@
 
 #include <event2/buffer.h>
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -150,13 +152,18 @@ struct pending {
     struct mcpgw_node *n;
     struct mcpgw_http_conn *conn; /* NULL once the client left */
     enum mcpgw_http_method method;
-    struct mcpgw_jsonrpc_msg msg; /* POST: owned */
-    char *lei;                    /* GET: Last-Event-ID, owned, or NULL */
-    struct mcpgw_resume *early;   /* GET resuming a claimed session: its replay, sent along */
+    struct mcpgw_jsonrpc_msg msg;   /* POST: owned */
+    char *lei;                      /* GET: Last-Event-ID, owned, or NULL */
+    struct mcpgw_resume *early;     /* GET resuming a claimed session: its replay, sent along */
+    char *principal;                /* the request's authenticated principal, owned, or NULL */
+    char *forwarded;                /* with auth: its X-Forwarded-For (for the audit), or NULL */
+    char sid[MCPGW_SESSION_ID_MAX]; /* the session asked for, while it is claimed */
 };
 
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
                   struct pending *p);
+static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                         struct pending *p);
 
 /* A Last-Event-ID of the shared store's GET stream ("0.<counter>-<n>"): the part after "0.",
  * or NULL. */
@@ -174,6 +181,8 @@ static void pending_free(struct pending *p)
     if (p->msg.root)
         mcpgw_jsonrpc_msg_deinit(&p->msg);
     free(p->lei);
+    free(p->principal);
+    free(p->forwarded);
     free(p);
 }
 
@@ -192,6 +201,8 @@ static void on_claimed(void *arg, struct mcpgw_session *s, int err)
     if (c) {
         if (s)
             serve(p->n, c, s, p);
+        else if (err == MCPGW_STORE_FOREIGN)
+            owner_refused(p->n, c, NULL, p);
         else if (err == MCPGW_STORE_GONE)
             refuse(p->n, c, 404, -32001, "Session not found: initialize a new session", NULL);
         else
@@ -207,9 +218,11 @@ static void on_claimed(void *arg, struct mcpgw_session *s, int err)
 static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                          const struct mcpgw_http_head *h, struct pending *p)
 {
-    const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id");
+    const struct mcpgw_http_header *sid = mcpgw_http_find(h, "mcp-session-id"), *fwd;
     struct mcpgw_session *s;
     const char *after;
+    if (n->auth && (fwd = mcpgw_http_find(h, "x-forwarded-for")) != NULL)
+        p->forwarded = xstrndup(fwd->value, fwd->value_len > 64 ? 64 : fwd->value_len);
     if (n->resyncing) {
         refuse(n, c, 503, -32603,
                "Service Unavailable: this node stalled and is catching up with the cluster; "
@@ -231,9 +244,12 @@ static void with_session(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     }
     p->n = n;
     p->conn = c;
+    snprintf(p->sid, sizeof(p->sid), "%.*s", (int)sid->value_len, sid->value);
     mcpgw_http_conn_set_close_cb(c, on_pending_conn_close, p);
     after = p->method == MCPGW_HTTP_GET ? shared_resume_point(n, p->lei) : NULL;
+    mcpgw_store_set_claimant(n->store, p->principal); /* NULL without authentication */
     mcpgw_cluster_claim(n, sid->value, sid->value_len, after, on_claimed, p, &p->early);
+    mcpgw_store_set_claimant(n->store, NULL);
 }
 
 static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
@@ -285,9 +301,28 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
     }
 }
 
+/* A session id presented by a principal other than its creator: answered exactly as an unknown
+ * session (nothing tells the caller the id exists), counted and audited. */
+static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                         struct pending *p)
+{
+    const char *rid = NULL;
+    char sid[MCPGW_SESSION_ID_MAX];
+    if (s && mcpgw_auth_owner_ok(s->principal, p->principal))
+        return 0;
+    if (p->msg.root && p->msg.id)
+        rid = json_object_to_json_string_ext(p->msg.id, JSON_C_TO_STRING_PLAIN);
+    snprintf(sid, sizeof(sid), "%s", s ? s->id : p->sid);
+    mcpgw_auth_audit_session(n->auth, c, p->principal, sid, rid, p->forwarded);
+    refuse(n, c, 404, -32001, "Session not found: initialize a new session", NULL);
+    return 1;
+}
+
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
                   struct pending *p)
 {
+    if (n->auth && owner_refused(n, c, s, p))
+        return;
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
     mcpgw_store_touch(n->store, s);
     switch (p->method) {
@@ -316,7 +351,7 @@ static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_
 }
 
 static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                        const struct mcpgw_http_req *req)
+                        const struct mcpgw_http_req *req, const char *principal)
 {
     struct pending *p;
     json_object *bad_id = NULL;
@@ -342,6 +377,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     era = mcpgw_era26_header_version(&req->head);
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_POST;
+    p->principal = principal ? xstrdup(principal) : NULL;
     rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
     if (rc) {
         size_t len;
@@ -367,7 +403,9 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     if (p->msg.kind == MCPGW_JSONRPC_REQUEST && !mcpgw_http_find(&req->head, "mcp-session-id")) {
         if (strcmp(p->msg.method, "initialize") == 0) {
             (*n->st.requests)++;
+            n->req_principal = principal; /* the new session is bound to it */
             mcpgw_protocol_initialize(n, c, &p->msg);
+            n->req_principal = NULL;
             pending_free(p);
             return;
         }
@@ -382,7 +420,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
 }
 
 static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                       const struct mcpgw_http_req *req)
+                       const struct mcpgw_http_req *req, const char *principal)
 {
     const struct mcpgw_http_header *lei;
     struct pending *p;
@@ -394,19 +432,21 @@ static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_GET;
+    p->principal = principal ? xstrdup(principal) : NULL;
     if ((lei = mcpgw_http_find(&req->head, "last-event-id")) != NULL)
         p->lei = xstrndup(lei->value, lei->value_len > 128 ? 128 : lei->value_len);
     with_session(n, c, &req->head, p);
 }
 
 static void handle_delete(struct mcpgw_node *n, struct mcpgw_http_conn *c,
-                          const struct mcpgw_http_req *req)
+                          const struct mcpgw_http_req *req, const char *principal)
 {
     struct pending *p;
     if (!has_session_or_405(n, c, &req->head) || !version_ok(n, c, &req->head))
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_DELETE;
+    p->principal = principal ? xstrdup(principal) : NULL;
     with_session(n, c, &req->head, p);
 }
 
@@ -447,11 +487,29 @@ static void respond_ready(struct mcpgw_node *n, struct mcpgw_http_conn *c)
     mcpgw_http_respond(c, 200, "text/plain", NULL, buf, len);
 }
 
+/* With --balancer-secret, /mcp serves only requests a balancer forwarded: the secret it adds,
+ * compared in constant time. Answers 403 otherwise and returns 0. */
+static int from_balancer(struct mcpgw_node *n, struct mcpgw_http_conn *c,
+                         const struct mcpgw_http_req *req)
+{
+    const struct mcpgw_http_header *h = mcpgw_http_find(&req->head, "x-mcpgw-balancer");
+    const char *want = n->cfg.balancer_secret;
+    size_t wl = strlen(want);
+    if (h && h->value_len == wl && CRYPTO_memcmp(h->value, want, wl) == 0)
+        return 1;
+    log_debug("refused a request that did not come through a balancer");
+    refuse(n, c, 403, -32000, "Forbidden: this node serves requests only through its balancer",
+           NULL);
+    return 0;
+}
+
 void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
 {
     struct mcpgw_node *n = arg;
     const struct mcpgw_http_header *host = mcpgw_http_find(&req->head, "host"),
                                    *origin = mcpgw_http_find(&req->head, "origin");
+    struct mcpgw_auth_who who;
+    const char *principal = NULL;
 
     if (mcpgw_strieq(req->path, req->path_len, "/healthz")) {
         mcpgw_http_respond(c, 200, "text/plain", NULL, "ok\n", 3);
@@ -472,6 +530,10 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         handle_metrics(n, c);
         return;
     }
+    if (n->auth && mcpgw_auth_well_known(n->auth, c, req))
+        return;
+    if (n->cfg.balancer_secret[0] && !from_balancer(n, c, req))
+        return;
     if (!(req->path_len == 4 && memcmp(req->path, "/mcp", 4) == 0)) {
         refuse(n, c, 404, -32000, "Not Found: the MCP endpoint is /mcp", NULL);
         return;
@@ -492,15 +554,20 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         refuse(n, c, 403, -32000, msg, NULL);
         return;
     }
+    if (n->auth) {
+        if (!mcpgw_auth_check(n->auth, c, req, &who))
+            return; /* answered 401/403/503, or parked until the JWKS fetch ends */
+        principal = who.principal;
+    }
     switch (req->head.method) {
     case MCPGW_HTTP_POST:
-        handle_post(n, c, req);
+        handle_post(n, c, req, principal);
         break;
     case MCPGW_HTTP_GET:
-        handle_get(n, c, req);
+        handle_get(n, c, req, principal);
         break;
     case MCPGW_HTTP_DELETE:
-        handle_delete(n, c, req);
+        handle_delete(n, c, req, principal);
         break;
     default:
         refuse(n, c, 405, -32000, "Method Not Allowed: use POST, GET or DELETE",
