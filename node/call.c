@@ -79,6 +79,10 @@ static void call_free(struct mcpgw_call *c)
         event_free(c->step_timer);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->fwd_free)
+        c->fwd_free(c->fwd);
+    if (c->leg_free)
+        c->leg_free(c->leg);
     json_object_put(c->id);
     json_object_put(c->progress_token);
     free(c->state);
@@ -124,6 +128,12 @@ static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
     seq = mcpgw_session_log(c->s, c->stream, json, len);
     if (c->conn && mcpgw_frame_event(c->node, c->conn, c->stream, seq, json, len) < 0)
         c->conn = NULL;
+}
+
+void mcpgw_call_emit(struct mcpgw_call *c, const char *json, size_t len)
+{
+    if (c->s)
+        call_emit(c, json, len);
 }
 
 void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text)

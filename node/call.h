@@ -42,6 +42,14 @@ struct mcpgw_call {
     uint8_t busy;      /* store operations in flight that will call back with this call */
     uint8_t aborted;   /* dropped while busy: freed when the last store operation returns */
     uint8_t finishing; /* a result or error is being sent: later ones are ignored */
+    /* An upstream's server-to-client request forwarded on this call (s2c.c), freed with the
+     * call through fwd_free. */
+    void *fwd;
+    void (*fwd_free)(void *fwd);
+    /* The upstream request serving this call (upsess.c), cancelled with the call through
+     * leg_free. */
+    void *leg;
+    void (*leg_free)(void *leg);
 };
 
 /* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
@@ -59,6 +67,9 @@ int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *pa
 /* End the response stream now (after its priming event) while the call goes on: the client is
  * expected to resume with GET + Last-Event-ID (SSE polling, 2025-11-25). */
 void mcpgw_call_detach(struct mcpgw_call *c);
+/* Send a whole JSON-RPC message (an upstream's progress or log notification) on the call's
+ * stream, as it is. */
+void mcpgw_call_emit(struct mcpgw_call *c, const char *json, size_t len);
 /* Run step after delay_ms (a tool's pacing). */
 void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_fn step);
 

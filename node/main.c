@@ -4,6 +4,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "gossip/swim.h"
+#include "node/upsess.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/fanout.h"
@@ -249,6 +250,7 @@ out:
         mcpgw_gossip_free(node.gossip);
     }
     mcpgw_store_free(node.store);
+    mcpgw_upsess_free_all(&node);
     mcpgw_fanout_free(node.fanout);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);

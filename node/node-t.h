@@ -23,6 +23,7 @@ struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
+struct mcpgw_upsess_node;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -55,9 +56,10 @@ struct mcpgw_node {
     uint64_t ev_seen;
     uint64_t started_ms;
     int draining;
-    int resyncing;                 /* after a stall: session requests wait for the store (503) */
-    struct mcpgw_cluster *cluster; /* timers and claims-back of cluster.c */
-    struct mcpgw_gossip *gossip;   /* NULL without --gossip-bind */
+    int resyncing;                    /* after a stall: session requests wait for the store (503) */
+    struct mcpgw_cluster *cluster;    /* timers and claims-back of cluster.c */
+    struct mcpgw_gossip *gossip;      /* NULL without --gossip-bind */
+    struct mcpgw_upsess_node *upsess; /* per-client upstreams (upsess.c); NULL when none */
 };
 
 #endif

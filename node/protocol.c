@@ -16,6 +16,7 @@
 #include "node/msg.h"
 #include "node/proto.h"
 #include "node/provider.h"
+#include "node/upsess.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
@@ -631,6 +632,8 @@ void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
     struct mcpgw_call *c;
     if (!json_object_is_type(m->id, json_type_int) ||
         !(c = mcpgw_call_find_out(s, json_object_get_int64(m->id)))) {
+        if (mcpgw_upsess_response(n, s, m))
+            return; /* answered a per-client upstream's request from its GET stream */
         log_debug("session %s: a response matches no pending request", s->id);
         return;
     }

@@ -189,5 +189,6 @@ void mcpgw_session_free(struct mcpgw_session *s)
         free(s->log);
     }
     free(s->client);
+    json_object_put(s->up_state);
     free(s);
 }

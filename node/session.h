@@ -8,6 +8,7 @@
 
 struct mcpgw_http_conn;
 struct mcpgw_call;
+struct mcpgw_upsess;
 
 #define MCPGW_SESSION_ID_MAX 64
 
@@ -69,6 +70,10 @@ struct mcpgw_session {
     uint64_t ttl_refreshed_ms;
     uint64_t last_ev_ms, last_ev_seq;
     struct mcpgw_held_event *held; /* live events that arrived during a replay, oldest first */
+    /* Per-client upstream sessions (upsess.c): the state a claim read from the record (upstream
+     * name -> encoded state; NULL when none), and the live sessions of this node. */
+    json_object *up_state;
+    struct mcpgw_upsess *ups;
 };
 
 /* A live event held back while a replay is in flight. */
