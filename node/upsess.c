@@ -429,8 +429,9 @@ static void on_up_message(void *arg, const char *ev_id, const struct mcpgw_jsonr
         forward_request(o, ev_id, m);
     } else if (m->kind == MCPGW_JSONRPC_NOTIFICATION) {
         size_t len;
-        const char *json = json_object_to_json_string_length(m->root, JSON_C_TO_STRING_PLAIN, &len);
+        char *json = mcpgw_json_dump(m->root, &len);
         deliver(o, ev_id, json, len);
+        free(json);
     } else {
         delivered(o, ev_id); /* a stray response: nothing for the client */
     }
@@ -677,8 +678,9 @@ static void on_leg_message(void *arg, const char *ev_id, const struct mcpgw_json
         mcpgw_s2c_forward(l->c, l->o->name, m, answer_up, l->o);
     } else if (m->kind == MCPGW_JSONRPC_NOTIFICATION) {
         size_t len;
-        const char *json = json_object_to_json_string_length(m->root, JSON_C_TO_STRING_PLAIN, &len);
+        char *json = mcpgw_json_dump(m->root, &len);
         mcpgw_call_emit(l->c, json, len);
+        free(json);
     }
 }
 
