@@ -65,6 +65,11 @@ static void call_unlink(struct mcpgw_call *c)
  * callback sees `aborted` and calls here again. */
 static void call_free(struct mcpgw_call *c)
 {
+    if (c->on_free) {
+        void (*fn)(struct mcpgw_call *) = c->on_free;
+        c->on_free = NULL;
+        fn(c);
+    }
     call_unlink(c);
     c->conn = NULL;
     if (c->busy) {

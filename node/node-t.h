@@ -23,6 +23,8 @@ struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
+struct mcpgw_upstream_set;
+struct mcpgw_provider_ops;
 struct mcpgw_upsess_node;
 
 struct mcpgw_node_stats {
@@ -56,10 +58,15 @@ struct mcpgw_node {
     uint64_t ev_seen;
     uint64_t started_ms;
     int draining;
-    int resyncing;                    /* after a stall: session requests wait for the store (503) */
-    struct mcpgw_cluster *cluster;    /* timers and claims-back of cluster.c */
-    struct mcpgw_gossip *gossip;      /* NULL without --gossip-bind */
-    struct mcpgw_upsess_node *upsess; /* per-client upstreams (upsess.c); NULL when none */
+    int resyncing;                  /* after a stall: session requests wait for the store (503) */
+    struct mcpgw_cluster *cluster;  /* timers and claims-back of cluster.c */
+    struct mcpgw_gossip *gossip;    /* NULL without --gossip-bind */
+    struct mcpgw_upstream_set *ups; /* upstream servers (node/upstream.c) */
+    /* Who serves requests, asked in order (protocol.c, mcpgw_protocol_configure): the built-ins
+     * and/or the upstreams, as the configuration says. */
+    const struct mcpgw_provider_ops *const *providers;
+    unsigned nproviders;
+    struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
 };
 
 #endif
