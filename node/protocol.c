@@ -407,6 +407,8 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
         bad_params(n, conn, s, m, "Invalid params: params.uri is longer than 1024 bytes");
         return;
     }
+    if (n->cfg.upstreams && mcpgw_upsess_subscribe(n, s, uri, on, conn, m->id))
+        return; /* the client's own upstream session holds it (docs/federation.md) */
     if (on) {
         if (!providers_subscribe(n, uri, 1)) {
             char msg[300];

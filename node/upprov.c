@@ -14,6 +14,7 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/upsess.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -147,11 +148,24 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
                                              offsetof(struct mcpgw_catalog_entry, tool));
     struct mcpgw_upstream *u = e->owner;
     const struct mcpgw_upcfg *cfg = mcpgw_upstream_cfg(u);
-    struct bridge *b = xcalloc(1, sizeof(*b));
+    struct bridge *b;
     json_object *params = json_object_new_object();
     char why[256];
     json_object_object_add(params, "name", json_object_new_string(e->name));
     json_object_object_add(params, "arguments", json_object_get(args));
+    if (cfg->kind == MCPGW_UPCFG_HTTP && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+        /* The client's own upstream session: its progress token passes through as it is. */
+        if (c->progress_token) {
+            json_object *meta = json_object_new_object();
+            json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
+            json_object_object_add(params, "_meta", meta);
+        }
+        if (cfg->timeout_ms)
+            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+        mcpgw_upsess_call(c, cfg->name, "tools/call", params);
+        return;
+    }
+    b = xcalloc(1, sizeof(*b));
     if (c->progress_token) {
         /* Our own token upstream: two clients' tokens may be equal, ours never are. */
         json_object *meta = json_object_new_object();

@@ -20,6 +20,9 @@
 #include "node/session.h"
 #include "node/store.h"
 #include "node/stream.h"
+#include "node/upcfg.h"
+#include "node/upstream.h"
+#include "node/defer.h"
 
 #include <event2/event.h>
 #include <stdio.h>
@@ -61,9 +64,10 @@ struct one {
     char *name;
     struct mcpgw_upmcp *u;
     int ready, starting;
-    struct leg *waiting; /* client calls waiting for initialize */
-    char *want_ev;       /* the last event id delivered to the client */
-    char *saved_ev;      /* ... and the one the record has */
+    struct leg *waiting;  /* client calls waiting for initialize */
+    struct leg *deferred; /* deferred-reply requests in flight (answered if the session ends) */
+    char *want_ev;        /* the last event id delivered to the client */
+    char *saved_ev;       /* ... and the one the record has */
     int saving;
     struct qmsg *q, **qtail;
     unsigned qn;
@@ -88,10 +92,13 @@ struct mcpgw_upsess {
     struct event *flush;
 };
 
-/* The upstream request serving one client call. */
+/* The upstream request serving one client call, or one request answered through a deferred
+ * reply (d: resources/subscribe). */
 struct leg {
     struct leg *next; /* in its upstream session's waiting list */
     struct mcpgw_call *c;
+    struct mcpgw_defer *d;
+    struct leg *dnext, **dprev; /* deferred ones: in their upstream session's list */
     struct one *o;
     char *method;
     json_object *params;
@@ -122,11 +129,22 @@ static void upcfg_free(struct upcfg *u)
 
 static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
 {
-    if (!n->upsess)
-        return NULL;
-    for (struct upcfg *u = n->upsess->cfgs; u; u = u->next)
-        if (strcmp(u->cfg.name, name) == 0)
-            return u;
+    const struct mcpgw_upcfg *uc;
+    if (n->upsess)
+        for (struct upcfg *u = n->upsess->cfgs; u; u = u->next)
+            if (strcmp(u->cfg.name, name) == 0)
+                return u;
+    /* An `upstream` line with session=per-client: registered on first use. */
+    uc = mcpgw_upcfg_find(n->cfg.upstreams, name);
+    if (uc && uc->kind == MCPGW_UPCFG_HTTP && uc->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+        struct mcpgw_upmcp_cfg c = {.name = uc->name,
+                                    .url = uc->url,
+                                    .headers = (const char *const *)uc->headers,
+                                    .timeout_ms = (long)uc->timeout_ms,
+                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0};
+        if (mcpgw_upsess_register(n, &c) == 0)
+            return find_cfg(n, name);
+    }
     return NULL;
 }
 
@@ -577,6 +595,8 @@ void mcpgw_upsess_claimed(struct mcpgw_node *n, struct mcpgw_session *s)
 
 static void one_free(struct one *o, int end)
 {
+    while (o->deferred)
+        leg_fail(o->deferred, "the session left this node before the upstream answered");
     while (o->q) {
         struct qmsg *m = o->q;
         o->q = m->next;
@@ -630,6 +650,8 @@ void mcpgw_upsess_free_all(struct mcpgw_node *n)
 
 /* ---- client calls ---- */
 
+static void leg_fail(struct leg *l, const char *why);
+
 static void leg_free(void *p)
 {
     struct leg *l = p;
@@ -642,6 +664,11 @@ static void leg_free(void *p)
             *pp = l->next;
             break;
         }
+    if (l->dprev) {
+        *l->dprev = l->dnext;
+        if (l->dnext)
+            l->dnext->dprev = l->dprev;
+    }
     json_object_put(l->params);
     free(l->method);
     free(l);
@@ -658,9 +685,21 @@ static struct mcpgw_call *leg_detach(struct leg *l)
     return c;
 }
 
+/* A deferred-reply leg ends: its reply, then the leg. */
+static struct mcpgw_defer *leg_detach_defer(struct leg *l)
+{
+    struct mcpgw_defer *d = l->d;
+    l->uc = NULL;
+    leg_free(l);
+    return d;
+}
+
 static void leg_fail(struct leg *l, const char *why)
 {
-    mcpgw_call_error(leg_detach(l), MCPGW_JSONRPC_INTERNAL_ERROR, why);
+    if (l->d)
+        mcpgw_defer_error(leg_detach_defer(l), MCPGW_JSONRPC_INTERNAL_ERROR, why);
+    else
+        mcpgw_call_error(leg_detach(l), MCPGW_JSONRPC_INTERNAL_ERROR, why);
 }
 
 static void answer_up(void *arg, const char *json, size_t len)
@@ -674,7 +713,10 @@ static void on_leg_message(void *arg, const char *ev_id, const struct mcpgw_json
 {
     struct leg *l = arg;
     (void)ev_id;
-    if (m->kind == MCPGW_JSONRPC_REQUEST) {
+    if (l->d) {
+        if (m->kind == MCPGW_JSONRPC_REQUEST)
+            forward_request(l->o, NULL, m); /* no call stream: the client's GET stream */
+    } else if (m->kind == MCPGW_JSONRPC_REQUEST) {
         mcpgw_s2c_forward(l->c, l->o->name, m, answer_up, l->o);
     } else if (m->kind == MCPGW_JSONRPC_NOTIFICATION) {
         size_t len;
@@ -696,6 +738,22 @@ static void on_leg_reply(void *arg, enum mcpgw_upmcp_err err, const char *why,
         l->retried = 1;
         l->next = l->o->waiting;
         l->o->waiting = l;
+        return;
+    }
+    if (l->d) {
+        struct mcpgw_defer *d = leg_detach_defer(l);
+        if (err) {
+            mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        } else if (m->kind == MCPGW_JSONRPC_RESULT) {
+            mcpgw_defer_result(d, json_object_get(m->result));
+        } else {
+            json_object *code = NULL, *msg = NULL;
+            json_object_object_get_ex(m->error, "code", &code);
+            json_object_object_get_ex(m->error, "message", &msg);
+            mcpgw_defer_error(d, code ? json_object_get_int(code) : MCPGW_JSONRPC_INTERNAL_ERROR,
+                              msg ? json_object_get_string(msg)
+                                  : "the upstream answered with an error");
+        }
         return;
     }
     c = leg_detach(l);
@@ -751,4 +809,62 @@ void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *metho
         if (!o->starting)
             start(o); /* the last initialize failed: try again for this call */
     }
+}
+
+/* The per-client upstream that serves uri, or NULL: one that lists it, else one whose template
+ * matches it, else the only upstream with resources (as upprov.c routes reads). */
+static const char *per_client_owner(struct mcpgw_node *n, const char *uri)
+{
+    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
+    const struct mcpgw_catalog_entry *e;
+    void *owner;
+    const struct mcpgw_upcfg *cfg;
+    if (!cat)
+        return NULL;
+    e = mcpgw_catalog_find(cat, MCPGW_CATALOG_RESOURCES, uri);
+    if (!e)
+        e = mcpgw_catalog_match(cat, uri);
+    owner = e ? e->owner : mcpgw_catalog_sole_resource_owner(cat);
+    cfg = owner ? mcpgw_upstream_cfg(owner) : NULL;
+    if (!cfg || cfg->kind != MCPGW_UPCFG_HTTP || cfg->session != MCPGW_UPCFG_SESSION_PER_CLIENT)
+        return NULL;
+    return cfg->name;
+}
+
+int mcpgw_upsess_subscribe(struct mcpgw_node *n, struct mcpgw_session *s, const char *uri, int on,
+                           struct mcpgw_http_conn *conn, json_object *id)
+{
+    const char *name = per_client_owner(n, uri);
+    struct mcpgw_defer *d;
+    struct one *o;
+    struct leg *l;
+    json_object *params;
+    if (!name)
+        return 0;
+    d = mcpgw_defer_new(n, conn, s, id);
+    if (!(o = get_one(n, s, name))) {
+        mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, "the upstream is not configured");
+        return 1;
+    }
+    params = json_object_new_object();
+    json_object_object_add(params, "uri", json_object_new_string(uri));
+    l = xcalloc(1, sizeof(*l));
+    l->d = d;
+    l->o = o;
+    l->method = xstrdup(on ? "resources/subscribe" : "resources/unsubscribe");
+    l->params = params;
+    l->dnext = o->deferred;
+    if (o->deferred)
+        o->deferred->dprev = &l->dnext;
+    o->deferred = l;
+    l->dprev = &o->deferred;
+    if (o->ready) {
+        leg_issue(l);
+    } else {
+        l->next = o->waiting;
+        o->waiting = l;
+        if (!o->starting)
+            start(o);
+    }
+    return 1;
 }

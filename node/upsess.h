@@ -32,6 +32,14 @@ int mcpgw_upsess_known(struct mcpgw_node *n, const char *name);
 void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *method,
                        json_object *params);
 
+/* resources/subscribe (on) or unsubscribe of uri for session s: 0 when uri is not a resource of
+ * a per-client upstream; else 1, and the request goes to s's own session at that
+ * upstream, which keeps the subscription (it survives a move of the session with it), and d is
+ * the client's request (id, on conn) is answered with what the upstream says. Updates arrive on
+ * that session's GET stream. */
+struct mcpgw_http_conn;
+int mcpgw_upsess_subscribe(struct mcpgw_node *n, struct mcpgw_session *s, const char *uri, int on,
+                           struct mcpgw_http_conn *conn, json_object *id);
 /* A session claimed from another node was registered here: adopt its upstream sessions (from
  * s->up_state) and reopen their GET streams after the last event delivered. */
 void mcpgw_upsess_claimed(struct mcpgw_node *n, struct mcpgw_session *s);
