@@ -5,11 +5,24 @@
 #include "common/util.h"
 #include "node/upcfg.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define F(field)                                                                                   \
     offsetof(struct mcpgw_node_config, field), sizeof(((struct mcpgw_node_config *)0)->field)
 #define LIVE .flags = MCPGW_OPTS_LIVE
+
+static int set_builtins(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    static const char *const v[] = {"auto", "on", "off"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(words[0], v[i]) == 0) {
+            ((struct mcpgw_node_config *)cfg)->builtins = i;
+            return 0;
+        }
+    snprintf(err, errlen, "builtins '%.60s' is not auto, on or off", words[0]);
+    return -1;
+}
 
 static int set_upstream(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
 {
@@ -74,10 +87,10 @@ static const struct mcpgw_opts_row rows[] = {
      "http URL, or NAME stdio \"COMMAND LINE\"; keys prefix=, header=\"K: V\", tools=GLOBS, "
      "exclude=GLOBS, timeout=DUR, session=shared|per-client, max-inflight=N, max-procs=N, h2c=1",
      .set = set_upstream, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
-    {"builtins", MCPGW_OPTS_STR, F(builtins), "auto", "auto|on|off",
+    {"builtins", MCPGW_OPTS_CUSTOM, F(builtins), "auto", "auto|on|off",
      "serve the built-in tools, resources and prompts (auto: only when no upstream is "
      "configured)",
-     LIVE},
+     .set = set_builtins, LIVE},
     {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "info", "LEVEL", "debug, info, warn or error",
      LIVE},
 };
@@ -160,11 +173,6 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
     for (int i = 0; i < cfg->gossip_seeds.n; i++)
         if (!addr_ok("gossip-seeds", cfg->gossip_seeds.v[i], err, errlen))
             return -1;
-    if (strcmp(cfg->builtins, "auto") != 0 && strcmp(cfg->builtins, "on") != 0 &&
-        strcmp(cfg->builtins, "off") != 0) {
-        snprintf(err, errlen, "builtins '%s' is not auto, on or off", cfg->builtins);
-        return -1;
-    }
     if (cfg->allowed_hosts.n == 0) {
         snprintf(err, errlen, "allowed-hosts is empty: every request would be refused (403)");
         return -1;
@@ -212,9 +220,9 @@ void mcpgw_node_config_usage(FILE *out)
 
 int mcpgw_node_config_builtins(const struct mcpgw_node_config *cfg)
 {
-    if (strcmp(cfg->builtins, "auto") == 0)
+    if (cfg->builtins == 0)
         return !cfg->upstreams || cfg->upstreams->n == 0;
-    return strcmp(cfg->builtins, "on") == 0;
+    return cfg->builtins == 1;
 }
 
 void mcpgw_node_config_free(struct mcpgw_node_config *cfg)

@@ -40,7 +40,7 @@ struct mcpgw_node_config {
     struct mcpgw_opts_list gossip_seeds;
     struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
                                           Reloaded by node/upstream.c, not by apply_live */
-    char builtins[8];                  /* live: auto, on or off (mcpgw_node_config_builtins) */
+    int builtins;                      /* live: 0 auto, 1 on, 2 off (mcpgw_node_config_builtins) */
 };
 
 /* Whether the built-in tools, resources and prompts are served: "on", "off", or "auto" (on
