@@ -14,6 +14,7 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/s2c.h"
 #include "node/upsess.h"
 
 #include <stddef.h>
@@ -57,6 +58,7 @@ static void list_templates(struct mcpgw_node *n, json_object *arr)
  * upstream answers; freed by whichever side ends first. */
 struct bridge {
     struct mcpgw_call *c;
+    struct mcpgw_upstream *u;
     struct mcpgw_upstream_call *uc;
     char token[40]; /* the progress token sent upstream ("" when the client gave none) */
 };
@@ -140,9 +142,25 @@ static void on_call_reply(void *arg, enum mcpgw_upstream_err err, const char *wh
     }
 }
 
+/* The client's answer to a forwarded server-to-client request goes back to the upstream. */
+static void on_client_answer(void *arg, const char *json, size_t len)
+{
+    struct bridge *b = arg;
+    if (!b->uc || mcpgw_upstream_call_answer(b->uc, json, len) < 0)
+        log_warn("could not send a client's answer to its upstream");
+}
+
+/* An upstream's request during this call reaches the call's client (s2c.h). */
+static void on_call_request(void *arg, const struct mcpgw_jsonrpc_msg *m)
+{
+    struct bridge *b = arg;
+    mcpgw_s2c_forward(b->c, mcpgw_upstream_cfg(b->u)->name, m, on_client_answer, b);
+}
+
 static void tool_call(struct mcpgw_call *c, json_object *args)
 {
-    static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply};
+    static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply,
+                                                       on_call_request};
     const struct mcpgw_catalog_entry *e =
         (const struct mcpgw_catalog_entry *)((const char *)c->tool -
                                              offsetof(struct mcpgw_catalog_entry, tool));
@@ -174,6 +192,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
         json_object_object_add(params, "_meta", meta);
     }
     b->c = c;
+    b->u = u;
     b->uc = mcpgw_upstream_request(u, "tools/call", params, b->token[0] ? b->token : NULL, &cbs, b,
                                    why, sizeof(why));
     if (!b->uc) {
