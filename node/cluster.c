@@ -14,6 +14,7 @@
 #include "node/session.h"
 #include "node/stream.h"
 #include "node/upsess.h"
+#include "node/upsub.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -95,6 +96,7 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
     (*n->st.sessions_claimed)++;
     log_debug("session %s claimed (epoch %llu)", s->id, (unsigned long long)s->epoch);
     mcpgw_upsess_claimed(n, s); /* its per-client upstream sessions follow it here */
+    mcpgw_upsub_claimed(n, s);  /* and this node subscribes where its shared ones need it */
     return s;
 }
 

@@ -5,6 +5,7 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/upsess.h"
+#include "node/upsub.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/fanout.h"
@@ -259,6 +260,7 @@ out:
     }
     mcpgw_store_free(node.store);
     mcpgw_upsess_free_all(&node);
+    mcpgw_upsub_free(&node);
     mcpgw_fanout_free(node.fanout);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);

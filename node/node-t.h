@@ -26,6 +26,7 @@ struct mcpgw_cluster;
 struct mcpgw_upstream_set;
 struct mcpgw_provider_ops;
 struct mcpgw_upsess_node;
+struct mcpgw_upsub;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -67,6 +68,7 @@ struct mcpgw_node {
     const struct mcpgw_provider_ops *const *providers;
     unsigned nproviders;
     struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
+    struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */
 };
 
 #endif

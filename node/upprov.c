@@ -16,6 +16,7 @@
 #include "node/upcfg.h"
 #include "node/s2c.h"
 #include "node/upsess.h"
+#include "node/upsub.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -308,6 +309,7 @@ const struct mcpgw_provider_ops mcpgw_upprov_provider = {
     .read = read_resource,
     .get_prompt = get_prompt,
     .complete_later = complete_later,
+    .subscribe = mcpgw_upsub_watch,
 };
 
 /* ---- what the upstreams send apart from calls ---- */
@@ -364,6 +366,10 @@ static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
 {
     struct broadcast b = {.n = n};
     char *json;
+    if (strcmp(m->method, "notifications/resources/updated") == 0) {
+        mcpgw_upsub_updated(n, m); /* to this node's subscribers of that URI */
+        return;
+    }
     if (strcmp(m->method, "notifications/message") != 0) {
         log_debug("upstream %s: %s is not passed on from a shared session",
                   mcpgw_upstream_cfg(u)->name, m->method);

