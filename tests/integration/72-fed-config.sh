@@ -5,7 +5,7 @@
 # upstream (another mcpgw-node) while a client session and its GET stream stay open: the same
 # session then sees the upstream's tools, prefixed, and gets tools/list_changed on its stream;
 # a bad reload changes nothing; changing the prefix and removing the upstream take effect
-# without dropping the session. The upstream holds one shared session for all of it, and the
+# without dropping the session. A client's cancel stops the call at the upstream. The upstream holds one shared session for all of it, and the
 # secret header value appears in no log and no metric.
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -160,6 +160,21 @@ grep -q second "$out" || fail "second session's call: $(head -c 300 "$out")"
 created=$(curl -sS "http://127.0.0.1:$UP/metrics" | awk '$1 ~ /^mcpgw_node_sessions_created_total/ { print $2 }')
 [ "$created" = 1 ] || fail "the upstream saw $created sessions, want 1 (one shared session per node)"
 pass "two client sessions share one upstream session (upstream sessions_created_total = 1)"
+
+echo "# a client's cancel reaches the upstream"
+inflight() { curl -sS "http://127.0.0.1:$UP/metrics" | awk '$1 ~ /^mcpgw_node_calls_inflight/ { print $2 }'; }
+curl -sS -o "$MCPGW_TMP/sleep.out" --max-time 60 -H "$CT" -H "$ACC" -H "$PV" -H "Mcp-Session-Id: $S2" \
+    --data-binary '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"u1__sleep","arguments":{"ms":60000}}}' "$URL" &
+sleeper=$!
+for ((i = 0; i < 200; i++)); do [ "$(inflight)" = 1 ] && break; sleep 0.05; done
+[ "$(inflight)" = 1 ] || fail "the upstream never saw the sleep call"
+rpc "$S2" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"requestId":7,"reason":"test"}}'
+[ "$code" = 202 ] || fail "notifications/cancelled: HTTP $code"
+for ((i = 0; i < 200; i++)); do [ "$(inflight)" = 0 ] && break; sleep 0.05; done
+[ "$(inflight)" = 0 ] || fail "the upstream still runs the cancelled call"
+wait "$sleeper" || true
+pass "notifications/cancelled from the client stopped the call at the upstream (its calls_inflight back to 0)"
+
 write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1 colour=red"
 kill -HUP "$PID_gw"
 wait_log 1 "reload refused.*unknown key 'colour'"
