@@ -13,6 +13,7 @@
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/stream.h"
+#include "node/upproc.h"
 #include "node/upsess.h"
 #include "node/upsub.h"
 
@@ -51,6 +52,7 @@ static void drop(struct mcpgw_node *n, struct mcpgw_session *s, int end)
     while (s->calls)
         mcpgw_call_abort(s->calls);
     mcpgw_upsess_release(n, s, end);
+    mcpgw_upproc_release(n, s); /* a child cannot follow its session */
     mcpgw_stream_end(s);
     mcpgw_registry_remove(n->reg, s);
     mcpgw_session_free(s);

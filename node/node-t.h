@@ -69,6 +69,7 @@ struct mcpgw_node {
     unsigned nproviders;
     struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
     struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */
+    unsigned upprocs;          /* per-client stdio children running (upproc.c) */
 };
 
 #endif

