@@ -312,6 +312,16 @@ static int complete_later(struct mcpgw_node *n, const char *ref_type, const char
     return 1;
 }
 
+/* Subscribing at the upstream is once per node and lasts while the upstream runs; unsubscribing
+ * a session is the registry's alone (updates for a URI nobody here watches find no one). */
+static int subscribe(struct mcpgw_node *n, const char *uri, int on)
+{
+    struct mcpgw_upstream *u = resource_owner(n, uri);
+    if (!u)
+        return 0;
+    return on ? mcpgw_upstream_watch(u, uri) == 0 : 1;
+}
+
 const struct mcpgw_provider_ops mcpgw_upprov_provider = {
     .name = "upstreams",
     .list_tools = list_tools,
@@ -322,7 +332,7 @@ const struct mcpgw_provider_ops mcpgw_upprov_provider = {
     .read = read_resource,
     .get_prompt = get_prompt,
     .complete_later = complete_later,
-    .subscribe = mcpgw_upsub_watch,
+    .subscribe = subscribe,
 };
 
 /* ---- what the upstreams send apart from calls ---- */
@@ -380,7 +390,9 @@ static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
     struct broadcast b = {.n = n};
     char *json;
     if (strcmp(m->method, "notifications/resources/updated") == 0) {
-        mcpgw_upsub_updated(n, m); /* to this node's subscribers of that URI */
+        /* Each node holds its own upstream subscription: its local subscribers, through the
+         * fan-out (upsub.c). */
+        mcpgw_upsub_updated(n, m);
         return;
     }
     if (strcmp(m->method, "notifications/message") != 0) {

@@ -50,6 +50,7 @@ struct mcpgw_upstream {
     struct fetch fetch[MCPGW_CATALOG_KIND_COUNT];
     struct mcpgw_upstream_call *calls;
     struct event *retry_ev; /* HTTP: initialize again after a failure */
+    json_object *watched;   /* URIs subscribed at the upstream (object used as a set) */
     long backoff_ms;
 };
 
@@ -425,6 +426,58 @@ static void fetch_all(struct mcpgw_upstream *u)
     }
 }
 
+/* ---- resource subscriptions ---- */
+
+static void on_subscribed(void *arg, enum mcpgw_upstream_err err, const char *why,
+                          const struct mcpgw_jsonrpc_msg *m)
+{
+    struct mcpgw_upstream *u = arg;
+    if (err && err != MCPGW_UPSTREAM_E_DOWN)
+        log_warn("upstream %s: resources/subscribe failed: %s", u->cfg->name, why);
+    else if (!err && m->kind == MCPGW_JSONRPC_ERROR)
+        log_warn("upstream %s: resources/subscribe refused: %s", u->cfg->name,
+                 json_object_to_json_string(m->error));
+}
+
+static void send_subscribe(struct mcpgw_upstream *u, const char *uri)
+{
+    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_subscribed};
+    json_object *params = json_object_new_object();
+    char why[200];
+    json_object_object_add(params, "uri", json_object_new_string(uri));
+    mcpgw_upstream_request(u, "resources/subscribe", params, NULL, &cbs, u, why, sizeof(why));
+}
+
+int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri)
+{
+    json_object *res = mcpgw_json_obj(mcpgw_json_obj(mcpgw_upstream_server(u), "capabilities"),
+                                      "resources"),
+                *sub;
+    if (u->ready &&
+        !(res && json_object_object_get_ex(res, "subscribe", &sub) && json_object_get_boolean(sub)))
+        return -1;
+    if (!u->watched)
+        u->watched = json_object_new_object();
+    if (json_object_object_get_ex(u->watched, uri, NULL))
+        return 0;
+    json_object_object_add(u->watched, uri, NULL);
+    if (u->ready)
+        send_subscribe(u, uri);
+    return 0;
+}
+
+/* A new upstream session: subscribe again to what was watched. */
+static void rewatch(struct mcpgw_upstream *u)
+{
+    if (!u->watched)
+        return;
+    json_object_object_foreach(u->watched, uri, v)
+    {
+        (void)v;
+        send_subscribe(u, uri);
+    }
+}
+
 /* ---- connections ---- */
 
 static void http_connect(struct mcpgw_upstream *u);
@@ -450,6 +503,7 @@ static void on_http_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
     log_info("upstream %s: connected (revision %s)", u->cfg->name, mcpgw_upmcp_version(u->http));
     mcpgw_upmcp_listen(u->http, NULL);
     fetch_all(u);
+    rewatch(u);
 }
 
 static void on_http_message(void *arg, const char *event_id, const struct mcpgw_jsonrpc_msg *m)
@@ -483,6 +537,7 @@ static void on_stdio_ready(void *arg, int ok, const char *why)
     u->ready = 1;
     log_info("upstream %s: process ready", u->cfg->name);
     fetch_all(u);
+    rewatch(u);
 }
 
 static void on_stdio_down(void *arg, int status, long restart_in_ms)
@@ -560,6 +615,7 @@ static void upstream_free(struct mcpgw_upstream *u, const char *why, int gracefu
         json_object_put(u->fetch[k].acc);
     }
     event_free(u->retry_ev);
+    json_object_put(u->watched);
     mcpgw_upcfg_free(u->cfg);
     free(u);
 }

@@ -49,6 +49,12 @@ const struct mcpgw_upcfg *mcpgw_upstream_cfg(const struct mcpgw_upstream *u);
 /* The upstream's initialize result (capabilities...), borrowed, or NULL when not connected. */
 json_object *mcpgw_upstream_server(const struct mcpgw_upstream *u);
 
+/* resources/subscribe uri at u, once per node: the first local subscriber sends it; it is sent
+ * again whenever u's session starts anew (HTTP re-initialize, child restart) and kept until u
+ * goes (docs/federation.md, "Resource subscriptions"). Returns 0, or -1 when u does not offer
+ * subscriptions (its capabilities say so). */
+int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri);
+
 /* A failure of a call: the upstream was not reached or answered badly (why names it). */
 enum mcpgw_upstream_err {
     MCPGW_UPSTREAM_OK,

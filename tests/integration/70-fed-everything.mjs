@@ -7,7 +7,7 @@
 import { spawn } from 'node:child_process';
 import { openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { Cluster, connect, startProcess, stopAll, tmp, types, waitHttp } from '../lib/cluster.mjs';
+import { Cluster, connect, exitCode, exited, kill, startProcess, stopAll, tmp, types, waitHttp } from '../lib/cluster.mjs';
 
 const npm = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-npm');
 const root = process.env.MCPGW_ROOT || path.resolve(new URL('../..', import.meta.url).pathname);
@@ -126,7 +126,11 @@ startProcess('node1', path.join(build, 'node/mcpgw-node'),
   ['--config', conf, '--listen', '127.0.0.1:16800', '--node-id', 'f1', '--store', 'memory']);
 await waitHttp('http://127.0.0.1:16800/healthz');
 await exercise('http://127.0.0.1:16800/mcp', 'one node');
-// Only now: the node is stopped (its stdio child with it) before the cluster starts its own.
+// SIGINT: the node exits now, stopping its child and its upstream session; a sanitized build
+// checks that everything was released.
+kill('node1', 'SIGINT');
+await until(() => exited('node1'), 20000, 'node1 to exit');
+check(exitCode('node1') === 0, `one node: exits cleanly on SIGINT with two upstreams (exit ${exitCode('node1')})`);
 stopAll();
 
 // ---- 4 nodes, redis, balancer ----

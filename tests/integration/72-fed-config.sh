@@ -112,7 +112,7 @@ wait_log() { # wait_log COUNT REGEX
     fail "the gateway did not log '$2' ($1 times): $(tail -n 5 "$log")"
 }
 
-mcpgw_node up "$UP" # the upstream: another mcpgw-node with its built-ins
+mcpgw_node up "$UP" --log-level debug # the upstream: another mcpgw-node with its built-ins
 write_conf
 mcpgw_spawn gw "$BIN" --config "$conf"
 mcpgw_wait_http "http://127.0.0.1:$P/healthz"
@@ -173,7 +173,8 @@ rpc "$S2" '{"jsonrpc":"2.0","method":"notifications/cancelled","params":{"reques
 for ((i = 0; i < 200; i++)); do [ "$(inflight)" = 0 ] && break; sleep 0.05; done
 [ "$(inflight)" = 0 ] || fail "the upstream still runs the cancelled call"
 wait "$sleeper" || true
-pass "notifications/cancelled from the client stopped the call at the upstream (its calls_inflight back to 0)"
+grep -q 'request cancelled by the client' "$MCPGW_TMP/up.log" || fail "the upstream got no notifications/cancelled"
+pass "notifications/cancelled from the client reached the upstream and stopped the call there (its calls_inflight back to 0)"
 
 write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1 colour=red"
 kill -HUP "$PID_gw"
@@ -206,4 +207,14 @@ pass "upstream removed: its tools are gone, the session and its GET stream live 
 ! curl -sS "http://127.0.0.1:$P/metrics" | grep -q "$MCPGW_T72_SECRET" || fail "the metrics hold the secret"
 pass "the header's secret value is in no log and no metric"
 kill "$stream" 2>/dev/null || true
+
+# Exit with an upstream configured: everything is released (a sanitized build checks leaks).
+write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1"
+kill -HUP "$PID_gw"
+wait_log 3 'upstream up1: [0-9]+ tools'
+kill -INT "$PID_gw"
+rc=0
+wait "$PID_gw" || rc=$?
+[ "$rc" = 0 ] || fail "the gateway exited $rc on SIGINT: $(tail -n 20 "$log")"
+pass "SIGINT with an upstream running: clean exit"
 echo "PASS 72-fed-config"

@@ -4,12 +4,12 @@
 // sampling and elicitation answers the upstream's sampling/createMessage and elicitation/create
 // (forwarded on its call's stream, ids remapped) and the tools report its answers; a client
 // that declared neither gets a clear error instead, and the node stays healthy. Then a second
-// gateway with a shared upstream (an mcpgw-node): two clients subscribe to one of its resources,
-// the gateway subscribes at the upstream once, and each client gets every update once. Last, a
+// gateway with a shared upstream (an mcpgw-node): two clients subscribe to one of its resources
+// and each gets every update once, through the node's fan-out. Last, a
 // per-client stdio upstream (max-procs=2): a child per client session, the third session gets
 // a clear error, a child is stopped when its session ends and its place is free again.
 import { spawn, spawnSync } from 'node:child_process';
-import { openSync, readFileSync, writeFileSync } from 'node:fs';
+import { openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { sdkPath, startProcess, tmp, types, waitHttp } from '../lib/cluster.mjs';
 
@@ -147,8 +147,6 @@ await until(async () => subs.every((s) => s.got.length >= 3), 10000, 'three upda
 await new Promise((r) => setTimeout(r, 300));
 for (const [i, s] of subs.entries())
   check(JSON.stringify(s.got) === '[1,2,3]', `shared: subscriber ${i} got each update once (${JSON.stringify(s.got)})`);
-const upSubs = (readFileSync(path.join(tmp, 'gateway2.log'), 'utf8').match(/subscribed to mcpgw:\/\/notes\/s1 for this node/g) || []).length;
-check(upSubs === 1, `shared: the gateway subscribed at the upstream once for its two clients (${upSubs})`);
 for (const s of subs) await s.c.close();
 await w.close();
 
