@@ -217,8 +217,9 @@ static void on_saved(void *arg, int err)
             o->saved_ev = sv->ev;
             sv->ev = NULL;
         }
-        if (!err || err == MCPGW_STORE_UNAVAILABLE)
-            save(o); /* a newer event id arrived meanwhile (or Redis is back next time) */
+        if (!err)
+            save(o); /* a newer event id arrived meanwhile */
+        /* On an error the next delivered event tries again (no retry loop while Redis is away). */
     }
     free(sv->name);
     free(sv->ev);
