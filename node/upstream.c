@@ -157,7 +157,7 @@ static void call_end(struct mcpgw_upstream_call *c, enum mcpgw_upstream_err err,
 }
 
 /* Answer a server-to-client request that came on a shared session: ping is answered, the rest
- * refused (forwarding them to the right client is the per-client session's job). */
+ * refused (requests on a call's stream go to that call's client: on_request). */
 static void answer_server_request(struct mcpgw_upstream *u, const struct mcpgw_jsonrpc_msg *m)
 {
     size_t len;
@@ -562,6 +562,10 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
     u->cfg = mcpgw_upcfg_dup(cfg);
     u->backoff_ms = RETRY_MIN_MS;
     u->retry_ev = evtimer_new(n->base, on_retry, u);
+    if (cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT)
+        log_info("upstream %s: per-client sessions (upsess.c / upproc.c); this node's own session "
+                 "serves the catalogue",
+                 cfg->name);
     for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++) {
         u->fetch[k].u = u;
         u->fetch[k].k = (enum mcpgw_catalog_kind)k;

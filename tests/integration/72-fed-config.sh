@@ -161,6 +161,16 @@ created=$(curl -sS "http://127.0.0.1:$UP/metrics" | awk '$1 ~ /^mcpgw_node_sessi
 [ "$created" = 1 ] || fail "the upstream saw $created sessions, want 1 (one shared session per node)"
 pass "two client sessions share one upstream session (upstream sessions_created_total = 1)"
 
+echo "# a resource subscription through the upstream"
+rpc "$S" '{"jsonrpc":"2.0","id":8,"method":"resources/subscribe","params":{"uri":"mcpgw://notes/t72"}}'
+[ "$code" = 200 ] && jq -e '.result' "$out" >/dev/null || fail "resources/subscribe: HTTP $code $(head -c 300 "$out")"
+rpc "$S2" '{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"u1__notes_write","arguments":{"name":"t72","text":"hello"}}}'
+grep -q '"isError"' "$out" && fail "notes_write: $(head -c 300 "$out")"
+for ((i = 0; i < 200; i++)); do grep -q 'notifications/resources/updated.*mcpgw://notes/t72' "$MCPGW_TMP/stream.out" && break; sleep 0.05; done
+grep -q 'notifications/resources/updated.*mcpgw://notes/t72' "$MCPGW_TMP/stream.out" ||
+    fail "no resources/updated for the note on the subscriber's GET stream: $(tail -c 600 "$MCPGW_TMP/stream.out")"
+pass "a subscription through the gateway gets the upstream's resources/updated on its GET stream"
+
 echo "# a client's cancel reaches the upstream"
 inflight() { curl -sS "http://127.0.0.1:$UP/metrics" | awk '$1 ~ /^mcpgw_node_calls_inflight/ { print $2 }'; }
 curl -sS -o "$MCPGW_TMP/sleep.out" --max-time 60 -H "$CT" -H "$ACC" -H "$PV" -H "Mcp-Session-Id: $S2" \
