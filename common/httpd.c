@@ -346,6 +346,16 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
 {
     struct mcpgw_http_conn *c = arg;
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR | BEV_EVENT_TIMEOUT)) {
+        int e = EVUTIL_SOCKET_ERROR();
+        if ((what & BEV_EVENT_ERROR) &&
+            (e == ETIMEDOUT || e == EHOSTUNREACH || e == ENETUNREACH || e == EHOSTDOWN)) {
+            /* No FIN, no RST: keep-alive probes or data went unacknowledged until the socket
+             * timed out (mcpgw_tcp_*). The kernel reports the last ICMP or neighbour error it
+             * saw meanwhile instead of ETIMEDOUT, if any: the same vanished peer. */
+            log_info("http: peer of fd %d gone (%s)", (int)bufferevent_getfd(bev), strerror(e));
+            if (c->srv->cfg.conns_timed_out)
+                (*c->srv->cfg.conns_timed_out)++;
+        }
         /* A half-close from a client that has sent its request and waits for a response is
          * still a closed conversation for us: SSE needs the socket open both ways. */
         conn_free(c);
@@ -391,6 +401,8 @@ static void on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct soc
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     /* A client gone behind a NAT would otherwise keep its GET stream and session forever. */
     mcpgw_tcp_keepalive(fd, s->cfg.tcp_keepalive_s);
+    if (s->cfg.tcp_user_timeout_ms)
+        mcpgw_tcp_user_timeout(fd, s->cfg.tcp_user_timeout_ms);
     c = xcalloc(1, sizeof(*c));
     c->hdr.kind = HTTPD_KIND_H1;
     c->srv = s;

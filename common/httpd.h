@@ -45,8 +45,13 @@ struct mcpgw_httpd_config {
     uint32_t h2_max_streams;  /* default 20000: SETTINGS_MAX_CONCURRENT_STREAMS per h2 connection */
     uint32_t tcp_keepalive_s; /* default 60: idle seconds before TCP keep-alive probes on each
                                  accepted socket (mcpgw_tcp_keepalive); 0 = off */
-    uint64_t *streams_dropped; /* incremented for each stream dropped for not reading (over
-                                  max_output_bytes); NULL: not counted. Borrowed. */
+    uint32_t tcp_user_timeout_ms; /* default 0 (the kernel's): TCP_USER_TIMEOUT on each accepted
+                                     socket (mcpgw_tcp_user_timeout) */
+    uint64_t *conns_timed_out;    /* incremented for each connection the kernel failed with
+                                     ETIMEDOUT (keep-alive probes or data unacknowledged: the peer
+                                     is gone); NULL: not counted. Borrowed. */
+    uint64_t *streams_dropped;    /* incremented for each stream dropped for not reading (over
+                                     max_output_bytes); NULL: not counted. Borrowed. */
 };
 
 /* A complete request. Everything it points to is borrowed until the handler returns. */

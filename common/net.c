@@ -78,6 +78,12 @@ int mcpgw_tcp_keepalive(int fd, uint32_t idle_s)
     return 0;
 }
 
+int mcpgw_tcp_user_timeout(int fd, uint32_t timeout_ms)
+{
+    unsigned int t = timeout_ms;
+    return setsockopt(fd, IPPROTO_TCP, TCP_USER_TIMEOUT, &t, sizeof(t));
+}
+
 int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct sockaddr *src,
                       socklen_t srclen, int *pending)
 {

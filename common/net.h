@@ -42,6 +42,14 @@ int mcpgw_tcp_connect(const struct sockaddr *dst, socklen_t dstlen, const struct
  * forever. idle_s 0 turns probes off. Returns 0, or -1 with errno set. */
 int mcpgw_tcp_keepalive(int fd, uint32_t idle_s);
 
+/* Set TCP_USER_TIMEOUT on socket fd: data written and left unacknowledged for timeout_ms (and,
+ * with keep-alive on, probes unanswered that long) makes the kernel fail the connection with
+ * ETIMEDOUT. Keep-alive probes are not sent while written data waits for its ACK, so without
+ * this a peer gone while data is in flight (an SSE keep-alive comment to a vanished client) is
+ * noticed only after the kernel's retransmissions give up (tcp_retries2: some 15 minutes).
+ * timeout_ms 0 restores the kernel's default. Returns 0, or -1 with errno set. */
+int mcpgw_tcp_user_timeout(int fd, uint32_t timeout_ms);
+
 /* Check that every address in src[0..n) can be bound here (is a local address). Returns 0, or
  * -1 with a sentence naming the first that cannot in err. */
 int mcpgw_check_sources(const struct sockaddr_in *src, uint32_t n, char *err, size_t errlen);

@@ -40,8 +40,18 @@ struct mcpgw_client {
 };
 _Static_assert(sizeof(struct mcpgw_client) <= 96, "keep the client connection small");
 
-/* Parsed heads are only read inside callbacks, one at a time: one scratch head per process. */
-static struct mcpgw_http_head scratch;
+/* The state every client of this process shares. A process runs one event loop (one worker),
+ * and the two epoll sets below serve all its held streams: it is per loop, not per client, so
+ * it is one struct, not fields of each 96-byte client. */
+static struct client_proc {
+    /* Parsed heads are only read inside callbacks, one at a time: one scratch head. */
+    struct mcpgw_http_head scratch;
+    int held_fd, hup_fd; /* the held set and the hang-up set (see below); -1: not made yet */
+    struct event *held_ev, *hup_ev;
+    struct mcpgw_client **dead; /* released during a batch: freed after it */
+    size_t ndead, dead_cap;
+    int in_batch;
+} P = {.held_fd = -1, .hup_fd = -1};
 
 static const char *const err_names[MCPGW_CLIENT_ERR_COUNT] = {"ok",    "connect", "stale",
                                                               "reset", "timeout", "protocol"};
@@ -133,9 +143,9 @@ static int complete(struct mcpgw_client *c, const char *head, size_t head_len, c
     c->state = ST_IDLE;
     c->reused = 1;
     clear_timeouts(c);
-    if (head && mcpgw_http_parse_head(head, head_len, 1, &scratch, &why) == MCPGW_HTTP_OK) {
-        r.status = scratch.status;
-        r.head = &scratch;
+    if (head && mcpgw_http_parse_head(head, head_len, 1, &P.scratch, &why) == MCPGW_HTTP_OK) {
+        r.status = P.scratch.status;
+        r.head = &P.scratch;
     }
     r.body = body;
     r.body_len = body_len;
@@ -200,23 +210,17 @@ static int finish_collected(struct mcpgw_client *c)
 
 #define HELD_BATCH 64
 
-static int held_fd = -1, hup_fd = -1;
-static struct event *held_ev, *hup_ev;
-static struct mcpgw_client **dead; /* released during a batch: freed after it */
-static size_t ndead, dead_cap;
-static int in_batch;
-
 static void release_later(struct mcpgw_client *c)
 {
-    if (!in_batch) {
+    if (!P.in_batch) {
         free(c);
         return;
     }
-    if (ndead == dead_cap) {
-        dead_cap = dead_cap ? dead_cap * 2 : 64;
-        dead = xrealloc(dead, dead_cap * sizeof(*dead));
+    if (P.ndead == P.dead_cap) {
+        P.dead_cap = P.dead_cap ? P.dead_cap * 2 : 64;
+        P.dead = xrealloc(P.dead, P.dead_cap * sizeof(*P.dead));
     }
-    dead[ndead++] = c;
+    P.dead[P.ndead++] = c;
 }
 
 static void on_event(struct bufferevent *bev, short what, void *arg);
@@ -240,10 +244,10 @@ static int held_read(struct mcpgw_client *c)
 
 static void free_dead(void)
 {
-    in_batch = 0;
-    for (size_t i = 0; i < ndead; i++)
-        free(dead[i]);
-    ndead = 0;
+    P.in_batch = 0;
+    for (size_t i = 0; i < P.ndead; i++)
+        free(P.dead[i]);
+    P.ndead = 0;
 }
 
 /* One of the two sets is readable: the held set (arg NULL), one read for each of up to
@@ -253,7 +257,7 @@ static void on_set(evutil_socket_t fd, short what, void *arg)
     struct epoll_event evs[HELD_BATCH];
     int n = epoll_wait(fd, evs, HELD_BATCH, 0);
     (void)what;
-    in_batch = 1;
+    P.in_batch = 1;
     for (int i = 0; i < n; i++) {
         struct mcpgw_client *c = evs[i].data.ptr;
         /* not released or moved back by an earlier one */
@@ -285,18 +289,18 @@ static struct event *poll_set(struct event_base *base, int *fd, void *arg, int p
 static int held_setup(struct event_base *base)
 {
     int np = event_base_get_npriorities(base);
-    if (held_ev)
+    if (P.held_ev)
         return 0;
     if (np < 3)
         return -1; /* without priorities the sets would only reorder nothing */
-    held_ev = poll_set(base, &held_fd, NULL, np - 1);
-    hup_ev = held_ev ? poll_set(base, &hup_fd, &hup_fd, 0) : NULL;
-    if (!hup_ev) {
-        if (held_ev) {
-            event_free(held_ev);
-            close(held_fd);
-            held_ev = NULL;
-            held_fd = -1;
+    P.held_ev = poll_set(base, &P.held_fd, NULL, np - 1);
+    P.hup_ev = P.held_ev ? poll_set(base, &P.hup_fd, &P.hup_fd, 0) : NULL;
+    if (!P.hup_ev) {
+        if (P.held_ev) {
+            event_free(P.held_ev);
+            close(P.held_fd);
+            P.held_ev = NULL;
+            P.held_fd = -1;
         }
         return -1;
     }
@@ -311,10 +315,10 @@ static void held_on(struct mcpgw_client *c)
     if (c->held || c->state == ST_DEAD || c->state == ST_IDLE ||
         held_setup(bufferevent_get_base(c->bev)) < 0)
         return; /* the bufferevent keeps reading */
-    if (epoll_ctl(held_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    if (epoll_ctl(P.held_fd, EPOLL_CTL_ADD, fd, &ev) < 0)
         return;
-    if (epoll_ctl(hup_fd, EPOLL_CTL_ADD, fd, &hup) < 0) {
-        epoll_ctl(held_fd, EPOLL_CTL_DEL, fd, NULL);
+    if (epoll_ctl(P.hup_fd, EPOLL_CTL_ADD, fd, &hup) < 0) {
+        epoll_ctl(P.held_fd, EPOLL_CTL_DEL, fd, NULL);
         return;
     }
     c->held = 1;
@@ -327,8 +331,8 @@ static void held_off(struct mcpgw_client *c)
     if (!c->held)
         return;
     fd = bufferevent_getfd(c->bev);
-    epoll_ctl(held_fd, EPOLL_CTL_DEL, fd, NULL);
-    epoll_ctl(hup_fd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_ctl(P.held_fd, EPOLL_CTL_DEL, fd, NULL);
+    epoll_ctl(P.hup_fd, EPOLL_CTL_DEL, fd, NULL);
     c->held = 0;
 }
 
@@ -338,31 +342,31 @@ static int on_head(struct mcpgw_client *c, struct evbuffer *in, size_t head_len)
     const char *why = NULL;
     const char *p = (const char *)evbuffer_pullup(in, (ev_ssize_t)head_len);
     int no_body;
-    if (mcpgw_http_parse_head(p, head_len, 1, &scratch, &why) != MCPGW_HTTP_OK)
+    if (mcpgw_http_parse_head(p, head_len, 1, &P.scratch, &why) != MCPGW_HTTP_OK)
         return fail(c, MCPGW_CLIENT_PROTOCOL);
-    if (scratch.status >= 100 && scratch.status < 200) {
+    if (P.scratch.status >= 100 && P.scratch.status < 200) {
         evbuffer_drain(in, head_len);
         return 0; /* interim response: wait for the final one */
     }
-    c->keep_alive = scratch.keep_alive;
-    no_body = scratch.status == 204 || scratch.status == 304;
+    c->keep_alive = P.scratch.keep_alive;
+    no_body = P.scratch.status == 204 || P.scratch.status == 304;
     if (no_body) {
         c->state = ST_BODY_CL;
         c->remaining = 0;
-    } else if (scratch.chunked) {
+    } else if (P.scratch.chunked) {
         c->state = ST_BODY_CHUNKED;
         memset(&c->ch, 0, sizeof(c->ch));
-    } else if (scratch.content_length >= 0) {
-        if (!c->stream && (uint64_t)scratch.content_length > MAX_BODY)
+    } else if (P.scratch.content_length >= 0) {
+        if (!c->stream && (uint64_t)P.scratch.content_length > MAX_BODY)
             return fail(c, MCPGW_CLIENT_PROTOCOL);
         c->state = ST_BODY_CL;
-        c->remaining = (uint64_t)scratch.content_length;
+        c->remaining = (uint64_t)P.scratch.content_length;
     } else {
         c->state = ST_BODY_EOF;
         c->keep_alive = 0;
     }
     if (c->stream) {
-        struct mcpgw_client_resp r = {scratch.status, &scratch, NULL, 0};
+        struct mcpgw_client_resp r = {P.scratch.status, &P.scratch, NULL, 0};
         /* Streams have no deadline once the head is in: an idle SSE stream is normal. */
         clear_timeouts(c);
         CALL(c, c->ops->head(c, &r, c->arg));

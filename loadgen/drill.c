@@ -137,11 +137,9 @@ static pid_t find_node(const struct mcpgw_drill *d, const struct mcpgw_drill_env
     return pid;
 }
 
-/* Redis's process title is "redis-server ADDR:PORT"; its argv is gone, so the command to start
- * it again is taken from --redis-cmd, or rebuilt from the title. */
-static char redis_restart_cmd[1024], redis_cwd[512];
-
-static pid_t find_redis(const struct mcpgw_drill_env *env, char *err, size_t errlen)
+/* The redis-server listening on env->redis_port; its working directory into cwd. */
+static pid_t find_redis(const struct mcpgw_drill_env *env, char *cwd, size_t cwdlen, char *err,
+                        size_t errlen)
 {
     char title[1024], want[32];
     pid_t pid = env->pidfile_dir ? pid_from_file(env->pidfile_dir, "redis") : 0;
@@ -155,8 +153,7 @@ static pid_t find_redis(const struct mcpgw_drill_env *env, char *err, size_t err
         struct mcpgw_proc_sample s[64];
         int n = mcpgw_procinfo_scan("redis-server", s, 64);
         for (int i = 0; i < n; i++) {
-            if (mcpgw_procinfo_cmdline(s[i].pid, title, sizeof(title), redis_cwd,
-                                       sizeof(redis_cwd)) < 0)
+            if (mcpgw_procinfo_cmdline(s[i].pid, title, sizeof(title), cwd, cwdlen) < 0)
                 continue;
             colon = strrchr(title, ':');
             if (colon && strncmp(colon, want, strlen(want)) == 0 &&
@@ -171,8 +168,8 @@ static pid_t find_redis(const struct mcpgw_drill_env *env, char *err, size_t err
     return pid;
 }
 
-int mcpgw_drill_act(const struct mcpgw_drill *d, const struct mcpgw_drill_env *env, pid_t *pid,
-                    char *err, size_t errlen)
+int mcpgw_drill_act(struct mcpgw_drill *d, const struct mcpgw_drill_env *env, pid_t *pid, char *err,
+                    size_t errlen)
 {
     int rc = -1;
     *pid = 0;
@@ -200,15 +197,15 @@ int mcpgw_drill_act(const struct mcpgw_drill *d, const struct mcpgw_drill_env *e
         break;
     case MCPGW_DRILL_REDIS_RESTART: {
         char title[1024];
-        *pid = find_redis(env, err, errlen);
+        *pid = find_redis(env, d->redis_cwd, sizeof(d->redis_cwd), err, errlen);
         if (*pid <= 0)
             goto out;
         if (env->redis_cmd) {
-            snprintf(redis_restart_cmd, sizeof(redis_restart_cmd), "%s", env->redis_cmd);
+            snprintf(d->redis_cmd, sizeof(d->redis_cmd), "%s", env->redis_cmd);
         } else {
             const char *colon;
             char host[256] = "127.0.0.1";
-            mcpgw_procinfo_cmdline(*pid, title, sizeof(title), redis_cwd, sizeof(redis_cwd));
+            mcpgw_procinfo_cmdline(*pid, title, sizeof(title), d->redis_cwd, sizeof(d->redis_cwd));
             colon = strrchr(title, ':');
             if (colon) {
                 const char *sp = strchr(title, ' ');
@@ -217,8 +214,8 @@ int mcpgw_drill_act(const struct mcpgw_drill *d, const struct mcpgw_drill_env *e
                     host[colon - sp - 1] = '\0';
                 }
             }
-            snprintf(redis_restart_cmd, sizeof(redis_restart_cmd),
-                     "exec redis-server --bind %s --port %d", host, env->redis_port);
+            snprintf(d->redis_cmd, sizeof(d->redis_cmd), "exec redis-server --bind %s --port %d",
+                     host, env->redis_port);
         }
         if (kill(*pid, SIGKILL) < 0) {
             snprintf(err, errlen, "kill redis-server %d: %s", (int)*pid, strerror(errno));
@@ -279,7 +276,7 @@ int mcpgw_drill_resume(const struct mcpgw_drill *d, const struct mcpgw_drill_env
         /* The killed server must be gone before a new one binds its port. */
         for (int i = 0; i < 100 && mcpgw_procinfo_rss_kb(pid) > 0; i++)
             usleep(10000);
-        return spawn_detached(redis_restart_cmd, redis_cwd, err, errlen);
+        return spawn_detached(d->redis_cmd, d->redis_cwd, err, errlen);
     }
     snprintf(err, errlen, "%s has no second action", mcpgw_drill_kind_str(d->kind));
     return -1;

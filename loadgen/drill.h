@@ -23,6 +23,10 @@ struct mcpgw_drill {
     char target[32]; /* node id; empty for Redis */
     uint64_t at_ms;  /* after the load phase starts */
     uint64_t for_ms; /* stop: time until SIGCONT; redis-restart: time down (default 0) */
+    /* redis-restart: how to start Redis again, captured by mcpgw_drill_act for
+     * mcpgw_drill_resume (Redis's process title is "redis-server ADDR:PORT"; its argv is gone,
+     * so the command comes from --redis-cmd or is rebuilt from the title). */
+    char redis_cmd[1024], redis_cwd[512];
 };
 
 /* Where to find the processes. Strings are borrowed. */
@@ -38,8 +42,8 @@ int mcpgw_drill_parse(const char *s, struct mcpgw_drill *d, char *err, size_t er
 
 /* Perform the fault now. *pid gets the process acted on. Returns 0, or -1 with a sentence in
  * err (process not found, signal not handled, ...). */
-int mcpgw_drill_act(const struct mcpgw_drill *d, const struct mcpgw_drill_env *env, pid_t *pid,
-                    char *err, size_t errlen);
+int mcpgw_drill_act(struct mcpgw_drill *d, const struct mcpgw_drill_env *env, pid_t *pid, char *err,
+                    size_t errlen);
 
 /* The second half of stop (SIGCONT to pid) and redis-restart (start Redis again with the command
  * captured by mcpgw_drill_act). Returns 0 or -1 with err. */

@@ -10,13 +10,10 @@
 #include <stdlib.h>
 
 /* Every connection of the pool, for closing them all at the end. */
-struct conn_node {
+struct lg_conn_node {
     struct lg_conn k;
-    struct conn_node *prev, *next;
+    struct lg_conn_node *prev, *next;
 };
-static struct conn_node *all_conns;
-static struct evbuffer *scratch;
-static uint64_t last_err_log_ms;
 
 static void on_done(struct mcpgw_client *c, int err, const struct mcpgw_client_resp *r, void *arg);
 static void on_idle_closed(struct mcpgw_client *c, void *arg);
@@ -36,7 +33,7 @@ const struct sockaddr *mcpgw_pool_next_src(struct lg_worker *w, socklen_t *len)
 
 static struct lg_conn *conn_new(struct lg_worker *w)
 {
-    struct conn_node *n = xcalloc(1, sizeof(*n));
+    struct lg_conn_node *n = xcalloc(1, sizeof(*n));
     socklen_t slen = 0;
     const struct sockaddr *src = mcpgw_pool_next_src(w, &slen);
     char err[160];
@@ -44,29 +41,29 @@ static struct lg_conn *conn_new(struct lg_worker *w)
     n->k.c = mcpgw_client_new(w->base, (const struct sockaddr *)&w->cfg->dst, w->cfg->dstlen, src,
                               slen, &conn_ops, &n->k, err, sizeof(err));
     if (!n->k.c) {
-        if (mcpgw_now_ms() - last_err_log_ms > 1000) {
-            last_err_log_ms = mcpgw_now_ms();
+        if (mcpgw_now_ms() - w->pool_err_log_ms > 1000) {
+            w->pool_err_log_ms = mcpgw_now_ms();
             log_warn("worker %u: new request connection: %s", w->idx, err);
         }
         free(n);
         return NULL;
     }
-    n->next = all_conns;
-    if (all_conns)
-        all_conns->prev = n;
-    all_conns = n;
+    n->next = w->all_conns;
+    if (w->all_conns)
+        w->all_conns->prev = n;
+    w->all_conns = n;
     w->nconns++;
     return &n->k;
 }
 
 static void conn_free(struct lg_conn *k, int abort)
 {
-    struct conn_node *n = (struct conn_node *)k;
+    struct lg_conn_node *n = (struct lg_conn_node *)k;
     struct lg_worker *w = k->w;
     if (n->prev)
         n->prev->next = n->next;
     else
-        all_conns = n->next;
+        w->all_conns = n->next;
     if (n->next)
         n->next->prev = n->prev;
     mcpgw_client_free(k->c, abort);
@@ -77,16 +74,16 @@ static void conn_free(struct lg_conn *k, int abort)
 static void conn_send(struct lg_conn *k, struct lg_req *r)
 {
     struct lg_worker *w = k->w;
-    if (!scratch)
-        scratch = evbuffer_new();
-    mcpgw_worker_build(w, r, scratch);
-    w->c[LG_C_BYTES_OUT] += evbuffer_get_length(scratch);
+    if (!w->pool_scratch)
+        w->pool_scratch = evbuffer_new();
+    mcpgw_worker_build(w, r, w->pool_scratch);
+    w->c[LG_C_BYTES_OUT] += evbuffer_get_length(w->pool_scratch);
     k->req = r;
     k->sent_us = mcpgw_now_us();
     r->tries++;
     w->inflight++;
-    mcpgw_client_request(k->c, scratch, 0, (uint32_t)w->cfg->timeout_ms);
-    evbuffer_drain(scratch, evbuffer_get_length(scratch));
+    mcpgw_client_request(k->c, w->pool_scratch, 0, (uint32_t)w->cfg->timeout_ms);
+    evbuffer_drain(w->pool_scratch, evbuffer_get_length(w->pool_scratch));
 }
 
 static struct lg_req *next_work(struct lg_worker *w)
@@ -259,13 +256,13 @@ static void on_idle_closed(struct mcpgw_client *c, void *arg)
 
 void mcpgw_pool_close_all(struct lg_worker *w)
 {
-    while (all_conns) {
-        struct lg_req *r = all_conns->k.req;
+    while (w->all_conns) {
+        struct lg_req *r = w->all_conns->k.req;
         if (r) {
             w->inflight--;
             mcpgw_worker_req_free(w, r);
         }
-        conn_free(&all_conns->k, 1);
+        conn_free(&w->all_conns->k, 1);
     }
     w->idle = NULL;
 }

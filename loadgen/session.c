@@ -15,9 +15,10 @@
 #include <string.h>
 #include <unistd.h>
 
-/* One worker per process: the stream callbacks reach it through here. */
+/* One worker per process: the stream callbacks, whose argument is the session, reach it through
+ * here. The only file-level state left of the worker's: a back pointer in each of 100,000
+ * sessions would cost 800 KB to say the same. */
 static struct lg_worker *the_worker;
-static uint64_t last_err_log_ms;
 
 #define SSE_MAX_LINE (1u << 20)
 
@@ -25,36 +26,35 @@ static void stream_open(struct lg_worker *w, struct lg_session *s);
 
 /* ---- response bodies ---- */
 
-static char *sse_found;
-static size_t sse_found_len;
-
 static void on_resp_event(void *arg, const char *id, const char *event, const char *data,
                           size_t len)
 {
     /* The response is the event that carries a result or an error (not a notification). */
     if (len && (memmem(data, len, "\"result\"", 8) || memmem(data, len, "\"error\"", 7)) &&
         memmem(data, len, "\"id\"", 4)) {
-        free(sse_found);
-        sse_found = xstrndup(data, len);
-        sse_found_len = len;
+        struct lg_worker *w = arg;
+        free(w->rpc_found);
+        w->rpc_found = xstrndup(data, len);
+        w->rpc_found_len = len;
     }
 }
 
-int mcpgw_lgsession_rpc_body(const struct mcpgw_client_resp *resp, const char **p, size_t *n)
+int mcpgw_lgsession_rpc_body(struct lg_worker *w, const struct mcpgw_client_resp *resp,
+                             const char **p, size_t *n)
 {
     const struct mcpgw_http_header *ct =
         resp->head ? mcpgw_http_find(resp->head, "content-type") : NULL;
     if (ct && ct->value_len >= 17 && mcpgw_strieq(ct->value, 17, "text/event-stream")) {
-        struct mcpgw_sse_parser *sp = mcpgw_sse_parser_new(SSE_MAX_LINE, on_resp_event, NULL);
-        free(sse_found);
-        sse_found = NULL;
+        struct mcpgw_sse_parser *sp = mcpgw_sse_parser_new(SSE_MAX_LINE, on_resp_event, w);
+        free(w->rpc_found);
+        w->rpc_found = NULL;
         mcpgw_sse_parser_feed(sp, resp->body, resp->body_len);
         mcpgw_sse_parser_feed(sp, "\n\n", 2);
         mcpgw_sse_parser_free(sp);
-        if (!sse_found)
+        if (!w->rpc_found)
             return -1;
-        *p = sse_found;
-        *n = sse_found_len;
+        *p = w->rpc_found;
+        *n = w->rpc_found_len;
         return 0;
     }
     *p = resp->body;
@@ -62,11 +62,11 @@ int mcpgw_lgsession_rpc_body(const struct mcpgw_client_resp *resp, const char **
     return 0;
 }
 
-static int has_result(const struct mcpgw_client_resp *resp)
+static int has_result(struct lg_worker *w, const struct mcpgw_client_resp *resp)
 {
     const char *p;
     size_t n;
-    if (mcpgw_lgsession_rpc_body(resp, &p, &n) < 0)
+    if (mcpgw_lgsession_rpc_body(w, resp, &p, &n) < 0)
         return 0;
     return memmem(p, n, "\"result\"", 8) != NULL;
 }
@@ -90,8 +90,8 @@ void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t d
 
 static void setup_failed(struct lg_worker *w, struct lg_session *s, const char *why)
 {
-    if (mcpgw_now_ms() - last_err_log_ms > 1000) {
-        last_err_log_ms = mcpgw_now_ms();
+    if (mcpgw_now_ms() - w->setup_err_log_ms > 1000) {
+        w->setup_err_log_ms = mcpgw_now_ms();
         log_warn("worker %u: session setup failed: %s", w->idx, why);
     }
     s->state = LG_SS_FAILED;
@@ -151,7 +151,7 @@ void mcpgw_lgsession_setup_response(struct lg_worker *w, struct lg_req *r, int e
     case LG_REQ_INIT: {
         const struct mcpgw_http_header *h = mcpgw_http_find(resp->head, "mcp-session-id");
         if (resp->status != 200 || !h || h->value_len == 0 || h->value_len > 255 ||
-            !has_result(resp)) {
+            !has_result(w, resp)) {
             snprintf(why, sizeof(why), "initialize answered %d%s", resp->status,
                      h ? "" : " without Mcp-Session-Id");
             setup_failed(w, s, why);
@@ -171,7 +171,7 @@ void mcpgw_lgsession_setup_response(struct lg_worker *w, struct lg_req *r, int e
         after_initialized(w, s);
         return;
     case LG_REQ_SUBSCRIBE:
-        if (resp->status != 200 || !has_result(resp)) {
+        if (resp->status != 200 || !has_result(w, resp)) {
             snprintf(why, sizeof(why), "resources/subscribe answered %d", resp->status);
             setup_failed(w, s, why);
             return;
@@ -355,7 +355,6 @@ uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng)
  * not the load generator's sleep. */
 static void stream_broken(struct lg_worker *w, struct lg_session *s)
 {
-    static uint64_t rng;
     uint64_t now = mcpgw_now_us();
     struct timeval tv;
     uint32_t delay_ms;
@@ -373,9 +372,9 @@ static void stream_broken(struct lg_worker *w, struct lg_session *s)
         w->c[LG_C_STREAM_FAILED]++;
         return;
     }
-    if (!rng)
-        rng = mcpgw_rand_seed();
-    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &rng);
+    if (!w->backoff_rng)
+        w->backoff_rng = mcpgw_rand_seed();
+    delay_ms = mcpgw_lgsession_backoff_ms(s->stream_attempts, &w->backoff_rng);
     if (s->stream_attempts < 255)
         s->stream_attempts++;
     if (!s->retry_ev)
@@ -402,8 +401,8 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
                                      slen, &stream_ops, s, err, sizeof(err));
     }
     if (!s->stream) {
-        if (mcpgw_now_ms() - last_err_log_ms > 1000) {
-            last_err_log_ms = mcpgw_now_ms();
+        if (mcpgw_now_ms() - w->setup_err_log_ms > 1000) {
+            w->setup_err_log_ms = mcpgw_now_ms();
             log_warn("worker %u: GET stream: %s", w->idx, err);
         }
         stream_broken(w, s);

@@ -36,6 +36,7 @@ void mcpgw_lgsession_account(const struct lg_session *s, uint64_t first, uint64_
 /* The JSON-RPC message of a response body: the body itself (application/json) or the data of
  * the SSE event carrying the response (text/event-stream). Sets *p and *n; the pointer is valid
  * until the next call or until the callback returns. Returns 0, or -1 when there is none. */
-int mcpgw_lgsession_rpc_body(const struct mcpgw_client_resp *resp, const char **p, size_t *n);
+int mcpgw_lgsession_rpc_body(struct lg_worker *w, const struct mcpgw_client_resp *resp,
+                             const char **p, size_t *n);
 
 #endif

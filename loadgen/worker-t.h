@@ -12,6 +12,7 @@ struct event;
 struct event_base;
 struct evbuffer;
 struct mcpgw_client;
+struct lg_conn_node;
 struct mcpgw_lathist;
 struct mcpgw_sse_parser;
 
@@ -157,6 +158,17 @@ struct lg_worker {
 
     uint32_t deletes_pending;
     struct event *exit_ev;
+
+    /* Once file-level state of worker.c, session.c and pool.c: one worker's. */
+    uint32_t echo_out; /* echo calls outstanding (queued, in flight or waiting for a retry) */
+    int exit_code;     /* the worker's exit status: 2 when the parent is gone or garbled */
+    uint64_t setup_err_log_ms; /* session and stream errors are logged at most once a second */
+    uint64_t backoff_rng;      /* stream reconnection jitter (common/rand.h) */
+    char *rpc_found;           /* the JSON-RPC answer found in an SSE response body (session.c) */
+    size_t rpc_found_len;
+    struct lg_conn_node *all_conns; /* every request connection, to close them all (pool.c) */
+    struct evbuffer *pool_scratch;  /* one request being built (pool.c) */
+    uint64_t pool_err_log_ms;       /* connection errors are logged at most once a second */
 };
 
 #endif

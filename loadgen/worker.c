@@ -18,10 +18,6 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
-/* echo calls outstanding (queued, in flight or waiting for a retry) */
-static uint32_t echo_out;
-static int exit_code;
-
 /* ---- requests ---- */
 
 struct lg_req *mcpgw_worker_req_new(struct lg_worker *w, struct lg_session *s, int kind,
@@ -38,7 +34,7 @@ struct lg_req *mcpgw_worker_req_new(struct lg_worker *w, struct lg_session *s, i
 void mcpgw_worker_req_free(struct lg_worker *w, struct lg_req *r)
 {
     if (r->kind == LG_REQ_ECHO)
-        echo_out--;
+        w->echo_out--;
     free(r);
 }
 
@@ -123,7 +119,7 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w)
     if (w->phase != LG_PH_DRIVE || w->nalive == 0)
         return NULL;
     if (cfg->closed_loop) {
-        if (echo_out >= w->closed_n)
+        if (w->echo_out >= w->closed_n)
             return NULL;
         intended = mcpgw_now_us();
     } else {
@@ -136,15 +132,15 @@ struct lg_req *mcpgw_worker_pull(struct lg_worker *w)
     }
     s = w->alive[w->rr++ % w->nalive];
     r = mcpgw_worker_req_new(w, s, LG_REQ_ECHO, intended);
-    echo_out++;
+    w->echo_out++;
     return r;
 }
 
-static int rpc_ok(const struct mcpgw_client_resp *resp)
+static int rpc_ok(struct lg_worker *w, const struct mcpgw_client_resp *resp)
 {
     const char *p;
     size_t n;
-    if (mcpgw_lgsession_rpc_body(resp, &p, &n) < 0)
+    if (mcpgw_lgsession_rpc_body(w, resp, &p, &n) < 0)
         return 0;
     return memmem(p, n, "\"result\"", 8) && !memmem(p, n, "\"isError\":true", 14);
 }
@@ -154,7 +150,7 @@ static void on_echo(struct lg_worker *w, struct lg_req *r, int err,
 {
     struct lg_session *s = r->s;
     uint64_t now = mcpgw_now_us();
-    if (err == MCPGW_CLIENT_OK && resp->status == 200 && rpc_ok(resp)) {
+    if (err == MCPGW_CLIENT_OK && resp->status == 200 && rpc_ok(w, resp)) {
         w->c[LG_C_REQ_OK]++;
         mcpgw_lathist_record(w->lat, now > r->intended_us ? now - r->intended_us : 0);
         mcpgw_worker_session_ok(w, s);
@@ -183,7 +179,7 @@ static void on_write(struct lg_worker *w, struct lg_req *r, int err,
     size_t n;
     uint64_t version;
     if (err != MCPGW_CLIENT_OK || resp->status != 200 ||
-        mcpgw_lgsession_rpc_body(resp, &p, &n) < 0 || !(v = memmem(p, n, "at version ", 11))) {
+        mcpgw_lgsession_rpc_body(w, resp, &p, &n) < 0 || !(v = memmem(p, n, "at version ", 11))) {
         w->c[LG_C_WRITE_FAILED]++;
         return;
     }
@@ -647,7 +643,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
     unsigned char *p;
     if (n == 0 || (n < 0 && errno != EINTR && errno != EAGAIN)) {
         /* The parent is gone: nobody will read our figures. */
-        exit_code = 2;
+        w->exit_code = 2;
         mcpgw_pool_close_all(w);
         for (uint32_t i = 0; i < w->nall; i++)
             mcpgw_lgsession_close(w, &w->sessions[i]);
@@ -690,7 +686,7 @@ static void on_ctrl(evutil_socket_t fd, short what, void *arg)
     }
     if (n < 0) {
         log_error("malformed message from the parent; stopping");
-        exit_code = 2;
+        w->exit_code = 2;
         event_base_loopbreak(w->base);
     }
 }
@@ -801,5 +797,5 @@ int mcpgw_worker_run(const struct mcpgw_lg_config *cfg, uint32_t idx, int ctrl_f
     on_ramp(-1, 0, &w);
 
     event_base_dispatch(w.base);
-    return exit_code;
+    return w.exit_code;
 }

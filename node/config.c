@@ -2,6 +2,7 @@
 #include "node/config.h"
 
 #include "common/log.h"
+#include "common/net.h"
 #include "common/util.h"
 #include "node/upcfg.h"
 
@@ -68,6 +69,19 @@ static const struct mcpgw_opts_row rows[] = {
      "unsent bytes a stream may queue; a client that reads slower is dropped (counted in "
      "mcpgw_node_streams_dropped_total)",
      .min = 4096},
+    {"sse-keepalive", MCPGW_OPTS_DURATION, F(sse_keepalive_ms), "15s", "DUR",
+     "a comment on every open SSE stream this often (whole seconds), so a dead one fails "
+     "within sse-keepalive + tcp-user-timeout; 0: off",
+     LIVE},
+    {"tcp-keepalive", MCPGW_OPTS_DURATION, F(tcp_keepalive_ms), "60s", "DUR",
+     "idle time before TCP keep-alive probes on client sockets; 0: off"},
+    {"tcp-user-timeout", MCPGW_OPTS_DURATION, F(tcp_user_timeout_ms), "30s", "DUR",
+     "a client socket whose sent data (or probes) stays unacknowledged this long is closed "
+     "(TCP_USER_TIMEOUT); 0: the kernel's default (about 15 minutes)"},
+    {"fanout-queue-max", MCPGW_OPTS_UINT, F(fanout_queue_max), "10000", "N",
+     "resource updates waiting for delivery to local subscribers; above it an update's "
+     "subscribers have their GET streams ended and resume from the store (counted)",
+     .min = 1, LIVE},
     {"max-conns", MCPGW_OPTS_UINT, F(max_conns), "18000", "N",
      "client connections; more get 503 (lowering it closes none)", .min = 1, LIVE},
     {"gossip-bind", MCPGW_OPTS_STR, F(gossip_bind), NULL, "HOST:PORT",
@@ -173,6 +187,19 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
     for (int i = 0; i < cfg->gossip_seeds.n; i++)
         if (!addr_ok("gossip-seeds", cfg->gossip_seeds.v[i], err, errlen))
             return -1;
+    if (cfg->sse_keepalive_ms && cfg->sse_keepalive_ms < 1000) {
+        snprintf(err, errlen, "sse-keepalive must be 0 (off) or at least 1s");
+        return -1;
+    }
+    if (cfg->tcp_keepalive_ms > MCPGW_TCP_KEEPIDLE_MAX_S * 1000ull) {
+        snprintf(err, errlen, "tcp-keepalive must be at most %us", MCPGW_TCP_KEEPIDLE_MAX_S);
+        return -1;
+    }
+    if (cfg->tcp_user_timeout_ms > UINT32_MAX) {
+        snprintf(err, errlen, "tcp-user-timeout must be at most %llums",
+                 (unsigned long long)UINT32_MAX);
+        return -1;
+    }
     if (cfg->allowed_hosts.n == 0) {
         snprintf(err, errlen, "allowed-hosts is empty: every request would be refused (403)");
         return -1;

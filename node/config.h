@@ -32,6 +32,10 @@ struct mcpgw_node_config {
                                                allowed hosts are allowed origins too */
     size_t max_body_bytes;                  /* live */
     size_t max_head_bytes;                  /* live */
+    uint64_t sse_keepalive_ms;              /* live: comment on open SSE streams; 0 off */
+    uint64_t tcp_keepalive_ms;              /* idle before TCP keep-alive probes; 0 off */
+    uint64_t tcp_user_timeout_ms;           /* TCP_USER_TIMEOUT of client sockets; 0 kernel's */
+    uint64_t fanout_queue_max;              /* live: updates queued for local fan-out */
     uint32_t max_conns;                     /* live */
     uint64_t drain_timeout_ms;              /* live */
     int log_level;                          /* live: enum mcpgw_log_level */

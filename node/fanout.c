@@ -12,12 +12,21 @@
  * window is small on purpose, docs/balancer.md): some 4 MiB for 5,000 subscribers, freed a
  * second or two later but kept by malloc as the heap's high-water mark. So the node hands free
  * heap pages back to the kernel (malloc_trim) a while after the last job ends, as HAProxy does
- * after releasing its pools: a node's RSS then says what it holds between fan-outs. */
+ * after releasing its pools: a node's RSS then says what it holds between fan-outs.
+ *
+ * The queue is bounded (--fanout-queue-max): a node whose subscribers cannot keep up with the
+ * update rate would otherwise grow without limit. An update that finds the queue full is not
+ * queued; instead every local subscriber of its URI has its GET stream ended, and its client
+ * resumes with Last-Event-ID, replaying from the store what it missed (the update included):
+ * nothing is lost, the overload costs replays, and it is counted. A subscriber whose resume is
+ * under way gets the update held for after its replay (mcpgw_stream_deliver queues it then). */
 #include "node/fanout.h"
 
+#include "common/log.h"
 #include "common/util.h"
 #include "node/node-t.h"
 #include "node/registry.h"
+#include "node/session.h"
 #include "node/stream.h"
 
 #include <event2/event.h>
@@ -50,6 +59,13 @@ struct mcpgw_fanout {
 struct visit {
     struct mcpgw_node *n;
     const struct job *j;
+};
+
+struct overflow {
+    struct mcpgw_node *n;
+    const char *uri, *json;
+    uint64_t g, seq;
+    size_t len, ended;
 };
 
 static void deliver(void *arg, struct mcpgw_session *s)
@@ -134,9 +150,39 @@ void mcpgw_fanout_free(struct mcpgw_fanout *f)
     free(f);
 }
 
+static void end_behind(void *arg, struct mcpgw_session *s)
+{
+    struct overflow *o = arg;
+    if (s->resuming) {
+        mcpgw_stream_deliver(o->n, s, o->g, o->seq, o->json, o->len); /* held, not written */
+    } else if (s->get_stream) {
+        mcpgw_stream_end(s);
+        o->ended++;
+    }
+}
+
+/* The queue is full: the update's subscribers catch up from the store instead. */
+static void overflow(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
+                     const char *json, size_t len)
+{
+    struct overflow o = {f->n, uri, json, g, seq, len, 0};
+    mcpgw_registry_foreach_subscriber(f->n->reg, uri, end_behind, &o);
+    if (f->n->st.fanout_dropped)
+        (*f->n->st.fanout_dropped)++;
+    if (f->n->st.fanout_streams_ended)
+        *f->n->st.fanout_streams_ended += o.ended;
+    log_warn("fan-out queue full (%zu updates): %s %llu-%llu not queued, %zu GET streams ended "
+             "to resume from the store",
+             f->queued, uri, (unsigned long long)g, (unsigned long long)seq, o.ended);
+}
+
 void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
                        const char *json, size_t len)
 {
+    if (f->queued >= f->n->cfg.fanout_queue_max) {
+        overflow(f, uri, g, seq, json, len);
+        return;
+    }
     struct job *j = xmalloc(sizeof(*j) + len + 1);
     j->next = NULL;
     j->uri = xstrdup(uri);

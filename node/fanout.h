@@ -16,7 +16,9 @@ struct mcpgw_fanout *mcpgw_fanout_new(struct mcpgw_node *n, int priority);
 void mcpgw_fanout_free(struct mcpgw_fanout *f);
 
 /* Queue an update of uri with GET-stream event id <g>-<seq> (json is copied). Updates reach each
- * subscriber in the order they were pushed. */
+ * subscriber in the order they were pushed. With n->cfg.fanout_queue_max updates queued, the
+ * update is not queued: its local subscribers' GET streams are ended (their clients resume from
+ * the store), counted in n->st.fanout_dropped and n->st.fanout_streams_ended. */
 void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
                        const char *json, size_t len);
 

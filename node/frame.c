@@ -41,6 +41,14 @@ int mcpgw_frame_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint32
     return mcpgw_frame_event_id(n, conn, id, data, len);
 }
 
+int mcpgw_frame_keepalive(struct mcpgw_http_conn *conn)
+{
+    static const char comment[] = ": keepalive\n\n";
+    if (mcpgw_http_conn_pending_output(conn))
+        return 0;
+    return mcpgw_http_stream_write(conn, comment, sizeof(comment) - 1);
+}
+
 static void sse_headers(struct mcpgw_session *s, struct mcpgw_http_conn *conn)
 {
     char hdr[160];

@@ -30,6 +30,11 @@ int mcpgw_frame_event_id(struct mcpgw_node *n, struct mcpgw_http_conn *conn, con
 /* The same with the id "<stream>.<seq>". */
 int mcpgw_frame_event(struct mcpgw_node *n, struct mcpgw_http_conn *conn, uint32_t stream,
                       uint64_t seq, const char *data, size_t len);
+/* An SSE comment on conn, which every client ignores: keeps an idle stream's path (NATs,
+ * proxies) open and makes TCP find out whether the peer is still there. Skipped when output is
+ * already waiting (that tests the peer as well). Returns 0 (written or skipped), or -1 when the
+ * connection is gone. */
+int mcpgw_frame_keepalive(struct mcpgw_http_conn *conn);
 /* SSE response headers and the priming event for a fresh stream on conn. */
 void mcpgw_frame_sse_begin(struct mcpgw_node *n, struct mcpgw_session *s,
                            struct mcpgw_http_conn *conn, uint32_t stream);

@@ -9,6 +9,7 @@
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/fanout.h"
+#include "node/keepalive.h"
 #include "node/node-t.h"
 #include "node/notes.h"
 #include "node/registry.h"
@@ -153,6 +154,18 @@ static void register_metrics(struct mcpgw_node *n)
     n->st.fanout_queued =
         mcpgw_metrics_gauge(m, "mcpgw_node_fanout_queued",
                             "Resource updates not yet delivered to every local subscriber", labels);
+    n->st.fanout_dropped = mcpgw_metrics_counter(
+        m, "mcpgw_node_fanout_dropped_total",
+        "Resource updates not queued for fan-out (queue full): their subscribers resumed instead",
+        labels);
+    n->st.fanout_streams_ended = mcpgw_metrics_counter(
+        m, "mcpgw_node_fanout_streams_ended_total",
+        "GET streams ended so their clients resume from the store (fan-out queue full)", labels);
+    n->st.conns_timed_out = mcpgw_metrics_counter(
+        m, "mcpgw_node_conns_timed_out_total",
+        "Client connections failed by TCP keep-alive or user timeout (the peer vanished)", labels);
+    n->st.sse_keepalives = mcpgw_metrics_counter(m, "mcpgw_node_sse_keepalives_total",
+                                                 "SSE keep-alive comments written", labels);
 }
 
 int main(int argc, char **argv)
@@ -210,6 +223,9 @@ int main(int argc, char **argv)
     hcfg.max_conns = node.cfg.max_conns;
     hcfg.max_output_bytes = node.cfg.max_stream_buffer;
     hcfg.streams_dropped = node.st.streams_dropped;
+    hcfg.tcp_keepalive_s = (uint32_t)((node.cfg.tcp_keepalive_ms + 999) / 1000);
+    hcfg.tcp_user_timeout_ms = (uint32_t)node.cfg.tcp_user_timeout_ms;
+    hcfg.conns_timed_out = node.st.conns_timed_out;
     node.httpd = mcpgw_httpd_new(node.base, &hcfg, mcpgw_transport_handle, &node);
     if (mcpgw_httpd_listen(node.httpd, node.cfg.listen, err, sizeof(err)) < 0) {
         log_error("%s", err);
@@ -235,6 +251,7 @@ int main(int argc, char **argv)
     mcpgw_upstream_start(&node, &mcpgw_upprov_hooks);
     mcpgw_protocol_configure(&node);
     mcpgw_cluster_start(&node);
+    node.keepalive = mcpgw_keepalive_new(&node);
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
     sigint = evsignal_new(node.base, SIGINT, on_signal, &node);
     reload.ev = evsignal_new(node.base, SIGHUP, on_hup, &reload);
@@ -258,6 +275,7 @@ out:
         mcpgw_gossip_leave(node.gossip);
         mcpgw_gossip_free(node.gossip);
     }
+    mcpgw_keepalive_free(node.keepalive);
     mcpgw_store_free(node.store);
     mcpgw_upsess_free_all(&node);
     mcpgw_upsub_free(&node);

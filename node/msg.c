@@ -84,6 +84,11 @@ char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len)
     return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
 }
 
+char *mcpgw_msg_resource_list_changed(size_t *len)
+{
+    return mcpgw_jsonrpc_notification("notifications/resources/list_changed", NULL, len);
+}
+
 static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
                                          "error", "critical", "alert",  "emergency"};
 

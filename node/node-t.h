@@ -21,6 +21,7 @@ struct mcpgw_notes;
 struct mcpgw_call;
 struct mcpgw_store;
 struct mcpgw_fanout;
+struct mcpgw_keepalive;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
 struct mcpgw_upstream_set;
@@ -40,6 +41,10 @@ struct mcpgw_node_stats {
     int64_t *sessions, *streams, *calls_inflight; /* sessions/streams set at scrape time */
     int64_t *store_up;
     int64_t *fanout_queued; /* resource updates not yet delivered to every local subscriber */
+    uint64_t *fanout_dropped, *fanout_streams_ended; /* updates not queued (queue full), and the
+                                                        GET streams ended for them */
+    uint64_t *conns_timed_out; /* client connections the kernel failed: the peer is gone */
+    uint64_t *sse_keepalives;  /* keep-alive comments written (keepalive.c) */
     struct mcpgw_hist *latency;
 };
 
@@ -50,9 +55,10 @@ struct mcpgw_node {
     struct mcpgw_registry *reg;
     struct mcpgw_metrics *metrics;
     struct mcpgw_node_stats st;
-    struct mcpgw_notes *notes; /* names of the notes written through this node (builtin.c) */
+    struct mcpgw_notes *notes; /* the notes board's names, as the store reports them (cluster.c) */
     struct mcpgw_store *store;
     struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
+    struct mcpgw_keepalive *keepalive;
     /* The highest event counter received live (shared store): a replay sent with a claim reads
      * the streams before the session is registered here, and events between the two must be
      * caught up (stream.c, mcpgw_stream_resume_claimed). */

@@ -1,6 +1,7 @@
 /* protocol.c - the MCP method table (session era): initialize, then each method of a session. */
 #include "node/protocol.h"
 
+#include "common/hash.h"
 #include "common/httpd.h"
 #include "common/ids.h"
 #include "common/jsonrpc.h"
@@ -318,6 +319,29 @@ static void on_recorded_result(void *arg, int err, const char *json)
     free(pc);
 }
 
+/* The key a side-effecting request's result is recorded under: its id and a 64-bit hash of its
+ * method and params (as parsed, written compactly), so a retry finds it and another request
+ * that reuses the id does not (it is executed: docs/replication.md, "Retries"). Free with free().
+ */
+static char *record_key(const struct mcpgw_jsonrpc_msg *m)
+{
+    size_t idlen, plen = 0, mlen = strlen(m->method);
+    char *id = mcpgw_json_dump(m->id, &idlen),
+         *params = m->params ? mcpgw_json_dump(m->params, &plen) : NULL;
+    char *buf = xmalloc(mlen + 1 + plen + 1), *key;
+    uint64_t h;
+    memcpy(buf, m->method, mlen + 1); /* the NUL separates method from params */
+    if (params)
+        memcpy(buf + mlen + 1, params, plen);
+    h = mcpgw_hash64(buf, mlen + 1 + plen);
+    key = xmalloc(idlen + 18);
+    snprintf(key, idlen + 18, "%s#%016llx", id, (unsigned long long)h);
+    free(buf);
+    free(params);
+    free(id);
+    return key;
+}
+
 static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                          struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
 {
@@ -358,7 +382,7 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     if (t->side_effects && mcpgw_store_shared(n->store)) {
         /* A retry of a side-effecting call gets the recorded result, if there is one. */
         struct pending_call *pc = xcalloc(1, sizeof(*pc));
-        c->rid = mcpgw_json_dump(m->id, NULL);
+        c->rid = record_key(m);
         pc->c = c;
         pc->t = t;
         pc->args = own_args ? args : json_object_get(args);

@@ -307,6 +307,20 @@ void mcpgw_registry_foreach(struct mcpgw_registry *r,
         fn(arg, s);
 }
 
+size_t mcpgw_registry_shard_count(const struct mcpgw_registry *r)
+{
+    return (size_t)1 << r->bits;
+}
+
+void mcpgw_registry_foreach_in_shard(struct mcpgw_registry *r, size_t shard,
+                                     void (*fn)(void *arg, struct mcpgw_session *s), void *arg)
+{
+    struct shard *sh = &r->shards[shard];
+    for (uint32_t b = 0; sh->tab && b <= sh->mask; b++)
+        for (struct mcpgw_session *s = sh->tab[b]; s; s = s->hnext)
+            fn(arg, s);
+}
+
 void mcpgw_registry_stats(const struct mcpgw_registry *r, struct mcpgw_registry_stats *st)
 {
     memset(st, 0, sizeof(*st));

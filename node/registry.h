@@ -45,6 +45,11 @@ size_t mcpgw_registry_foreach_subscriber_from(struct mcpgw_registry *r, const ch
                                               void *arg);
 /* Whether a walk left at shard has shards left to visit. */
 int mcpgw_registry_subscriber_shards_left(const struct mcpgw_registry *r, size_t shard);
+/* The number of shards (2^k), and every session of one of them (for work spread over time:
+ * fn must not insert or remove sessions). */
+size_t mcpgw_registry_shard_count(const struct mcpgw_registry *r);
+void mcpgw_registry_foreach_in_shard(struct mcpgw_registry *r, size_t shard,
+                                     void (*fn)(void *arg, struct mcpgw_session *s), void *arg);
 /* Call fn for every session (fn must not insert or remove). */
 void mcpgw_registry_foreach(struct mcpgw_registry *r,
                             void (*fn)(void *arg, struct mcpgw_session *s), void *arg);

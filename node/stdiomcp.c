@@ -134,6 +134,11 @@ void mcpgw_stdiomcp_free(struct mcpgw_stdiomcp *s)
     destroy(s);
 }
 
+void mcpgw_stdiomcp_restart(struct mcpgw_stdiomcp *s)
+{
+    mcpgw_upstdio_restart(s->io);
+}
+
 int mcpgw_stdiomcp_ready(const struct mcpgw_stdiomcp *s)
 {
     return s->ready && mcpgw_upstdio_running(s->io);

@@ -37,6 +37,9 @@ void mcpgw_stdiomcp_close(struct mcpgw_stdiomcp *s);
 /* Kills the child at once and frees s; no callback. */
 void mcpgw_stdiomcp_free(struct mcpgw_stdiomcp *s);
 
+/* Kills the running child now; supervision restarts it with its backoff (the breaker does this
+ * when a child stops answering). */
+void mcpgw_stdiomcp_restart(struct mcpgw_stdiomcp *s);
 /* 1 once the running child answered initialize. */
 int mcpgw_stdiomcp_ready(const struct mcpgw_stdiomcp *s);
 /* The running child's initialize result (capabilities, serverInfo), borrowed, or NULL. */

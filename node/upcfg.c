@@ -187,9 +187,23 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
         if (strlen(keys[k]) == klen && strncmp(word, keys[k], klen) == 0)
             break;
     if (k == MCPGW_ARRAY_LEN(keys)) {
+        char key[32], why[200];
+        int r = 0;
+        if (klen < sizeof(key)) {
+            memcpy(key, word, klen);
+            key[klen] = '\0';
+            r = mcpgw_breaker_cfg_key(&u->breaker, key, v, why, sizeof(why));
+        }
+        if (r == 1)
+            return 0;
+        if (r < 0) {
+            snprintf(err, errlen, "upstream %s: %s", u->name, why);
+            return -1;
+        }
         snprintf(err, errlen,
                  "upstream %s: unknown key '%.*s' (keys: prefix, header, tools, exclude, timeout, "
-                 "session, max-inflight, max-procs, h2c)",
+                 "session, max-inflight, max-procs, h2c, breaker-window, breaker-min, "
+                 "breaker-errors, breaker-open, breaker-probes)",
                  u->name, (int)(klen > 60 ? 60 : klen), word);
         return -1;
     }

@@ -4,6 +4,8 @@
 #ifndef MCPGW_NODE_UPCFG_H
 #define MCPGW_NODE_UPCFG_H
 
+#include "node/breaker.h"
+
 #include <stddef.h>
 #include <stdint.h>
 
@@ -42,6 +44,8 @@ struct mcpgw_upcfg {
     char *line;            /* the words of the line as given (secrets included), to compare on
                               reload; never printed */
     int lineno;            /* where it was declared, for runtime log lines (0: unknown) */
+    /* breaker-* keys (name, kind and max_inflight are filled in when the breaker starts) */
+    struct mcpgw_breaker_cfg breaker;
 };
 
 /* The upstreams of one configuration, in file order. */

@@ -216,8 +216,10 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     }
     c->ext = b;
     c->on_free = on_call_free;
+    /* The upstream's own timeout (upmcp, upstdio) answers first, naming the upstream and
+     * cancelling upstream; this deadline is only the backstop. */
     if (cfg->timeout_ms)
-        mcpgw_call_set_deadline(c, cfg->timeout_ms);
+        mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
 }
 
 /* ---- requests answered through a deferred reply ---- */

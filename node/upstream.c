@@ -27,7 +27,13 @@ struct mcpgw_upstream_call {
     struct mcpgw_upstdio_call *scall;
     struct mcpgw_upstream_call_cbs cbs;
     void *arg;
-    char *token; /* the progress token the caller sent, or NULL */
+    char *token;                    /* the progress token the caller sent, or NULL */
+    struct mcpgw_breaker_ticket tk; /* admitted by the upstream's breaker (node/breaker.h) */
+    /* HTTP: what to send again if the upstream answers 404 for its session before the call
+     * reached it (one retry after initializing again); parked while that initialize runs. */
+    char *method;
+    json_object *params;
+    int retried, parked;
 };
 
 /* A list being fetched, page by page. */
@@ -52,6 +58,7 @@ struct mcpgw_upstream {
     struct event *retry_ev; /* HTTP: initialize again after a failure */
     json_object *watched;   /* URIs subscribed at the upstream (object used as a set) */
     long backoff_ms;
+    struct mcpgw_breaker *br; /* breaker, bulkhead, metrics, health */
 };
 
 struct mcpgw_upstream_set {
@@ -88,6 +95,17 @@ json_object *mcpgw_upstream_server(const struct mcpgw_upstream *u)
 const struct mcpgw_catalog *mcpgw_upstream_catalog(const struct mcpgw_node *n)
 {
     return n->ups ? n->ups->cat : NULL;
+}
+
+size_t mcpgw_upstream_health(const struct mcpgw_node *n, char *buf, size_t len)
+{
+    const struct mcpgw_upstream_set *set = n->ups;
+    size_t used = 0;
+    for (int i = 0; set && i < set->nv && used + 1 < len; i++)
+        used += mcpgw_breaker_health(set->v[i]->br, buf + used, len - used);
+    if (len)
+        buf[used] = '\0';
+    return used;
 }
 
 int mcpgw_upstream_count(const struct mcpgw_node *n)
@@ -142,6 +160,8 @@ static void call_unlink(struct mcpgw_upstream_call *c)
 static void call_free(struct mcpgw_upstream_call *c)
 {
     free(c->token);
+    free(c->method);
+    json_object_put(c->params);
     free(c);
 }
 
@@ -151,6 +171,9 @@ static void call_end(struct mcpgw_upstream_call *c, enum mcpgw_upstream_err err,
     call_unlink(c);
     c->hcall = NULL;
     c->scall = NULL;
+    /* The reply paths told the breaker how it ended; anything else (removal, shutdown) says
+     * nothing about the upstream's health. */
+    mcpgw_breaker_done(c->u->br, &c->tk, MCPGW_BREAKER_NEUTRAL, "closed");
     if (c->cbs.on_reply)
         c->cbs.on_reply(c->arg, err, why, m);
     call_free(c);
@@ -257,6 +280,18 @@ static void on_http_call_reply(void *arg, enum mcpgw_upmcp_err err, const char *
                                const struct mcpgw_jsonrpc_msg *m)
 {
     struct mcpgw_upstream_call *c = arg;
+    c->hcall = NULL;
+    if (err == MCPGW_UPMCP_E_GONE && !c->retried && c->params) {
+        /* The upstream refused this very request for an unknown session: it never reached a
+         * tool. on_gone has scheduled a new initialize; send it again once that is done. */
+        c->retried = c->parked = 1;
+        return;
+    }
+    mcpgw_breaker_done(c->u->br, &c->tk,
+                       err == MCPGW_UPMCP_OK         ? MCPGW_BREAKER_OK
+                       : err == MCPGW_UPMCP_E_CLOSED ? MCPGW_BREAKER_NEUTRAL
+                                                     : MCPGW_BREAKER_FAIL,
+                       mcpgw_upmcp_err_str(err));
     call_end(c,
              err == MCPGW_UPMCP_OK          ? MCPGW_UPSTREAM_OK
              : err == MCPGW_UPMCP_E_TIMEOUT ? MCPGW_UPSTREAM_E_TIMEOUT
@@ -268,6 +303,9 @@ static void on_stdio_call_reply(void *arg, enum mcpgw_upstdio_err err, const cha
                                 const struct mcpgw_jsonrpc_msg *m)
 {
     struct mcpgw_upstream_call *c = arg;
+    mcpgw_breaker_done(c->u->br, &c->tk,
+                       err == MCPGW_UPSTDIO_OK ? MCPGW_BREAKER_OK : MCPGW_BREAKER_FAIL,
+                       mcpgw_upstdio_err_str(err));
     call_end(c,
              err == MCPGW_UPSTDIO_OK          ? MCPGW_UPSTREAM_OK
              : err == MCPGW_UPSTDIO_E_TIMEOUT ? MCPGW_UPSTREAM_E_TIMEOUT
@@ -276,33 +314,48 @@ static void on_stdio_call_reply(void *arg, enum mcpgw_upstdio_err err, const cha
              why, m);
 }
 
-struct mcpgw_upstream_call *mcpgw_upstream_request(struct mcpgw_upstream *u, const char *method,
-                                                   json_object *params, const char *progress_token,
-                                                   const struct mcpgw_upstream_call_cbs *cbs,
-                                                   void *arg, char *why, size_t whylen)
+static const struct mcpgw_upmcp_call_cbs http_call_cbs = {on_http_call_message, on_http_call_reply};
+
+/* guarded: the call passes the breaker and the bulkhead first (every call but the node's own
+ * list fetches and subscription renewals, which must refill the catalogue and the
+ * subscriptions after a restart even while the breaker is open; their outcomes still count). */
+static struct mcpgw_upstream_call *request(struct mcpgw_upstream *u, const char *method,
+                                           json_object *params, const char *progress_token,
+                                           const struct mcpgw_upstream_call_cbs *cbs, void *arg,
+                                           int guarded, char *why, size_t whylen)
 {
-    static const struct mcpgw_upmcp_call_cbs hcbs = {on_http_call_message, on_http_call_reply};
     struct mcpgw_upstream_call *c;
+    struct mcpgw_breaker_ticket tk = {0};
     if (!u->ready) {
         snprintf(why, whylen, "upstream %s is not connected (starting or restarting)",
                  u->cfg->name);
         json_object_put(params);
         return NULL;
     }
+    if (guarded && mcpgw_breaker_admit(u->br, &tk, why, whylen) != MCPGW_BREAKER_ADMIT) {
+        json_object_put(params);
+        return NULL;
+    }
+    if (!guarded) /* counted all the same, never refused */
+        mcpgw_breaker_admit_always(u->br, &tk);
     c = xcalloc(1, sizeof(*c));
     c->u = u;
     c->cbs = *cbs;
     c->arg = arg;
+    c->tk = tk;
     c->token = progress_token ? xstrdup(progress_token) : NULL;
-    if (u->http)
-        c->hcall = mcpgw_upmcp_request(u->http, method, params, &hcbs, c);
-    else
+    if (u->http) {
+        c->method = xstrdup(method);
+        c->params = json_object_get(params); /* serialized at once: sharing it is safe */
+        c->hcall = mcpgw_upmcp_request(u->http, method, params, &http_call_cbs, c);
+    } else
         c->scall = mcpgw_stdiomcp_request(u->stdio, method, params, on_stdio_call_reply, c);
     if (!c->hcall && !c->scall) {
         snprintf(why, whylen,
                  "upstream %s cannot take a request now (not ready, or its input is "
                  "full)",
                  u->cfg->name);
+        mcpgw_breaker_done(u->br, &c->tk, MCPGW_BREAKER_NEUTRAL, "not_sent");
         call_free(c);
         return NULL;
     }
@@ -313,8 +366,41 @@ struct mcpgw_upstream_call *mcpgw_upstream_request(struct mcpgw_upstream *u, con
     return c;
 }
 
+struct mcpgw_upstream_call *mcpgw_upstream_request(struct mcpgw_upstream *u, const char *method,
+                                                   json_object *params, const char *progress_token,
+                                                   const struct mcpgw_upstream_call_cbs *cbs,
+                                                   void *arg, char *why, size_t whylen)
+{
+    return request(u, method, params, progress_token, cbs, arg, 1, why, whylen);
+}
+
+/* The session was initialized again after a 404 (err 0), or that failed: send the parked calls
+ * once more, or fail them. */
+static void resend_parked(struct mcpgw_upstream *u, enum mcpgw_upmcp_err err, const char *why)
+{
+    struct mcpgw_upstream_call *c = u->calls, *next;
+    char msg[400];
+    for (; c; c = next) {
+        next = c->next;
+        if (!c->parked)
+            continue;
+        c->parked = 0;
+        if (!err)
+            c->hcall = mcpgw_upmcp_request(u->http, c->method, json_object_get(c->params),
+                                           &http_call_cbs, c);
+        if (c->hcall)
+            continue;
+        snprintf(msg, sizeof(msg),
+                 "upstream %s forgot the session (404) and initializing it again failed: %s",
+                 u->cfg->name, err ? why : "not ready");
+        mcpgw_breaker_done(u->br, &c->tk, MCPGW_BREAKER_FAIL, "gone");
+        call_end(c, MCPGW_UPSTREAM_E_FAILED, msg, NULL);
+    }
+}
+
 void mcpgw_upstream_cancel(struct mcpgw_upstream_call *c, const char *reason)
 {
+    mcpgw_breaker_done(c->u->br, &c->tk, MCPGW_BREAKER_NEUTRAL, "cancelled");
     call_unlink(c);
     if (c->hcall)
         mcpgw_upmcp_call_cancel(c->hcall, 1);
@@ -388,8 +474,7 @@ static void fetch_page(struct fetch *f, const char *cursor)
     char why[200];
     if (cursor)
         json_object_object_add(params, "cursor", json_object_new_string(cursor));
-    f->call =
-        mcpgw_upstream_request(f->u, list_methods[f->k], params, NULL, &cbs, f, why, sizeof(why));
+    f->call = request(f->u, list_methods[f->k], params, NULL, &cbs, f, 0, why, sizeof(why));
     if (!f->call) {
         json_object_put(f->acc);
         f->acc = NULL;
@@ -445,7 +530,9 @@ static void send_subscribe(struct mcpgw_upstream *u, const char *uri)
     json_object *params = json_object_new_object();
     char why[200];
     json_object_object_add(params, "uri", json_object_new_string(uri));
-    mcpgw_upstream_request(u, "resources/subscribe", params, NULL, &cbs, u, why, sizeof(why));
+    /* Unguarded like the list fetches: a subscription renewed after a restart must not be lost
+     * to an open breaker. */
+    request(u, "resources/subscribe", params, NULL, &cbs, u, 0, why, sizeof(why));
 }
 
 int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri)
@@ -496,12 +583,14 @@ static void on_http_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
                  u->backoff_ms);
         evtimer_add(u->retry_ev, &tv);
         u->backoff_ms = u->backoff_ms * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : u->backoff_ms * 2;
+        resend_parked(u, err, why);
         return;
     }
     u->backoff_ms = RETRY_MIN_MS;
     u->ready = 1;
     log_info("upstream %s: connected (revision %s)", u->cfg->name, mcpgw_upmcp_version(u->http));
     mcpgw_upmcp_listen(u->http, NULL);
+    resend_parked(u, MCPGW_UPMCP_OK, NULL);
     fetch_all(u);
     rewatch(u);
 }
@@ -522,8 +611,10 @@ static void on_http_gone(void *arg)
 
 static void http_connect(struct mcpgw_upstream *u)
 {
-    if (mcpgw_upmcp_initialize(u->http, mcpgw_msg_upstream_capabilities()) < 0)
+    if (mcpgw_upmcp_initialize(u->http, mcpgw_msg_upstream_capabilities()) < 0) {
         log_warn("upstream %s: cannot initialize now", u->cfg->name);
+        resend_parked(u, MCPGW_UPMCP_E_PROTOCOL, "cannot initialize now");
+    }
 }
 
 static void on_stdio_ready(void *arg, int ok, const char *why)
@@ -531,10 +622,12 @@ static void on_stdio_ready(void *arg, int ok, const char *why)
     struct mcpgw_upstream *u = arg;
     if (!ok) {
         /* A child that cannot initialize is as good as a hung one: restart it (with backoff). */
-        log_warn("upstream %s: %s; it stays down until its process restarts", u->cfg->name, why);
+        log_warn("upstream %s: %s; restarting its process", u->cfg->name, why);
+        mcpgw_stdiomcp_restart(u->stdio);
         return;
     }
     u->ready = 1;
+    mcpgw_breaker_note_procs(u->br, 1);
     log_info("upstream %s: process ready", u->cfg->name);
     fetch_all(u);
     rewatch(u);
@@ -545,7 +638,21 @@ static void on_stdio_down(void *arg, int status, long restart_in_ms)
     struct mcpgw_upstream *u = arg;
     u->ready = 0;
     (void)status;
-    (void)restart_in_ms;
+    mcpgw_breaker_note_procs(u->br, 0);
+    if (restart_in_ms >= 0)
+        mcpgw_breaker_note_restart(u->br);
+}
+
+/* A stdio child whose calls keep failing (hung, or answering garbage) is replaced when its
+ * breaker opens: the restart's backoff and the open period keep a crash loop slow. */
+static void on_breaker_state(void *arg, enum mcpgw_breaker_state from, enum mcpgw_breaker_state to)
+{
+    struct mcpgw_upstream *u = arg;
+    (void)from;
+    if (to == MCPGW_BREAKER_OPEN && u->stdio && mcpgw_stdiomcp_ready(u->stdio)) {
+        log_warn("upstream %s: circuit breaker open: restarting its process", u->cfg->name);
+        mcpgw_stdiomcp_restart(u->stdio);
+    }
 }
 
 static void on_stdio_message(void *arg, const struct mcpgw_jsonrpc_msg *m)
@@ -561,6 +668,14 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
     u->set = set;
     u->cfg = mcpgw_upcfg_dup(cfg);
     u->backoff_ms = RETRY_MIN_MS;
+    {
+        struct mcpgw_breaker_cfg bc = cfg->breaker;
+        bc.name = cfg->name;
+        bc.kind = mcpgw_upcfg_kind_str(cfg->kind);
+        bc.max_inflight = cfg->max_inflight;
+        u->br = mcpgw_breaker_new(&bc, n->metrics, NULL, NULL);
+        mcpgw_breaker_on_state(u->br, on_breaker_state, u);
+    }
     u->retry_ev = evtimer_new(n->base, on_retry, u);
     if (cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT)
         log_info("upstream %s: per-client sessions (upsess.c / upproc.c); this node's own session "
@@ -619,6 +734,7 @@ static void upstream_free(struct mcpgw_upstream *u, const char *why, int gracefu
         json_object_put(u->fetch[k].acc);
     }
     event_free(u->retry_ev);
+    mcpgw_breaker_free(u->br);
     json_object_put(u->watched);
     mcpgw_upcfg_free(u->cfg);
     free(u);

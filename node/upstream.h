@@ -42,6 +42,9 @@ void mcpgw_upstream_stop(struct mcpgw_node *n);
 /* The merged catalogue, or NULL when no upstream is configured (borrowed until the next
  * callback of the loop). */
 const struct mcpgw_catalog *mcpgw_upstream_catalog(const struct mcpgw_node *n);
+/* One line per upstream for /readyz (its breaker state, calls in flight, recent failures),
+ * appended into buf (NUL-terminated, cut at len). Returns the length written. */
+size_t mcpgw_upstream_health(const struct mcpgw_node *n, char *buf, size_t len);
 /* The number of configured upstreams. */
 int mcpgw_upstream_count(const struct mcpgw_node *n);
 

@@ -11,7 +11,8 @@ source "$(dirname "$0")/../lib/common.sh"
 LG="$MCPGW_BUILD/loadgen/mcpgw-loadgen"
 mcpgw_node lg1 15010
 
-"$LG" --help | grep -q -- '--notes-writer' || fail "--help does not list the flags"
+# Not "| grep -q" under pipefail: grep quits at its match and --help may die of SIGPIPE.
+grep -q -- '--notes-writer' <<<"$("$LG" --help)" || fail "--help does not list the flags"
 
 json="$MCPGW_TMP/loadgen.json"
 html="$MCPGW_TMP/loadgen.html"
