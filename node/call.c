@@ -87,6 +87,10 @@ static void call_free(struct mcpgw_call *c)
         event_free(c->step_timer);
     if (c->deadline)
         event_free(c->deadline);
+    if (c->fwd_free)
+        c->fwd_free(c->fwd);
+    if (c->leg_free)
+        c->leg_free(c->leg);
     json_object_put(c->id);
     json_object_put(c->progress_token);
     free(c->state);

@@ -44,6 +44,14 @@ struct mcpgw_call {
     uint8_t busy;      /* store operations in flight that will call back with this call */
     uint8_t aborted;   /* dropped while busy: freed when the last store operation returns */
     uint8_t finishing; /* a result or error is being sent: later ones are ignored */
+    /* An upstream's server-to-client request forwarded on this call (s2c.c), freed with the
+     * call through fwd_free. */
+    void *fwd;
+    void (*fwd_free)(void *fwd);
+    /* The upstream request serving this call (upsess.c), cancelled with the call through
+     * leg_free. */
+    void *leg;
+    void (*leg_free)(void *leg);
     /* The tool being run (set by protocol.c before its call function; borrowed only until that
      * returns), and a provider's per-call hook: on_free runs once when the call is freed for any
      * reason (answered, cancelled, timed out, session gone) unless the provider cleared it. */

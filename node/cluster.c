@@ -15,6 +15,9 @@
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/stream.h"
+#include "node/upproc.h"
+#include "node/upsess.h"
+#include "node/upsub.h"
 
 #include <event2/event.h>
 #include <stdlib.h>
@@ -44,19 +47,28 @@ struct mcpgw_cluster {
 
 /* ---- dropping and ending sessions ---- */
 
+/* end: the session ends (its per-client upstream sessions are closed too), rather than only
+ * leaving this node. */
+static void drop(struct mcpgw_node *n, struct mcpgw_session *s, int end)
+{
+    while (s->calls)
+        mcpgw_call_abort(s->calls);
+    mcpgw_upsess_release(n, s, end);
+    mcpgw_upproc_release(n, s); /* a child cannot follow its session */
+    mcpgw_stream_end(s);
+    mcpgw_registry_remove(n->reg, s);
+    mcpgw_session_free(s);
+}
+
 void mcpgw_cluster_destroy(struct mcpgw_node *n, struct mcpgw_session *s)
 {
     mcpgw_store_delete(n->store, s);
-    mcpgw_cluster_drop(n, s);
+    drop(n, s, 1);
 }
 
 void mcpgw_cluster_drop(struct mcpgw_node *n, struct mcpgw_session *s)
 {
-    while (s->calls)
-        mcpgw_call_abort(s->calls);
-    mcpgw_stream_end(s);
-    mcpgw_registry_remove(n->reg, s);
-    mcpgw_session_free(s);
+    drop(n, s, 0);
 }
 
 /* ---- claims ---- */
@@ -89,6 +101,8 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
     free(subs);
     (*n->st.sessions_claimed)++;
     log_debug("session %s claimed (epoch %llu)", s->id, (unsigned long long)s->epoch);
+    mcpgw_upsess_claimed(n, s); /* its per-client upstream sessions follow it here */
+    mcpgw_upsub_claimed(n, s);  /* and this node subscribes where its shared ones need it */
     return s;
 }
 
@@ -348,7 +362,7 @@ static void on_expiry(evutil_socket_t fd, short what, void *arg)
         /* Only this node's copy: a shared store expires the record by its own TTL. */
         if (!mcpgw_store_shared(n->store))
             mcpgw_store_delete(n->store, s);
-        mcpgw_cluster_drop(n, s);
+        drop(n, s, 1);
         (*n->st.sessions_expired)++;
     }
 }

@@ -5,6 +5,8 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/auth.h"
+#include "node/upsess.h"
+#include "node/upsub.h"
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/era26.h"
@@ -294,6 +296,8 @@ out:
     mcpgw_keepalive_free(node.keepalive);
     mcpgw_store_free(node.store);
     mcpgw_era26_stop(&node);
+    mcpgw_upsess_free_all(&node);
+    mcpgw_upsub_free(&node);
     mcpgw_fanout_free(node.fanout);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);

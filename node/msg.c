@@ -148,12 +148,19 @@ json_object *mcpgw_msg_elicitation_params(const char *message, const char *schem
 
 /* ---- federation: what the node sends to upstream servers, and relays from them ---- */
 
+json_object *mcpgw_msg_upstream_capabilities(void)
+{
+    /* Sampling and elicitation are forwarded to the client that made the call, when it declared
+     * them (s2c.c); roots are not declared: a shared session has no one client's roots. */
+    return json_tokener_parse("{\"sampling\":{},\"elicitation\":{}}");
+}
+
 json_object *mcpgw_msg_upstream_initialize(void)
 {
     json_object *p = json_object_new_object(), *info = json_object_new_object();
     json_object_object_add(p, "protocolVersion",
                            json_object_new_string(mcpgw_proto_str(MCPGW_PROTO_2025_11_25)));
-    json_object_object_add(p, "capabilities", json_object_new_object());
+    json_object_object_add(p, "capabilities", mcpgw_msg_upstream_capabilities());
     json_object_object_add(info, "name", json_object_new_string(MCPGW_SERVER_NAME));
     json_object_object_add(info, "version", json_object_new_string(MCPGW_SERVER_VERSION));
     json_object_object_add(p, "clientInfo", info);

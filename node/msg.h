@@ -66,6 +66,8 @@ json_object *mcpgw_msg_elicitation_params(const char *message, const char *schem
 
 /* The params of the initialize the node sends to an upstream server (newest revision, no client
  * capabilities: a shared upstream session speaks for no client in particular). */
+/* The capabilities a gateway's shared upstream session declares in its initialize. */
+json_object *mcpgw_msg_upstream_capabilities(void);
 json_object *mcpgw_msg_upstream_initialize(void);
 /* notifications/cancelled for request_id (takes), with reason (may be NULL). */
 char *mcpgw_msg_cancelled(json_object *request_id, const char *reason, size_t *len);

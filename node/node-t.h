@@ -28,6 +28,8 @@ struct mcpgw_upstream_set;
 struct mcpgw_provider_ops;
 struct mcpgw_seal_ring;
 struct mcpgw_auth;
+struct mcpgw_upsess_node;
+struct mcpgw_upsub;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -78,6 +80,9 @@ struct mcpgw_node {
     /* The authenticated principal of the request being handled, borrowed while its handler
      * runs (initialize binds the new session to it); NULL without authentication. */
     const char *req_principal;
+    struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
+    struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */
+    unsigned upprocs;          /* per-client stdio children running (upproc.c) */
 };
 
 #endif

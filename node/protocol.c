@@ -17,6 +17,7 @@
 #include "node/msg.h"
 #include "node/proto.h"
 #include "node/provider.h"
+#include "node/upsess.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
@@ -461,6 +462,8 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
         bad_params(n, conn, s, m, "Invalid params: params.uri is longer than 1024 bytes");
         return;
     }
+    if (n->cfg.upstreams && mcpgw_upsess_subscribe(n, s, uri, on, conn, m->id))
+        return; /* the client's own upstream session holds it (docs/federation.md) */
     if (on) {
         if (!providers_subscribe(n, uri, 1)) {
             char msg[300];
@@ -710,6 +713,8 @@ void mcpgw_protocol_response(struct mcpgw_node *n, struct mcpgw_session *s,
     struct mcpgw_call *c;
     if (!json_object_is_type(m->id, json_type_int) ||
         !(c = mcpgw_call_find_out(s, json_object_get_int64(m->id)))) {
+        if (mcpgw_upsess_response(n, s, m))
+            return; /* answered a per-client upstream's request from its GET stream */
         log_debug("session %s: a response matches no pending request", s->id);
         return;
     }

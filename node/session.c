@@ -202,5 +202,6 @@ void mcpgw_session_free(struct mcpgw_session *s)
     }
     free(s->client);
     free(s->principal);
+    json_object_put(s->up_state);
     free(s);
 }

@@ -8,6 +8,8 @@
 
 struct mcpgw_http_conn;
 struct mcpgw_call;
+struct mcpgw_upsess;
+struct mcpgw_upproc;
 
 #define MCPGW_SESSION_ID_MAX 64
 
@@ -74,6 +76,11 @@ struct mcpgw_session {
     uint64_t last_ev_ms, last_ev_seq;
     struct mcpgw_held_event *held; /* live events that arrived during a replay, oldest first */
     char *principal; /* who created it (node/auth.h), owned; NULL without authentication */
+    /* Per-client upstream sessions (upsess.c): the state a claim read from the record (upstream
+     * name -> encoded state; NULL when none), and the live sessions of this node. */
+    json_object *up_state;
+    struct mcpgw_upsess *ups;
+    struct mcpgw_upproc *procs; /* per-client stdio children on this node (upproc.c) */
 };
 
 /* A live event held back while a replay is in flight. */

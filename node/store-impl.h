@@ -32,6 +32,8 @@ struct mcpgw_store_ops {
     void (*resync)(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg);
     void (*result_put)(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                        const char *json, mcpgw_store_done_fn done, void *arg);
+    void (*upstream_put)(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
+                         const char *value, mcpgw_store_done_fn done, void *arg);
 };
 
 struct mcpgw_store {

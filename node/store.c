@@ -133,6 +133,14 @@ static void mem_free(struct mcpgw_store *st)
     mcpgw_notes_free(mem_notes(st));
 }
 
+static void mem_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
+                             const char *value, mcpgw_store_done_fn done, void *arg)
+{
+    (void)st, (void)s, (void)name, (void)value;
+    if (done)
+        done(arg, MCPGW_STORE_OK);
+}
+
 static const struct mcpgw_store_ops memory_ops = {
     .name = "memory",
     .shared = 0,
@@ -150,6 +158,7 @@ static const struct mcpgw_store_ops memory_ops = {
     .result_get = mem_result_get,
     .resync = mem_resync,
     .result_put = mem_result_put,
+    .upstream_put = mem_upstream_put,
 };
 
 /* ---- dispatch ---- */
@@ -292,6 +301,12 @@ void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, con
                             const char *json, mcpgw_store_done_fn done, void *arg)
 {
     st->ops->result_put(st, s, rid, json, done, arg);
+}
+
+void mcpgw_store_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
+                              const char *value, mcpgw_store_done_fn done, void *arg)
+{
+    st->ops->upstream_put(st, s, name, value, done, arg);
 }
 
 /* ---- reports ---- */

@@ -150,6 +150,12 @@ void mcpgw_store_result_get(struct mcpgw_store *st, struct mcpgw_session *s, con
                             mcpgw_store_result_fn done, void *arg);
 void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *rid,
                             const char *json, mcpgw_store_done_fn done, void *arg);
+/* The state of the session's own upstream session at upstream `name` (a per-client upstream:
+ * its Mcp-Session-Id, revision and last event id, as upsess.c encodes them), fenced; claims
+ * return it in s->up_state ("" for none). The memory store keeps nothing (the state
+ * lives in this process). */
+void mcpgw_store_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
+                              const char *value, mcpgw_store_done_fn done, void *arg);
 /* Resynchronize after this process stalled (paused, swapped): done fires once every message
  * published to this node before now has been processed (its "moved" notices included). Fires
  * at once for the memory store, or while Redis is unreachable. */

@@ -458,6 +458,15 @@ static void claim_reply(struct op *o, redisReply *reply, int err)
     for (size_t i = 0; subs->type == REDIS_REPLY_ARRAY && i < subs->elements; i++)
         if (subs->element[i]->type == REDIS_REPLY_STRING)
             mcpgw_session_sub_add(s, subs->element[i]->str);
+    for (size_t i = 0; i + 1 < h->elements; i += 2) /* per-client upstream sessions */
+        if (h->element[i]->type == REDIS_REPLY_STRING &&
+            strncmp(h->element[i]->str, "up:", 3) == 0 &&
+            h->element[i + 1]->type == REDIS_REPLY_STRING && h->element[i + 1]->len > 0) {
+            if (!s->up_state)
+                s->up_state = json_object_new_object();
+            json_object_object_add(s->up_state, h->element[i]->str + 3,
+                                   json_object_new_string(h->element[i + 1]->str));
+        }
     /* The claim script refreshed both TTLs: the first request after it needs no touch (two
      * PEXPIREs per moved session, a quarter of Redis's commands in a failover). */
     s->ttl_refreshed_ms = mcpgw_now_ms();
@@ -502,6 +511,23 @@ static void r_save(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_
     args[0] = ks, args[1] = epoch;
     args[2] = "state", args[3] = state, args[4] = "level", args[5] = level;
     eval(r, o, S_SAVE, 1, 6, args, NULL);
+}
+
+/* A per-client upstream session's state: one more field of the session hash, "up:<name>" (no
+ * format change: a node that does not know the field never reads it). */
+static void r_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
+                           const char *value, mcpgw_store_done_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, done_reply, arg);
+    char ks[128], epoch[24], field[160];
+    const char *args[4];
+    o->cb.done = done;
+    key(ks, sizeof(ks), s->id, "s");
+    snprintf(epoch, sizeof(epoch), "%llu", (unsigned long long)s->epoch);
+    snprintf(field, sizeof(field), "up:%s", name);
+    args[0] = ks, args[1] = epoch, args[2] = field, args[3] = value;
+    eval(r, o, S_SAVE, 1, 4, args, NULL);
 }
 
 static void r_subscribe(struct mcpgw_store *st, struct mcpgw_session *s, const char *uri, int on,
@@ -1040,4 +1066,5 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .result_get = r_result_get,
     .resync = r_resync,
     .result_put = r_result_put,
+    .upstream_put = r_upstream_put,
 };

@@ -14,6 +14,10 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/s2c.h"
+#include "node/upproc.h"
+#include "node/upsess.h"
+#include "node/upsub.h"
 
 #include <stddef.h>
 #include <stdio.h>
@@ -56,6 +60,7 @@ static void list_templates(struct mcpgw_node *n, json_object *arr)
  * upstream answers; freed by whichever side ends first. */
 struct bridge {
     struct mcpgw_call *c;
+    struct mcpgw_upstream *u;
     struct mcpgw_upstream_call *uc;
     char token[40]; /* the progress token sent upstream ("" when the client gave none) */
 };
@@ -139,19 +144,60 @@ static void on_call_reply(void *arg, enum mcpgw_upstream_err err, const char *wh
     }
 }
 
+/* The client's answer to a forwarded server-to-client request goes back to the upstream. */
+static void on_client_answer(void *arg, const char *json, size_t len)
+{
+    struct bridge *b = arg;
+    if (!b->uc || mcpgw_upstream_call_answer(b->uc, json, len) < 0)
+        log_warn("could not send a client's answer to its upstream");
+}
+
+/* An upstream's request during this call reaches the call's client (s2c.h). */
+static void on_call_request(void *arg, const struct mcpgw_jsonrpc_msg *m)
+{
+    struct bridge *b = arg;
+    mcpgw_s2c_forward(b->c, mcpgw_upstream_cfg(b->u)->name, m, on_client_answer, b);
+}
+
 static void tool_call(struct mcpgw_call *c, json_object *args)
 {
-    static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply};
+    static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply,
+                                                       on_call_request};
     const struct mcpgw_catalog_entry *e =
         (const struct mcpgw_catalog_entry *)((const char *)c->tool -
                                              offsetof(struct mcpgw_catalog_entry, tool));
     struct mcpgw_upstream *u = e->owner;
     const struct mcpgw_upcfg *cfg = mcpgw_upstream_cfg(u);
-    struct bridge *b = xcalloc(1, sizeof(*b));
+    struct bridge *b;
     json_object *params = json_object_new_object();
     char why[256];
     json_object_object_add(params, "name", json_object_new_string(e->name));
     json_object_object_add(params, "arguments", json_object_get(args));
+    if (cfg->kind == MCPGW_UPCFG_HTTP && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+        /* The client's own upstream session: its progress token passes through as it is. */
+        if (c->progress_token) {
+            json_object *meta = json_object_new_object();
+            json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
+            json_object_object_add(params, "_meta", meta);
+        }
+        if (cfg->timeout_ms)
+            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+        mcpgw_upsess_call(c, cfg->name, "tools/call", params);
+        return;
+    }
+    if (cfg->kind == MCPGW_UPCFG_STDIO && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+        /* The client's own child: its progress token passes through as it is. */
+        if (c->progress_token) {
+            json_object *meta = json_object_new_object();
+            json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
+            json_object_object_add(params, "_meta", meta);
+        }
+        if (cfg->timeout_ms)
+            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+        mcpgw_upproc_call(c, cfg, "tools/call", params);
+        return;
+    }
+    b = xcalloc(1, sizeof(*b));
     if (c->progress_token) {
         /* Our own token upstream: two clients' tokens may be equal, ours never are. */
         json_object *meta = json_object_new_object();
@@ -160,6 +206,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
         json_object_object_add(params, "_meta", meta);
     }
     b->c = c;
+    b->u = u;
     b->uc = mcpgw_upstream_request(u, "tools/call", params, b->token[0] ? b->token : NULL, &cbs, b,
                                    why, sizeof(why));
     if (!b->uc) {
@@ -345,13 +392,9 @@ static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
     struct broadcast b = {.n = n};
     char *json;
     if (strcmp(m->method, "notifications/resources/updated") == 0) {
-        /* Each node holds its own upstream subscription: its local subscribers only. */
-        const char *uri = mcpgw_json_str(m->params, "uri");
-        if (!uri)
-            return;
-        b.json[0] = json = mcpgw_msg_relay(m->method, json_object_get(m->params), &b.len[0]);
-        mcpgw_registry_foreach_subscriber(n->reg, uri, send_each, &b);
-        free(json);
+        /* Each node holds its own upstream subscription: its local subscribers, through the
+         * fan-out (upsub.c). */
+        mcpgw_upsub_updated(n, m);
         return;
     }
     if (strcmp(m->method, "notifications/message") != 0) {

@@ -180,7 +180,7 @@ static void call_end(struct mcpgw_upstream_call *c, enum mcpgw_upstream_err err,
 }
 
 /* Answer a server-to-client request that came on a shared session: ping is answered, the rest
- * refused (forwarding them to the right client is the per-client session's job). */
+ * refused (requests on a call's stream go to that call's client: on_request). */
 static void answer_server_request(struct mcpgw_upstream *u, const struct mcpgw_jsonrpc_msg *m)
 {
     size_t len;
@@ -211,6 +211,17 @@ static void session_message(struct mcpgw_upstream *u, const struct mcpgw_jsonrpc
 {
     const char *meth = m->method;
     if (m->kind == MCPGW_JSONRPC_REQUEST) {
+        /* A stdio child's request names no call: it belongs to the only call that could take
+         * it, if exactly one is in flight (several: no way to tell whose client it is for). */
+        struct mcpgw_upstream_call *only = NULL;
+        int n = 0;
+        for (struct mcpgw_upstream_call *c = u->calls; c; c = c->next)
+            if (c->cbs.on_request)
+                only = c, n++;
+        if (n == 1 && strcmp(m->method, "ping") != 0) {
+            only->cbs.on_request(only->arg, m);
+            return;
+        }
         answer_server_request(u, m);
         return;
     }
@@ -250,8 +261,19 @@ static void on_http_call_message(void *arg, const char *event_id, const struct m
          strcmp(m->method, "notifications/message") == 0) &&
         c->cbs.on_message)
         c->cbs.on_message(c->arg, m);
+    else if (m->kind == MCPGW_JSONRPC_REQUEST && strcmp(m->method, "ping") != 0 &&
+             c->cbs.on_request)
+        c->cbs.on_request(c->arg, m); /* on this call's stream: for this call's client */
     else
         session_message(c->u, m);
+}
+
+int mcpgw_upstream_call_answer(struct mcpgw_upstream_call *c, const char *json, size_t len)
+{
+    struct mcpgw_upstream *u = c->u;
+    if (u->http)
+        return mcpgw_upmcp_send(u->http, json, len, NULL, NULL);
+    return mcpgw_stdiomcp_send(u->stdio, json, len);
 }
 
 static void on_http_call_reply(void *arg, enum mcpgw_upmcp_err err, const char *why,
@@ -589,7 +611,7 @@ static void on_http_gone(void *arg)
 
 static void http_connect(struct mcpgw_upstream *u)
 {
-    if (mcpgw_upmcp_initialize(u->http, NULL) < 0) {
+    if (mcpgw_upmcp_initialize(u->http, mcpgw_msg_upstream_capabilities()) < 0) {
         log_warn("upstream %s: cannot initialize now", u->cfg->name);
         resend_parked(u, MCPGW_UPMCP_E_PROTOCOL, "cannot initialize now");
     }
@@ -656,8 +678,8 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
     }
     u->retry_ev = evtimer_new(n->base, on_retry, u);
     if (cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT)
-        log_warn("upstream %s: session=per-client is not served yet: it runs shared (one session "
-                 "for every client of this node)",
+        log_info("upstream %s: per-client sessions (upsess.c / upproc.c); this node's own session "
+                 "serves the catalogue",
                  cfg->name);
     for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++) {
         u->fetch[k].u = u;

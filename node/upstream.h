@@ -76,6 +76,10 @@ struct mcpgw_upstream_call_cbs {
      * Exactly once unless cancelled; the call is freed after it returns. */
     void (*on_reply)(void *arg, enum mcpgw_upstream_err err, const char *why,
                      const struct mcpgw_jsonrpc_msg *m);
+    /* A server-to-client request for this call's client (sampling, elicitation...): on the
+     * call's HTTP stream, or from a stdio child while this is its only such call in flight.
+     * Optional (without it the request is refused); answer with mcpgw_upstream_call_answer. */
+    void (*on_request)(void *arg, const struct mcpgw_jsonrpc_msg *m);
 };
 
 /* Sends method(params) to u (params taken). progress_token (may be NULL, borrowed) is the
@@ -86,6 +90,9 @@ struct mcpgw_upstream_call *mcpgw_upstream_request(struct mcpgw_upstream *u, con
                                                    json_object *params, const char *progress_token,
                                                    const struct mcpgw_upstream_call_cbs *cbs,
                                                    void *arg, char *why, size_t whylen);
+/* Sends the answer to a server-to-client request (a whole JSON-RPC response) to c's upstream.
+ * Returns 0, or -1 when it cannot be sent now. */
+int mcpgw_upstream_call_answer(struct mcpgw_upstream_call *c, const char *json, size_t len);
 /* Stops a call: no callback fires afterwards; notifications/cancelled goes upstream. */
 void mcpgw_upstream_cancel(struct mcpgw_upstream_call *c, const char *reason);
 
