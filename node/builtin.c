@@ -124,11 +124,7 @@ static void note_written(void *arg, int err, const char *text, uint64_t version)
     struct mcpgw_call *c = w->c;
     char uri[128], msg[192];
     c->busy--;
-    if (!err) {
-        int created;
-        /* Remember the name, so this node's resources/list and completions know it. */
-        mcpgw_notes_write(c->node->notes, w->name, "", &created);
-    }
+    /* The name reaches this node's list (resources/list, completions) as the store reports it. */
     if (c->aborted) {
         mcpgw_call_abort(c); /* frees it now that nothing else holds it */
         free(w);

@@ -65,6 +65,11 @@ static void call_unlink(struct mcpgw_call *c)
  * callback sees `aborted` and calls here again. */
 static void call_free(struct mcpgw_call *c)
 {
+    if (c->on_free) {
+        void (*fn)(struct mcpgw_call *) = c->on_free;
+        c->on_free = NULL;
+        fn(c);
+    }
     call_unlink(c);
     c->conn = NULL;
     if (c->busy) {
@@ -124,6 +129,12 @@ static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
     seq = mcpgw_session_log(c->s, c->stream, json, len);
     if (c->conn && mcpgw_frame_event(c->node, c->conn, c->stream, seq, json, len) < 0)
         c->conn = NULL;
+}
+
+void mcpgw_call_emit(struct mcpgw_call *c, const char *json, size_t len)
+{
+    if (c->s)
+        call_emit(c, json, len);
 }
 
 void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text)

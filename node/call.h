@@ -7,6 +7,7 @@
 #define MCPGW_NODE_CALL_H
 
 #include <json-c/json.h>
+#include <stddef.h>
 #include <stdint.h>
 
 struct event;
@@ -14,6 +15,7 @@ struct mcpgw_node;
 struct mcpgw_session;
 struct mcpgw_http_conn;
 struct mcpgw_call;
+struct mcpgw_tool;
 
 /* An in-flight client request (tools/call and friends) that may stream notifications and
  * server-to-client requests before its response. Owned by its session's call list; freed by
@@ -42,6 +44,12 @@ struct mcpgw_call {
     uint8_t busy;      /* store operations in flight that will call back with this call */
     uint8_t aborted;   /* dropped while busy: freed when the last store operation returns */
     uint8_t finishing; /* a result or error is being sent: later ones are ignored */
+    /* The tool being run (set by protocol.c before its call function; borrowed only until that
+     * returns), and a provider's per-call hook: on_free runs once when the call is freed for any
+     * reason (answered, cancelled, timed out, session gone) unless the provider cleared it. */
+    const struct mcpgw_tool *tool;
+    void *ext;
+    void (*on_free)(struct mcpgw_call *c);
 };
 
 /* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
@@ -52,6 +60,9 @@ struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s,
 void mcpgw_call_log(struct mcpgw_call *c, const char *level, const char *text);
 /* notifications/progress if the request carried a progress token. */
 void mcpgw_call_progress(struct mcpgw_call *c, double progress, double total, const char *message);
+/* Send a notification built elsewhere (a whole JSON-RPC message, copied) on the call's stream:
+ * what an upstream server sent for this call. */
+void mcpgw_call_emit(struct mcpgw_call *c, const char *json, size_t len);
 /* Send a server-to-client request on the call's stream; on_reply fires with the client's result
  * or error (both NULL on timeout). Returns 0, or -1 if one is already pending. */
 int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *params /* takes */,

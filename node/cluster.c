@@ -8,8 +8,10 @@
 #include "gossip/swim.h"
 #include "node/call.h"
 #include "node/fanout.h"
+#include "node/frame.h"
 #include "node/msg.h"
 #include "node/node-t.h"
+#include "node/notes.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/stream.h"
@@ -76,6 +78,8 @@ static struct mcpgw_session *adopt(struct mcpgw_node *n, struct mcpgw_session *s
     nsubs = s->nsubs;
     s->subs = NULL;
     s->nsubs = s->subs_cap = 0;
+    /* Count events and requests past every earlier owner's: none is used twice in the session. */
+    mcpgw_session_owned(s);
     mcpgw_registry_insert(n->reg, s);
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
     for (uint32_t i = 0; i < nsubs; i++) {
@@ -510,6 +514,43 @@ static void on_resource(void *arg, const struct mcpgw_store_event *ev)
     free(json);
 }
 
+/* notifications/resources/list_changed to a session with a GET stream open. With the memory store
+ * it is logged and numbered like any GET-stream event (a resume replays it); with a shared store
+ * the stream's ids are the cluster's event ids, which this notification has none of: it goes
+ * out without an id, live only (docs/replication.md). */
+static void send_list_changed(void *arg, struct mcpgw_session *s)
+{
+    struct delivery *d = arg;
+    if (!s->get_stream || s->state != MCPGW_SESSION_READY)
+        return;
+    if (mcpgw_store_shared(d->n->store))
+        mcpgw_frame_event_id(d->n, s->get_stream, NULL, d->json, d->len);
+    else
+        mcpgw_stream_send(d->n, s, d->json, d->len);
+}
+
+/* The cluster's notes list, as the store reports it: this node's copy (what resources/list and
+ * completions read) learns the new names, and if there were any, every local session is told. */
+static void on_notes(void *arg, const char *const *names, size_t count)
+{
+    struct mcpgw_node *n = arg;
+    int added = 0;
+    for (size_t i = 0; i < count; i++) {
+        int created = 0;
+        if (mcpgw_notes_name_ok(names[i], strlen(names[i])) &&
+            !mcpgw_notes_read(n->notes, names[i], NULL))
+            mcpgw_notes_write(n->notes, names[i], "", &created);
+        added |= created;
+    }
+    if (added) {
+        struct delivery d = {n, NULL, NULL, 0};
+        char *json = mcpgw_msg_resource_list_changed(&d.len);
+        d.json = json;
+        mcpgw_registry_foreach(n->reg, send_list_changed, &d);
+        free(json);
+    }
+}
+
 static void on_up(void *arg, int up)
 {
     struct mcpgw_node *n = arg;
@@ -523,4 +564,5 @@ const struct mcpgw_store_events mcpgw_cluster_store_events = {
     .hold = on_hold,
     .verified = on_verified,
     .up = on_up,
+    .notes = on_notes,
 };

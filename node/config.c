@@ -4,12 +4,32 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/util.h"
+#include "node/upcfg.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #define F(field)                                                                                   \
     offsetof(struct mcpgw_node_config, field), sizeof(((struct mcpgw_node_config *)0)->field)
 #define LIVE .flags = MCPGW_OPTS_LIVE
+
+static int set_builtins(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    static const char *const v[] = {"auto", "on", "off"};
+    for (int i = 0; i < 3; i++)
+        if (strcmp(words[0], v[i]) == 0) {
+            ((struct mcpgw_node_config *)cfg)->builtins = i;
+            return 0;
+        }
+    snprintf(err, errlen, "builtins '%.60s' is not auto, on or off", words[0]);
+    return -1;
+}
+
+static int set_upstream(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    return mcpgw_upcfg_parse(&((struct mcpgw_node_config *)cfg)->upstreams, nwords, words, first,
+                             err, errlen);
+}
 
 /* Each setting once: flag, config-file key, default, --help line, and whether a SIGHUP may
  * change it while the node runs (LIVE). What cannot change live: the listener, the node's id
@@ -76,6 +96,15 @@ static const struct mcpgw_opts_row rows[] = {
      "HTTP address balancers reach us at (default: --listen)"},
     {"drain-timeout", MCPGW_OPTS_DURATION, F(drain_timeout_ms), "10s", "DUR",
      "on SIGTERM, wait this long for calls", LIVE},
+    {"upstream", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "NAME KIND TARGET [key=value...]",
+     "an upstream MCP server to serve (config file only; repeatable; docs/federation.md): NAME "
+     "http URL, or NAME stdio \"COMMAND LINE\"; keys prefix=, header=\"K: V\", tools=GLOBS, "
+     "exclude=GLOBS, timeout=DUR, session=shared|per-client, max-inflight=N, max-procs=N, h2c=1",
+     .set = set_upstream, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
+    {"builtins", MCPGW_OPTS_CUSTOM, F(builtins), "auto", "auto|on|off",
+     "serve the built-in tools, resources and prompts (auto: only when no upstream is "
+     "configured)",
+     .set = set_builtins, LIVE},
     {"log-level", MCPGW_OPTS_LEVEL, F(log_level), "info", "LEVEL", "debug, info, warn or error",
      LIVE},
 };
@@ -216,7 +245,16 @@ void mcpgw_node_config_usage(FILE *out)
     mcpgw_node_config_free(&d);
 }
 
+int mcpgw_node_config_builtins(const struct mcpgw_node_config *cfg)
+{
+    if (cfg->builtins == 0)
+        return !cfg->upstreams || cfg->upstreams->n == 0;
+    return cfg->builtins == 1;
+}
+
 void mcpgw_node_config_free(struct mcpgw_node_config *cfg)
 {
+    mcpgw_upcfg_set_free(cfg->upstreams);
+    cfg->upstreams = NULL;
     mcpgw_opts_free(&spec, cfg);
 }

@@ -8,6 +8,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct mcpgw_upcfg_set;
+
 /* Filled by mcpgw_node_config_load; the lists are owned (mcpgw_node_config_free). Settings
  * marked live may be replaced by a reload (mcpgw_node_config_apply_live) between two events of
  * the loop, so a module reads them where it uses them and never keeps a copy across events. */
@@ -40,7 +42,14 @@ struct mcpgw_node_config {
     char gossip_bind[128], gossip_advertise[128], advertise[128];
     char gossip_keyring[512]; /* key ring file (re-read on SIGHUP); "": unauthenticated gossip */
     struct mcpgw_opts_list gossip_seeds;
+    struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
+                                          Reloaded by node/upstream.c, not by apply_live */
+    int builtins;                      /* live: 0 auto, 1 on, 2 off (mcpgw_node_config_builtins) */
 };
+
+/* Whether the built-in tools, resources and prompts are served: "on", "off", or "auto" (on
+ * unless an upstream is configured). */
+int mcpgw_node_config_builtins(const struct mcpgw_node_config *cfg);
 
 /* Every field to its default (lists allocated: free with mcpgw_node_config_free). */
 void mcpgw_node_config_defaults(struct mcpgw_node_config *cfg);

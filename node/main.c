@@ -12,7 +12,10 @@
 #include "node/notes.h"
 #include "node/registry.h"
 #include "node/store.h"
+#include "node/protocol.h"
 #include "node/transport.h"
+#include "node/upprov.h"
+#include "node/upstream.h"
 
 #include <event2/event.h>
 #include <signal.h>
@@ -72,6 +75,8 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
         return;
     }
     applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
+    mcpgw_upstream_reload(n, &next); /* upstreams are diffed and restarted there */
+    mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);
     /* The settings other modules copied at start; the rest is read from n->cfg where used. */
     mcpgw_log_set_level((enum mcpgw_log_level)n->cfg.log_level);
@@ -241,6 +246,8 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    mcpgw_upstream_start(&node, &mcpgw_upprov_hooks);
+    mcpgw_protocol_configure(&node);
     mcpgw_cluster_start(&node);
     node.keepalive = mcpgw_keepalive_new(&node);
     sigterm = evsignal_new(node.base, SIGTERM, on_signal, &node);
@@ -260,6 +267,7 @@ int main(int argc, char **argv)
     /* Sessions go before the registry (its contract) and the server (ending their streams makes
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     mcpgw_cluster_stop(&node);
+    mcpgw_upstream_stop(&node);
 out:
     if (node.gossip) {
         mcpgw_gossip_leave(node.gossip);

@@ -4,6 +4,7 @@
 #include "common/jsonrpc.h"
 #include "common/util.h"
 
+#include <stdio.h>
 #include <string.h>
 
 /* ---- JSON-RPC envelopes ---- */
@@ -83,6 +84,11 @@ char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len)
     return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
 }
 
+char *mcpgw_msg_resource_list_changed(size_t *len)
+{
+    return mcpgw_jsonrpc_notification("notifications/resources/list_changed", NULL, len);
+}
+
 static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
                                          "error", "critical", "alert",  "emergency"};
 
@@ -138,4 +144,39 @@ json_object *mcpgw_msg_elicitation_params(const char *message, const char *schem
     json_object_object_add(p, "message", json_object_new_string(message));
     json_object_object_add(p, "requestedSchema", json_tokener_parse(schema));
     return p;
+}
+
+/* ---- federation: what the node sends to upstream servers, and relays from them ---- */
+
+json_object *mcpgw_msg_upstream_initialize(void)
+{
+    json_object *p = json_object_new_object(), *info = json_object_new_object();
+    json_object_object_add(p, "protocolVersion",
+                           json_object_new_string(mcpgw_proto_str(MCPGW_PROTO_2025_11_25)));
+    json_object_object_add(p, "capabilities", json_object_new_object());
+    json_object_object_add(info, "name", json_object_new_string(MCPGW_SERVER_NAME));
+    json_object_object_add(info, "version", json_object_new_string(MCPGW_SERVER_VERSION));
+    json_object_object_add(p, "clientInfo", info);
+    return p;
+}
+
+char *mcpgw_msg_cancelled(json_object *request_id, const char *reason, size_t *len)
+{
+    json_object *p = json_object_new_object();
+    json_object_object_add(p, "requestId", request_id);
+    if (reason)
+        json_object_object_add(p, "reason", json_object_new_string(reason));
+    return mcpgw_jsonrpc_notification("notifications/cancelled", p, len);
+}
+
+char *mcpgw_msg_list_changed(const char *what, size_t *len)
+{
+    char method[64];
+    snprintf(method, sizeof(method), "notifications/%s/list_changed", what);
+    return mcpgw_jsonrpc_notification(method, NULL, len);
+}
+
+char *mcpgw_msg_relay(const char *method, json_object *params, size_t *len)
+{
+    return mcpgw_jsonrpc_notification(method, params, len);
 }

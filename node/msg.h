@@ -41,6 +41,8 @@ json_object *mcpgw_msg_completion(json_object *values);
 /* notifications/resources/updated for uri at version. The version (in _meta io.mcpgw/version)
  * lets a client, such as the load generator, count lost and duplicate updates. */
 char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len);
+/* notifications/resources/list_changed: resources/list would answer differently now. */
+char *mcpgw_msg_resource_list_changed(size_t *len);
 /* notifications/message: text logged at level (one of mcpgw_msg_log_level's names). */
 char *mcpgw_msg_log(const char *level, const char *text, size_t *len);
 /* notifications/progress for the request that carried progress token (borrowed); total <= 0
@@ -59,5 +61,18 @@ int mcpgw_msg_log_level(const char *level);
 json_object *mcpgw_msg_sampling_params(const char *prompt, int max_tokens);
 /* elicitation/create: message and the JSON schema (text) of what to ask for. */
 json_object *mcpgw_msg_elicitation_params(const char *message, const char *schema);
+
+/* ---- federation (docs/federation.md) ---- */
+
+/* The params of the initialize the node sends to an upstream server (newest revision, no client
+ * capabilities: a shared upstream session speaks for no client in particular). */
+json_object *mcpgw_msg_upstream_initialize(void);
+/* notifications/cancelled for request_id (takes), with reason (may be NULL). */
+char *mcpgw_msg_cancelled(json_object *request_id, const char *reason, size_t *len);
+/* notifications/<what>/list_changed; what is "tools", "prompts" or "resources". */
+char *mcpgw_msg_list_changed(const char *what, size_t *len);
+/* A notification from an upstream server passed on to a client: method and params (takes;
+ * already rewritten where the client's view differs, e.g. a progress token). */
+char *mcpgw_msg_relay(const char *method, json_object *params, size_t *len);
 
 #endif

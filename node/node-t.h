@@ -24,6 +24,8 @@ struct mcpgw_fanout;
 struct mcpgw_keepalive;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
+struct mcpgw_upstream_set;
+struct mcpgw_provider_ops;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -51,7 +53,7 @@ struct mcpgw_node {
     struct mcpgw_registry *reg;
     struct mcpgw_metrics *metrics;
     struct mcpgw_node_stats st;
-    struct mcpgw_notes *notes; /* names of the notes written through this node (builtin.c) */
+    struct mcpgw_notes *notes; /* the notes board's names, as the store reports them (cluster.c) */
     struct mcpgw_store *store;
     struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
     struct mcpgw_keepalive *keepalive;
@@ -61,9 +63,14 @@ struct mcpgw_node {
     uint64_t ev_seen;
     uint64_t started_ms;
     int draining;
-    int resyncing;                 /* after a stall: session requests wait for the store (503) */
-    struct mcpgw_cluster *cluster; /* timers and claims-back of cluster.c */
-    struct mcpgw_gossip *gossip;   /* NULL without --gossip-bind */
+    int resyncing;                  /* after a stall: session requests wait for the store (503) */
+    struct mcpgw_cluster *cluster;  /* timers and claims-back of cluster.c */
+    struct mcpgw_gossip *gossip;    /* NULL without --gossip-bind */
+    struct mcpgw_upstream_set *ups; /* upstream servers (node/upstream.c) */
+    /* Who serves requests, asked in order (protocol.c, mcpgw_protocol_configure): the built-ins
+     * and/or the upstreams, as the configuration says. */
+    const struct mcpgw_provider_ops *const *providers;
+    unsigned nproviders;
 };
 
 #endif

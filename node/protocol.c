@@ -1,6 +1,7 @@
 /* protocol.c - the MCP method table (session era): initialize, then each method of a session. */
 #include "node/protocol.h"
 
+#include "common/hash.h"
 #include "common/httpd.h"
 #include "common/ids.h"
 #include "common/jsonrpc.h"
@@ -19,13 +20,26 @@
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store.h"
+#include "node/upprov.h"
+#include "node/upstream.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Where requests are served, asked in order: the built-ins today; upstream servers will follow. */
-static const struct mcpgw_provider_ops *const providers[] = {&mcpgw_builtin_provider};
+/* Where requests are served, asked in order (n->providers): the built-ins, the upstream servers
+ * (upprov.c), or both, as mcpgw_protocol_configure chose. */
+static const struct mcpgw_provider_ops *const only_builtins[] = {&mcpgw_builtin_provider};
+static const struct mcpgw_provider_ops *const only_upstreams[] = {&mcpgw_upprov_provider};
+static const struct mcpgw_provider_ops *const both[] = {&mcpgw_builtin_provider,
+                                                        &mcpgw_upprov_provider};
+
+void mcpgw_protocol_configure(struct mcpgw_node *n)
+{
+    int b = mcpgw_node_config_builtins(&n->cfg), u = mcpgw_upstream_count(n) > 0;
+    n->providers = b && u ? both : u ? only_upstreams : only_builtins;
+    n->nproviders = b && u ? 2 : 1;
+}
 
 /* ---- initialize ---- */
 
@@ -185,8 +199,8 @@ enum list_kind { L_TOOLS, L_RESOURCES, L_TEMPLATES, L_PROMPTS };
 static json_object *list_all(struct mcpgw_node *n, enum list_kind k)
 {
     json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++) {
-        const struct mcpgw_provider_ops *p = providers[i];
+    for (size_t i = 0; i < n->nproviders; i++) {
+        const struct mcpgw_provider_ops *p = n->providers[i];
         void (*fill)(struct mcpgw_node *, json_object *) = k == L_TOOLS       ? p->list_tools
                                                            : k == L_RESOURCES ? p->list_resources
                                                            : k == L_TEMPLATES ? p->list_templates
@@ -304,6 +318,29 @@ static void on_recorded_result(void *arg, int err, const char *json)
     free(pc);
 }
 
+/* The key a side-effecting request's result is recorded under: its id and a 64-bit hash of its
+ * method and params (as parsed, written compactly), so a retry finds it and another request
+ * that reuses the id does not (it is executed: docs/replication.md, "Retries"). Free with free().
+ */
+static char *record_key(const struct mcpgw_jsonrpc_msg *m)
+{
+    size_t idlen, plen = 0, mlen = strlen(m->method);
+    char *id = mcpgw_json_dump(m->id, &idlen),
+         *params = m->params ? mcpgw_json_dump(m->params, &plen) : NULL;
+    char *buf = xmalloc(mlen + 1 + plen + 1), *key;
+    uint64_t h;
+    memcpy(buf, m->method, mlen + 1); /* the NUL separates method from params */
+    if (params)
+        memcpy(buf + mlen + 1, params, plen);
+    h = mcpgw_hash64(buf, mlen + 1 + plen);
+    key = xmalloc(idlen + 18);
+    snprintf(key, idlen + 18, "%s#%016llx", id, (unsigned long long)h);
+    free(buf);
+    free(params);
+    free(id);
+    return key;
+}
+
 static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                          struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
 {
@@ -314,8 +351,8 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     int own_args = 0;
     if (!name)
         return;
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers) && !t; i++)
-        t = providers[i]->tool ? providers[i]->tool(n, name) : NULL;
+    for (size_t i = 0; i < n->nproviders && !t; i++)
+        t = n->providers[i]->tool ? n->providers[i]->tool(n, name) : NULL;
     if (!t) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Invalid params: unknown tool '%.100s'", name);
@@ -339,11 +376,12 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         own_args = 1;
     }
     c = mcpgw_call_new(n, s, m->id, conn, m->params);
+    c->tool = t;
     mcpgw_call_set_deadline(c, n->cfg.tool_timeout_ms);
     if (t->side_effects && mcpgw_store_shared(n->store)) {
         /* A retry of a side-effecting call gets the recorded result, if there is one. */
         struct pending_call *pc = xcalloc(1, sizeof(*pc));
-        c->rid = mcpgw_json_dump(m->id, NULL);
+        c->rid = record_key(m);
         pc->c = c;
         pc->t = t;
         pc->args = own_args ? args : json_object_get(args);
@@ -365,8 +403,8 @@ static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     if (!uri)
         return;
     d = mcpgw_defer_new(n, conn, s, m->id);
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
-        if (providers[i]->read && providers[i]->read(n, uri, d))
+    for (size_t i = 0; i < n->nproviders; i++)
+        if (n->providers[i]->read && n->providers[i]->read(n, uri, d))
             return;
     mcpgw_defer_free(d);
     snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
@@ -377,8 +415,8 @@ static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
 static int providers_subscribe(struct mcpgw_node *n, const char *uri, int on)
 {
     int known = 0;
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers) && !known; i++)
-        known = providers[i]->subscribe && providers[i]->subscribe(n, uri, on);
+    for (size_t i = 0; i < n->nproviders && !known; i++)
+        known = n->providers[i]->subscribe && n->providers[i]->subscribe(n, uri, on);
     return known;
 }
 
@@ -426,8 +464,8 @@ static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         return;
     }
     d = mcpgw_defer_new(n, conn, s, m->id);
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
-        if (providers[i]->get_prompt && providers[i]->get_prompt(n, name, args, d))
+    for (size_t i = 0; i < n->nproviders; i++)
+        if (n->providers[i]->get_prompt && n->providers[i]->get_prompt(n, name, args, d))
             return;
     mcpgw_defer_free(d);
     snprintf(why, sizeof(why), "Invalid params: unknown prompt '%s'", name);
@@ -486,9 +524,17 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
                    "(strings)");
         return;
     }
+    for (size_t i = 0; i < n->nproviders; i++)
+        if (n->providers[i]->complete_later) {
+            struct mcpgw_defer *d = mcpgw_defer_new(n, conn, s, m->id);
+            if (n->providers[i]->complete_later(n, type, rname, m->params, d))
+                return;
+            mcpgw_defer_free(d);
+        }
     vals = json_object_new_array();
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
-        if (providers[i]->complete && providers[i]->complete(n, type, rname, aname, value, vals))
+    for (size_t i = 0; i < n->nproviders; i++)
+        if (n->providers[i]->complete &&
+            n->providers[i]->complete(n, type, rname, aname, value, vals))
             break;
     mcpgw_frame_result(n, conn, s, m->id, mcpgw_msg_completion(vals));
 }
@@ -575,6 +621,8 @@ void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,
 {
     const struct method *me = NULL;
     (*n->st.requests)++;
+    if (!n->providers)
+        mcpgw_protocol_configure(n); /* a node assembled without main (unit tests) */
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(methods) && !me; i++)
         if (strcmp(m->method, methods[i].name) == 0)
             me = &methods[i];

@@ -11,6 +11,10 @@ struct mcpgw_http_conn;
 struct mcpgw_session *mcpgw_protocol_initialize(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                                                 const struct mcpgw_jsonrpc_msg *m);
 /* Any other request in an existing session. Always answers on conn, now or later. */
+/* Choose who serves requests (n->providers) from the configuration and the upstreams: at start
+ * and after every reload. */
+void mcpgw_protocol_configure(struct mcpgw_node *n);
+
 void mcpgw_protocol_request(struct mcpgw_node *n, struct mcpgw_session *s,
                             struct mcpgw_http_conn *conn, const struct mcpgw_jsonrpc_msg *m);
 /* A client notification (initialized, cancelled, roots/list_changed, ...). */

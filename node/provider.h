@@ -1,6 +1,6 @@
 /* provider.h - what serves a request: the interface of every source of tools, resources,
  * resource templates and prompts. The built-ins (builtin.c) are the first provider; an upstream
- * MCP server will be the next. protocol.c asks the providers of its table in order, so a
+ * MCP server is the next (upprov.c). protocol.c asks the providers of its table in order, so a
  * provider answers only for the names and URIs it knows. Providers run on the event loop and
  * answer later if they must: tools through the call API (call.h), reads and prompts through a
  * deferred reply (defer.h). */
@@ -49,6 +49,12 @@ struct mcpgw_provider_ops {
      * with the values appended to vals (a JSON array of strings). */
     int (*complete)(struct mcpgw_node *n, const char *ref_type, const char *ref_name,
                     const char *arg, const char *value, json_object *vals);
+    /* completion/complete answered later, for a provider that must ask someone else: 0 when
+     * the reference is not this provider's (d untouched); else 1, and d is answered with the
+     * whole completion result (or an error) and freed. Asked before complete. params are the
+     * request's, borrowed until return. */
+    int (*complete_later)(struct mcpgw_node *n, const char *ref_type, const char *ref_name,
+                          json_object *params, struct mcpgw_defer *d);
     /* resources/subscribe (on) or unsubscribe of uri: whether uri is a resource of this
      * provider that may be watched. Its updates reach subscribers as store events. */
     int (*subscribe)(struct mcpgw_node *n, const char *uri, int on);

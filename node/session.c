@@ -20,6 +20,18 @@ uint64_t mcpgw_session_next_seq(struct mcpgw_session *s)
     return ++s->next_seq;
 }
 
+void mcpgw_session_owned(struct mcpgw_session *s)
+{
+    /* Past 2^24 epochs the ranges would wrap: keep counting in the last one (never reached:
+     * an epoch is one claim). */
+    uint64_t e = s->epoch ? s->epoch - 1 : 0;
+    if (e >= (UINT64_C(1) << (64 - MCPGW_SEQ_EPOCH_SHIFT)))
+        e = (UINT64_C(1) << (64 - MCPGW_SEQ_EPOCH_SHIFT)) - 1;
+    s->seq_base = e << MCPGW_SEQ_EPOCH_SHIFT;
+    if (s->next_seq < s->seq_base)
+        s->next_seq = s->seq_base;
+}
+
 static void evict_oldest(struct mcpgw_evlog *l)
 {
     struct mcpgw_event *e = &l->ev[l->head];

@@ -54,6 +54,7 @@ struct mcpgw_session {
     uint8_t closing;
     uint32_t next_stream; /* response-stream numbers for POSTs that answer with SSE */
     uint64_t next_seq;    /* event sequence, unique within the session */
+    uint64_t seq_base;    /* the first sequence number of this ownership (mcpgw_session_owned) */
     struct mcpgw_http_conn *get_stream;
     char *client; /* compact JSON: {"clientInfo":...,"capabilities":...}; owned */
     char **subs;  /* subscribed resource URIs; owned */
@@ -93,6 +94,14 @@ int mcpgw_session_cluster_id_parse(const char *s, size_t len, uint64_t *ms, uint
 uint64_t mcpgw_session_log(struct mcpgw_session *s, uint32_t stream, const char *data, size_t len);
 /* Reserve a sequence number without storing anything (priming events). */
 uint64_t mcpgw_session_next_seq(struct mcpgw_session *s);
+/* Sequence numbers (event ids and server-to-client request ids) of ownership epoch e start
+ * after (e - 1) << MCPGW_SEQ_EPOCH_SHIFT: every owner of a session counts in a range of its own,
+ * larger than every earlier owner's, without writing the counter anywhere
+ * (docs/replication.md, "Event and request ids across moves"). */
+#define MCPGW_SEQ_EPOCH_SHIFT 40
+/* The session s was just registered on this node with s->epoch: start its sequence (and its
+ * seq_base) in that epoch's range. An event id with a smaller sequence is an earlier owner's. */
+void mcpgw_session_owned(struct mcpgw_session *s);
 /* Visit the logged events of one stream with seq > after, oldest first. Returns -1 when events
  * after `after` may have been evicted (a possible gap; what is kept is still visited), else the
  * number visited. */

@@ -89,6 +89,8 @@ static void mem_note_write(struct mcpgw_store *st, const char *name, const char 
     struct mcpgw_store_event ev = {0, 0, uri, 0};
     ev.version = mcpgw_notes_write(mem_notes(st), name, text, &created);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
+    if (created)
+        mcpgw_store_report_notes(st, &name, 1);
     /* This node is the whole cluster: its subscribers are told here and now. */
     mcpgw_store_report_resource(st, &ev);
     done(arg, MCPGW_STORE_OK, text, ev.version);
@@ -299,6 +301,12 @@ void mcpgw_store_report_verified(struct mcpgw_store *st, struct mcpgw_session *s
 {
     if (st->ev && st->ev->verified)
         st->ev->verified(st->ev_arg, s, v, owner, epoch);
+}
+
+void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, size_t count)
+{
+    if (st->ev && st->ev->notes && count)
+        st->ev->notes(st->ev_arg, names, count);
 }
 
 void mcpgw_store_report_up(struct mcpgw_store *st, int up)

@@ -61,6 +61,10 @@ struct mcpgw_store_events {
                      const char *owner, uint64_t epoch);
     /* Reachability changed (mcpgw_store_up). */
     void (*up)(void *arg, int up);
+    /* Names on the notes board, cluster-wide (borrowed until return): all of them, in creation
+     * order, each time the store (re)connects, and each new one as it is created (on any node).
+     * Names already reported may come again. */
+    void (*notes)(void *arg, const char *const *names, size_t count);
 };
 
 typedef void (*mcpgw_store_done_fn)(void *arg, int err);

@@ -48,6 +48,10 @@ enum script {
 #define EV_CHANNEL "mcpgw:ev"
 /* Its messages: "upd <id> <version> <uri>" (the URI last: it may hold spaces). */
 #define EV_TAG "upd "
+/* ... and "lst <name>": a note was created (it joined NOTES_KEY). */
+#define LST_TAG "lst "
+/* The notes board's names, cluster-wide: a sorted set of name -> event counter at creation. */
+#define NOTES_KEY "mcpgw:notes"
 
 static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
@@ -73,10 +77,12 @@ static const char *const scripts[S_COUNT] = {
     FENCE "redis.call('HDEL', KEYS[2], ARGV[2]) return 1",
     /* DELETE: KEYS s, subs; ARGV epoch */
     FENCE "redis.call('DEL', KEYS[1], KEYS[2]) return 1",
-    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter; ARGV text, the URI. The
-     * write, the event and its broadcast are one atomic step, O(1) whatever the number of
-     * subscribers: every node tells its own subscribers, and a resume replays it from the URI's
-     * stream. The event is its facts (the version); each node builds the notification. */
+    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter, the notes list; ARGV text,
+     * the URI, the name. The write, the event and its broadcast are one atomic step, O(1)
+     * whatever the number of subscribers: every node tells its own subscribers, and a resume
+     * replays it from the URI's stream. The event is its facts (the version); each node builds
+     * the notification. A name new to the list (a new note, or one written before the list
+     * existed) is announced to every node ("lst"), which tells its sessions. */
     "local g = redis.call('INCR', KEYS[3]) "
     /* the counter behind the stream (restored without it): continue after the stream */
     "local last = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] "
@@ -87,6 +93,8 @@ static const char *const scripts[S_COUNT] = {
     "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
     "redis.call('HSET', KEYS[1], 'text', ARGV[1]) "
     "local id = g .. '-0' "
+    "if redis.call('ZADD', KEYS[4], 'NX', g, ARGV[3]) == 1 then "
+    "  redis.call('PUBLISH', '" EV_CHANNEL "', '" LST_TAG "' .. ARGV[3]) end "
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", id, 'v', v) "
     "redis.call('PUBLISH', '" EV_CHANNEL "', '" EV_TAG "' .. id .. ' ' .. v .. ' ' .. ARGV[2]) "
     "return v",
@@ -172,6 +180,7 @@ struct op {
     void *arg;
     mcpgw_store_event_fn visit;
     char sid[MCPGW_SESSION_ID_MAX];
+    char *note; /* note_write: the name (owned; its reply frees it) */
 };
 
 static int reply_err(redisReply *reply)
@@ -223,6 +232,8 @@ static void verify_reply(struct op *o, redisReply *reply, int err)
 
 static void send_argv(struct rstore *r, struct op *o, int argc, const char **argv,
                       const size_t *lens);
+static struct op *op_new(struct rstore *r, void (*on_reply)(struct op *, redisReply *, int),
+                         void *arg);
 
 static void hold_one(void *arg, struct mcpgw_session *s)
 {
@@ -246,12 +257,35 @@ static void verify_one(void *arg, struct mcpgw_session *s)
     send_argv(r, o, 4, argv, NULL);
 }
 
+static void notes_reply(struct op *o, redisReply *reply, int err)
+{
+    const char **names;
+    size_t k = 0;
+    if (err || reply->type != REDIS_REPLY_ARRAY)
+        return; /* the next reconnect reads the list again */
+    names = xcalloc(reply->elements + 1, sizeof(*names));
+    for (size_t i = 0; i < reply->elements; i++)
+        if (reply->element[i]->type == REDIS_REPLY_STRING)
+            names[k++] = reply->element[i]->str;
+    mcpgw_store_report_notes(o->r->st, names, k);
+    free(names);
+}
+
+/* Read the whole notes list (after every reconnect: names created while this node was not
+ * listening were announced without it). */
+static void load_notes(struct rstore *r)
+{
+    const char *argv[4] = {"ZRANGE", NOTES_KEY, "0", "-1"};
+    send_argv(r, op_new(r, notes_reply, NULL), 4, argv, NULL);
+}
+
 /* After a reconnect: a session whose record vanished (Redis restarted empty) is dropped, so its
  * client gets a clean 404 instead of silently diverging state; one another node took over while
  * this one was cut off is dropped too (its "moved" notice was lost); the others catch up on
  * events published while this node's pub/sub connection was down. */
 static void verify_sessions(struct rstore *r)
 {
+    load_notes(r);
     mcpgw_registry_foreach(r->st->cfg.reg, verify_one, r);
 }
 
@@ -564,6 +598,11 @@ static void note_write_reply(struct op *o, redisReply *reply, int err)
         v = (uint64_t)reply->integer;
     else if (!err)
         err = MCPGW_STORE_UNAVAILABLE;
+    /* The "lst" of a new note comes on the other connection, maybe later than this reply: report
+     * the name now too, so a resources/list right after the write lists it. */
+    if (!err && v == 1)
+        mcpgw_store_report_notes(o->r->st, (const char *const *)&o->note, 1);
+    free(o->note);
     o->cb.note(o->arg, err, NULL, v);
 }
 
@@ -573,14 +612,15 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
     struct rstore *r = R(st);
     struct op *o = op_new(r, note_write_reply, arg);
     char k[128], kev[160], uri[128];
-    const char *args[5];
+    const char *args[7];
     o->cb.note = done;
+    o->note = xstrdup(name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
     snprintf(kev, sizeof(kev), "mcpgw:u:%s", uri);
-    args[0] = k, args[1] = kev, args[2] = EVSEQ_KEY;
-    args[3] = text, args[4] = uri;
-    eval(r, o, S_NOTE_WRITE, 3, 5, args, NULL);
+    args[0] = k, args[1] = kev, args[2] = EVSEQ_KEY, args[3] = NOTES_KEY;
+    args[4] = text, args[5] = uri, args[6] = name;
+    eval(r, o, S_NOTE_WRITE, 4, 7, args, NULL);
 }
 
 static void note_read_reply(struct op *o, redisReply *reply, int err)
@@ -742,7 +782,10 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
     }
     if (payload->len > 4 && memcmp(payload->str, EV_TAG, 4) == 0)
         on_uri_event(r, payload->str + 4, payload->len - 4);
-    else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
+    else if (payload->len > 4 && memcmp(payload->str, LST_TAG, 4) == 0) {
+        const char *name = payload->str + 4;
+        mcpgw_store_report_notes(r->st, &name, 1);
+    } else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
         on_moved_message(r, payload->str + 6, payload->len - 6);
 }
 

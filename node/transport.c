@@ -17,6 +17,7 @@
 #include "node/session.h"
 #include "node/store.h"
 #include "node/stream.h"
+#include "node/upstream.h"
 
 #include <event2/buffer.h>
 #include <event2/event.h>
@@ -253,14 +254,17 @@ static void serve_get(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mc
         else
             mcpgw_stream_attach(n, s, c, 1, seq);
     } else {
-        struct mcpgw_call *call = mcpgw_call_find_stream(s, stream);
+        /* An id from before the session moved here names an earlier owner's stream: its number
+         * may be another request's here. */
+        struct mcpgw_call *call = seq < s->seq_base ? NULL : mcpgw_call_find_stream(s, stream);
         if (call) {
             mcpgw_call_attach(call, c, seq);
         } else {
             /* The request finished, or ran on a node that is gone: replay what is left of its
              * stream here, then end it. */
             mcpgw_frame_sse_begin(n, s, c, stream);
-            mcpgw_frame_replay(n, s, c, stream, seq);
+            if (seq >= s->seq_base)
+                mcpgw_frame_replay(n, s, c, stream, seq);
             mcpgw_http_stream_end(c);
         }
     }
@@ -406,6 +410,17 @@ static void handle_metrics(struct mcpgw_node *n, struct mcpgw_http_conn *c)
     evbuffer_free(out);
 }
 
+/* 200 "ready", then one line per upstream: an upstream's state never makes the node not ready
+ * (docs/federation.md, "Failure handling"). */
+static void respond_ready(struct mcpgw_node *n, struct mcpgw_http_conn *c)
+{
+    char buf[8192] = "ready\n";
+    size_t len = 6;
+    if (n->ups)
+        len += mcpgw_upstream_health(n, buf + len, sizeof(buf) - len);
+    mcpgw_http_respond(c, 200, "text/plain", NULL, buf, len);
+}
+
 void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
 {
     struct mcpgw_node *n = arg;
@@ -424,7 +439,7 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         else if (!mcpgw_store_up(n->store))
             mcpgw_http_respond(c, 503, "text/plain", NULL, degraded, sizeof(degraded) - 1);
         else
-            mcpgw_http_respond(c, 200, "text/plain", NULL, "ready\n", 6);
+            respond_ready(n, c);
         return;
     }
     if (mcpgw_strieq(req->path, req->path_len, "/metrics")) {

@@ -100,7 +100,7 @@ write() {
 write 41 a
 expect_exact "notes_write id 41" 41
 v1=$version
-write 41 b
+write 41 a # the same request again: a retry (another request with id 41 runs: 37-node-review.mjs)
 expect_exact "notes_write id 41 again" 41
 [ "$version" = "$v1" ] || fail "a retry of id 41 ran again (version $version, first $v1)"
 [ "$(metric mcpgw_node_retries_answered_total)" = 1 ] || fail "the retry of id 41 was not answered from its record"

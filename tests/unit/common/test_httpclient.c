@@ -206,6 +206,49 @@ START_TEST(test_hc_reuses_the_connection)
 }
 END_TEST
 
+/* Regression: libcurl sized its connection cache by the requests under way, so after a burst
+ * it closed all but a few connections and the next burst connected again. */
+START_TEST(test_hc_keeps_a_burst_of_connections_for_the_next_burst)
+{
+    enum { N = 16 };
+    struct got init = {0}, g[N];
+    char err[128], h_sid[160], body[N][160];
+    long first = 0, second = 0;
+    setup();
+    initialize(&init, 0);
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", init.sid);
+    for (int round = 0; round < 2; round++) {
+        const char *hdrs[] = {"Content-Type: application/json",
+                              "Accept: application/json, text/event-stream",
+                              "MCP-Protocol-Version: 2025-11-25", h_sid, NULL};
+        memset(g, 0, sizeof(g));
+        /* Calls that overlap (the built-in sleep tool), so each needs a connection of its own. */
+        for (int i = 0; i < N; i++) {
+            struct mcpgw_hc_opts o = {.method = "POST",
+                                      .url = URL,
+                                      .headers = hdrs,
+                                      .body = body[i],
+                                      .timeout_ms = 10000};
+            snprintf(body[i], sizeof(body[i]),
+                     "{\"jsonrpc\":\"2.0\",\"id\":%d,\"method\":\"tools/call\",\"params\":"
+                     "{\"name\":\"sleep\",\"arguments\":{\"ms\":300}}}",
+                     100 * round + i + 10);
+            o.body_len = strlen(body[i]);
+            ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, &g[i], err, sizeof(err)));
+        }
+        for (int i = 0; i < N; i++) {
+            ck_assert_msg(upkit_run_until(base, &g[i].done, 15000), "request did not finish");
+            ck_assert_int_eq(g[i].err, MCPGW_HC_OK);
+            ck_assert_int_eq(g[i].status, 200);
+            *(round ? &second : &first) += g[i].new_conns;
+        }
+    }
+    ck_assert_msg(first > 1, "the first burst shared %ld connection(s): no burst to keep", first);
+    ck_assert_msg(second == 0, "the second burst opened %ld new connections", second);
+    teardown();
+}
+END_TEST
+
 START_TEST(test_hc_speaks_h2c_with_prior_knowledge)
 {
     struct got g = {0};
@@ -274,6 +317,7 @@ int main(void)
         test_hc_cancel_inside_a_callback_stops_a_stream,
         test_hc_cancel_before_the_loop_runs_fires_nothing,
         test_hc_reuses_the_connection,
+        test_hc_keeps_a_burst_of_connections_for_the_next_burst,
         test_hc_speaks_h2c_with_prior_knowledge,
         test_hc_reports_a_refused_connection,
         test_hc_times_out_a_stream_that_never_ends,

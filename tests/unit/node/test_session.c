@@ -66,6 +66,37 @@ START_TEST(test_session_next_seq_reserves_a_number_without_logging)
 }
 END_TEST
 
+START_TEST(test_session_each_owner_counts_past_every_earlier_owner)
+{
+    struct mcpgw_session *a = session_new(), *b = session_new(), *c = session_new();
+    uint64_t last;
+    /* The first owner (epoch 1) counts from 0, as a session that never moved. */
+    a->epoch = 1;
+    mcpgw_session_owned(a);
+    ck_assert_uint_eq(a->seq_base, 0);
+    ck_assert_uint_eq(mcpgw_session_next_seq(a), 1);
+    for (int i = 0; i < 1000; i++)
+        last = mcpgw_session_next_seq(a);
+    /* The next owner starts above all of them, without knowing how far the first one got. */
+    b->epoch = 2;
+    mcpgw_session_owned(b);
+    ck_assert_uint_eq(b->seq_base, UINT64_C(1) << MCPGW_SEQ_EPOCH_SHIFT);
+    ck_assert_uint_gt(mcpgw_session_next_seq(b), last);
+    /* Owning again at the same or an older epoch never moves the counter back. */
+    last = mcpgw_session_next_seq(b);
+    b->epoch = 1;
+    mcpgw_session_owned(b);
+    ck_assert_uint_gt(mcpgw_session_next_seq(b), last);
+    /* Epochs past the last range keep counting in it: no wrap to small ids. */
+    c->epoch = UINT64_MAX;
+    mcpgw_session_owned(c);
+    ck_assert_uint_gt(mcpgw_session_next_seq(c), UINT64_C(1) << 63);
+    mcpgw_session_free(a);
+    mcpgw_session_free(b);
+    mcpgw_session_free(c);
+}
+END_TEST
+
 START_TEST(test_session_replay_visits_only_the_stream_after_the_given_seq)
 {
     struct mcpgw_session *s = session_new();
@@ -297,6 +328,7 @@ static Suite *session_suite(void)
 
     tcase_add_test(log, test_session_sequence_numbers_strictly_increase);
     tcase_add_test(log, test_session_next_seq_reserves_a_number_without_logging);
+    tcase_add_test(log, test_session_each_owner_counts_past_every_earlier_owner);
     tcase_add_test(log, test_session_replay_visits_only_the_stream_after_the_given_seq);
     tcase_add_test(log, test_session_replay_of_an_empty_log_visits_nothing);
     tcase_add_test(log, test_session_log_copies_the_data);

@@ -27,6 +27,8 @@ struct seen {
     int results;
     const char *result;
     int others; /* moved, hold, verified: never from the memory store */
+    int listed; /* names reported through the notes event */
+    char listed_name[64];
 };
 
 static void on_resource(void *arg, const struct mcpgw_store_event *ev)
@@ -55,7 +57,15 @@ static void on_verified(void *arg, struct mcpgw_session *s, enum mcpgw_store_ver
     ((struct seen *)arg)->others++;
 }
 
+static void on_notes(void *arg, const char *const *names, size_t count)
+{
+    struct seen *w = arg;
+    w->listed += (int)count;
+    snprintf(w->listed_name, sizeof(w->listed_name), "%s", names[count - 1]);
+}
+
 static const struct mcpgw_store_events events = {
+    .notes = on_notes,
     .moved = on_moved,
     .resource = on_resource,
     .hold = on_hold,
@@ -223,6 +233,22 @@ START_TEST(test_store_note_write_reports_the_resource_event_before_its_callback)
 }
 END_TEST
 
+START_TEST(test_store_memory_reports_a_new_note_name_once_before_its_callback)
+{
+    struct seen w;
+    struct mcpgw_store *st = memory_store(&w);
+    mcpgw_store_note_write(st, "todo", "milk", noted, &w);
+    ck_assert_int_eq(w.listed, 1);
+    ck_assert_str_eq(w.listed_name, "todo");
+    mcpgw_store_note_write(st, "todo", "eggs", noted, &w); /* not a new name */
+    ck_assert_int_eq(w.listed, 1);
+    mcpgw_store_note_write(st, "done", "bread", noted, &w);
+    ck_assert_int_eq(w.listed, 2);
+    ck_assert_str_eq(w.listed_name, "done");
+    store_free(st);
+}
+END_TEST
+
 START_TEST(test_store_note_read_returns_the_last_text_and_version)
 {
     struct seen w;
@@ -327,6 +353,7 @@ int main(void)
     tcase_add_test(tc, test_store_claim_of_a_session_held_nowhere_is_gone);
     tcase_add_test(tc, test_store_save_subscribe_touch_and_delete_complete_at_once);
     tcase_add_test(tc, test_store_note_write_reports_the_resource_event_before_its_callback);
+    tcase_add_test(tc, test_store_memory_reports_a_new_note_name_once_before_its_callback);
     tcase_add_test(tc, test_store_note_read_returns_the_last_text_and_version);
     tcase_add_test(tc, test_store_note_read_of_a_missing_note_is_gone);
     tcase_add_test(tc, test_store_memory_records_no_results_for_retries);

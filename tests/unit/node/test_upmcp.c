@@ -213,11 +213,16 @@ END_TEST
 START_TEST(test_upmcp_listens_and_an_adopter_resumes_after_the_last_event)
 {
     struct sess s = {0}, s2 = {0};
-    struct call k = {0}, w = {0}, w2 = {0}, k2 = {0};
+    struct call k = {0}, w = {0}, w2 = {0}, k2 = {0}, pre = {0};
     struct mcpgw_upmcp *u, *u2;
     char sid[128], last[128];
     setup();
     u = initialized(&s);
+    /* the note exists before the stream opens: a new note would add
+     * notifications/resources/list_changed to the stream */
+    call(u, &pre, "tools/call",
+         "{\"name\":\"notes_write\",\"arguments\":{\"name\":\"n1\",\"text\":\"0\"}}");
+    ck_assert_msg(pre.err == MCPGW_UPMCP_OK, "%s", pre.why);
     call(u, &k, "resources/subscribe", "{\"uri\":\"mcpgw://notes/n1\"}");
     ck_assert_msg(k.err == MCPGW_UPMCP_OK, "%s", k.why);
     ck_assert_int_eq(mcpgw_upmcp_listen(u, NULL), 0);
@@ -270,7 +275,7 @@ static void rival_on_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err e
 START_TEST(test_upmcp_reconnects_a_cut_get_stream_after_its_last_event)
 {
     struct sess s = {0};
-    struct call k = {0}, w = {0}, w2 = {0};
+    struct call k = {0}, w = {0}, w2 = {0}, pre = {0};
     static const struct mcpgw_hc_cbs rival = {rival_on_head, NULL, rival_on_done};
     struct mcpgw_upmcp *u;
     char h_sid[160], err[128], first[128];
@@ -278,6 +283,11 @@ START_TEST(test_upmcp_reconnects_a_cut_get_stream_after_its_last_event)
     struct mcpgw_hc_opts o = {.url = URL, .headers = hdrs};
     setup();
     u = initialized(&s);
+    /* the note exists before the stream opens: a new note would add
+     * notifications/resources/list_changed to the stream */
+    call(u, &pre, "tools/call",
+         "{\"name\":\"notes_write\",\"arguments\":{\"name\":\"n2\",\"text\":\"0\"}}");
+    ck_assert_msg(pre.err == MCPGW_UPMCP_OK, "%s", pre.why);
     call(u, &k, "resources/subscribe", "{\"uri\":\"mcpgw://notes/n2\"}");
     ck_assert_int_eq(mcpgw_upmcp_listen(u, NULL), 0);
     RUN_UNTIL(mcpgw_upmcp_listening(u), 10000);

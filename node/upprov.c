@@ -1,0 +1,374 @@
+/* upprov.c - serving clients from the upstream servers (see upprov.h). */
+#include "node/upprov.h"
+
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "node/call.h"
+#include "node/defer.h"
+#include "node/frame.h"
+#include "node/msg.h"
+#include "node/node-t.h"
+#include "node/registry.h"
+#include "node/session.h"
+#include "node/store.h"
+#include "node/stream.h"
+#include "node/upcfg.h"
+
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- lists ---- */
+
+static void append(struct mcpgw_node *n, json_object *arr, enum mcpgw_catalog_kind k)
+{
+    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
+    json_object *l = cat ? mcpgw_catalog_list(cat, k) : NULL;
+    for (size_t i = 0; l && i < json_object_array_length(l); i++)
+        json_object_array_add(arr, json_object_get(json_object_array_get_idx(l, i)));
+}
+
+static void list_tools(struct mcpgw_node *n, json_object *arr)
+{
+    append(n, arr, MCPGW_CATALOG_TOOLS);
+}
+
+static void list_prompts(struct mcpgw_node *n, json_object *arr)
+{
+    append(n, arr, MCPGW_CATALOG_PROMPTS);
+}
+
+static void list_resources(struct mcpgw_node *n, json_object *arr)
+{
+    append(n, arr, MCPGW_CATALOG_RESOURCES);
+}
+
+static void list_templates(struct mcpgw_node *n, json_object *arr)
+{
+    append(n, arr, MCPGW_CATALOG_TEMPLATES);
+}
+
+/* ---- tools/call ---- */
+
+/* One client call served by one upstream call. Owned by the client call (c->ext) until the
+ * upstream answers; freed by whichever side ends first. */
+struct bridge {
+    struct mcpgw_call *c;
+    struct mcpgw_upstream_call *uc;
+    char token[40]; /* the progress token sent upstream ("" when the client gave none) */
+};
+
+static uint64_t token_seq;
+
+static const struct mcpgw_tool *tool(struct mcpgw_node *n, const char *name)
+{
+    const struct mcpgw_catalog_entry *e =
+        mcpgw_catalog_find(mcpgw_upstream_catalog(n), MCPGW_CATALOG_TOOLS, name);
+    return e ? &e->tool : NULL;
+}
+
+/* The client's call ended first (cancelled, timed out, its session went): cancel upstream. */
+static void on_call_free(struct mcpgw_call *c)
+{
+    struct bridge *b = c->ext;
+    c->ext = NULL;
+    if (b->uc)
+        mcpgw_upstream_cancel(b->uc, "the client's request was cancelled or timed out");
+    free(b);
+}
+
+/* Whether a notifications/message at level reaches session s. */
+static int level_ok(const struct mcpgw_session *s, json_object *params)
+{
+    int li = mcpgw_msg_log_level(mcpgw_json_str(params, "level"));
+    return li >= 0 && (s->log_level < 0 || li >= s->log_level);
+}
+
+static void on_call_message(void *arg, const struct mcpgw_jsonrpc_msg *m)
+{
+    struct bridge *b = arg;
+    struct mcpgw_call *c = b->c;
+    if (strcmp(m->method, "notifications/progress") == 0) {
+        json_object *p = m->params, *v;
+        double progress = 0, total = 0;
+        if (json_object_object_get_ex(p, "progress", &v))
+            progress = json_object_get_double(v);
+        if (json_object_object_get_ex(p, "total", &v))
+            total = json_object_get_double(v);
+        mcpgw_call_progress(c, progress, total, mcpgw_json_str(p, "message"));
+    } else if (strcmp(m->method, "notifications/message") == 0 && c->s &&
+               level_ok(c->s, m->params)) {
+        size_t len;
+        char *json = mcpgw_msg_relay(m->method, json_object_get(m->params), &len);
+        mcpgw_call_emit(c, json, len);
+        free(json);
+    }
+}
+
+/* The upstream's JSON-RPC error, passed on with its code and message. */
+static void error_parts(const struct mcpgw_jsonrpc_msg *m, int *code, const char **message)
+{
+    json_object *v;
+    *code = MCPGW_JSONRPC_INTERNAL_ERROR;
+    *message = "the upstream answered with an error without a message";
+    if (json_object_object_get_ex(m->error, "code", &v) && json_object_is_type(v, json_type_int))
+        *code = json_object_get_int(v);
+    if (mcpgw_json_str(m->error, "message"))
+        *message = mcpgw_json_str(m->error, "message");
+}
+
+static void on_call_reply(void *arg, enum mcpgw_upstream_err err, const char *why,
+                          const struct mcpgw_jsonrpc_msg *m)
+{
+    struct bridge *b = arg;
+    struct mcpgw_call *c = b->c;
+    c->on_free = NULL;
+    c->ext = NULL;
+    free(b);
+    if (err) {
+        mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+    } else if (m->kind == MCPGW_JSONRPC_ERROR) {
+        int code;
+        const char *message;
+        error_parts(m, &code, &message);
+        mcpgw_call_error(c, code, message);
+    } else {
+        mcpgw_call_result(c, json_object_get(m->result));
+    }
+}
+
+static void tool_call(struct mcpgw_call *c, json_object *args)
+{
+    static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply};
+    const struct mcpgw_catalog_entry *e =
+        (const struct mcpgw_catalog_entry *)((const char *)c->tool -
+                                             offsetof(struct mcpgw_catalog_entry, tool));
+    struct mcpgw_upstream *u = e->owner;
+    const struct mcpgw_upcfg *cfg = mcpgw_upstream_cfg(u);
+    struct bridge *b = xcalloc(1, sizeof(*b));
+    json_object *params = json_object_new_object();
+    char why[256];
+    json_object_object_add(params, "name", json_object_new_string(e->name));
+    json_object_object_add(params, "arguments", json_object_get(args));
+    if (c->progress_token) {
+        /* Our own token upstream: two clients' tokens may be equal, ours never are. */
+        json_object *meta = json_object_new_object();
+        snprintf(b->token, sizeof(b->token), "mcpgw-%llu", (unsigned long long)++token_seq);
+        json_object_object_add(meta, "progressToken", json_object_new_string(b->token));
+        json_object_object_add(params, "_meta", meta);
+    }
+    b->c = c;
+    b->uc = mcpgw_upstream_request(u, "tools/call", params, b->token[0] ? b->token : NULL, &cbs, b,
+                                   why, sizeof(why));
+    if (!b->uc) {
+        free(b);
+        mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        return;
+    }
+    c->ext = b;
+    c->on_free = on_call_free;
+    /* The upstream's own timeout (upmcp, upstdio) answers first, naming the upstream and
+     * cancelling upstream; this deadline is only the backstop. */
+    if (cfg->timeout_ms)
+        mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
+}
+
+/* ---- requests answered through a deferred reply ---- */
+
+static void on_defer_reply(void *arg, enum mcpgw_upstream_err err, const char *why,
+                           const struct mcpgw_jsonrpc_msg *m)
+{
+    struct mcpgw_defer *d = arg;
+    if (err) {
+        mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+    } else if (m->kind == MCPGW_JSONRPC_ERROR) {
+        int code;
+        const char *message;
+        error_parts(m, &code, &message);
+        mcpgw_defer_error(d, code, message);
+    } else {
+        mcpgw_defer_result(d, json_object_get(m->result));
+    }
+}
+
+/* Send method(params) (taken) to u and answer d with what it says. */
+static void defer_request(struct mcpgw_upstream *u, const char *method, json_object *params,
+                          struct mcpgw_defer *d)
+{
+    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_defer_reply};
+    char why[256];
+    if (!mcpgw_upstream_request(u, method, params, NULL, &cbs, d, why, sizeof(why)))
+        mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+}
+
+/* The upstream that serves uri: one that lists it, else one whose template matches it, else
+ * the only upstream with resources at all. */
+static struct mcpgw_upstream *resource_owner(struct mcpgw_node *n, const char *uri)
+{
+    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
+    const struct mcpgw_catalog_entry *e = mcpgw_catalog_find(cat, MCPGW_CATALOG_RESOURCES, uri);
+    if (!e)
+        e = mcpgw_catalog_match(cat, uri);
+    return e ? e->owner : mcpgw_catalog_sole_resource_owner(cat);
+}
+
+static int read_resource(struct mcpgw_node *n, const char *uri, struct mcpgw_defer *d)
+{
+    struct mcpgw_upstream *u = resource_owner(n, uri);
+    json_object *params;
+    if (!u)
+        return 0;
+    params = json_object_new_object();
+    json_object_object_add(params, "uri", json_object_new_string(uri));
+    defer_request(u, "resources/read", params, d);
+    return 1;
+}
+
+static int get_prompt(struct mcpgw_node *n, const char *name, json_object *args,
+                      struct mcpgw_defer *d)
+{
+    const struct mcpgw_catalog_entry *e =
+        mcpgw_catalog_find(mcpgw_upstream_catalog(n), MCPGW_CATALOG_PROMPTS, name);
+    json_object *params;
+    if (!e)
+        return 0;
+    params = json_object_new_object();
+    json_object_object_add(params, "name", json_object_new_string(e->name));
+    if (args)
+        json_object_object_add(params, "arguments", json_object_get(args));
+    defer_request(e->owner, "prompts/get", params, d);
+    return 1;
+}
+
+static int complete_later(struct mcpgw_node *n, const char *ref_type, const char *ref_name,
+                          json_object *params, struct mcpgw_defer *d)
+{
+    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
+    const struct mcpgw_catalog_entry *e;
+    struct mcpgw_upstream *owner;
+    json_object *copy = NULL, *ref;
+    if (strcmp(ref_type, "ref/prompt") == 0) {
+        if (!(e = mcpgw_catalog_find(cat, MCPGW_CATALOG_PROMPTS, ref_name)))
+            return 0;
+        owner = e->owner;
+        json_object_deep_copy(params, &copy, NULL);
+        ref = json_object_object_get(copy, "ref");
+        json_object_object_add(ref, "name", json_object_new_string(e->name));
+    } else {
+        e = mcpgw_catalog_find(cat, MCPGW_CATALOG_TEMPLATES, ref_name);
+        owner = e ? e->owner : resource_owner(n, ref_name);
+        if (!owner)
+            return 0;
+        json_object_deep_copy(params, &copy, NULL);
+    }
+    defer_request(owner, "completion/complete", copy, d);
+    return 1;
+}
+
+/* Subscribing at the upstream is once per node and lasts while the upstream runs; unsubscribing
+ * a session is the registry's alone (updates for a URI nobody here watches find no one). */
+static int subscribe(struct mcpgw_node *n, const char *uri, int on)
+{
+    struct mcpgw_upstream *u = resource_owner(n, uri);
+    if (!u)
+        return 0;
+    return on ? mcpgw_upstream_watch(u, uri) == 0 : 1;
+}
+
+const struct mcpgw_provider_ops mcpgw_upprov_provider = {
+    .name = "upstreams",
+    .list_tools = list_tools,
+    .list_resources = list_resources,
+    .list_templates = list_templates,
+    .list_prompts = list_prompts,
+    .tool = tool,
+    .read = read_resource,
+    .get_prompt = get_prompt,
+    .complete_later = complete_later,
+    .subscribe = subscribe,
+};
+
+/* ---- what the upstreams send apart from calls ---- */
+
+/* A node-local notification to one session's GET stream. With the memory store it is logged
+ * and numbered like any other event; with a shared store, the GET stream's ids are the
+ * cluster's and this event has none: it is delivered live only, not replayed after a resume
+ * (docs/federation.md, "Notifications from a shared upstream session"). */
+static void send_note(struct mcpgw_node *n, struct mcpgw_session *s, const char *json, size_t len)
+{
+    if (s->state != MCPGW_SESSION_READY)
+        return;
+    if (!mcpgw_store_shared(n->store))
+        mcpgw_stream_send(n, s, json, len);
+    else if (s->get_stream)
+        mcpgw_frame_event_id(n, s->get_stream, NULL, json, len);
+}
+
+struct broadcast {
+    struct mcpgw_node *n;
+    const char *json[MCPGW_CATALOG_KIND_COUNT];
+    size_t len[MCPGW_CATALOG_KIND_COUNT];
+    json_object *level_params; /* notifications/message: filter by level */
+};
+
+static void send_each(void *arg, struct mcpgw_session *s)
+{
+    struct broadcast *b = arg;
+    if (b->level_params && !level_ok(s, b->level_params))
+        return;
+    for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++)
+        if (b->json[k])
+            send_note(b->n, s, b->json[k], b->len[k]);
+}
+
+static void on_changed(struct mcpgw_node *n, unsigned kinds)
+{
+    struct broadcast b = {.n = n};
+    if (kinds & (1u << MCPGW_CATALOG_TOOLS))
+        b.json[0] = mcpgw_msg_list_changed("tools", &b.len[0]);
+    if (kinds & (1u << MCPGW_CATALOG_PROMPTS))
+        b.json[1] = mcpgw_msg_list_changed("prompts", &b.len[1]);
+    if (kinds & ((1u << MCPGW_CATALOG_RESOURCES) | (1u << MCPGW_CATALOG_TEMPLATES)))
+        b.json[2] = mcpgw_msg_list_changed("resources", &b.len[2]);
+    log_info("upstream catalogue changed:%s%s%s: telling this node's sessions",
+             b.json[0] ? " tools" : "", b.json[1] ? " prompts" : "", b.json[2] ? " resources" : "");
+    mcpgw_registry_foreach(n->reg, send_each, &b);
+    for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++)
+        free((char *)b.json[k]);
+}
+
+static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
+                            const struct mcpgw_jsonrpc_msg *m)
+{
+    struct broadcast b = {.n = n};
+    char *json;
+    if (strcmp(m->method, "notifications/resources/updated") == 0) {
+        /* Each node holds its own upstream subscription: its local subscribers only. */
+        const char *uri = mcpgw_json_str(m->params, "uri");
+        if (!uri)
+            return;
+        b.json[0] = json = mcpgw_msg_relay(m->method, json_object_get(m->params), &b.len[0]);
+        mcpgw_registry_foreach_subscriber(n->reg, uri, send_each, &b);
+        free(json);
+        return;
+    }
+    if (strcmp(m->method, "notifications/message") != 0) {
+        log_debug("upstream %s: %s is not passed on from a shared session",
+                  mcpgw_upstream_cfg(u)->name, m->method);
+        return;
+    }
+    /* A shared session speaks for every client of this node: its log reaches all of them. */
+    json = mcpgw_msg_relay(m->method, json_object_get(m->params), &b.len[0]);
+    b.json[0] = json;
+    b.level_params = m->params;
+    mcpgw_registry_foreach(n->reg, send_each, &b);
+    free(json);
+}
+
+const struct mcpgw_upstream_hooks mcpgw_upprov_hooks = {
+    .on_changed = on_changed,
+    .on_notification = on_notification,
+    .tool_call = tool_call,
+};
