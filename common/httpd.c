@@ -352,7 +352,9 @@ static void on_event(struct bufferevent *bev, short what, void *arg)
             /* No FIN, no RST: keep-alive probes or data went unacknowledged until the socket
              * timed out (mcpgw_tcp_*). The kernel reports the last ICMP or neighbour error it
              * saw meanwhile instead of ETIMEDOUT, if any: the same vanished peer. */
-            log_info("http: peer of fd %d gone (%s)", (int)bufferevent_getfd(bev), strerror(e));
+            log_info("http: connection on fd %d timed out (%s): the peer is gone or has kept its "
+                     "window closed",
+                     (int)bufferevent_getfd(bev), strerror(e));
             if (c->srv->cfg.conns_timed_out)
                 (*c->srv->cfg.conns_timed_out)++;
         }

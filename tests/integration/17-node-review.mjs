@@ -135,7 +135,10 @@ async function memoryChecks() {
 
 async function droppedStream() {
     const P = BASE + 2;
-    await startNode('m2', P, ['--store', 'memory', '--max-stream-buffer', '64k']);
+    // --tcp-user-timeout 0: a window kept closed that long would end the stream first (Linux
+    // aborts it), and a slow build can take longer than that to fill the buffer.
+    await startNode('m2', P, ['--store', 'memory', '--max-stream-buffer', '64k',
+        '--tcp-user-timeout', '0']);
     const sid = await session(P);
     const sub = await post(P, sid, { jsonrpc: '2.0', id: 2, method: 'resources/subscribe',
         params: { uri: 'mcpgw://notes/flood' } });
