@@ -21,6 +21,7 @@ struct mcpgw_notes;
 struct mcpgw_call;
 struct mcpgw_store;
 struct mcpgw_fanout;
+struct mcpgw_listen_set;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
 
@@ -48,7 +49,8 @@ struct mcpgw_node {
     struct mcpgw_node_stats st;
     struct mcpgw_notes *notes; /* names of the notes written through this node (builtin.c) */
     struct mcpgw_store *store;
-    struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
+    struct mcpgw_fanout *fanout;     /* NULL: updates are delivered at once */
+    struct mcpgw_listen_set *listen; /* subscriptions/listen streams (listen.c) */
     /* The highest event counter received live (shared store): a replay sent with a claim reads
      * the streams before the session is registered here, and events between the two must be
      * caught up (stream.c, mcpgw_stream_resume_claimed). */

@@ -9,6 +9,7 @@
 #include "node/call.h"
 #include "node/cluster.h"
 #include "node/frame.h"
+#include "node/listen.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/proto.h"
@@ -119,7 +120,8 @@ static int version_ok(struct mcpgw_node *n, struct mcpgw_http_conn *c,
 {
     const struct mcpgw_http_header *pv = mcpgw_http_find(h, "mcp-protocol-version");
     char msg[160];
-    if (!pv || mcpgw_proto_parse(pv->value, pv->value_len) >= 0)
+    if (!pv || mcpgw_proto_parse(pv->value, pv->value_len) >= 0 ||
+        mcpgw_strieq(pv->value, pv->value_len, "2026-07-28"))
         return 1;
     snprintf(msg, sizeof(msg),
              "Bad Request: unsupported MCP-Protocol-Version '%.*s' (supported: 2025-11-25, "
@@ -338,6 +340,11 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         if (strcmp(p->msg.method, "initialize") == 0) {
             (*n->st.requests)++;
             mcpgw_protocol_initialize(n, c, &p->msg);
+            pending_free(p);
+            return;
+        }
+        if (strcmp(p->msg.method, "subscriptions/listen") == 0) {
+            mcpgw_listen_open(n, c, &req->head, &p->msg);
             pending_free(p);
             return;
         }
