@@ -106,8 +106,14 @@ const writerLoop = (async () => {
 const updates = (s) => s.events.filter((e) => e.method === 'notifications/resources/updated');
 await waitFor(() => streams.every((s) => updates(s).length >= 3), 'updates on every stream before the kill');
 console.log('ok - updates written through other nodes reach the listen streams');
+// Freeze the node first, so that updates are published while it holds the streams and cannot
+// write them: they reach the clients only through the new node's replay (Last-Event-ID).
+const before = { ...published };
+kill(victim, 'SIGSTOP');
+await waitFor(() => NOTES.every((k) => published[k] >= before[k] + 3), 'updates while the node is frozen');
 kill(victim);
-console.log(`kill -9 ${victim} (holding ${held} listen streams)`);
+console.log(`kill -9 ${victim} (holding ${held} listen streams), frozen while ` +
+  `${NOTES.map((k) => published[k] - before[k]).join('/')} updates were published`);
 await sleep(3000);
 writing = false;
 await writerLoop;
