@@ -65,7 +65,10 @@ static void call_unlink(struct mcpgw_call *c)
  * callback sees `aborted` and calls here again. */
 static void call_free(struct mcpgw_call *c)
 {
+    struct mcpgw_session *s = c->s;
     call_unlink(c);
+    if (s && s->stateless && !s->calls)
+        mcpgw_session_free(s); /* the one-call session of a 2026-07-28 request */
     c->conn = NULL;
     if (c->busy) {
         c->aborted = 1;
@@ -93,6 +96,8 @@ static void on_call_conn_close(struct mcpgw_http_conn *conn, void *arg)
     struct mcpgw_call *c = arg;
     if (c->conn == conn)
         c->conn = NULL;
+    if (c->s && c->s->stateless && !c->finishing)
+        mcpgw_call_abort(c); /* 2026-07-28: a closed response stream cancels the request */
 }
 
 static void ensure_sse(struct mcpgw_call *c)
@@ -108,6 +113,8 @@ static void ensure_sse(struct mcpgw_call *c)
 void mcpgw_call_detach(struct mcpgw_call *c)
 {
     struct mcpgw_http_conn *conn;
+    if (c->s->stateless)
+        return; /* 2026-07-28 streams are not resumable: the call stays on its stream */
     ensure_sse(c);
     if (!(conn = c->conn))
         return;
@@ -121,7 +128,9 @@ static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
 {
     uint64_t seq;
     ensure_sse(c);
-    seq = mcpgw_session_log(c->s, c->stream, json, len);
+    /* A 2026-07-28 stream is never resumed: nothing to keep. */
+    seq = c->s->stateless ? mcpgw_session_next_seq(c->s)
+                          : mcpgw_session_log(c->s, c->stream, json, len);
     if (c->conn && mcpgw_frame_event(c->node, c->conn, c->stream, seq, json, len) < 0)
         c->conn = NULL;
 }
@@ -179,6 +188,16 @@ int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *pa
     if (c->out_id >= 0) {
         json_object_put(params);
         return -1;
+    }
+    if (c->s->stateless) {
+        /* The 2026-07-28 era has no server-to-client requests (input_required results replace
+         * them): answer the tool as if the client never replied, from the loop, not from
+         * inside the tool. */
+        json_object_put(params);
+        c->out_id = 0;
+        c->on_reply = on_reply;
+        arm(c, 0);
+        return 0;
     }
     /* Server-to-client ids share the event sequence, so they are unique within the session. */
     c->out_id = (int64_t)mcpgw_session_next_seq(c->s);
@@ -268,6 +287,8 @@ void mcpgw_call_result(struct mcpgw_call *c, json_object *result)
         return;
     }
     c->finishing = 1;
+    if (c->s && c->s->stateless)
+        mcpgw_msg_complete26(result, -1);
     if (c->rid && c->s) {
         /* A side-effecting request: record its result before answering (docs/replication.md). */
         struct recording *rec = xcalloc(1, sizeof(*rec));

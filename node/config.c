@@ -58,6 +58,9 @@ static const struct mcpgw_opts_row rows[] = {
      "UDP address others reach us at (default: --gossip-bind)"},
     {"gossip-keyring", MCPGW_OPTS_STR, F(gossip_keyring), NULL, "FILE",
      "authenticate and encrypt gossip with this key ring (re-read on SIGHUP: docs/gossip.md)"},
+    {"state-keyring", MCPGW_OPTS_STR, F(state_keyring), NULL, "FILE",
+     "seal MRTR requestState with this key ring, the same file on every node (first key seals, "
+     "all open; re-read on SIGHUP: docs/protocol-2026.md)"},
     {"advertise", MCPGW_OPTS_STR, F(advertise), NULL, "HOST:PORT",
      "HTTP address balancers reach us at (default: --listen)"},
     {"drain-timeout", MCPGW_OPTS_DURATION, F(drain_timeout_ms), "10s", "DUR",

@@ -3,7 +3,9 @@
 
 #include "common/httpd.h"
 #include "common/util.h"
+#include "common/jsonrpc.h"
 #include "node/frame.h"
+#include "node/msg.h"
 #include "node/node-t.h"
 #include "node/registry.h"
 #include "node/session.h"
@@ -57,6 +59,8 @@ void mcpgw_defer_result(struct mcpgw_defer *d, json_object *result)
 {
     struct mcpgw_session *s = mcpgw_defer_session(d);
     struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
+    if (conn && d->era26)
+        mcpgw_msg_complete26(result, d->era26_ttl_ms);
     if (conn)
         mcpgw_frame_result(d->n, conn, s, d->id, result);
     else
@@ -68,6 +72,8 @@ void mcpgw_defer_error(struct mcpgw_defer *d, int code, const char *message)
 {
     struct mcpgw_session *s = mcpgw_defer_session(d);
     struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
+    if (d->era26 && code == MCPGW_JSONRPC_RESOURCE_NOT_FOUND)
+        code = MCPGW_JSONRPC_INVALID_PARAMS; /* the 2026-07-28 code for an unknown resource */
     if (conn)
         mcpgw_frame_error(d->n, conn, s, 200, d->id, code, message);
     mcpgw_defer_free(d);

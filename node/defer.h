@@ -16,6 +16,10 @@ struct mcpgw_defer {
     struct mcpgw_http_conn *conn;
     json_object *id;
     char sid[64];
+    /* 2026-07-28 era (node/era26.c): results become complete results with these caching hints
+     * (ttl < 0: none), and resource-not-found is -32602. */
+    uint8_t era26;
+    int64_t era26_ttl_ms;
 };
 struct mcpgw_defer *mcpgw_defer_new(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                                     struct mcpgw_session *s, json_object *id);

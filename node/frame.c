@@ -17,6 +17,10 @@
 
 static void session_headers(const struct mcpgw_session *s, char *buf, size_t len)
 {
+    if (s->stateless) { /* no session to name; tell buffering proxies to pass events on */
+        snprintf(buf, len, "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n");
+        return;
+    }
     snprintf(buf, len, "Mcp-Session-Id: %s\r\nCache-Control: no-cache\r\n", s->id);
 }
 
@@ -53,7 +57,7 @@ static void sse_headers(struct mcpgw_session *s, struct mcpgw_http_conn *conn)
 static void sse_prime(struct mcpgw_node *n, struct mcpgw_session *s, struct mcpgw_http_conn *conn,
                       uint32_t stream)
 {
-    if (s->proto == MCPGW_PROTO_2025_11_25) {
+    if (s->proto == MCPGW_PROTO_2025_11_25 && !s->stateless) {
         struct evbuffer *tmp = evbuffer_new();
         char id[48];
         /* With a shared store the GET stream's ids are Redis stream ids: prime with the last one

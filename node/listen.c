@@ -553,7 +553,6 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     struct listen *l;
     int shared = mcpgw_store_shared(n->store);
 
-    (*n->st.requests)++;
     if ((nu = read_filter(n, conn, m, wants, uris)) < 0)
         return;
     resuming = resume_point(h, &after);

@@ -6,6 +6,7 @@
 #include "gossip/swim.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/era26.h"
 #include "node/fanout.h"
 #include "node/listen.h"
 #include "node/node-t.h"
@@ -90,6 +91,7 @@ static void on_hup(evutil_socket_t sig, short what, void *arg)
     if (n->gossip && n->cfg.gossip_keyring[0] &&
         mcpgw_gossip_reload_keyring(n->gossip, NULL, err, sizeof(err)) < 0)
         log_error("SIGHUP: keeping the current gossip key ring: %s", err);
+    mcpgw_era26_reload(n);
 }
 
 static void register_metrics(struct mcpgw_node *n)
@@ -198,6 +200,10 @@ int main(int argc, char **argv)
         goto out;
     }
     *node.st.store_up = mcpgw_store_up(node.store);
+    if (mcpgw_era26_start(&node, err, sizeof(err)) < 0) {
+        log_error("%s", err);
+        goto out;
+    }
 
     mcpgw_httpd_config_defaults(&hcfg);
     hcfg.max_body_bytes = node.cfg.max_body_bytes;
@@ -251,6 +257,7 @@ out:
         mcpgw_gossip_free(node.gossip);
     }
     mcpgw_store_free(node.store);
+    mcpgw_era26_stop(&node);
     mcpgw_fanout_free(node.fanout);
     mcpgw_listen_set_free(node.listen);
     mcpgw_httpd_free(node.httpd);

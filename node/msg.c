@@ -140,6 +140,96 @@ json_object *mcpgw_msg_elicitation_params(const char *message, const char *schem
     return p;
 }
 
+/* ---- the 2026-07-28 era ---- */
+
+char *mcpgw_msg_error_data(json_object *id, int code, const char *message, json_object *data,
+                           size_t *len)
+{
+    return mcpgw_jsonrpc_error(id, code, message, data, len);
+}
+
+json_object *mcpgw_msg_unsupported_version_data(const char *requested)
+{
+    json_object *d = json_object_new_object(), *v = json_object_new_array();
+    json_object_array_add(v, json_object_new_string(MCPGW_PROTO_2026_07_28));
+    for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
+        json_object_array_add(v, json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)i)));
+    json_object_object_add(d, "supported", v);
+    json_object_object_add(d, "requested", json_object_new_string(requested ? requested : ""));
+    return d;
+}
+
+static json_object *server_info(void)
+{
+    json_object *si = json_object_new_object();
+    json_object_object_add(si, "name", json_object_new_string(MCPGW_SERVER_NAME));
+    json_object_object_add(si, "title", json_object_new_string("mcpgw gateway"));
+    json_object_object_add(si, "version", json_object_new_string(MCPGW_SERVER_VERSION));
+    return si;
+}
+
+/* Freshness of a discover result: what it says changes only with a release. */
+#define DISCOVER_TTL_MS 3600000
+
+json_object *mcpgw_msg_discover_result(void)
+{
+    json_object *r = json_object_new_object(), *v = json_object_new_array();
+    json_object_array_add(v, json_object_new_string(MCPGW_PROTO_2026_07_28));
+    for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
+        json_object_array_add(v, json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)i)));
+    json_object_object_add(r, "supportedVersions", v);
+    /* listChanged and subscribe are declared by subscriptions/listen's module when it serves
+     * them; until then the era has plain tools, resources, prompts and completions. */
+    json_object_object_add(r, "capabilities",
+                           json_tokener_parse("{\"tools\":{},\"resources\":{},\"prompts\":{},"
+                                              "\"completions\":{},\"logging\":{}}"));
+    json_object_object_add(r, "instructions",
+                           json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
+                                                  "notes_write, sleep and test fixtures."));
+    mcpgw_msg_complete26(r, DISCOVER_TTL_MS);
+    return r;
+}
+
+void mcpgw_msg_complete26(json_object *result, int64_t ttl_ms)
+{
+    json_object *meta;
+    if (!json_object_is_type(result, json_type_object))
+        return;
+    if (!json_object_object_get_ex(result, "resultType", NULL))
+        json_object_object_add(result, "resultType", json_object_new_string("complete"));
+    if (!json_object_object_get_ex(result, "_meta", &meta) ||
+        !json_object_is_type(meta, json_type_object)) {
+        meta = json_object_new_object();
+        json_object_object_add(result, "_meta", meta);
+    }
+    json_object_object_add(meta, "io.modelcontextprotocol/serverInfo", server_info());
+    if (ttl_ms >= 0) {
+        json_object_object_add(result, "ttlMs", json_object_new_int64(ttl_ms));
+        json_object_object_add(result, "cacheScope", json_object_new_string("public"));
+    }
+}
+
+json_object *mcpgw_msg_input_required(json_object *input_requests, const char *request_state)
+{
+    json_object *r = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(r, "resultType", json_object_new_string("input_required"));
+    if (input_requests)
+        json_object_object_add(r, "inputRequests", input_requests);
+    if (request_state)
+        json_object_object_add(r, "requestState", json_object_new_string(request_state));
+    json_object_object_add(meta, "io.modelcontextprotocol/serverInfo", server_info());
+    json_object_object_add(r, "_meta", meta);
+    return r;
+}
+
+json_object *mcpgw_msg_input_request(const char *method, json_object *params)
+{
+    json_object *e = json_object_new_object();
+    json_object_object_add(e, "method", json_object_new_string(method));
+    json_object_object_add(e, "params", params ? params : json_object_new_object());
+    return e;
+}
+
 /* ---- subscriptions/listen ---- */
 
 char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t *len)

@@ -78,4 +78,31 @@ json_object *mcpgw_msg_sampling_params(const char *prompt, int max_tokens);
 /* elicitation/create: message and the JSON schema (text) of what to ask for. */
 json_object *mcpgw_msg_elicitation_params(const char *message, const char *schema);
 
+/* ---- the 2026-07-28 era (docs/protocol-2026.md) ---- */
+
+#define MCPGW_PROTO_2026_07_28 "2026-07-28"
+/* Error codes the revision adds. */
+#define MCPGW_MSG_HEADER_MISMATCH     (-32020)
+#define MCPGW_MSG_MISSING_CAPABILITY  (-32021)
+#define MCPGW_MSG_UNSUPPORTED_VERSION (-32022)
+
+/* An error response carrying data (takes; may be NULL). */
+char *mcpgw_msg_error_data(json_object *id, int code, const char *message, json_object *data,
+                           size_t *len);
+/* UnsupportedProtocolVersionError's data: {"supported":[every revision we speak, newest
+ * first],"requested":requested}. */
+json_object *mcpgw_msg_unsupported_version_data(const char *requested);
+/* The server/discover result (complete, with caching hints): the same on every node. */
+json_object *mcpgw_msg_discover_result(void);
+/* Make result (borrowed, changed in place) a complete result of the 2026-07-28 era:
+ * resultType "complete" unless it already has a resultType, our serverInfo in _meta, and when
+ * ttl_ms >= 0 the caching hints ttlMs and cacheScope ("public": the node has no authorization
+ * contexts yet). */
+void mcpgw_msg_complete26(json_object *result, int64_t ttl_ms);
+/* An InputRequiredResult: inputRequests (takes; an object, or NULL) and requestState (NULL:
+ * none). */
+json_object *mcpgw_msg_input_required(json_object *input_requests, const char *request_state);
+/* One entry of inputRequests: {"method":method,"params":params (takes)}. */
+json_object *mcpgw_msg_input_request(const char *method, json_object *params);
+
 #endif

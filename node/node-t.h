@@ -24,6 +24,7 @@ struct mcpgw_fanout;
 struct mcpgw_listen_set;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
+struct mcpgw_seal_ring;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -60,6 +61,7 @@ struct mcpgw_node {
     int resyncing;                 /* after a stall: session requests wait for the store (503) */
     struct mcpgw_cluster *cluster; /* timers and claims-back of cluster.c */
     struct mcpgw_gossip *gossip;   /* NULL without --gossip-bind */
+    struct mcpgw_seal_ring *state_ring; /* seals MRTR requestState (node/era26.c) */
 };
 
 #endif

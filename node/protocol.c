@@ -180,25 +180,54 @@ bad:
 }
 
 /* Which list a list method returns: the result key, and each provider's op that fills it. */
-enum list_kind { L_TOOLS, L_RESOURCES, L_TEMPLATES, L_PROMPTS };
+#define L_TOOLS     MCPGW_LIST_TOOLS
+#define L_RESOURCES MCPGW_LIST_RESOURCES
+#define L_TEMPLATES MCPGW_LIST_TEMPLATES
+#define L_PROMPTS   MCPGW_LIST_PROMPTS
+typedef enum mcpgw_protocol_list_kind list_kind_t;
 
-static json_object *list_all(struct mcpgw_node *n, enum list_kind k)
+static void list_fill(struct mcpgw_node *n, const struct mcpgw_provider_ops *p, list_kind_t k,
+                      json_object *arr)
+{
+    void (*fill)(struct mcpgw_node *, json_object *) = k == L_TOOLS       ? p->list_tools
+                                                       : k == L_RESOURCES ? p->list_resources
+                                                       : k == L_TEMPLATES ? p->list_templates
+                                                                          : p->list_prompts;
+    if (fill)
+        fill(n, arr);
+}
+
+static json_object *list_all(struct mcpgw_node *n, list_kind_t k)
 {
     json_object *arr = json_object_new_array();
-    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++) {
-        const struct mcpgw_provider_ops *p = providers[i];
-        void (*fill)(struct mcpgw_node *, json_object *) = k == L_TOOLS       ? p->list_tools
-                                                           : k == L_RESOURCES ? p->list_resources
-                                                           : k == L_TEMPLATES ? p->list_templates
-                                                                              : p->list_prompts;
-        if (fill)
-            fill(n, arr);
-    }
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
+        list_fill(n, providers[i], k, arr);
     return arr;
 }
 
+const struct mcpgw_provider_ops *const *mcpgw_protocol_providers(size_t *count)
+{
+    *count = MCPGW_ARRAY_LEN(providers);
+    return providers;
+}
+
+int mcpgw_protocol_list(struct mcpgw_node *n, enum mcpgw_protocol_list_kind k, json_object *params,
+                        const struct mcpgw_provider_ops *extra, json_object **result)
+{
+    static const char *const keys[MCPGW_LIST_KIND_COUNT] = {"tools", "resources",
+                                                            "resourceTemplates", "prompts"};
+    json_object *arr = json_object_new_array();
+    /* The caller's own entries first: a client that tries "the first tool" with no arguments
+     * meets one of the era's fixtures, which need none. */
+    if (extra)
+        list_fill(n, extra, k, arr);
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(providers); i++)
+        list_fill(n, providers[i], k, arr);
+    return paginate(n, arr, keys[k], params, result);
+}
+
 static void list(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
-                 const struct mcpgw_jsonrpc_msg *m, enum list_kind k, const char *key)
+                 const struct mcpgw_jsonrpc_msg *m, list_kind_t k, const char *key)
 {
     json_object *result;
     if (paginate(n, list_all(n, k), key, m->params, &result) < 0) {

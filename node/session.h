@@ -52,6 +52,9 @@ struct mcpgw_session {
     uint8_t proto;    /* index into the node's protocol version table */
     int8_t log_level; /* minimum level of notifications/message; -1: not set */
     uint8_t closing;
+    /* A request of the 2026-07-28 era: a session of one call, never registered or stored; it
+     * carries that call's log level and is freed with the call (node/era26.c). */
+    uint8_t stateless;
     uint32_t next_stream; /* response-stream numbers for POSTs that answer with SSE */
     uint64_t next_seq;    /* event sequence, unique within the session */
     struct mcpgw_http_conn *get_stream;

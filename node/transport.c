@@ -8,8 +8,8 @@
 #include "gossip/swim.h"
 #include "node/call.h"
 #include "node/cluster.h"
+#include "node/era26.h"
 #include "node/frame.h"
-#include "node/listen.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/proto.h"
@@ -120,14 +120,27 @@ static int version_ok(struct mcpgw_node *n, struct mcpgw_http_conn *c,
 {
     const struct mcpgw_http_header *pv = mcpgw_http_find(h, "mcp-protocol-version");
     char msg[160];
-    if (!pv || mcpgw_proto_parse(pv->value, pv->value_len) >= 0 ||
-        mcpgw_strieq(pv->value, pv->value_len, "2026-07-28"))
+    if (!pv || mcpgw_proto_parse(pv->value, pv->value_len) >= 0)
         return 1;
     snprintf(msg, sizeof(msg),
              "Bad Request: unsupported MCP-Protocol-Version '%.*s' (supported: 2025-11-25, "
              "2025-06-18, 2025-03-26)",
              (int)(pv->value_len > 40 ? 40 : pv->value_len), pv->value);
     refuse(n, c, 400, -32000, msg, NULL);
+    return 0;
+}
+
+/* GET and DELETE exist only for sessions: a 2026-07-28 client (its version header says so)
+ * gets 405, as the revision asks; without the header the session era's 400 stays. */
+static int has_session_or_405(struct mcpgw_node *n, struct mcpgw_http_conn *c,
+                              const struct mcpgw_http_head *h)
+{
+    if (mcpgw_http_find(h, "mcp-session-id") || mcpgw_era26_header_version(h) != MCPGW_ERA_2026)
+        return 1;
+    refuse(n, c, 405, -32000,
+           "Method Not Allowed: protocol revision 2026-07-28 has no sessions and no GET stream; "
+           "POST each request",
+           "Allow: POST\r\n");
     return 0;
 }
 
@@ -304,6 +317,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     struct pending *p;
     json_object *bad_id = NULL;
     const char *why = NULL;
+    enum mcpgw_era26_version era;
     int rc;
 
     switch (is_json_content(&req->head)) {
@@ -321,8 +335,7 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                NULL);
         return;
     }
-    if (!version_ok(n, c, &req->head))
-        return;
+    era = mcpgw_era26_header_version(&req->head);
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_POST;
     rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
@@ -336,15 +349,21 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         pending_free(p);
         return;
     }
+    /* The era, per request: the header decides, except that a request without a session whose
+     * _meta names a version is of the 2026-07-28 era even when its header is missing or old
+     * (it is then refused there). Session-era requests carry a session: one lookup more. */
+    if (era != MCPGW_ERA_SESSION ||
+        (p->msg.kind != MCPGW_JSONRPC_RESULT && p->msg.kind != MCPGW_JSONRPC_ERROR &&
+         !mcpgw_http_find(&req->head, "mcp-session-id") &&
+         strcmp(p->msg.method, "initialize") != 0 && mcpgw_era26_claims(&p->msg))) {
+        mcpgw_era26_post(n, c, &req->head, &p->msg);
+        pending_free(p);
+        return;
+    }
     if (p->msg.kind == MCPGW_JSONRPC_REQUEST && !mcpgw_http_find(&req->head, "mcp-session-id")) {
         if (strcmp(p->msg.method, "initialize") == 0) {
             (*n->st.requests)++;
             mcpgw_protocol_initialize(n, c, &p->msg);
-            pending_free(p);
-            return;
-        }
-        if (strcmp(p->msg.method, "subscriptions/listen") == 0) {
-            mcpgw_listen_open(n, c, &req->head, &p->msg);
             pending_free(p);
             return;
         }
@@ -367,7 +386,7 @@ static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         refuse(n, c, 406, -32000, "Not Acceptable: Accept must list text/event-stream", NULL);
         return;
     }
-    if (!version_ok(n, c, &req->head))
+    if (!version_ok(n, c, &req->head) || !has_session_or_405(n, c, &req->head))
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_GET;
@@ -380,7 +399,7 @@ static void handle_delete(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                           const struct mcpgw_http_req *req)
 {
     struct pending *p;
-    if (!version_ok(n, c, &req->head))
+    if (!version_ok(n, c, &req->head) || !has_session_or_405(n, c, &req->head))
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_DELETE;
