@@ -607,7 +607,7 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     l->last_g = shared ? (resuming > 0 ? after : n->ev_seen) : 0;
     mcpgw_http_conn_set_close_cb(conn, on_conn_close, l);
     mcpgw_http_stream_begin(conn, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
-    ack = mcpgw_msg_listen_ack(m->id, agreed, &acklen);
+    ack = mcpgw_msg_listen_ack(m->id, agreed, n->cfg.node_id, &acklen);
     {
         struct evbuffer *tmp = evbuffer_new();
         snprintf(ackid, sizeof(ackid), "%llu-0", (unsigned long long)l->last_g);

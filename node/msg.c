@@ -263,9 +263,11 @@ char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_
     return mcpgw_msg_listen_template("notifications/resources/updated", p, len);
 }
 
-char *mcpgw_msg_listen_ack(json_object *id, json_object *notifications, size_t *len)
+char *mcpgw_msg_listen_ack(json_object *id, json_object *notifications, const char *node,
+                           size_t *len)
 {
     json_object *p = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(meta, "io.mcpgw/node", json_object_new_string(node));
     json_object_object_add(meta, MCPGW_MSG_SUBSCRIPTION_ID, json_object_get(id));
     json_object_object_add(p, "_meta", meta);
     json_object_object_add(p, "notifications", notifications);

@@ -63,8 +63,11 @@ char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t 
 /* The template of notifications/resources/updated for uri at version (as above). */
 char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len);
 /* notifications/subscriptions/acknowledged for the listen request id (borrowed) with the
- * filter the server agreed to honour (takes). */
-char *mcpgw_msg_listen_ack(json_object *id, json_object *notifications, size_t *len);
+ * filter the server agreed to honour (takes). node: the node serving it, in _meta
+ * io.mcpgw/node (the load generator attributes streams to nodes by it, as it does sessions by
+ * their id's prefix). */
+char *mcpgw_msg_listen_ack(json_object *id, json_object *notifications, const char *node,
+                           size_t *len);
 /* The completion result that ends the listen request id gracefully (borrowed). */
 char *mcpgw_msg_listen_complete(json_object *id, size_t *len);
 
