@@ -115,6 +115,8 @@ struct mcpgw_listen_set {
 struct replay_op {
     struct listen *l; /* NULL once the stream closed */
     struct mcpgw_node *n;
+    char *ack; /* the acknowledgement, when it waits for the counter (see mcpgw_listen_open) */
+    size_t acklen;
 };
 
 /* ---- the index ---- */
@@ -495,15 +497,43 @@ static void on_replayed_event(void *arg, const struct mcpgw_store_event *ev)
     free(text);
 }
 
+/* The acknowledgement, with its resume mark as the SSE id (shared store). Returns -1 when the
+ * stream is gone (l freed). */
+static int send_ack(struct listen *l, const char *ack, size_t len, int with_id)
+{
+    struct evbuffer *tmp = evbuffer_new();
+    char id[32];
+    int rc;
+    snprintf(id, sizeof(id), "%llu-0", (unsigned long long)l->last_g);
+    mcpgw_sse_format(tmp, with_id ? id : NULL, NULL, 0, ack, len);
+    rc = mcpgw_http_stream_write(l->conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp));
+    evbuffer_free(tmp);
+    return rc;
+}
+
 static void on_replayed(void *arg, int err, uint64_t at)
 {
     struct replay_op *op = arg;
     struct listen *l = op->l;
-    (void)at;
+    char *ack = op->ack;
+    size_t acklen = op->acklen;
     free(op);
-    if (!l)
+    if (!l) {
+        free(ack);
         return;
+    }
     l->rop = NULL;
+    if (ack && !err) {
+        /* The cluster's counter now: the mark of a stream opened on a node that had seen no
+         * event yet. Held events above it follow the acknowledgement. */
+        l->last_g = at;
+        err = send_ack(l, ack, acklen, 1) < 0;
+        free(ack);
+        if (err)
+            return; /* l is gone */
+    } else {
+        free(ack);
+    }
     if (err) {
         /* Events may be missing: end the stream rather than pretend (the client, or the
          * balancer, opens it again and the replay is retried there). */
@@ -544,10 +574,10 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                        const struct mcpgw_http_head *h, const struct mcpgw_jsonrpc_msg *m)
 {
     struct mcpgw_listen_set *ls = n->listen;
-    int wants[MCPGW_LISTEN_LIST_COUNT], nu, nrefs = 0, resuming;
+    int wants[MCPGW_LISTEN_LIST_COUNT], nu, nrefs = 0, resuming, probe;
     const char *uris[LISTEN_URIS_MAX];
     json_object *agreed, *arr = NULL;
-    char *idtext, *ack, ackid[48];
+    char *idtext, *ack;
     size_t idlen, acklen;
     uint64_t after;
     struct listen *l;
@@ -608,18 +638,18 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     mcpgw_http_conn_set_close_cb(conn, on_conn_close, l);
     mcpgw_http_stream_begin(conn, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
     ack = mcpgw_msg_listen_ack(m->id, agreed, n->cfg.node_id, &acklen);
-    {
-        struct evbuffer *tmp = evbuffer_new();
-        snprintf(ackid, sizeof(ackid), "%llu-0", (unsigned long long)l->last_g);
-        mcpgw_sse_format(tmp, shared ? ackid : NULL, NULL, 0, ack, acklen);
+    /* A node that has seen no event since it started does not know the counter: its mark would
+     * be 0, and a stream moved from it would replay its URIs' whole stored history. It asks
+     * Redis first (an empty replay answers the counter) and acknowledges then. */
+    probe = shared && !resuming && nu && !l->last_g;
+    if (!probe) {
+        int gone = send_ack(l, ack, acklen, shared) < 0;
         free(ack);
-        if (mcpgw_http_stream_write(conn, evbuffer_pullup(tmp, -1), evbuffer_get_length(tmp)) < 0) {
-            evbuffer_free(tmp);
-            return; /* gone: the close callback freed l */
-        }
-        evbuffer_free(tmp);
+        ack = NULL;
+        if (gone)
+            return; /* the close callback freed l */
     }
-    if (shared && resuming > 0 && nu) {
+    if (shared && (resuming > 0 || probe) && nu) {
         struct replay_op *op = xcalloc(1, sizeof(*op));
         char *list;
         size_t total = 0, off = 0;
@@ -635,9 +665,12 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         list[off ? off - 1 : 0] = '\0';
         op->l = l;
         op->n = n;
+        op->ack = ack;
+        op->acklen = acklen;
         l->rop = op;
         l->replaying = 1;
-        mcpgw_store_replay_uris(n->store, list, after, on_replayed_event, on_replayed, op);
+        mcpgw_store_replay_uris(n->store, list, probe ? UINT64_MAX : after, on_replayed_event,
+                                on_replayed, op);
         free(list);
     }
 }
