@@ -61,6 +61,8 @@ static const struct mcpgw_opts_row rows[] = {
     {"state-keyring", MCPGW_OPTS_STR, F(state_keyring), NULL, "FILE",
      "seal MRTR requestState with this key ring, the same file on every node (first key seals, "
      "all open; re-read on SIGHUP: docs/protocol-2026.md)"},
+    {"state-ttl", MCPGW_OPTS_DURATION, F(state_ttl_ms), "10m", "DUR",
+     "how long a sealed MRTR requestState can be continued", .min = 1, LIVE},
     {"advertise", MCPGW_OPTS_STR, F(advertise), NULL, "HOST:PORT",
      "HTTP address balancers reach us at (default: --listen)"},
     {"drain-timeout", MCPGW_OPTS_DURATION, F(drain_timeout_ms), "10s", "DUR",

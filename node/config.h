@@ -35,6 +35,7 @@ struct mcpgw_node_config {
     int log_level;                          /* live: enum mcpgw_log_level */
     char gossip_bind[128], gossip_advertise[128], advertise[128];
     char gossip_keyring[512]; /* key ring file (re-read on SIGHUP); "": unauthenticated gossip */
+    uint64_t state_ttl_ms;    /* live: lifetime of a sealed MRTR requestState */
     char state_keyring[512];  /* MRTR requestState key ring (re-read on SIGHUP); "": see era26.h */
     struct mcpgw_opts_list gossip_seeds;
 };

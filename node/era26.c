@@ -331,7 +331,8 @@ static const char *required(struct req *r, const char *key)
 /* An MRTR round (mrtr.c) answered; 0 when name is not one. */
 static int try_round(struct req *r, const char *name)
 {
-    struct mcpgw_mrtr_req q = {r->n->state_ring, r->m->method, name, r->m->params, r->caps, ""};
+    struct mcpgw_mrtr_req q = {r->n->state_ring,      r->m->method, name, r->m->params, r->caps, "",
+                               r->n->cfg.state_ttl_ms};
     struct mcpgw_mrtr_answer a;
     if (!mcpgw_mrtr_serve(&q, &a))
         return 0;

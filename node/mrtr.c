@@ -296,7 +296,7 @@ static char *seal_state(const struct mcpgw_mrtr_req *req, int round, json_object
     text = mcpgw_json_dump(doc, &len);
     json_object_put(doc);
     bind(&b, req);
-    sealed = mcpgw_seal_seal(req->ring, &b, mcpgw_wall_ms() + MCPGW_MRTR_STATE_TTL_MS, text, len);
+    sealed = mcpgw_seal_seal(req->ring, &b, mcpgw_wall_ms() + req->ttl_ms, text, len);
     free(text);
     return sealed;
 }

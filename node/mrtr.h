@@ -22,6 +22,7 @@ struct mcpgw_mrtr_req {
     json_object *params;   /* the request's params (arguments, inputResponses, requestState) */
     json_object *caps;     /* _meta io.modelcontextprotocol/clientCapabilities */
     const char *principal; /* "" until authentication exists */
+    uint64_t ttl_ms;       /* lifetime of the requestState this round issues */
 };
 
 /* What a round answered: a result, or an error with its HTTP status. */
@@ -36,8 +37,5 @@ struct mcpgw_mrtr_answer {
  * error: tampered or expired requestState, invalid inputResponses, a missing client
  * capability), or 0 when the name is not ours. */
 int mcpgw_mrtr_serve(const struct mcpgw_mrtr_req *req, struct mcpgw_mrtr_answer *a);
-
-/* How long a sealed requestState opens, from the round that issued it. */
-#define MCPGW_MRTR_STATE_TTL_MS (10 * 60 * 1000)
 
 #endif

@@ -386,7 +386,7 @@ static void handle_get(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         refuse(n, c, 406, -32000, "Not Acceptable: Accept must list text/event-stream", NULL);
         return;
     }
-    if (!version_ok(n, c, &req->head) || !has_session_or_405(n, c, &req->head))
+    if (!has_session_or_405(n, c, &req->head) || !version_ok(n, c, &req->head))
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_GET;
@@ -399,7 +399,7 @@ static void handle_delete(struct mcpgw_node *n, struct mcpgw_http_conn *c,
                           const struct mcpgw_http_req *req)
 {
     struct pending *p;
-    if (!version_ok(n, c, &req->head) || !has_session_or_405(n, c, &req->head))
+    if (!has_session_or_405(n, c, &req->head) || !version_ok(n, c, &req->head))
         return;
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_DELETE;

@@ -298,10 +298,14 @@ expect_error 404 -32001 "Session not found" "POST on the deleted session" "${arg
 expect_error 404 -32001 "Session not found" "DELETE it again" -X DELETE -H "Mcp-Session-Id: $S2" "$URL"
 
 echo "# MCP-Protocol-Version: 400"
+# A POST is answered as the 2026-07-28 revision asks of any version we do not speak: -32022,
+# with the request's id and the versions we do (docs/protocol-2026.md).
 rpc "$S0" "$ping" -H 'MCP-Protocol-Version: 1999-01-01'
-expect_error 400 -32000 "unsupported MCP-Protocol-Version '1999-01-01'" "POST MCP-Protocol-Version 1999-01-01" "${args[@]}"
+expect_error 400 -32022 "Unsupported protocol version '1999-01-01'" "POST MCP-Protocol-Version 1999-01-01" "${args[@]}"
+jq -e '.id == 1 and .error.data.requested == "1999-01-01" and (.error.data.supported | index("2025-11-25"))' "$out" >/dev/null ||
+    fail "the -32022 error does not carry the id, the requested and the supported versions: $(cat "$out")"
 rpc "$S0" "$ping" -H 'MCP-Protocol-Version: 2025-11-25x'
-expect_error 400 -32000 "unsupported MCP-Protocol-Version" "POST MCP-Protocol-Version 2025-11-25x" "${args[@]}"
+expect_error 400 -32022 "Unsupported protocol version" "POST MCP-Protocol-Version 2025-11-25x" "${args[@]}"
 expect_error 400 -32000 "unsupported MCP-Protocol-Version" "GET MCP-Protocol-Version 1999-01-01" \
     -H 'Accept: text/event-stream' -H "Mcp-Session-Id: $S0" -H 'MCP-Protocol-Version: 1999-01-01' "$URL"
 expect_error 400 -32000 "unsupported MCP-Protocol-Version" "DELETE MCP-Protocol-Version 1999-01-01" \
