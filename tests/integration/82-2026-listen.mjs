@@ -5,7 +5,13 @@
 // is killed with -9 while a writer keeps updating: the balancer re-opens each stream at a live
 // node, the client sees one acknowledgement in all, and every update arrives exactly once.
 import http from 'node:http';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Cluster, connect, kill, metric, sleep } from '../lib/cluster.mjs';
+
+const NPM = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-npm');
+const sdk2 = await import(
+  pathToFileURL(path.join(NPM, 'node_modules/@modelcontextprotocol/client/dist/index.mjs')).href);
 
 const cluster = new Cluster({ base: 17800, nodes: 4 });
 await cluster.start();
@@ -59,6 +65,25 @@ const uri = (k) => `mcpgw://notes/${k}`;
 const streams = [];
 for (let i = 0; i < N_STREAMS; i++)
   streams.push(listen(i % 2 ? `s-${i}` : i, { resourceSubscriptions: [uri(NOTES[i % 3])], toolsListChanged: true }));
+// The official SDK 2.x client, pinned to 2026-07-28, listens too (its listen() resolves on the
+// acknowledgement; notifications reach its ordinary handlers).
+const sdkClients = [];
+for (let i = 0; i < 3; i++) {
+  const k = NOTES[i % 3], got = [];
+  const client = new sdk2.Client({ name: `sdk2-${i}`, version: '1.0.0' },
+    { capabilities: {}, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+  client.setNotificationHandler('notifications/resources/updated', (n) => {
+    if (n.params.uri === uri(k)) got.push(n.params._meta['io.mcpgw/version']);
+  });
+  await client.connect(new sdk2.StreamableHTTPClientTransport(new URL(cluster.url)));
+  const sub = await client.listen({ resourceSubscriptions: [uri(k)] });
+  if (JSON.stringify(sub.honoredFilter.resourceSubscriptions) !== JSON.stringify([uri(k)]))
+    fail(`SDK 2.x client: honoured filter ${JSON.stringify(sub.honoredFilter)}`);
+  let closed = null;
+  sub.closed.then((why) => { closed = why; });
+  sdkClients.push({ i, k, client, sub, got, closed: () => closed });
+}
+console.log('ok - the SDK 2.x client pinned to 2026-07-28 opens listen streams through the balancer');
 // Filter: a stream that asked only for prompt list changes gets no resource update.
 const narrow = listen(99, { promptsListChanged: true });
 await waitFor(() => [...streams, narrow].every((s) => s.events.length >= 1), 'every acknowledgement');
@@ -104,7 +129,8 @@ const writerLoop = (async () => {
 })();
 
 const updates = (s) => s.events.filter((e) => e.method === 'notifications/resources/updated');
-await waitFor(() => streams.every((s) => updates(s).length >= 3), 'updates on every stream before the kill');
+await waitFor(() => streams.every((s) => updates(s).length >= 3) && sdkClients.every((c) => c.got.length >= 3),
+  'updates on every stream before the kill');
 console.log('ok - updates written through other nodes reach the listen streams');
 // Freeze the node first, so that updates are published while it holds the streams and cannot
 // write them: they reach the clients only through the new node's replay (Last-Event-ID).
@@ -121,7 +147,7 @@ await writerLoop;
 await waitFor(() => streams.every((s) => {
   const k = NOTES[streams.indexOf(s) % 3];
   return updates(s).some((e) => e.params._meta['io.mcpgw/version'] === published[k]);
-}), 'the last updates after the kill');
+}) && sdkClients.every((c) => c.got.includes(published[c.k])), 'the last updates after the kill');
 await sleep(500);
 
 let lost = 0, dups = 0, bad = 0;
@@ -139,6 +165,14 @@ for (const [i, s] of streams.entries()) {
   for (const [v, n] of seen) if (n > 1) { dups += n - 1; console.log(`stream ${s.id}: version ${v} x${n}`); }
   for (let v = first; v <= published[k]; v++) if (!seen.has(v)) { lost++; if (lost < 10) console.log(`stream ${s.id}: lost ${k} version ${v}`); }
 }
+for (const c of sdkClients) {
+  const seen = new Map();
+  for (const v of c.got) seen.set(v, (seen.get(v) || 0) + 1);
+  for (const [v, n] of seen) if (n > 1) { dups += n - 1; console.log(`SDK client ${c.i}: version ${v} x${n}`); }
+  for (let v = Math.min(...seen.keys()); v <= published[c.k]; v++)
+    if (!seen.has(v)) { lost++; if (lost < 10) console.log(`SDK client ${c.i}: lost ${c.k} version ${v}`); }
+  if (c.closed()) { bad++; console.log(`SDK client ${c.i}: subscription closed (${c.closed()})`); }
+}
 if (updates(narrow).length || narrow.events.some((e) => e.method === 'notifications/tools/list_changed'))
   fail('a stream filtered to prompt list changes received other notifications');
 const resumed = [...(await (await fetch(`http://127.0.0.1:${cluster.base + 40}/metrics`)).text())
@@ -150,4 +184,5 @@ if (lost || dups || bad) fail('listen streams across a node kill');
 console.log('ok - kill -9 of the node holding the listen streams: one acknowledgement, no update lost, none twice');
 for (const s of [...streams, narrow]) s.req.destroy();
 for (const w of writers) await w.client.close().catch(() => {});
+for (const c of sdkClients) await c.client.close().catch(() => {});
 process.exit(0);
