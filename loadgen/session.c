@@ -438,7 +438,7 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
                          "{\"jsonrpc\":\"2.0\",\"id\":\"listen\",\"method\":\"subscriptions/"
                          "listen\",\"params\":{" LG_META26 ",\"notifications\":{%s%s%s}}}",
                          cfg->subscribe[0] ? "\"resourceSubscriptions\":[\"mcpgw://notes/" : "",
-                         cfg->subscribe[0] ? cfg->subscribe : "\"toolsListChanged\":true",
+                         cfg->subscribe[0] ? cfg->subscribe : "\"resourcesListChanged\":true",
                          cfg->subscribe[0] ? "\"]" : "");
         evbuffer_add_printf(b,
                             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"

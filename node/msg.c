@@ -178,10 +178,12 @@ json_object *mcpgw_msg_discover_result(void)
     for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
         json_object_array_add(v, json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)i)));
     json_object_object_add(r, "supportedVersions", v);
-    /* listChanged and subscribe are declared by subscriptions/listen's module when it serves
-     * them; until then the era has plain tools, resources, prompts and completions. */
+    /* subscriptions/listen (node/listen.c) serves resource updates and the resource list's
+     * changes cluster-wide; tools and prompts never change at run time yet, so their
+     * listChanged is not claimed (docs/listen.md). */
     json_object_object_add(r, "capabilities",
-                           json_tokener_parse("{\"tools\":{},\"resources\":{},\"prompts\":{},"
+                           json_tokener_parse("{\"tools\":{},\"resources\":{\"subscribe\":true,"
+                                              "\"listChanged\":true},\"prompts\":{},"
                                               "\"completions\":{},\"logging\":{}}"));
     json_object_object_add(r, "instructions",
                            json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "

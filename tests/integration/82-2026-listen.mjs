@@ -64,7 +64,7 @@ const N_STREAMS = 12, NOTES = ['l0', 'l1', 'l2'];
 const uri = (k) => `mcpgw://notes/${k}`;
 const streams = [];
 for (let i = 0; i < N_STREAMS; i++)
-  streams.push(listen(i % 2 ? `s-${i}` : i, { resourceSubscriptions: [uri(NOTES[i % 3])], toolsListChanged: true }));
+  streams.push(listen(i % 2 ? `s-${i}` : i, { resourceSubscriptions: [uri(NOTES[i % 3])], toolsListChanged: true, resourcesListChanged: true }));
 // The official SDK 2.x client, pinned to 2026-07-28, listens too (its listen() resolves on the
 // acknowledgement; notifications reach its ordinary handlers).
 const sdkClients = [];
@@ -95,9 +95,10 @@ for (const s of [...streams, narrow]) {
     fail(`stream ${s.id}: acknowledgement carries subscription id ${JSON.stringify(a.params._meta)}`);
 }
 if (JSON.stringify(streams[0].events[0].params.notifications) !==
-    JSON.stringify({ toolsListChanged: true, resourceSubscriptions: [uri('l0')] }))
+    JSON.stringify({ resourcesListChanged: true, resourceSubscriptions: [uri('l0')] }))
   fail(`acknowledged filter: ${JSON.stringify(streams[0].events[0].params.notifications)}`);
-console.log('ok - every listen stream is acknowledged first, with its subscription id and filter');
+console.log('ok - every listen stream is acknowledged first, with its subscription id and the filter it honours ' +
+  '(tool list changes, never sent, left out)');
 
 // Where the streams are: each node's gauge.
 const perNode = {};
