@@ -422,6 +422,20 @@ static void session_of(const struct mcpgw_http_head *h, const char **sid, size_t
     }
 }
 
+/* A 2026-07-28 subscriptions/listen request, by its Mcp-Method header (bodies are not read): a
+ * long-lived event stream that goes over the node's mux with its body, so that it can be
+ * re-opened elsewhere (docs/listen.md). Only a small body with a Content-Length (it must fit in
+ * the head buffer, lim bytes, with the head) is taken that way; others go as any POST. */
+static int listen_request(const struct mcpgw_http_head *h, size_t lim)
+{
+    const struct mcpgw_http_header *mm;
+    if (h->method != MCPGW_HTTP_POST || h->chunked || h->upgrade || h->content_length <= 0 ||
+        h->head_len + (size_t)h->content_length > lim)
+        return 0;
+    mm = mcpgw_http_find(h, "mcp-method");
+    return mm && mcpgw_strieq(mm->value, mm->value_len, "subscriptions/listen");
+}
+
 /* A complete, valid head is at the start of c's input: route it and start relaying. */
 static void start_request(struct client *c, const struct mcpgw_http_head *h)
 {
@@ -446,9 +460,15 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
     rq->upgrade_req = h->upgrade;
     rq->head_req = h->method == MCPGW_HTTP_HEAD;
     rq->rstate = R_HEAD;
-    /* A session's GET stream (no body, no upgrade) may share the node's mux. */
+    /* A session's GET stream (no body, no upgrade) may share the node's mux; so may a listen
+     * stream, whose whole body is in the input (mcpgw_bal_exchange_process waited for it). */
     rq->mux =
         sid && h->method == MCPGW_HTTP_GET && !h->upgrade && !h->chunked && h->content_length <= 0;
+    if (!sid && listen_request(h, xs->cfg->max_header_size) &&
+        evbuffer_get_length(in) >= h->head_len + (size_t)h->content_length) {
+        rq->mux = rq->listen = 1;
+        rq->req_left = 0;
+    }
 
     u = mcpgw_bal_exchange_route(xs, rq, NULL, why, sizeof(why));
     if (!u) {
@@ -463,6 +483,8 @@ static void start_request(struct client *c, const struct mcpgw_http_head *h)
     peer_of(c, ip, sizeof(ip), &peer);
     mcpgw_bal_rewrite_request(h, &peer, xs->scratch);
     evbuffer_drain(in, h->head_len);
+    if (rq->listen) /* sent with the head, and kept with it for a re-open */
+        evbuffer_remove_buffer(in, xs->scratch, (size_t)h->content_length);
     if (u->ops->send_head(u, xs->scratch, why, sizeof(why)) < 0) {
         evbuffer_drain(xs->scratch, evbuffer_get_length(xs->scratch));
         mcpgw_bal_exchange_fail_json(c, 502, why);
@@ -537,6 +559,9 @@ void mcpgw_bal_exchange_process(struct client *c)
         client_fail(c, 413, "request body over the limit");
         return;
     }
+    if (listen_request(&h, lim) && avail < end + (size_t)h.content_length)
+        return; /* a listen request goes with its whole body: wait for it (the head timeout
+                 * still runs) */
     c->keep_alive = h.keep_alive && !xs->draining;
     c->http10 = h.minor_version == 0;
     start_request(c, &h);

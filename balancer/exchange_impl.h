@@ -74,7 +74,11 @@ struct request {
     uint8_t req_chunked : 1, req_done : 1, upgrade_req : 1, head_req : 1, resp_keep : 1,
         dechunk : 1, mux : 1 /* may go as a stream of the node's mux */,
         resuming : 1 /* re-opened elsewhere: the new node's head is not the client's */,
-        up_paused : 1 /* the upstream is paused: the client's output is full */;
+        up_paused : 1 /* the upstream is paused: the client's output is full */,
+        listen : 1 /* a subscriptions/listen stream (Mcp-Method), its body in the kept head */,
+        rechunk : 1 /* the body is decoded and chunked again (a listen stream re-opened) */,
+        skip_ack : 1 /* dropping the re-opened listen stream's acknowledgement */,
+        skip_nl : 1 /* the last byte dropped was a LF */;
     uint8_t resumes; /* times its stream moved */
 };
 

@@ -155,6 +155,13 @@ static int resumed_head(struct request *rq, const struct mcpgw_http_head *h, siz
     rq->rmode = R_CHUNKED;
     memset(&rq->resp_dec, 0, sizeof(rq->resp_dec));
     mcpgw_bal_resume_seam(rq->resume);
+    if (rq->listen) {
+        /* The new node acknowledges the re-opened listen request first: the client had its
+         * acknowledgement, so that event is dropped, and the rest of the body is chunked anew
+         * (docs/listen.md). */
+        rq->rechunk = rq->skip_ack = 1;
+        rq->skip_nl = 0;
+    }
     evbuffer_add_printf(out, "%zx\r\n%s\r\n", sizeof(MCPGW_BAL_RESUME_MARK) - 1,
                         MCPGW_BAL_RESUME_MARK);
     MCPGW_BUMP(&nstats(xs, u->slot)->resumed, 1);
@@ -315,11 +322,53 @@ static void pause_upstream(struct request *rq)
     }
 }
 
-/* Move a chunked response body on: de-chunked for an HTTP/1.0 client, else as it came (an
- * event stream's bytes are read by its resume scanner on the way). Returns 0, or -1 when the
- * node's chunked encoding is invalid. */
+struct rechunk {
+    struct request *rq;
+    struct evbuffer *out;
+};
+
+/* Decoded body bytes of a re-opened listen stream: the first event (its acknowledgement, up to
+ * the blank line) is dropped; the rest goes to the client as a chunk, through the resume
+ * scanner. */
+static void rechunk_out(void *arg, const char *data, size_t len)
+{
+    struct rechunk *x = arg;
+    struct request *rq = x->rq;
+    while (rq->skip_ack && len) {
+        int nl = *data == '\n';
+        if (nl && rq->skip_nl)
+            rq->skip_ack = 0;
+        rq->skip_nl = (uint8_t)nl;
+        data++, len--;
+    }
+    if (!len)
+        return;
+    evbuffer_add_printf(x->out, "%zx\r\n", len);
+    evbuffer_add(x->out, data, len);
+    evbuffer_add(x->out, "\r\n", 2);
+    if (rq->resume)
+        mcpgw_bal_resume_feed(rq->resume, data, len);
+}
+
+/* Move a chunked response body on: de-chunked for an HTTP/1.0 client, decoded and chunked again
+ * for a re-opened listen stream, else as it came (an event stream's bytes are read by its
+ * resume scanner on the way). Returns 0, or -1 when the node's chunked encoding is invalid. */
 static int relay_chunked_response(struct request *rq, struct evbuffer *in, struct evbuffer *out)
 {
+    if (rq->rechunk) {
+        struct rechunk x = {rq, out};
+        while (!rq->resp_dec.done && evbuffer_get_length(in)) {
+            size_t len = evbuffer_get_contiguous_space(in);
+            const char *p = (const char *)evbuffer_pullup(in, (ssize_t)len);
+            ssize_t k = mcpgw_chunked_feed(&rq->resp_dec, p, len, rechunk_out, &x);
+            if (k < 0)
+                return -1;
+            evbuffer_drain(in, (size_t)k);
+        }
+        if (rq->resp_dec.done)
+            evbuffer_add(out, "0\r\n\r\n", 5);
+        return 0;
+    }
     if (!rq->dechunk)
         return mcpgw_bal_exchange_relay_chunked(&rq->resp_dec, in, out,
                                                 rq->resume ? feed_resume : NULL, rq->resume);

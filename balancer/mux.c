@@ -31,6 +31,7 @@ struct mcpgw_mux_stream {
     void *owner;
     struct evbuffer *in;
     struct evbuffer *partial; /* events: the bytes after the last whole event, held back */
+    struct mux_body *body;    /* a request body still to send (listen streams), or NULL */
     uint64_t opened_ms;
     int32_t id;
     uint32_t unconsumed; /* received while paused, window not yet returned */
@@ -135,9 +136,30 @@ static void unlink_stream(struct mcpgw_mux_stream *s)
     m->nstreams--;
 }
 
+/* A small request body sent after the HEADERS (a subscriptions/listen request's JSON). */
+struct mux_body {
+    size_t len, off;
+    char data[];
+};
+
+/* nghttp2 asks for the body's bytes: all of it is in memory. */
+static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len, uint32_t *flags,
+                         nghttp2_data_source *src, void *arg)
+{
+    struct mux_body *b = src->ptr;
+    size_t n = b->len - b->off < len ? b->len - b->off : len;
+    (void)ng, (void)id, (void)arg;
+    memcpy(buf, b->data + b->off, n);
+    b->off += n;
+    if (b->off == b->len)
+        *flags |= NGHTTP2_DATA_FLAG_EOF;
+    return (ssize_t)n;
+}
+
 static void stream_free(struct mcpgw_mux_stream *s)
 {
     unlink_stream(s);
+    free(s->body);
     evbuffer_free(s->in);
     if (s->partial)
         evbuffer_free(s->partial);
@@ -573,6 +595,7 @@ void mcpgw_mux_free(struct mcpgw_mux *m)
         else if (s->owner)
             stream_end(s, MCPGW_MUX_UNSENT, "the connection to the node failed");
         evbuffer_free(s->in);
+        free(s->body);
         free(s);
     }
     leave(m);
@@ -626,6 +649,7 @@ struct mcpgw_mux_stream *mcpgw_mux_open(struct mcpgw_mux *m, struct evbuffer *he
     char lower[MCPGW_HTTP_MAX_HEADERS][64];
     size_t n = 0;
     struct mcpgw_mux_stream *s;
+    nghttp2_data_provider prd;
     int32_t id;
 
     if (!mcpgw_mux_usable(m)) {
@@ -663,12 +687,21 @@ struct mcpgw_mux_stream *mcpgw_mux_open(struct mcpgw_mux *m, struct evbuffer *he
     s->owner = owner;
     s->in = evbuffer_new();
     s->opened_ms = mcpgw_now_ms();
-    id = nghttp2_submit_request(m->sess, NULL, nv, n, NULL, s);
+    if (len > end) { /* the bytes after the head are its body (a small one: listen streams) */
+        s->body = xmalloc(sizeof(*s->body) + (len - end));
+        s->body->len = len - end;
+        s->body->off = 0;
+        memcpy(s->body->data, data + end, len - end);
+        prd.source.ptr = s->body;
+        prd.read_callback = read_body;
+    }
+    id = nghttp2_submit_request(m->sess, NULL, nv, n, s->body ? &prd : NULL, s);
     if (id < 0 || !s->in) {
         snprintf(why, whylen, "cannot open an HTTP/2 stream: %s",
                  id < 0 ? nghttp2_strerror(id) : "out of memory");
         if (s->in)
             evbuffer_free(s->in);
+        free(s->body);
         free(s);
         return NULL;
     }

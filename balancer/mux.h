@@ -60,8 +60,9 @@ unsigned mcpgw_mux_streams(const struct mcpgw_mux *m);
  * HTTP/1.1 only), as opposed to not answering at all (a dying node closes or resets). */
 int mcpgw_mux_not_h2(const struct mcpgw_mux *m);
 
-/* Open a stream for the HTTP/1.1 request head in head (complete, no body; left in place, not
- * drained). Returns NULL with a reason in why when the head cannot be carried. */
+/* Open a stream for the HTTP/1.1 request in head (a complete head, then its whole body if it
+ * has one: a listen request's few hundred bytes; left in place, not drained). Returns NULL with a
+ * reason in why when the head cannot be carried. */
 struct mcpgw_mux_stream *mcpgw_mux_open(struct mcpgw_mux *m, struct evbuffer *head,
                                         const struct mcpgw_mux_stream_cb *cb, void *owner,
                                         char *why, size_t whylen);

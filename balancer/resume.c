@@ -23,7 +23,8 @@ enum {
 };
 
 struct mcpgw_bal_resume {
-    uint32_t headlen;
+    uint32_t headlen; /* of the head; the body follows it up to len */
+    uint32_t len;
     uint8_t state;
     uint8_t after_cr; /* the state a CR interrupted (where the line it ends belongs) */
     uint8_t idlen;    /* of id: the last whole event's, or the last one set before it */
@@ -37,11 +38,18 @@ struct mcpgw_bal_resume {
 struct mcpgw_bal_resume *mcpgw_bal_resume_new(const char *head, size_t len)
 {
     struct mcpgw_bal_resume *r;
+    size_t hl = 0;
     if (len > HEAD_MAX || len < 4)
+        return NULL;
+    for (size_t i = 3; i < len && !hl; i++)
+        if (head[i] == '\n' && head[i - 1] == '\r' && head[i - 2] == '\n' && head[i - 3] == '\r')
+            hl = i + 1;
+    if (!hl)
         return NULL;
     r = xcalloc(1, sizeof(*r) + len);
     memcpy(r->head, head, len);
-    r->headlen = (uint32_t)len;
+    r->headlen = (uint32_t)hl;
+    r->len = (uint32_t)len;
     return r;
 }
 
@@ -171,4 +179,5 @@ void mcpgw_bal_resume_head(const struct mcpgw_bal_resume *r, struct evbuffer *ou
         line = next;
     }
     evbuffer_add_printf(out, "Last-Event-ID: %s\r\n\r\n", r->id);
+    evbuffer_add(out, r->head + r->headlen, r->len - r->headlen);
 }

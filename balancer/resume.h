@@ -18,8 +18,9 @@ struct evbuffer;
  * last whole event relayed to the client, read off the relayed bytes by a small SSE scanner. */
 struct mcpgw_bal_resume;
 
-/* Keep a copy of the request head in head[0..len) (a whole head, blank line included). Returns
- * NULL when it is too long to keep (64 KiB). Free with mcpgw_bal_resume_free. */
+/* Keep a copy of the request in head[0..len): a whole head, blank line included, then its body
+ * if it has one (a subscriptions/listen request's JSON, sent again as it was). Returns NULL
+ * when it is too long to keep (64 KiB). Free with mcpgw_bal_resume_free. */
 struct mcpgw_bal_resume *mcpgw_bal_resume_new(const char *head, size_t len);
 void mcpgw_bal_resume_free(struct mcpgw_bal_resume *r);
 
@@ -35,7 +36,8 @@ int mcpgw_bal_resume_ready(const struct mcpgw_bal_resume *r);
 const char *mcpgw_bal_resume_last_id(const struct mcpgw_bal_resume *r);
 
 /* Append to out the kept request head with its Last-Event-ID set to the last whole event's id
- * (any Last-Event-ID it had is dropped). Call only when mcpgw_bal_resume_ready. */
+ * (any Last-Event-ID it had is dropped), then the kept body. Call only when
+ * mcpgw_bal_resume_ready. */
 void mcpgw_bal_resume_head(const struct mcpgw_bal_resume *r, struct evbuffer *out);
 
 /* A new stream carries on from here: its bytes start at an event boundary. */

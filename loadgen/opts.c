@@ -220,6 +220,10 @@ static const struct mcpgw_opts_row rows[] = {
     {"check", MCPGW_OPTS_BOOL, F(check), NULL, NULL,
      "exit 3 when a session failed or was lost, a request failed or a notification was lost or "
      "duplicated"},
+    {"protocol", MCPGW_OPTS_STR, F(protocol_version), NULL, "V",
+     "MCP revision: 2026-07-28 makes every call stateless and holds subscriptions/listen "
+     "streams instead of GET streams (docs/listen.md); others initialize sessions (the same "
+     "setting as --protocol-version)"},
     {"protocol-version", MCPGW_OPTS_STR, F(protocol_version), "2025-11-25", "V",
      "MCP revision to initialize with"},
 };
@@ -259,6 +263,7 @@ static int validate(struct mcpgw_lg_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "--url is required (see --help)");
         return -1;
     }
+    cfg->era26 = strcmp(cfg->protocol_version, "2026-07-28") == 0;
     if (cfg->subscribe[0] && !cfg->get_streams) {
         snprintf(err, errlen,
                  "--subscribe needs --get-streams: notifications arrive on the GET stream");

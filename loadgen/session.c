@@ -23,6 +23,8 @@ static struct lg_worker *the_worker;
 #define SSE_MAX_LINE (1u << 20)
 
 static void stream_open(struct lg_worker *w, struct lg_session *s);
+static void after_initialized(struct lg_worker *w, struct lg_session *s);
+static void after_stream(struct lg_worker *w, struct lg_session *s);
 
 /* ---- response bodies ---- */
 
@@ -85,6 +87,12 @@ void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t d
     s->setup_start_us = due_us;
     if (!s->writer)
         w->c[LG_C_SESS_ATTEMPTED]++;
+    if (w->cfg->era26) { /* no initialize: the listen stream, if any, is the whole setup */
+        s->state = LG_SS_INITIALIZED;
+        s->node = mcpgw_worker_node_index(w, "", 0);
+        after_initialized(w, s);
+        return;
+    }
     mcpgw_pool_submit(w, mcpgw_worker_req_new(w, s, LG_REQ_INIT, due_us));
 }
 
@@ -121,7 +129,7 @@ static void after_initialized(struct lg_worker *w, struct lg_session *s)
 
 static void after_stream(struct lg_worker *w, struct lg_session *s)
 {
-    if (w->cfg->subscribe[0]) {
+    if (w->cfg->subscribe[0] && !w->cfg->era26) { /* a listen stream's filter names the note */
         s->state = LG_SS_SUBSCRIBE;
         mcpgw_pool_submit(w, req(w, s, LG_REQ_SUBSCRIBE));
     } else {
@@ -270,6 +278,15 @@ static void on_event(void *arg, const char *id, const char *event, const char *d
         free(s->last_eid);
         s->last_eid = n ? xstrndup(id, n) : NULL;
     }
+    if (w->cfg->era26 && s->state == LG_SS_STREAM && len &&
+        memmem(data, len, "notifications/subscriptions/acknowledged", 40)) {
+        /* The listen stream is set up; its acknowledgement names the node that serves it. */
+        const char *nd = memmem(data, len, "\"io.mcpgw/node\":\"", 17), *q;
+        if (nd && (q = memchr(nd + 17, '"', (size_t)(data + len - nd - 17))) != NULL)
+            s->node = mcpgw_worker_node_index(w, nd + 17, (size_t)(q - nd - 17));
+        after_stream(w, s);
+        return;
+    }
     if (len == 0 || (!memmem(data, len, "notifications/resources/updated", 31) &&
                      !memmem(data, len, "notifications\\/resources\\/updated", 33)))
         return;
@@ -412,13 +429,35 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
     s->sse = mcpgw_sse_parser_new(SSE_MAX_LINE, on_event, s);
     mcpgw_sse_parser_on_comment(s->sse, on_comment);
     b = evbuffer_new();
-    evbuffer_add_printf(b,
-                        "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
-                        "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n",
-                        cfg->path, cfg->authority, s->sid, cfg->protocol_version);
-    if (s->last_eid)
-        evbuffer_add_printf(b, "Last-Event-ID: %s\r\n", s->last_eid);
-    evbuffer_add(b, "\r\n", 2);
+    if (cfg->era26) {
+        /* A subscriptions/listen stream: the note's updates, or (without --subscribe) the tool
+         * list's changes. Re-opened with Last-Event-ID, the node replays what it missed. */
+        char body[512];
+        int n = snprintf(body, sizeof(body),
+                         "{\"jsonrpc\":\"2.0\",\"id\":\"listen\",\"method\":\"subscriptions/"
+                         "listen\",\"params\":{" LG_META26 ",\"notifications\":{%s%s%s}}}",
+                         cfg->subscribe[0] ? "\"resourceSubscriptions\":[\"mcpgw://notes/" : "",
+                         cfg->subscribe[0] ? cfg->subscribe : "\"resourcesListChanged\":true",
+                         cfg->subscribe[0] ? "\"]" : "");
+        evbuffer_add_printf(b,
+                            "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
+                            "Accept: application/json, text/event-stream\r\n"
+                            "MCP-Protocol-Version: 2026-07-28\r\n"
+                            "Mcp-Method: subscriptions/listen\r\nContent-Length: %d\r\n",
+                            cfg->path, cfg->authority, n);
+        if (s->last_eid)
+            evbuffer_add_printf(b, "Last-Event-ID: %s\r\n", s->last_eid);
+        evbuffer_add(b, "\r\n", 2);
+        evbuffer_add(b, body, (size_t)n);
+    } else {
+        evbuffer_add_printf(b,
+                            "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
+                            "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n",
+                            cfg->path, cfg->authority, s->sid, cfg->protocol_version);
+        if (s->last_eid)
+            evbuffer_add_printf(b, "Last-Event-ID: %s\r\n", s->last_eid);
+        evbuffer_add(b, "\r\n", 2);
+    }
     w->c[LG_C_BYTES_OUT] += evbuffer_get_length(b);
     mcpgw_client_request(s->stream, b, 1, (uint32_t)cfg->timeout_ms);
     evbuffer_free(b);
@@ -441,7 +480,7 @@ static void stream_head(struct mcpgw_client *c, const struct mcpgw_client_resp *
             s->move_wait = 0;
             mcpgw_worker_session_ok(w, s);
         }
-        if (s->state == LG_SS_STREAM)
+        if (s->state == LG_SS_STREAM && !w->cfg->era26) /* a listen stream: at its ack */
             after_stream(w, s);
         return;
     }

@@ -14,6 +14,12 @@
 #define LG_BACKOFF_CAP_MS  500
 uint32_t mcpgw_lgsession_backoff_ms(unsigned attempt, uint64_t *rng);
 
+/* The _meta every 2026-07-28 request carries (the revision has no initialize). */
+#define LG_META26                                                                                  \
+    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","                       \
+    "\"io.modelcontextprotocol/clientInfo\":{\"name\":\"mcpgw-loadgen\",\"version\":\"0.1\"},"     \
+    "\"io.modelcontextprotocol/clientCapabilities\":{}}"
+
 /* Begin the setup of s, due at due_us (setup latency counts from then). */
 void mcpgw_lgsession_start(struct lg_worker *w, struct lg_session *s, uint64_t due_us);
 

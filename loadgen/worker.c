@@ -38,14 +38,20 @@ void mcpgw_worker_req_free(struct lg_worker *w, struct lg_req *r)
     free(r);
 }
 
+/* tool: the tool a 2026-07-28 tools/call names (its Mcp-Name header), or NULL. */
 static void post_head(struct lg_worker *w, const struct lg_session *s, size_t body_len,
-                      struct evbuffer *out)
+                      struct evbuffer *out, const char *tool)
 {
     const struct mcpgw_lg_config *cfg = w->cfg;
     evbuffer_add_printf(out,
                         "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                         "Accept: application/json, text/event-stream\r\n",
                         cfg->path, cfg->authority);
+    if (cfg->era26 && tool)
+        evbuffer_add_printf(out,
+                            "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\n"
+                            "Mcp-Name: %s\r\n",
+                            tool);
     if (s->sid)
         evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n", s->sid,
                             cfg->protocol_version);
@@ -60,7 +66,7 @@ void mcpgw_worker_build(struct lg_worker *w, const struct lg_req *r, struct evbu
     switch (r->kind) {
     case LG_REQ_ECHO:
         idn = snprintf(id, sizeof(id), "%llu", (unsigned long long)r->id);
-        post_head(w, r->s, w->echo_prefix_len + (size_t)idn + w->echo_suffix_len, out);
+        post_head(w, r->s, w->echo_prefix_len + (size_t)idn + w->echo_suffix_len, out, "echo");
         evbuffer_add(out, w->echo_prefix, w->echo_prefix_len);
         evbuffer_add(out, id, (size_t)idn);
         /* The payload is the same for every call and lives as long as the worker. */
@@ -91,13 +97,16 @@ void mcpgw_worker_build(struct lg_worker *w, const struct lg_req *r, struct evbu
         break;
     case LG_REQ_WRITE:
         n = snprintf(body, sizeof(body),
-                     "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\",\"params\":{"
+                     "{\"jsonrpc\":\"2.0\",\"id\":%llu,\"method\":\"tools/call\",\"params\":{%s"
                      "\"name\":\"notes_write\",\"arguments\":{\"name\":\"%s\",\"text\":"
                      "\"write %llu from mcpgw-loadgen\"}}}",
-                     (unsigned long long)r->id, cfg->subscribe, (unsigned long long)w->writer_sent);
-        break;
+                     (unsigned long long)r->id, cfg->era26 ? LG_META26 "," : "", cfg->subscribe,
+                     (unsigned long long)w->writer_sent);
+        post_head(w, r->s, (size_t)n, out, "notes_write");
+        evbuffer_add(out, body, (size_t)n);
+        return;
     }
-    post_head(w, r->s, (size_t)n, out);
+    post_head(w, r->s, (size_t)n, out, NULL);
     evbuffer_add(out, body, (size_t)n);
 }
 
@@ -218,15 +227,13 @@ void mcpgw_worker_on_response(struct lg_worker *w, struct lg_req *r, int err,
 
 /* ---- sessions ---- */
 
-static uint16_t node_index(struct lg_worker *w, const char *sid)
+uint16_t mcpgw_worker_node_index(struct lg_worker *w, const char *node, size_t n)
 {
-    const char *dot = strchr(sid, '.');
-    size_t n = dot ? (size_t)(dot - sid) : 0;
     char name[32];
     if (n == 0 || n >= sizeof(name))
         snprintf(name, sizeof(name), "?");
     else
-        snprintf(name, sizeof(name), "%.*s", (int)n, sid);
+        snprintf(name, sizeof(name), "%.*s", (int)n, node);
     for (uint32_t i = 0; i < w->nnodes; i++)
         if (strcmp(w->nodes[i].name, name) == 0)
             return (uint16_t)i;
@@ -239,12 +246,15 @@ static uint16_t node_index(struct lg_worker *w, const char *sid)
 void mcpgw_worker_session_established(struct lg_worker *w, struct lg_session *s)
 {
     if (s->writer) {
-        log_info("notes writer session %s ready", s->sid);
+        log_info("notes writer session %s ready", s->sid ? s->sid : "(stateless)");
         return;
     }
     s->alive_pos = w->nalive;
     w->alive[w->nalive++] = s;
-    s->node = node_index(w, s->sid);
+    if (s->sid) { /* else (2026-07-28) the listen stream's acknowledgement named it */
+        const char *dot = strchr(s->sid, '.');
+        s->node = mcpgw_worker_node_index(w, s->sid, dot ? (size_t)(dot - s->sid) : 0);
+    }
     w->nodes[s->node].established++;
     w->c[LG_C_SESS_ESTABLISHED]++;
     mcpgw_lathist_record(w->setup, mcpgw_now_us() - s->setup_start_us);
@@ -697,13 +707,16 @@ static void build_echo(struct lg_worker *w)
     static const char pre[] = "{\"jsonrpc\":\"2.0\",\"id\":";
     static const char mid[] =
         ",\"method\":\"tools/call\",\"params\":{\"name\":\"echo\",\"arguments\":{\"text\":\"";
+    static const char mid26[] = ",\"method\":\"tools/call\",\"params\":{" LG_META26
+                                ",\"name\":\"echo\",\"arguments\":{\"text\":\"";
     static const char end[] = "\"}}}";
-    size_t pl = w->cfg->payload, n = 0;
+    const char *m = w->cfg->era26 ? mid26 : mid;
+    size_t pl = w->cfg->payload, n = 0, ml = strlen(m);
     w->echo_prefix = xstrdup(pre);
     w->echo_prefix_len = sizeof(pre) - 1;
-    w->echo_suffix = xmalloc(sizeof(mid) - 1 + pl + sizeof(end));
-    memcpy(w->echo_suffix, mid, sizeof(mid) - 1);
-    n = sizeof(mid) - 1;
+    w->echo_suffix = xmalloc(ml + pl + sizeof(end));
+    memcpy(w->echo_suffix, m, ml);
+    n = ml;
     for (size_t i = 0; i < pl; i++)
         w->echo_suffix[n++] = (char)('a' + i % 26);
     memcpy(w->echo_suffix + n, end, sizeof(end));

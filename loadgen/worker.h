@@ -35,6 +35,8 @@ void mcpgw_worker_session_moved(struct lg_worker *w, struct lg_session *s);
 
 /* Session s became established / was lost (404 after establishment). */
 void mcpgw_worker_session_established(struct lg_worker *w, struct lg_session *s);
+/* The index in w->nodes of the node named by node[0..n) (n 0: "?"), added when new. */
+uint16_t mcpgw_worker_node_index(struct lg_worker *w, const char *node, size_t n);
 void mcpgw_worker_session_lost(struct lg_worker *w, struct lg_session *s);
 /* Session s finished its setup attempt (established or failed). */
 void mcpgw_worker_session_settled(struct lg_worker *w, struct lg_session *s);

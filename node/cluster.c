@@ -9,6 +9,7 @@
 #include "node/call.h"
 #include "node/fanout.h"
 #include "node/frame.h"
+#include "node/listen.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/notes.h"
@@ -411,6 +412,7 @@ void mcpgw_cluster_drain(struct mcpgw_node *n)
     if (n->gossip)
         mcpgw_gossip_set_draining(n->gossip);
     mcpgw_registry_foreach(n->reg, end_stream, NULL);
+    mcpgw_listen_end_all(n);
     cl->drain_timer = event_new(n->base, -1, EV_PERSIST, on_drain_tick, n);
     event_add(cl->drain_timer, &tick);
 }
@@ -526,6 +528,7 @@ static void on_resource(void *arg, const struct mcpgw_store_event *ev)
             mcpgw_registry_foreach_subscriber(n->reg, ev->uri, deliver_shared, &d);
     }
     free(json);
+    mcpgw_listen_resource(n, ev);
 }
 
 /* notifications/resources/list_changed to a session with a GET stream open. With the memory store

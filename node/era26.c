@@ -1,5 +1,6 @@
 /* era26.c - the 2026-07-28 era on /mcp: era detection, header and _meta checks, dispatch (see
  * era26.h and docs/protocol-2026.md). */
+#include "node/listen.h"
 #include "node/era26.h"
 
 #include "common/http.h"
@@ -493,8 +494,12 @@ static void m_complete(struct req *r)
     answer(r, mcpgw_msg_completion(vals), -1);
 }
 
-/* The methods of the era, looked up by name; tools/call first, as the most frequent.
- * subscriptions/listen joins this table where it is served. */
+static void m_listen(struct req *r)
+{
+    mcpgw_listen_open(r->n, r->conn, r->h, r->m); /* node/listen.c */
+}
+
+/* The methods of the era, looked up by name; tools/call first, as the most frequent. */
 static const struct method {
     const char *name;
     void (*fn)(struct req *r);
@@ -503,7 +508,7 @@ static const struct method {
     {"server/discover", m_discover},      {"resources/read", m_resources_read},
     {"resources/list", m_resources_list}, {"resources/templates/list", m_templates_list},
     {"prompts/list", m_prompts_list},     {"prompts/get", m_prompts_get},
-    {"completion/complete", m_complete},
+    {"completion/complete", m_complete},  {"subscriptions/listen", m_listen},
 };
 
 /* params._meta, and the version in header and body: 1 when the request may go on. */

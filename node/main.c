@@ -12,6 +12,7 @@
 #include "node/era26.h"
 #include "node/fanout.h"
 #include "node/keepalive.h"
+#include "node/listen.h"
 #include "node/node-t.h"
 #include "node/notes.h"
 #include "node/registry.h"
@@ -209,6 +210,7 @@ int main(int argc, char **argv)
     node.metrics = mcpgw_metrics_new();
     node.notes = mcpgw_notes_new();
     register_metrics(&node);
+    node.listen = mcpgw_listen_set_new(&node, 2);
     {
         struct mcpgw_store_config sc = {node.cfg.store, node.cfg.node_id, node.cfg.session_idle_ms,
                                         node.base, node.reg};
@@ -299,6 +301,7 @@ out:
     mcpgw_upsess_free_all(&node);
     mcpgw_upsub_free(&node);
     mcpgw_fanout_free(node.fanout);
+    mcpgw_listen_set_free(node.listen);
     mcpgw_httpd_free(node.httpd);
     mcpgw_notes_free(node.notes);
     mcpgw_metrics_free(node.metrics);

@@ -226,10 +226,12 @@ json_object *mcpgw_msg_discover_result(void)
     for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
         json_object_array_add(v, json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)i)));
     json_object_object_add(r, "supportedVersions", v);
-    /* listChanged and subscribe are declared by subscriptions/listen's module when it serves
-     * them; until then the era has plain tools, resources, prompts and completions. */
+    /* subscriptions/listen (node/listen.c) serves resource updates and the resource list's
+     * changes cluster-wide; tools and prompts never change at run time yet, so their
+     * listChanged is not claimed (docs/listen.md). */
     json_object_object_add(r, "capabilities",
-                           json_tokener_parse("{\"tools\":{},\"resources\":{},\"prompts\":{},"
+                           json_tokener_parse("{\"tools\":{},\"resources\":{\"subscribe\":true,"
+                                              "\"listChanged\":true},\"prompts\":{},"
                                               "\"completions\":{},\"logging\":{}}"));
     json_object_object_add(r, "instructions",
                            json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
@@ -276,4 +278,57 @@ json_object *mcpgw_msg_input_request(const char *method, json_object *params)
     json_object_object_add(e, "method", json_object_new_string(method));
     json_object_object_add(e, "params", params ? params : json_object_new_object());
     return e;
+}
+
+/* ---- subscriptions/listen ---- */
+
+char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t *len)
+{
+    json_object *meta;
+    char *json;
+    size_t n;
+    if (!params)
+        params = json_object_new_object();
+    if (!json_object_object_get_ex(params, "_meta", &meta)) {
+        meta = json_object_new_object();
+        json_object_object_add(params, "_meta", meta);
+    }
+    /* Last member of _meta, _meta the last of params, params the last of the message: the
+     * placeholder is the message's tail, cut here and replaced per stream. */
+    json_object_object_add(meta, MCPGW_MSG_SUBSCRIPTION_ID, NULL);
+    json = mcpgw_jsonrpc_notification(method, params, &n);
+    if (n >= 7 && memcmp(json + n - 7, "null" MCPGW_MSG_LISTEN_TAIL, 7) == 0)
+        n -= 7;
+    json[n] = '\0';
+    *len = n;
+    return json;
+}
+
+char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len)
+{
+    json_object *p = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(p, "uri", json_object_new_string(uri));
+    json_object_object_add(meta, "io.mcpgw/version", json_object_new_int64((int64_t)version));
+    json_object_object_add(p, "_meta", meta);
+    return mcpgw_msg_listen_template("notifications/resources/updated", p, len);
+}
+
+char *mcpgw_msg_listen_ack(json_object *id, json_object *notifications, const char *node,
+                           size_t *len)
+{
+    json_object *p = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(meta, "io.mcpgw/node", json_object_new_string(node));
+    json_object_object_add(meta, MCPGW_MSG_SUBSCRIPTION_ID, json_object_get(id));
+    json_object_object_add(p, "_meta", meta);
+    json_object_object_add(p, "notifications", notifications);
+    return mcpgw_jsonrpc_notification("notifications/subscriptions/acknowledged", p, len);
+}
+
+char *mcpgw_msg_listen_complete(json_object *id, size_t *len)
+{
+    json_object *r = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(r, "resultType", json_object_new_string("complete"));
+    json_object_object_add(meta, MCPGW_MSG_SUBSCRIPTION_ID, json_object_get(id));
+    json_object_object_add(r, "_meta", meta);
+    return mcpgw_jsonrpc_result(id, r, len);
 }

@@ -52,6 +52,27 @@ char *mcpgw_msg_progress(json_object *token, double progress, double total, cons
 /* Index of a notifications/message level ("debug" 0 .. "emergency" 7), or -1. */
 int mcpgw_msg_log_level(const char *level);
 
+/* ---- subscriptions/listen (2026-07-28) ---- */
+
+#define MCPGW_MSG_SUBSCRIPTION_ID "io.modelcontextprotocol/subscriptionId"
+
+/* A notification of a listen stream as a template: the message up to the value of
+ * _meta[MCPGW_MSG_SUBSCRIPTION_ID], the last member of the message. A stream sends the template,
+ * its subscription id (JSON text) and MCPGW_MSG_LISTEN_TAIL, so one rendering serves every
+ * stream. params: takes, NULL for none. */
+#define MCPGW_MSG_LISTEN_TAIL "}}}"
+char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t *len);
+/* The template of notifications/resources/updated for uri at version (as above). */
+char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len);
+/* notifications/subscriptions/acknowledged for the listen request id (borrowed) with the
+ * filter the server agreed to honour (takes). node: the node serving it, in _meta
+ * io.mcpgw/node (the load generator attributes streams to nodes by it, as it does sessions by
+ * their id's prefix). */
+char *mcpgw_msg_listen_ack(json_object *id, json_object *notifications, const char *node,
+                           size_t *len);
+/* The completion result that ends the listen request id gracefully (borrowed). */
+char *mcpgw_msg_listen_complete(json_object *id, size_t *len);
+
 /* ---- server-to-client requests: methods and params ---- */
 
 #define MCPGW_MSG_SAMPLING_CREATE    "sampling/createMessage"

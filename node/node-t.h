@@ -22,6 +22,7 @@ struct mcpgw_call;
 struct mcpgw_store;
 struct mcpgw_fanout;
 struct mcpgw_keepalive;
+struct mcpgw_listen_set;
 struct mcpgw_gossip;
 struct mcpgw_cluster;
 struct mcpgw_upstream_set;
@@ -61,6 +62,7 @@ struct mcpgw_node {
     struct mcpgw_store *store;
     struct mcpgw_fanout *fanout; /* NULL: updates are delivered at once */
     struct mcpgw_keepalive *keepalive;
+    struct mcpgw_listen_set *listen; /* subscriptions/listen streams (listen.c) */
     /* The highest event counter received live (shared store): a replay sent with a claim reads
      * the streams before the session is registered here, and events between the two must be
      * caught up (stream.c, mcpgw_stream_resume_claimed). */

@@ -23,6 +23,9 @@ struct mcpgw_store_ops {
     /* sid: NUL-terminated; the session need not be registered here */
     void (*replay)(struct mcpgw_store *st, const char *sid, const char *after,
                    mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
+    /* uris: newline-separated */
+    void (*replay_uris)(struct mcpgw_store *st, const char *uris, uint64_t after,
+                        mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
     void (*note_write)(struct mcpgw_store *st, const char *name, const char *text,
                        mcpgw_store_note_fn done, void *arg);
     void (*note_read)(struct mcpgw_store *st, const char *name, mcpgw_store_note_fn done,

@@ -78,6 +78,12 @@ static void mem_replay(struct mcpgw_store *st, const char *sid, const char *afte
     done(arg, MCPGW_STORE_OK, 0);
 }
 
+static void mem_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t after,
+                            mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
+{
+    done(arg, MCPGW_STORE_OK, 0);
+}
+
 static struct mcpgw_notes *mem_notes(struct mcpgw_store *st)
 {
     return st->impl;
@@ -153,6 +159,7 @@ static const struct mcpgw_store_ops memory_ops = {
     .del = mem_delete,
     .touch = mem_touch,
     .replay = mem_replay,
+    .replay_uris = mem_replay_uris,
     .note_write = mem_note_write,
     .note_read = mem_note_read,
     .result_get = mem_result_get,
@@ -261,6 +268,12 @@ void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const c
                         mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
 {
     st->ops->replay(st, s->id, after, visit, done, arg);
+}
+
+void mcpgw_store_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t after,
+                             mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
+{
+    st->ops->replay_uris(st, uris, after, visit, done, arg);
 }
 
 void mcpgw_store_claim_replay(struct mcpgw_store *st, const char *sid, size_t len,

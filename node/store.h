@@ -131,6 +131,12 @@ void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s);
  * a session's GET stream replays from the session's own log there, and this finds nothing. */
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                         mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
+/* The resource events of the URIs in uris (newline-separated, none holding a newline) after
+ * the event counter value `after`, merged in counter order, then done: a listen stream resumed
+ * (node/listen.c). Only the last ~1000 events of each URI are kept. The memory store keeps no
+ * events and finds nothing. */
+void mcpgw_store_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t after,
+                             mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
 /* mcpgw_store_claim, and the replay of that session after `after` sent with it: one round trip
  * instead of two when a client resumes its GET stream on a node that must claim the session.
  * claimed(claim_arg) fires first, then visit and done(arg), whatever the claim's outcome. The

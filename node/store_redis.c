@@ -29,6 +29,7 @@ enum script {
     S_DELETE,
     S_NOTE_WRITE,
     S_REPLAY,
+    S_REPLAY_URIS,
     S_COUNT
 };
 
@@ -116,6 +117,20 @@ static const char *const scripts[S_COUNT] = {
     "      'COUNT', ARGV[2])) do "
     "    if e[2][1] == 'v' then "
     "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], subs[i], e[2][2]} end "
+    "  end "
+    "end "
+    "table.sort(out, function(a, b) return a[1] < b[1] end) "
+    "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
+    "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
+    "return r",
+    /* REPLAY_URIS: ARGV after (an event counter value), count, the URIs joined by newlines
+     * (a URI holds none). As REPLAY for a listen stream, which has no record: the same reply. */
+    "local out = {} "
+    "for uri in string.gmatch(ARGV[3], '[^\\n]+') do "
+    "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. uri, '(' .. ARGV[1] .. '-0', '+', "
+    "      'COUNT', ARGV[2])) do "
+    "    if e[2][1] == 'v' then "
+    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], uri, e[2][2]} end "
     "  end "
     "end "
     "table.sort(out, function(a, b) return a[1] < b[1] end) "
@@ -627,6 +642,20 @@ static void r_replay(struct mcpgw_store *st, const char *sid, const char *after,
     eval(r, o, S_REPLAY, 1, 3, args, NULL);
 }
 
+static void r_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t after,
+                          mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, replay_reply, arg);
+    char from[24];
+    const char *args[3];
+    o->cb.replayed = done;
+    o->visit = visit;
+    snprintf(from, sizeof(from), "%llu", (unsigned long long)after);
+    args[0] = from, args[1] = EV_MAXLEN, args[2] = uris;
+    eval(r, o, S_REPLAY_URIS, 0, 3, args, NULL);
+}
+
 /* ---- notes and results ---- */
 
 static void note_write_reply(struct op *o, redisReply *reply, int err)
@@ -1061,6 +1090,7 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .del = r_delete,
     .touch = r_touch,
     .replay = r_replay,
+    .replay_uris = r_replay_uris,
     .note_write = r_note_write,
     .note_read = r_note_read,
     .result_get = r_result_get,

@@ -149,6 +149,24 @@ START_TEST(test_resume_head_replaces_last_event_id)
 }
 END_TEST
 
+/* A listen stream is a POST: its body goes out again after the head with the new id. */
+START_TEST(test_resume_head_keeps_a_listen_request_body)
+{
+    const char *req = "POST /mcp HTTP/1.1\r\nHost: n1\r\nMcp-Method: subscriptions/listen\r\n"
+                      "Content-Length: 13\r\n\r\n{\"a\":\"\r\n\r\n\"}";
+    struct mcpgw_bal_resume *r = mcpgw_bal_resume_new(req, strlen(req));
+    char *h;
+    ck_assert_ptr_nonnull(r);
+    feed(r, "id: 7-0\ndata: ack\n\n", 0);
+    h = head_of(r);
+    /* the body's own blank-line bytes are not mistaken for the head's end */
+    ck_assert_str_eq(h, "POST /mcp HTTP/1.1\r\nHost: n1\r\nMcp-Method: subscriptions/listen\r\n"
+                        "Content-Length: 13\r\nLast-Event-ID: 7-0\r\n\r\n{\"a\":\"\r\n\r\n\"}");
+    free(h);
+    mcpgw_bal_resume_free(r);
+}
+END_TEST
+
 START_TEST(test_resume_refuses_heads_it_should_not_keep)
 {
     ck_assert_ptr_null(mcpgw_bal_resume_new("", 0));
@@ -164,6 +182,7 @@ int main(void)
                             test_resume_gives_up_on_ids_it_cannot_repeat,
                             test_resume_seam_starts_the_new_stream_at_a_boundary,
                             test_resume_head_replaces_last_event_id,
+                            test_resume_head_keeps_a_listen_request_body,
                             test_resume_refuses_heads_it_should_not_keep};
     return mcpgw_check_run("resume", "resume", tests, sizeof(tests) / sizeof(tests[0]));
 }

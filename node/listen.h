@@ -1,0 +1,56 @@
+/* listen.h - subscriptions/listen (revision 2026-07-28): long-lived notification streams that
+ * belong to no session, fed by the cluster-wide resource events (docs/listen.md). */
+#ifndef MCPGW_NODE_LISTEN_H
+#define MCPGW_NODE_LISTEN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct mcpgw_node;
+struct mcpgw_http_conn;
+struct mcpgw_http_head;
+struct mcpgw_jsonrpc_msg;
+struct mcpgw_store_event;
+struct mcpgw_listen_set;
+
+/* Which list a list-changed notification is about. */
+enum mcpgw_listen_list {
+    MCPGW_LISTEN_TOOLS,
+    MCPGW_LISTEN_RESOURCES,
+    MCPGW_LISTEN_PROMPTS,
+    MCPGW_LISTEN_LIST_COUNT
+};
+const char *mcpgw_listen_list_str(enum mcpgw_listen_list l);
+
+/* The node's listen streams. priority: the event base priority fan-out batches run at (the
+ * lowest, as node/fanout.c's). Registers its metrics on n->metrics. */
+struct mcpgw_listen_set *mcpgw_listen_set_new(struct mcpgw_node *n, int priority);
+/* Ends nothing (the HTTP server closes the connections); frees every listen stream. */
+void mcpgw_listen_set_free(struct mcpgw_listen_set *ls);
+
+/* Serve a subscriptions/listen request m (borrowed until return) on conn: check the filter,
+ * answer 200 text/event-stream with the acknowledgement first, then notifications until the
+ * client goes. h: its request head (Last-Event-ID: a stream re-opened after that event replays
+ * what came after it from the store before going live, docs/listen.md). Bad params are
+ * answered with a JSON-RPC error. */
+void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                       const struct mcpgw_http_head *h, const struct mcpgw_jsonrpc_msg *m);
+
+/* A resource event (live from the store, in the store's event order): notifications/resources/
+ * updated to every local listen stream naming ev->uri, and resources/list_changed to those that
+ * asked for it when the event created the resource (version 1). Delivered in batches in the
+ * background; cheap when no local stream wants it. */
+void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event *ev);
+
+/* A list on this node changed: tell the local streams that asked (node-local: every node serves
+ * the same configured tools and prompts). */
+void mcpgw_listen_list_changed(struct mcpgw_node *n, enum mcpgw_listen_list l);
+
+/* Draining: end every stream with the completion result (a graceful end, as the revision asks
+ * of a server that shuts down), so clients re-open elsewhere. */
+void mcpgw_listen_end_all(struct mcpgw_node *n);
+
+/* Open listen streams on this node. */
+size_t mcpgw_listen_count(const struct mcpgw_listen_set *ls);
+
+#endif
