@@ -37,7 +37,7 @@
 #define INTROSPECT_TIMEOUT_MS 5000
 #define INTROSPECT_DOC_MAX    (64 << 10)
 
-enum { MODE_JWT = 1, MODE_APIKEY = 2 };
+enum { MODE_JWT = MCPGW_AUTH_MODE_JWT, MODE_APIKEY = MCPGW_AUTH_MODE_APIKEY };
 
 static const char *const reason_names[MCPGW_AUTH_R_COUNT] = {
     "no_token",          "malformed",    "alg_not_allowed",     "unknown_kid",
@@ -88,82 +88,6 @@ struct mcpgw_auth {
 };
 
 /* ---- configuration ---- */
-
-static int mode_parse(const char *s)
-{
-    if (strcmp(s, "off") == 0)
-        return 0;
-    if (strcmp(s, "jwt") == 0)
-        return MODE_JWT;
-    if (strcmp(s, "apikey") == 0)
-        return MODE_APIKEY;
-    if (strcmp(s, "both") == 0)
-        return MODE_JWT | MODE_APIKEY;
-    return -1;
-}
-
-/* The scheme://authority part's length of an absolute http(s) URL, or 0. */
-static size_t origin_len(const char *url)
-{
-    const char *p;
-    if (strncmp(url, "https://", 8) == 0)
-        p = url + 8;
-    else if (strncmp(url, "http://", 7) == 0)
-        p = url + 7;
-    else
-        return 0;
-    if (!*p || *p == '/')
-        return 0;
-    while (*p && *p != '/' && *p != '?' && *p != '#')
-        p++;
-    return *p == '?' || *p == '#' ? 0 : (size_t)(p - url);
-}
-
-int mcpgw_auth_config_check(const struct mcpgw_node_config *cfg, char *err, size_t errlen)
-{
-    int mode = mode_parse(cfg->auth);
-    if (mode < 0) {
-        snprintf(err, errlen, "auth '%s' is not a mode (off, jwt, apikey or both)", cfg->auth);
-        return -1;
-    }
-    if (mode == 0)
-        return 0;
-    if (!cfg->auth_resource[0] || !origin_len(cfg->auth_resource)) {
-        snprintf(err, errlen,
-                 "auth-resource must be this gateway's public URL of /mcp, as clients reach it "
-                 "(e.g. https://mcp.example.com/mcp), with --auth %s",
-                 cfg->auth);
-        return -1;
-    }
-    if ((mode & MODE_JWT) && (!cfg->auth_issuer[0] || !cfg->auth_jwks_url[0])) {
-        snprintf(err, errlen, "--auth %s needs auth-issuer and auth-jwks-url", cfg->auth);
-        return -1;
-    }
-    if (strchr(cfg->auth_issuer, ' ')) {
-        snprintf(err, errlen, "auth-issuer must not contain a space");
-        return -1;
-    }
-    if ((mode & MODE_APIKEY) && !cfg->auth_apikeys[0] && !cfg->auth_apikeys_env[0]) {
-        snprintf(err, errlen, "--auth %s needs auth-apikeys FILE or auth-apikeys-env VAR",
-                 cfg->auth);
-        return -1;
-    }
-    if (cfg->auth_introspect_url[0] && !origin_len(cfg->auth_introspect_url)) {
-        snprintf(err, errlen, "auth-introspection-url must be an http(s) URL");
-        return -1;
-    }
-    if (!cfg->auth_introspect_client[0] != !cfg->auth_introspect_secret[0]) {
-        snprintf(err, errlen,
-                 "auth-introspection-client and auth-introspection-secret go together");
-        return -1;
-    }
-    for (int i = 0; i < cfg->auth_scopes.n; i++)
-        if (!cfg->auth_scopes.v[i][0] || strpbrk(cfg->auth_scopes.v[i], " \"\\")) {
-            snprintf(err, errlen, "auth-scopes: '%s' is not a scope token", cfg->auth_scopes.v[i]);
-            return -1;
-        }
-    return 0;
-}
 
 /* ---- the audit log and counters ---- */
 
@@ -917,7 +841,7 @@ struct mcpgw_auth *mcpgw_auth_new(struct event_base *base, const struct mcpgw_no
 {
     struct mcpgw_auth *a;
     size_t ol, k = 0;
-    int mode = mode_parse(cfg->auth);
+    int mode = mcpgw_node_config_auth_mode(cfg->auth);
     if (mode <= 0)
         return NULL;
     a = xcalloc(1, sizeof(*a));
@@ -929,7 +853,7 @@ struct mcpgw_auth *mcpgw_auth_new(struct event_base *base, const struct mcpgw_no
     a->jc.issuer = cfg->auth_issuer;
     a->jc.audience = cfg->auth_resource;
     a->jc.skew_s = (int64_t)(cfg->auth_skew_ms / 1000);
-    ol = origin_len(cfg->auth_resource);
+    ol = mcpgw_node_config_origin_len(cfg->auth_resource);
     a->res_path = cfg->auth_resource + ol;
     /* RFC 9728 §3.1: the well-known part goes between the origin and the resource's path. */
     snprintf(a->meta_url, sizeof(a->meta_url), "%.*s%s%s", (int)ol, cfg->auth_resource, WELL_KNOWN,

@@ -41,10 +41,6 @@ struct mcpgw_auth_who {
                                                  API key */
 };
 
-/* Check the auth settings together (called by the config validation): mode known, what the
- * mode needs is set, the resource is an absolute http(s) URL. Returns 0 or -1 with err. */
-int mcpgw_auth_config_check(const struct mcpgw_node_config *cfg, char *err, size_t errlen);
-
 /* The resource server of a node with --auth other than off (NULL when it is off: the caller
  * then skips every hook, so the unauthenticated path costs nothing). cfg is borrowed for the
  * server's life. Requests parked while the JWKS is fetched are handed to retry(c, req, arg)

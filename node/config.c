@@ -5,7 +5,6 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "node/upcfg.h"
-#include "node/auth.h"
 #include "node/store.h"
 
 #include <stdio.h>
@@ -205,6 +204,83 @@ static int addr_ok(const char *name, const char *v, char *err, size_t errlen)
     return 0;
 }
 
+int mcpgw_node_config_auth_mode(const char *s)
+{
+    if (strcmp(s, "off") == 0)
+        return 0;
+    if (strcmp(s, "jwt") == 0)
+        return MCPGW_AUTH_MODE_JWT;
+    if (strcmp(s, "apikey") == 0)
+        return MCPGW_AUTH_MODE_APIKEY;
+    if (strcmp(s, "both") == 0)
+        return MCPGW_AUTH_MODE_JWT | MCPGW_AUTH_MODE_APIKEY;
+    return -1;
+}
+
+/* The scheme://authority part's length of an absolute http(s) URL, or 0. */
+size_t mcpgw_node_config_origin_len(const char *url)
+{
+    const char *p;
+    if (strncmp(url, "https://", 8) == 0)
+        p = url + 8;
+    else if (strncmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else
+        return 0;
+    if (!*p || *p == '/')
+        return 0;
+    while (*p && *p != '/' && *p != '?' && *p != '#')
+        p++;
+    return *p == '?' || *p == '#' ? 0 : (size_t)(p - url);
+}
+
+/* The auth-* settings hang together (the node as a resource server: docs/security.md). */
+static int auth_ok(const struct mcpgw_node_config *cfg, char *err, size_t errlen)
+{
+    int mode = mcpgw_node_config_auth_mode(cfg->auth);
+    if (mode < 0) {
+        snprintf(err, errlen, "auth '%s' is not a mode (off, jwt, apikey or both)", cfg->auth);
+        return -1;
+    }
+    if (mode == 0)
+        return 0;
+    if (!cfg->auth_resource[0] || !mcpgw_node_config_origin_len(cfg->auth_resource)) {
+        snprintf(err, errlen,
+                 "auth-resource must be this gateway's public URL of /mcp, as clients reach it "
+                 "(e.g. https://mcp.example.com/mcp), with --auth %s",
+                 cfg->auth);
+        return -1;
+    }
+    if ((mode & MCPGW_AUTH_MODE_JWT) && (!cfg->auth_issuer[0] || !cfg->auth_jwks_url[0])) {
+        snprintf(err, errlen, "--auth %s needs auth-issuer and auth-jwks-url", cfg->auth);
+        return -1;
+    }
+    if (strchr(cfg->auth_issuer, ' ')) {
+        snprintf(err, errlen, "auth-issuer must not contain a space");
+        return -1;
+    }
+    if ((mode & MCPGW_AUTH_MODE_APIKEY) && !cfg->auth_apikeys[0] && !cfg->auth_apikeys_env[0]) {
+        snprintf(err, errlen, "--auth %s needs auth-apikeys FILE or auth-apikeys-env VAR",
+                 cfg->auth);
+        return -1;
+    }
+    if (cfg->auth_introspect_url[0] && !mcpgw_node_config_origin_len(cfg->auth_introspect_url)) {
+        snprintf(err, errlen, "auth-introspection-url must be an http(s) URL");
+        return -1;
+    }
+    if (!cfg->auth_introspect_client[0] != !cfg->auth_introspect_secret[0]) {
+        snprintf(err, errlen,
+                 "auth-introspection-client and auth-introspection-secret go together");
+        return -1;
+    }
+    for (int i = 0; i < cfg->auth_scopes.n; i++)
+        if (!cfg->auth_scopes.v[i][0] || strpbrk(cfg->auth_scopes.v[i], " \"\\")) {
+            snprintf(err, errlen, "auth-scopes: '%s' is not a scope token", cfg->auth_scopes.v[i]);
+            return -1;
+        }
+    return 0;
+}
+
 int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, size_t errlen)
 {
     if (!node_id_ok(cfg->node_id)) {
@@ -243,7 +319,7 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
                  (unsigned long long)UINT32_MAX);
         return -1;
     }
-    if (mcpgw_auth_config_check(cfg, err, errlen) < 0)
+    if (auth_ok(cfg, err, errlen) < 0)
         return -1;
     if (cfg->allowed_hosts.n == 0) {
         snprintf(err, errlen, "allowed-hosts is empty: every request would be refused (403)");

@@ -70,6 +70,12 @@ struct mcpgw_node_config {
  * unless an upstream is configured). */
 int mcpgw_node_config_builtins(const struct mcpgw_node_config *cfg);
 
+/* --auth MODE as bits (MCPGW_AUTH_MODE_*): 0 for off, -1 for a word that is no mode. */
+enum { MCPGW_AUTH_MODE_JWT = 1, MCPGW_AUTH_MODE_APIKEY = 2 };
+int mcpgw_node_config_auth_mode(const char *s);
+/* Length of the origin ("https://host:port") of an http(s) URL, or 0 when url is none. */
+size_t mcpgw_node_config_origin_len(const char *url);
+
 /* Every field to its default (lists allocated: free with mcpgw_node_config_free). */
 void mcpgw_node_config_defaults(struct mcpgw_node_config *cfg);
 
