@@ -204,3 +204,14 @@ int mcpgw_parse_duration_ms(const char *s, uint64_t *out_ms)
     *out_ms = (uint64_t)v;
     return 0;
 }
+
+void mcpgw_url_redact(const char *url, char *out, size_t outlen)
+{
+    const char *at = strrchr(url, '@'), *scheme = strstr(url, "://"), *colon = NULL;
+    if (at && scheme && scheme < at)
+        colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
+    if (!colon)
+        snprintf(out, outlen, "%s", url);
+    else
+        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
+}

@@ -36,4 +36,8 @@ int mcpgw_parse_duration_ms(const char *s, uint64_t *out_ms);
 
 #define MCPGW_ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
+/* A URL fit for logs (a store URL, say): the password of scheme://user:password@host is replaced by
+ * "***". */
+void mcpgw_url_redact(const char *url, char *out, size_t outlen);
+
 #endif

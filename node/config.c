@@ -5,7 +5,6 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "node/upcfg.h"
-#include "node/store.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -290,7 +289,7 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
     }
     if (strcmp(cfg->store, "memory") != 0 && strncmp(cfg->store, "redis://", 8) != 0) {
         char shown[256];
-        mcpgw_store_url_redact(cfg->store, shown, sizeof(shown));
+        mcpgw_url_redact(cfg->store, shown, sizeof(shown));
         snprintf(err, errlen, "store '%s' is not supported (memory or redis://HOST:PORT)", shown);
         return -1;
     }

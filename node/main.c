@@ -277,7 +277,7 @@ int main(int argc, char **argv)
     event_add(sigterm, NULL);
     event_add(sigint, NULL);
     event_add(reload.ev, NULL);
-    mcpgw_store_url_redact(node.cfg.store, err, sizeof(err));
+    mcpgw_url_redact(node.cfg.store, err, sizeof(err));
     log_info("listening on http://%s/mcp (store %s, %u shards, idle expiry %llus)", node.cfg.listen,
              err, 1u << node.cfg.shard_bits, (unsigned long long)(node.cfg.session_idle_ms / 1000));
     event_base_dispatch(node.base);

@@ -220,17 +220,6 @@ void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_s
     st->ops->create(st, s, done, arg);
 }
 
-void mcpgw_store_url_redact(const char *url, char *out, size_t outlen)
-{
-    const char *at = strrchr(url, '@'), *scheme = strstr(url, "://"), *colon = NULL;
-    if (at && scheme && scheme < at)
-        colon = memchr(scheme + 3, ':', (size_t)(at - scheme - 3));
-    if (!colon)
-        snprintf(out, outlen, "%s", url);
-    else
-        snprintf(out, outlen, "%.*s:***%s", (int)(colon - url), url, at);
-}
-
 void mcpgw_store_set_claimant(struct mcpgw_store *st, const char *principal)
 {
     st->claimant = principal;

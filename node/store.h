@@ -107,8 +107,6 @@ int mcpgw_store_up(const struct mcpgw_store *st);
 void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
                         void *arg);
 /* Take a session this node does not hold: see docs/replication.md. */
-/* A store URL fit for logs: the password of scheme://user:password@host is replaced by "***". */
-void mcpgw_store_url_redact(const char *url, char *out, size_t outlen);
 
 /* The principal the claims started from now on are made for (borrowed until the next call;
  * NULL: any). A claim for a session whose record names another principal changes nothing (the

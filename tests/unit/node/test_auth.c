@@ -130,15 +130,15 @@ END_TEST
 START_TEST(test_store_url_is_logged_without_its_password)
 {
     char out[256];
-    mcpgw_store_url_redact("redis://mcpgw:pw@127.0.0.1:6379", out, sizeof(out));
+    mcpgw_url_redact("redis://mcpgw:pw@127.0.0.1:6379", out, sizeof(out));
     ck_assert_str_eq(out, "redis://mcpgw:***@127.0.0.1:6379");
-    mcpgw_store_url_redact("redis://:pw@h:1", out, sizeof(out));
+    mcpgw_url_redact("redis://:pw@h:1", out, sizeof(out));
     ck_assert_str_eq(out, "redis://:***@h:1");
-    mcpgw_store_url_redact("redis://h:1", out, sizeof(out));
+    mcpgw_url_redact("redis://h:1", out, sizeof(out));
     ck_assert_str_eq(out, "redis://h:1");
-    mcpgw_store_url_redact("rediss://u:pw@h:1", out, sizeof(out)); /* a typo still hides it */
+    mcpgw_url_redact("rediss://u:pw@h:1", out, sizeof(out)); /* a typo still hides it */
     ck_assert_str_eq(out, "rediss://u:***@h:1");
-    mcpgw_store_url_redact("memory", out, sizeof(out));
+    mcpgw_url_redact("memory", out, sizeof(out));
     ck_assert_str_eq(out, "memory");
 }
 END_TEST
