@@ -331,8 +331,11 @@ static const char *required(struct req *r, const char *key)
 /* An MRTR round (mrtr.c) answered; 0 when name is not one. */
 static int try_round(struct req *r, const char *name)
 {
-    struct mcpgw_mrtr_req q = {r->n->state_ring,      r->m->method, name, r->m->params, r->caps, "",
-                               r->n->cfg.state_ttl_ms};
+    /* The principal is the request's (transport.c sets it while the request is dispatched; a
+     * round is answered before that returns), "" without authentication. */
+    const char *who = r->n->req_principal ? r->n->req_principal : "";
+    struct mcpgw_mrtr_req q = {
+        r->n->state_ring, r->m->method, name, r->m->params, r->caps, who, r->n->cfg.state_ttl_ms};
     struct mcpgw_mrtr_answer a;
     if (!mcpgw_mrtr_serve(&q, &a))
         return 0;

@@ -21,7 +21,7 @@ struct mcpgw_mrtr_req {
     const char *name;      /* the tool or prompt */
     json_object *params;   /* the request's params (arguments, inputResponses, requestState) */
     json_object *caps;     /* _meta io.modelcontextprotocol/clientCapabilities */
-    const char *principal; /* "" until authentication exists */
+    const char *principal; /* who asked (node/auth.h); "" without authentication */
     uint64_t ttl_ms;       /* lifetime of the requestState this round issues */
 };
 

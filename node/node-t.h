@@ -80,7 +80,8 @@ struct mcpgw_node {
     struct mcpgw_seal_ring *state_ring; /* seals MRTR requestState (node/era26.c) */
     struct mcpgw_auth *auth;            /* NULL with --auth off */
     /* The authenticated principal of the request being handled, borrowed while its handler
-     * runs (initialize binds the new session to it); NULL without authentication. */
+     * runs (initialize binds the new session to it, an MRTR round its requestState); NULL without
+     * authentication. */
     const char *req_principal;
     struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
     struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */

@@ -396,7 +396,9 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         (p->msg.kind != MCPGW_JSONRPC_RESULT && p->msg.kind != MCPGW_JSONRPC_ERROR &&
          !mcpgw_http_find(&req->head, "mcp-session-id") &&
          strcmp(p->msg.method, "initialize") != 0 && mcpgw_era26_claims(&p->msg))) {
+        n->req_principal = principal; /* MRTR binds requestState to it */
         mcpgw_era26_post(n, c, &req->head, &p->msg);
+        n->req_principal = NULL;
         pending_free(p);
         return;
     }

@@ -4,7 +4,8 @@
 # passes except the tasks extension's, not served yet) and --requirements 2025-11-25 (all), and
 # what the suite does not probe: a sealed requestState is refused once expired, on another
 # request, or under another cluster's key, and continues on the node that did not issue it when
-# both hold the same key ring; GET without a session is 405 for a 2026-07-28 client.
+# both hold the same key ring, and only for the principal it was issued to; GET without a
+# session is 405 for a 2026-07-28 client.
 # mcpgw-timeout: 900
 source "$(dirname "$0")/../lib/common.sh"
 CONF="$MCPGW_NPM/node_modules/conformance-next/dist/index.js"
@@ -15,6 +16,12 @@ openssl rand -hex 32 >"$MCPGW_TMP/other.keys"
 mcpgw_node n1 17710 --state-keyring "$MCPGW_TMP/state.keys"
 mcpgw_node n2 17711 --state-keyring "$MCPGW_TMP/state.keys" --state-ttl 1s
 mcpgw_node n3 17712 --state-keyring "$MCPGW_TMP/other.keys"
+# n4 authenticates with API keys: a requestState is bound to the principal it was issued to.
+KEY_A=key-a-$(openssl rand -hex 16) KEY_B=key-b-$(openssl rand -hex 16)
+printf 'alice %s\nbob %s\n' "$(printf %s "$KEY_A" | sha256sum | cut -d' ' -f1)" \
+    "$(printf %s "$KEY_B" | sha256sum | cut -d' ' -f1)" >"$MCPGW_TMP/apikeys"
+mcpgw_node n4 17713 --state-keyring "$MCPGW_TMP/state.keys" --auth apikey \
+    --auth-apikeys "$MCPGW_TMP/apikeys" --auth-resource http://127.0.0.1:17713/mcp
 
 # run_suite REVISION: the suite against n1; prints its summary; fails on a failed scenario that
 # is not the tasks extension's.
@@ -41,6 +48,7 @@ post() {
     method=$(jq -r .method <<<"$2")
     name=$(jq -r '.params.name // .params.uri // empty' <<<"$2")
     curl -sS -X POST "http://127.0.0.1:$1/mcp" -H 'Content-Type: application/json' \
+        ${TOKEN:+-H "Authorization: Bearer $TOKEN"} \
         -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
         -H "Mcp-Method: $method" ${name:+-H "Mcp-Name: $name"} --data-binary "$2"
 }
@@ -76,6 +84,15 @@ jq -e '.error.code == -32602 and (.error.message | contains("expired"))' <<<"$r"
     fail "an expired requestState was not refused as expired: $r"
 pass "an expired requestState is refused"
 
+r=$(TOKEN=$KEY_A call 17713 test_input_required_result_request_state)
+state3=$(jq -r .result.requestState <<<"$r")
+[ -n "$state3" ] && [ "$state3" != null ] || fail "alice's round 1 gave no requestState: $r"
+r=$(TOKEN=$KEY_B call 17713 test_input_required_result_request_state "$ANSWER,\"requestState\":\"$state3\"")
+jq -e '.error.code == -32602' <<<"$r" >/dev/null || fail "bob continued alice's round: $r"
+r=$(TOKEN=$KEY_A call 17713 test_input_required_result_request_state "$ANSWER,\"requestState\":\"$state3\"")
+jq -e '.result.resultType == "complete"' <<<"$r" >/dev/null || fail "alice could not continue her own round: $r"
+pass "a requestState continues only for the principal it was issued to"
+
 code=$(curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:17710/mcp \
     -H 'Accept: text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28')
 [ "$code" = 405 ] || fail "GET without a session from a 2026-07-28 client: $code, expected 405"
@@ -83,7 +100,7 @@ code=$(curl -sS -o /dev/null -w '%{http_code}' -X DELETE http://127.0.0.1:17710/
     -H 'MCP-Protocol-Version: 2026-07-28')
 [ "$code" = 405 ] || fail "DELETE without a session from a 2026-07-28 client: $code, expected 405"
 # A clean stop, so that a sanitized build (MCPGW_BUILD=build-asan) reports leaks.
-for n in n1 n2 n3; do
+for n in n1 n2 n3 n4; do
     pid_var=PID_$n
     kill -TERM "${!pid_var}"
     rc=0
