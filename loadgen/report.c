@@ -304,39 +304,36 @@ static json_object *config_obj(const struct mcpgw_lg_config *cfg)
     return o;
 }
 
-static json_object *build_json(const struct mcpgw_lg_result *r)
+/* The "phases" object: how long the ramp, the load and the whole run took, and when. */
+static json_object *phases_obj(const struct mcpgw_lg_result *r)
 {
-    const struct mcpgw_lg_config *cfg = r->cfg;
-    json_object *root = json_object_new_object(), *o, *a;
-    double secs = load_s(r);
-
-    json_object_object_add(root, "tool", json_object_new_string("mcpgw-loadgen"));
-    json_object_object_add(root, "report_version", json_object_new_int(1));
-    json_object_object_add(root, "started_at", json_object_new_string(r->started_at));
-    json_object_object_add(root, "config", config_obj(cfg));
-    o = json_object_new_object();
+    json_object *o = json_object_new_object();
     json_object_object_add(o, "ramp_s", jd(span_s(r->t0_us, r->ready_us ? r->ready_us : r->go_us)));
-    json_object_object_add(o, "load_s", jd(secs));
+    json_object_object_add(o, "load_s", jd(load_s(r)));
     json_object_object_add(o, "total_s", jd(span_s(r->t0_us, r->end_us)));
     json_object_object_add(o, "load_start_s", jd(rel_s(r, r->go_us)));
     json_object_object_add(o, "load_end_s", jd(rel_s(r, r->stop_us)));
-    json_object_object_add(root, "phases", o);
-    json_object_object_add(root, "interrupted", json_object_new_boolean(r->interrupted));
-    json_object_object_add(root, "aborted", json_object_new_boolean(r->aborted));
-    json_object_object_add(root, "abort_reason",
-                           r->aborted ? json_object_new_string(r->abort_reason) : NULL);
-    json_object_object_add(root, "workers_lost", ju(r->workers_lost));
+    return o;
+}
 
-    o = json_object_new_object();
-    json_object_object_add(o, "target", ju(cfg->sessions));
+/* The "sessions" object: target, outcomes and setup latency. */
+static json_object *sessions_obj(const struct mcpgw_lg_result *r)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "target", ju(r->cfg->sessions));
     json_object_object_add(o, "attempted", ju(r->c[LG_C_SESS_ATTEMPTED]));
     json_object_object_add(o, "established", ju(r->c[LG_C_SESS_ESTABLISHED]));
     json_object_object_add(o, "failed", ju(r->c[LG_C_SESS_FAILED]));
     json_object_object_add(o, "lost", ju(r->c[LG_C_SESS_LOST]));
     json_object_object_add(o, "setup_ms", lat_obj(r->setup));
-    json_object_object_add(root, "sessions", o);
+    return o;
+}
 
-    o = json_object_new_object();
+/* The "requests" object: echo call outcomes, rate, latency and the whole histogram. */
+static json_object *requests_obj(const struct mcpgw_lg_result *r)
+{
+    json_object *o = json_object_new_object(), *a;
+    double secs = load_s(r);
     json_object_object_add(o, "ok", ju(r->c[LG_C_REQ_OK]));
     json_object_object_add(o, "failed", ju(r->c[LG_C_REQ_FAILED]));
     json_object_object_add(o, "retried", ju(r->c[LG_C_REQ_RETRIED]));
@@ -350,16 +347,25 @@ static json_object *build_json(const struct mcpgw_lg_result *r)
     a = json_object_new_array();
     mcpgw_lathist_foreach(r->lat, add_bucket, a);
     json_object_object_add(o, "histogram_us", a);
-    json_object_object_add(root, "requests", o);
+    return o;
+}
 
-    o = json_object_new_object();
+/* The "streams" object: GET stream counters. */
+static json_object *streams_obj(const struct mcpgw_lg_result *r)
+{
+    json_object *o = json_object_new_object();
     json_object_object_add(o, "opened", ju(r->c[LG_C_STREAM_OPENED]));
     json_object_object_add(o, "dropped", ju(r->c[LG_C_STREAM_DROPPED]));
     json_object_object_add(o, "resumed", ju(r->c[LG_C_STREAM_RESUMED]));
     json_object_object_add(o, "failed", ju(r->c[LG_C_STREAM_FAILED]));
-    json_object_object_add(root, "streams", o);
+    return o;
+}
 
-    o = json_object_new_object();
+/* The "notifications" object: the note writer and what the subscribers received. */
+static json_object *notifications_obj(const struct mcpgw_lg_result *r)
+{
+    const struct mcpgw_lg_config *cfg = r->cfg;
+    json_object *o = json_object_new_object();
     json_object_object_add(o, "note",
                            cfg->subscribe[0] ? json_object_new_string(cfg->subscribe) : NULL);
     json_object_object_add(o, "writes_ok", ju(r->c[LG_C_WRITE_OK]));
@@ -372,34 +378,41 @@ static json_object *build_json(const struct mcpgw_lg_result *r)
     json_object_object_add(o, "duplicated", ju(r->duplicated));
     json_object_object_add(o, "lost", ju(r->lost));
     json_object_object_add(o, "events_received", ju(r->c[LG_C_NOTIF_RECEIVED]));
-    json_object_object_add(root, "notifications", o);
+    return o;
+}
 
-    a = json_object_new_array();
+/* The "sessions_per_node" array: sessions established and alive, by node. */
+static json_object *nodes_arr(const struct mcpgw_lg_result *r)
+{
+    json_object *a = json_object_new_array();
     for (uint32_t i = 0; i < r->nnodes; i++) {
-        o = json_object_new_object();
+        json_object *o = json_object_new_object();
         json_object_object_add(o, "node", json_object_new_string(r->nodes[i].name));
         json_object_object_add(o, "established", ju(r->nodes[i].established));
         json_object_object_add(o, "alive", ju(r->nodes[i].alive));
         json_object_array_add(a, o);
     }
-    json_object_object_add(root, "sessions_per_node", a);
+    return a;
+}
 
-    o = json_object_new_object();
-    json_object_object_add(o, "t_s", jd(r->peak.t_s));
-    json_object_object_add(o, "sessions_open", ju(r->peak.sessions_open));
-    json_object_object_add(o, "streams_open", ju(r->peak.streams_open));
-    {
-        json_object *t = json_object_new_object();
-        json_object_object_add(t, "inuse", json_object_new_int64(r->peak.ss.tcp_inuse));
-        json_object_object_add(t, "orphan", json_object_new_int64(r->peak.ss.tcp_orphan));
-        json_object_object_add(t, "tw", json_object_new_int64(r->peak.ss.tcp_tw));
-        json_object_object_add(t, "alloc", json_object_new_int64(r->peak.ss.tcp_alloc));
-        json_object_object_add(t, "mem_pages", json_object_new_int64(r->peak.ss.tcp_mem_pages));
-        json_object_object_add(t, "mem_bytes",
-                               json_object_new_int64(r->peak.ss.tcp_mem_pages * r->page_size));
-        json_object_object_add(o, "tcp", t);
-    }
-    a = json_object_new_array();
+/* The peak's "tcp" object: the kernel's TCP socket counters at the peak. */
+static json_object *peak_tcp_obj(const struct mcpgw_lg_result *r)
+{
+    json_object *t = json_object_new_object();
+    json_object_object_add(t, "inuse", json_object_new_int64(r->peak.ss.tcp_inuse));
+    json_object_object_add(t, "orphan", json_object_new_int64(r->peak.ss.tcp_orphan));
+    json_object_object_add(t, "tw", json_object_new_int64(r->peak.ss.tcp_tw));
+    json_object_object_add(t, "alloc", json_object_new_int64(r->peak.ss.tcp_alloc));
+    json_object_object_add(t, "mem_pages", json_object_new_int64(r->peak.ss.tcp_mem_pages));
+    json_object_object_add(t, "mem_bytes",
+                           json_object_new_int64(r->peak.ss.tcp_mem_pages * r->page_size));
+    return t;
+}
+
+/* The peak's "processes" array: each mcpgw process's memory at the peak. */
+static json_object *peak_procs_arr(const struct mcpgw_lg_result *r)
+{
+    json_object *a = json_object_new_array();
     for (int i = 0; i < r->peak.nprocs; i++) {
         const struct mcpgw_proc_sample *p = &r->peak.procs[i];
         json_object *q = json_object_new_object();
@@ -410,96 +423,142 @@ static json_object *build_json(const struct mcpgw_lg_result *r)
         json_object_object_add(q, "hwm_kb", ju(p->hwm_kb));
         json_object_array_add(a, q);
     }
-    json_object_object_add(o, "processes", a);
-    {
-        struct mem_estimate m;
-        json_object *mo = json_object_new_object();
-        memory_estimate(r, &m);
-        json_object_object_add(mo, "userspace_b", m.have_user ? jd(m.user_b) : NULL);
-        json_object_object_add(mo, "kernel_b", m.have_kernel ? jd(m.kernel_b) : NULL);
-        json_object_object_add(mo, "total_b", m.have_kernel ? jd(m.user_b + m.kernel_b) : NULL);
-        json_object_object_add(mo, "slab_delta_b", m.have_kernel ? jd(m.slab_delta_b) : NULL);
-        json_object_object_add(mo, "sockets_added",
-                               m.have_kernel ? json_object_new_int64(m.sockets_added) : NULL);
-        json_object_object_add(mo, "server_sockets",
-                               m.have_kernel ? json_object_new_int64(m.server_sockets) : NULL);
-        json_object_object_add(mo, "kernel_per_socket_b",
-                               m.have_kernel ? jd(m.per_socket_b) : NULL);
-        json_object_object_add(o, "memory_per_session", mo);
-    }
-    json_object_object_add(root, "peak", o);
+    return a;
+}
 
-    a = json_object_new_array();
-    for (uint32_t i = 0; i < r->ndrills; i++) {
-        const struct mcpgw_lg_drill_result *d = &r->drills[i];
-        json_object *w = json_object_new_object(), *rec = json_object_new_object();
-        double dur, recmax;
-        drill_window(d, &dur, &recmax);
-        o = json_object_new_object();
-        json_object_object_add(o, "spec", json_object_new_string(d->d.spec));
-        json_object_object_add(o, "kind", json_object_new_string(mcpgw_drill_kind_str(d->d.kind)));
-        json_object_object_add(o, "target", json_object_new_string(d->d.target));
-        json_object_object_add(o, "performed", json_object_new_boolean(d->performed));
-        json_object_object_add(o, "error", d->error[0] ? json_object_new_string(d->error) : NULL);
-        json_object_object_add(o, "pid", json_object_new_int(d->pid));
-        json_object_object_add(o, "at_s", jd(d->at_s));
-        json_object_object_add(o, "resumed_at_s", d->resumed_at_s > 0 ? jd(d->resumed_at_s) : NULL);
-        json_object_object_add(o, "affected_sessions", ju(d->affected));
-        json_object_object_add(o, "recovered_sessions", ju(d->recovered));
-        json_object_object_add(o, "lost_sessions", ju(d->lost));
-        json_object_object_add(w, "start_s",
-                               d->first_err_us ? jd(rel_s(r, d->first_err_us)) : NULL);
-        json_object_object_add(w, "end_s", d->last_err_us ? jd(rel_s(r, d->last_err_us)) : NULL);
-        json_object_object_add(w, "duration_ms", jd(dur));
-        json_object_object_add(o, "error_window", w);
-        json_object_object_add(rec, "count", ju(mcpgw_lathist_count(d->recovery)));
-        json_object_object_add(rec, "p50", jd(ms(mcpgw_lathist_percentile(d->recovery, 50))));
-        json_object_object_add(rec, "p99", jd(ms(mcpgw_lathist_percentile(d->recovery, 99))));
-        json_object_object_add(rec, "max", jd(recmax));
-        json_object_object_add(o, "recovery_ms", rec);
-        {
-            double lr = latency_recovery_s(r, d);
-            json_object_object_add(o, "latency_recovery_s", lr >= 0 ? jd(lr) : NULL);
-        }
-        json_object_array_add(a, o);
-    }
-    json_object_object_add(root, "drills", a);
+/* The peak's "memory_per_session" object: the estimate, null where it cannot be made. */
+static json_object *memory_obj(const struct mcpgw_lg_result *r)
+{
+    struct mem_estimate m;
+    json_object *mo = json_object_new_object();
+    memory_estimate(r, &m);
+    json_object_object_add(mo, "userspace_b", m.have_user ? jd(m.user_b) : NULL);
+    json_object_object_add(mo, "kernel_b", m.have_kernel ? jd(m.kernel_b) : NULL);
+    json_object_object_add(mo, "total_b", m.have_kernel ? jd(m.user_b + m.kernel_b) : NULL);
+    json_object_object_add(mo, "slab_delta_b", m.have_kernel ? jd(m.slab_delta_b) : NULL);
+    json_object_object_add(mo, "sockets_added",
+                           m.have_kernel ? json_object_new_int64(m.sockets_added) : NULL);
+    json_object_object_add(mo, "server_sockets",
+                           m.have_kernel ? json_object_new_int64(m.server_sockets) : NULL);
+    json_object_object_add(mo, "kernel_per_socket_b", m.have_kernel ? jd(m.per_socket_b) : NULL);
+    return mo;
+}
 
-    a = json_object_new_array();
+/* The "peak" object: the busiest moment's sessions, sockets, processes and memory. */
+static json_object *peak_obj(const struct mcpgw_lg_result *r)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "t_s", jd(r->peak.t_s));
+    json_object_object_add(o, "sessions_open", ju(r->peak.sessions_open));
+    json_object_object_add(o, "streams_open", ju(r->peak.streams_open));
+    json_object_object_add(o, "tcp", peak_tcp_obj(r));
+    json_object_object_add(o, "processes", peak_procs_arr(r));
+    json_object_object_add(o, "memory_per_session", memory_obj(r));
+    return o;
+}
+
+/* One element of the "drills" array: what the drill did and how the sessions came through. */
+static json_object *drill_obj(const struct mcpgw_lg_result *r,
+                              const struct mcpgw_lg_drill_result *d)
+{
+    json_object *o = json_object_new_object(), *w = json_object_new_object(),
+                *rec = json_object_new_object();
+    double dur, recmax, lr;
+    drill_window(d, &dur, &recmax);
+    json_object_object_add(o, "spec", json_object_new_string(d->d.spec));
+    json_object_object_add(o, "kind", json_object_new_string(mcpgw_drill_kind_str(d->d.kind)));
+    json_object_object_add(o, "target", json_object_new_string(d->d.target));
+    json_object_object_add(o, "performed", json_object_new_boolean(d->performed));
+    json_object_object_add(o, "error", d->error[0] ? json_object_new_string(d->error) : NULL);
+    json_object_object_add(o, "pid", json_object_new_int(d->pid));
+    json_object_object_add(o, "at_s", jd(d->at_s));
+    json_object_object_add(o, "resumed_at_s", d->resumed_at_s > 0 ? jd(d->resumed_at_s) : NULL);
+    json_object_object_add(o, "affected_sessions", ju(d->affected));
+    json_object_object_add(o, "recovered_sessions", ju(d->recovered));
+    json_object_object_add(o, "lost_sessions", ju(d->lost));
+    json_object_object_add(w, "start_s", d->first_err_us ? jd(rel_s(r, d->first_err_us)) : NULL);
+    json_object_object_add(w, "end_s", d->last_err_us ? jd(rel_s(r, d->last_err_us)) : NULL);
+    json_object_object_add(w, "duration_ms", jd(dur));
+    json_object_object_add(o, "error_window", w);
+    json_object_object_add(rec, "count", ju(mcpgw_lathist_count(d->recovery)));
+    json_object_object_add(rec, "p50", jd(ms(mcpgw_lathist_percentile(d->recovery, 50))));
+    json_object_object_add(rec, "p99", jd(ms(mcpgw_lathist_percentile(d->recovery, 99))));
+    json_object_object_add(rec, "max", jd(recmax));
+    json_object_object_add(o, "recovery_ms", rec);
+    lr = latency_recovery_s(r, d);
+    json_object_object_add(o, "latency_recovery_s", lr >= 0 ? jd(lr) : NULL);
+    return o;
+}
+
+/* The "moments" array: the marks on the plots. */
+static json_object *moments_arr(const struct mcpgw_lg_result *r)
+{
+    json_object *a = json_object_new_array();
     for (uint32_t i = 0; i < r->nmoments; i++) {
-        o = json_object_new_object();
+        json_object *o = json_object_new_object();
         json_object_object_add(o, "t_s", jd(r->moments[i].t_s));
         json_object_object_add(o, "label", json_object_new_string(r->moments[i].label));
         json_object_array_add(a, o);
     }
-    json_object_object_add(root, "moments", a);
+    return a;
+}
 
+/* One element of the "timeline" array: second s's counters, latency and gauges. */
+static json_object *sec_obj(const struct mcpgw_lg_sec *x, uint32_t s)
+{
+    json_object *o = json_object_new_object();
+    json_object_object_add(o, "t", json_object_new_int((int)s));
+    json_object_object_add(o, "ok", ju(x->c[LG_C_REQ_OK]));
+    json_object_object_add(o, "failed", ju(x->c[LG_C_REQ_FAILED]));
+    json_object_object_add(o, "retried", ju(x->c[LG_C_REQ_RETRIED]));
+    json_object_object_add(o, "p50_ms", jd(ms(x->p50)));
+    json_object_object_add(o, "p90_ms", jd(ms(x->p90)));
+    json_object_object_add(o, "p99_ms", jd(ms(x->p99)));
+    json_object_object_add(o, "p999_ms", jd(ms(x->p999)));
+    json_object_object_add(o, "max_ms", jd(ms(x->max)));
+    json_object_object_add(o, "established", ju(x->c[LG_C_SESS_ESTABLISHED]));
+    json_object_object_add(o, "sessions_lost", ju(x->c[LG_C_SESS_LOST]));
+    json_object_object_add(o, "notifications", ju(x->c[LG_C_NOTIF_RECEIVED]));
+    json_object_object_add(o, "streams_dropped", ju(x->c[LG_C_STREAM_DROPPED]));
+    json_object_object_add(o, "sessions_open", ju(x->g[LG_G_SESSIONS_OPEN]));
+    json_object_object_add(o, "streams_open", ju(x->g[LG_G_STREAMS_OPEN]));
+    json_object_object_add(o, "connections", ju(x->g[LG_G_CONNS]));
+    json_object_object_add(o, "inflight", ju(x->g[LG_G_INFLIGHT]));
+    json_object_object_add(o, "backlog", ju(x->g[LG_G_BACKLOG]));
+    json_object_object_add(o, "tcp_mem_pages", json_object_new_int64(x->tcp_mem_pages));
+    json_object_object_add(o, "mcpgw_rss_kb", ju(x->rss_kb));
+    return o;
+}
+
+/* The whole report, in the order of docs/loadgen.md. */
+static json_object *build_json(const struct mcpgw_lg_result *r)
+{
+    json_object *root = json_object_new_object(), *a;
+
+    json_object_object_add(root, "tool", json_object_new_string("mcpgw-loadgen"));
+    json_object_object_add(root, "report_version", json_object_new_int(1));
+    json_object_object_add(root, "started_at", json_object_new_string(r->started_at));
+    json_object_object_add(root, "config", config_obj(r->cfg));
+    json_object_object_add(root, "phases", phases_obj(r));
+    json_object_object_add(root, "interrupted", json_object_new_boolean(r->interrupted));
+    json_object_object_add(root, "aborted", json_object_new_boolean(r->aborted));
+    json_object_object_add(root, "abort_reason",
+                           r->aborted ? json_object_new_string(r->abort_reason) : NULL);
+    json_object_object_add(root, "workers_lost", ju(r->workers_lost));
+    json_object_object_add(root, "sessions", sessions_obj(r));
+    json_object_object_add(root, "requests", requests_obj(r));
+    json_object_object_add(root, "streams", streams_obj(r));
+    json_object_object_add(root, "notifications", notifications_obj(r));
+    json_object_object_add(root, "sessions_per_node", nodes_arr(r));
+    json_object_object_add(root, "peak", peak_obj(r));
     a = json_object_new_array();
-    for (uint32_t s = 0; s < r->nsecs; s++) {
-        const struct mcpgw_lg_sec *x = &r->secs[s];
-        o = json_object_new_object();
-        json_object_object_add(o, "t", json_object_new_int((int)s));
-        json_object_object_add(o, "ok", ju(x->c[LG_C_REQ_OK]));
-        json_object_object_add(o, "failed", ju(x->c[LG_C_REQ_FAILED]));
-        json_object_object_add(o, "retried", ju(x->c[LG_C_REQ_RETRIED]));
-        json_object_object_add(o, "p50_ms", jd(ms(x->p50)));
-        json_object_object_add(o, "p90_ms", jd(ms(x->p90)));
-        json_object_object_add(o, "p99_ms", jd(ms(x->p99)));
-        json_object_object_add(o, "p999_ms", jd(ms(x->p999)));
-        json_object_object_add(o, "max_ms", jd(ms(x->max)));
-        json_object_object_add(o, "established", ju(x->c[LG_C_SESS_ESTABLISHED]));
-        json_object_object_add(o, "sessions_lost", ju(x->c[LG_C_SESS_LOST]));
-        json_object_object_add(o, "notifications", ju(x->c[LG_C_NOTIF_RECEIVED]));
-        json_object_object_add(o, "streams_dropped", ju(x->c[LG_C_STREAM_DROPPED]));
-        json_object_object_add(o, "sessions_open", ju(x->g[LG_G_SESSIONS_OPEN]));
-        json_object_object_add(o, "streams_open", ju(x->g[LG_G_STREAMS_OPEN]));
-        json_object_object_add(o, "connections", ju(x->g[LG_G_CONNS]));
-        json_object_object_add(o, "inflight", ju(x->g[LG_G_INFLIGHT]));
-        json_object_object_add(o, "backlog", ju(x->g[LG_G_BACKLOG]));
-        json_object_object_add(o, "tcp_mem_pages", json_object_new_int64(x->tcp_mem_pages));
-        json_object_object_add(o, "mcpgw_rss_kb", ju(x->rss_kb));
-        json_object_array_add(a, o);
-    }
+    for (uint32_t i = 0; i < r->ndrills; i++)
+        json_object_array_add(a, drill_obj(r, &r->drills[i]));
+    json_object_object_add(root, "drills", a);
+    json_object_object_add(root, "moments", moments_arr(r));
+    a = json_object_new_array();
+    for (uint32_t s = 0; s < r->nsecs; s++)
+        json_object_array_add(a, sec_obj(&r->secs[s], s));
     json_object_object_add(root, "timeline", a);
     return root;
 }
@@ -543,45 +602,78 @@ static void row(struct evbuffer *b, const char *k, const char *fmt, ...)
     evbuffer_add_printf(b, "</td></tr>\n");
 }
 
-int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *err, size_t errlen)
-{
-    const struct mcpgw_lg_config *cfg = r->cfg;
-    struct evbuffer *b = evbuffer_new();
-    size_t n = r->nsecs;
-    double *x = xcalloc(n + 1, sizeof(double)), *ok = xcalloc(n + 1, sizeof(double)),
-           *fail = xcalloc(n + 1, sizeof(double)), *p50 = xcalloc(n + 1, sizeof(double)),
-           *p99 = xcalloc(n + 1, sizeof(double)), *mx = xcalloc(n + 1, sizeof(double)),
-           *sess = xcalloc(n + 1, sizeof(double)), *strm = xcalloc(n + 1, sizeof(double)),
-           *tcp = xcalloc(n + 1, sizeof(double)), *rss = xcalloc(n + 1, sizeof(double)),
-           *notif = xcalloc(n + 1, sizeof(double));
-    struct mcpgw_svg_marker *mk = xcalloc(r->nmoments + 1, sizeof(*mk));
-    size_t nmk = 0;
-    double secs = load_s(r);
-    int rc;
+/* The per-second series the HTML charts plot, and the moments marked on them. */
+struct html_series {
+    size_t n;
+    double *x, *ok, *fail, *p50, *p99, *mx, *sess, *strm, *tcp, *rss, *notif;
+    struct mcpgw_svg_marker *mk;
+    size_t nmk;
+};
 
+/* Fill s from r's seconds (NaN where a second has no figure) and moments. */
+static void html_series_fill(struct html_series *s, const struct mcpgw_lg_result *r)
+{
+    size_t n = r->nsecs;
+    s->n = n;
+    s->x = xcalloc(n + 1, sizeof(double));
+    s->ok = xcalloc(n + 1, sizeof(double));
+    s->fail = xcalloc(n + 1, sizeof(double));
+    s->p50 = xcalloc(n + 1, sizeof(double));
+    s->p99 = xcalloc(n + 1, sizeof(double));
+    s->mx = xcalloc(n + 1, sizeof(double));
+    s->sess = xcalloc(n + 1, sizeof(double));
+    s->strm = xcalloc(n + 1, sizeof(double));
+    s->tcp = xcalloc(n + 1, sizeof(double));
+    s->rss = xcalloc(n + 1, sizeof(double));
+    s->notif = xcalloc(n + 1, sizeof(double));
+    s->mk = xcalloc(r->nmoments + 1, sizeof(*s->mk));
+    s->nmk = 0;
     for (size_t i = 0; i < n; i++) {
-        const struct mcpgw_lg_sec *s = &r->secs[i];
-        x[i] = (double)i + 1; /* a second's figures are at its end */
-        ok[i] = (double)s->c[LG_C_REQ_OK];
-        fail[i] = (double)s->c[LG_C_REQ_FAILED];
-        p50[i] = s->c[LG_C_REQ_OK] ? ms(s->p50) : NAN;
-        p99[i] = s->c[LG_C_REQ_OK] ? ms(s->p99) : NAN;
-        mx[i] = s->c[LG_C_REQ_OK] ? ms(s->max) : NAN;
-        sess[i] = s->reports ? (double)s->g[LG_G_SESSIONS_OPEN] : NAN;
-        strm[i] = s->reports ? (double)s->g[LG_G_STREAMS_OPEN] : NAN;
-        tcp[i] = s->rss_kb ? (double)s->tcp_mem_pages * (double)r->page_size / 1048576.0 : NAN;
-        rss[i] = s->rss_kb ? (double)s->rss_kb / 1024.0 : NAN; /* 0: not sampled */
-        notif[i] = (double)s->c[LG_C_NOTIF_RECEIVED];
+        const struct mcpgw_lg_sec *c = &r->secs[i];
+        s->x[i] = (double)i + 1; /* a second's figures are at its end */
+        s->ok[i] = (double)c->c[LG_C_REQ_OK];
+        s->fail[i] = (double)c->c[LG_C_REQ_FAILED];
+        s->p50[i] = c->c[LG_C_REQ_OK] ? ms(c->p50) : NAN;
+        s->p99[i] = c->c[LG_C_REQ_OK] ? ms(c->p99) : NAN;
+        s->mx[i] = c->c[LG_C_REQ_OK] ? ms(c->max) : NAN;
+        s->sess[i] = c->reports ? (double)c->g[LG_G_SESSIONS_OPEN] : NAN;
+        s->strm[i] = c->reports ? (double)c->g[LG_G_STREAMS_OPEN] : NAN;
+        s->tcp[i] = c->rss_kb ? (double)c->tcp_mem_pages * (double)r->page_size / 1048576.0 : NAN;
+        s->rss[i] = c->rss_kb ? (double)c->rss_kb / 1024.0 : NAN; /* 0: not sampled */
+        s->notif[i] = (double)c->c[LG_C_NOTIF_RECEIVED];
     }
     for (uint32_t i = 0; i < r->nmoments; i++) {
         if (strcmp(r->moments[i].label, "ramp starts") == 0 ||
             strcmp(r->moments[i].label, "sessions ready") == 0)
             continue; /* "load starts" follows at once */
-        mk[nmk].x = r->moments[i].t_s;
-        mk[nmk].label = r->moments[i].label;
-        nmk++;
+        s->mk[s->nmk].x = r->moments[i].t_s;
+        s->mk[s->nmk].label = r->moments[i].label;
+        s->nmk++;
     }
+}
 
+/* Free what html_series_fill allocated. */
+static void html_series_free(struct html_series *s)
+{
+    free(s->x);
+    free(s->ok);
+    free(s->fail);
+    free(s->p50);
+    free(s->p99);
+    free(s->mx);
+    free(s->sess);
+    free(s->strm);
+    free(s->tcp);
+    free(s->rss);
+    free(s->notif);
+    free(s->mk);
+}
+
+/* The page head and style, the title line and the summary table. */
+static void html_summary(struct evbuffer *b, const struct mcpgw_lg_result *r)
+{
+    const struct mcpgw_lg_config *cfg = r->cfg;
+    double secs = load_s(r);
     evbuffer_add_printf(b, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
                            "<title>mcpgw-loadgen report</title>\n<style>"
                            "body{font-family:sans-serif;margin:20px;color:#222}"
@@ -636,82 +728,54 @@ int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *e
         (double)r->peak.ss.tcp_mem_pages * (double)r->page_size / 1048576.0,
         r->peak.ss.tcp_mem_pages, r->peak.ss.tcp_inuse);
     evbuffer_add_printf(b, "</table>\n");
+}
 
+/* One line chart over the run's seconds, with the moments marked, under heading h2 (NULL for
+ * none). */
+static void html_chart(struct evbuffer *b, const struct html_series *p, const char *h2,
+                       const char *title, const char *ylabel, const struct mcpgw_svg_series *s,
+                       size_t ns, int log_y)
+{
+    struct mcpgw_svg_chart c = {
+        title, "seconds since start", ylabel, p->x, p->n, s, ns, p->mk, p->nmk, log_y};
+    if (h2)
+        evbuffer_add_printf(b, "<h2>%s</h2>\n", h2);
+    mcpgw_svg_line_chart(b, &c);
+}
+
+/* The charts: throughput, latency, sessions, notifications (when subscribed), memory, and the
+ * sessions per node. */
+static void html_charts(struct evbuffer *b, const struct mcpgw_lg_result *r,
+                        const struct html_series *p)
+{
     {
-        struct mcpgw_svg_series s[2] = {{"ok/s", "#2a7", ok}, {"failed/s", "#c22", fail}};
-        struct mcpgw_svg_chart c = {"Throughput (echo calls completed per second)",
-                                    "seconds since start",
-                                    "calls/s",
-                                    x,
-                                    n,
-                                    s,
-                                    2,
-                                    mk,
-                                    nmk,
-                                    0};
-        evbuffer_add_printf(b, "<h2>Throughput</h2>\n");
-        mcpgw_svg_line_chart(b, &c);
+        struct mcpgw_svg_series s[2] = {{"ok/s", "#2a7", p->ok}, {"failed/s", "#c22", p->fail}};
+        html_chart(b, p, "Throughput", "Throughput (echo calls completed per second)", "calls/s", s,
+                   2, 0);
     }
     {
         struct mcpgw_svg_series s[3] = {
-            {"p50", "#27c", p50}, {"p99", "#e80", p99}, {"max", "#c22", mx}};
-        struct mcpgw_svg_chart c = {"Latency of echo calls completed in each second (log scale)",
-                                    "seconds since start",
-                                    "ms",
-                                    x,
-                                    n,
-                                    s,
-                                    3,
-                                    mk,
-                                    nmk,
-                                    1};
-        evbuffer_add_printf(b, "<h2>Latency</h2>\n");
-        mcpgw_svg_line_chart(b, &c);
+            {"p50", "#27c", p->p50}, {"p99", "#e80", p->p99}, {"max", "#c22", p->mx}};
+        html_chart(b, p, "Latency", "Latency of echo calls completed in each second (log scale)",
+                   "ms", s, 3, 1);
     }
     {
-        struct mcpgw_svg_series s[2] = {{"sessions", "#27c", sess}, {"GET streams", "#888", strm}};
-        struct mcpgw_svg_chart c = {"Open sessions and GET streams",
-                                    "seconds since start",
-                                    "count",
-                                    x,
-                                    n,
-                                    s,
-                                    2,
-                                    mk,
-                                    nmk,
-                                    0};
-        evbuffer_add_printf(b, "<h2>Sessions</h2>\n");
-        mcpgw_svg_line_chart(b, &c);
+        struct mcpgw_svg_series s[2] = {{"sessions", "#27c", p->sess},
+                                        {"GET streams", "#888", p->strm}};
+        html_chart(b, p, "Sessions", "Open sessions and GET streams", "count", s, 2, 0);
     }
-    if (cfg->subscribe[0]) {
-        struct mcpgw_svg_series s[1] = {{"notifications/s", "#7a3", notif}};
-        struct mcpgw_svg_chart c = {"Resource-updated notifications received per second",
-                                    "seconds since start",
-                                    "events/s",
-                                    x,
-                                    n,
-                                    s,
-                                    1,
-                                    mk,
-                                    nmk,
-                                    0};
-        mcpgw_svg_line_chart(b, &c);
+    if (r->cfg->subscribe[0]) {
+        struct mcpgw_svg_series s[1] = {{"notifications/s", "#7a3", p->notif}};
+        html_chart(b, p, NULL, "Resource-updated notifications received per second", "events/s", s,
+                   1, 0);
     }
     {
-        struct mcpgw_svg_series s[2] = {{"mcpgw RSS", "#a3c", rss}, {"kernel TCP", "#888", tcp}};
-        struct mcpgw_svg_chart c = {"Memory: RSS of mcpgw processes (without the load generator) "
-                                    "and kernel TCP memory",
-                                    "seconds since start",
-                                    "MiB",
-                                    x,
-                                    n,
-                                    s,
-                                    2,
-                                    mk,
-                                    nmk,
-                                    0};
-        evbuffer_add_printf(b, "<h2>Memory</h2>\n");
-        mcpgw_svg_line_chart(b, &c);
+        struct mcpgw_svg_series s[2] = {{"mcpgw RSS", "#a3c", p->rss},
+                                        {"kernel TCP", "#888", p->tcp}};
+        html_chart(b, p, "Memory",
+                   "Memory: RSS of mcpgw processes (without the load generator) "
+                   "and kernel TCP memory",
+                   "MiB", s, 2, 0);
     }
     if (r->nnodes) {
         const char **labels = xcalloc(r->nnodes, sizeof(*labels));
@@ -726,6 +790,11 @@ int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *e
         free(labels);
         free(v);
     }
+}
+
+/* The table of processes at the peak. */
+static void html_processes(struct evbuffer *b, const struct mcpgw_lg_result *r)
+{
     evbuffer_add_printf(b,
                         "<h2>Processes at the peak (%.0f s)</h2>\n<table><tr><th>process</th>"
                         "<th>tag</th><th>pid</th><th>RSS MiB</th><th>own peak MiB</th></tr>\n",
@@ -738,54 +807,60 @@ int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *e
                             (double)p->rss_kb / 1024.0, (double)p->hwm_kb / 1024.0);
     }
     evbuffer_add_printf(b, "</table>\n");
-    if (r->ndrills) {
-        evbuffer_add_printf(b, "<h2>Drills</h2>\n<table><tr><th>drill</th><th>at</th>"
-                               "<th>affected</th><th>recovered</th><th>lost</th>"
-                               "<th>error window</th><th>recovery p50 / max</th></tr>\n");
-        for (uint32_t i = 0; i < r->ndrills; i++) {
-            const struct mcpgw_lg_drill_result *d = &r->drills[i];
-            double dur, rec;
-            drill_window(d, &dur, &rec);
-            evbuffer_add_printf(b, "<tr><td>");
-            mcpgw_svg_escape(b, d->d.spec);
-            if (!d->performed) {
-                evbuffer_add_printf(b, "</td><td colspan=\"6\" class=\"bad\">not performed: ");
-                mcpgw_svg_escape(b, d->error[0] ? d->error : "the load ended first");
-                evbuffer_add_printf(b, "</td></tr>\n");
-                continue;
-            }
-            evbuffer_add_printf(b,
-                                "</td><td>%.2f s</td><td>%llu</td><td>%llu</td><td>%llu</td>"
-                                "<td>%.2f&ndash;%.2f s (%.0f ms)</td><td>%.0f / %.0f ms</td>"
-                                "</tr>\n",
-                                d->at_s, (unsigned long long)d->affected,
-                                (unsigned long long)d->recovered, (unsigned long long)d->lost,
-                                rel_s(r, d->first_err_us), rel_s(r, d->last_err_us), dur,
-                                ms(mcpgw_lathist_percentile(d->recovery, 50)), rec);
+}
+
+/* The table of drills and how the sessions came through them (nothing when none ran). */
+static void html_drills(struct evbuffer *b, const struct mcpgw_lg_result *r)
+{
+    if (!r->ndrills)
+        return;
+    evbuffer_add_printf(b, "<h2>Drills</h2>\n<table><tr><th>drill</th><th>at</th>"
+                           "<th>affected</th><th>recovered</th><th>lost</th>"
+                           "<th>error window</th><th>recovery p50 / max</th></tr>\n");
+    for (uint32_t i = 0; i < r->ndrills; i++) {
+        const struct mcpgw_lg_drill_result *d = &r->drills[i];
+        double dur, rec;
+        drill_window(d, &dur, &rec);
+        evbuffer_add_printf(b, "<tr><td>");
+        mcpgw_svg_escape(b, d->d.spec);
+        if (!d->performed) {
+            evbuffer_add_printf(b, "</td><td colspan=\"6\" class=\"bad\">not performed: ");
+            mcpgw_svg_escape(b, d->error[0] ? d->error : "the load ended first");
+            evbuffer_add_printf(b, "</td></tr>\n");
+            continue;
         }
-        evbuffer_add_printf(b, "</table>\n");
+        evbuffer_add_printf(b,
+                            "</td><td>%.2f s</td><td>%llu</td><td>%llu</td><td>%llu</td>"
+                            "<td>%.2f&ndash;%.2f s (%.0f ms)</td><td>%.0f / %.0f ms</td>"
+                            "</tr>\n",
+                            d->at_s, (unsigned long long)d->affected,
+                            (unsigned long long)d->recovered, (unsigned long long)d->lost,
+                            rel_s(r, d->first_err_us), rel_s(r, d->last_err_us), dur,
+                            ms(mcpgw_lathist_percentile(d->recovery, 50)), rec);
     }
+    evbuffer_add_printf(b, "</table>\n");
+}
+
+int mcpgw_report_html(const char *path, const struct mcpgw_lg_result *r, char *err, size_t errlen)
+{
+    struct evbuffer *b = evbuffer_new();
+    struct html_series p;
+    size_t len;
+    int rc;
+
+    html_series_fill(&p, r);
+    html_summary(b, r);
+    html_charts(b, r, &p);
+    html_processes(b, r);
+    html_drills(b, r);
     evbuffer_add_printf(b, "<p style=\"font-size:12px;color:#666\">Latency is measured from each "
                            "call's intended send time (open loop) or its send time (closed "
                            "loop) to the complete response; every sample is kept in a "
                            "log-linear histogram (&lt;0.8%% bucket error). See "
                            "docs/loadgen.md.</p>\n</body></html>\n");
-    {
-        size_t len = evbuffer_get_length(b);
-        rc = write_file(path, (const char *)evbuffer_pullup(b, -1), len, err, errlen);
-    }
+    len = evbuffer_get_length(b);
+    rc = write_file(path, (const char *)evbuffer_pullup(b, -1), len, err, errlen);
     evbuffer_free(b);
-    free(x);
-    free(ok);
-    free(fail);
-    free(p50);
-    free(p99);
-    free(mx);
-    free(sess);
-    free(strm);
-    free(tcp);
-    free(rss);
-    free(notif);
-    free(mk);
+    html_series_free(&p);
     return rc;
 }

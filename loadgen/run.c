@@ -699,30 +699,19 @@ static void start_time(char *out, size_t len)
     strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
-int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
+/* Set up the parent's state and the result for cfg, and take the baselines (start time, slab
+ * and TCP sockets) the reports compare against. */
+static void run_init(struct parent *p, struct mcpgw_lg_result *r, const struct mcpgw_lg_config *cfg)
 {
-    struct parent p;
-    struct mcpgw_lg_result *r = xcalloc(1, sizeof(*r));
-    struct wk_ctx *cx;
-    int *fds, status = 0;
-    char err[300];
-    uint64_t ramp_us, bound_us;
-
-    memset(&p, 0, sizeof(p));
-    if (check_limits(cfg, err, sizeof(err)) < 0) {
-        fprintf(stderr, "mcpgw-loadgen: %s\n", err);
-        free(r);
-        return 1;
-    }
-    signal(SIGPIPE, SIG_IGN);
-    p.cfg = cfg;
-    p.r = r;
-    p.nw = cfg->workers;
-    p.wk = xcalloc(p.nw, sizeof(*p.wk));
-    p.tty = isatty(2);
-    p.env.pidfile_dir = cfg->pidfile_dir[0] ? cfg->pidfile_dir : NULL;
-    p.env.redis_port = cfg->redis_port;
-    p.env.redis_cmd = cfg->redis_cmd[0] ? cfg->redis_cmd : NULL;
+    memset(p, 0, sizeof(*p));
+    p->cfg = cfg;
+    p->r = r;
+    p->nw = cfg->workers;
+    p->wk = xcalloc(p->nw, sizeof(*p->wk));
+    p->tty = isatty(2);
+    p->env.pidfile_dir = cfg->pidfile_dir[0] ? cfg->pidfile_dir : NULL;
+    p->env.redis_port = cfg->redis_port;
+    p->env.redis_cmd = cfg->redis_cmd[0] ? cfg->redis_cmd : NULL;
     r->cfg = cfg;
     r->page_size = sysconf(_SC_PAGESIZE);
     r->lat = mcpgw_lathist_new();
@@ -740,87 +729,113 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
         r->slab_kb_start = mcpgw_procinfo_slab_kb();
         r->tcp_inuse_start = mcpgw_procinfo_sockstat(&ss0) == 0 ? ss0.tcp_inuse : -1;
     }
+}
 
-    /* Fork first: the workers build their own event loops. */
-    fds = xcalloc(p.nw, sizeof(int));
+/* Fork the workers, each with a socketpair to the parent; fds gets the parent's ends. Returns
+ * 0, or -1 (with the workers already forked killed) after saying why on stderr. */
+static int spawn_workers(struct parent *p, int *fds)
+{
     fflush(stdout);
     fflush(stderr);
-    for (uint32_t i = 0; i < p.nw; i++) {
+    for (uint32_t i = 0; i < p->nw; i++) {
         int sv[2];
         pid_t pid;
         if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) < 0) {
             fprintf(stderr, "mcpgw-loadgen: socketpair: %s\n", strerror(errno));
-            kill_workers(&p);
-            return 1;
+            kill_workers(p);
+            return -1;
         }
         pid = fork();
         if (pid < 0) {
             fprintf(stderr, "mcpgw-loadgen: fork: %s\n", strerror(errno));
-            kill_workers(&p);
-            return 1;
+            kill_workers(p);
+            return -1;
         }
         if (pid == 0) {
             for (uint32_t j = 0; j < i; j++)
                 close(fds[j]);
             close(sv[0]);
-            _exit(mcpgw_worker_run(cfg, i, sv[1], r->t0_us));
+            _exit(mcpgw_worker_run(p->cfg, i, sv[1], p->r->t0_us));
         }
         close(sv[1]);
         fds[i] = sv[0];
-        p.wk[i].pid = pid;
+        p->wk[i].pid = pid;
     }
+    return 0;
+}
 
-    p.base = event_base_new();
-    cx = xcalloc(p.nw, sizeof(*cx));
-    for (uint32_t i = 0; i < p.nw; i++) {
+/* Build the parent's event loop: a bufferevent per worker (taking over fds), the phase, sample,
+ * deadline and signal events. Returns the per-worker callback contexts, freed by run_free. */
+static struct wk_ctx *arm_parent(struct parent *p, int *fds)
+{
+    const struct mcpgw_lg_config *cfg = p->cfg;
+    struct mcpgw_lg_result *r = p->r;
+    struct wk_ctx *cx;
+    uint64_t ramp_us, bound_us;
+
+    p->base = event_base_new();
+    cx = xcalloc(p->nw, sizeof(*cx));
+    for (uint32_t i = 0; i < p->nw; i++) {
         evutil_make_socket_nonblocking(fds[i]);
-        cx[i].p = &p;
+        cx[i].p = p;
         cx[i].idx = i;
-        p.wk[i].bev = bufferevent_socket_new(p.base, fds[i], BEV_OPT_CLOSE_ON_FREE);
-        bufferevent_setcb(p.wk[i].bev, worker_read, NULL, worker_event, &cx[i]);
-        bufferevent_enable(p.wk[i].bev, EV_READ | EV_WRITE);
+        p->wk[i].bev = bufferevent_socket_new(p->base, fds[i], BEV_OPT_CLOSE_ON_FREE);
+        bufferevent_setcb(p->wk[i].bev, worker_read, NULL, worker_event, &cx[i]);
+        bufferevent_enable(p->wk[i].bev, EV_READ | EV_WRITE);
     }
-    free(fds);
     for (int i = 0; i < NPEND; i++)
-        p.pend[i].h = mcpgw_lathist_new();
-    p.tmp_lat = mcpgw_lathist_new();
-    p.tmp_setup = mcpgw_lathist_new();
-    p.phase_ev = evtimer_new(p.base, on_phase, &p);
-    p.done_ev = evtimer_new(p.base, on_done_deadline, &p);
-    p.sample_ev = evtimer_new(p.base, on_sample, &p);
-    timer_at(p.sample_ev, r->t0_us + 500000);
+        p->pend[i].h = mcpgw_lathist_new();
+    p->tmp_lat = mcpgw_lathist_new();
+    p->tmp_setup = mcpgw_lathist_new();
+    p->phase_ev = evtimer_new(p->base, on_phase, p);
+    p->done_ev = evtimer_new(p->base, on_done_deadline, p);
+    p->sample_ev = evtimer_new(p->base, on_sample, p);
+    timer_at(p->sample_ev, r->t0_us + 500000);
     ramp_us = (uint64_t)((double)cfg->sessions / cfg->ramp_per_s * 1e6);
-    timer_at(p.phase_ev, r->t0_us + ramp_us + cfg->setup_window_ms * 1000);
+    timer_at(p->phase_ev, r->t0_us + ramp_us + cfg->setup_window_ms * 1000);
     bound_us = ramp_us + cfg->setup_window_ms * 1000 + cfg->duration_ms * 1000 +
                (uint64_t)GRACE_LIMIT_MS(cfg) * 1000 + 60 * 1000000ull;
-    p.deadline_ev = evtimer_new(p.base, on_deadline, &p);
-    timer_at(p.deadline_ev, r->t0_us + bound_us);
-    p.sig_ev[0] = evsignal_new(p.base, SIGINT, on_signal, &p);
-    p.sig_ev[1] = evsignal_new(p.base, SIGTERM, on_signal, &p);
-    event_add(p.sig_ev[0], NULL);
-    event_add(p.sig_ev[1], NULL);
-    moment(&p, r->t0_us, "ramp starts");
+    p->deadline_ev = evtimer_new(p->base, on_deadline, p);
+    timer_at(p->deadline_ev, r->t0_us + bound_us);
+    p->sig_ev[0] = evsignal_new(p->base, SIGINT, on_signal, p);
+    p->sig_ev[1] = evsignal_new(p->base, SIGTERM, on_signal, p);
+    event_add(p->sig_ev[0], NULL);
+    event_add(p->sig_ev[1], NULL);
+    return cx;
+}
 
-    event_base_dispatch(p.base);
-
+/* After the loop: close the phases, merge what the workers last sent, reap them, and trim the
+ * seconds to the last one seen. */
+static void run_finish(struct parent *p)
+{
+    struct mcpgw_lg_result *r = p->r;
     r->end_us = mcpgw_now_us();
     if (!r->stop_us)
         r->stop_us = r->end_us;
     if (!r->go_us)
         r->go_us = r->stop_us;
-    try_finalize(&p, 1);
-    for (uint32_t i = 0; i < p.nw; i++) {
+    try_finalize(p, 1);
+    for (uint32_t i = 0; i < p->nw; i++) {
         int st;
-        if (p.wk[i].pid > 0 && waitpid(p.wk[i].pid, &st, 0) > 0 &&
-            !(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !p.wk[i].done)
+        if (p->wk[i].pid > 0 && waitpid(p->wk[i].pid, &st, 0) > 0 &&
+            !(WIFEXITED(st) && WEXITSTATUS(st) == 0) && !p->wk[i].done)
             log_warn("worker %u exited abnormally", i);
     }
-    if (p.tty && !cfg->quiet)
+    if (p->tty && !p->cfg->quiet)
         fprintf(stderr, "\n");
-    /* Trim the seconds to the last one seen. */
     while (r->nsecs && !r->secs[r->nsecs - 1].reports && !r->secs[r->nsecs - 1].rss_kb)
         r->nsecs--;
+}
 
+/* Print the summary and write the reports asked for. Returns the exit status (docs/loadgen.md):
+ * 1 a report could not be written, 2 the run was aborted or lost workers, 3 --check found
+ * problems, else 0. */
+static int report_all(const struct parent *p)
+{
+    const struct mcpgw_lg_config *cfg = p->cfg;
+    const struct mcpgw_lg_result *r = p->r;
+    char err[300];
+    int status = 0;
     mcpgw_report_summary(stdout, r);
     if (cfg->report_json[0] && mcpgw_report_json(cfg->report_json, r, err, sizeof(err)) < 0) {
         fprintf(stderr, "mcpgw-loadgen: %s\n", err);
@@ -834,34 +849,71 @@ int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
         status = 2;
     else if (cfg->check && mcpgw_report_problems(r))
         status = 3;
+    return status;
+}
 
-    for (uint32_t i = 0; i < p.nw; i++)
-        if (p.wk[i].bev)
-            bufferevent_free(p.wk[i].bev);
+/* Free the parent's events and buffers, the result, and cx. */
+static void run_free(struct parent *p, struct wk_ctx *cx)
+{
+    struct mcpgw_lg_result *r = p->r;
+    for (uint32_t i = 0; i < p->nw; i++)
+        if (p->wk[i].bev)
+            bufferevent_free(p->wk[i].bev);
     for (int i = 0; i < NPEND; i++)
-        mcpgw_lathist_free(p.pend[i].h);
-    for (uint32_t i = 0; i < cfg->ndrills; i++) {
-        if (p.drills[i].act)
-            event_free(p.drills[i].act);
-        if (p.drills[i].resume)
-            event_free(p.drills[i].resume);
+        mcpgw_lathist_free(p->pend[i].h);
+    for (uint32_t i = 0; i < p->cfg->ndrills; i++) {
+        if (p->drills[i].act)
+            event_free(p->drills[i].act);
+        if (p->drills[i].resume)
+            event_free(p->drills[i].resume);
     }
     for (uint32_t i = 0; i < MCPGW_WIRE_MAX_DRILLS; i++)
         mcpgw_lathist_free(r->drills[i].recovery);
-    event_free(p.phase_ev);
-    event_free(p.done_ev);
-    event_free(p.sample_ev);
-    event_free(p.deadline_ev);
-    event_free(p.sig_ev[0]);
-    event_free(p.sig_ev[1]);
-    event_base_free(p.base);
-    mcpgw_lathist_free(p.tmp_lat);
-    mcpgw_lathist_free(p.tmp_setup);
+    event_free(p->phase_ev);
+    event_free(p->done_ev);
+    event_free(p->sample_ev);
+    event_free(p->deadline_ev);
+    event_free(p->sig_ev[0]);
+    event_free(p->sig_ev[1]);
+    event_base_free(p->base);
+    mcpgw_lathist_free(p->tmp_lat);
+    mcpgw_lathist_free(p->tmp_setup);
     mcpgw_lathist_free(r->lat);
     mcpgw_lathist_free(r->setup);
     free(r->secs);
     free(r);
     free(cx);
-    free(p.wk);
+    free(p->wk);
+}
+
+int mcpgw_lg_run(const struct mcpgw_lg_config *cfg)
+{
+    struct parent p;
+    struct mcpgw_lg_result *r = xcalloc(1, sizeof(*r));
+    struct wk_ctx *cx;
+    int *fds, status;
+    char err[300];
+
+    if (check_limits(cfg, err, sizeof(err)) < 0) {
+        fprintf(stderr, "mcpgw-loadgen: %s\n", err);
+        free(r);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    run_init(&p, r, cfg);
+
+    /* Fork first: the workers build their own event loops. */
+    fds = xcalloc(p.nw, sizeof(int));
+    if (spawn_workers(&p, fds) < 0)
+        return 1;
+    cx = arm_parent(&p, fds);
+    free(fds);
+    moment(&p, r->t0_us, "ramp starts");
+
+    event_base_dispatch(p.base);
+
+    run_finish(&p);
+    status = report_all(&p);
+    run_free(&p, cx);
     return status;
 }
