@@ -13,7 +13,8 @@
 #   - initializes the upstream saw: before the kill (one per client session, plus the nodes'
 #     own) and after it (goal: 0 new: the surviving nodes adopt the sessions of the dead one).
 # Env: MCPGW_BUILD (build), BENCH_SESSIONS (10000), BENCH_RATE calls/s (1000), BENCH_DURATION
-# load seconds (40; the kill at 60% of it), BENCH_KEEP=1 keeps the logs. Ports 18740-18749, 18839-18843, 18930; run it in a
+# load seconds (40; the kill at 60% of it), BENCH_UPSTREAM_KEYS more keys for the upstream line
+# (e.g. h2c=1: the upstream sessions' streams share HTTP/2 connections), BENCH_KEEP=1 keeps the logs. Ports 18740-18749, 18839-18843, 18930; run it in a
 # network namespace of its own. Prints figures only (not a CI test).
 set -euo pipefail
 
@@ -44,7 +45,12 @@ nodes_rss() { # the gateway nodes' RSS in kB, and whether n1 is alive
     for i in 1 2 3 4; do
         local p
         p=$(cat "$RUN/n$i.pid" 2>/dev/null || echo 0)
-        if [ "$p" != 0 ] && kill -0 "$p" 2>/dev/null; then sum=$((sum + $(rss_kb "$p"))); else [ "$i" = 1 ] && alive=0; fi
+        # a killed node may stay a zombie until reaped: kill -0 would still succeed
+        if [ "$p" != 0 ] && grep -qs '^State:[[:space:]]*[^Z[:space:]]' "/proc/$p/status"; then
+            sum=$((sum + $(rss_kb "$p")))
+        else
+            [ "$i" = 1 ] && alive=0
+        fi
     done
     echo "$sum $alive"
 }
@@ -56,7 +62,7 @@ created() { # the upstream's sessions_created_total
     >"$TMP/up.log" 2>&1 &
 up_pid=$!
 for _ in $(seq 100); do curl -fs -o /dev/null "http://127.0.0.1:$UP/healthz" && break; sleep 0.1; done
-echo "upstream up http http://127.0.0.1:$UP/mcp prefix=" >"$TMP/gw.conf"
+echo "upstream up http http://127.0.0.1:$UP/mcp prefix= ${BENCH_UPSTREAM_KEYS:-}" >"$TMP/gw.conf"
 MCPGW_RUN=$RUN MCPGW_BUILD=$BUILD MCPGW_BALANCER_PORT=$BAL \
     MCPGW_NODE_ARGS="--config $TMP/gw.conf --log-level warn" \
     bash "$ROOT/deploy/local/start.sh" >"$TMP/start.log" 2>&1 ||
@@ -97,10 +103,10 @@ const [sessions, idleN, peakN, idleU, peakU, c0, cKill, cEnd, load] = process.ar
 const r = JSON.parse(require("fs").readFileSync(process.argv[10], "utf8"));
 const d = r.drills[0] || {};
 const kb = (a, b) => ((Number(b) - Number(a)) * 1024 / Number(sessions) / 1024).toFixed(1);
-console.log(`Per-client upstream sessions at scale: ${r.sessions.established} client sessions through the balancer and 4 nodes (Redis store), one upstream (mcpgw-node, memory store); loadgen echo at ${load}; the machine is shared (2 cores, other work running: load average at the start ${require("fs").readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
+console.log(`Per-client upstream sessions at scale (${require("fs").readFileSync(process.argv[11], "utf8").trim()}): ${r.sessions.established} client sessions through the balancer and 4 nodes (Redis store), one upstream (mcpgw-node, memory store); loadgen echo at ${load}; the machine is shared (2 cores, other work running: load average at the start ${require("fs").readFileSync("/proc/loadavg", "utf8").split(" ").slice(0, 3).join(" ")})`);
 console.log(`memory per session: gateway nodes ${kb(idleN, peakN)} KiB (RSS ${(idleN / 1024).toFixed(0)} -> ${(peakN / 1024).toFixed(0)} MiB over 4 nodes: the client session and its upstream session), upstream ${kb(idleU, peakU)} KiB (RSS ${(idleU / 1024).toFixed(0)} -> ${(peakU / 1024).toFixed(0)} MiB)`);
 console.log(`upstream initializes: ${Number(cKill) - Number(c0)} before the kill (sessions opened), ${Number(cEnd) - Number(cKill)} after it (goal 0)`);
 console.log(`kill drill (${d.spec}): ${d.affected_sessions} sessions affected, ${d.recovered_sessions} recovered, ${d.lost_sessions} lost; recovery p50 ${d.recovery_ms?.p50} ms, p99 ${d.recovery_ms?.p99} ms, max ${d.recovery_ms?.max} ms; error window ${d.error_window?.duration_ms} ms`);
 console.log(`requests: ${r.requests.ok} ok, ${r.requests.failed} failed`);
 ' "$SESSIONS" "$idle_nodes" "$peak_nodes" "$idle_up" "$peak_up" "$created0" "$created_kill" "$created_end" \
-    "$RATE/s" "$TMP/report.json"
+    "$RATE/s" "$TMP/report.json" "$TMP/gw.conf"
