@@ -1,0 +1,164 @@
+/* guard.c - authorization rules applied to requests and lists (see guard.h). */
+#include "node/guard.h"
+
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "node/auth.h"
+#include "node/builtin.h"
+#include "node/catalog.h"
+#include "node/config.h"
+#include "node/node-t.h"
+#include "node/provider.h"
+#include "node/upcfg.h"
+#include "node/upprov.h"
+#include "node/upstream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct mcpgw_authz_grant no_grant = {"", ""};
+
+static const struct mcpgw_authz_grant *grant_of(const struct mcpgw_node *n)
+{
+    return n->req_who ? &n->req_who->grant : &no_grant;
+}
+
+/* The catalogue's kind for an item kind, and the key naming an entry of its list. */
+static enum mcpgw_catalog_kind cat_kind(enum mcpgw_authz_kind k, int templates, const char **key)
+{
+    *key = k == MCPGW_AUTHZ_RESOURCE ? templates ? "uriTemplate" : "uri" : "name";
+    return k == MCPGW_AUTHZ_TOOL     ? MCPGW_CATALOG_TOOLS
+           : k == MCPGW_AUTHZ_PROMPT ? MCPGW_CATALOG_PROMPTS
+           : templates               ? MCPGW_CATALOG_TEMPLATES
+                                     : MCPGW_CATALOG_RESOURCES;
+}
+
+void mcpgw_guard_filter(struct mcpgw_node *n, const struct mcpgw_provider_ops *p,
+                        enum mcpgw_authz_kind ak, int templates, json_object *arr, size_t from)
+{
+    const struct mcpgw_authz *set = n->cfg.authz;
+    const struct mcpgw_authz_grant *g = grant_of(n);
+    const struct mcpgw_catalog *cat =
+        p == &mcpgw_upprov_provider ? mcpgw_upstream_catalog(n) : NULL;
+    const char *key;
+    enum mcpgw_catalog_kind ck = cat_kind(ak, templates, &key);
+    if (!mcpgw_authz_active(set))
+        return;
+    /* Backwards, so deleting an entry does not move the ones still to be looked at. */
+    for (size_t i = json_object_array_length(arr); i-- > from;) {
+        json_object *o = json_object_array_get_idx(arr, i);
+        const char *name = mcpgw_json_str(o, key);
+        struct mcpgw_authz_item it = {ak, name ? name : "", MCPGW_AUTHZ_BUILTIN};
+        if (cat) {
+            const struct mcpgw_catalog_entry *e = mcpgw_catalog_find(cat, ck, it.name);
+            it.upstream = e ? e->upstream : "";
+        }
+        if (mcpgw_authz_check(set, &it, g, NULL, 0) != MCPGW_AUTHZ_ALLOW)
+            json_object_array_del_idx(arr, i, 1);
+    }
+}
+
+/* Is name among the built-ins' list of kind k (key names the entry)? Only asked when built-ins
+ * and upstreams are both served, for prompts and resources (the provider has no lookup). */
+static int builtin_lists(struct mcpgw_node *n, enum mcpgw_authz_kind k, const char *name)
+{
+    json_object *arr = json_object_new_array();
+    int found = 0;
+    if (k == MCPGW_AUTHZ_PROMPT && mcpgw_builtin_provider.list_prompts)
+        mcpgw_builtin_provider.list_prompts(n, arr);
+    else if (k == MCPGW_AUTHZ_RESOURCE && mcpgw_builtin_provider.list_resources)
+        mcpgw_builtin_provider.list_resources(n, arr);
+    for (size_t i = 0; i < json_object_array_length(arr) && !found; i++) {
+        const char *v = mcpgw_json_str(json_object_array_get_idx(arr, i),
+                                       k == MCPGW_AUTHZ_PROMPT ? "name" : "uri");
+        found = v && strcmp(v, name) == 0;
+    }
+    json_object_put(arr);
+    return found;
+}
+
+/* Which upstream serves kind/name, the way the providers would route it (protocol.c asks the
+ * built-ins first when both are served): MCPGW_AUTHZ_BUILTIN for the node's own. */
+static const char *owner_of(struct mcpgw_node *n, enum mcpgw_authz_kind k, const char *name)
+{
+    size_t np = n->nproviders;
+    const struct mcpgw_provider_ops *const *ps = n->providers;
+    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
+    const struct mcpgw_catalog_entry *e = NULL;
+    int builtins = 0, upstreams = 0;
+    for (size_t i = 0; i < np; i++) {
+        builtins |= ps[i] == &mcpgw_builtin_provider;
+        upstreams |= ps[i] == &mcpgw_upprov_provider;
+    }
+    if (k == MCPGW_AUTHZ_TOOL) {
+        if (builtins && mcpgw_builtin_provider.tool(n, name))
+            return MCPGW_AUTHZ_BUILTIN;
+    } else if (builtins && (!upstreams || builtin_lists(n, k, name))) {
+        return MCPGW_AUTHZ_BUILTIN;
+    }
+    if (!upstreams || !cat)
+        return MCPGW_AUTHZ_BUILTIN;
+    if (k == MCPGW_AUTHZ_TOOL)
+        e = mcpgw_catalog_find(cat, MCPGW_CATALOG_TOOLS, name);
+    else if (k == MCPGW_AUTHZ_PROMPT)
+        e = mcpgw_catalog_find(cat, MCPGW_CATALOG_PROMPTS, name);
+    else if (!(e = mcpgw_catalog_find(cat, MCPGW_CATALOG_RESOURCES, name)) &&
+             !(e = mcpgw_catalog_find(cat, MCPGW_CATALOG_TEMPLATES, name)) &&
+             !(e = mcpgw_catalog_match(cat, name))) {
+        /* what upprov.c routes to the only upstream with resources */
+        const struct mcpgw_upcfg *u = NULL;
+        void *sole = mcpgw_catalog_sole_resource_owner(cat);
+        if (sole)
+            u = mcpgw_upstream_cfg(sole);
+        return u ? u->name : MCPGW_AUTHZ_BUILTIN;
+    }
+    /* what no upstream serves is the node's own (built-ins, the 2026-07-28 era's fixtures) */
+    return e ? e->upstream : MCPGW_AUTHZ_BUILTIN;
+}
+
+int mcpgw_guard_allows(struct mcpgw_node *n, struct mcpgw_http_conn *conn, const char *session,
+                       json_object *id, enum mcpgw_authz_kind kind, const char *name, int *answered)
+{
+    const struct mcpgw_authz *set = n->cfg.authz;
+    struct mcpgw_authz_item it = {kind, name, ""};
+    enum mcpgw_authz_verdict v;
+    char need[512], detail[240];
+    const char *rid;
+    *answered = 0;
+    if (!mcpgw_authz_active(set))
+        return 1;
+    it.upstream = owner_of(n, kind, name);
+    v = mcpgw_authz_check(set, &it, grant_of(n), need, sizeof(need));
+    if (v == MCPGW_AUTHZ_ALLOW)
+        return 1;
+    rid = id ? json_object_to_json_string_ext(id, JSON_C_TO_STRING_PLAIN) : NULL;
+    snprintf(detail, sizeof(detail), "%s '%.120s' of upstream %.64s: %s",
+             mcpgw_authz_kind_str(kind), name, it.upstream[0] ? it.upstream : "-",
+             v == MCPGW_AUTHZ_STEPUP ? "needs more scopes" : "refused by the rules");
+    if (n->auth) {
+        struct mcpgw_auth_refusal r = {
+            .principal = n->req_who ? n->req_who->principal : NULL,
+            .session = session,
+            .request_id = rid,
+            .forwarded = n->req_who ? n->req_who->forwarded : NULL,
+            .detail = detail,
+            .need = v == MCPGW_AUTHZ_STEPUP ? need : NULL,
+            .id = id,
+        };
+        mcpgw_auth_refuse_rule(n->auth, conn, &r);
+        *answered = v == MCPGW_AUTHZ_STEPUP;
+    } else {
+        log_warn("refused by the authorization rules: %s", detail);
+    }
+    return 0;
+}
+
+void mcpgw_guard_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
+{
+    struct mcpgw_authz *t = n->cfg.authz;
+    n->cfg.authz = next->authz;
+    next->authz = t; /* freed with next */
+    if (n->auth)
+        mcpgw_auth_rules_changed(n->auth);
+}
