@@ -78,6 +78,9 @@ static void fail(struct req *r, int status, int code, const char *message)
 static void answer(struct req *r, json_object *result, int64_t ttl_ms)
 {
     mcpgw_msg_complete26(result, ttl_ms);
+    if (ttl_ms >= 0 && r->n->cfg.authz && mcpgw_authz_active(r->n->cfg.authz))
+        /* what a list shows depends on the principal: no cache may share it across them */
+        json_object_object_add(result, "cacheScope", json_object_new_string("private"));
     mcpgw_frame_result(r->n, r->conn, NULL, r->m->id, result);
 }
 
@@ -387,6 +390,7 @@ static void run_tool(struct req *r, const struct mcpgw_tool *t, json_object *arg
     if (mcpgw_json_obj(r->caps, "roots"))
         s->client_caps |= MCPGW_CAP_ROOTS;
     c = mcpgw_call_new(r->n, s, r->m->id, r->conn, r->m->params);
+    c->tool = t; /* an upstream's tool finds its catalogue entry through it (upprov.c) */
     mcpgw_call_set_deadline(c, r->n->cfg.tool_timeout_ms);
     t->call(c, args);
 }
