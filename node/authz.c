@@ -40,7 +40,15 @@ struct mcpgw_authz {
     int default_allow;
     char **claims; /* the claim names the rules use, each once */
     int nclaims;
+    unsigned long long id;
 };
+
+static unsigned long long next_id;
+
+unsigned long long mcpgw_authz_id(const struct mcpgw_authz *set)
+{
+    return set ? set->id : 0;
+}
 
 static const char *const kind_names[MCPGW_AUTHZ_KIND_COUNT] = {"tool", "prompt", "resource"};
 
@@ -198,8 +206,10 @@ static int parse_word(struct mcpgw_authz *set, struct rule *r, const char *w, ch
 
 static struct mcpgw_authz *set_of(struct mcpgw_authz **setp)
 {
-    if (!*setp)
+    if (!*setp) {
         *setp = xcalloc(1, sizeof(**setp));
+        (*setp)->id = ++next_id;
+    }
     return *setp;
 }
 

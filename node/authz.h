@@ -53,6 +53,10 @@ int mcpgw_authz_parse_default(struct mcpgw_authz **setp, const char *word, char 
                               size_t errlen);
 void mcpgw_authz_free(struct mcpgw_authz *set);
 
+/* A number no other rule set of this process had (so a cache can tell two sets apart even when
+ * one is allocated where the other was freed); 0 for NULL. */
+unsigned long long mcpgw_authz_id(const struct mcpgw_authz *set);
+
 /* Whether set holds any rule (a set with only authz-default has none: nothing is checked). */
 int mcpgw_authz_active(const struct mcpgw_authz *set);
 

@@ -1,6 +1,7 @@
 /* guard.c - authorization rules applied to requests and lists (see guard.h). */
 #include "node/guard.h"
 
+#include "common/hash.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -14,7 +15,9 @@
 #include "node/upprov.h"
 #include "node/upstream.h"
 
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const struct mcpgw_authz_grant no_grant = {"", ""};
@@ -34,6 +37,32 @@ static enum mcpgw_catalog_kind cat_kind(enum mcpgw_authz_kind k, int templates, 
                                      : MCPGW_CATALOG_RESOURCES;
 }
 
+/* What a list shows a grant is decided once per (grant, list as it is, rules): lists are asked
+ * for far more often than they change, and each entry costs a pass over the rules. One
+ * direct-mapped slot per hash of the grant and the list's kind; the grant is compared exactly
+ * (a hash collision must never lend one principal another's view), the list by its catalogue,
+ * length and a fingerprint of its names (a list that changed in place is evaluated again).
+ * Memory is bounded by the slots; one event loop per process, so no lock. */
+#define LIST_CACHE_SLOTS 64
+
+struct list_memo {
+    char *scopes, *claims;
+    const struct mcpgw_provider_ops *p;
+    int kind, templates;
+    unsigned long long rules;
+    const struct mcpgw_catalog *cat;
+    size_t n;
+    uint64_t fp;
+    uint8_t *keep; /* n flags */
+};
+
+static struct list_memo memo[LIST_CACHE_SLOTS];
+
+static uint64_t mix(uint64_t h, const char *s)
+{
+    return (h ^ mcpgw_hash64(s, strlen(s))) * 0x100000001b3ull;
+}
+
 void mcpgw_guard_filter(struct mcpgw_node *n, const struct mcpgw_provider_ops *p,
                         enum mcpgw_authz_kind ak, int templates, json_object *arr, size_t from)
 {
@@ -43,20 +72,47 @@ void mcpgw_guard_filter(struct mcpgw_node *n, const struct mcpgw_provider_ops *p
         p == &mcpgw_upprov_provider ? mcpgw_upstream_catalog(n) : NULL;
     const char *key;
     enum mcpgw_catalog_kind ck = cat_kind(ak, templates, &key);
-    if (!mcpgw_authz_active(set))
+    size_t end = json_object_array_length(arr), cnt = end - from;
+    uint64_t fp = 0xcbf29ce484222325ull;
+    struct list_memo *m;
+    if (!mcpgw_authz_active(set) || !cnt)
         return;
-    /* Backwards, so deleting an entry does not move the ones still to be looked at. */
-    for (size_t i = json_object_array_length(arr); i-- > from;) {
-        json_object *o = json_object_array_get_idx(arr, i);
-        const char *name = mcpgw_json_str(o, key);
-        struct mcpgw_authz_item it = {ak, name ? name : "", MCPGW_AUTHZ_BUILTIN};
-        if (cat) {
-            const struct mcpgw_catalog_entry *e = mcpgw_catalog_find(cat, ck, it.name);
-            it.upstream = e ? e->upstream : "";
-        }
-        if (mcpgw_authz_check(set, &it, g, NULL, 0) != MCPGW_AUTHZ_ALLOW)
-            json_object_array_del_idx(arr, i, 1);
+    for (size_t i = from; i < end; i++) {
+        const char *name = mcpgw_json_str(json_object_array_get_idx(arr, i), key);
+        fp = mix(fp, name ? name : "");
     }
+    m = &memo[mix(mix((uint64_t)ak * 2 + (uint64_t)templates, g->scopes), g->claims) %
+              LIST_CACHE_SLOTS];
+    if (!(m->keep && m->p == p && m->kind == (int)ak && m->templates == templates &&
+          m->rules == mcpgw_authz_id(set) && m->cat == cat && m->n == cnt && m->fp == fp &&
+          strcmp(m->scopes, g->scopes) == 0 && strcmp(m->claims, g->claims) == 0)) {
+        free(m->scopes);
+        free(m->claims);
+        free(m->keep);
+        *m = (struct list_memo){xstrdup(g->scopes),
+                                xstrdup(g->claims),
+                                p,
+                                (int)ak,
+                                templates,
+                                mcpgw_authz_id(set),
+                                cat,
+                                cnt,
+                                fp,
+                                xmalloc(cnt)};
+        for (size_t i = 0; i < cnt; i++) {
+            const char *name = mcpgw_json_str(json_object_array_get_idx(arr, from + i), key);
+            struct mcpgw_authz_item it = {ak, name ? name : "", MCPGW_AUTHZ_BUILTIN};
+            if (cat) {
+                const struct mcpgw_catalog_entry *e = mcpgw_catalog_find(cat, ck, it.name);
+                it.upstream = e ? e->upstream : "";
+            }
+            m->keep[i] = mcpgw_authz_check(set, &it, g, NULL, 0) == MCPGW_AUTHZ_ALLOW;
+        }
+    }
+    /* Backwards, so deleting an entry does not move the ones still to be looked at. */
+    for (size_t i = cnt; i-- > 0;)
+        if (!m->keep[i])
+            json_object_array_del_idx(arr, from + i, 1);
 }
 
 /* Is name among the built-ins' list of kind k (key names the entry)? Only asked when built-ins
