@@ -210,6 +210,17 @@ int mcpgw_guard_allows(struct mcpgw_node *n, struct mcpgw_http_conn *conn, const
     return 0;
 }
 
+int mcpgw_guard_keep(struct mcpgw_node *n, enum mcpgw_authz_kind kind, const char **names, int n_)
+{
+    int k = 0;
+    for (int i = 0; i < n_; i++) {
+        struct mcpgw_authz_item it = {kind, names[i], owner_of(n, kind, names[i])};
+        if (mcpgw_authz_check(n->cfg.authz, &it, grant_of(n), NULL, 0) == MCPGW_AUTHZ_ALLOW)
+            names[k++] = names[i];
+    }
+    return k;
+}
+
 void mcpgw_guard_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
 {
     struct mcpgw_authz *t = n->cfg.authz;

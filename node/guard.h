@@ -40,6 +40,10 @@ int mcpgw_guard_allows(struct mcpgw_node *n, struct mcpgw_http_conn *conn, const
                        json_object *id, enum mcpgw_authz_kind kind, const char *name,
                        int *answered);
 
+/* Keep in names[0..n) only those of kind the request's principal may use (order kept), as a
+ * list would show them; nothing is answered or audited. Returns how many are left. */
+int mcpgw_guard_keep(struct mcpgw_node *n, enum mcpgw_authz_kind kind, const char **names, int n_);
+
 /* SIGHUP: take the rules of next (a validated configuration) into the running one. */
 void mcpgw_guard_reload(struct mcpgw_node *n, struct mcpgw_node_config *next);
 

@@ -208,6 +208,23 @@ try {
   r = await post26(14101, bob, 'prompts/list', {});
   check(r.body?.result?.prompts && !names(r.body.result.prompts).some((n) => n.startsWith('ev__')), '2026-07-28: bob\'s prompts/list has no ev prompt');
 
+  // A listen stream follows only the resources the principal may read: its acknowledgement
+  // names the filter it honours.
+  for (const [who, tok, want] of [['bob', bob, ['test://static-text']], ['alice', alice, ['demo://resource/static/document/features.md', 'test://static-text']]]) {
+    const ac = new AbortController();
+    const res = await fetch(url(14101), { method: 'POST', signal: ac.signal, headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+      authorization: `Bearer ${tok}`, 'mcp-protocol-version': '2026-07-28', 'mcp-method': 'subscriptions/listen' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 'l1', method: 'subscriptions/listen', params: { _meta: META,
+      notifications: { resourceSubscriptions: ['demo://resource/static/document/features.md', 'test://static-text'] } } }) });
+    const reader = res.body.getReader();
+    let text = '';
+    while (!/\n\n/.test(text)) { const { value, done } = await reader.read(); if (done) break; text += Buffer.from(value).toString(); }
+    ac.abort();
+    const ev = text.split('\n').filter((l) => l.startsWith('data: ') && l.length > 6).map((l) => JSON.parse(l.slice(6)))[0];
+    const got = ev?.params?.notifications?.resourceSubscriptions ?? [];
+    check(JSON.stringify(got) === JSON.stringify(want), `2026-07-28: ${who}'s listen stream follows ${JSON.stringify(got)}`);
+  }
+
   // ---- audit and metrics ----
   const l1 = log('a1');
   check(/audit=auth status=403 reason=insufficient_scope principal="https:\/\/issuer.test bob" session="[^"-]+[^"]*" request_id="7"[^\n]*detail="tool 'ev__echo' of upstream ev: needs more scopes"/.test(l1),
