@@ -115,19 +115,18 @@ void mcpgw_guard_filter(struct mcpgw_node *n, const struct mcpgw_provider_ops *p
             json_object_array_del_idx(arr, from + i, 1);
 }
 
-/* Is name among the built-ins' list of kind k (key names the entry)? Only asked when built-ins
- * and upstreams are both served, for prompts and resources (the provider has no lookup). */
-static int builtin_lists(struct mcpgw_node *n, enum mcpgw_authz_kind k, const char *name)
+/* Is name the built-ins' prompt or resource? Only asked when built-ins and upstreams are both
+ * served (the built-ins are asked first there). */
+static int builtin_has(struct mcpgw_node *n, enum mcpgw_authz_kind k, const char *name)
 {
-    json_object *arr = json_object_new_array();
+    json_object *arr;
     int found = 0;
-    if (k == MCPGW_AUTHZ_PROMPT && mcpgw_builtin_provider.list_prompts)
-        mcpgw_builtin_provider.list_prompts(n, arr);
-    else if (k == MCPGW_AUTHZ_RESOURCE && mcpgw_builtin_provider.list_resources)
-        mcpgw_builtin_provider.list_resources(n, arr);
+    if (k == MCPGW_AUTHZ_RESOURCE)
+        return mcpgw_builtin_has_uri(name);
+    arr = json_object_new_array();
+    mcpgw_builtin_provider.list_prompts(n, arr);
     for (size_t i = 0; i < json_object_array_length(arr) && !found; i++) {
-        const char *v = mcpgw_json_str(json_object_array_get_idx(arr, i),
-                                       k == MCPGW_AUTHZ_PROMPT ? "name" : "uri");
+        const char *v = mcpgw_json_str(json_object_array_get_idx(arr, i), "name");
         found = v && strcmp(v, name) == 0;
     }
     json_object_put(arr);
@@ -150,7 +149,7 @@ static const char *owner_of(struct mcpgw_node *n, enum mcpgw_authz_kind k, const
     if (k == MCPGW_AUTHZ_TOOL) {
         if (builtins && mcpgw_builtin_provider.tool(n, name))
             return MCPGW_AUTHZ_BUILTIN;
-    } else if (builtins && (!upstreams || builtin_lists(n, k, name))) {
+    } else if (builtins && (!upstreams || builtin_has(n, k, name))) {
         return MCPGW_AUTHZ_BUILTIN;
     }
     if (!upstreams || !cat)

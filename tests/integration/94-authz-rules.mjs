@@ -176,6 +176,8 @@ try {
   check(stepUp(r, 'mcp ev:use'), `bob's read of an ev resource: 403 step-up (${r.status})`);
   r = await post(14101, bob, sidB, 'resources/read', { uri: 'demo://resource/dynamic/text/7' });
   check(stepUp(r, 'mcp ev:use'), `bob's read through an ev template: 403 step-up (${r.status})`);
+  const tpl = await B.client.readResource({ uri: 'test://template/7/data' });
+  check(tpl.contents?.[0]?.uri === 'test://template/7/data', 'bob reads through a built-in template (the built-ins\' although ev is the only upstream with resources)');
   r = await post(14101, bob, sidB, 'prompts/get', { name: 'ev__simple-prompt' });
   check(stepUp(r, 'mcp ev:use'), `bob's prompts/get of an ev prompt: 403 step-up (${r.status})`);
   r = await post(14101, bob, sidB, 'completion/complete', { ref: { type: 'ref/prompt', name: 'ev__completable-prompt' }, argument: { name: 'department', value: 'E' } });
