@@ -138,7 +138,8 @@ static void note_claim(struct mcpgw_authz *set, const char *name)
     set->claims[set->nclaims++] = xstrdup(name);
 }
 
-/* claim=NAME:VALUES, or claim=NAME=VALUES for a claim name with a colon (a URI). */
+/* claim=NAME:VALUES, or claim=NAME=VALUES: split at the first '=' when there is one (a claim
+ * name that is a URI has colons; so may a value with '='), else at the first ':'. */
 static int parse_claim(struct cond *c, const char *s, char *err, size_t errlen)
 {
     const char *sep = strchr(s, '=');
