@@ -21,6 +21,7 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/upcred.h"
 #include "node/upstream.h"
 #include "node/defer.h"
 
@@ -121,6 +122,7 @@ static void upcfg_free(struct upcfg *u)
 {
     free((char *)u->cfg.name);
     free((char *)u->cfg.url);
+    mcpgw_upcred_cfg_free((struct mcpgw_upcred_cfg *)u->cfg.oauth);
     for (size_t i = 0; u->headers && u->headers[i]; i++)
         free(u->headers[i]);
     free(u->headers);
@@ -141,7 +143,8 @@ static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
                                     .url = uc->url,
                                     .headers = (const char *const *)uc->headers,
                                     .timeout_ms = (long)uc->timeout_ms,
-                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0};
+                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0,
+                                    .oauth = uc->oauth};
         if (mcpgw_upsess_register(n, &c) == 0)
             return find_cfg(n, name);
     }
@@ -160,6 +163,7 @@ int mcpgw_upsess_register(struct mcpgw_node *n, const struct mcpgw_upmcp_cfg *cf
     u->cfg = *cfg;
     u->cfg.name = xstrdup(cfg->name);
     u->cfg.url = xstrdup(cfg->url);
+    u->cfg.oauth = mcpgw_upcred_cfg_dup(cfg->oauth);
     while (cfg->headers && cfg->headers[nh])
         nh++;
     u->headers = xcalloc(nh + 1, sizeof(char *));
