@@ -18,12 +18,13 @@
 #include <strings.h>
 
 #define FETCH_TIMEOUT_MS 30000
-#define BODY_MAX         (64u << 10) /* a token response larger than this is refused */
-#define TOKEN_MAX        8192        /* bytes of one access token */
-#define FAIL_HOLD_MS     1000        /* after a failed fetch, callers get its error this long */
-#define DEFAULT_TTL_S    3600        /* a token response without expires_in: until refused */
-#define MARGIN_MAX_S     30          /* refresh this long before expiry at most ... */
-#define MARGIN_DIV       5           /* ... and at most a fifth of the lifetime */
+#define BODY_MAX         (64u << 10)   /* a token response larger than this is refused */
+#define TOKEN_MAX        8192          /* bytes of one access token */
+#define FAIL_HOLD_MS     1000          /* after a failed fetch, callers get its error this long */
+#define DEFAULT_TTL_S    3600          /* a token response without expires_in: until refused */
+#define TTL_MAX_S        (366 * 86400) /* a longer expires_in counts as this */
+#define MARGIN_MAX_S     30            /* refresh this long before expiry at most ... */
+#define MARGIN_DIV       5             /* ... and at most a fifth of the lifetime */
 
 struct mcpgw_upcred_wait {
     struct mcpgw_upcred *c;
@@ -364,6 +365,8 @@ static void take_token(struct mcpgw_upcred *c, json_object *o)
             set_why(c, "expires_in is not a positive number of seconds");
             return;
         }
+        if (ttl > TTL_MAX_S)
+            ttl = TTL_MAX_S;
     }
     margin = ttl / MARGIN_DIV < MARGIN_MAX_S ? ttl / MARGIN_DIV : MARGIN_MAX_S;
     if (c->header) {

@@ -675,6 +675,8 @@ void mcpgw_upmcp_call_cancel(struct mcpgw_upmcp_call *c, int notify)
         return;
     c->finished = 1;
     call_unlink(c);
+    mcpgw_upcred_wait_cancel(c->wait);
+    c->wait = NULL;
     if (notify && u->ready) {
         char msg[160];
         snprintf(msg, sizeof(msg),
