@@ -183,6 +183,10 @@ try {
   const cl = auths.filter((a) => a.includes('.')).map(claimsOf); // rv's tokens are opaque
   check(cl.length > 0 && cl.every((c) => c.aud === UP_URL && c.iss === ISSUER && ['gw', 'gw-pc'].includes(c.client_id)),
     `each was the gateway's own token for the upstream's audience (${[...new Set(cl.map((c) => `${c.client_id}/${c.aud}`))].join(', ')})`);
+  const direct = async (auth) => (await fetch(`http://127.0.0.1:${UP}/mcp`, { method: 'POST',
+    headers: { authorization: auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) })).status;
+  check((await direct(`Bearer ${appToken}`)) === 401, 'the upstream itself refuses the client\'s token (it is for the gateway\'s audience)');
   check(fetchesBy.gw === f0 && fetchesBy.form >= 1, `the cached token served the call (token requests: gw ${fetchesBy.gw}, gw-pc ${fetchesBy.form})`);
 
   // 2. Shortly before expiry the gateway fetches a new token by itself (no 401 on the way).
@@ -206,9 +210,6 @@ try {
   check(!o1.includes('.') && rvBefore === 1, `its token is opaque and was fetched once (${rvBefore})`);
   await fetch(`${ISSUER}/token/revocation`, { method: 'POST', headers: { authorization: basic('gw-rv', GW_SECRET),
     'content-type': 'application/x-www-form-urlencoded' }, body: form({ token: o1.slice(7) }) });
-  const direct = async (auth) => (await fetch(`http://127.0.0.1:${UP}/mcp`, { method: 'POST',
-    headers: { authorization: auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) })).status;
   await until('the upstream to refuse the revoked token', async () => (await direct(o1)) === 401);
   check(true, 'once revoked, the upstream refuses the gateway\'s cached token (401)');
   const s3 = seen.length;
