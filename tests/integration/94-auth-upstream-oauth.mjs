@@ -17,7 +17,7 @@ import http from 'node:http';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { sdkPath, sleep, startProcess, tmp, waitHttp } from '../lib/cluster.mjs';
+import { exitCode, exited, kill, sdkPath, sleep, startProcess, tmp, waitHttp } from '../lib/cluster.mjs';
 
 const npm = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-npm');
 const require = createRequire(path.join(npm, 'node_modules/'));
@@ -245,6 +245,11 @@ try {
   check(!sigs.some((s) => log.includes(s) || metrics.includes(s)) && !log.includes(GW_SECRET) && !metrics.includes(GW_SECRET),
     `no upstream token (${sigs.length}) and no client secret in the gateway's log or metrics`);
   await client.close();
+
+  // 6. A clean exit (under the sanitizers: nothing leaked, token sources included).
+  kill('gw', 'SIGTERM');
+  await until('the gateway to exit', async () => exited('gw'));
+  check(exitCode('gw') === 0, `the gateway exits cleanly on SIGTERM (exit ${exitCode('gw')})`);
 } catch (e) {
   check(false, `unexpected: ${e.stack}`);
 } finally {
