@@ -1,7 +1,7 @@
 /* test_upcred.c - OAuth client credentials for upstreams: the oauth-* keys, and the token source
  * against a small in-process token endpoint that answers as told (a token, an OAuth error, a
  * malformed answer), so that each answer the source must handle can be produced on demand. The
- * whole flow against a real authorization server is tests/integration/94-auth-upstream-oauth.mjs.
+ * whole flow against a real authorization server is tests/integration/95-auth-upstream-oauth.mjs.
  * Port 14240. */
 #include "node/upcred.h"
 
