@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *mcpgw_upcfg_kind_str(enum mcpgw_upcfg_kind k)
 {
@@ -79,6 +80,7 @@ void mcpgw_upcfg_free(struct mcpgw_upcfg *u)
     strv_free(u->headers);
     strv_free(u->tools);
     strv_free(u->exclude);
+    mcpgw_upcred_cfg_free(u->oauth);
     free(u->line);
     free(u);
 }
@@ -105,6 +107,7 @@ struct mcpgw_upcfg *mcpgw_upcfg_dup(const struct mcpgw_upcfg *u)
     d->headers = strv_dup(u->headers);
     d->tools = strv_dup(u->tools);
     d->exclude = strv_dup(u->exclude);
+    d->oauth = mcpgw_upcred_cfg_dup(u->oauth);
     d->line = xstrdup(u->line);
     return d;
 }
@@ -192,7 +195,9 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
         if (klen < sizeof(key)) {
             memcpy(key, word, klen);
             key[klen] = '\0';
-            r = mcpgw_breaker_cfg_key(&u->breaker, key, v, why, sizeof(why));
+            r = mcpgw_upcred_cfg_key(&u->oauth, key, v, why, sizeof(why));
+            if (r == 0)
+                r = mcpgw_breaker_cfg_key(&u->breaker, key, v, why, sizeof(why));
         }
         if (r == 1)
             return 0;
@@ -203,7 +208,8 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
         snprintf(err, errlen,
                  "upstream %s: unknown key '%.*s' (keys: prefix, header, tools, exclude, timeout, "
                  "session, max-inflight, max-procs, h2c, breaker-window, breaker-min, "
-                 "breaker-errors, breaker-open, breaker-probes)",
+                 "breaker-errors, breaker-open, breaker-probes, oauth-token-url, oauth-client-id, "
+                 "oauth-client-secret, oauth-scope, oauth-resource, oauth-client-auth)",
                  u->name, (int)(klen > 60 ? 60 : klen), word);
         return -1;
     }
@@ -299,6 +305,30 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
     }
 }
 
+/* oauth-* keys: complete, on an http upstream, and not next to a static Authorization header
+ * (the token would be sent with another credential). */
+static int oauth_check(const struct mcpgw_upcfg *u, char *err, size_t errlen)
+{
+    char why[300];
+    if (u->kind != MCPGW_UPCFG_HTTP) {
+        snprintf(err, errlen, "upstream %s: oauth-* keys apply to http upstreams only", u->name);
+        return -1;
+    }
+    if (mcpgw_upcred_cfg_check(u->oauth, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "upstream %s: %s", u->name, why);
+        return -1;
+    }
+    for (size_t i = 0; u->headers && u->headers[i]; i++)
+        if (strncasecmp(u->headers[i], "authorization:", 14) == 0) {
+            snprintf(err, errlen,
+                     "upstream %s: header=\"Authorization: ...\" and oauth-* keys exclude each "
+                     "other (the access token goes in Authorization)",
+                     u->name);
+            return -1;
+        }
+    return 0;
+}
+
 /* The line's words joined with NUL-free separators: what a reload compares. */
 static char *join_words(int nwords, char **words)
 {
@@ -365,6 +395,8 @@ static struct mcpgw_upcfg *parse_line(int nwords, char **words, char *err, size_
         snprintf(err, errlen, "upstream %s: h2c=1 applies to http:// URLs only", u->name);
         goto bad;
     }
+    if (u->oauth && oauth_check(u, err, errlen) < 0)
+        goto bad;
     u->line = join_words(nwords, words);
     return u;
 bad:

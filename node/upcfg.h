@@ -5,6 +5,7 @@
 #define MCPGW_NODE_UPCFG_H
 
 #include "node/breaker.h"
+#include "node/upcred.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@ struct mcpgw_upcfg {
     char *line;            /* the words of the line as given (secrets included), to compare on
                               reload; never printed */
     int lineno;            /* where it was declared, for runtime log lines (0: unknown) */
+    /* oauth-* keys: OAuth client credentials for this upstream (node/upcred.h); NULL: none */
+    struct mcpgw_upcred_cfg *oauth;
     /* breaker-* keys (name, kind and max_inflight are filled in when the breaker starts) */
     struct mcpgw_breaker_cfg breaker;
 };

@@ -6,8 +6,10 @@
 #include "common/log.h"
 #include "common/sse.h"
 #include "common/util.h"
+#include "node/upcred.h"
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +55,12 @@ struct mcpgw_upmcp_call {
     struct ev_queue q;
     int finished;
     int busy; /* inside a dispatch: a cancel only marks it */
+    /* With OAuth: the request kept until it is answered, to send again after a 401 */
+    char *post_body;
+    size_t post_len;
+    struct mcpgw_upcred_wait *wait; /* waiting for a token */
+    unsigned gen;                   /* the token it was sent with */
+    int auth_retried;
 };
 
 struct mcpgw_upmcp {
@@ -63,6 +71,11 @@ struct mcpgw_upmcp {
     long timeout_ms;
     size_t max_msg;
     int flags;
+    struct mcpgw_upcred *cred;          /* NULL: no OAuth */
+    struct mcpgw_upcred *old_cred;      /* the source before a reload changed the settings */
+    struct mcpgw_upcred_wait *get_wait; /* the GET stream waiting for a token */
+    unsigned get_gen;
+    int get_refused; /* the last GET was answered 401 */
     struct mcpgw_upmcp_cbs cbs;
     void *arg;
     char *sid, *version;
@@ -85,8 +98,8 @@ struct mcpgw_upmcp {
 };
 
 static const char *const err_names[MCPGW_UPMCP_E_COUNT] = {
-    "ok",      "transport", "timeout", "http",     "gone",
-    "too_big", "bad_json",  "bad_id",  "protocol", "closed"};
+    "ok",       "transport", "timeout",  "http",   "gone", "too_big",
+    "bad_json", "bad_id",    "protocol", "closed", "auth"};
 
 const char *mcpgw_upmcp_err_str(enum mcpgw_upmcp_err e)
 {
@@ -147,9 +160,9 @@ static int version_known(const char *v)
 /* The headers of one exchange: ours, the session's, then the operator's extra ones; every
  * string is owned by the array (free with free_headers). */
 static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const char *accept,
-                            const char *last_event_id)
+                            const char *last_event_id, const char *auth)
 {
-    char **h = xcalloc(u->nheaders + 8, sizeof(*h));
+    char **h = xcalloc(u->nheaders + 9, sizeof(*h));
     size_t n = 0;
     h[n++] = xstrdup(accept);
     if (kind != CALL_DELETE && strcmp(accept, "Accept: text/event-stream") != 0)
@@ -163,14 +176,19 @@ static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const ch
         n++;
     for (size_t i = 0; i < u->nheaders; i++)
         h[n++] = xstrdup(u->headers[i]);
+    if (auth)
+        h[n++] = xstrdup(auth);
     h[n] = NULL;
     return h;
 }
 
 static void free_headers(char **h)
 {
-    for (size_t i = 0; h[i]; i++)
+    for (size_t i = 0; h[i]; i++) {
+        if (strncmp(h[i], "Authorization:", 14) == 0)
+            OPENSSL_cleanse(h[i], strlen(h[i]));
         free(h[i]);
+    }
     free(h);
 }
 
@@ -180,6 +198,8 @@ static void call_free(struct mcpgw_upmcp_call *c)
 {
     if (c->req)
         mcpgw_hc_req_cancel(c->req);
+    mcpgw_upcred_wait_cancel(c->wait);
+    free(c->post_body);
     if (c->sse)
         mcpgw_sse_parser_free(c->sse);
     q_clear(&c->q, 0);
@@ -218,6 +238,8 @@ static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         mcpgw_hc_req_cancel(c->req);
         c->req = NULL;
     }
+    mcpgw_upcred_wait_cancel(c->wait);
+    c->wait = NULL;
     call_unlink(c);
     if (fmt) {
         va_list ap;
@@ -252,6 +274,8 @@ static void report_gone(struct mcpgw_upmcp *u)
     u->sid = NULL;
     u->ready = 0;
     u->listen_wanted = 0;
+    mcpgw_upcred_wait_cancel(u->get_wait);
+    u->get_wait = NULL;
     if (u->get) {
         mcpgw_hc_req_cancel(u->get);
         u->get = NULL;
@@ -300,12 +324,23 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
     mcpgw_jsonrpc_msg_deinit(&m);
 }
 
+static void on_call_cred(void *arg, const char *why);
+
 static void on_call_head(void *arg, struct mcpgw_hc_req *r)
 {
     struct mcpgw_upmcp_call *c = arg;
     struct mcpgw_upmcp *u = c->u;
     const char *ct = mcpgw_hc_req_header(r, "Content-Type");
     c->status = mcpgw_hc_req_status(r);
+    if (c->status == 401 && u->cred && !c->auth_retried) {
+        /* Refused before the upstream looked at the message: a new token, and once more. */
+        mcpgw_hc_req_cancel(r);
+        c->req = NULL;
+        c->status = 0;
+        c->auth_retried = 1;
+        c->wait = mcpgw_upcred_refresh(u->cred, c->gen, on_call_cred, c);
+        return;
+    }
     if (c->status == 404 && u->sid && c->kind != CALL_INIT && c->kind != CALL_DELETE) {
         enter(u);
         report_gone(u);
@@ -445,30 +480,61 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
 
 static const struct mcpgw_hc_cbs call_hc_cbs = {on_call_head, on_call_body, on_call_done};
 
+/* Sends c's request, with the upstream's access token when it has OAuth (waiting for one first
+ * when none is at hand). Returns 0, or -1 when the request could not start (logged). */
+static int call_post(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    const char *auth = NULL;
+    char **h, err[256];
+    struct mcpgw_hc_opts o = {0};
+    if (u->cred && !(auth = mcpgw_upcred_header(u->cred, &c->gen))) {
+        c->wait = mcpgw_upcred_refresh(u->cred, 0, on_call_cred, c);
+        return 0;
+    }
+    h = build_headers(u, c->kind, "Accept: application/json, text/event-stream", NULL, auth);
+    o.method = c->kind == CALL_DELETE ? "DELETE" : "POST";
+    o.url = u->url;
+    o.headers = (const char *const *)h;
+    o.body = c->post_body;
+    o.body_len = c->post_len;
+    o.timeout_ms = c->kind == CALL_REQUEST || c->kind == CALL_INIT ? u->timeout_ms : 30000;
+    o.flags = u->flags;
+    c->req = mcpgw_hc_start(u->hc, &o, &call_hc_cbs, c, err, sizeof(err));
+    free_headers(h);
+    if (!c->req) {
+        log_warn("upstream %s: %s", u->name, err);
+        return -1;
+    }
+    if (!u->cred) { /* never sent again: the client has its copy */
+        free(c->post_body);
+        c->post_body = NULL;
+    }
+    return 0;
+}
+
+static void on_call_cred(void *arg, const char *why)
+{
+    struct mcpgw_upmcp_call *c = arg;
+    c->wait = NULL;
+    if (why)
+        finish(c, MCPGW_UPMCP_E_AUTH, NULL, "%s (%s not sent)", why, c->method);
+    else if (call_post(c) < 0)
+        finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s could not be sent", c->method);
+}
+
 /* Posts body (taken) as a new call of this kind. */
 static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind kind,
                                            const char *method, long long id, char *body, size_t len)
 {
     struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
-    char **h = build_headers(u, kind, "Accept: application/json, text/event-stream", NULL);
-    struct mcpgw_hc_opts o = {.method = kind == CALL_DELETE ? "DELETE" : "POST",
-                              .url = u->url,
-                              .headers = (const char *const *)h,
-                              .body = body,
-                              .body_len = len,
-                              .timeout_ms =
-                                  kind == CALL_REQUEST || kind == CALL_INIT ? u->timeout_ms : 30000,
-                              .flags = u->flags};
-    char err[256];
     c->u = u;
     c->kind = kind;
     c->id = id;
     c->method = xstrdup(method);
-    c->req = mcpgw_hc_start(u->hc, &o, &call_hc_cbs, c, err, sizeof(err));
-    free_headers(h);
-    free(body);
-    if (!c->req) {
-        log_warn("upstream %s: %s", u->name, err);
+    c->post_body = body;
+    c->post_len = len;
+    if (call_post(c) < 0) {
         call_free(c);
         return NULL;
     }
@@ -610,6 +676,8 @@ void mcpgw_upmcp_call_cancel(struct mcpgw_upmcp_call *c, int notify)
         return;
     c->finished = 1;
     call_unlink(c);
+    mcpgw_upcred_wait_cancel(c->wait);
+    c->wait = NULL;
     if (notify && u->ready) {
         char msg[160];
         snprintf(msg, sizeof(msg),
@@ -643,6 +711,7 @@ int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
 /* ---- the GET stream ---- */
 
 static void listen_open(struct mcpgw_upmcp *u);
+static void on_get_cred(void *arg, const char *why);
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
@@ -673,6 +742,7 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
     const char *ct = mcpgw_hc_req_header(r, "Content-Type");
     if (st == 200 && ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         u->listening = 1;
+        u->get_refused = 0;
         if (u->get_sse)
             mcpgw_sse_parser_free(u->get_sse);
         u->get_sse = mcpgw_sse_parser_new(u->max_msg, q_push, &u->get_q);
@@ -681,7 +751,11 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
     mcpgw_hc_req_cancel(r);
     u->get = NULL;
     enter(u);
-    if (st == 405) {
+    if (st == 401 && u->cred && !u->get_refused) {
+        /* A new token at once; a second refusal in a row waits for the backoff. */
+        u->get_refused = 1;
+        u->get_wait = mcpgw_upcred_refresh(u->cred, u->get_gen, on_get_cred, u);
+    } else if (st == 405) {
         log_info("upstream %s offers no GET stream (405): not listening", u->name);
         u->listen_wanted = 0;
     } else if (st == 404 && u->sid) {
@@ -746,12 +820,31 @@ static void on_get_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err
 
 static const struct mcpgw_hc_cbs get_hc_cbs = {on_get_head, on_get_body, on_get_done};
 
+static void on_get_cred(void *arg, const char *why)
+{
+    struct mcpgw_upmcp *u = arg;
+    u->get_wait = NULL;
+    if (why) {
+        log_warn("upstream %s: the GET stream waits for a token: %s", u->name, why);
+        listen_again(u);
+    } else if (u->listen_wanted && !u->get && u->ready) {
+        listen_open(u);
+    }
+}
+
 static void listen_open(struct mcpgw_upmcp *u)
 {
-    char **h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id);
-    struct mcpgw_hc_opts o = {
-        .method = "GET", .url = u->url, .headers = (const char *const *)h, .flags = u->flags};
-    char err[256];
+    const char *auth = NULL;
+    char **h, err[256];
+    struct mcpgw_hc_opts o = {.method = "GET", .url = u->url, .flags = u->flags};
+    if (u->get_wait)
+        return;
+    if (u->cred && !(auth = mcpgw_upcred_header(u->cred, &u->get_gen))) {
+        u->get_wait = mcpgw_upcred_refresh(u->cred, 0, on_get_cred, u);
+        return;
+    }
+    h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id, auth);
+    o.headers = (const char *const *)h;
     u->get = mcpgw_hc_start(u->hc, &o, &get_hc_cbs, u, err, sizeof(err));
     free_headers(h);
     if (!u->get)
@@ -800,6 +893,8 @@ struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmc
     u->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
     u->max_msg = cfg->max_msg ? cfg->max_msg : MCPGW_UPMCP_MAX_MSG;
     u->flags = cfg->flags;
+    if (cfg->oauth)
+        u->cred = mcpgw_upcred_acquire(mcpgw_hc_base(hc), u->name, cfg->oauth);
     if (cbs)
         u->cbs = *cbs;
     u->arg = arg;
@@ -821,6 +916,20 @@ void mcpgw_upmcp_set_cfg(struct mcpgw_upmcp *u, const struct mcpgw_upmcp_cfg *cf
         u->headers[i] = xstrdup(cfg->headers[i]);
     u->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
     u->max_msg = cfg->max_msg ? cfg->max_msg : MCPGW_UPMCP_MAX_MSG;
+    /* New OAuth settings (a rotated client secret): the next request asks the new token source.
+     * One waiting for a token of the old source finishes with it; that source is kept until the
+     * next change or the end of the session, so such a wait never outlives it. */
+    {
+        struct mcpgw_upcred *nc =
+            cfg->oauth ? mcpgw_upcred_acquire(mcpgw_hc_base(u->hc), u->name, cfg->oauth) : NULL;
+        if (nc == u->cred) {
+            mcpgw_upcred_release(nc); /* the same source: drop the extra reference */
+        } else {
+            mcpgw_upcred_release(u->old_cred);
+            u->old_cred = u->cred;
+            u->cred = nc;
+        }
+    }
 }
 
 const char *mcpgw_upmcp_session_id(const struct mcpgw_upmcp *u)
@@ -849,6 +958,9 @@ static void really_free(struct mcpgw_upmcp *u)
     }
     if (u->get)
         mcpgw_hc_req_cancel(u->get);
+    mcpgw_upcred_wait_cancel(u->get_wait);
+    mcpgw_upcred_release(u->cred);
+    mcpgw_upcred_release(u->old_cred);
     if (u->get_sse)
         mcpgw_sse_parser_free(u->get_sse);
     q_clear(&u->get_q, 0);
@@ -892,6 +1004,8 @@ void mcpgw_upmcp_close(struct mcpgw_upmcp *u, void (*done)(void *arg), void *arg
     u->close_arg = arg;
     u->listen_wanted = 0;
     evtimer_del(u->retry);
+    mcpgw_upcred_wait_cancel(u->get_wait);
+    u->get_wait = NULL;
     if (u->get) {
         mcpgw_hc_req_cancel(u->get);
         u->get = NULL;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 struct mcpgw_hc;
+struct mcpgw_upcred_cfg;
 struct mcpgw_upmcp;
 struct mcpgw_upmcp_call;
 
@@ -25,6 +26,7 @@ enum mcpgw_upmcp_err {
     MCPGW_UPMCP_E_PROTOCOL, /* anything else the MCP transport rules forbid (202 for a request,
                              * a stream that ended without the answer, unknown version) */
     MCPGW_UPMCP_E_CLOSED,   /* the session was closed or freed while the call was pending */
+    MCPGW_UPMCP_E_AUTH,     /* no access token for the upstream (oauth: node/upcred.h) */
     MCPGW_UPMCP_E_COUNT
 };
 const char *mcpgw_upmcp_err_str(enum mcpgw_upmcp_err e);
@@ -38,6 +40,10 @@ struct mcpgw_upmcp_cfg {
     long timeout_ms;            /* per request; 0 = 60 s */
     size_t max_msg;             /* 0 = MCPGW_UPMCP_MAX_MSG */
     int flags;                  /* MCPGW_HC_* (h2c) */
+    /* OAuth client credentials (copied; NULL: none): every exchange carries the upstream's own
+     * access token, fetched before the first one; an exchange answered 401 gets a new token and
+     * is sent again, once (a 401 means the upstream did not take it). */
+    const struct mcpgw_upcred_cfg *oauth;
 };
 
 /* Session-level callbacks (all optional). */

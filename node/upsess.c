@@ -21,6 +21,7 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/upcred.h"
 #include "node/upguard.h"
 #include "node/upstream.h"
 #include "node/defer.h"
@@ -126,6 +127,7 @@ static void upcfg_free(struct upcfg *u)
 {
     free((char *)u->cfg.name);
     free((char *)u->cfg.url);
+    mcpgw_upcred_cfg_free((struct mcpgw_upcred_cfg *)u->cfg.oauth);
     for (size_t i = 0; u->headers && u->headers[i]; i++)
         free(u->headers[i]);
     free(u->headers);
@@ -148,7 +150,8 @@ static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
                                     .url = uc->url,
                                     .headers = (const char *const *)uc->headers,
                                     .timeout_ms = (long)uc->timeout_ms,
-                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0};
+                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0,
+                                    .oauth = uc->oauth};
         if (mcpgw_upsess_register(n, &c) == 0)
             return find_cfg(n, name);
     }
@@ -167,6 +170,7 @@ int mcpgw_upsess_register(struct mcpgw_node *n, const struct mcpgw_upmcp_cfg *cf
     u->cfg = *cfg;
     u->cfg.name = xstrdup(cfg->name);
     u->cfg.url = xstrdup(cfg->url);
+    u->cfg.oauth = mcpgw_upcred_cfg_dup(cfg->oauth);
     while (cfg->headers && cfg->headers[nh])
         nh++;
     u->headers = xcalloc(nh + 1, sizeof(char *));
@@ -696,13 +700,15 @@ void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *nex
             upcfg_free(u);
             continue; /* registered again on first use if still per-client */
         }
-        /* Same endpoint: the sessions stay; headers and the timeout apply from the next
-         * request (filters and the prefix live in the catalogue, rebuilt by upstream.c). */
+        /* Same endpoint: the sessions stay; headers, OAuth client settings (a rotated secret)
+         * and the timeout apply from the next request (filters and the prefix live in the
+         * catalogue, rebuilt by upstream.c). */
         c = (struct mcpgw_upmcp_cfg){.name = nu->name,
                                      .url = nu->url,
                                      .headers = (const char *const *)nu->headers,
                                      .timeout_ms = (long)nu->timeout_ms,
-                                     .flags = nu->h2c ? MCPGW_HC_H2C : 0};
+                                     .flags = nu->h2c ? MCPGW_HC_H2C : 0,
+                                     .oauth = nu->oauth};
         for (struct mcpgw_upsess *set = ns->sets; set; set = set->snext) {
             struct one *o = find_one(set, u->cfg.name);
             if (o)
