@@ -128,6 +128,10 @@ struct mcpgw_listen_set {
      * after gap_after may be missing; live ones wait in gap_head meanwhile. */
     int gap;
     uint64_t gap_after;
+    /* The highest event counter a probe read from the store (mcpgw_listen_open): a mark for new
+     * streams while this node has received no event yet, so that only the first opens ask. */
+    uint64_t base;
+    int base_known;
     size_t gap_n;
     struct gap_ev *gap_head, *gap_tail;
     struct gap_op *gap_op; /* the read in flight */
@@ -534,6 +538,18 @@ static void on_gap_read(void *arg, int err, uint64_t at)
         gap_flush(ls);
 }
 
+/* The lowest counter mark of the streams that have one: where a catch-up starts on a node that
+ * had received no event before the gap (its streams' marks came from probes, or re-opens). */
+static uint64_t lowest_mark(struct mcpgw_listen_set *ls)
+{
+    struct entry *all = entry_find(ls, key_all, hash_key(key_all));
+    uint64_t low = 0;
+    for (uint32_t k = 0; all && k < all->n; k++)
+        if (all->v[k] && all->v[k]->last_g && (!low || all->v[k]->last_g < low))
+            low = all->v[k]->last_g;
+    return low;
+}
+
 void mcpgw_listen_gap_ready(struct mcpgw_node *n)
 {
     struct mcpgw_listen_set *ls = n->listen;
@@ -544,6 +560,8 @@ void mcpgw_listen_gap_ready(struct mcpgw_node *n)
         return;
     /* Nothing to read: no stream, or a node that never saw an event (its streams' marks come
      * from the store itself, mcpgw_listen_open). */
+    if (!ls->gap_after)
+        ls->gap_after = lowest_mark(ls);
     if (!ls->streams || !ls->gap_after) {
         gap_flush(ls);
         return;
@@ -738,6 +756,9 @@ static void on_replayed(void *arg, int err, uint64_t at)
         /* The cluster's counter now: the mark of a stream opened on a node that had seen no
          * event yet. Held events above it follow the acknowledgement. */
         l->last_g = at;
+        if (at > l->ls->base)
+            l->ls->base = at;
+        l->ls->base_known = 1;
         err = send_ack(l, ack, acklen, 1) < 0;
         free(ack);
         if (err)
@@ -845,18 +866,20 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     /* Every event up to the mark is accounted for: seen by this node already (and so reaching
      * no stream opened now), or, for a re-opened stream, written before on its earlier node.
      * Every later one is delivered live or replayed, once. */
-    l->last_g = shared ? (resuming > 0 ? after : n->ev_seen) : 0;
+    l->last_g = shared ? (resuming > 0 ? after : n->ev_seen > ls->base ? n->ev_seen : ls->base) : 0;
     mcpgw_http_conn_set_close_cb(conn, on_conn_close, l);
     mcpgw_http_stream_begin(conn, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
     ack = mcpgw_msg_listen_ack(m->id, agreed, n->cfg.node_id, &acklen);
-    /* A node that has seen no event since it started does not know the counter: its mark would
-     * be 0, and a stream moved from it would replay its URIs' whole stored history. It asks
-     * Redis first (an empty replay answers the counter) and acknowledges then. */
     /* What a replay reads: the URIs, and the list kinds agreed to (their changes have ids). */
     for (int k = 0; k < MCPGW_LISTEN_LIST_COUNT; k++)
         if (wants[k])
             uris[nu + nlists++] = list_keys[k];
-    probe = shared && !resuming && nu + nlists && !l->last_g;
+    /* A node that has seen no event since it started does not know the counter: its mark would
+     * be 0, and a stream moved from it would replay its URIs' whole stored history. It asks
+     * Redis first (an empty replay answers the counter) and acknowledges then. The answer is a
+     * valid mark for later streams too (base): no event above it has reached this node, so
+     * each will reach them; only the first opens ask. */
+    probe = shared && !resuming && nu + nlists && !l->last_g && !ls->base_known;
     if (!probe) {
         int gone = send_ack(l, ack, acklen, shared) < 0;
         free(ack);
