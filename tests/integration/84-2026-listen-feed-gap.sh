@@ -118,3 +118,15 @@ want:
 $want"
 grep -q 'catching [0-9]* listen streams up' "$MCPGW_TMP/n1.log" || fail "n1 did not log its catch-up"
 pass "after the pub/sub gap the listen stream got the updates and the list change published meanwhile, once each, in order"
+
+# A clean stop, so that a sanitized build (MCPGW_BUILD=build-asan) reports leaks.
+for n in n1 n2; do
+    pid_var=PID_$n
+    kill -TERM "${!pid_var}"
+    rc=0
+    wait "${!pid_var}" || rc=$?
+    [ "$rc" = 0 ] || fail "$n exited with $rc on SIGTERM"
+    if grep -Eq 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' "$MCPGW_TMP/$n.log"; then
+        fail "sanitizer report in $MCPGW_TMP/$n.log"
+    fi
+done
