@@ -40,9 +40,10 @@
 
 /* Every stream is in this key's vector first: how the set reaches all of its streams. */
 static const char key_all[] = "\x01all";
-/* Reserved index keys of the list-changed kinds: a URI from a client holds no control byte. */
-static const char *const list_keys[MCPGW_LISTEN_LIST_COUNT] = {"\x01tools", "\x01resources",
-                                                               "\x01prompts"};
+/* Reserved index keys of the list-changed kinds: a URI from a client holds no control byte.
+ * They are also the names of the store's list-change events (MCPGW_STORE_LIST_PREFIX). */
+static const char *const list_keys[MCPGW_LISTEN_LIST_COUNT] = {
+    MCPGW_STORE_LIST_PREFIX "tools", MCPGW_STORE_LIST_RESOURCES, MCPGW_STORE_LIST_PREFIX "prompts"};
 static const char *const list_fields[MCPGW_LISTEN_LIST_COUNT] = {
     "toolsListChanged", "resourcesListChanged", "promptsListChanged"};
 static const char *const list_methods[MCPGW_LISTEN_LIST_COUNT] = {
