@@ -730,18 +730,10 @@ static void on_uri_event(struct rstore *r, const char *p, size_t len)
  * MCPGW_STORE_LIST_PREFIX <kind>, version 0). */
 static void on_list_event(struct rstore *r, const char *p, size_t len)
 {
-    const char *sp = memchr(p, ' ', len);
-    struct mcpgw_store_event ev = {0, 0, NULL, 0};
-    char name[32];
-    size_t klen;
-    if (!sp || (klen = (size_t)(p + len - sp - 1)) == 0 || klen + 2 > sizeof(name) ||
-        mcpgw_session_cluster_id_parse(p, (size_t)(sp - p), &ev.g, &ev.seq) < 0)
-        return;
-    name[0] = MCPGW_STORE_LIST_PREFIX[0];
-    memcpy(name + 1, sp + 1, klen);
-    name[klen + 1] = '\0';
-    ev.uri = name;
-    mcpgw_store_report_resource(r->st, &ev);
+    struct mcpgw_store_event ev;
+    char name[MCPGW_RDECODE_LIST_NAME_MAX];
+    if (mcpgw_rdecode_list_event(p, len, &ev, name) == 0)
+        mcpgw_store_report_resource(r->st, &ev);
 }
 
 static void on_moved_message(struct rstore *r, const char *p, size_t len)
