@@ -58,6 +58,8 @@ void mcpgw_store_report_resource(struct mcpgw_store *st, const struct mcpgw_stor
 void mcpgw_store_report_hold(struct mcpgw_store *st, struct mcpgw_session *s);
 void mcpgw_store_report_verified(struct mcpgw_store *st, struct mcpgw_session *s,
                                  enum mcpgw_store_verdict v, const char *owner, uint64_t epoch);
+void mcpgw_store_report_feed_hold(struct mcpgw_store *st);
+void mcpgw_store_report_feed_ready(struct mcpgw_store *st);
 void mcpgw_store_report_up(struct mcpgw_store *st, int up);
 void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, size_t count);
 

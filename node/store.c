@@ -344,6 +344,18 @@ void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, 
         st->ev->notes(st->ev_arg, names, count);
 }
 
+void mcpgw_store_report_feed_hold(struct mcpgw_store *st)
+{
+    if (st->ev && st->ev->feed_hold)
+        st->ev->feed_hold(st->ev_arg);
+}
+
+void mcpgw_store_report_feed_ready(struct mcpgw_store *st)
+{
+    if (st->ev && st->ev->feed_ready)
+        st->ev->feed_ready(st->ev_arg);
+}
+
 void mcpgw_store_report_up(struct mcpgw_store *st, int up)
 {
     if (st->ev && st->ev->up)

@@ -33,6 +33,11 @@ struct mcpgw_store_event {
     uint64_t version;
 };
 
+/* A resource event whose uri is this byte and a list's kind ("\x01resources") is a change of
+ * that list, with its own id in the event order (version 0). No URI holds a control byte. */
+#define MCPGW_STORE_LIST_PREFIX    "\x01"
+#define MCPGW_STORE_LIST_RESOURCES MCPGW_STORE_LIST_PREFIX "resources"
+
 /* What the check of a local session's record after a reconnect found. */
 enum mcpgw_store_verdict {
     MCPGW_STORE_VERIFY_OWNED,  /* still this node's: events published meanwhile may be missing */
@@ -60,6 +65,12 @@ struct mcpgw_store_events {
      * when unknown). Every hold is followed by a verified, or by another hold first. */
     void (*verified)(void *arg, struct mcpgw_session *s, enum mcpgw_store_verdict v,
                      const char *owner, uint64_t epoch);
+    /* The live event feed was interrupted and is back: events published meanwhile may be
+     * missing. Reported before any event that follows the gap; followed by feed_ready once
+     * the gap can be read (mcpgw_store_replay_uris), or by another feed_hold first. feed_ready
+     * also comes without a hold (after a reconnect of the command connection alone). */
+    void (*feed_hold)(void *arg);
+    void (*feed_ready)(void *arg);
     /* Reachability changed (mcpgw_store_up). */
     void (*up)(void *arg, int up);
     /* Names on the notes board, cluster-wide (borrowed until return): all of them, in creation
