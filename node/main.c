@@ -9,6 +9,7 @@
 #include "node/upsub.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/bridge26.h"
 #include "node/era26.h"
 #include "node/fanout.h"
 #include "node/keepalive.h"
@@ -289,6 +290,7 @@ int main(int argc, char **argv)
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     mcpgw_cluster_stop(&node);
     mcpgw_upstream_stop(&node);
+    mcpgw_bridge26_stop(&node);
 out:
     mcpgw_auth_free(node.auth);
     if (node.gossip) {

@@ -4,6 +4,7 @@
 #include "node/s2c.h"
 
 #include "common/util.h"
+#include "node/bridge26.h"
 #include "node/call.h"
 #include "node/node-t.h"
 #include "node/session.h"
@@ -119,6 +120,8 @@ void mcpgw_s2c_forward(struct mcpgw_call *c, const char *upstream,
     }
     c->fwd = f;
     c->fwd_free = fwd_free;
+    if (c->s->stateless)
+        c->ask = mcpgw_bridge26_ask; /* a 2026-07-28 client: an input_required round */
     mcpgw_call_request(c, m->method, m->params ? json_object_get(m->params) : NULL,
                        on_client_reply);
 }
