@@ -171,9 +171,26 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     struct bridge *b;
     json_object *params = json_object_new_object();
     char why[256];
+    int own = cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT;
     json_object_object_add(params, "name", json_object_new_string(e->name));
     json_object_object_add(params, "arguments", json_object_get(args));
-    if (cfg->kind == MCPGW_UPCFG_HTTP && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+    if (own && c->s->stateless) {
+        /* A 2026-07-28 call has no client session to own an upstream session (or child): one
+         * per call would be initialized and left behind every time. Without authentication the
+         * node's shared session serves it; with it, an upstream session per principal is not
+         * built yet, and sharing one would mix principals (docs/federation.md, "Bridging"). */
+        if (c->node->auth) {
+            json_object_put(params);
+            snprintf(why, sizeof(why),
+                     "upstream %s keeps a session per client, which 2026-07-28 requests (no "
+                     "session) cannot use while authentication is on",
+                     cfg->name);
+            mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+            return;
+        }
+        own = 0;
+    }
+    if (own && cfg->kind == MCPGW_UPCFG_HTTP) {
         /* The client's own upstream session: its progress token passes through as it is. */
         if (c->progress_token) {
             json_object *meta = json_object_new_object();
@@ -185,7 +202,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
         mcpgw_upsess_call(c, cfg->name, "tools/call", params);
         return;
     }
-    if (cfg->kind == MCPGW_UPCFG_STDIO && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+    if (own && cfg->kind == MCPGW_UPCFG_STDIO) {
         /* The client's own child: its progress token passes through as it is. */
         if (c->progress_token) {
             json_object *meta = json_object_new_object();
