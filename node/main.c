@@ -5,6 +5,7 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/auth.h"
+#include "node/upprin.h"
 #include "node/upsess.h"
 #include "node/upsub.h"
 #include "node/cluster.h"
@@ -300,6 +301,7 @@ out:
     mcpgw_keepalive_free(node.keepalive);
     mcpgw_store_free(node.store);
     mcpgw_era26_stop(&node);
+    mcpgw_upprin_free_all(&node);
     mcpgw_upsess_free_all(&node);
     mcpgw_upsub_free(&node);
     mcpgw_fanout_free(node.fanout);

@@ -8,6 +8,8 @@
 // Then: a client that did not declare sampling (the upstream gets a clear error), a round whose
 // origin node is killed before the retry (a clear error, at once), a round left unanswered past
 // the client-request timeout (expired: a clear error), and the same calls through the balancer.
+// Last, with authentication on, a per-client upstream (another mcpgw-node, which counts the
+// sessions initialized at it) serves 2026-07-28 calls from one upstream session per principal.
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -24,7 +26,7 @@ const loopback = path.join(root, 'tests/lib/loopback.cjs');
 const { Client, StreamableHTTPClientTransport } = await import(
   pathToFileURL(path.join(npm, 'node_modules/@modelcontextprotocol/client/dist/index.mjs')).href);
 
-const BAL = 14500, ADMIN = 14540, REDIS = 14530, UP = 14510;
+const BAL = 14500, ADMIN = 14540, REDIS = 14530, UP = 14510, AUTH_NODE = 14503, NODE_UP = 14512;
 const NODES = { n1: 14501, n2: 14502 };
 const GOSSIP = { n1: 14521, n2: 14522 }, BAL_GOSSIP = 14520;
 
@@ -256,6 +258,63 @@ check(asked.some(([k, t]) => k === 'sampling' && /hello hp/.test(t || '')),
   const again = await client({ capabilities: { elicitation: {} }, url: `http://127.0.0.1:${NODES.n2}/mcp` });
   const r = await again.c.callTool({ name: 'hp__trigger-elicitation-request', arguments: {} }, { timeout: 30000 });
   check(!r.isError && /green/.test(text(r)), 'n2 goes on bridging rounds after n1 died');
+}
+
+// Authentication on, a per-client upstream: one upstream session per principal on this node,
+// whatever the number of calls, and rounds through it.
+{
+  startProcess('node-up', path.join(build, 'node/mcpgw-node'), ['--listen', `127.0.0.1:${NODE_UP}`,
+    '--node-id', 'up', '--store', 'memory']);
+  await waitHttp(`http://127.0.0.1:${NODE_UP}/readyz`, 30000);
+  const keyA = `key-a-${crypto.randomBytes(16).toString('hex')}`, keyB = `key-b-${crypto.randomBytes(16).toString('hex')}`;
+  const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
+  fs.writeFileSync(path.join(tmp, 'apikeys'), `alice ${sha(keyA)}\nbob ${sha(keyB)}\n`);
+  const pconf = path.join(tmp, 'principal.conf');
+  fs.writeFileSync(pconf, `upstream pc http http://127.0.0.1:${NODE_UP}/mcp prefix=pc session=per-client\n`);
+  startProcess('n3', path.join(build, 'node/mcpgw-node'), ['--listen', `127.0.0.1:${AUTH_NODE}`,
+    '--node-id', 'n3', '--store', 'memory', '--config', pconf, '--state-keyring', keys,
+    '--auth', 'apikey', '--auth-apikeys', path.join(tmp, 'apikeys'),
+    '--auth-resource', `http://127.0.0.1:${AUTH_NODE}/mcp`]);
+  await waitHttp(`http://127.0.0.1:${AUTH_NODE}/readyz`, 30000);
+  const created = async () => {
+    const m = await (await fetch(`http://127.0.0.1:${NODE_UP}/metrics`)).text();
+    return Number((m.match(/^mcpgw_node_sessions_created_total(?:\{[^}]*\})? (\d+)/m) || [])[1]);
+  };
+  await until(async () => (await created()) >= 1, 30000, 'the gateway\'s own session at the upstream');
+  const before = await created();
+  const as = async (key) => {
+    const log = [];
+    const c = new Client({ name: 'mcpgw-83-auth', version: '1.0.0' },
+      { capabilities: { sampling: {} }, versionNegotiation: { mode: { pin: '2026-07-28' } } });
+    c.setRequestHandler('sampling/createMessage', async () =>
+      ({ role: 'assistant', model: 'm', content: { type: 'text', text: `answered with ${key.slice(0, 5)}` } }));
+    const authed = (url, init) => {
+      const headers = new Headers(init?.headers);
+      headers.set('authorization', `Bearer ${key}`);
+      return fetch(url, { ...init, headers });
+    };
+    await c.connect(new StreamableHTTPClientTransport(new URL(`http://127.0.0.1:${AUTH_NODE}/mcp`), { fetch: authed }));
+    return c;
+  };
+  const alice = await as(keyA), bob = await as(keyB);
+  await until(async () => (await toolNamesAuthed(keyA)).includes('pc__echo'), 30000, 'the per-client upstream\'s tools');
+  for (const [who, c, n] of [['alice', alice, 3], ['bob', bob, 2]])
+    for (let i = 0; i < n; i++) {
+      const r = await c.callTool({ name: 'pc__echo', arguments: { text: `${who} ${i}` } }, { timeout: 30000 });
+      check(text(r) === `${who} ${i}`, `auth on: ${who}'s call ${i} through the per-client upstream (${text(r).slice(0, 60)})`);
+    }
+  const s = await alice.callTool({ name: 'pc__test_sampling', arguments: { prompt: 'who?' } }, { timeout: 30000 });
+  check(/answered with key-a/.test(text(s)), `auth on: a round through alice's upstream session (${text(s).slice(0, 80)})`);
+  const made = (await created()) - before;
+  check(made === 2, `auth on: the upstream initialized one session per principal, 2 for 6 calls (${made})`);
+  async function toolNamesAuthed(key) {
+    const res = await fetch(`http://127.0.0.1:${AUTH_NODE}/mcp`, {
+      method: 'POST', body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta } }),
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28', 'mcp-method': 'tools/list', authorization: `Bearer ${key}` },
+    });
+    return ((await res.json()).result?.tools || []).map((t) => t.name);
+  }
 }
 
 await able.c.close().catch(() => {});
