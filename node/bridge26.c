@@ -63,7 +63,8 @@ struct mcpgw_bridge26 {
     uint64_t next_ticket;
 };
 
-/* ---- the module's state, made on first use: nothing at all for nodes that never bridge ---- */
+/* ---- the module's state, made on first use: nothing at all for nodes that never bridge (but
+ * their handler, so that a retry handed to a node that never ran the call is answered) ---- */
 
 static void on_node_msg(void *arg, const char *msg, size_t len);
 
@@ -72,7 +73,6 @@ static struct mcpgw_bridge26 *state(struct mcpgw_node *n)
     if (!n->bridge26) {
         n->bridge26 = xcalloc(1, sizeof(*n->bridge26));
         n->bridge26->n = n;
-        mcpgw_store_set_node_handler(n->store, on_node_msg, n);
     }
     return n->bridge26;
 }
@@ -505,10 +505,18 @@ static void on_outcome(struct mcpgw_node *n, json_object *doc)
 
 static void on_node_msg(void *arg, const char *msg, size_t len)
 {
-    struct mcpgw_node *n = arg;
-    json_object *doc = json_tokener_parse(msg), *v;
-    const char *t = mcpgw_json_str(doc, "t");
-    (void)len;
+    mcpgw_bridge26_message(arg, msg, len);
+}
+
+void mcpgw_bridge26_message(struct mcpgw_node *n, const char *msg, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *doc = NULL, *v;
+    const char *t;
+    if (len <= MCPGW_BRIDGE26_MSG_MAX)
+        doc = json_tokener_parse_ex(tok, msg, (int)len);
+    json_tokener_free(tok);
+    t = mcpgw_json_str(doc, "t");
     if (!t || !json_object_object_get_ex(doc, "v", &v) || json_object_get_int(v) != MSG_VERSION) {
         log_warn("a node-to-node message that is not version %d JSON was dropped", MSG_VERSION);
     } else if (strcmp(t, "a") == 0) {
@@ -594,9 +602,16 @@ void mcpgw_bridge26_resume(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     json_object_put(doc);
 }
 
+void mcpgw_bridge26_start(struct mcpgw_node *n)
+{
+    mcpgw_store_set_node_handler(n->store, on_node_msg, n);
+}
+
 void mcpgw_bridge26_stop(struct mcpgw_node *n)
 {
     struct mcpgw_bridge26 *b = n->bridge26;
+    if (n->store)
+        mcpgw_store_set_node_handler(n->store, NULL, NULL);
     if (!b)
         return;
     while (b->waiters)
@@ -604,7 +619,6 @@ void mcpgw_bridge26_stop(struct mcpgw_node *n)
     for (int i = 0; i < BUCKETS; i++)
         while (b->rounds[i])
             mcpgw_call_abort(b->rounds[i]->c); /* frees the round (round_free) */
-    mcpgw_store_set_node_handler(n->store, NULL, NULL);
     free(b);
     n->bridge26 = NULL;
 }

@@ -39,6 +39,20 @@ int mcpgw_bridge26_claims(const struct mcpgw_jsonrpc_msg *m);
 void mcpgw_bridge26_resume(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                            const struct mcpgw_jsonrpc_msg *m, const char *principal);
 
+/* Node-to-node messages are refused above this size (an answer carries the client's
+ * inputResponses, which the node already took in a request body). */
+#define MCPGW_BRIDGE26_MSG_MAX (16u << 20)
+
+/* Handle one node-to-node message of this module (what the store's node handler passes; the
+ * format is in docs/protocol-2026.md): bytes, not necessarily NUL-terminated, borrowed. Anything
+ * not version 1 JSON of a known type is logged and dropped. Exposed for the fuzz driver. */
+void mcpgw_bridge26_message(struct mcpgw_node *n, const char *msg, size_t len);
+
+/* Listen for this module's node-to-node messages (after the store is made): a node that never
+ * ran a bridged call still answers a retry handed to it (a restarted origin: "no longer
+ * pending"). */
+void mcpgw_bridge26_start(struct mcpgw_node *n);
+
 /* End every pending round (their calls are aborted) and every retry waiting for another node
  * (answered 503). At shutdown, before the store is freed. */
 void mcpgw_bridge26_stop(struct mcpgw_node *n);

@@ -223,6 +223,7 @@ int main(int argc, char **argv)
         goto out;
     }
     *node.st.store_up = mcpgw_store_up(node.store);
+    mcpgw_bridge26_start(&node);
     if (mcpgw_era26_start(&node, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;

@@ -204,6 +204,22 @@ check(asked.some(([k, t]) => k === 'sampling' && /hello hp/.test(t || '')),
   await viaBal.c.close();
 }
 
+// A raw round answered across nodes, then its state presented again: the call it continued has
+// ended at its node, which says so through the other node.
+{
+  const first = await rawCall(NODES.n1, 'hp__trigger-elicitation-request');
+  const state = first.result?.requestState;
+  const key = Object.keys(first.result?.inputRequests || {})[0];
+  const answer = { [key]: { action: 'accept', content: { color: 'red', number: 3, pets: 'dogs' } } };
+  const done = await rawCall(NODES.n2, 'hp__trigger-elicitation-request', { requestState: state, inputResponses: answer });
+  const doneText = (done.result?.content || []).map((c) => c.text || '').join(' ');
+  check(done.result?.resultType === 'complete' && /red/.test(doneText),
+    `a raw round begun on n1 completes on n2 (${JSON.stringify(done).slice(0, 160)})`);
+  const again = await rawCall(NODES.n2, 'hp__trigger-elicitation-request', { requestState: state, inputResponses: answer });
+  check(again.error?.code === -32602 && /no longer pending/.test(again.error.message),
+    `the same state again: the call has ended at n1 (${JSON.stringify(again.error)})`);
+}
+
 // A round left unanswered past the client-request timeout (4 s here) expires: the retry gets a
 // clear error, and the node goes on serving.
 {
