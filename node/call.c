@@ -372,6 +372,7 @@ void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
 void mcpgw_call_abort(struct mcpgw_call *c)
 {
     struct mcpgw_http_conn *conn = c->conn;
+    struct mcpgw_session *s = c->s;
     c->conn = NULL;
     call_unlink(c);
     if (conn) {
@@ -381,6 +382,8 @@ void mcpgw_call_abort(struct mcpgw_call *c)
             mcpgw_http_respond(conn, 202, NULL, NULL, NULL, 0);
     }
     call_free(c);
+    if (s && s->stateless && !s->calls)
+        mcpgw_session_free(s); /* unlinked above, so call_free could not see it */
 }
 
 void mcpgw_call_handoff(struct mcpgw_call *c, json_object *result)

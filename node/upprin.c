@@ -58,7 +58,9 @@ void mcpgw_upprin_free_all(struct mcpgw_node *n)
     while (p->list) {
         struct holder *h = p->list;
         p->list = h->next;
-        mcpgw_upsess_release(n, h->s, 1);
+        /* Forgotten, not closed: the loop has stopped, so a DELETE could not complete; the
+         * upstream expires them as it expires any idle session. */
+        mcpgw_upsess_release(n, h->s, 0);
         mcpgw_session_free(h->s);
         free(h);
     }

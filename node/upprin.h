@@ -13,8 +13,9 @@ struct mcpgw_session;
  * capabilities decide what reaches that client), is never stored, and has no GET stream. */
 struct mcpgw_session *mcpgw_upprin_session(struct mcpgw_node *n, const char *principal);
 
-/* Close every principal's upstream sessions (DELETE at the upstream) and free them. At exit,
- * after the calls are gone and before mcpgw_upsess_free_all. */
+/* Forget every principal's upstream sessions (left to the upstream's idle expiry: at exit the
+ * loop no longer runs to complete a DELETE) and free them. At exit, after the calls are gone and
+ * before mcpgw_upsess_free_all. */
 void mcpgw_upprin_free_all(struct mcpgw_node *n);
 
 #endif
