@@ -176,4 +176,17 @@ void mcpgw_store_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, c
  * at once for the memory store, or while Redis is unreachable. */
 void mcpgw_store_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg);
 
+/* Node-to-node messages (node/bridge26.c hands MRTR answers to the node running an upstream
+ * call). How many nodes received a message: 0 means no node of that id is listening now (dead,
+ * or unknown); err when the store could not send it (the memory store never can). */
+typedef void (*mcpgw_store_sent_fn)(void *arg, int err, long receivers);
+/* A message (bytes, copied) for this node, borrowed until return. */
+typedef void (*mcpgw_store_node_msg_fn)(void *arg, const char *msg, size_t len);
+/* Send msg to node `node_id` on its own channel; done (may be NULL) fires once. Delivery is at
+ * most once and only to a node listening at that moment: the receiver answers if it must. */
+void mcpgw_store_node_send(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                           mcpgw_store_sent_fn done, void *arg);
+/* Where this node's node-to-node messages go (one handler; fn NULL: dropped). */
+void mcpgw_store_set_node_handler(struct mcpgw_store *st, mcpgw_store_node_msg_fn fn, void *arg);
+
 #endif

@@ -52,6 +52,8 @@ enum script {
 #define EV_TAG "upd "
 /* ... and "lst <name>": a note was created (it joined NOTES_KEY). */
 #define LST_TAG "lst "
+/* A node-to-node message (mcpgw_store_node_send) on a node's own channel. */
+#define MSG_TAG "msg "
 /* The notes board's names, cluster-wide: a sorted set of name -> event counter at creation. */
 #define NOTES_KEY "mcpgw:notes"
 /* ... and "lch <id> <kind>": a list changed (the resource list: a note was created), with its
@@ -226,6 +228,7 @@ struct op {
         mcpgw_store_note_fn note;
         mcpgw_store_result_fn result;
         mcpgw_store_replayed_fn replayed;
+        mcpgw_store_sent_fn sent;
     } cb;
     void *arg;
     mcpgw_store_event_fn visit;
@@ -713,6 +716,31 @@ static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const 
     free(k);
 }
 
+static void sent_reply(struct op *o, redisReply *reply, int err)
+{
+    if (o->cb.sent)
+        o->cb.sent(o->arg, err,
+                   !err && reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0);
+}
+
+static void r_node_send(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                        mcpgw_store_sent_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, sent_reply, arg);
+    char channel[64];
+    char *payload = xmalloc(len + 4);
+    const char *argv[3] = {"PUBLISH", channel, payload};
+    size_t lens[3] = {7, 0, len + 4};
+    o->cb.sent = done;
+    snprintf(channel, sizeof(channel), "mcpgw:node:%s", node_id);
+    lens[1] = strlen(channel);
+    memcpy(payload, MSG_TAG, 4);
+    memcpy(payload + 4, msg, len);
+    send_argv(r, o, 3, argv, lens);
+    free(payload);
+}
+
 /* ---- pub/sub: events and ownership changes addressed to this node ---- */
 
 /* "<id> <version> <uri>": a resource update, broadcast to every node; each tells its own
@@ -816,6 +844,8 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
         mcpgw_store_report_notes(r->st, &name, 1);
     } else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
         on_moved_message(r, payload->str + 6, payload->len - 6);
+    else if (payload->len > 4 && memcmp(payload->str, MSG_TAG, 4) == 0)
+        mcpgw_store_report_node_msg(r->st, payload->str + 4, payload->len - 4);
 }
 
 /* ---- connection management ---- */
@@ -1059,4 +1089,5 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .resync = r_resync,
     .result_put = r_result_put,
     .upstream_put = r_upstream_put,
+    .node_send = r_node_send,
 };

@@ -250,7 +250,9 @@ static void save(struct one *o)
     const char *sid = mcpgw_upmcp_session_id(o->u), *ver = mcpgw_upmcp_version(o->u);
     char *val;
     size_t len;
-    if (o->saving || !mcpgw_store_shared(n->store) || !o->ready || !sid || !ver)
+    /* A principal's session (mcpgw_upsess_call_as) is this node's alone: no record to keep. */
+    if (o->saving || !mcpgw_store_shared(n->store) || !o->ready || !sid || !ver ||
+        o->set->s->stateless)
         return;
     if (o->saved_ev && same(o->saved_ev, o->want_ev ? o->want_ev : ""))
         return;
@@ -334,6 +336,12 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 static void deliver(struct one *o, const char *ev_id, const char *json, size_t len)
 {
     struct qmsg *m;
+    if (o->set->s->stateless) {
+        /* A principal's session has no GET stream to write into (2026-07-28 clients have only
+         * their calls' streams): what the upstream says outside a call is not passed on. */
+        delivered(o, ev_id);
+        return;
+    }
     if (!o->q && write_now(o->set, json, len) == 0) {
         delivered(o, ev_id);
         return;
@@ -892,6 +900,12 @@ static void leg_issue(struct leg *l)
 void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *method,
                        json_object *params)
 {
+    mcpgw_upsess_call_as(c, c->s, name, method, params);
+}
+
+void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, const char *name,
+                          const char *method, json_object *params)
+{
     struct mcpgw_upguard g;
     struct one *o;
     struct leg *l;
@@ -902,7 +916,7 @@ void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *metho
         mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
         return;
     }
-    if (!(o = c->s ? get_one(c->node, c->s, name) : NULL)) {
+    if (!(o = owner ? get_one(c->node, owner, name) : NULL)) {
         mcpgw_upguard_done(c->node, name, &g, MCPGW_BREAKER_NEUTRAL, "not_sent");
         snprintf(why, sizeof(why), "no per-client upstream named %.100s", name);
         json_object_put(params);
