@@ -6,6 +6,7 @@
 #include "common/log.h"
 #include "common/sse.h"
 #include "common/util.h"
+#include "node/up26.h"
 
 #include <event2/event.h>
 #include <stdarg.h>
@@ -23,6 +24,16 @@ static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"}
 
 enum call_kind { CALL_REQUEST, CALL_SEND, CALL_INIT, CALL_INITIALIZED, CALL_DELETE };
 enum body_mode { BODY_NONE, BODY_JSON, BODY_SSE, BODY_ERROR };
+/* Where a 2026-07-28 call is between HTTP exchanges; the steps but WAIT run from u->kick, never
+ * inside a caller's callback. */
+enum call_step {
+    STEP_NONE,  /* an HTTP exchange is running (or the session era) */
+    STEP_ASK,   /* the next input request goes to on_message */
+    STEP_WAIT,  /* waiting for the answer to input request input_id */
+    STEP_RETRY, /* every input request answered: send the request again */
+    STEP_FAIL,  /* the client answered an input request with an error: end with it */
+    STEP_LOCAL  /* answered here (resources/subscribe): end with {} */
+};
 
 /* Events parsed from a stream, dispatched only after the parser returns, so that a callback may
  * cancel the call (or free the session) without pulling the parser from under itself. */
@@ -53,6 +64,13 @@ struct mcpgw_upmcp_call {
     struct ev_queue q;
     int finished;
     int busy; /* inside a dispatch: a cancel only marks it */
+    /* 2026-07-28 */
+    json_object *params; /* the request's params, for a retry */
+    struct mcpgw_up26_round *round;
+    enum call_step step;
+    int rounds;
+    char input_id[32];   /* the id of the input request the client is asked */
+    json_object *failed; /* STEP_FAIL: the client's error object */
 };
 
 struct mcpgw_upmcp {
@@ -69,6 +87,14 @@ struct mcpgw_upmcp {
     json_object *server_result;
     int ready, initializing;
     long long next_id;
+    /* 2026-07-28 */
+    enum mcpgw_upmcp_era want_era;
+    int era26;         /* speaking 2026-07-28 (after discover) */
+    json_object *caps; /* the client capabilities of every request's _meta */
+    char **watch;      /* resourceSubscriptions of the listen stream */
+    size_t nwatch;
+    long long next_input;
+    struct event *kick; /* runs the calls' steps */
     struct mcpgw_upmcp_call *calls;
     /* the GET stream */
     int listen_wanted, listening, listen_got;
@@ -147,7 +173,7 @@ static int version_known(const char *v)
 /* The headers of one exchange: ours, the session's, then the operator's extra ones; every
  * string is owned by the array (free with free_headers). */
 static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const char *accept,
-                            const char *last_event_id)
+                            const char *last_event_id, char **extra)
 {
     char **h = xcalloc(u->nheaders + 8, sizeof(*h));
     size_t n = 0;
@@ -161,6 +187,8 @@ static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const ch
         n++;
     if (last_event_id && asprintf(&h[n], "Last-Event-ID: %s", last_event_id) > 0)
         n++;
+    for (size_t i = 0; extra && extra[i] && i < 3; i++)
+        h[n++] = extra[i]; /* taken */
     for (size_t i = 0; i < u->nheaders; i++)
         h[n++] = xstrdup(u->headers[i]);
     h[n] = NULL;
@@ -186,6 +214,9 @@ static void call_free(struct mcpgw_upmcp_call *c)
     free(c->q.v);
     free(c->body);
     free(c->method);
+    json_object_put(c->params);
+    json_object_put(c->failed);
+    mcpgw_up26_round_free(c->round);
     free(c);
 }
 
@@ -260,6 +291,8 @@ static void report_gone(struct mcpgw_upmcp *u)
         u->cbs.on_gone(u->arg);
 }
 
+static void round_start(struct mcpgw_upmcp_call *c, const struct mcpgw_jsonrpc_msg *m);
+
 /* One JSON-RPC message that arrived for call c (in its JSON body or on its event stream). */
 static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const char *data, size_t len,
                      int from_stream)
@@ -286,6 +319,9 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
         if (!json_object_is_type(m.id, json_type_int) || json_object_get_int64(m.id) != c->id)
             finish(c, MCPGW_UPMCP_E_BAD_ID, NULL, "the answer to %s (id %lld) carries id %s",
                    c->method, c->id, json_object_to_json_string(m.id));
+        else if (u->era26 && c->kind == CALL_REQUEST && m.result &&
+                 mcpgw_up26_input_required(m.result))
+            round_start(c, &m);
         else
             finish(c, MCPGW_UPMCP_OK, &m, NULL);
     } else if (!from_stream) {
@@ -359,7 +395,7 @@ static void drain_queue(struct mcpgw_upmcp_call *c)
     size_t i;
     c->busy++;
     enter(u);
-    for (i = 0; i < c->q.n && !c->finished && !u->dying; i++)
+    for (i = 0; i < c->q.n && !c->finished && !u->dying && c->step == STEP_NONE; i++)
         dispatch(c, c->q.v[i].id, c->q.v[i].data, c->q.v[i].len, 1);
     q_clear(&c->q, 0);
     leave(u); /* may free u: a busy call is only unlinked then, and ends here */
@@ -430,6 +466,8 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
         c->busy++;
         dispatch(c, NULL, c->body ? c->body : "", c->body_len, 0);
         c->busy--;
+        if (!c->finished && c->step != STEP_NONE)
+            return; /* input_required: the call goes on */
         if (!c->finished)
             finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "no answer to %s", c->method);
         else if (!c->busy)
@@ -445,12 +483,13 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
 
 static const struct mcpgw_hc_cbs call_hc_cbs = {on_call_head, on_call_body, on_call_done};
 
-/* Posts body (taken) as a new call of this kind. */
-static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind kind,
-                                           const char *method, long long id, char *body, size_t len)
+/* Posts body (taken) for call c, with the extra headers (taken, NULL-terminated, at most 3).
+ * Returns 0, or -1 (logged) when the request could not start. */
+static int call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, char **extra)
 {
-    struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
-    char **h = build_headers(u, kind, "Accept: application/json, text/event-stream", NULL);
+    struct mcpgw_upmcp *u = c->u;
+    enum call_kind kind = c->kind;
+    char **h = build_headers(u, kind, "Accept: application/json, text/event-stream", NULL, extra);
     struct mcpgw_hc_opts o = {.method = kind == CALL_DELETE ? "DELETE" : "POST",
                               .url = u->url,
                               .headers = (const char *const *)h,
@@ -460,15 +499,25 @@ static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind
                                   kind == CALL_REQUEST || kind == CALL_INIT ? u->timeout_ms : 30000,
                               .flags = u->flags};
     char err[256];
+    c->req = mcpgw_hc_start(u->hc, &o, &call_hc_cbs, c, err, sizeof(err));
+    free_headers(h);
+    free(body);
+    if (!c->req)
+        log_warn("upstream %s: %s", u->name, err);
+    return c->req ? 0 : -1;
+}
+
+/* Posts body (taken) as a new call of this kind, with the extra headers (taken, as call_post). */
+static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind kind,
+                                           const char *method, long long id, char *body, size_t len,
+                                           char **extra)
+{
+    struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
     c->u = u;
     c->kind = kind;
     c->id = id;
     c->method = xstrdup(method);
-    c->req = mcpgw_hc_start(u->hc, &o, &call_hc_cbs, c, err, sizeof(err));
-    free_headers(h);
-    free(body);
-    if (!c->req) {
-        log_warn("upstream %s: %s", u->name, err);
+    if (call_post(c, body, len, extra) < 0) {
         call_free(c);
         return NULL;
     }
@@ -490,6 +539,9 @@ static void initialized_done(void *arg, enum mcpgw_upmcp_err err, const char *wh
         u->cbs.on_ready(u->arg, err, why);
 }
 
+static void discover_reply(struct mcpgw_upmcp *u, enum mcpgw_upmcp_err err, const char *why,
+                           const struct mcpgw_jsonrpc_msg *m);
+
 static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err, const char *why,
                            const struct mcpgw_jsonrpc_msg *m)
 {
@@ -499,6 +551,10 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     char *body;
     if (c->kind == CALL_INITIALIZED) {
         initialized_done(u, err, why);
+        return;
+    }
+    if (strcmp(c->method, "server/discover") == 0) {
+        discover_reply(u, err, why, m);
         return;
     }
     /* CALL_INIT */
@@ -527,23 +583,19 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     json_object_put(u->server_result);
     u->server_result = json_object_get(m->result);
     body = mcpgw_jsonrpc_notification("notifications/initialized", NULL, &len);
-    if (!call_start(u, CALL_INITIALIZED, "notifications/initialized", 0, body, len))
+    if (!call_start(u, CALL_INITIALIZED, "notifications/initialized", 0, body, len, NULL))
         initialized_done(u, MCPGW_UPMCP_E_TRANSPORT, "could not send notifications/initialized");
 }
 
-int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabilities)
+/* Sends initialize, with u->caps. Returns 0 or -1. */
+static int send_initialize(struct mcpgw_upmcp *u)
 {
     json_object *p, *info, *id;
     char *body;
     size_t len;
-    if (u->sid || u->ready || u->initializing) {
-        json_object_put(client_capabilities);
-        return -1;
-    }
     p = json_object_new_object();
     json_object_object_add(p, "protocolVersion", json_object_new_string(versions[0]));
-    json_object_object_add(p, "capabilities",
-                           client_capabilities ? client_capabilities : json_object_new_object());
+    json_object_object_add(p, "capabilities", json_object_get(u->caps));
     info = json_object_new_object();
     json_object_object_add(info, "name", json_object_new_string("mcpgw"));
     json_object_object_add(info, "version", json_object_new_string("1"));
@@ -554,11 +606,77 @@ int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabiliti
     body = mcpgw_jsonrpc_request(id, "initialize", p, &len);
     json_object_put(id);
     u->initializing = 1;
-    if (!call_start(u, CALL_INIT, "initialize", u->next_id, body, len)) {
+    if (!call_start(u, CALL_INIT, "initialize", u->next_id, body, len, NULL)) {
         u->initializing = 0;
         return -1;
     }
     return 0;
+}
+
+/* Sends server/discover (2026-07-28 and auto). Returns 0 or -1. */
+static int send_discover(struct mcpgw_upmcp *u)
+{
+    json_object *p = mcpgw_up26_params(NULL, u->caps), *id;
+    char *extra[3] = {NULL, NULL, NULL}, *body;
+    size_t len;
+    mcpgw_up26_headers("server/discover", p, extra);
+    extra[1] = xstrdup("MCP-Protocol-Version: " MCPGW_UP26_VERSION);
+    id = json_object_new_int64(++u->next_id);
+    body = mcpgw_jsonrpc_request(id, "server/discover", p, &len);
+    json_object_put(id);
+    u->initializing = 1;
+    if (!call_start(u, CALL_INIT, "server/discover", u->next_id, body, len, extra)) {
+        u->initializing = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The answer to server/discover: ready in the 2026-07-28 era, or (auto) initialize instead. */
+static void discover_reply(struct mcpgw_upmcp *u, enum mcpgw_upmcp_err err, const char *why,
+                           const struct mcpgw_jsonrpc_msg *m)
+{
+    char buf[512];
+    if (err == MCPGW_UPMCP_OK && m->result && mcpgw_up26_discover_ok(m->result)) {
+        free(u->version);
+        u->version = xstrdup(MCPGW_UP26_VERSION);
+        u->era26 = 1;
+        json_object_put(u->server_result);
+        u->server_result = json_object_get(m->result);
+        initialized_done(u, MCPGW_UPMCP_OK, NULL);
+        return;
+    }
+    if (err == MCPGW_UPMCP_OK)
+        snprintf(buf, sizeof(buf), "upstream %s: server/discover %s", u->name,
+                 m->error ? json_object_to_json_string(m->error)
+                          : "does not list 2026-07-28 among its supportedVersions");
+    else
+        snprintf(buf, sizeof(buf), "%s", why);
+    if (u->want_era == MCPGW_UPMCP_ERA_AUTO && err != MCPGW_UPMCP_E_TRANSPORT &&
+        err != MCPGW_UPMCP_E_TIMEOUT) {
+        log_info("%s: speaking the session era (initialize)", buf);
+        u->initializing = 0;
+        if (send_initialize(u) == 0)
+            return;
+        snprintf(buf, sizeof(buf), "upstream %s: could not send initialize", u->name);
+    }
+    initialized_done(u, err == MCPGW_UPMCP_OK ? MCPGW_UPMCP_E_PROTOCOL : err, buf);
+}
+
+int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabilities)
+{
+    if (u->sid || u->ready || u->initializing) {
+        json_object_put(client_capabilities);
+        return -1;
+    }
+    json_object_put(u->caps);
+    u->caps = client_capabilities ? client_capabilities : json_object_new_object();
+    u->era26 = 0;
+    free(u->version);
+    u->version = NULL;
+    if (u->want_era != MCPGW_UPMCP_ERA_SESSION)
+        return send_discover(u);
+    return send_initialize(u);
 }
 
 int mcpgw_upmcp_adopt(struct mcpgw_upmcp *u, const char *session_id, const char *version)
@@ -573,6 +691,241 @@ int mcpgw_upmcp_adopt(struct mcpgw_upmcp *u, const char *session_id, const char 
     return 0;
 }
 
+/* ---- 2026-07-28: input_required rounds, local answers ---- */
+
+static void kick_soon(struct mcpgw_upmcp *u)
+{
+    struct timeval tv = {0, 0};
+    evtimer_add(u->kick, &tv);
+}
+
+/* An input_required result m for call c: its input requests go to the caller one at a time
+ * (from the kick), then the request is sent again with their answers. */
+static void round_start(struct mcpgw_upmcp_call *c, const struct mcpgw_jsonrpc_msg *m)
+{
+    char err[256];
+    struct mcpgw_up26_round *r;
+    if (++c->rounds > MCPGW_UP26_MAX_ROUNDS) {
+        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s asked for input more than %d times", c->method,
+               MCPGW_UP26_MAX_ROUNDS);
+        return;
+    }
+    if (!(r = mcpgw_up26_round_new(m->result, err, sizeof(err)))) {
+        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s was answered input_required, but %s", c->method,
+               err);
+        return;
+    }
+    if (c->req) {
+        mcpgw_hc_req_cancel(c->req);
+        c->req = NULL;
+    }
+    mcpgw_up26_round_free(c->round);
+    c->round = r;
+    c->step = STEP_ASK;
+    kick_soon(c->u);
+}
+
+/* STEP_ASK: the next input request to the caller, or the retry when none is left. */
+static void round_ask(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    struct mcpgw_jsonrpc_msg m;
+    json_object *id, *bad = NULL;
+    const char *why;
+    size_t len;
+    char *text;
+    snprintf(c->input_id, sizeof(c->input_id), "mcpgw-in-%lld", ++u->next_input);
+    id = json_object_new_string(c->input_id);
+    text = mcpgw_up26_round_next(c->round, id, &len);
+    json_object_put(id);
+    if (!text) {
+        c->step = STEP_RETRY;
+        kick_soon(u);
+        return;
+    }
+    c->step = STEP_WAIT;
+    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        free(text);
+        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "an input request of %s is not valid: %s",
+               c->method, why);
+        return;
+    }
+    free(text);
+    if (c->cbs.on_message) {
+        c->busy++;
+        c->cbs.on_message(c->arg, NULL, &m); /* may answer, or cancel c, at once */
+        mcpgw_jsonrpc_msg_deinit(&m);
+        if (!--c->busy && c->finished)
+            call_free(c);
+        return;
+    } else {
+        c->failed = json_object_new_object();
+        json_object_object_add(c->failed, "code", json_object_new_int(-32601));
+        json_object_object_add(c->failed, "message",
+                               json_object_new_string("mcpgw: no client to ask"));
+        c->step = STEP_FAIL;
+        kick_soon(u);
+    }
+    mcpgw_jsonrpc_msg_deinit(&m);
+}
+
+/* STEP_RETRY: the same request again, with a new id, the answers and the request state. */
+static void round_retry(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    json_object *p = mcpgw_up26_round_retry(c->round, c->params), *id;
+    char *extra[3] = {NULL, NULL, NULL}, *body;
+    size_t len;
+    mcpgw_up26_headers(c->method, p, extra);
+    c->id = ++u->next_id;
+    id = json_object_new_int64(c->id);
+    body = mcpgw_jsonrpc_request(id, c->method, p, &len);
+    json_object_put(id);
+    mcpgw_up26_round_free(c->round);
+    c->round = NULL;
+    c->step = STEP_NONE;
+    c->mode = BODY_NONE;
+    c->status = 0;
+    c->body_len = 0;
+    if (c->sse) {
+        mcpgw_sse_parser_free(c->sse);
+        c->sse = NULL;
+    }
+    q_clear(&c->q, 0);
+    if (call_post(c, body, len, extra) < 0)
+        finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "could not send %s again with its input",
+               c->method);
+}
+
+/* A call that ends with the client's error to an input request (STEP_FAIL), or with {} for a
+ * request answered here (STEP_LOCAL). */
+static void round_end_here(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_jsonrpc_msg m;
+    json_object *id = json_object_new_int64(c->id), *bad = NULL;
+    const char *why;
+    size_t len;
+    char *text;
+    if (c->step == STEP_FAIL) {
+        const char *msg = mcpgw_json_str(c->failed, "message");
+        json_object *data = json_object_object_get(c->failed, "data");
+        text =
+            mcpgw_jsonrpc_error(id, json_object_get_int(json_object_object_get(c->failed, "code")),
+                                msg ? msg : "the client refused the input request",
+                                data ? json_object_get(data) : NULL, &len);
+    } else
+        text = mcpgw_jsonrpc_result(id, json_object_new_object(), &len);
+    json_object_put(id);
+    c->step = STEP_NONE;
+    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s", why);
+    } else {
+        finish(c, MCPGW_UPMCP_OK, &m, NULL);
+        mcpgw_jsonrpc_msg_deinit(&m);
+    }
+    free(text);
+}
+
+/* Runs the steps of the calls that have one to run; one at a time, from the start again after
+ * each, since a step may end calls (and the caller's callbacks may start or cancel others). */
+static void on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_upmcp *u = arg;
+    struct mcpgw_upmcp_call *c;
+    (void)fd, (void)what;
+    enter(u);
+    for (;;) {
+        for (c = u->calls; c; c = c->next)
+            if (c->step == STEP_ASK || c->step == STEP_RETRY || c->step == STEP_FAIL ||
+                c->step == STEP_LOCAL)
+                break;
+        if (!c || u->dying)
+            break;
+        if (c->step == STEP_ASK)
+            round_ask(c);
+        else if (c->step == STEP_RETRY)
+            round_retry(c);
+        else
+            round_end_here(c);
+    }
+    leave(u);
+}
+
+static void watch_changed(struct mcpgw_upmcp *u);
+
+/* resources/subscribe and unsubscribe of the 2026-07-28 era: the URI joins or leaves the listen
+ * stream's filter (the stream is opened again with it); the call ends with {} from the kick. */
+static struct mcpgw_upmcp_call *local_call(struct mcpgw_upmcp *u, const char *method,
+                                           json_object *params,
+                                           const struct mcpgw_upmcp_call_cbs *cbs, void *arg)
+{
+    struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
+    const char *uri = mcpgw_json_str(params, "uri");
+    size_t i;
+    for (i = 0; uri && i < u->nwatch && strcmp(u->watch[i], uri) != 0; i++)
+        ;
+    if (uri && strcmp(method, "resources/subscribe") == 0 && i == u->nwatch) {
+        u->watch = xrealloc(u->watch, (u->nwatch + 1) * sizeof(*u->watch));
+        u->watch[u->nwatch++] = xstrdup(uri);
+        watch_changed(u);
+    } else if (uri && strcmp(method, "resources/unsubscribe") == 0 && i < u->nwatch) {
+        free(u->watch[i]);
+        u->watch[i] = u->watch[--u->nwatch];
+        watch_changed(u);
+    }
+    json_object_put(params);
+    c->u = u;
+    c->kind = CALL_REQUEST;
+    c->id = ++u->next_id;
+    c->method = xstrdup(method);
+    c->cbs = *cbs;
+    c->arg = arg;
+    c->step = STEP_LOCAL;
+    c->next = u->calls;
+    if (u->calls)
+        u->calls->prev = c;
+    u->calls = c;
+    kick_soon(u);
+    return c;
+}
+
+/* mcpgw_upmcp_send in the 2026-07-28 era: the answer to an input request goes to its call;
+ * notifications (cancellation is closing the stream in this era) and the rest are dropped. */
+static int send26(struct mcpgw_upmcp *u, const char *msg, size_t len,
+                  void (*done)(void *arg, enum mcpgw_upmcp_err err, const char *why), void *arg)
+{
+    struct mcpgw_jsonrpc_msg m;
+    json_object *bad = NULL;
+    const char *why, *id;
+    struct mcpgw_upmcp_call *c = NULL;
+    if (mcpgw_jsonrpc_parse(msg, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        return -1;
+    }
+    id = m.id && json_object_is_type(m.id, json_type_string) ? json_object_get_string(m.id) : NULL;
+    if ((m.kind == MCPGW_JSONRPC_RESULT || m.kind == MCPGW_JSONRPC_ERROR) && id)
+        for (c = u->calls; c; c = c->next)
+            if (c->step == STEP_WAIT && strcmp(c->input_id, id) == 0)
+                break;
+    if (c && m.kind == MCPGW_JSONRPC_RESULT) {
+        mcpgw_up26_round_answer(c->round, m.result);
+        c->step = STEP_ASK;
+        kick_soon(u);
+    } else if (c) {
+        c->failed = json_object_get(m.error);
+        c->step = STEP_FAIL;
+        kick_soon(u);
+    } else if (m.kind != MCPGW_JSONRPC_NOTIFICATION) {
+        log_debug("upstream %s: an answer for no pending input request: dropped", u->name);
+    }
+    mcpgw_jsonrpc_msg_deinit(&m);
+    if (done)
+        done(arg, MCPGW_UPMCP_OK, "ok");
+    return 0;
+}
+
 /* ---- requests, notifications, responses ---- */
 
 struct mcpgw_upmcp_call *mcpgw_upmcp_request(struct mcpgw_upmcp *u, const char *method,
@@ -583,17 +936,29 @@ struct mcpgw_upmcp_call *mcpgw_upmcp_request(struct mcpgw_upmcp *u, const char *
     json_object *id;
     char *body;
     size_t len;
+    char *extra[3] = {NULL, NULL, NULL};
     if (!u->ready || u->dying) {
         json_object_put(params);
         return NULL;
     }
+    if (u->era26) {
+        if (strcmp(method, "resources/subscribe") == 0 ||
+            strcmp(method, "resources/unsubscribe") == 0)
+            return local_call(u, method, params, cbs, arg);
+        params = mcpgw_up26_params(params, u->caps);
+        mcpgw_up26_headers(method, params, extra);
+        json_object_get(params); /* kept for the retries of input_required rounds */
+    }
     id = json_object_new_int64(++u->next_id);
     body = mcpgw_jsonrpc_request(id, method, params, &len);
     json_object_put(id);
-    c = call_start(u, CALL_REQUEST, method, u->next_id, body, len);
+    c = call_start(u, CALL_REQUEST, method, u->next_id, body, len, extra);
     if (c) {
         c->cbs = *cbs;
         c->arg = arg;
+        c->params = u->era26 ? params : NULL;
+    } else if (u->era26) {
+        json_object_put(params);
     }
     return c;
 }
@@ -632,7 +997,9 @@ int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
     struct mcpgw_upmcp_call *c;
     if (!u->ready || u->dying)
         return -1;
-    c = call_start(u, CALL_SEND, "a notification or response", 0, xstrndup(msg, len), len);
+    if (u->era26)
+        return send26(u, msg, len, done, arg);
+    c = call_start(u, CALL_SEND, "a notification or response", 0, xstrndup(msg, len), len, NULL);
     if (!c)
         return -1;
     c->send_done = done;
@@ -727,7 +1094,11 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
                      e->len > u->max_msg ? "over the size cap" : why);
             continue;
         }
-        if (u->cbs.on_message)
+        if (u->era26 && (m.kind != MCPGW_JSONRPC_NOTIFICATION ||
+                         strcmp(m.method, "notifications/subscriptions/acknowledged") == 0))
+            log_debug("upstream %s: %s on the listen stream", u->name,
+                      m.method ? m.method : "the end of the subscription");
+        else if (u->cbs.on_message)
             u->cbs.on_message(u->arg, e->id, &m);
         mcpgw_jsonrpc_msg_deinit(&m);
     }
@@ -748,14 +1119,42 @@ static const struct mcpgw_hc_cbs get_hc_cbs = {on_get_head, on_get_body, on_get_
 
 static void listen_open(struct mcpgw_upmcp *u)
 {
-    char **h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id);
-    struct mcpgw_hc_opts o = {
-        .method = "GET", .url = u->url, .headers = (const char *const *)h, .flags = u->flags};
+    char **h, *extra[3] = {NULL, NULL, NULL}, *body = NULL;
+    struct mcpgw_hc_opts o = {.method = "GET", .url = u->url, .flags = u->flags};
     char err[256];
+    if (u->era26) { /* subscriptions/listen: a POST whose answer is the stream */
+        json_object *p = mcpgw_up26_listen_params(u->watch, u->nwatch, u->caps);
+        json_object *id = json_object_new_int64(++u->next_id);
+        mcpgw_up26_headers("subscriptions/listen", p, extra);
+        body = mcpgw_jsonrpc_request(id, "subscriptions/listen", p, &o.body_len);
+        json_object_put(id);
+        o.method = "POST";
+        o.body = body;
+        h = build_headers(u, CALL_REQUEST, "Accept: application/json, text/event-stream", NULL,
+                          extra);
+    } else {
+        h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id, NULL);
+    }
+    o.headers = (const char *const *)h;
     u->get = mcpgw_hc_start(u->hc, &o, &get_hc_cbs, u, err, sizeof(err));
     free_headers(h);
+    free(body);
     if (!u->get)
         log_warn("upstream %s: %s", u->name, err);
+}
+
+/* The listen stream's filter changed: open it again with the new one (2026-07-28). */
+static void watch_changed(struct mcpgw_upmcp *u)
+{
+    if (!u->listen_wanted || u->dying)
+        return;
+    if (u->get) {
+        mcpgw_hc_req_cancel(u->get);
+        u->get = NULL;
+        u->listening = 0;
+    }
+    evtimer_del(u->retry);
+    listen_open(u);
 }
 
 int mcpgw_upmcp_listen(struct mcpgw_upmcp *u, const char *last_event_id)
@@ -804,6 +1203,8 @@ struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmc
         u->cbs = *cbs;
     u->arg = arg;
     u->retry = evtimer_new(mcpgw_hc_base(hc), on_retry, u);
+    u->kick = evtimer_new(mcpgw_hc_base(hc), on_kick, u);
+    u->want_era = cfg->era;
     return u;
 }
 
@@ -838,6 +1239,11 @@ static void really_free(struct mcpgw_upmcp *u)
     q_clear(&u->get_q, 0);
     free(u->get_q.v);
     event_free(u->retry);
+    event_free(u->kick);
+    json_object_put(u->caps);
+    for (size_t i = 0; i < u->nwatch; i++)
+        free(u->watch[i]);
+    free(u->watch);
     for (size_t i = 0; i < u->nheaders; i++)
         free(u->headers[i]);
     free(u->headers);
@@ -888,7 +1294,7 @@ void mcpgw_upmcp_close(struct mcpgw_upmcp *u, void (*done)(void *arg), void *arg
     u->ready = 0;
     if (leave(u))
         return;
-    if (u->sid && (c = call_start(u, CALL_DELETE, "DELETE", 0, NULL, 0))) {
+    if (u->sid && (c = call_start(u, CALL_DELETE, "DELETE", 0, NULL, 0, NULL))) {
         c->send_done = on_deleted;
         c->arg = u;
         return;

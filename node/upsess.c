@@ -141,7 +141,8 @@ static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
                                     .url = uc->url,
                                     .headers = (const char *const *)uc->headers,
                                     .timeout_ms = (long)uc->timeout_ms,
-                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0};
+                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0,
+                                    .era = (enum mcpgw_upmcp_era)uc->protocol};
         if (mcpgw_upsess_register(n, &c) == 0)
             return find_cfg(n, name);
     }
