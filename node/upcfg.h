@@ -49,13 +49,14 @@ struct mcpgw_upcfg {
     char **exclude;      /* exclude globs on tool names, applied after tools= */
     uint64_t timeout_ms; /* per request; 0: the node's default */
     enum mcpgw_upcfg_session session;
-    uint32_t max_inflight;              /* 0: unlimited (the bulkhead is fedfail's) */
-    uint32_t max_procs;                 /* stdio per-client: children per node; 0: default */
-    int h2c;                            /* http: HTTP/2 with prior knowledge on http:// */
-    enum mcpgw_upcfg_protocol protocol; /* http: protocol=; default session */
-    char *line; /* the words of the line as given (secrets included), to compare on
-                   reload; never printed */
-    int lineno; /* where it was declared, for runtime log lines (0: unknown) */
+    /* http: protocol= (default session) */
+    enum mcpgw_upcfg_protocol protocol;
+    uint32_t max_inflight; /* 0: unlimited (the bulkhead is fedfail's) */
+    uint32_t max_procs;    /* stdio per-client: children per node; 0: default */
+    int h2c;               /* http: HTTP/2 with prior knowledge on http:// */
+    char *line;            /* the words of the line as given (secrets included), to compare on
+                              reload; never printed */
+    int lineno;            /* where it was declared, for runtime log lines (0: unknown) */
     /* breaker-* keys (name, kind and max_inflight are filled in when the breaker starts) */
     struct mcpgw_breaker_cfg breaker;
 };
