@@ -7,6 +7,7 @@
 #include "common/sse.h"
 #include "common/util.h"
 #include "node/up26.h"
+#include "node/upmcp_int.h"
 
 #include <event2/event.h>
 #include <stdarg.h>
@@ -21,94 +22,6 @@ static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"}
 #define ERR_BODY_MAX  4096
 #define LISTEN_MIN_MS 200
 #define LISTEN_MAX_MS 30000
-
-enum call_kind { CALL_REQUEST, CALL_SEND, CALL_INIT, CALL_INITIALIZED, CALL_DELETE };
-enum body_mode { BODY_NONE, BODY_JSON, BODY_SSE, BODY_ERROR };
-/* Where a 2026-07-28 call is between HTTP exchanges; the steps but WAIT run from u->kick, never
- * inside a caller's callback. */
-enum call_step {
-    STEP_NONE,  /* an HTTP exchange is running (or the session era) */
-    STEP_ASK,   /* the next input request goes to on_message */
-    STEP_WAIT,  /* waiting for the answer to input request input_id */
-    STEP_RETRY, /* every input request answered: send the request again */
-    STEP_FAIL,  /* the client answered an input request with an error: end with it */
-    STEP_LOCAL  /* answered here (resources/subscribe): end with {} */
-};
-
-/* Events parsed from a stream, dispatched only after the parser returns, so that a callback may
- * cancel the call (or free the session) without pulling the parser from under itself. */
-struct ev_item {
-    char *id, *data;
-    size_t len;
-};
-struct ev_queue {
-    struct ev_item *v;
-    size_t n, cap;
-};
-
-struct mcpgw_upmcp_call {
-    struct mcpgw_upmcp *u;
-    struct mcpgw_upmcp_call *prev, *next;
-    enum call_kind kind;
-    struct mcpgw_hc_req *req;
-    long long id;
-    char *method;
-    struct mcpgw_upmcp_call_cbs cbs;
-    void (*send_done)(void *arg, enum mcpgw_upmcp_err err, const char *why);
-    void *arg;
-    enum body_mode mode;
-    long status;
-    char *body;
-    size_t body_len, body_cap;
-    struct mcpgw_sse_parser *sse;
-    struct ev_queue q;
-    int finished;
-    int busy; /* inside a dispatch: a cancel only marks it */
-    /* 2026-07-28 */
-    json_object *params; /* the request's params, for a retry */
-    struct mcpgw_up26_round *round;
-    enum call_step step;
-    int rounds;
-    char input_id[32];   /* the id of the input request the client is asked */
-    json_object *failed; /* STEP_FAIL: the client's error object */
-};
-
-struct mcpgw_upmcp {
-    struct mcpgw_hc *hc;
-    char *name, *url;
-    char **headers;
-    size_t nheaders;
-    long timeout_ms;
-    size_t max_msg;
-    int flags;
-    struct mcpgw_upmcp_cbs cbs;
-    void *arg;
-    char *sid, *version;
-    json_object *server_result;
-    int ready, initializing;
-    long long next_id;
-    /* 2026-07-28 */
-    enum mcpgw_upmcp_era want_era;
-    int era26;         /* speaking 2026-07-28 (after discover) */
-    json_object *caps; /* the client capabilities of every request's _meta */
-    char **watch;      /* resourceSubscriptions of the listen stream */
-    size_t nwatch;
-    long long next_input;
-    struct event *kick; /* runs the calls' steps */
-    struct mcpgw_upmcp_call *calls;
-    /* the GET stream */
-    int listen_wanted, listening, listen_got;
-    struct mcpgw_hc_req *get;
-    struct mcpgw_sse_parser *get_sse;
-    struct ev_queue get_q;
-    char *last_event_id;
-    long backoff_ms;
-    struct event *retry;
-    /* lifetime */
-    int busy, dying;
-    void (*close_done)(void *arg);
-    void *close_arg;
-};
 
 static const char *const err_names[MCPGW_UPMCP_E_COUNT] = {
     "ok",      "transport", "timeout", "http",     "gone",
@@ -136,7 +49,7 @@ static void q_push(void *arg, const char *id, const char *event, const char *dat
     q->n++;
 }
 
-static void q_clear(struct ev_queue *q, size_t from)
+void mcpgw_upmcp_q_clear(struct ev_queue *q, size_t from)
 {
     for (size_t i = from; i < q->n; i++) {
         free(q->v[i].id);
@@ -145,7 +58,7 @@ static void q_clear(struct ev_queue *q, size_t from)
     q->n = 0;
 }
 
-static void enter(struct mcpgw_upmcp *u)
+void mcpgw_upmcp_enter(struct mcpgw_upmcp *u)
 {
     u->busy++;
 }
@@ -153,7 +66,7 @@ static void enter(struct mcpgw_upmcp *u)
 static void really_free(struct mcpgw_upmcp *u);
 
 /* Leaves a callback; returns 1 when u was freed meanwhile (the caller must not touch it). */
-static int leave(struct mcpgw_upmcp *u)
+int mcpgw_upmcp_leave(struct mcpgw_upmcp *u)
 {
     if (--u->busy == 0 && u->dying) {
         really_free(u);
@@ -204,13 +117,13 @@ static void free_headers(char **h)
 
 /* ---- calls ---- */
 
-static void call_free(struct mcpgw_upmcp_call *c)
+void mcpgw_upmcp_call_free(struct mcpgw_upmcp_call *c)
 {
     if (c->req)
         mcpgw_hc_req_cancel(c->req);
     if (c->sse)
         mcpgw_sse_parser_free(c->sse);
-    q_clear(&c->q, 0);
+    mcpgw_upmcp_q_clear(&c->q, 0);
     free(c->q.v);
     free(c->body);
     free(c->method);
@@ -237,8 +150,8 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
 
 /* Ends a call once: its callback fires with the outcome, then it is freed (after the dispatch
  * that is running, if any). */
-static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
-                   const struct mcpgw_jsonrpc_msg *m, const char *fmt, ...)
+void mcpgw_upmcp_finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
+                        const struct mcpgw_jsonrpc_msg *m, const char *fmt, ...)
 {
     char why[512] = "ok";
     struct mcpgw_upmcp *u = c->u;
@@ -258,7 +171,7 @@ static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         va_end(ap);
     }
     c->busy++;
-    enter(u);
+    mcpgw_upmcp_enter(u);
     if (c->kind == CALL_REQUEST) {
         if (c->cbs.on_reply)
             c->cbs.on_reply(c->arg, err, why, m);
@@ -268,9 +181,9 @@ static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     } else {
         internal_reply(c, err, why, m);
     }
-    leave(u);
+    mcpgw_upmcp_leave(u);
     if (!--c->busy)
-        call_free(c);
+        mcpgw_upmcp_call_free(c);
 }
 
 static void report_gone(struct mcpgw_upmcp *u)
@@ -291,8 +204,6 @@ static void report_gone(struct mcpgw_upmcp *u)
         u->cbs.on_gone(u->arg);
 }
 
-static void round_start(struct mcpgw_upmcp_call *c, const struct mcpgw_jsonrpc_msg *m);
-
 /* One JSON-RPC message that arrived for call c (in its JSON body or on its event stream). */
 static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const char *data, size_t len,
                      int from_stream)
@@ -304,30 +215,31 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
     if (len == 0 && from_stream)
         return; /* a priming event: an id, no message */
     if (len > u->max_msg) {
-        finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
-               "a message of %zu bytes for %s is over the %zu-byte cap", len, c->method,
-               u->max_msg);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
+                           "a message of %zu bytes for %s is over the %zu-byte cap", len, c->method,
+                           u->max_msg);
         return;
     }
     if (mcpgw_jsonrpc_parse(data, len, &m, &bad, &why) != 0) {
         json_object_put(bad);
-        finish(c, MCPGW_UPMCP_E_BAD_JSON, NULL, "invalid JSON-RPC in the answer to %s: %s",
-               c->method, why);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_BAD_JSON, NULL,
+                           "invalid JSON-RPC in the answer to %s: %s", c->method, why);
         return;
     }
     if (m.kind == MCPGW_JSONRPC_RESULT || m.kind == MCPGW_JSONRPC_ERROR) {
         if (!json_object_is_type(m.id, json_type_int) || json_object_get_int64(m.id) != c->id)
-            finish(c, MCPGW_UPMCP_E_BAD_ID, NULL, "the answer to %s (id %lld) carries id %s",
-                   c->method, c->id, json_object_to_json_string(m.id));
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_BAD_ID, NULL,
+                               "the answer to %s (id %lld) carries id %s", c->method, c->id,
+                               json_object_to_json_string(m.id));
         else if (u->era26 && c->kind == CALL_REQUEST && m.result &&
                  mcpgw_up26_input_required(m.result))
-            round_start(c, &m);
+            mcpgw_upmcp26_round_start(c, &m);
         else
-            finish(c, MCPGW_UPMCP_OK, &m, NULL);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, &m, NULL);
     } else if (!from_stream) {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
-               "a JSON body answering %s holds a %s, not the answer", c->method,
-               mcpgw_jsonrpc_kind_str(m.kind));
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "a JSON body answering %s holds a %s, not the answer", c->method,
+                           mcpgw_jsonrpc_kind_str(m.kind));
     } else if (c->cbs.on_message && c->kind == CALL_REQUEST) {
         c->busy++;
         c->cbs.on_message(c->arg, event_id, &m);
@@ -343,11 +255,11 @@ static void on_call_head(void *arg, struct mcpgw_hc_req *r)
     const char *ct = mcpgw_hc_req_header(r, "Content-Type");
     c->status = mcpgw_hc_req_status(r);
     if (c->status == 404 && u->sid && c->kind != CALL_INIT && c->kind != CALL_DELETE) {
-        enter(u);
+        mcpgw_upmcp_enter(u);
         report_gone(u);
-        if (!leave(u))
-            finish(c, MCPGW_UPMCP_E_GONE, NULL,
-                   "the upstream no longer knows the session (HTTP 404)");
+        if (!mcpgw_upmcp_leave(u))
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_GONE, NULL,
+                               "the upstream no longer knows the session (HTTP 404)");
         return;
     }
     if (c->status >= 300) {
@@ -364,16 +276,16 @@ static void on_call_head(void *arg, struct mcpgw_hc_req *r)
         return;
     }
     if (c->status == 202) {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s was answered 202 Accepted, with no answer",
-               c->method);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "%s was answered 202 Accepted, with no answer", c->method);
     } else if (ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         c->mode = BODY_SSE;
         c->sse = mcpgw_sse_parser_new(u->max_msg, q_push, &c->q);
     } else if (ct && strncasecmp(ct, "application/json", 16) == 0) {
         c->mode = BODY_JSON;
     } else {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s was answered with Content-Type '%s'", c->method,
-               ct ? ct : "(none)");
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "%s was answered with Content-Type '%s'", c->method, ct ? ct : "(none)");
     }
 }
 
@@ -394,13 +306,13 @@ static void drain_queue(struct mcpgw_upmcp_call *c)
     struct mcpgw_upmcp *u = c->u;
     size_t i;
     c->busy++;
-    enter(u);
+    mcpgw_upmcp_enter(u);
     for (i = 0; i < c->q.n && !c->finished && !u->dying && c->step == STEP_NONE; i++)
         dispatch(c, c->q.v[i].id, c->q.v[i].data, c->q.v[i].len, 1);
-    q_clear(&c->q, 0);
-    leave(u); /* may free u: a busy call is only unlinked then, and ends here */
+    mcpgw_upmcp_q_clear(&c->q, 0);
+    mcpgw_upmcp_leave(u); /* may free u: a busy call is only unlinked then, and ends here */
     if (!--c->busy && c->finished)
-        call_free(c);
+        mcpgw_upmcp_call_free(c);
 }
 
 static void on_call_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
@@ -418,17 +330,17 @@ static void on_call_body(void *arg, struct mcpgw_hc_req *r, const char *buf, siz
         break;
     case BODY_JSON:
         if (c->body_len + len > u->max_msg) {
-            finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL, "the answer to %s is over the %zu-byte cap",
-                   c->method, u->max_msg);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
+                               "the answer to %s is over the %zu-byte cap", c->method, u->max_msg);
             return;
         }
         append_body(c, buf, len);
         break;
     case BODY_SSE:
         if (mcpgw_sse_parser_feed(c->sse, buf, len) < 0) {
-            finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
-                   "a line on the answer stream of %s is over the %zu-byte cap", c->method,
-                   u->max_msg);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
+                               "a line on the answer stream of %s is over the %zu-byte cap",
+                               c->method, u->max_msg);
             return;
         }
         drain_queue(c);
@@ -452,15 +364,15 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
                      c->id);
             mcpgw_upmcp_send(u, msg, strlen(msg), NULL, NULL);
         }
-        finish(c, MCPGW_UPMCP_E_TIMEOUT, NULL, "no answer to %s within %ld ms", c->method,
-               u->timeout_ms);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TIMEOUT, NULL, "no answer to %s within %ld ms",
+                           c->method, u->timeout_ms);
     } else if (err != MCPGW_HC_OK && c->mode != BODY_SSE) {
-        finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s failed: %s", c->method, why);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s failed: %s", c->method, why);
     } else if (c->mode == BODY_ERROR) {
         json_object *o = c->body ? json_tokener_parse(c->body) : NULL;
         const char *msg = mcpgw_json_str(mcpgw_json_obj(o, "error"), "message");
-        finish(c, MCPGW_UPMCP_E_HTTP, NULL, "%s was answered HTTP %ld%s%s", c->method, c->status,
-               msg ? ": " : "", msg ? msg : "");
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_HTTP, NULL, "%s was answered HTTP %ld%s%s", c->method,
+                           c->status, msg ? ": " : "", msg ? msg : "");
         json_object_put(o);
     } else if (c->mode == BODY_JSON) {
         c->busy++;
@@ -469,15 +381,16 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
         if (!c->finished && c->step != STEP_NONE)
             return; /* input_required: the call goes on */
         if (!c->finished)
-            finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "no answer to %s", c->method);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "no answer to %s", c->method);
         else if (!c->busy)
-            call_free(c);
+            mcpgw_upmcp_call_free(c);
     } else if (c->mode == BODY_SSE) {
-        finish(c, err == MCPGW_HC_OK ? MCPGW_UPMCP_E_PROTOCOL : MCPGW_UPMCP_E_TRANSPORT, NULL,
-               "the stream answering %s ended before the answer%s%s", c->method,
-               err == MCPGW_HC_OK ? "" : ": ", err == MCPGW_HC_OK ? "" : why);
+        mcpgw_upmcp_finish(c, err == MCPGW_HC_OK ? MCPGW_UPMCP_E_PROTOCOL : MCPGW_UPMCP_E_TRANSPORT,
+                           NULL, "the stream answering %s ended before the answer%s%s", c->method,
+                           err == MCPGW_HC_OK ? "" : ": ", err == MCPGW_HC_OK ? "" : why);
     } else {
-        finish(c, MCPGW_UPMCP_OK, NULL, NULL); /* a notification or response was accepted */
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, NULL,
+                           NULL); /* a notification or response was accepted */
     }
 }
 
@@ -485,7 +398,7 @@ static const struct mcpgw_hc_cbs call_hc_cbs = {on_call_head, on_call_body, on_c
 
 /* Posts body (taken) for call c, with the extra headers (taken, NULL-terminated, at most 3).
  * Returns 0, or -1 (logged) when the request could not start. */
-static int call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, char **extra)
+int mcpgw_upmcp_call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, char **extra)
 {
     struct mcpgw_upmcp *u = c->u;
     enum call_kind kind = c->kind;
@@ -507,18 +420,19 @@ static int call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, char **
     return c->req ? 0 : -1;
 }
 
-/* Posts body (taken) as a new call of this kind, with the extra headers (taken, as call_post). */
-static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind kind,
-                                           const char *method, long long id, char *body, size_t len,
-                                           char **extra)
+/* Posts body (taken) as a new call of this kind, with the extra headers (taken, as
+ * mcpgw_upmcp_call_post). */
+struct mcpgw_upmcp_call *mcpgw_upmcp_call_start(struct mcpgw_upmcp *u, enum call_kind kind,
+                                                const char *method, long long id, char *body,
+                                                size_t len, char **extra)
 {
     struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
     c->u = u;
     c->kind = kind;
     c->id = id;
     c->method = xstrdup(method);
-    if (call_post(c, body, len, extra) < 0) {
-        call_free(c);
+    if (mcpgw_upmcp_call_post(c, body, len, extra) < 0) {
+        mcpgw_upmcp_call_free(c);
         return NULL;
     }
     c->next = u->calls;
@@ -530,7 +444,7 @@ static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind
 
 /* ---- initialize ---- */
 
-static void initialized_done(void *arg, enum mcpgw_upmcp_err err, const char *why)
+void mcpgw_upmcp_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
 {
     struct mcpgw_upmcp *u = arg;
     u->initializing = 0;
@@ -538,9 +452,6 @@ static void initialized_done(void *arg, enum mcpgw_upmcp_err err, const char *wh
     if (u->cbs.on_ready)
         u->cbs.on_ready(u->arg, err, why);
 }
-
-static void discover_reply(struct mcpgw_upmcp *u, enum mcpgw_upmcp_err err, const char *why,
-                           const struct mcpgw_jsonrpc_msg *m);
 
 static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err, const char *why,
                            const struct mcpgw_jsonrpc_msg *m)
@@ -550,11 +461,11 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     size_t len;
     char *body;
     if (c->kind == CALL_INITIALIZED) {
-        initialized_done(u, err, why);
+        mcpgw_upmcp_ready(u, err, why);
         return;
     }
     if (strcmp(c->method, "server/discover") == 0) {
-        discover_reply(u, err, why, m);
+        mcpgw_upmcp26_discover_reply(u, err, why, m);
         return;
     }
     /* CALL_INIT */
@@ -562,11 +473,11 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         char buf[512];
         snprintf(buf, sizeof(buf), "upstream %s: initialize failed: %s", u->name,
                  json_object_to_json_string(m->error));
-        initialized_done(u, MCPGW_UPMCP_E_PROTOCOL, buf);
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_E_PROTOCOL, buf);
         return;
     }
     if (err != MCPGW_UPMCP_OK) {
-        initialized_done(u, err, why);
+        mcpgw_upmcp_ready(u, err, why);
         return;
     }
     v = mcpgw_json_str(m->result, "protocolVersion");
@@ -575,7 +486,7 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         snprintf(buf, sizeof(buf),
                  "upstream %s: initialize answered revision '%s', which we do not speak", u->name,
                  v ? v : "(none)");
-        initialized_done(u, MCPGW_UPMCP_E_PROTOCOL, buf);
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_E_PROTOCOL, buf);
         return;
     }
     free(u->version);
@@ -583,12 +494,13 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     json_object_put(u->server_result);
     u->server_result = json_object_get(m->result);
     body = mcpgw_jsonrpc_notification("notifications/initialized", NULL, &len);
-    if (!call_start(u, CALL_INITIALIZED, "notifications/initialized", 0, body, len, NULL))
-        initialized_done(u, MCPGW_UPMCP_E_TRANSPORT, "could not send notifications/initialized");
+    if (!mcpgw_upmcp_call_start(u, CALL_INITIALIZED, "notifications/initialized", 0, body, len,
+                                NULL))
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_E_TRANSPORT, "could not send notifications/initialized");
 }
 
 /* Sends initialize, with u->caps. Returns 0 or -1. */
-static int send_initialize(struct mcpgw_upmcp *u)
+int mcpgw_upmcp_send_initialize(struct mcpgw_upmcp *u)
 {
     json_object *p, *info, *id;
     char *body;
@@ -606,61 +518,11 @@ static int send_initialize(struct mcpgw_upmcp *u)
     body = mcpgw_jsonrpc_request(id, "initialize", p, &len);
     json_object_put(id);
     u->initializing = 1;
-    if (!call_start(u, CALL_INIT, "initialize", u->next_id, body, len, NULL)) {
+    if (!mcpgw_upmcp_call_start(u, CALL_INIT, "initialize", u->next_id, body, len, NULL)) {
         u->initializing = 0;
         return -1;
     }
     return 0;
-}
-
-/* Sends server/discover (2026-07-28 and auto). Returns 0 or -1. */
-static int send_discover(struct mcpgw_upmcp *u)
-{
-    json_object *p = mcpgw_up26_params(NULL, u->caps), *id;
-    char *extra[3] = {NULL, NULL, NULL}, *body;
-    size_t len;
-    mcpgw_up26_headers("server/discover", p, extra);
-    extra[1] = xstrdup("MCP-Protocol-Version: " MCPGW_UP26_VERSION);
-    id = json_object_new_int64(++u->next_id);
-    body = mcpgw_jsonrpc_request(id, "server/discover", p, &len);
-    json_object_put(id);
-    u->initializing = 1;
-    if (!call_start(u, CALL_INIT, "server/discover", u->next_id, body, len, extra)) {
-        u->initializing = 0;
-        return -1;
-    }
-    return 0;
-}
-
-/* The answer to server/discover: ready in the 2026-07-28 era, or (auto) initialize instead. */
-static void discover_reply(struct mcpgw_upmcp *u, enum mcpgw_upmcp_err err, const char *why,
-                           const struct mcpgw_jsonrpc_msg *m)
-{
-    char buf[512];
-    if (err == MCPGW_UPMCP_OK && m->result && mcpgw_up26_discover_ok(m->result)) {
-        free(u->version);
-        u->version = xstrdup(MCPGW_UP26_VERSION);
-        u->era26 = 1;
-        json_object_put(u->server_result);
-        u->server_result = json_object_get(m->result);
-        initialized_done(u, MCPGW_UPMCP_OK, NULL);
-        return;
-    }
-    if (err == MCPGW_UPMCP_OK)
-        snprintf(buf, sizeof(buf), "upstream %s: server/discover %s", u->name,
-                 m->error ? json_object_to_json_string(m->error)
-                          : "does not list 2026-07-28 among its supportedVersions");
-    else
-        snprintf(buf, sizeof(buf), "%s", why);
-    if (u->want_era == MCPGW_UPMCP_ERA_AUTO && err != MCPGW_UPMCP_E_TRANSPORT &&
-        err != MCPGW_UPMCP_E_TIMEOUT) {
-        log_info("%s: speaking the session era (initialize)", buf);
-        u->initializing = 0;
-        if (send_initialize(u) == 0)
-            return;
-        snprintf(buf, sizeof(buf), "upstream %s: could not send initialize", u->name);
-    }
-    initialized_done(u, err == MCPGW_UPMCP_OK ? MCPGW_UPMCP_E_PROTOCOL : err, buf);
 }
 
 int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabilities)
@@ -675,8 +537,8 @@ int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabiliti
     free(u->version);
     u->version = NULL;
     if (u->want_era != MCPGW_UPMCP_ERA_SESSION)
-        return send_discover(u);
-    return send_initialize(u);
+        return mcpgw_upmcp26_discover(u);
+    return mcpgw_upmcp_send_initialize(u);
 }
 
 int mcpgw_upmcp_adopt(struct mcpgw_upmcp *u, const char *session_id, const char *version)
@@ -688,241 +550,6 @@ int mcpgw_upmcp_adopt(struct mcpgw_upmcp *u, const char *session_id, const char 
     u->sid = xstrdup(session_id);
     u->version = xstrdup(version);
     u->ready = 1;
-    return 0;
-}
-
-/* ---- 2026-07-28: input_required rounds, local answers ---- */
-
-static void kick_soon(struct mcpgw_upmcp *u)
-{
-    struct timeval tv = {0, 0};
-    evtimer_add(u->kick, &tv);
-}
-
-/* An input_required result m for call c: its input requests go to the caller one at a time
- * (from the kick), then the request is sent again with their answers. */
-static void round_start(struct mcpgw_upmcp_call *c, const struct mcpgw_jsonrpc_msg *m)
-{
-    char err[256];
-    struct mcpgw_up26_round *r;
-    if (++c->rounds > MCPGW_UP26_MAX_ROUNDS) {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s asked for input more than %d times", c->method,
-               MCPGW_UP26_MAX_ROUNDS);
-        return;
-    }
-    if (!(r = mcpgw_up26_round_new(m->result, err, sizeof(err)))) {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s was answered input_required, but %s", c->method,
-               err);
-        return;
-    }
-    if (c->req) {
-        mcpgw_hc_req_cancel(c->req);
-        c->req = NULL;
-    }
-    mcpgw_up26_round_free(c->round);
-    c->round = r;
-    c->step = STEP_ASK;
-    kick_soon(c->u);
-}
-
-/* STEP_ASK: the next input request to the caller, or the retry when none is left. */
-static void round_ask(struct mcpgw_upmcp_call *c)
-{
-    struct mcpgw_upmcp *u = c->u;
-    struct mcpgw_jsonrpc_msg m;
-    json_object *id, *bad = NULL;
-    const char *why;
-    size_t len;
-    char *text;
-    snprintf(c->input_id, sizeof(c->input_id), "mcpgw-in-%lld", ++u->next_input);
-    id = json_object_new_string(c->input_id);
-    text = mcpgw_up26_round_next(c->round, id, &len);
-    json_object_put(id);
-    if (!text) {
-        c->step = STEP_RETRY;
-        kick_soon(u);
-        return;
-    }
-    c->step = STEP_WAIT;
-    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
-        json_object_put(bad);
-        free(text);
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "an input request of %s is not valid: %s",
-               c->method, why);
-        return;
-    }
-    free(text);
-    if (c->cbs.on_message) {
-        c->busy++;
-        c->cbs.on_message(c->arg, NULL, &m); /* may answer, or cancel c, at once */
-        mcpgw_jsonrpc_msg_deinit(&m);
-        if (!--c->busy && c->finished)
-            call_free(c);
-        return;
-    } else {
-        c->failed = json_object_new_object();
-        json_object_object_add(c->failed, "code", json_object_new_int(-32601));
-        json_object_object_add(c->failed, "message",
-                               json_object_new_string("mcpgw: no client to ask"));
-        c->step = STEP_FAIL;
-        kick_soon(u);
-    }
-    mcpgw_jsonrpc_msg_deinit(&m);
-}
-
-/* STEP_RETRY: the same request again, with a new id, the answers and the request state. */
-static void round_retry(struct mcpgw_upmcp_call *c)
-{
-    struct mcpgw_upmcp *u = c->u;
-    json_object *p = mcpgw_up26_round_retry(c->round, c->params), *id;
-    char *extra[3] = {NULL, NULL, NULL}, *body;
-    size_t len;
-    mcpgw_up26_headers(c->method, p, extra);
-    c->id = ++u->next_id;
-    id = json_object_new_int64(c->id);
-    body = mcpgw_jsonrpc_request(id, c->method, p, &len);
-    json_object_put(id);
-    mcpgw_up26_round_free(c->round);
-    c->round = NULL;
-    c->step = STEP_NONE;
-    c->mode = BODY_NONE;
-    c->status = 0;
-    c->body_len = 0;
-    if (c->sse) {
-        mcpgw_sse_parser_free(c->sse);
-        c->sse = NULL;
-    }
-    q_clear(&c->q, 0);
-    if (call_post(c, body, len, extra) < 0)
-        finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "could not send %s again with its input",
-               c->method);
-}
-
-/* A call that ends with the client's error to an input request (STEP_FAIL), or with {} for a
- * request answered here (STEP_LOCAL). */
-static void round_end_here(struct mcpgw_upmcp_call *c)
-{
-    struct mcpgw_jsonrpc_msg m;
-    json_object *id = json_object_new_int64(c->id), *bad = NULL;
-    const char *why;
-    size_t len;
-    char *text;
-    if (c->step == STEP_FAIL) {
-        const char *msg = mcpgw_json_str(c->failed, "message");
-        json_object *data = json_object_object_get(c->failed, "data");
-        text =
-            mcpgw_jsonrpc_error(id, json_object_get_int(json_object_object_get(c->failed, "code")),
-                                msg ? msg : "the client refused the input request",
-                                data ? json_object_get(data) : NULL, &len);
-    } else
-        text = mcpgw_jsonrpc_result(id, json_object_new_object(), &len);
-    json_object_put(id);
-    c->step = STEP_NONE;
-    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
-        json_object_put(bad);
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s", why);
-    } else {
-        finish(c, MCPGW_UPMCP_OK, &m, NULL);
-        mcpgw_jsonrpc_msg_deinit(&m);
-    }
-    free(text);
-}
-
-/* Runs the steps of the calls that have one to run; one at a time, from the start again after
- * each, since a step may end calls (and the caller's callbacks may start or cancel others). */
-static void on_kick(evutil_socket_t fd, short what, void *arg)
-{
-    struct mcpgw_upmcp *u = arg;
-    struct mcpgw_upmcp_call *c;
-    (void)fd, (void)what;
-    enter(u);
-    for (;;) {
-        for (c = u->calls; c; c = c->next)
-            if (c->step == STEP_ASK || c->step == STEP_RETRY || c->step == STEP_FAIL ||
-                c->step == STEP_LOCAL)
-                break;
-        if (!c || u->dying)
-            break;
-        if (c->step == STEP_ASK)
-            round_ask(c);
-        else if (c->step == STEP_RETRY)
-            round_retry(c);
-        else
-            round_end_here(c);
-    }
-    leave(u);
-}
-
-static void watch_changed(struct mcpgw_upmcp *u);
-
-/* resources/subscribe and unsubscribe of the 2026-07-28 era: the URI joins or leaves the listen
- * stream's filter (the stream is opened again with it); the call ends with {} from the kick. */
-static struct mcpgw_upmcp_call *local_call(struct mcpgw_upmcp *u, const char *method,
-                                           json_object *params,
-                                           const struct mcpgw_upmcp_call_cbs *cbs, void *arg)
-{
-    struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
-    const char *uri = mcpgw_json_str(params, "uri");
-    size_t i;
-    for (i = 0; uri && i < u->nwatch && strcmp(u->watch[i], uri) != 0; i++)
-        ;
-    if (uri && strcmp(method, "resources/subscribe") == 0 && i == u->nwatch) {
-        u->watch = xrealloc(u->watch, (u->nwatch + 1) * sizeof(*u->watch));
-        u->watch[u->nwatch++] = xstrdup(uri);
-        watch_changed(u);
-    } else if (uri && strcmp(method, "resources/unsubscribe") == 0 && i < u->nwatch) {
-        free(u->watch[i]);
-        u->watch[i] = u->watch[--u->nwatch];
-        watch_changed(u);
-    }
-    json_object_put(params);
-    c->u = u;
-    c->kind = CALL_REQUEST;
-    c->id = ++u->next_id;
-    c->method = xstrdup(method);
-    c->cbs = *cbs;
-    c->arg = arg;
-    c->step = STEP_LOCAL;
-    c->next = u->calls;
-    if (u->calls)
-        u->calls->prev = c;
-    u->calls = c;
-    kick_soon(u);
-    return c;
-}
-
-/* mcpgw_upmcp_send in the 2026-07-28 era: the answer to an input request goes to its call;
- * notifications (cancellation is closing the stream in this era) and the rest are dropped. */
-static int send26(struct mcpgw_upmcp *u, const char *msg, size_t len,
-                  void (*done)(void *arg, enum mcpgw_upmcp_err err, const char *why), void *arg)
-{
-    struct mcpgw_jsonrpc_msg m;
-    json_object *bad = NULL;
-    const char *why, *id;
-    struct mcpgw_upmcp_call *c = NULL;
-    if (mcpgw_jsonrpc_parse(msg, len, &m, &bad, &why) != 0) {
-        json_object_put(bad);
-        return -1;
-    }
-    id = m.id && json_object_is_type(m.id, json_type_string) ? json_object_get_string(m.id) : NULL;
-    if ((m.kind == MCPGW_JSONRPC_RESULT || m.kind == MCPGW_JSONRPC_ERROR) && id)
-        for (c = u->calls; c; c = c->next)
-            if (c->step == STEP_WAIT && strcmp(c->input_id, id) == 0)
-                break;
-    if (c && m.kind == MCPGW_JSONRPC_RESULT) {
-        mcpgw_up26_round_answer(c->round, m.result);
-        c->step = STEP_ASK;
-        kick_soon(u);
-    } else if (c) {
-        c->failed = json_object_get(m.error);
-        c->step = STEP_FAIL;
-        kick_soon(u);
-    } else if (m.kind != MCPGW_JSONRPC_NOTIFICATION) {
-        log_debug("upstream %s: an answer for no pending input request: dropped", u->name);
-    }
-    mcpgw_jsonrpc_msg_deinit(&m);
-    if (done)
-        done(arg, MCPGW_UPMCP_OK, "ok");
     return 0;
 }
 
@@ -944,7 +571,7 @@ struct mcpgw_upmcp_call *mcpgw_upmcp_request(struct mcpgw_upmcp *u, const char *
     if (u->era26) {
         if (strcmp(method, "resources/subscribe") == 0 ||
             strcmp(method, "resources/unsubscribe") == 0)
-            return local_call(u, method, params, cbs, arg);
+            return mcpgw_upmcp26_local_call(u, method, params, cbs, arg);
         params = mcpgw_up26_params(params, u->caps);
         mcpgw_up26_headers(method, params, extra);
         json_object_get(params); /* kept for the retries of input_required rounds */
@@ -952,7 +579,7 @@ struct mcpgw_upmcp_call *mcpgw_upmcp_request(struct mcpgw_upmcp *u, const char *
     id = json_object_new_int64(++u->next_id);
     body = mcpgw_jsonrpc_request(id, method, params, &len);
     json_object_put(id);
-    c = call_start(u, CALL_REQUEST, method, u->next_id, body, len, extra);
+    c = mcpgw_upmcp_call_start(u, CALL_REQUEST, method, u->next_id, body, len, extra);
     if (c) {
         c->cbs = *cbs;
         c->arg = arg;
@@ -988,7 +615,7 @@ void mcpgw_upmcp_call_cancel(struct mcpgw_upmcp_call *c, int notify)
         c->req = NULL;
     }
     if (!c->busy)
-        call_free(c);
+        mcpgw_upmcp_call_free(c);
 }
 
 int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
@@ -998,8 +625,9 @@ int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
     if (!u->ready || u->dying)
         return -1;
     if (u->era26)
-        return send26(u, msg, len, done, arg);
-    c = call_start(u, CALL_SEND, "a notification or response", 0, xstrndup(msg, len), len, NULL);
+        return mcpgw_upmcp26_send(u, msg, len, done, arg);
+    c = mcpgw_upmcp_call_start(u, CALL_SEND, "a notification or response", 0, xstrndup(msg, len),
+                               len, NULL);
     if (!c)
         return -1;
     c->send_done = done;
@@ -1009,13 +637,11 @@ int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
 
 /* ---- the GET stream ---- */
 
-static void listen_open(struct mcpgw_upmcp *u);
-
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_upmcp *u = arg;
     if (u->listen_wanted && !u->get && u->ready)
-        listen_open(u);
+        mcpgw_upmcp_listen_open(u);
 }
 
 static void listen_again(struct mcpgw_upmcp *u)
@@ -1047,7 +673,7 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
     }
     mcpgw_hc_req_cancel(r);
     u->get = NULL;
-    enter(u);
+    mcpgw_upmcp_enter(u);
     if (st == 405) {
         log_info("upstream %s offers no GET stream (405): not listening", u->name);
         u->listen_wanted = 0;
@@ -1057,7 +683,7 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
         log_warn("upstream %s: the GET stream was answered HTTP %ld; retrying", u->name, st);
         listen_again(u);
     }
-    leave(u);
+    mcpgw_upmcp_leave(u);
 }
 
 static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
@@ -1068,14 +694,14 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
     if (mcpgw_sse_parser_feed(u->get_sse, buf, len) < 0) {
         log_warn("upstream %s: a line on the GET stream is over the %zu-byte cap; reconnecting",
                  u->name, u->max_msg);
-        q_clear(&u->get_q, 0);
+        mcpgw_upmcp_q_clear(&u->get_q, 0);
         mcpgw_hc_req_cancel(r);
         u->get = NULL;
         u->listening = 0;
         listen_again(u);
         return;
     }
-    enter(u);
+    mcpgw_upmcp_enter(u);
     for (size_t i = 0; i < u->get_q.n && !u->dying; i++) {
         struct ev_item *e = &u->get_q.v[i];
         struct mcpgw_jsonrpc_msg m;
@@ -1102,8 +728,8 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
             u->cbs.on_message(u->arg, e->id, &m);
         mcpgw_jsonrpc_msg_deinit(&m);
     }
-    q_clear(&u->get_q, 0);
-    leave(u);
+    mcpgw_upmcp_q_clear(&u->get_q, 0);
+    mcpgw_upmcp_leave(u);
 }
 
 static void on_get_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err, const char *why)
@@ -1117,7 +743,7 @@ static void on_get_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err
 
 static const struct mcpgw_hc_cbs get_hc_cbs = {on_get_head, on_get_body, on_get_done};
 
-static void listen_open(struct mcpgw_upmcp *u)
+void mcpgw_upmcp_listen_open(struct mcpgw_upmcp *u)
 {
     char **h, *extra[3] = {NULL, NULL, NULL}, *body = NULL;
     struct mcpgw_hc_opts o = {.method = "GET", .url = u->url, .flags = u->flags};
@@ -1143,20 +769,6 @@ static void listen_open(struct mcpgw_upmcp *u)
         log_warn("upstream %s: %s", u->name, err);
 }
 
-/* The listen stream's filter changed: open it again with the new one (2026-07-28). */
-static void watch_changed(struct mcpgw_upmcp *u)
-{
-    if (!u->listen_wanted || u->dying)
-        return;
-    if (u->get) {
-        mcpgw_hc_req_cancel(u->get);
-        u->get = NULL;
-        u->listening = 0;
-    }
-    evtimer_del(u->retry);
-    listen_open(u);
-}
-
 int mcpgw_upmcp_listen(struct mcpgw_upmcp *u, const char *last_event_id)
 {
     if (!u->ready || u->dying)
@@ -1168,7 +780,7 @@ int mcpgw_upmcp_listen(struct mcpgw_upmcp *u, const char *last_event_id)
     u->listen_wanted = 1;
     u->backoff_ms = LISTEN_MIN_MS;
     if (!u->get)
-        listen_open(u);
+        mcpgw_upmcp_listen_open(u);
     return 0;
 }
 
@@ -1203,7 +815,7 @@ struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmc
         u->cbs = *cbs;
     u->arg = arg;
     u->retry = evtimer_new(mcpgw_hc_base(hc), on_retry, u);
-    u->kick = evtimer_new(mcpgw_hc_base(hc), on_kick, u);
+    u->kick = evtimer_new(mcpgw_hc_base(hc), mcpgw_upmcp26_on_kick, u);
     u->want_era = cfg->era;
     return u;
 }
@@ -1230,13 +842,13 @@ static void really_free(struct mcpgw_upmcp *u)
         call_unlink(c);
         c->finished = 1;
         if (!c->busy) /* a busy one is freed by whoever holds it */
-            call_free(c);
+            mcpgw_upmcp_call_free(c);
     }
     if (u->get)
         mcpgw_hc_req_cancel(u->get);
     if (u->get_sse)
         mcpgw_sse_parser_free(u->get_sse);
-    q_clear(&u->get_q, 0);
+    mcpgw_upmcp_q_clear(&u->get_q, 0);
     free(u->get_q.v);
     event_free(u->retry);
     event_free(u->kick);
@@ -1287,14 +899,14 @@ void mcpgw_upmcp_close(struct mcpgw_upmcp *u, void (*done)(void *arg), void *arg
         u->get = NULL;
         u->listening = 0;
     }
-    enter(u);
+    mcpgw_upmcp_enter(u);
     while ((c = u->calls) && !u->dying)
-        finish(c, MCPGW_UPMCP_E_CLOSED, NULL, "the session was closed before %s was answered",
-               c->method);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_CLOSED, NULL,
+                           "the session was closed before %s was answered", c->method);
     u->ready = 0;
-    if (leave(u))
+    if (mcpgw_upmcp_leave(u))
         return;
-    if (u->sid && (c = call_start(u, CALL_DELETE, "DELETE", 0, NULL, 0, NULL))) {
+    if (u->sid && (c = mcpgw_upmcp_call_start(u, CALL_DELETE, "DELETE", 0, NULL, 0, NULL))) {
         c->send_done = on_deleted;
         c->arg = u;
         return;
