@@ -3,13 +3,15 @@
 // 2.x server, refusing every session-era request). First one node (memory store): the catalogue
 // comes through server/discover and the lists, a plain call works, an elicitation the upstream
 // asks through input_required reaches the client's handler (one round, then two rounds), a client
-// that did not declare elicitation gets a clear error, a resource subscription receives the
+// that did not declare elicitation gets a clear error, a decline reaches the upstream, an
+// upstream that asks for ever is cut off after 32 rounds, a resource subscription receives the
 // upstream's updates from its subscriptions/listen stream, a tool added upstream reaches the
 // client as list_changed; the upstream saw every request with the revision's _meta and
 // Mcp-Method header and no session id. A `protocol=auto` line to a session-era server
 // (server-everything) falls back to initialize. Then a 2-node Redis cluster behind the
 // balancer: clients on both nodes call, answer an elicitation, each receives every resource
-// update once, and a list change reaches all of them.
+// update once, and a list change reaches all of them. A `session=per-client` line to the same
+// upstream runs its elicitation round through the client's own upstream session.
 import { spawn } from 'node:child_process';
 import { openSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -87,6 +89,7 @@ const conf = path.join(tmp, 'up26.conf');
 writeFileSync(conf, [
   `upstream s2 http http://127.0.0.1:${UP}/mcp protocol=2026-07-28`,
   `upstream old http http://127.0.0.1:${OLD}/mcp protocol=auto`,
+  `upstream pc http http://127.0.0.1:${UP}/mcp protocol=2026-07-28 session=per-client`,
   '',
 ].join('\n'));
 startProcess('gateway', path.join(build, 'node/mcpgw-node'),
@@ -107,6 +110,19 @@ const url = `http://127.0.0.1:${NODE}/mcp`;
   const r2 = await a.c.callTool({ name: 's2__confirm', arguments: { rounds: 2 } });
   check(text(r2) === 'hello bob and alice' && a.st.asked.length === 3,
     `two input_required rounds, two elicitations: ${text(r2)}`);
+
+  const r3 = await a.c.callTool({ name: 'pc__confirm', arguments: { question: 'Per client?' } });
+  check(text(r3) === 'hello bob' && a.st.asked[3] === 'Per client?',
+    `session=per-client: the elicitation round through the client's own upstream session: ${text(r3)}`);
+
+  const d = await client(url, 'd', { names: [] });
+  d.c.setRequestHandler(types.ElicitRequestSchema, async () => ({ action: 'decline' }));
+  check(text(await d.c.callTool({ name: 's2__confirm', arguments: {} })) === 'no answer',
+    'a declined elicitation goes to the upstream as the answer');
+  let nag = '';
+  try { nag = text(await d.c.callTool({ name: 's2__nag', arguments: {} })); } catch (e) { nag = String(e.message); }
+  check(/asked for input more than 32 times/.test(nag), `an upstream that asks for ever is cut off: ${nag}`);
+  await d.c.close();
 
   const b = await client(url, 'b', { elicit: false });
   let err = '';

@@ -5,7 +5,8 @@
 //   PORT=N [LEGACY=reject|stateless] node sdk2-upstream.mjs
 //
 // Tools: `add` (plain), `confirm` (asks an elicitation through an input_required result and
-// answers with what the user said; two rounds when asked for `rounds: 2`). Resource
+// answers with what the user said; two rounds when asked for `rounds: 2`), `nag` (input_required
+// on every retry, for ever). Resource
 // `demo://counter` (its text is the counter). Control endpoints for the test, beside /mcp:
 //   POST /control/bump       counter + 1, then notifications/resources/updated for the resource
 //   POST /control/add-tool   adds tool `lateN` (N = 1, 2...), then notifications/tools/list_changed
@@ -52,6 +53,10 @@ function factory() {
     const names = state.startsWith('r2:') ? [state.slice(3), second?.name] : [first.name];
     return { content: [{ type: 'text', text: `hello ${names.join(' and ')}` }] };
   });
+  // Never satisfied: input_required with a new state on every retry (no input requests, so a
+  // client retries at once).
+  s.registerTool('nag', { description: 'asks for input forever' },
+    async (ctx) => inputRequired({ requestState: `n${Number(String(ctx.mcpReq.requestState() ?? 'n0').slice(1)) + 1}` }));
   s.registerResource('counter', 'demo://counter', { mimeType: 'text/plain' },
     async (uri) => ({ contents: [{ uri: uri.href, text: String(counter) }] }));
   for (let i = 1; i <= late; i++)
