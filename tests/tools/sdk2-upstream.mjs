@@ -18,7 +18,6 @@ import path from 'node:path';
 
 const npm = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-npm');
 const sdk = await import(path.join(npm, 'node_modules/@modelcontextprotocol/server/dist/index.mjs'));
-const { toNodeHandler } = await import(path.join(npm, 'node_modules/@modelcontextprotocol/node/dist/index.mjs'));
 const { McpServer, createMcpHandler, fromJsonSchema, inputRequired, acceptedContent } = sdk;
 
 let counter = 0;
@@ -66,7 +65,23 @@ function factory() {
 }
 
 const handler = createMcpHandler(factory, { legacy: process.env.LEGACY || 'reject' });
-const node = toNodeHandler(handler);
+
+// node:http to the handler's web-standard fetch: the request (its body already read), the
+// response streamed as it comes (SSE), aborted when the client goes.
+async function serve(req, res, body) {
+  const abort = new AbortController();
+  res.on('close', () => abort.abort());
+  const headers = new Headers();
+  for (const [k, v] of Object.entries(req.headers)) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+  const r = await handler.fetch(new Request(`http://${req.headers.host || '127.0.0.1'}${req.url}`,
+    { method: req.method, headers, body: body ?? undefined, signal: abort.signal }));
+  res.writeHead(r.status, Object.fromEntries(r.headers));
+  if (!r.body) { res.end(); return; }
+  try {
+    for await (const chunk of r.body) res.write(chunk);
+  } catch { /* the client went */ }
+  res.end();
+}
 
 const server = http.createServer(async (req, res) => {
   if (req.url.startsWith('/control/')) {
@@ -83,10 +98,10 @@ const server = http.createServer(async (req, res) => {
     res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ counter, late, ...stats }));
     return;
   }
+  const chunks = [];
+  for await (const c of req) chunks.push(c);
+  const body = Buffer.concat(chunks).toString();
   if (req.method === 'POST') {
-    const chunks = [];
-    for await (const c of req) chunks.push(c);
-    const body = Buffer.concat(chunks).toString();
     let msg = null;
     try { msg = JSON.parse(body); } catch { /* the handler answers it */ }
     if (msg && msg.method) {
@@ -95,9 +110,11 @@ const server = http.createServer(async (req, res) => {
       if (msg.id !== undefined && req.headers['mcp-method'] !== msg.method) stats.badHeaders++;
       if (msg.id !== undefined && !msg.params?._meta?.['io.modelcontextprotocol/protocolVersion']) stats.metaMissing++;
     }
-    node(req, res, msg ?? undefined);
-    return;
   }
-  node(req, res);
+  serve(req, res, req.method === 'POST' ? body : null).catch((e) => {
+    console.error(e);
+    if (!res.headersSent) res.writeHead(500);
+    res.end();
+  });
 });
 server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log(`sdk2-upstream on ${process.env.PORT}`));
