@@ -649,6 +649,7 @@ static void listen_again(struct mcpgw_upmcp *u)
     struct timeval tv;
     if (!u->listen_wanted || u->dying)
         return;
+    u->listen_broken = u->era26;
     if (u->listen_got) { /* the last stream delivered: start the backoff afresh */
         u->backoff_ms = LISTEN_MIN_MS;
         u->listen_got = 0;
@@ -720,10 +721,11 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
                      e->len > u->max_msg ? "over the size cap" : why);
             continue;
         }
-        if (u->era26 && (m.kind != MCPGW_JSONRPC_NOTIFICATION ||
-                         strcmp(m.method, "notifications/subscriptions/acknowledged") == 0))
-            log_debug("upstream %s: %s on the listen stream", u->name,
-                      m.method ? m.method : "the end of the subscription");
+        if (u->era26 && m.kind == MCPGW_JSONRPC_NOTIFICATION &&
+            strcmp(m.method, "notifications/subscriptions/acknowledged") == 0)
+            mcpgw_upmcp26_acknowledged(u);
+        else if (u->era26 && m.kind != MCPGW_JSONRPC_NOTIFICATION)
+            log_debug("upstream %s: the listen stream's subscription ended", u->name);
         else if (u->cbs.on_message)
             u->cbs.on_message(u->arg, e->id, &m);
         mcpgw_jsonrpc_msg_deinit(&m);

@@ -310,3 +310,28 @@ void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u)
     evtimer_del(u->retry);
     mcpgw_upmcp_listen_open(u);
 }
+
+void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u)
+{
+    static const char *const kinds[] = {"tools", "prompts", "resources"};
+    if (!u->listen_broken)
+        return;
+    u->listen_broken = 0;
+    log_info("upstream %s: the listen stream is back; fetching the lists again", u->name);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !u->dying; i++) {
+        struct mcpgw_jsonrpc_msg m;
+        json_object *bad = NULL;
+        const char *why;
+        char text[128];
+        int n = snprintf(text, sizeof(text),
+                         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/%s/list_changed\"}",
+                         kinds[i]);
+        if (mcpgw_jsonrpc_parse(text, (size_t)n, &m, &bad, &why) != 0) {
+            json_object_put(bad);
+            continue;
+        }
+        if (u->cbs.on_message)
+            u->cbs.on_message(u->arg, NULL, &m);
+        mcpgw_jsonrpc_msg_deinit(&m);
+    }
+}

@@ -86,6 +86,7 @@ struct mcpgw_upmcp {
     char **watch;      /* resourceSubscriptions of the listen stream */
     size_t nwatch;
     long long next_input;
+    int listen_broken;  /* the listen stream broke: fetch the lists again once it is back */
     struct event *kick; /* runs the calls' steps */
     struct mcpgw_upmcp_call *calls;
     /* the GET stream */
@@ -147,6 +148,9 @@ struct mcpgw_upmcp_call *mcpgw_upmcp26_local_call(struct mcpgw_upmcp *u, const c
 int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
                        void (*done)(void *arg, enum mcpgw_upmcp_err err, const char *why),
                        void *arg);
+/* The listen stream's acknowledgement arrived: after a break, the caller is told that every
+ * list changed (a list_changed sent meanwhile is lost: the revision has no resumption). */
+void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u);
 /* The listen stream's filter changed: it is opened again with the new one. */
 void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u);
 

@@ -6,7 +6,8 @@
 // that did not declare elicitation gets a clear error, a decline reaches the upstream, an
 // upstream that asks for ever is cut off after 32 rounds, a resource subscription receives the
 // upstream's updates from its subscriptions/listen stream, a tool added upstream reaches the
-// client as list_changed; the upstream saw every request with the revision's _meta and
+// client as list_changed, and after the upstream restarts with new tools they are listed (the
+// lists are fetched again once the listen stream is back); the upstream saw every request with the revision's _meta and
 // Mcp-Method header and no session id. A `protocol=auto` line to a session-era server
 // (server-everything) falls back to initialize. Then a 2-node Redis cluster behind the
 // balancer: clients on both nodes call, answer an elicitation, each receives every resource
@@ -39,13 +40,14 @@ const spawnLogged = (name, args, env) => {
   const log = openSync(path.join(tmp, `${name}.log`), 'a');
   const p = spawn(node22, args, { env: { ...process.env, MCPGW_NPM: npm, ...env }, stdio: ['ignore', log, log] });
   process.on('exit', () => p.kill('SIGKILL'));
+  return p;
 };
 const listening = (port) => until(async () => {
   try { await fetch(`http://127.0.0.1:${port}/`); return true; } catch { return false; }
 }, 30000, `a server on port ${port}`);
 const control = async (what) => (await fetch(`http://127.0.0.1:${UP}/control/${what}`, { method: 'POST' })).json();
 
-spawnLogged('sdk2-upstream', [path.join(root, 'tests/tools/sdk2-upstream.mjs')], { PORT: String(UP) });
+let upstream = spawnLogged('sdk2-upstream', [path.join(root, 'tests/tools/sdk2-upstream.mjs')], { PORT: String(UP) });
 spawnLogged('everything', ['--require', loopback, everything, 'streamableHttp'], { PORT: String(OLD) });
 await listening(UP);
 await listening(OLD);
@@ -148,6 +150,19 @@ const url = `http://127.0.0.1:${NODE}/mcp`;
   check(text(await a.c.callTool({ name: 's2__late1', arguments: {} })) === 'late 1', 'the new tool answers');
 
   const stats = await (await fetch(`http://127.0.0.1:${UP}/control/stats`)).json();
+  {
+    // The upstream restarts with tools it did not have: its list_changed was never sent on a
+    // live stream, so the node must fetch the lists again once its listen stream is back.
+    const gone = new Promise((r) => upstream.once('exit', r));
+    upstream.kill('SIGKILL');
+    await gone;
+    upstream = spawnLogged('sdk2-upstream', [path.join(root, 'tests/tools/sdk2-upstream.mjs')],
+      { PORT: String(UP), LATE: '3' });
+    await listening(UP);
+    check(await until(async () => hasTool(a.c, 's2__late3'), 60000, 's2__late3 after the restart'),
+      'after an upstream restart the lists are fetched again (s2__late3 listed)');
+    await control('bump');
+  }
   console.log(`# upstream saw: ${JSON.stringify(stats)}`);
   check(stats.requests['server/discover'] >= 1 && !stats.requests.initialize,
     'the upstream got server/discover and never initialize');
@@ -194,7 +209,7 @@ const url = `http://127.0.0.1:${NODE}/mcp`;
   check(await until(async () => clients.every((x, i) => x.st.toolsChanged > changed[i]), 20000, 'list_changed'),
     'a tool added upstream: list_changed reached every client on both nodes');
   for (const x of clients)
-    check(await until(async () => hasTool(x.c, 's2__late2'), 10000, 's2__late2'), `${x.node}: s2__late2 listed`);
+    check(await until(async () => hasTool(x.c, 's2__late4'), 10000, 's2__late4'), `${x.node}: s2__late4 listed`);
   for (const x of clients) await x.c.close();
 }
 

@@ -2,7 +2,7 @@
 // (@modelcontextprotocol/server), served over Streamable HTTP: the upstream the gateway's
 // 2026-07-28 upstream client is tested against (tests/integration/76-fed-up26.mjs).
 //
-//   PORT=N [LEGACY=reject|stateless] node sdk2-upstream.mjs
+//   PORT=N [LEGACY=reject|stateless] [LATE=N] node sdk2-upstream.mjs
 //
 // Tools: `add` (plain), `confirm` (asks an elicitation through an input_required result and
 // answers with what the user said; two rounds when asked for `rounds: 2`), `nag` (input_required
@@ -21,7 +21,7 @@ const sdk = await import(path.join(npm, 'node_modules/@modelcontextprotocol/serv
 const { McpServer, createMcpHandler, fromJsonSchema, inputRequired, acceptedContent } = sdk;
 
 let counter = 0;
-let late = 0;
+let late = Number(process.env.LATE || 0); // tools lateN the server starts with
 const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0 };
 
 function factory() {
