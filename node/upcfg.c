@@ -22,6 +22,12 @@ const char *mcpgw_upcfg_session_str(enum mcpgw_upcfg_session v)
     return v < MCPGW_UPCFG_SESSION_COUNT ? s[v] : "?";
 }
 
+const char *mcpgw_upcfg_protocol_str(enum mcpgw_upcfg_protocol p)
+{
+    static const char *const s[] = {"session", "2026-07-28", "auto"};
+    return p < MCPGW_UPCFG_PROTOCOL_COUNT ? s[p] : "?";
+}
+
 static void strv_free(char **v)
 {
     if (!v)
@@ -171,8 +177,9 @@ static int header_ok(const char *h)
 static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char *err,
                    size_t errlen)
 {
-    static const char *const keys[] = {"prefix",  "header",       "tools",     "exclude", "timeout",
-                                       "session", "max-inflight", "max-procs", "h2c"};
+    static const char *const keys[] = {"prefix",  "header",  "tools",        "exclude",
+                                       "timeout", "session", "max-inflight", "max-procs",
+                                       "h2c",     "protocol"};
     const char *eq = strchr(word, '=');
     const char *v;
     size_t klen, k;
@@ -180,7 +187,7 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
     if (!eq) {
         snprintf(err, errlen,
                  "upstream %s: '%.60s' is not key=value (keys: prefix, header, tools, exclude, "
-                 "timeout, session, max-inflight, max-procs, h2c)",
+                 "timeout, session, max-inflight, max-procs, h2c, protocol)",
                  u->name, word);
         return -1;
     }
@@ -207,7 +214,7 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
         }
         snprintf(err, errlen,
                  "upstream %s: unknown key '%.*s' (keys: prefix, header, tools, exclude, timeout, "
-                 "session, max-inflight, max-procs, h2c, breaker-window, breaker-min, "
+                 "session, max-inflight, max-procs, h2c, protocol, breaker-window, breaker-min, "
                  "breaker-errors, breaker-open, breaker-probes, oauth-token-url, oauth-client-id, "
                  "oauth-client-secret, oauth-scope, oauth-resource, oauth-client-auth)",
                  u->name, (int)(klen > 60 ? 60 : klen), word);
@@ -295,13 +302,22 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
             u->max_procs = (uint32_t)x;
         return 0;
     }
-    default:
+    case 8:
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
             snprintf(err, errlen, "upstream %s: h2c wants 0 or 1", u->name);
             return -1;
         }
         u->h2c = v[0] == '1';
         return 0;
+    default:
+        for (int e = 0; e < MCPGW_UPCFG_PROTOCOL_COUNT; e++)
+            if (strcmp(v, mcpgw_upcfg_protocol_str((enum mcpgw_upcfg_protocol)e)) == 0) {
+                u->protocol = (enum mcpgw_upcfg_protocol)e;
+                return 0;
+            }
+        snprintf(err, errlen, "upstream %s: protocol '%.60s' is not session, 2026-07-28 or auto",
+                 u->name, v);
+        return -1;
     }
 }
 
@@ -391,6 +407,13 @@ static struct mcpgw_upcfg *parse_line(int nwords, char **words, char *err, size_
             goto bad;
     if (!u->prefix)
         u->prefix = xstrdup(u->name);
+    if (u->protocol != MCPGW_UPCFG_PROTOCOL_SESSION && u->kind != MCPGW_UPCFG_HTTP) {
+        snprintf(err, errlen,
+                 "upstream %s: protocol= applies to http upstreams only (stdio children speak "
+                 "the session era)",
+                 u->name);
+        goto bad;
+    }
     if (u->h2c && (u->kind != MCPGW_UPCFG_HTTP || strncmp(u->url, "http://", 7) != 0)) {
         snprintf(err, errlen, "upstream %s: h2c=1 applies to http:// URLs only", u->name);
         goto bad;

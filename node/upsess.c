@@ -151,7 +151,8 @@ static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
                                     .headers = (const char *const *)uc->headers,
                                     .timeout_ms = (long)uc->timeout_ms,
                                     .flags = uc->h2c ? MCPGW_HC_H2C : 0,
-                                    .oauth = uc->oauth};
+                                    .oauth = uc->oauth,
+                                    .era = (enum mcpgw_upmcp_era)uc->protocol};
         if (mcpgw_upsess_register(n, &c) == 0)
             return find_cfg(n, name);
     }
@@ -697,7 +698,7 @@ void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *nex
         const struct mcpgw_upcfg *nu = mcpgw_upcfg_find(next, u->cfg.name);
         struct mcpgw_upmcp_cfg c;
         if (!nu || nu->kind != MCPGW_UPCFG_HTTP || nu->session == MCPGW_UPCFG_SESSION_SHARED ||
-            strcmp(nu->url, u->cfg.url) != 0 ||
+            strcmp(nu->url, u->cfg.url) != 0 || (enum mcpgw_upmcp_era)nu->protocol != u->cfg.era ||
             (nu->h2c ? MCPGW_HC_H2C : 0) != (u->cfg.flags & MCPGW_HC_H2C)) {
             /* Gone, or another endpoint: its sessions cannot carry on. Closed, DELETEd at the
              * old endpoint; with a new URL the next call opens a session there. */
@@ -716,7 +717,8 @@ void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *nex
                                      .headers = (const char *const *)nu->headers,
                                      .timeout_ms = (long)nu->timeout_ms,
                                      .flags = nu->h2c ? MCPGW_HC_H2C : 0,
-                                     .oauth = nu->oauth};
+                                     .oauth = nu->oauth,
+                                     .era = (enum mcpgw_upmcp_era)nu->protocol};
         for (struct mcpgw_upsess *set = ns->sets; set; set = set->snext) {
             struct one *o = find_one(set, u->cfg.name);
             if (o)
