@@ -963,6 +963,7 @@ static void connect_all(struct rstore *r)
     if (!r->cmd) {
         r->cmd = redisAsyncConnect(r->host, r->port);
         if (r->cmd && !r->cmd->err) {
+            mcpgw_rdecode_cap_reader(r->cmd->c.reader);
             r->cmd->data = r;
             redisLibeventAttach(r->cmd, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->cmd, on_cmd_connect);
@@ -979,6 +980,7 @@ static void connect_all(struct rstore *r)
         r->sub = redisAsyncConnect(r->host, r->port);
         if (r->sub && !r->sub->err) {
             const char *argv[3] = {"SUBSCRIBE", r->channel, EV_CHANNEL};
+            mcpgw_rdecode_cap_reader(r->sub->c.reader);
             r->sub->data = r;
             redisLibeventAttach(r->sub, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->sub, on_sub_connect);
