@@ -58,6 +58,7 @@ struct mcpgw_call {
     const struct mcpgw_tool *tool;
     void *ext;
     void (*on_free)(struct mcpgw_call *c);
+    void *limit_slot; /* the principal's `limit concurrency` slot it holds (node/limits.h) */
 };
 
 /* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */

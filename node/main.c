@@ -12,6 +12,7 @@
 #include "node/era26.h"
 #include "node/fanout.h"
 #include "node/keepalive.h"
+#include "node/limits.h"
 #include "node/listen.h"
 #include "node/node-t.h"
 #include "node/notes.h"
@@ -81,6 +82,7 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
     }
     applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
     mcpgw_upstream_reload(n, &next); /* upstreams are diffed and restarted there */
+    mcpgw_limits_reload(n, &next);
     mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);
     /* The settings other modules copied at start; the rest is read from n->cfg where used. */
@@ -267,6 +269,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    mcpgw_limits_start(&node);
     mcpgw_upstream_start(&node, &mcpgw_upprov_hooks);
     mcpgw_protocol_configure(&node);
     mcpgw_cluster_start(&node);
@@ -296,7 +299,9 @@ out:
         mcpgw_gossip_free(node.gossip);
     }
     mcpgw_keepalive_free(node.keepalive);
+    mcpgw_limits_stop(&node);
     mcpgw_store_free(node.store);
+    mcpgw_limits_free(&node);
     mcpgw_era26_stop(&node);
     mcpgw_upsess_free_all(&node);
     mcpgw_upsub_free(&node);

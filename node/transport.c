@@ -11,6 +11,7 @@
 #include "node/cluster.h"
 #include "node/era26.h"
 #include "node/frame.h"
+#include "node/limits.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/proto.h"
@@ -406,7 +407,9 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         if (strcmp(p->msg.method, "initialize") == 0) {
             (*n->st.requests)++;
             n->req_principal = principal; /* the new session is bound to it */
-            mcpgw_protocol_initialize(n, c, &p->msg);
+            struct mcpgw_session *s = mcpgw_protocol_initialize(n, c, &p->msg);
+            if (s && n->limits)
+                mcpgw_limits_session_created(n->limits, s->id);
             n->req_principal = NULL;
             pending_free(p);
             return;
@@ -561,6 +564,8 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
             return; /* answered 401/403/503, or parked until the JWKS fetch ends */
         principal = who.principal;
     }
+    if (n->limits && !mcpgw_limits_admit(n->limits, c, req, principal))
+        return; /* answered 429, or parked until Redis answers */
     switch (req->head.method) {
     case MCPGW_HTTP_POST:
         handle_post(n, c, req, principal);
@@ -576,4 +581,6 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
                "Allow: POST, GET, DELETE\r\n");
         break;
     }
+    if (n->limits)
+        mcpgw_limits_served(n->limits);
 }
