@@ -6,7 +6,7 @@
 # principal (and a deleted session gives its place back); SIGHUP changes a limit; bad `limit`
 # lines fail --check with file:line; Redis stopped -> each node limits with its local share
 # and keeps serving. Principals are API keys.
-# Ports 14000 (redis), 14001-14004 (nodes), 14011-14014 (gossip), 14020 (balancer), 14021.
+# Ports 14000 (redis), 14001-14006 (nodes), 14011-14014 (gossip), 14020 (balancer), 14021.
 source "$(dirname "$0")/../lib/common.sh"
 
 RP=14000
@@ -21,7 +21,8 @@ INITED='{"jsonrpc":"2.0","method":"notifications/initialized"}'
 hdr=$MCPGW_TMP/h
 body=$MCPGW_TMP/b
 
-mcpgw_spawn redis redis-server --port $RP --bind 127.0.0.1 --save '' --appendonly no --dir "$MCPGW_TMP"
+mcpgw_spawn redis redis-server --port $RP --bind 127.0.0.1 --save '' --appendonly no --dir "$MCPGW_TMP" \
+    --enable-debug-command local
 for ((i = 0; i < 200; i++)); do
     [ "$(redis-cli -p $RP ping 2>/dev/null)" = PONG ] && break
     sleep 0.05
@@ -30,7 +31,7 @@ done
 # One API key per principal: key$NAME, 32+ characters.
 declare -A KEY
 : >"$MCPGW_TMP/apikeys"
-for who in alice bob carol dave erin frank gina; do
+for who in alice bob carol dave erin frank gina hank; do
     KEY[$who]="key-$who-$RANDOM-0123456789abcdefghijklmnopqrstuv"
     printf '%s %s\n' "$who" "$(printf %s "${KEY[$who]}" | sha256sum | cut -d' ' -f1)" >>"$MCPGW_TMP/apikeys"
 done
@@ -202,7 +203,26 @@ post 14002 erin "$PING"
 expect_429 "erin on n2 (not reloaded)" rate
 pass "SIGHUP changes a limit (only on the node that reloaded it)"
 
-# 7. Redis stopped: each node limits frank with its share (8 / 4 live nodes = 2) and serves.
+# 7. Redis slow (a 3 s DEBUG SLEEP): hank's requests are decided locally after 250 ms, not
+# held for the whole stall.
+redis-cli -p $RP DEBUG SLEEP 3 >/dev/null &
+slept=$!
+for ((k = 0; k < 100; k++)); do
+    redis-cli -p $RP ping >/dev/null 2>&1 & p=$!
+    sleep 0.05
+    kill -0 $p 2>/dev/null && { kill $p 2>/dev/null; break; } # Redis is asleep
+done
+t0=$(date +%s%N)
+post 14003 hank "$PING"
+t1=$(date +%s%N)
+[ "$code" = 200 ] || fail "hank's ping while redis sleeps: HTTP $code"
+[ $(((t1 - t0) / 1000000)) -lt 2500 ] || fail "hank's ping waited $(((t1 - t0) / 1000000)) ms for a sleeping redis"
+wait $slept
+[ "$(metric 14003 'mcpgw_node_limit_fallbacks_total{node="n3",why="redis_slow"}')" -ge 1 ] ||
+    fail "the slow answer is not counted as a fallback"
+pass "a slow redis is not waited for: decided locally in $(((t1 - t0) / 1000000)) ms, counted"
+
+# 8. Redis stopped: each node limits frank with its share (8 / 4 live nodes = 2) and serves.
 kill "$PID_redis"
 wait "$PID_redis" 2>/dev/null || true
 for ((k = 0; k < 200; k++)); do
@@ -222,3 +242,27 @@ post 14001 bob "$PING"
 [ "$(metric 14001 'mcpgw_node_limit_fallbacks_total{node="n1",why="redis_down"}')" -ge 4 ] ||
     fail "the fallbacks are not counted"
 pass "with redis stopped the local share (burst 8 / 4 nodes) still limits, counted, and the node serves"
+
+# 9. Without authentication the principal is the client's address; X-Forwarded-For counts only
+# on a node that trusts its balancer (--balancer-secret; here the test plays the balancer).
+printf 'limit rate 1/m burst=2\nbalancer-secret t94-secret\n' >"$MCPGW_TMP/n5.conf"
+printf 'limit rate 1/m burst=2\n' >"$MCPGW_TMP/n6.conf"
+mcpgw_node n5 14005 --config "$MCPGW_TMP/n5.conf"
+mcpgw_node n6 14006 --config "$MCPGW_TMP/n6.conf"
+anon() { # anon PORT XFF [headers...]
+    local port=$1 xff=$2
+    shift 2
+    code=$(curl -sS -o "$body" -D "$hdr" -w '%{http_code}' --max-time 10 "http://127.0.0.1:$port/mcp" \
+        -H "$CT" -H "$ACC" -H "X-Forwarded-For: $xff" "$@" -d "$PING")
+}
+for x in 1 2; do anon 14005 "10.0.0.9, 192.0.2.1" -H 'X-Mcpgw-Balancer: t94-secret'; [ "$code" = 200 ] || fail "n5: HTTP $code"; done
+anon 14005 "10.0.0.8, 192.0.2.1" -H 'X-Mcpgw-Balancer: t94-secret'
+expect_429 "192.0.2.1 (the balancer's entry) over its budget" rate
+grep -aq 'principal="192.0.2.1"' "$MCPGW_TMP/n5.log" || fail "n5 did not limit the forwarded address"
+anon 14005 "192.0.2.2" -H 'X-Mcpgw-Balancer: t94-secret'
+[ "$code" = 200 ] || fail "another forwarded address shares the budget: HTTP $code"
+for x in 1 2; do anon 14006 "198.51.100.$x"; [ "$code" = 200 ] || fail "n6: HTTP $code"; done
+anon 14006 "198.51.100.3"
+expect_429 "an untrusted X-Forwarded-For" rate
+grep -aq 'principal="127.0.0.1"' "$MCPGW_TMP/n6.log" || fail "n6 did not limit the peer address"
+pass "auth off: the peer address, or the trusted balancer's X-Forwarded-For entry, is the principal (memory store)"
