@@ -12,7 +12,6 @@
 #include "node/node-t.h"
 #include "node/registry.h"
 #include "node/store.h"
-#include "node/transport.h"
 
 #include <arpa/inet.h>
 #include <event2/event.h>
@@ -111,6 +110,7 @@ struct check {
 
 struct mcpgw_limits {
     struct mcpgw_node *n;
+    mcpgw_http_handler_fn retry; /* the node's request handler, for parked requests admitted */
     struct ent *table[BUCKETS];
     unsigned nents;
     struct ent *current;          /* principal of the request being served */
@@ -407,7 +407,7 @@ static void pass_on(struct check *k, struct mcpgw_http_conn *c)
 {
     struct mcpgw_limits *l = k->l;
     l->pass = c;
-    mcpgw_transport_handle(c, &k->req, l->n);
+    l->retry(c, &k->req, l->n);
     l->pass = NULL;
 }
 
@@ -717,13 +717,14 @@ void mcpgw_limits_session_created(struct mcpgw_limits *l, const char *sid)
 
 /* ---- lifecycle ---- */
 
-static struct mcpgw_limits *limits_new(struct mcpgw_node *n)
+static struct mcpgw_limits *limits_new(struct mcpgw_node *n, mcpgw_http_handler_fn retry)
 {
     struct mcpgw_limits *l = xcalloc(1, sizeof(*l));
     unsigned char md[SHA_DIGEST_LENGTH];
     struct timeval tv = {SWEEP_MS / 1000, 0};
     char labels[128];
     l->n = n;
+    l->retry = retry;
     SHA1((const unsigned char *)script, strlen(script), md);
     for (int j = 0; j < SHA_DIGEST_LENGTH; j++)
         snprintf(&l->sha[j * 2], 3, "%02x", md[j]);
@@ -744,13 +745,14 @@ static struct mcpgw_limits *limits_new(struct mcpgw_node *n)
     return l;
 }
 
-void mcpgw_limits_start(struct mcpgw_node *n)
+void mcpgw_limits_start(struct mcpgw_node *n, mcpgw_http_handler_fn retry)
 {
     if (n->cfg.limits && n->cfg.limits->n)
-        n->limits = limits_new(n);
+        n->limits = limits_new(n, retry);
 }
 
-void mcpgw_limits_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
+void mcpgw_limits_reload(struct mcpgw_node *n, struct mcpgw_node_config *next,
+                         mcpgw_http_handler_fn retry)
 {
     struct mcpgw_limitcfg *tmp;
     if (mcpgw_limitcfg_equal(n->cfg.limits, next->limits))
@@ -760,7 +762,7 @@ void mcpgw_limits_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
     next->limits = tmp;
     log_info("reload: limit lines changed (%d now)", n->cfg.limits ? n->cfg.limits->n : 0);
     if (!n->limits && n->cfg.limits && n->cfg.limits->n)
-        n->limits = limits_new(n);
+        n->limits = limits_new(n, retry);
 }
 
 void mcpgw_limits_stop(struct mcpgw_node *n)

@@ -11,8 +11,10 @@ struct mcpgw_node_config;
 struct mcpgw_limits;
 
 /* Create n->limits when the configuration has `limit` lines (otherwise n->limits stays NULL and
- * the request path tests one pointer). Registers the counters. Call after the store exists. */
-void mcpgw_limits_start(struct mcpgw_node *n);
+ * the request path tests one pointer). Registers the counters. Call after the store exists.
+ * Parked requests that are admitted go to retry(c, req, n) (the node's request handler); req
+ * is borrowed for that call. */
+void mcpgw_limits_start(struct mcpgw_node *n, mcpgw_http_handler_fn retry);
 /* Before the store is freed: parked requests get 503 and Redis answers arriving afterwards
  * are dropped. */
 void mcpgw_limits_stop(struct mcpgw_node *n);
@@ -21,7 +23,8 @@ void mcpgw_limits_free(struct mcpgw_node *n);
 /* A configuration reload: take next's `limit` lines (next->limits is swapped with the running
  * set and freed with next). Creates n->limits when the first lines appear; removing every line
  * keeps the object with no rules (calls in flight still hold their slots). */
-void mcpgw_limits_reload(struct mcpgw_node *n, struct mcpgw_node_config *next);
+void mcpgw_limits_reload(struct mcpgw_node *n, struct mcpgw_node_config *next,
+                         mcpgw_http_handler_fn retry);
 
 /* The front door, after authentication: principal is the authenticated one, or NULL (then the
  * client's address stands for it, see the docs). Returns 1 when the request may go on (the

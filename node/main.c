@@ -82,7 +82,7 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
     }
     applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
     mcpgw_upstream_reload(n, &next); /* upstreams are diffed and restarted there */
-    mcpgw_limits_reload(n, &next);
+    mcpgw_limits_reload(n, &next, mcpgw_transport_handle);
     mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);
     /* The settings other modules copied at start; the rest is read from n->cfg where used. */
@@ -269,7 +269,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
-    mcpgw_limits_start(&node);
+    mcpgw_limits_start(&node, mcpgw_transport_handle);
     mcpgw_upstream_start(&node, &mcpgw_upprov_hooks);
     mcpgw_protocol_configure(&node);
     mcpgw_cluster_start(&node);
