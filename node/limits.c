@@ -496,8 +496,14 @@ static void send_check(struct check *k)
     argv[0] = k->eval_sent ? "EVAL" : "EVALSHA";
     argv[1] = k->eval_sent ? script : l->sha;
     for (int i = 0; i < k->a.nb; i++) {
+        /* The rule's numbers are part of the key: a reload that changes a rate starts fresh
+         * buckets instead of reading old timestamps under new numbers. */
+        char kind[64];
         int rate = k->a.kinds[i] == MCPGW_LIMIT_RATE;
-        key_of(keys[nkeys], KEY_MAX, who, rate ? "r" : "t:", rate ? NULL : k->a.tool);
+        snprintf(kind, sizeof(kind), "%s:%llu:%llu%s", rate ? "r" : "t",
+                 (unsigned long long)k->a.interval[i], (unsigned long long)k->a.burst[i],
+                 rate ? "" : ":");
+        key_of(keys[nkeys], KEY_MAX, who, kind, rate ? NULL : k->a.tool);
         argv[argc++] = keys[nkeys++];
     }
     if (k->a.cap) {
