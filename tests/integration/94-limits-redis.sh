@@ -31,7 +31,7 @@ done
 # One API key per principal: key$NAME, 32+ characters.
 declare -A KEY
 : >"$MCPGW_TMP/apikeys"
-for who in alice bob carol dave erin frank gina hank; do
+for who in alice bob carol dave erin frank gina hank ivan; do
     KEY[$who]="key-$who-$RANDOM-0123456789abcdefghijklmnopqrstuv"
     printf '%s %s\n' "$who" "$(printf %s "${KEY[$who]}" | sha256sum | cut -d' ' -f1)" >>"$MCPGW_TMP/apikeys"
 done
@@ -202,6 +202,25 @@ done
 post 14002 erin "$PING"
 expect_429 "erin on n2 (not reloaded)" rate
 pass "SIGHUP changes a limit (only on the node that reloaded it)"
+sed -i 's|^limit rate 1/m burst=8$|limit rate 1/m burst=20|' "$MCPGW_TMP/n2.conf"
+kill -HUP "$PID_n2"
+for ((k = 0; k < 200; k++)); do
+    post 14002 alice "$PING"
+    [ "$code" = 200 ] && break
+    sleep 0.05
+done
+[ "$code" = 200 ] || fail "raising the budget by SIGHUP did not admit alice on n2"
+pass "SIGHUP raising a rate applies at once (a fresh bucket, not the old timestamp)"
+
+# Redis forgot the script (SCRIPT FLUSH, a fail-over): NOSCRIPT, then EVAL, not a fallback.
+redis-cli -p $RP SCRIPT FLUSH >/dev/null
+before=$(metric 14002 'mcpgw_node_limit_fallbacks_total{node="n2",why="redis_error"}')
+post 14002 ivan "$PING"
+[ "$code" = 200 ] || fail "ivan's ping after SCRIPT FLUSH: HTTP $code"
+[ "$(metric 14002 'mcpgw_node_limit_fallbacks_total{node="n2",why="redis_error"}')" = "$before" ] ||
+    fail "NOSCRIPT was treated as a Redis error"
+[ "$(redis-cli -p $RP --scan --pattern 'mcpgw:lim:{ivan}:r:*' | wc -l)" = 1 ] || fail "ivan's bucket is not in Redis"
+pass "after SCRIPT FLUSH the script is sent again (EVAL) and the request decided by Redis"
 
 # 7. Redis slow (a 3 s DEBUG SLEEP): hank's requests are decided locally after 250 ms, not
 # held for the whole stall.
