@@ -3,7 +3,7 @@
 # (docs/security.md, "Limits"): a principal over its rate budget gets 429 with Retry-After on
 # every node while other principals are served; the budget is one for the cluster (requests
 # spread over the nodes count together); a per-tool rate; calls in flight; sessions per
-# principal (and a deleted session gives its place back); SIGHUP changes a limit; bad `limit`
+# principal (a deleted or expired session gives its place back); SIGHUP changes a limit; bad `limit`
 # lines fail --check with file:line; Redis stopped -> each node limits with its local share
 # and keeps serving. Principals are API keys.
 # Ports 14000 (redis), 14001-14006 (nodes), 14011-14014 (gossip), 14020 (balancer), 14021.
@@ -155,6 +155,18 @@ post 14002 carol '' -X DELETE -H "$PV" -H "Mcp-Session-Id: ${sids[0]}"
 post 14004 carol "$INIT"
 [ "$code" = 200 ] || fail "carol's session after a DELETE: HTTP $code $(head -c 200 "$body")"
 pass "a session cap counts sessions on every node, and a deleted session frees its place"
+post 14001 carol "$INIT"
+expect_429 "carol's fourth session again" sessions
+# A record that expires (its TTL, here cut short) frees the place without any node telling.
+redis-cli -p $RP PEXPIRE "mcpgw:{${sids[1]}}:s" 1 >/dev/null
+for ((k = 0; k < 100; k++)); do
+    [ "$(redis-cli -p $RP EXISTS "mcpgw:{${sids[1]}}:s")" = 0 ] && break
+    sleep 0.05
+done
+post 14003 carol "$INIT"
+[ "$code" = 200 ] || fail "carol's session after a record expired: HTTP $code $(head -c 200 "$body")"
+[ "$(redis-cli -p $RP SCARD 'mcpgw:lim:{carol}:s')" = 3 ] || fail "the expired id was not pruned from the set"
+pass "an expired session record frees its place too (the count follows the records)"
 
 # 5. Calls in flight: gina may run 2 at once on a node; the third waits for none, it is refused.
 SLEEP='{"jsonrpc":"2.0","id":21,"method":"tools/call","params":{"name":"sleep","arguments":{"ms":3000}}}'
