@@ -82,8 +82,9 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
         return;
     }
     applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
-    mcpgw_upstream_reload(n, &next); /* upstreams are diffed and restarted there */
-    mcpgw_guard_reload(n, &next);    /* authorization rules: taken whole */
+    mcpgw_upsess_reload(n, next.upstreams); /* per-client sessions first: they name upstreams */
+    mcpgw_upstream_reload(n, &next);        /* upstreams are diffed and restarted there */
+    mcpgw_guard_reload(n, &next);           /* authorization rules: taken whole */
     mcpgw_limits_reload(n, &next, mcpgw_transport_handle);
     mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);

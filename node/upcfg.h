@@ -13,7 +13,7 @@ enum mcpgw_upcfg_kind { MCPGW_UPCFG_HTTP, MCPGW_UPCFG_STDIO, MCPGW_UPCFG_KIND_CO
 const char *mcpgw_upcfg_kind_str(enum mcpgw_upcfg_kind k);
 
 enum mcpgw_upcfg_session {
-    MCPGW_UPCFG_SESSION_DEFAULT, /* not given: the runtime picks (today: shared) */
+    MCPGW_UPCFG_SESSION_DEFAULT, /* not given: mcpgw_upstream_per_client decides at run time */
     MCPGW_UPCFG_SESSION_SHARED,  /* one upstream session (or child) per node */
     MCPGW_UPCFG_SESSION_PER_CLIENT,
     MCPGW_UPCFG_SESSION_COUNT

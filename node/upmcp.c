@@ -807,6 +807,22 @@ struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmc
     return u;
 }
 
+void mcpgw_upmcp_set_cfg(struct mcpgw_upmcp *u, const struct mcpgw_upmcp_cfg *cfg)
+{
+    /* Requests build their headers when they start: those in flight keep the old ones. */
+    for (size_t i = 0; i < u->nheaders; i++)
+        free(u->headers[i]);
+    free(u->headers);
+    u->nheaders = 0;
+    for (const char *const *h = cfg->headers; h && *h; h++)
+        u->nheaders++;
+    u->headers = xcalloc(u->nheaders + 1, sizeof(*u->headers));
+    for (size_t i = 0; i < u->nheaders; i++)
+        u->headers[i] = xstrdup(cfg->headers[i]);
+    u->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
+    u->max_msg = cfg->max_msg ? cfg->max_msg : MCPGW_UPMCP_MAX_MSG;
+}
+
 const char *mcpgw_upmcp_session_id(const struct mcpgw_upmcp *u)
 {
     return u->sid;

@@ -67,6 +67,9 @@ struct mcpgw_upmcp_call_cbs {
 /* hc is borrowed and must outlive the session. Returns the session, not yet initialized. */
 struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmcp_cfg *cfg,
                                     const struct mcpgw_upmcp_cbs *cbs, void *arg);
+/* A reload changed the upstream's headers or timeout (cfg's url, name and flags are ignored:
+ * another endpoint is another session). The next request uses them; copied. */
+void mcpgw_upmcp_set_cfg(struct mcpgw_upmcp *u, const struct mcpgw_upmcp_cfg *cfg);
 /* Cancels every call and the GET stream, without callbacks and without telling the upstream. */
 void mcpgw_upmcp_free(struct mcpgw_upmcp *u);
 /* Fails pending calls with E_CLOSED, sends DELETE for the session (if any), then frees u once

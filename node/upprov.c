@@ -173,15 +173,16 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     char why[256];
     json_object_object_add(params, "name", json_object_new_string(e->name));
     json_object_object_add(params, "arguments", json_object_get(args));
-    if (cfg->kind == MCPGW_UPCFG_HTTP && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+    if (mcpgw_upstream_per_client(u)) {
         /* The client's own upstream session: its progress token passes through as it is. */
         if (c->progress_token) {
             json_object *meta = json_object_new_object();
             json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
             json_object_object_add(params, "_meta", meta);
         }
+        /* As below: the session's own timeout answers first (and counts in the breaker). */
         if (cfg->timeout_ms)
-            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+            mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
         mcpgw_upsess_call(c, cfg->name, "tools/call", params);
         return;
     }
@@ -193,7 +194,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
             json_object_object_add(params, "_meta", meta);
         }
         if (cfg->timeout_ms)
-            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+            mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
         mcpgw_upproc_call(c, cfg, "tools/call", params);
         return;
     }

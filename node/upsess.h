@@ -48,9 +48,18 @@ void mcpgw_upsess_claimed(struct mcpgw_node *n, struct mcpgw_session *s);
  * stopping) they are only forgotten here and stay alive at the upstream. Idempotent. */
 void mcpgw_upsess_release(struct mcpgw_node *n, struct mcpgw_session *s, int end);
 /* A client's response that matched none of its calls: 1 when it answered a request forwarded
- * from an upstream's GET stream (now answered upstream), else 0. */
+ * from an upstream's GET stream, or one of several forwarded on one call (s2c.h), now
+ * answered upstream; else 0. */
 int mcpgw_upsess_response(struct mcpgw_node *n, struct mcpgw_session *s,
                           const struct mcpgw_jsonrpc_msg *m);
+/* SIGHUP, before mcpgw_upstream_reload (next: the new file's upstream lines, borrowed). For each
+ * per-client upstream in use: removed from the file, made session=shared or stdio, or given
+ * another URL (or h2c) -> every client session's session at it is closed (its calls in flight
+ * fail with an error naming the reload, DELETE goes to the old endpoint; with a new URL the
+ * next call opens a new session there); otherwise (headers, timeout, filters, prefix, breaker
+ * keys) the sessions stay and their next request uses the new headers and timeout. */
+struct mcpgw_upcfg_set;
+void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *next);
 /* Free the node's per-client upstream state (at exit; sessions released first). */
 void mcpgw_upsess_free_all(struct mcpgw_node *n);
 
