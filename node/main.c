@@ -5,10 +5,12 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/auth.h"
+#include "node/upprin.h"
 #include "node/upsess.h"
 #include "node/upsub.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/bridge26.h"
 #include "node/era26.h"
 #include "node/guard.h"
 #include "node/fanout.h"
@@ -226,6 +228,7 @@ int main(int argc, char **argv)
         goto out;
     }
     *node.st.store_up = mcpgw_store_up(node.store);
+    mcpgw_bridge26_start(&node);
     if (mcpgw_era26_start(&node, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;
@@ -295,6 +298,7 @@ int main(int argc, char **argv)
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     mcpgw_cluster_stop(&node);
     mcpgw_upstream_stop(&node);
+    mcpgw_bridge26_stop(&node);
 out:
     mcpgw_auth_free(node.auth);
     if (node.gossip) {
@@ -306,6 +310,7 @@ out:
     mcpgw_store_free(node.store);
     mcpgw_limits_free(&node);
     mcpgw_era26_stop(&node);
+    mcpgw_upprin_free_all(&node);
     mcpgw_upsess_free_all(&node);
     mcpgw_upsub_free(&node);
     mcpgw_fanout_free(node.fanout);

@@ -4,6 +4,7 @@
 #include "node/s2c.h"
 
 #include "common/util.h"
+#include "node/bridge26.h"
 #include "node/call.h"
 #include "node/msg.h"
 #include "node/node-t.h"
@@ -219,8 +220,21 @@ void mcpgw_s2c_forward(struct mcpgw_call *c, const char *upstream,
     set->n++;
     if (!set->slot && c->out_id < 0) {
         set->slot = f;
+        if (c->s->stateless)
+            c->ask = mcpgw_bridge26_ask; /* a 2026-07-28 client: an input_required round */
         mcpgw_call_request(c, m->method, m->params ? json_object_get(m->params) : NULL,
                            on_client_reply);
+        return;
+    }
+    if (c->s->stateless) {
+        /* A 2026-07-28 client is asked one request per round (docs/protocol-2026.md). */
+        set->n--;
+        snprintf(why, sizeof(why),
+                 "%s not forwarded: the 2026-07-28 client already has a request of this call "
+                 "to answer",
+                 m->method);
+        send_error(f, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        fwd_free(f);
         return;
     }
     send_extra(c, f, m);

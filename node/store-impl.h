@@ -40,6 +40,9 @@ struct mcpgw_store_ops {
     /* NULL: no such connection (mcpgw_store_command returns -1) */
     int (*command)(struct mcpgw_store *st, int argc, const char **argv, const size_t *lens,
                    mcpgw_store_raw_fn fn, void *arg);
+    /* NULL: the store cannot reach other nodes (memory) */
+    void (*node_send)(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                      mcpgw_store_sent_fn done, void *arg);
 };
 
 struct mcpgw_store {
@@ -49,6 +52,8 @@ struct mcpgw_store {
     void *ev_arg;
     void *impl;
     const char *claimant; /* mcpgw_store_set_claimant: read by claims as they are sent */
+    mcpgw_store_node_msg_fn node_msg; /* mcpgw_store_set_node_handler */
+    void *node_msg_arg;
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
@@ -61,7 +66,10 @@ void mcpgw_store_report_resource(struct mcpgw_store *st, const struct mcpgw_stor
 void mcpgw_store_report_hold(struct mcpgw_store *st, struct mcpgw_session *s);
 void mcpgw_store_report_verified(struct mcpgw_store *st, struct mcpgw_session *s,
                                  enum mcpgw_store_verdict v, const char *owner, uint64_t epoch);
+void mcpgw_store_report_feed_hold(struct mcpgw_store *st);
+void mcpgw_store_report_feed_ready(struct mcpgw_store *st);
 void mcpgw_store_report_up(struct mcpgw_store *st, int up);
+void mcpgw_store_report_node_msg(struct mcpgw_store *st, const char *msg, size_t len);
 void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, size_t count);
 
 #endif

@@ -21,6 +21,7 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/upcred.h"
 #include "node/upguard.h"
 #include "node/upstream.h"
 #include "node/defer.h"
@@ -126,6 +127,7 @@ static void upcfg_free(struct upcfg *u)
 {
     free((char *)u->cfg.name);
     free((char *)u->cfg.url);
+    mcpgw_upcred_cfg_free((struct mcpgw_upcred_cfg *)u->cfg.oauth);
     for (size_t i = 0; u->headers && u->headers[i]; i++)
         free(u->headers[i]);
     free(u->headers);
@@ -148,7 +150,9 @@ static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
                                     .url = uc->url,
                                     .headers = (const char *const *)uc->headers,
                                     .timeout_ms = (long)uc->timeout_ms,
-                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0};
+                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0,
+                                    .oauth = uc->oauth,
+                                    .era = (enum mcpgw_upmcp_era)uc->protocol};
         if (mcpgw_upsess_register(n, &c) == 0)
             return find_cfg(n, name);
     }
@@ -167,6 +171,7 @@ int mcpgw_upsess_register(struct mcpgw_node *n, const struct mcpgw_upmcp_cfg *cf
     u->cfg = *cfg;
     u->cfg.name = xstrdup(cfg->name);
     u->cfg.url = xstrdup(cfg->url);
+    u->cfg.oauth = mcpgw_upcred_cfg_dup(cfg->oauth);
     while (cfg->headers && cfg->headers[nh])
         nh++;
     u->headers = xcalloc(nh + 1, sizeof(char *));
@@ -246,7 +251,9 @@ static void save(struct one *o)
     const char *sid = mcpgw_upmcp_session_id(o->u), *ver = mcpgw_upmcp_version(o->u);
     char *val;
     size_t len;
-    if (o->saving || !mcpgw_store_shared(n->store) || !o->ready || !sid || !ver)
+    /* A principal's session (mcpgw_upsess_call_as) is this node's alone: no record to keep. */
+    if (o->saving || !mcpgw_store_shared(n->store) || !o->ready || !sid || !ver ||
+        o->set->s->stateless)
         return;
     if (o->saved_ev && same(o->saved_ev, o->want_ev ? o->want_ev : ""))
         return;
@@ -330,6 +337,12 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 static void deliver(struct one *o, const char *ev_id, const char *json, size_t len)
 {
     struct qmsg *m;
+    if (o->set->s->stateless) {
+        /* A principal's session has no GET stream to write into (2026-07-28 clients have only
+         * their calls' streams): what the upstream says outside a call is not passed on. */
+        delivered(o, ev_id);
+        return;
+    }
     if (!o->q && write_now(o->set, json, len) == 0) {
         delivered(o, ev_id);
         return;
@@ -685,7 +698,7 @@ void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *nex
         const struct mcpgw_upcfg *nu = mcpgw_upcfg_find(next, u->cfg.name);
         struct mcpgw_upmcp_cfg c;
         if (!nu || nu->kind != MCPGW_UPCFG_HTTP || nu->session == MCPGW_UPCFG_SESSION_SHARED ||
-            strcmp(nu->url, u->cfg.url) != 0 ||
+            strcmp(nu->url, u->cfg.url) != 0 || (enum mcpgw_upmcp_era)nu->protocol != u->cfg.era ||
             (nu->h2c ? MCPGW_HC_H2C : 0) != (u->cfg.flags & MCPGW_HC_H2C)) {
             /* Gone, or another endpoint: its sessions cannot carry on. Closed, DELETEd at the
              * old endpoint; with a new URL the next call opens a session there. */
@@ -696,13 +709,16 @@ void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *nex
             upcfg_free(u);
             continue; /* registered again on first use if still per-client */
         }
-        /* Same endpoint: the sessions stay; headers and the timeout apply from the next
-         * request (filters and the prefix live in the catalogue, rebuilt by upstream.c). */
+        /* Same endpoint: the sessions stay; headers, OAuth client settings (a rotated secret)
+         * and the timeout apply from the next request (filters and the prefix live in the
+         * catalogue, rebuilt by upstream.c). */
         c = (struct mcpgw_upmcp_cfg){.name = nu->name,
                                      .url = nu->url,
                                      .headers = (const char *const *)nu->headers,
                                      .timeout_ms = (long)nu->timeout_ms,
-                                     .flags = nu->h2c ? MCPGW_HC_H2C : 0};
+                                     .flags = nu->h2c ? MCPGW_HC_H2C : 0,
+                                     .oauth = nu->oauth,
+                                     .era = (enum mcpgw_upmcp_era)nu->protocol};
         for (struct mcpgw_upsess *set = ns->sets; set; set = set->snext) {
             struct one *o = find_one(set, u->cfg.name);
             if (o)
@@ -886,6 +902,12 @@ static void leg_issue(struct leg *l)
 void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *method,
                        json_object *params)
 {
+    mcpgw_upsess_call_as(c, c->s, name, method, params);
+}
+
+void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, const char *name,
+                          const char *method, json_object *params)
+{
     struct mcpgw_upguard g;
     struct one *o;
     struct leg *l;
@@ -896,7 +918,7 @@ void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *metho
         mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
         return;
     }
-    if (!(o = c->s ? get_one(c->node, c->s, name) : NULL)) {
+    if (!(o = owner ? get_one(c->node, owner, name) : NULL)) {
         mcpgw_upguard_done(c->node, name, &g, MCPGW_BREAKER_NEUTRAL, "not_sent");
         snprintf(why, sizeof(why), "no per-client upstream named %.100s", name);
         json_object_put(params);

@@ -32,6 +32,14 @@ int mcpgw_upsess_known(struct mcpgw_node *n, const char *name);
 void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *method,
                        json_object *params);
 
+/* The same at the upstream session that `owner` holds, rather than c's session: a principal's
+ * session for 2026-07-28 calls (node/bridge26.c). An owner marked stateless is node-local: its
+ * upstream session is not recorded in the store, and what the upstream sends outside a call
+ * (its GET stream) is dropped, its requests refused (owner's client_caps). owner is borrowed for
+ * the call's life. */
+void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, const char *name,
+                          const char *method, json_object *params);
+
 /* resources/subscribe (on) or unsubscribe of uri for session s: 0 when uri is not a resource of
  * a per-client upstream; else 1, and the request goes to s's own session at that
  * upstream, which keeps the subscription (it survives a move of the session with it), and d is

@@ -731,7 +731,9 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
                                      .url = cfg->url,
                                      .headers = (const char *const *)cfg->headers,
                                      .timeout_ms = (long)cfg->timeout_ms,
-                                     .flags = cfg->h2c ? MCPGW_HC_H2C : 0};
+                                     .flags = cfg->h2c ? MCPGW_HC_H2C : 0,
+                                     .oauth = cfg->oauth,
+                                     .era = (enum mcpgw_upmcp_era)cfg->protocol};
         if (!set->hc)
             set->hc = mcpgw_hc_new(n->base);
         u->http = mcpgw_upmcp_new(set->hc, &hc, &cbs, u);
