@@ -38,7 +38,8 @@ struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s,
     if (s->calls)
         s->calls->prev = c;
     s->calls = c;
-    mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
+    if (conn)
+        mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
     (*n->st.calls_inflight)++;
     return c;
 }
@@ -259,7 +260,9 @@ void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_f
 static void finish_with(struct mcpgw_call *c, char *json, size_t len)
 {
     mcpgw_hist_observe(c->node->st.latency, (double)(mcpgw_now_us() - c->started_us) / 1e6);
-    if (!c->s) {
+    if (c->sink) {
+        c->sink(c, json, len);
+    } else if (!c->s) {
         /* The session went away meanwhile: nobody to answer. */
     } else if (c->sse) {
         call_emit(c, json, len);

@@ -58,9 +58,14 @@ struct mcpgw_call {
     const struct mcpgw_tool *tool;
     void *ext;
     void (*on_free)(struct mcpgw_call *c);
+    /* Where the response goes instead of a connection (a call started without one: a task,
+     * node/tasks.c): the whole JSON-RPC response, borrowed until return; the call is freed
+     * after it returns. */
+    void (*sink)(struct mcpgw_call *c, const char *json, size_t len);
 };
 
-/* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
+/* Start a call for request `id` (borrowed; a reference is taken) arriving on conn (NULL: a call
+ * with no client connection, answered through its sink). */
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
                                   struct mcpgw_http_conn *conn, json_object *params);
 

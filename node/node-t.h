@@ -31,6 +31,7 @@ struct mcpgw_seal_ring;
 struct mcpgw_auth;
 struct mcpgw_upsess_node;
 struct mcpgw_upsub;
+struct mcpgw_tasks;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -86,6 +87,7 @@ struct mcpgw_node {
     struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
     struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */
     unsigned upprocs;          /* per-client stdio children running (upproc.c) */
+    struct mcpgw_tasks *tasks; /* the tasks this node runs (tasks.c); NULL until the first */
 };
 
 #endif

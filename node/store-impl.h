@@ -37,6 +37,11 @@ struct mcpgw_store_ops {
                        const char *json, mcpgw_store_done_fn done, void *arg);
     void (*upstream_put)(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
                          const char *value, mcpgw_store_done_fn done, void *arg);
+    /* Task records; NULL: kept in this process (store_task.c). */
+    void (*task_put)(struct mcpgw_store *st, const char *id, const struct mcpgw_store_task *t,
+                     const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
+                     void *arg);
+    void (*task_get)(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done, void *arg);
 };
 
 struct mcpgw_store {
@@ -46,9 +51,17 @@ struct mcpgw_store {
     void *ev_arg;
     void *impl;
     const char *claimant; /* mcpgw_store_set_claimant: read by claims as they are sent */
+    void *tasks;          /* task records of a store without task_put (store_task.c) */
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
+/* Task records kept in this process, for a store whose ops have no task_put. */
+void mcpgw_store_task_mem_put(struct mcpgw_store *st, const char *id,
+                              const struct mcpgw_store_task *t, const char *expect_owner,
+                              uint64_t ttl_ms, mcpgw_store_done_fn done, void *arg);
+void mcpgw_store_task_mem_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done,
+                              void *arg);
+void mcpgw_store_task_mem_free(struct mcpgw_store *st);
 /* Parse "host:port[/db]" and start connecting (the node serves while Redis is unreachable). */
 int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *err, size_t errlen);
 

@@ -201,6 +201,7 @@ void mcpgw_store_free(struct mcpgw_store *st)
     if (!st)
         return;
     st->ops->free(st);
+    mcpgw_store_task_mem_free(st);
     free(st);
 }
 
@@ -348,4 +349,23 @@ void mcpgw_store_report_up(struct mcpgw_store *st, int up)
 {
     if (st->ev && st->ev->up)
         st->ev->up(st->ev_arg, up);
+}
+
+void mcpgw_store_task_put(struct mcpgw_store *st, const char *id, const struct mcpgw_store_task *t,
+                          const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
+                          void *arg)
+{
+    if (st->ops->task_put)
+        st->ops->task_put(st, id, t, expect_owner, ttl_ms, done, arg);
+    else
+        mcpgw_store_task_mem_put(st, id, t, expect_owner, ttl_ms, done, arg);
+}
+
+void mcpgw_store_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done,
+                          void *arg)
+{
+    if (st->ops->task_get)
+        st->ops->task_get(st, id, done, arg);
+    else
+        mcpgw_store_task_mem_get(st, id, done, arg);
 }
