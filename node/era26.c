@@ -360,9 +360,9 @@ static const struct mcpgw_tool *find_tool(struct mcpgw_node *n, const char *name
 /* The request as the tasks extension (tasks.c) sees it. */
 static struct mcpgw_tasks_req tasks_req(struct req *r)
 {
-    struct mcpgw_tasks_req q = {r->n,     r->conn,
-                                r->m->id, r->m->params,
-                                r->caps,  r->n->req_principal ? r->n->req_principal : ""};
+    struct mcpgw_tasks_req q = {
+        .n = r->n, .conn = r->conn, .id = r->m->id, .params = r->m->params, .caps = r->caps};
+    q.principal = r->n->req_principal ? r->n->req_principal : "";
     return q;
 }
 
@@ -543,20 +543,14 @@ static const struct method {
     const char *name;
     void (*fn)(struct req *r);
 } methods[] = {
-    {"tools/call", m_tools_call},
-    {"tools/list", m_tools_list},
-    {"server/discover", m_discover},
-    {"resources/read", m_resources_read},
-    {"resources/list", m_resources_list},
-    {"resources/templates/list", m_templates_list},
-    {"prompts/list", m_prompts_list},
-    {"prompts/get", m_prompts_get},
-    {"completion/complete", m_complete},
-    {"subscriptions/listen", m_listen},
-    {"tasks/get", m_tasks},
-    {"tasks/update", m_tasks},
-    {"tasks/cancel", m_tasks},
+    {"tools/call", m_tools_call},         {"tools/list", m_tools_list},
+    {"server/discover", m_discover},      {"resources/read", m_resources_read},
+    {"resources/list", m_resources_list}, {"resources/templates/list", m_templates_list},
+    {"prompts/list", m_prompts_list},     {"prompts/get", m_prompts_get},
+    {"completion/complete", m_complete},  {"subscriptions/listen", m_listen},
 };
+/* The tasks extension's methods (tasks.c, mcpgw_tasks_is_method). */
+static const struct method tasks_method = {"tasks/*", m_tasks};
 
 /* params._meta, and the version in header and body: 1 when the request may go on. */
 static int check_meta(struct req *r, enum mcpgw_era26_version hv)
@@ -647,6 +641,8 @@ void mcpgw_era26_post(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(methods) && !me; i++)
         if (strcmp(m->method, methods[i].name) == 0)
             me = &methods[i];
+    if (!me && mcpgw_tasks_is_method(m->method))
+        me = &tasks_method;
     if (!me) {
         snprintf(msg, sizeof(msg), "Method not found: %.100s", m->method);
         fail(&r, 404, MCPGW_JSONRPC_METHOD_NOT_FOUND, msg);

@@ -856,6 +856,12 @@ static void on_found(void *arg, int err, const struct mcpgw_store_task *t)
     }
 }
 
+int mcpgw_tasks_is_method(const char *method)
+{
+    return strcmp(method, "tasks/get") == 0 || strcmp(method, "tasks/update") == 0 ||
+           strcmp(method, "tasks/cancel") == 0;
+}
+
 void mcpgw_tasks_method(const struct mcpgw_tasks_req *q, const char *method, const char *id)
 {
     struct lookup *lk = xcalloc(1, sizeof(*lk));

@@ -38,6 +38,10 @@ struct mcpgw_tasks_req {
 int mcpgw_tasks_call(const struct mcpgw_tasks_req *q, const struct mcpgw_tool *t,
                      json_object *args);
 
+/* Whether method is one of the extension's: tasks/get, tasks/update, tasks/cancel (tasks/result
+ * and tasks/list of the 2025-11-25 tasks are gone). */
+int mcpgw_tasks_is_method(const char *method);
+
 /* tasks/get, tasks/update or tasks/cancel (method) of task id: answered now or later. The
  * caller has checked the extension was declared and that Mcp-Name names id. */
 void mcpgw_tasks_method(const struct mcpgw_tasks_req *q, const char *method, const char *id);
