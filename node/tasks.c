@@ -210,6 +210,18 @@ static const struct mcpgw_tool *find_tool(struct mcpgw_node *n, const char *name
     return t ? t : mcpgw_mrtr_provider.tool(n, name);
 }
 
+/* The tool a task runs, wherever it comes from: the shared provider table (the built-ins, the
+ * upstreams), then this era's fixtures. */
+static const struct mcpgw_tool *task_runner(struct mcpgw_node *n, const char *name)
+{
+    size_t np;
+    const struct mcpgw_provider_ops *const *ps = mcpgw_protocol_providers(n, &np);
+    const struct mcpgw_tool *t = NULL;
+    for (size_t i = 0; i < np && !t; i++)
+        t = ps[i]->tool ? ps[i]->tool(n, name) : NULL;
+    return t ? t : find_tool(n, name);
+}
+
 static void list_prompts(struct mcpgw_node *n, json_object *arr)
 {
     if (mcpgw_mrtr_provider.list_prompts)
@@ -270,7 +282,7 @@ static void set_status(json_object *rec, const char *st, const char *msg)
     json_object_object_add(t, "status", json_object_new_string(st));
     if (msg)
         json_object_object_add(t, "statusMessage", json_object_new_string(msg));
-    json_object_object_add(t, "lastUpdatedAt", iso_time(mcpgw_now_ms()));
+    json_object_object_add(t, "lastUpdatedAt", iso_time(mcpgw_wall_ms()));
 }
 
 /* A new record: {"v":1,"task":{...},"tool","args","pr","idem"} (docs/protocol-2026.md). */
@@ -278,7 +290,7 @@ static json_object *rec_new(const char *id, const struct task_tool *tt, json_obj
                             const char *principal)
 {
     json_object *rec = json_object_new_object(), *t = json_object_new_object();
-    uint64_t now = mcpgw_now_ms();
+    uint64_t now = mcpgw_wall_ms();
     json_object_object_add(t, "taskId", json_object_new_string(id));
     json_object_object_add(t, "status", json_object_new_string("working"));
     json_object_object_add(t, "createdAt", iso_time(now));
@@ -301,7 +313,7 @@ static void put(struct mcpgw_node *n, json_object *rec, const char *expect_owner
     const char *id = mcpgw_json_str(task_of(rec), "taskId");
     struct mcpgw_store_task t = {mcpgw_json_str(task_of(rec), "status"), n->cfg.node_id,
                                  json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN),
-                                 mcpgw_now_ms() + LEASE_MS};
+                                 mcpgw_wall_ms() + LEASE_MS};
     mcpgw_store_task_put(n->store, id, &t, expect_owner, ttl, done, arg);
 }
 
@@ -429,7 +441,7 @@ static void on_call_free(struct mcpgw_call *c)
 /* Start running rec's tool on this node (the record is written already). Takes rec. */
 static void run(struct mcpgw_node *n, json_object *rec)
 {
-    const struct mcpgw_tool *tool = find_tool(n, mcpgw_json_str(rec, "tool"));
+    const struct mcpgw_tool *tool = task_runner(n, mcpgw_json_str(rec, "tool"));
     struct mcpgw_tasks *ts = set_of(n);
     struct ltask *lt = xcalloc(1, sizeof(*lt));
     struct mcpgw_session *s = xcalloc(1, sizeof(*s));
@@ -484,7 +496,7 @@ static void on_renewed(void *arg, int err)
 static void on_renew(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
-    struct mcpgw_store_task t = {NULL, n->cfg.node_id, NULL, mcpgw_now_ms() + LEASE_MS};
+    struct mcpgw_store_task t = {NULL, n->cfg.node_id, NULL, mcpgw_wall_ms() + LEASE_MS};
     for (struct ltask *lt = n->tasks->running; lt; lt = lt->next) {
         struct renewal *rn = xcalloc(1, sizeof(*rn));
         rn->n = n;
@@ -733,7 +745,7 @@ static void orphaned(struct lookup *lk)
 {
     const char *tool = mcpgw_json_str(lk->rec, "tool");
     json_object *idem = NULL;
-    const struct mcpgw_tool *t = tool ? find_tool(lk->n, tool) : NULL;
+    const struct mcpgw_tool *t = tool ? task_runner(lk->n, tool) : NULL;
     char msg[300];
     json_object_object_get_ex(lk->rec, "idem", &idem);
     if (t && t->call && json_object_get_boolean(idem)) {
@@ -841,7 +853,7 @@ static void on_found(void *arg, int err, const struct mcpgw_store_task *t)
     /* Its runner is gone: the lease ran out, or it names this node, which does not run it. */
     if (strcmp(t->status, "working") == 0 && lk->op != OP_CANCEL &&
         (strcmp(t->owner, lk->n->cfg.node_id) == 0 ? !local(lk->n, lk->id)
-                                                   : t->lease_ms < mcpgw_now_ms())) {
+                                                   : t->lease_ms < mcpgw_wall_ms())) {
         snprintf(lk->prev_owner, sizeof(lk->prev_owner), "%s", t->owner);
         orphaned(lk);
         return;
