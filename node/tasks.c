@@ -8,6 +8,7 @@
 #include "common/ids.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
+#include "common/opts.h"
 #include "common/route.h"
 #include "common/util.h"
 #include "node/call.h"
@@ -80,6 +81,29 @@ static const struct task_tool *task_tool(const char *name)
         if (strcmp(task_tools[i].name, name) == 0)
             return &task_tools[i];
     return NULL;
+}
+
+static int listed(const struct mcpgw_opts_list *l, const char *name)
+{
+    for (int i = 0; i < l->n; i++)
+        if (strcmp(l->v[i], name) == 0)
+            return 1;
+    return 0;
+}
+
+/* A tool the configuration runs as a task (--task-tools, --task-idempotent): filled into *buf,
+ * which holds it while the caller uses it. */
+static const struct task_tool *configured(struct mcpgw_node *n, const char *name,
+                                          struct task_tool *buf)
+{
+    int idem = listed(&n->cfg.task_idempotent, name);
+    if (!idem && !listed(&n->cfg.task_tools, name))
+        return NULL;
+    buf->name = name;
+    buf->sup = SUP_OPTIONAL;
+    buf->run = RUN_CALL;
+    buf->idempotent = idem;
+    return buf;
 }
 
 static double num_arg(json_object *args, const char *k, double dflt)
@@ -662,7 +686,11 @@ static void with_task(const struct mcpgw_tasks_req *q, const struct task_tool *t
 int mcpgw_tasks_call(const struct mcpgw_tasks_req *q, const struct mcpgw_tool *t, json_object *args)
 {
     const struct task_tool *tt = task_tool(t->name);
-    if (!tt || (t != fixture(t->name) && strcmp(t->name, "sleep") != 0))
+    struct task_tool buf;
+    if (tt && t != fixture(t->name) && strcmp(t->name, "sleep") != 0)
+        tt = NULL; /* another provider's tool of the same name */
+    /* only a tool with a call function can run without its client */
+    if (!tt && (!t->call || !(tt = configured(q->n, t->name, &buf))))
         return 0;
     if (!mcpgw_tasks_declared(q->caps)) {
         if (tt->sup == SUP_OPTIONAL)

@@ -119,8 +119,8 @@ pass "an unfinished task of an idempotent tool was run again: $(jq -c .result.st
 # Memory store: a task exists only on its node; the balancer must take tasks/* there.
 unset TOKEN
 M=14420 MA=14429
-mcpgw_node m1 $((M + 1))
-mcpgw_node m2 $((M + 2))
+mcpgw_node m1 $((M + 1)) --task-tools echo
+mcpgw_node m2 $((M + 2)) --task-tools echo
 mcpgw_spawn balancer2 "$MCPGW_BUILD/balancer/mcpgw-balancer" --listen 127.0.0.1:$M \
     --nodes m1=127.0.0.1:$((M + 1)),m2=127.0.0.1:$((M + 2)) --workers 1 --admin 127.0.0.1:$MA
 mcpgw_wait_http "http://127.0.0.1:$MA/healthz"
@@ -136,3 +136,15 @@ for i in $(seq 1 12); do
 done
 [ "${#on[@]}" = 2 ] || fail "the 12 tasks did not spread over both nodes: ${!on[*]}"
 pass "tasks/get and tasks/cancel follow the task id to its node (12 tasks on m1 and m2)"
+
+# --task-tools: any provider's tool runs as a task for clients of the extension (synchronously
+# for the others).
+t=$(start "http://127.0.0.1:$M/mcp" echo '{"text":"as a task"}') || exit 1
+r=$(wait_status "http://127.0.0.1:$M/mcp" "$t" completed 10) || fail "echo as a task: $r"
+jq -e '.result.result.content[0].text == "as a task"' <<<"$r" >/dev/null || fail "echo's task: $r"
+r=$(curl -sS -X POST "http://127.0.0.1:$M/mcp" -H 'Content-Type: application/json' \
+    -H 'Accept: application/json, text/event-stream' -H 'MCP-Protocol-Version: 2026-07-28' \
+    -H 'Mcp-Method: tools/call' -H 'Mcp-Name: echo' --data-binary '{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{"name":"echo","arguments":{"text":"sync"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')
+jq -e '.result.resultType == "complete" and .result.content[0].text == "sync"' <<<"$r" >/dev/null ||
+    fail "echo without the extension: $r"
+pass "a tool named by --task-tools runs as a task for clients of the extension only"
