@@ -17,7 +17,6 @@
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/proto.h"
-#include "node/protocol.h"
 #include "node/provider.h"
 #include "node/session.h"
 #include "node/store.h"
@@ -238,11 +237,9 @@ static const struct mcpgw_tool *find_tool(struct mcpgw_node *n, const char *name
  * upstreams), then this era's fixtures. */
 static const struct mcpgw_tool *task_runner(struct mcpgw_node *n, const char *name)
 {
-    size_t np;
-    const struct mcpgw_provider_ops *const *ps = mcpgw_protocol_providers(n, &np);
     const struct mcpgw_tool *t = NULL;
-    for (size_t i = 0; i < np && !t; i++)
-        t = ps[i]->tool ? ps[i]->tool(n, name) : NULL;
+    for (unsigned i = 0; i < n->nproviders && !t; i++)
+        t = n->providers[i]->tool ? n->providers[i]->tool(n, name) : NULL;
     return t ? t : find_tool(n, name);
 }
 
