@@ -14,7 +14,7 @@ CONF="$MCPGW_NPM/node_modules/conformance-next/dist/index.js"
 openssl rand -hex 32 >"$MCPGW_TMP/state.keys"
 openssl rand -hex 32 >"$MCPGW_TMP/other.keys"
 mcpgw_node n1 17710 --state-keyring "$MCPGW_TMP/state.keys"
-mcpgw_node n2 17711 --state-keyring "$MCPGW_TMP/state.keys" --state-ttl 1s
+mcpgw_node n2 17711 --state-keyring "$MCPGW_TMP/state.keys" --state-ttl 4s
 mcpgw_node n3 17712 --state-keyring "$MCPGW_TMP/other.keys"
 # n4 authenticates with API keys: a requestState is bound to the principal it was issued to.
 KEY_A=key-a-$(openssl rand -hex 16) KEY_B=key-b-$(openssl rand -hex 16)
@@ -80,7 +80,7 @@ r=$(call 17711 test_input_required_result_request_state)
 state2=$(jq -r .result.requestState <<<"$r")
 r=$(call 17711 test_input_required_result_request_state "$ANSWER,\"requestState\":\"$state2\"")
 jq -e '.result.resultType == "complete"' <<<"$r" >/dev/null || fail "n2 did not continue at once: $r"
-sleep 1.5 # the state's lifetime (--state-ttl 1s) must pass: nothing to wait for but the clock
+sleep 4.5 # the state's lifetime (--state-ttl 4s: room for a loaded machine) must pass: only the clock
 r=$(call 17711 test_input_required_result_request_state "$ANSWER,\"requestState\":\"$state2\"")
 jq -e '.error.code == -32602 and (.error.message | contains("expired"))' <<<"$r" >/dev/null ||
     fail "an expired requestState was not refused as expired: $r"
