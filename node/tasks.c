@@ -467,6 +467,7 @@ static void run(struct mcpgw_node *n, json_object *rec)
     struct ltask *lt = xcalloc(1, sizeof(*lt));
     struct mcpgw_session *s = xcalloc(1, sizeof(*s));
     json_object *id, *args = mcpgw_json_obj(rec, "args");
+    const char *pr;
     struct mcpgw_call *c;
     if (!tool || !tool->call) {
         json_object_put(rec);
@@ -484,6 +485,8 @@ static void run(struct mcpgw_node *n, json_object *rec)
     s->state = MCPGW_SESSION_READY;
     s->proto = MCPGW_PROTO_2025_11_25;
     s->log_level = 8; /* nobody listens to its log */
+    if ((pr = mcpgw_json_str(rec, "pr")) && *pr)
+        s->principal = xstrdup(pr); /* whose task the tool runs for */
     id = json_object_new_string(lt->id);
     c = mcpgw_call_new(n, s, id, NULL, NULL);
     json_object_put(id);
