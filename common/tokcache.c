@@ -16,6 +16,7 @@ struct slot {
     int64_t exp;
     char *principal;
     char *scopes;
+    char *claims; /* NULL when none were kept */
 };
 
 struct mcpgw_tokcache {
@@ -48,6 +49,7 @@ static void slot_clear(struct mcpgw_tokcache *c, struct slot *s)
         c->used--;
     free(s->principal);
     free(s->scopes);
+    free(s->claims);
     memset(s, 0, sizeof(*s));
 }
 
@@ -90,6 +92,7 @@ int mcpgw_tokcache_get(struct mcpgw_tokcache *c, const char *tok, size_t len, in
         }
         out->principal = s->principal;
         out->scopes = s->scopes;
+        out->claims = s->claims;
         out->exp = s->exp;
         c->hits++;
         return 1;
@@ -100,6 +103,13 @@ int mcpgw_tokcache_get(struct mcpgw_tokcache *c, const char *tok, size_t len, in
 
 void mcpgw_tokcache_put(struct mcpgw_tokcache *c, const char *tok, size_t len, int64_t now_s,
                         const char *principal, const char *scopes, int64_t exp)
+{
+    mcpgw_tokcache_put_claims(c, tok, len, now_s, principal, scopes, NULL, exp);
+}
+
+void mcpgw_tokcache_put_claims(struct mcpgw_tokcache *c, const char *tok, size_t len, int64_t now_s,
+                               const char *principal, const char *scopes, const char *claims,
+                               int64_t exp)
 {
     uint8_t key[32];
     struct slot *set = set_of(c, tok, len, key), *victim = NULL;
@@ -125,6 +135,7 @@ void mcpgw_tokcache_put(struct mcpgw_tokcache *c, const char *tok, size_t len, i
     victim->exp = exp;
     victim->principal = xstrdup(principal);
     victim->scopes = xstrdup(scopes ? scopes : "");
+    victim->claims = claims ? xstrdup(claims) : NULL;
     c->used++;
 }
 

@@ -12,6 +12,7 @@ struct mcpgw_tokcache;
 struct mcpgw_tokcache_entry {
     const char *principal; /* borrowed from the cache */
     const char *scopes;    /* borrowed from the cache */
+    const char *claims;    /* borrowed; NULL unless put with claims (node/authz.h's form) */
     int64_t exp;           /* the token's own expiry, seconds since the epoch */
 };
 
@@ -30,6 +31,10 @@ int mcpgw_tokcache_get(struct mcpgw_tokcache *c, const char *tok, size_t len, in
  * that expires first is replaced. */
 void mcpgw_tokcache_put(struct mcpgw_tokcache *c, const char *tok, size_t len, int64_t now_s,
                         const char *principal, const char *scopes, int64_t exp);
+/* The same, also keeping claims (copied; may be NULL): what authorization rules ask about. */
+void mcpgw_tokcache_put_claims(struct mcpgw_tokcache *c, const char *tok, size_t len, int64_t now_s,
+                               const char *principal, const char *scopes, const char *claims,
+                               int64_t exp);
 /* Forget everything (after a key set or configuration change that should take effect now). */
 void mcpgw_tokcache_clear(struct mcpgw_tokcache *c);
 /* Entries in use, and lookups that hit / missed since creation (for metrics). */

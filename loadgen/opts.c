@@ -10,6 +10,7 @@
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* "1000/s", "1000", "2.5/s". */
 static int parse_rate(const char *s, double *out)
@@ -151,6 +152,52 @@ static int set_drill(void *c, int nwords, char **words, int first, char *err, si
     return 0;
 }
 
+/* --header "Name: value" accumulates (the first of a source starts afresh). Headers that frame
+ * the request or that the load generator sets itself are refused: a run must measure what it
+ * says it measures. */
+static int set_header(void *c, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    static const char *const own[] = {"host",           "content-length",       "transfer-encoding",
+                                      "connection",     "content-type",         "accept",
+                                      "mcp-session-id", "mcp-protocol-version", "mcp-method",
+                                      "mcp-name",       "last-event-id"};
+    struct mcpgw_lg_config *cfg = c;
+    const char *h = words[0], *colon = strchr(h, ':'), *v;
+    size_t used, nlen;
+    if (first)
+        cfg->headers[0] = '\0';
+    if (!colon || colon == h) {
+        snprintf(err, errlen, "a header is \"Name: value\"");
+        return -1;
+    }
+    nlen = (size_t)(colon - h);
+    for (const char *p = h; p < colon; p++)
+        if (!isalnum((unsigned char)*p) && !strchr("!#$%&'*+-.^_`|~", *p)) {
+            snprintf(err, errlen, "the header name '%.*s' has a character a name cannot have",
+                     (int)nlen, h);
+            return -1;
+        }
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(own); i++)
+        if (strlen(own[i]) == nlen && strncasecmp(h, own[i], nlen) == 0) {
+            snprintf(err, errlen, "%.*s is set by the load generator itself", (int)nlen, h);
+            return -1;
+        }
+    for (v = colon + 1; *v == ' ' || *v == '\t'; v++)
+        ;
+    for (const char *p = v; *p; p++)
+        if ((unsigned char)*p < 0x20 && *p != '\t') {
+            snprintf(err, errlen, "the value of header %.*s has a control character", (int)nlen, h);
+            return -1;
+        }
+    used = strlen(cfg->headers);
+    if (used + nlen + strlen(v) + 5 > sizeof(cfg->headers)) {
+        snprintf(err, errlen, "the headers together are over %zu bytes", sizeof(cfg->headers) - 1);
+        return -1;
+    }
+    snprintf(cfg->headers + used, sizeof(cfg->headers) - used, "%.*s: %s\r\n", (int)nlen, h, v);
+    return 0;
+}
+
 #define F(f) offsetof(struct mcpgw_lg_config, f), sizeof(((struct mcpgw_lg_config *)0)->f)
 #define SECS .flags = MCPGW_OPTS_SECONDS
 
@@ -190,6 +237,8 @@ static const struct mcpgw_opts_row rows[] = {
      "workers and sockets",
      .set = set_sources},
     /* Robustness */
+    {"header", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "\"NAME: VALUE\"",
+     "send this header with every request (e.g. Authorization); give several", .set = set_header},
     {"timeout", MCPGW_OPTS_DURATION, F(timeout_ms), "10s", "D", "per-request deadline", SECS},
     {"retries", MCPGW_OPTS_UINT, F(retries), "2", "N",
      "re-sends after a connection failure, or a 502/503/504 to a request that may be repeated",

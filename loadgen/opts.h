@@ -48,7 +48,8 @@ struct mcpgw_lg_config {
     uint32_t quiet;           /* no progress line */
     uint32_t check;           /* exit 3 when anything failed or was lost */
     char protocol_version[32];
-    uint32_t era26; /* 2026-07-28: stateless calls, listen streams instead of GET streams */
+    uint32_t era26;     /* 2026-07-28: stateless calls, listen streams instead of GET streams */
+    char headers[2048]; /* --header lines, each "Name: value\r\n", sent with every request */
 
     char report_json[512]; /* "" for none */
     char report_html[512];

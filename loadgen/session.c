@@ -443,8 +443,8 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
                             "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                             "Accept: application/json, text/event-stream\r\n"
                             "MCP-Protocol-Version: 2026-07-28\r\n"
-                            "Mcp-Method: subscriptions/listen\r\nContent-Length: %d\r\n",
-                            cfg->path, cfg->authority, n);
+                            "Mcp-Method: subscriptions/listen\r\n%sContent-Length: %d\r\n",
+                            cfg->path, cfg->authority, cfg->headers, n);
         if (s->last_eid)
             evbuffer_add_printf(b, "Last-Event-ID: %s\r\n", s->last_eid);
         evbuffer_add(b, "\r\n", 2);
@@ -452,8 +452,8 @@ static void stream_open(struct lg_worker *w, struct lg_session *s)
     } else {
         evbuffer_add_printf(b,
                             "GET %s HTTP/1.1\r\nHost: %s\r\nAccept: text/event-stream\r\n"
-                            "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n",
-                            cfg->path, cfg->authority, s->sid, cfg->protocol_version);
+                            "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n%s",
+                            cfg->path, cfg->authority, s->sid, cfg->protocol_version, cfg->headers);
         if (s->last_eid)
             evbuffer_add_printf(b, "Last-Event-ID: %s\r\n", s->last_eid);
         evbuffer_add(b, "\r\n", 2);

@@ -55,7 +55,7 @@ static void post_head(struct lg_worker *w, const struct lg_session *s, size_t bo
     if (s->sid)
         evbuffer_add_printf(out, "Mcp-Session-Id: %s\r\nMCP-Protocol-Version: %s\r\n", s->sid,
                             cfg->protocol_version);
-    evbuffer_add_printf(out, "Content-Length: %zu\r\n\r\n", body_len);
+    evbuffer_add_printf(out, "%sContent-Length: %zu\r\n\r\n", cfg->headers, body_len);
 }
 
 void mcpgw_worker_build(struct lg_worker *w, const struct lg_req *r, struct evbuffer *out)
@@ -75,8 +75,9 @@ void mcpgw_worker_build(struct lg_worker *w, const struct lg_req *r, struct evbu
     case LG_REQ_DELETE:
         evbuffer_add_printf(out,
                             "DELETE %s HTTP/1.1\r\nHost: %s\r\nMcp-Session-Id: %s\r\n"
-                            "MCP-Protocol-Version: %s\r\nContent-Length: 0\r\n\r\n",
-                            cfg->path, cfg->authority, r->s->sid, cfg->protocol_version);
+                            "MCP-Protocol-Version: %s\r\n%sContent-Length: 0\r\n\r\n",
+                            cfg->path, cfg->authority, r->s->sid, cfg->protocol_version,
+                            cfg->headers);
         return;
     case LG_REQ_INIT:
         n = snprintf(body, sizeof(body),

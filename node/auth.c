@@ -11,6 +11,7 @@
 #include "common/metrics.h"
 #include "common/tokcache.h"
 #include "common/util.h"
+#include "node/authz.h"
 #include "node/config.h"
 #include "node/msg.h"
 
@@ -40,10 +41,10 @@
 enum { MODE_JWT = MCPGW_AUTH_MODE_JWT, MODE_APIKEY = MCPGW_AUTH_MODE_APIKEY };
 
 static const char *const reason_names[MCPGW_AUTH_R_COUNT] = {
-    "no_token",          "malformed",    "alg_not_allowed",     "unknown_kid",
-    "bad_signature",     "wrong_issuer", "wrong_audience",      "expired",
-    "not_yet_valid",     "bad_apikey",   "insufficient_scope",  "keys_unavailable",
-    "session_principal", "inactive",     "introspection_failed"};
+    "no_token",          "malformed",    "alg_not_allowed",      "unknown_kid",
+    "bad_signature",     "wrong_issuer", "wrong_audience",       "expired",
+    "not_yet_valid",     "bad_apikey",   "insufficient_scope",   "keys_unavailable",
+    "session_principal", "inactive",     "introspection_failed", "rule_denied"};
 
 const char *mcpgw_auth_reason_str(int r)
 {
@@ -231,6 +232,44 @@ static void refuse(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
     json = mcpgw_msg_error(NULL, -32000, msg, &len);
     mcpgw_http_respond(c, status, "application/json", hdr, json, len);
     free(json);
+}
+
+void mcpgw_auth_refuse_rule(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
+                            const struct mcpgw_auth_refusal *r)
+{
+    char hdr[4096], desc[200], scopes[1024];
+    size_t len, k = 0;
+    char *json;
+    snprintf(desc, sizeof(desc), "%s", r->detail ? r->detail : "");
+    for (char *q = desc; *q; q++)
+        if (*q == '"' || *q == '\\' || (unsigned char)*q < 0x20 || (unsigned char)*q > 0x7e)
+            *q = '\'';
+    audit(a, c, r->need ? 403 : 200,
+          r->need ? MCPGW_AUTH_R_INSUFFICIENT_SCOPE : MCPGW_AUTH_R_RULE_DENIED, r->principal,
+          r->session, r->request_id, r->forwarded, desc);
+    if (!r->need)
+        return; /* the caller answers with a JSON-RPC error */
+    /* The scopes of the step-up: what every request needs plus what this one needs, so the
+     * client's new token keeps what it could already do (a scope is a token without blanks or
+     * quotes: checked where rules are read). */
+    snprintf(scopes, sizeof(scopes), "%s%s%s", a->scope_hdr, a->scope_hdr[0] ? " " : "", r->need);
+    k += (size_t)snprintf(hdr + k, sizeof(hdr) - k,
+                          "WWW-Authenticate: Bearer error=\"insufficient_scope\", "
+                          "error_description=\"%s\", scope=\"%s\"",
+                          desc, scopes);
+    if (a->mode & MODE_JWT)
+        k += (size_t)snprintf(hdr + k, sizeof(hdr) - k, ", resource_metadata=\"%s\"", a->meta_url);
+    snprintf(hdr + k, sizeof(hdr) - k, "\r\n");
+    json = mcpgw_msg_error(r->id, -32000, "Forbidden: the token lacks a scope this request needs",
+                           &len);
+    mcpgw_http_respond(c, 403, "application/json", hdr, json, len);
+    free(json);
+}
+
+void mcpgw_auth_rules_changed(struct mcpgw_auth *a)
+{
+    /* cached tokens carry the claims the old rules asked about */
+    mcpgw_tokcache_clear(a->cache);
 }
 
 /* ---- the JWKS, fetched on the loop as mcpgw_jwks_sched says ---- */
@@ -503,9 +542,13 @@ static int introspect_result(struct mcpgw_auth *a, struct introspection *in, jso
         json_object_get_int64(v) < exp)
         exp = json_object_get_int64(v);
     json_object_object_get_ex(o, "scope", &v);
-    mcpgw_tokcache_put(a->cache, in->tok, in->len, now, principal,
-                       json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "",
-                       exp);
+    {
+        char *claims = mcpgw_authz_claims(a->cfg->authz, o);
+        mcpgw_tokcache_put_claims(
+            a->cache, in->tok, in->len, now, principal,
+            json_object_is_type(v, json_type_string) ? json_object_get_string(v) : "", claims, exp);
+        free(claims);
+    }
     return 0;
 }
 
@@ -618,6 +661,7 @@ static int check_opaque(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
         }
         snprintf(who->principal, sizeof(who->principal), "%s", e.principal);
         *scopes = e.scopes;
+        who->claims = e.claims;
         return 1;
     }
     if (a->retrying || introspect(a, c, req, tok, len) < 0)
@@ -751,15 +795,22 @@ static int check_jwt(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
                "issuer and subject are too long", NULL);
         goto out;
     }
-    mcpgw_tokcache_put(a->cache, tok, len, now, res.principal, res.scopes, res.exp);
+    {
+        /* the claims authorization rules ask about (none: no work) */
+        char *claims = mcpgw_authz_claims_jwt(a->cfg->authz, tok, len);
+        mcpgw_tokcache_put_claims(a->cache, tok, len, now, res.principal, res.scopes, claims,
+                                  res.exp);
+        free(claims);
+    }
     memcpy(who->principal, res.principal, strlen(res.principal) + 1);
     ok = 1;
     if (scopes) {
         /* scopes must outlive res: read it from the cache entry just made */
         struct mcpgw_tokcache_entry e;
-        if (mcpgw_tokcache_get(a->cache, tok, len, now, &e))
+        if (mcpgw_tokcache_get(a->cache, tok, len, now, &e)) {
             *scopes = e.scopes;
-        else
+            who->claims = e.claims;
+        } else
             *scopes = "";
     }
 out:
@@ -775,6 +826,7 @@ int mcpgw_auth_check(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
     int64_t now = (int64_t)time(NULL);
     int miss;
     struct mcpgw_tokcache_entry e;
+    who->scopes = who->claims = NULL;
     if (!tok) {
         refuse(a, c, req, 401, MCPGW_AUTH_R_NO_TOKEN, NULL, "no bearer token", NULL);
         return 0;
@@ -785,6 +837,7 @@ int mcpgw_auth_check(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
             (*a->cache_hits)++;
             snprintf(who->principal, sizeof(who->principal), "%s", e.principal);
             scopes = e.scopes;
+            who->claims = e.claims;
         } else if (!check_jwt(a, c, req, tok, len, now, &scopes, who)) {
             return 0;
         }
@@ -810,6 +863,7 @@ int mcpgw_auth_check(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
                who->principal);
         return 0;
     }
+    who->scopes = scopes;
     return 1;
 }
 

@@ -5,6 +5,8 @@
 
 #include "common/httpd.h"
 
+#include <json-c/json.h>
+
 #include <stddef.h>
 
 struct event_base;
@@ -31,6 +33,7 @@ enum mcpgw_auth_reason {
     MCPGW_AUTH_R_SESSION_PRINCIPAL,  /* 404: a session id presented by another principal */
     MCPGW_AUTH_R_INACTIVE,           /* introspection: not active (revoked, expired, unknown) */
     MCPGW_AUTH_R_INTROSPECTION,      /* 503: the introspection endpoint failed */
+    MCPGW_AUTH_R_RULE_DENIED,        /* an authorization rule refused a call (JSON-RPC error) */
     MCPGW_AUTH_R_COUNT
 };
 const char *mcpgw_auth_reason_str(int r);
@@ -39,6 +42,9 @@ const char *mcpgw_auth_reason_str(int r);
 struct mcpgw_auth_who {
     char principal[MCPGW_AUTH_PRINCIPAL_MAX]; /* "<iss> <sub>" for a JWT, the key's name for an
                                                  API key */
+    const char *scopes; /* granted scopes, space-separated; borrowed until the next check */
+    const char *claims; /* the claims authorization rules ask about (node/authz.h), or NULL;
+                           borrowed likewise */
 };
 
 /* The resource server of a node with --auth other than off (NULL when it is off: the caller
@@ -74,5 +80,22 @@ int mcpgw_auth_owner_ok(const char *owner, const char *who);
  * or NULL; forwarded the request's X-Forwarded-For or NULL. */
 void mcpgw_auth_audit_session(struct mcpgw_auth *a, struct mcpgw_http_conn *c, const char *who,
                               const char *session, const char *request_id, const char *forwarded);
+
+/* An authorization rule refused a request (node/guard.c). */
+struct mcpgw_auth_refusal {
+    const char *principal, *session, *request_id, *forwarded; /* for the audit line, or NULL */
+    const char *detail; /* one sentence: what was refused and why */
+    const char *need;   /* step-up: the scopes the request needs; NULL: no scope helps */
+    json_object *id;    /* the request's JSON-RPC id (the 403 body names it) */
+};
+/* Write the audit line; with need, answer 403 with WWW-Authenticate: Bearer
+ * error="insufficient_scope", scope= the required scopes plus need, resource_metadata (the
+ * step-up of the MCP authorization spec). Without need nothing is answered: the caller sends
+ * its JSON-RPC error. */
+void mcpgw_auth_refuse_rule(struct mcpgw_auth *a, struct mcpgw_http_conn *c,
+                            const struct mcpgw_auth_refusal *r);
+/* The authorization rules were replaced (SIGHUP): forget cached tokens, whose claims were
+ * picked for the old rules. */
+void mcpgw_auth_rules_changed(struct mcpgw_auth *a);
 
 #endif

@@ -677,6 +677,17 @@ static void on_note_read(void *arg, int err, const char *text, uint64_t version)
     free(nr);
 }
 
+int mcpgw_builtin_has_uri(const char *uri)
+{
+    const char *id;
+    if (is_note_uri(uri) || template_id(uri, &id) > 0)
+        return 1;
+    for (size_t i = 0; i < MCPGW_ARRAY_LEN(resources); i++)
+        if (strcmp(resources[i].uri, uri) == 0)
+            return 1;
+    return 0;
+}
+
 static int read_resource(struct mcpgw_node *n, const char *uri, struct mcpgw_defer *d)
 {
     json_object *contents, *r;

@@ -7,4 +7,8 @@
 
 extern const struct mcpgw_provider_ops mcpgw_builtin_provider;
 
+/* Whether resources/read of uri is the built-ins' (a listed resource, the template's form, a
+ * note): authorization rules (guard.c) must know who serves a URI before it is read. */
+int mcpgw_builtin_has_uri(const char *uri);
+
 #endif

@@ -4,6 +4,7 @@
 #include "common/log.h"
 #include "common/net.h"
 #include "common/util.h"
+#include "node/authz.h"
 #include "node/upcfg.h"
 
 #include <stdio.h>
@@ -23,6 +24,26 @@ static int set_builtins(void *cfg, int nwords, char **words, int first, char *er
         }
     snprintf(err, errlen, "builtins '%.60s' is not auto, on or off", words[0]);
     return -1;
+}
+
+static int set_allow(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    return mcpgw_authz_parse(&((struct mcpgw_node_config *)cfg)->authz, 1, nwords, words, first,
+                             err, errlen);
+}
+
+static int set_deny(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    return mcpgw_authz_parse(&((struct mcpgw_node_config *)cfg)->authz, 0, nwords, words, first,
+                             err, errlen);
+}
+
+static int set_authz_default(void *cfg, int nwords, char **words, int first, char *err,
+                             size_t errlen)
+{
+    (void)nwords, (void)first;
+    return mcpgw_authz_parse_default(&((struct mcpgw_node_config *)cfg)->authz, words[0], err,
+                                     errlen);
 }
 
 static int set_upstream(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
@@ -117,6 +138,17 @@ static const struct mcpgw_opts_row rows[] = {
      "serve the built-in tools, resources and prompts (auto: only when no upstream is "
      "configured)",
      .set = set_builtins, LIVE},
+    {"allow", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "KEY=VALUES...",
+     "authorization rule (config file only; repeatable; docs/security.md): what it names "
+     "(upstream=, tool=, prompt= or resource= globs) needs its scope= and claim=NAME:VALUE",
+     .set = set_allow, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
+    {"deny", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "KEY=VALUES...",
+     "authorization rule (config file only; repeatable): what it names is refused when its "
+     "scope= and claim= conditions hold",
+     .set = set_deny, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
+    {"authz-default", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "allow|deny",
+     "what an item no allow rule names gets once rules exist (default: deny)",
+     .set = set_authz_default, LIVE},
     {"auth", MCPGW_OPTS_STR, F(auth), "off", "MODE",
      "client authentication: off, jwt (OAuth access tokens), apikey, or both"},
     {"auth-issuer", MCPGW_OPTS_STR, F(auth_issuer), NULL, "URL",
@@ -326,6 +358,14 @@ int mcpgw_node_config_validate(const struct mcpgw_node_config *cfg, char *err, s
     }
     if (auth_ok(cfg, err, errlen) < 0)
         return -1;
+    if (mcpgw_authz_active(cfg->authz) && strcmp(cfg->auth, "off") == 0) {
+        snprintf(err, errlen,
+                 "allow/deny rules need --auth (they decide by the token's scopes "
+                 "and claims)");
+        return -1;
+    }
+    if (mcpgw_authz_validate(cfg->authz, cfg->upstreams, err, errlen) < 0)
+        return -1;
     if (cfg->allowed_hosts.n == 0) {
         snprintf(err, errlen, "allowed-hosts is empty: every request would be refused (403)");
         return -1;
@@ -382,5 +422,7 @@ void mcpgw_node_config_free(struct mcpgw_node_config *cfg)
 {
     mcpgw_upcfg_set_free(cfg->upstreams);
     cfg->upstreams = NULL;
+    mcpgw_authz_free(cfg->authz);
+    cfg->authz = NULL;
     mcpgw_opts_free(&spec, cfg);
 }

@@ -4,6 +4,7 @@
 #include "common/httpd.h"
 #include "common/util.h"
 #include "common/jsonrpc.h"
+#include "node/authz.h"
 #include "node/frame.h"
 #include "node/msg.h"
 #include "node/node-t.h"
@@ -59,8 +60,12 @@ void mcpgw_defer_result(struct mcpgw_defer *d, json_object *result)
 {
     struct mcpgw_session *s = mcpgw_defer_session(d);
     struct mcpgw_http_conn *conn = mcpgw_defer_conn(d);
-    if (conn && d->era26)
+    if (conn && d->era26) {
         mcpgw_msg_complete26(result, d->era26_ttl_ms);
+        if (d->era26_ttl_ms >= 0 && mcpgw_authz_active(d->n->cfg.authz))
+            /* authorization rules decide who may read it: never shared across principals */
+            json_object_object_add(result, "cacheScope", json_object_new_string("private"));
+    }
     if (conn)
         mcpgw_frame_result(d->n, conn, s, d->id, result);
     else

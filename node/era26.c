@@ -12,6 +12,7 @@
 #include "node/call.h"
 #include "node/defer.h"
 #include "node/frame.h"
+#include "node/guard.h"
 #include "node/msg.h"
 #include "node/mrtr.h"
 #include "node/node-t.h"
@@ -78,6 +79,9 @@ static void fail(struct req *r, int status, int code, const char *message)
 static void answer(struct req *r, json_object *result, int64_t ttl_ms)
 {
     mcpgw_msg_complete26(result, ttl_ms);
+    if (ttl_ms >= 0 && r->n->cfg.authz && mcpgw_authz_active(r->n->cfg.authz))
+        /* what a list shows depends on the principal: no cache may share it across them */
+        json_object_object_add(result, "cacheScope", json_object_new_string("private"));
     mcpgw_frame_result(r->n, r->conn, NULL, r->m->id, result);
 }
 
@@ -347,6 +351,15 @@ static int try_round(struct req *r, const char *name)
     return 1;
 }
 
+/* With authorization rules: may this request use kind/name? 0 when refused: the step-up 403
+ * was answered (*answered), or the caller answers as for an unknown name (guard.h). */
+static int permitted(struct req *r, enum mcpgw_authz_kind kind, const char *name, int *answered)
+{
+    *answered = 0;
+    return !r->n->cfg.authz ||
+           mcpgw_guard_allows(r->n, r->conn, NULL, r->m->id, kind, name, answered);
+}
+
 static const struct mcpgw_tool *find_tool(struct mcpgw_node *n, const char *name)
 {
     size_t np;
@@ -387,6 +400,7 @@ static void run_tool(struct req *r, const struct mcpgw_tool *t, json_object *arg
     if (mcpgw_json_obj(r->caps, "roots"))
         s->client_caps |= MCPGW_CAP_ROOTS;
     c = mcpgw_call_new(r->n, s, r->m->id, r->conn, r->m->params);
+    c->tool = t; /* an upstream's tool finds its catalogue entry through it (upprov.c) */
     mcpgw_call_set_deadline(c, r->n->cfg.tool_timeout_ms);
     t->call(c, args);
 }
@@ -397,6 +411,7 @@ static void m_tools_call(struct req *r)
     const struct mcpgw_tool *t;
     json_object *args = NULL;
     char msg[160];
+    int answered;
     if (!name || !check_name(r, name))
         return;
     if (json_object_object_get_ex(r->m->params, "arguments", &args) && args &&
@@ -405,7 +420,12 @@ static void m_tools_call(struct req *r)
              "Invalid params: params.arguments must be an object");
         return;
     }
-    if (!(t = find_tool(r->n, name))) {
+    if ((t = find_tool(r->n, name)) && !permitted(r, MCPGW_AUTHZ_TOOL, name, &answered)) {
+        if (answered)
+            return;
+        t = NULL;
+    }
+    if (!t) {
         snprintf(msg, sizeof(msg), "Invalid params: unknown tool '%.100s'", name);
         fail(r, 200, MCPGW_JSONRPC_INVALID_PARAMS, msg);
         return;
@@ -446,13 +466,20 @@ static void m_resources_read(struct req *r)
     struct mcpgw_defer *d;
     json_object *data;
     char msg[300];
+    int answered;
     if (!uri || !check_name(r, uri))
         return;
+    if (!permitted(r, MCPGW_AUTHZ_RESOURCE, uri, &answered)) {
+        if (answered)
+            return;
+        goto not_found;
+    }
     d = defer26(r, TTL_RESOURCES_MS);
     for (size_t i = 0; i < np; i++)
         if (ps[i]->read && ps[i]->read(r->n, uri, d))
             return;
     mcpgw_defer_free(d);
+not_found:
     snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
     data = json_object_new_object();
     json_object_object_add(data, "uri", json_object_new_string(uri));
@@ -467,6 +494,7 @@ static void m_prompts_get(struct req *r)
     json_object *args = NULL;
     struct mcpgw_defer *d;
     char msg[200];
+    int answered;
     if (!name || !check_name(r, name))
         return;
     if (json_object_object_get_ex(r->m->params, "arguments", &args) && args &&
@@ -475,6 +503,11 @@ static void m_prompts_get(struct req *r)
              "Invalid params: params.arguments must be an object");
         return;
     }
+    if (!permitted(r, MCPGW_AUTHZ_PROMPT, name, &answered)) {
+        if (answered)
+            return;
+        goto unknown;
+    }
     if (try_round(r, name))
         return;
     d = defer26(r, -1);
@@ -482,6 +515,7 @@ static void m_prompts_get(struct req *r)
         if (ps[i]->get_prompt && ps[i]->get_prompt(r->n, name, args, d))
             return;
     mcpgw_defer_free(d);
+unknown:
     snprintf(msg, sizeof(msg), "Invalid params: unknown prompt '%.100s'", name);
     fail(r, 200, MCPGW_JSONRPC_INVALID_PARAMS, msg);
 }
@@ -506,6 +540,17 @@ static void m_complete(struct req *r)
         return;
     }
     vals = json_object_new_array();
+    {
+        int answered,
+            kind = strcmp(type, "ref/prompt") == 0 ? MCPGW_AUTHZ_PROMPT : MCPGW_AUTHZ_RESOURCE;
+        if (!permitted(r, (enum mcpgw_authz_kind)kind, rname, &answered)) {
+            if (answered) {
+                json_object_put(vals);
+                return;
+            }
+            np = 0; /* as for a name nobody completes: no values */
+        }
+    }
     for (size_t i = 0; i < np; i++)
         if (ps[i]->complete && ps[i]->complete(r->n, type, rname, aname, value, vals))
             break;

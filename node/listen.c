@@ -18,6 +18,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "node/frame.h"
+#include "node/guard.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/session.h"
@@ -591,6 +592,8 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
 
     if ((nu = read_filter(n, conn, m, wants, uris)) < 0)
         return;
+    if (n->cfg.authz) /* a resource the principal may not read is not followed (guard.h) */
+        nu = mcpgw_guard_keep(n, MCPGW_AUTHZ_RESOURCE, uris, nu);
     resuming = resume_point(h, &after);
     if (resuming < 0) {
         mcpgw_frame_error(n, conn, NULL, 400, m->id, -32000,

@@ -10,6 +10,7 @@
 #include "node/cluster.h"
 #include "node/config.h"
 #include "node/era26.h"
+#include "node/guard.h"
 #include "node/fanout.h"
 #include "node/keepalive.h"
 #include "node/listen.h"
@@ -81,6 +82,7 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
     }
     applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
     mcpgw_upstream_reload(n, &next); /* upstreams are diffed and restarted there */
+    mcpgw_guard_reload(n, &next);    /* authorization rules: taken whole */
     mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);
     /* The settings other modules copied at start; the rest is read from n->cfg where used. */

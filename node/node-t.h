@@ -17,6 +17,7 @@ struct mcpgw_registry;
 struct mcpgw_metrics;
 struct mcpgw_hist;
 struct mcpgw_session;
+struct mcpgw_guard_who;
 struct mcpgw_notes;
 struct mcpgw_call;
 struct mcpgw_store;
@@ -84,6 +85,9 @@ struct mcpgw_node {
      * runs (initialize binds the new session to it, an MRTR round its requestState); NULL without
      * authentication. */
     const char *req_principal;
+    /* With authorization rules: the grant of that request (node/guard.h), borrowed likewise;
+     * NULL otherwise. */
+    const struct mcpgw_guard_who *req_who;
     struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
     struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */
     unsigned upprocs;          /* per-client stdio children running (upproc.c) */

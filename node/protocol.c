@@ -13,6 +13,7 @@
 #include "node/cluster.h"
 #include "node/defer.h"
 #include "node/frame.h"
+#include "node/guard.h"
 #include "node/node-t.h"
 #include "node/msg.h"
 #include "node/proto.h"
@@ -205,12 +206,17 @@ typedef enum mcpgw_protocol_list_kind list_kind_t;
 static void list_fill(struct mcpgw_node *n, const struct mcpgw_provider_ops *p, list_kind_t k,
                       json_object *arr)
 {
+    static const enum mcpgw_authz_kind ak[MCPGW_LIST_KIND_COUNT] = {
+        MCPGW_AUTHZ_TOOL, MCPGW_AUTHZ_RESOURCE, MCPGW_AUTHZ_RESOURCE, MCPGW_AUTHZ_PROMPT};
+    size_t from = json_object_array_length(arr);
     void (*fill)(struct mcpgw_node *, json_object *) = k == L_TOOLS       ? p->list_tools
                                                        : k == L_RESOURCES ? p->list_resources
                                                        : k == L_TEMPLATES ? p->list_templates
                                                                           : p->list_prompts;
     if (fill)
         fill(n, arr);
+    if (n->cfg.authz) /* a principal sees only what the rules let it use */
+        mcpgw_guard_filter(n, p, ak[k], k == L_TEMPLATES, arr, from);
 }
 
 static json_object *list_all(struct mcpgw_node *n, list_kind_t k)
@@ -283,6 +289,16 @@ static const char *required_str(struct mcpgw_node *n, struct mcpgw_http_conn *co
         bad_params(n, conn, s, m, msg);
     }
     return v;
+}
+
+/* With authorization rules: may the request use kind/name? 0 when refused: the step-up 403 was
+ * answered (*answered), or the caller answers as for an unknown name. */
+static int permitted(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struct mcpgw_session *s,
+                     const struct mcpgw_jsonrpc_msg *m, enum mcpgw_authz_kind kind,
+                     const char *name, int *answered)
+{
+    *answered = 0;
+    return !n->cfg.authz || mcpgw_guard_allows(n, conn, s->id, m->id, kind, name, answered);
 }
 
 /* ---- store writes answered afterwards ---- */
@@ -380,11 +396,16 @@ static void m_tools_call(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     const struct mcpgw_tool *t = NULL;
     json_object *args = NULL;
     struct mcpgw_call *c;
-    int own_args = 0;
+    int own_args = 0, answered;
     if (!name)
         return;
     for (size_t i = 0; i < n->nproviders && !t; i++)
         t = n->providers[i]->tool ? n->providers[i]->tool(n, name) : NULL;
+    if (t && !permitted(n, conn, s, m, MCPGW_AUTHZ_TOOL, name, &answered)) {
+        if (answered)
+            return;
+        t = NULL;
+    }
     if (!t) {
         char msg[160];
         snprintf(msg, sizeof(msg), "Invalid params: unknown tool '%.100s'", name);
@@ -432,13 +453,20 @@ static void m_resources_read(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     const char *uri = required_str(n, conn, s, m, "uri");
     struct mcpgw_defer *d;
     char msg[300];
+    int answered;
     if (!uri)
         return;
+    if (!permitted(n, conn, s, m, MCPGW_AUTHZ_RESOURCE, uri, &answered)) {
+        if (answered)
+            return;
+        goto not_found;
+    }
     d = mcpgw_defer_new(n, conn, s, m->id);
     for (size_t i = 0; i < n->nproviders; i++)
         if (n->providers[i]->read && n->providers[i]->read(n, uri, d))
             return;
     mcpgw_defer_free(d);
+not_found:
     snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
     mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
 }
@@ -456,8 +484,17 @@ static void m_subscribe(struct mcpgw_node *n, struct mcpgw_http_conn *conn, stru
                         const struct mcpgw_jsonrpc_msg *m, int on)
 {
     const char *uri = required_str(n, conn, s, m, "uri");
+    int answered;
     if (!uri)
         return;
+    if (on && !permitted(n, conn, s, m, MCPGW_AUTHZ_RESOURCE, uri, &answered)) {
+        char msg[300];
+        if (answered)
+            return;
+        snprintf(msg, sizeof(msg), "Resource not found: %.250s", uri);
+        mcpgw_frame_error(n, conn, s, 200, m->id, MCPGW_JSONRPC_RESOURCE_NOT_FOUND, msg);
+        return;
+    }
     if (strlen(uri) > MCPGW_URI_MAX) {
         bad_params(n, conn, s, m, "Invalid params: params.uri is longer than 1024 bytes");
         return;
@@ -490,8 +527,14 @@ static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     json_object *args = NULL;
     struct mcpgw_defer *d;
     char why[200];
+    int answered;
     if (!name)
         return;
+    if (!permitted(n, conn, s, m, MCPGW_AUTHZ_PROMPT, name, &answered)) {
+        if (answered)
+            return;
+        goto unknown;
+    }
     if (json_object_object_get_ex(m->params, "arguments", &args) && args &&
         !json_object_is_type(args, json_type_object)) {
         bad_params(n, conn, s, m, "Invalid params: params.arguments must be an object");
@@ -502,7 +545,8 @@ static void m_prompts_get(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         if (n->providers[i]->get_prompt && n->providers[i]->get_prompt(n, name, args, d))
             return;
     mcpgw_defer_free(d);
-    snprintf(why, sizeof(why), "Invalid params: unknown prompt '%s'", name);
+unknown:
+    snprintf(why, sizeof(why), "Invalid params: unknown prompt '%.100s'", name);
     bad_params(n, conn, s, m, why);
 }
 
@@ -530,6 +574,7 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
                 *arg = mcpgw_json_obj(m->params, "argument");
     const char *type = mcpgw_json_str(ref, "type"), *rname, *aname, *value;
     json_object *vals;
+    int answered;
     if (!ref || !type) {
         bad_params(n, conn, s, m, "Invalid params: params.ref.type is required (a string)");
         return;
@@ -556,6 +601,13 @@ static void m_complete(struct mcpgw_node *n, struct mcpgw_http_conn *conn, struc
         bad_params(n, conn, s, m,
                    "Invalid params: params.argument.name and params.argument.value are required "
                    "(strings)");
+        return;
+    }
+    if (!permitted(n, conn, s, m,
+                   strcmp(type, "ref/prompt") == 0 ? MCPGW_AUTHZ_PROMPT : MCPGW_AUTHZ_RESOURCE,
+                   rname, &answered)) {
+        if (!answered) /* as for a name nobody completes: no values */
+            mcpgw_frame_result(n, conn, s, m->id, mcpgw_msg_completion(json_object_new_array()));
         return;
     }
     for (size_t i = 0; i < n->nproviders; i++)

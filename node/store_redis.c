@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "node/proto.h"
+#include "node/rdecode.h"
 #include "node/registry.h"
 #include "node/session.h"
 #include "node/store-impl.h"
@@ -43,7 +44,7 @@ enum script {
 /* The record format: bumped when a key's type or meaning changes (2: subs became a hash of
  * URI -> subscription mark, events moved from per-session streams to per-URI streams; 3: a
  * resource event is stored and published as its facts, the URI and version, not as JSON). */
-#define RECORD_V "3"
+#define RECORD_V MCPGW_RDECODE_RECORD_V
 /* The cluster-wide event counter: every event id is "<counter>-0" (docs/replication.md). */
 #define EVSEQ_KEY "mcpgw:evseq"
 /* The channel every node listens to for resource updates. */
@@ -431,75 +432,21 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     eval(r, o, S_CREATE, 1, n, args, NULL);
 }
 
-static const char *hget(redisReply *hash, const char *field)
-{
-    for (size_t i = 0; i + 1 < hash->elements; i += 2)
-        if (hash->element[i]->type == REDIS_REPLY_STRING &&
-            strcmp(hash->element[i]->str, field) == 0 &&
-            hash->element[i + 1]->type == REDIS_REPLY_STRING)
-            return hash->element[i + 1]->str;
-    return NULL;
-}
-
 static void claim_reply(struct op *o, redisReply *reply, int err)
 {
     struct mcpgw_session *s;
-    redisReply *h, *subs;
-    const char *v;
+    const char *why;
     if (err) {
         o->cb.claim(o->arg, NULL, err);
         return;
     }
-    if (reply->type == REDIS_REPLY_NIL) {
-        o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
-        return;
-    }
-    if (reply->type == REDIS_REPLY_STATUS && strcmp(reply->str, "FOREIGN") == 0) {
-        o->cb.claim(o->arg, NULL, MCPGW_STORE_FOREIGN);
-        return;
-    }
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[0]->type != REDIS_REPLY_ARRAY) {
-        log_warn("session store: unexpected claim reply for %s", o->sid);
-        o->cb.claim(o->arg, NULL, MCPGW_STORE_UNAVAILABLE);
-        return;
-    }
-    h = reply->element[0];
-    subs = reply->element[1];
-    if ((v = hget(h, "v")) == NULL || strcmp(v, RECORD_V) != 0) {
-        log_warn("session store: record of %s has an unknown format version", o->sid);
-        o->cb.claim(o->arg, NULL, MCPGW_STORE_GONE);
-        return;
-    }
-    s = xcalloc(1, sizeof(*s));
-    snprintf(s->id, sizeof(s->id), "%s", o->sid);
-    s->proto = (uint8_t)atoi(hget(h, "proto") ? hget(h, "proto") : "0");
-    if (s->proto >= MCPGW_PROTO_COUNT)
-        s->proto = MCPGW_PROTO_2025_11_25;
-    s->client_caps = (uint8_t)atoi(hget(h, "caps") ? hget(h, "caps") : "0");
-    s->state = (uint8_t)atoi(hget(h, "state") ? hget(h, "state") : "0");
-    if (s->state >= MCPGW_SESSION_STATE_COUNT)
-        s->state = MCPGW_SESSION_READY;
-    s->log_level = (int8_t)atoi(hget(h, "level") ? hget(h, "level") : "-1");
-    s->epoch = strtoull(hget(h, "epoch") ? hget(h, "epoch") : "0", NULL, 10);
-    s->client = xstrdup(hget(h, "client") ? hget(h, "client") : "{}");
-    s->principal = hget(h, "pr") ? xstrdup(hget(h, "pr")) : NULL;
-    for (size_t i = 0; subs->type == REDIS_REPLY_ARRAY && i < subs->elements; i++)
-        if (subs->element[i]->type == REDIS_REPLY_STRING)
-            mcpgw_session_sub_add(s, subs->element[i]->str);
-    for (size_t i = 0; i + 1 < h->elements; i += 2) /* per-client upstream sessions */
-        if (h->element[i]->type == REDIS_REPLY_STRING &&
-            strncmp(h->element[i]->str, "up:", 3) == 0 &&
-            h->element[i + 1]->type == REDIS_REPLY_STRING && h->element[i + 1]->len > 0) {
-            if (!s->up_state)
-                s->up_state = json_object_new_object();
-            json_object_object_add(s->up_state, h->element[i]->str + 3,
-                                   json_object_new_string(h->element[i + 1]->str));
-        }
-    /* The claim script refreshed both TTLs: the first request after it needs no touch (two
-     * PEXPIREs per moved session, a quarter of Redis's commands in a failover). */
-    s->ttl_refreshed_ms = mcpgw_now_ms();
-    o->cb.claim(o->arg, s, MCPGW_STORE_OK);
+    err = mcpgw_rdecode_claim(reply, o->sid, &s, &why);
+    if (why)
+        log_warn("session store: %s for %s", why, o->sid);
+    if (s) /* The claim script refreshed both TTLs: the first request after it needs no touch
+            * (two PEXPIREs per moved session, a quarter of Redis's commands in a failover). */
+        s->ttl_refreshed_ms = mcpgw_now_ms();
+    o->cb.claim(o->arg, s, err);
 }
 
 static void r_claim(struct mcpgw_store *st, const char *sid, size_t len, mcpgw_store_claim_fn done,
@@ -615,26 +562,8 @@ static void r_touch(struct mcpgw_store *st, struct mcpgw_session *s)
 static void replay_reply(struct op *o, redisReply *reply, int err)
 {
     uint64_t at = 0;
-    if (!err && (reply->type != REDIS_REPLY_ARRAY || reply->elements < 1 ||
-                 reply->element[0]->type != REDIS_REPLY_STRING)) {
+    if (!err && (err = mcpgw_rdecode_replay(reply, &at, o->visit, o->arg)) != 0)
         log_warn("session store: unexpected replay reply");
-        err = MCPGW_STORE_UNAVAILABLE;
-    }
-    if (!err) {
-        at = strtoull(reply->element[0]->str, NULL, 10);
-        for (size_t i = 1; i + 2 < reply->elements; i += 3) {
-            redisReply *id = reply->element[i], *uri = reply->element[i + 1],
-                       *v = reply->element[i + 2];
-            struct mcpgw_store_event ev;
-            if (id->type != REDIS_REPLY_STRING || uri->type != REDIS_REPLY_STRING ||
-                v->type != REDIS_REPLY_STRING ||
-                mcpgw_session_cluster_id_parse(id->str, id->len, &ev.g, &ev.seq) < 0)
-                continue;
-            ev.uri = uri->str;
-            ev.version = strtoull(v->str, NULL, 10);
-            o->visit(o->arg, &ev);
-        }
-    }
     o->cb.replayed(o->arg, err, at);
 }
 
@@ -839,21 +768,10 @@ static void r_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_
  * nobody (its node died) gets it from the URI's stream when it resumes. */
 static void on_uri_event(struct rstore *r, const char *p, size_t len)
 {
-    const char *sp1 = memchr(p, ' ', len), *sp2;
-    struct mcpgw_store_event ev = {0, 0, NULL, 0};
-    char uri[MCPGW_URI_MAX + 1], *end;
-    size_t ulen;
-    if (!sp1 || !(sp2 = memchr(sp1 + 1, ' ', (size_t)(p + len - sp1 - 1))) ||
-        (ulen = (size_t)(p + len - sp2 - 1)) == 0 || ulen > MCPGW_URI_MAX ||
-        mcpgw_session_cluster_id_parse(p, (size_t)(sp1 - p), &ev.g, &ev.seq) < 0)
-        return;
-    ev.version = strtoull(sp1 + 1, &end, 10);
-    if (end != sp2)
-        return;
-    memcpy(uri, sp2 + 1, ulen);
-    uri[ulen] = '\0';
-    ev.uri = uri;
-    mcpgw_store_report_resource(r->st, &ev);
+    struct mcpgw_store_event ev;
+    char uri[MCPGW_URI_MAX + 1];
+    if (mcpgw_rdecode_uri_event(p, len, &ev, uri) == 0)
+        mcpgw_store_report_resource(r->st, &ev);
 }
 
 static void on_moved_message(struct rstore *r, const char *p, size_t len)

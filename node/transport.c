@@ -11,6 +11,7 @@
 #include "node/cluster.h"
 #include "node/era26.h"
 #include "node/frame.h"
+#include "node/guard.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/proto.h"
@@ -157,6 +158,7 @@ struct pending {
     struct mcpgw_resume *early;     /* GET resuming a claimed session: its replay, sent along */
     char *principal;                /* the request's authenticated principal, owned, or NULL */
     char *forwarded;                /* with auth: its X-Forwarded-For (for the audit), or NULL */
+    char *scopes, *claims;          /* with authorization rules: the request's grant, owned */
     char sid[MCPGW_SESSION_ID_MAX]; /* the session asked for, while it is claimed */
 };
 
@@ -183,6 +185,8 @@ static void pending_free(struct pending *p)
     free(p->lei);
     free(p->principal);
     free(p->forwarded);
+    free(p->scopes);
+    free(p->claims);
     free(p);
 }
 
@@ -318,11 +322,30 @@ static int owner_refused(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct
     return 1;
 }
 
+static void serve_request(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                          struct pending *p);
+
 static void serve(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
                   struct pending *p)
 {
     if (n->auth && owner_refused(n, c, s, p))
         return;
+    if (p->scopes && p->msg.kind == MCPGW_JSONRPC_REQUEST) {
+        /* authorization rules see the request's grant while it is dispatched (guard.h) */
+        const struct mcpgw_guard_who *outer = n->req_who;
+        struct mcpgw_guard_who who = {
+            {p->scopes, p->claims ? p->claims : ""}, p->principal, p->forwarded};
+        n->req_who = &who;
+        serve_request(n, c, s, p);
+        n->req_who = outer;
+        return;
+    }
+    serve_request(n, c, s, p);
+}
+
+static void serve_request(struct mcpgw_node *n, struct mcpgw_http_conn *c, struct mcpgw_session *s,
+                          struct pending *p)
+{
     mcpgw_registry_touch(n->reg, s, mcpgw_now_ms());
     mcpgw_store_touch(n->store, s);
     switch (p->method) {
@@ -378,6 +401,10 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
     p = xcalloc(1, sizeof(*p));
     p->method = MCPGW_HTTP_POST;
     p->principal = principal ? xstrdup(principal) : NULL;
+    if (n->req_who) { /* kept for a request that waits for its session's claim */
+        p->scopes = xstrdup(n->req_who->grant.scopes);
+        p->claims = xstrdup(n->req_who->grant.claims);
+    }
     rc = mcpgw_jsonrpc_parse(req->body, req->body_len, &p->msg, &bad_id, &why);
     if (rc) {
         size_t len;
@@ -511,6 +538,8 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
     const struct mcpgw_http_header *host = mcpgw_http_find(&req->head, "host"),
                                    *origin = mcpgw_http_find(&req->head, "origin");
     struct mcpgw_auth_who who;
+    struct mcpgw_guard_who gw;
+    char fwdbuf[80];
     const char *principal = NULL;
 
     if (mcpgw_strieq(req->path, req->path_len, "/healthz")) {
@@ -560,6 +589,17 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
         if (!mcpgw_auth_check(n->auth, c, req, &who))
             return; /* answered 401/403/503, or parked until the JWKS fetch ends */
         principal = who.principal;
+        if (n->cfg.authz) { /* the rules see the grant while the request is dispatched */
+            const struct mcpgw_http_header *fwd = mcpgw_http_find(&req->head, "x-forwarded-for");
+            if (fwd)
+                snprintf(fwdbuf, sizeof(fwdbuf), "%.*s",
+                         (int)(fwd->value_len > 64 ? 64 : fwd->value_len), fwd->value);
+            gw.grant.scopes = who.scopes ? who.scopes : "";
+            gw.grant.claims = who.claims ? who.claims : "";
+            gw.principal = principal;
+            gw.forwarded = fwd ? fwdbuf : NULL;
+            n->req_who = &gw;
+        }
     }
     switch (req->head.method) {
     case MCPGW_HTTP_POST:
@@ -576,4 +616,6 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
                "Allow: POST, GET, DELETE\r\n");
         break;
     }
+    if (n->req_who == &gw)
+        n->req_who = NULL;
 }

@@ -402,6 +402,15 @@ static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
                   mcpgw_upstream_cfg(u)->name, m->method);
         return;
     }
+    if (n->auth) {
+        /* With authentication this node's sessions belong to different principals, and a log
+         * message outside any call speaks for none of them (it may be about another client's
+         * work): it stays in the node's log (docs/federation.md, "Logging"). */
+        log_info("upstream %s: a log message outside a call is not passed to clients "
+                 "(authentication is on)",
+                 mcpgw_upstream_cfg(u)->name);
+        return;
+    }
     /* A shared session speaks for every client of this node: its log reaches all of them. */
     json = mcpgw_msg_relay(m->method, json_object_get(m->params), &b.len[0]);
     b.json[0] = json;

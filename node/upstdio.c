@@ -2,6 +2,7 @@
  * pipes as bufferevents, exit noticed through a pidfd, restarts with exponential backoff. */
 #include "node/upstdio.h"
 
+#include "common/lines.h"
 #include "common/log.h"
 #include "common/util.h"
 
@@ -253,34 +254,25 @@ static void on_line(struct mcpgw_upstdio *s, const char *line, size_t len)
     mcpgw_jsonrpc_msg_deinit(&m);
 }
 
-/* Takes whole lines out of b; a line over max is dropped (with everything up to its newline). */
+struct take_ctx {
+    struct mcpgw_upstdio *s;
+    void (*fn)(struct mcpgw_upstdio *s, const char *line, size_t len);
+};
+
+static int take_one(void *arg, const char *line, size_t len)
+{
+    struct take_ctx *c = arg;
+    c->fn(c->s, line, len);
+    return c->s->dying;
+}
+
+/* Takes whole lines out of b (common/lines.h); a line over max is dropped, with a log line. */
 static void take_lines(struct mcpgw_upstdio *s, struct evbuffer *b, size_t max, int *discard,
                        void (*fn)(struct mcpgw_upstdio *s, const char *line, size_t len))
 {
-    while (!s->dying) {
-        size_t eol_len = 0;
-        struct evbuffer_ptr eol = evbuffer_search_eol(b, NULL, &eol_len, EVBUFFER_EOL_LF);
-        size_t have = evbuffer_get_length(b);
-        if (eol.pos < 0) {
-            if (have > max) {
-                if (!*discard)
-                    log_warn("upstream %s: dropped a line over the %zu-byte cap", s->name, max);
-                *discard = 1;
-                evbuffer_drain(b, have);
-            }
-            return;
-        }
-        if (*discard || (size_t)eol.pos > max) {
-            if (!*discard)
-                log_warn("upstream %s: dropped a line over the %zu-byte cap", s->name, max);
-            *discard = 0;
-            evbuffer_drain(b, (size_t)eol.pos + 1);
-            continue;
-        }
-        fn(s, (const char *)evbuffer_pullup(b, eol.pos + 1), (size_t)eol.pos);
-        if (!s->dying)
-            evbuffer_drain(b, (size_t)eol.pos + 1);
-    }
+    struct take_ctx c = {s, fn};
+    if (!s->dying && mcpgw_lines_take(b, max, discard, take_one, &c))
+        log_warn("upstream %s: dropped a line over the %zu-byte cap", s->name, max);
 }
 
 static void on_out_read(struct bufferevent *bev, void *arg)

@@ -1,0 +1,36 @@
+/* rdecode.h - what the Redis store reads back, decoded apart from the connection: a session
+ * record from the claim script, an event replay, a resource update off the pub/sub channel.
+ * Everything here trusts nothing in the reply (a Redis shared with others, a record written by
+ * another version): a reply of the wrong shape is refused, never read out of bounds. */
+#ifndef MCPGW_NODE_RDECODE_H
+#define MCPGW_NODE_RDECODE_H
+
+#include "node/session.h"
+#include "node/store.h"
+
+#include <hiredis/hiredis.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The record format this node writes and reads (docs/replication.md). */
+#define MCPGW_RDECODE_RECORD_V "3"
+
+/* A claim script's reply for session sid: MCPGW_STORE_OK with a new session in *out (the
+ * caller owns it), or MCPGW_STORE_GONE (no record, or one of an unknown format),
+ * MCPGW_STORE_FOREIGN (another principal's), MCPGW_STORE_UNAVAILABLE (a reply of the wrong
+ * shape; *why says which). */
+int mcpgw_rdecode_claim(const redisReply *reply, const char *sid, struct mcpgw_session **out,
+                        const char **why);
+
+/* A replay script's reply: the event counter at the read in *at, and each well-formed event
+ * handed to visit in order (malformed ones are skipped). Returns MCPGW_STORE_OK, or
+ * MCPGW_STORE_UNAVAILABLE for a reply of the wrong shape. */
+int mcpgw_rdecode_replay(const redisReply *reply, uint64_t *at, mcpgw_store_event_fn visit,
+                         void *arg);
+
+/* "<id> <version> <uri>", a resource update as published (after its tag): 0 with ev filled and
+ * ev->uri pointing into uri, -1 when malformed. */
+int mcpgw_rdecode_uri_event(const char *p, size_t len, struct mcpgw_store_event *ev,
+                            char uri[MCPGW_URI_MAX + 1]);
+
+#endif
