@@ -15,6 +15,9 @@ struct mem_tasks {
     uint64_t swept_ms;
 };
 
+/* Records kept at most: a new task beyond it is refused (MCPGW_STORE_UNAVAILABLE). */
+#define MAX_RECORDS 100000
+
 static int terminal(const char *st)
 {
     return st && (strcmp(st, "completed") == 0 || strcmp(st, "failed") == 0 ||
@@ -80,6 +83,11 @@ void mcpgw_store_task_mem_put(struct mcpgw_store *st, const char *id,
         (rec && expect_owner && strcmp(mcpgw_json_str(rec, "own"), expect_owner) != 0)) {
         if (done)
             done(arg, MCPGW_STORE_STALE);
+        return;
+    }
+    if (!rec && json_object_object_length(m->by_id) >= MAX_RECORDS) {
+        if (done)
+            done(arg, MCPGW_STORE_UNAVAILABLE);
         return;
     }
     if (!rec) {

@@ -32,6 +32,7 @@
 #define LEASE_MS    6000    /* a runner that has not renewed its lease for this long is gone */
 #define RENEW_MS    2000    /* how often a runner renews the leases of the tasks it runs */
 #define ID_MAX      128
+#define MAX_RUNNING 10000 /* tasks one node runs at once: the next creation is refused */
 
 /* A task this node runs: its record as last written, and the call running the tool. */
 struct ltask {
@@ -45,6 +46,7 @@ struct ltask {
 
 struct mcpgw_tasks {
     struct ltask *running;
+    unsigned nrunning;
     struct event *renew;
 };
 
@@ -411,6 +413,7 @@ static void lt_unlink_free(struct ltask *lt)
     for (struct ltask **pp = ts ? &ts->running : NULL; pp && *pp; pp = &(*pp)->next)
         if (*pp == lt) {
             *pp = lt->next;
+            ts->nrunning--;
             break;
         }
     json_object_put(lt->rec);
@@ -481,6 +484,7 @@ static void run(struct mcpgw_node *n, json_object *rec)
     snprintf(lt->id, sizeof(lt->id), "%s", mcpgw_json_str(task_of(rec), "taskId"));
     lt->next = ts->running;
     ts->running = lt;
+    ts->nrunning++;
     s->stateless = 1;
     s->state = MCPGW_SESSION_READY;
     s->proto = MCPGW_PROTO_2025_11_25;
@@ -644,8 +648,14 @@ static void on_created(void *arg, int err)
 /* Record a new task of tt with args, then answer with it and start it. */
 static void create(const struct mcpgw_tasks_req *q, const struct task_tool *tt, json_object *args)
 {
-    struct creation *cr = xcalloc(1, sizeof(*cr));
+    struct creation *cr;
     char id[ID_MAX];
+    if (tt->run == RUN_CALL && q->n->tasks && q->n->tasks->nrunning >= MAX_RUNNING) {
+        mcpgw_defer_error(defer_of(q), MCPGW_JSONRPC_INTERNAL_ERROR,
+                          "Internal error: this node runs too many tasks; try again later");
+        return;
+    }
+    cr = xcalloc(1, sizeof(*cr));
     if (mcpgw_id_new(q->n->cfg.node_id, id, sizeof(id)) < 0) {
         mcpgw_defer_error(defer_of(q), MCPGW_JSONRPC_INTERNAL_ERROR,
                           "Internal error: no task id (RAND_bytes failed)");
