@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# 83-2026-tasks.sh - the tasks extension (2026-07-28) in a cluster. Three nodes on Redis behind
+# 86-2026-tasks.sh - the tasks extension (2026-07-28) in a cluster. Three nodes on Redis behind
 # the balancer, with API-key authentication: a task is answered only for the principal that
 # started it (another's task id is unknown: -32602); after kill -9 of the node running them, a
 # finished task still answers its result from any node, an unfinished one of a tool that is not
