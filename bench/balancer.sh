@@ -20,6 +20,11 @@
 # (balancer req/s over HAProxy req/s), both proxies' system calls per request, and a short
 # `perf` profile of the balancer's workers (top symbols, user and kernel) under the 256 B load.
 #
+# `bench/balancer.sh ratio26` is the same head-to-head for the stateless 2026-07-28 revision: no
+# session, every `echo` call carries its version and capabilities in `_meta` and the
+# `MCP-Protocol-Version`, `Mcp-Method` and `Mcp-Name` headers; the balancer spreads by load,
+# HAProxy by `balance roundrobin` (there is no session to hash).
+#
 # Env: MCPGW_BUILD (default build), BENCH_DURATION seconds per run (10), BENCH_CONNS (64),
 # BENCH_IDLE connections for the memory test (15000), BENCH_PIN (1; 0 in ratio mode),
 # BENCH_WORKERS (1; 2 in ratio mode), BENCH_ROUNDS (3, ratio mode). Results are printed, not
@@ -28,9 +33,11 @@ set -euo pipefail
 
 MODE=${1:-full}
 case $MODE in
-full | ratio) ;;
-*) echo "usage: bench/balancer.sh [ratio]" >&2; exit 2 ;;
+full | ratio | ratio26) ;;
+*) echo "usage: bench/balancer.sh [ratio|ratio26]" >&2; exit 2 ;;
 esac
+ERA26=0
+[ "$MODE" = ratio26 ] && ERA26=1 MODE=ratio
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${MCPGW_BUILD:-$ROOT/build}
@@ -122,8 +129,7 @@ frontend mcp
     bind 127.0.0.1:$HAP
     default_backend nodes
 backend nodes
-    balance hdr(Mcp-Session-Id)
-    hash-type consistent
+$(if [ "$ERA26" = 1 ]; then echo "    balance roundrobin"; else printf '    balance hdr(Mcp-Session-Id)\n    hash-type consistent\n'; fi)
 $(for i in 1 2 3 4; do echo "    server n$i 127.0.0.1:$((BASE + i)) check inter 1s"; done)
 EOF
 spawn haproxy 1 haproxy -db -f "$TMP/haproxy.cfg"
@@ -150,13 +156,17 @@ session() {
 }
 
 per_node=$((CONNS / 4))
-for i in 1 2 3 4; do
+if [ "$ERA26" = 1 ]; then
+    # Stateless: nothing to set up; the load script needs no ids (one placeholder line).
+    for f in direct1 direct2 direct3 direct4 bal hap; do echo - >"$TMP/$f.ids"; done
+    tries=0
+fi
+[ "$ERA26" = 1 ] || for i in 1 2 3 4; do
     for _ in $(seq 1 "$per_node"); do session "http://127.0.0.1:$((BASE + i))/mcp"; done >"$TMP/direct$i.ids"
 done
-for _ in $(seq 1 "$CONNS"); do session "http://127.0.0.1:$BAL/mcp"; done >"$TMP/bal.ids"
-tries=0
-: >"$TMP/hap.ids"
-while [ "$(wc -l <"$TMP/hap.ids")" -lt "$CONNS" ] && [ "$tries" -lt $((CONNS * 12)) ]; do
+[ "$ERA26" = 1 ] || for _ in $(seq 1 "$CONNS"); do session "http://127.0.0.1:$BAL/mcp"; done >"$TMP/bal.ids"
+[ "$ERA26" = 1 ] || { tries=0; : >"$TMP/hap.ids"; }
+while [ "$ERA26" = 0 ] && [ "$(wc -l <"$TMP/hap.ids")" -lt "$CONNS" ] && [ "$tries" -lt $((CONNS * 12)) ]; do
     session "http://127.0.0.1:$HAP/mcp" >>"$TMP/hap.ids"
     tries=$((tries + 1))
 done
@@ -189,6 +199,40 @@ function done(summary, latency, requests)
         summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
 end
 EOF
+if [ "$ERA26" = 1 ]; then
+    # The same calls in the 2026-07-28 revision: no session id, _meta and the mirrored headers.
+    cat >"$TMP/echo.lua" <<'EOF'
+local body, pause = nil, 0
+function init(args)
+    body = '{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo","arguments":{"text":"'
+        .. string.rep("x", tonumber(args[2])) .. '"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28",'
+        .. '"io.modelcontextprotocol/clientInfo":{"name":"bench","version":"1"},"io.modelcontextprotocol/clientCapabilities":{}}}}'
+    pause = tonumber(args[3])
+end
+function request()
+    return wrk.format("POST", "/mcp", {
+        ["Content-Type"] = "application/json",
+        ["Accept"] = "application/json, text/event-stream",
+        ["MCP-Protocol-Version"] = "2026-07-28",
+        ["Mcp-Method"] = "tools/call",
+        ["Mcp-Name"] = "echo",
+    }, body)
+end
+function done(summary, latency, requests)
+    io.write(string.format("RESULT %d %d %d %d %d %d\n", summary.requests, summary.duration,
+        latency:percentile(50), latency:percentile(99), summary.errors.status,
+        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout))
+end
+EOF
+    # Every call must succeed: one answered by hand through each proxy.
+    for port in "$BAL" "$HAP"; do
+        r=$(curl -sS "http://127.0.0.1:$port/mcp" -H "$CT" -H "$ACC" -H 'MCP-Protocol-Version: 2026-07-28' \
+            -H 'Mcp-Method: tools/call' -H 'Mcp-Name: echo' \
+            -d '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"echo","arguments":{"text":"hi"},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{}}}}')
+        jq -e '.result.resultType == "complete"' <<<"$r" >/dev/null ||
+            { echo "bench: a 2026-07-28 echo through port $port failed: $r" >&2; exit 1; }
+    done
+fi
 # The paced variant: wrk runs every request through a timer once delay() exists.
 cp "$TMP/echo.lua" "$TMP/echo-paced.lua"
 cat >>"$TMP/echo-paced.lua" <<'EOF'
@@ -278,8 +322,9 @@ syscalls_per_req() { # syscalls_per_req TARGET PIDS PORT IDS: one 256 B run, cou
 ratio_mode() {
     local bytes label r rb rh
     echo "mcpgw-balancer --workers $WORKERS vs HAProxy $(haproxy -v | head -n 1 | awk '{print $3}') nbthread $WORKERS: 4 nodes, wrk -t1 -c$CONNS, closed loop, ${DUR}s per run, $ROUNDS rounds"
+    [ "$ERA26" = 0 ] || echo "revision 2026-07-28: stateless echo calls (HAProxy: balance roundrobin)"
     echo "CPU: $(nproc) cores, $([ "$PIN" = 1 ] && echo 'nodes + wrk on CPU 0, the proxy on CPU 1' || echo 'nothing pinned: a proxy that costs more CPU per request leaves less to the nodes'); load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
-    echo "sessions: balancer $bal_ok of $CONNS; HAProxy $hap_ok usable of $tries initialized"
+    [ "$ERA26" = 1 ] || echo "sessions: balancer $bal_ok of $CONNS; HAProxy $hap_ok usable of $tries initialized"
     echo
     printf '%-6s %-6s %12s %10s %10s %14s %12s %10s %10s %14s %7s\n' payload round "bal req/s" p50 p99 "bal CPU/req" "hap req/s" p50 p99 "hap CPU/req" ratio
     for bytes in 256 4096; do

@@ -16,6 +16,10 @@
 #      bench/sse-load.mjs (Node, closed loop) loads it, while mcpgw is measured with wrk: the
 #      clients differ in that pair (the Node client costs more CPU, on cores the hub shares).
 #    req/s and p99 of mcpgw over each (goal >= 5x).
+# 3. `bench/federation.sh sessions` (a run of its own): 10,000 client sessions with per-client
+#    HTTP upstream sessions through balancer + 4 nodes on Redis: memory per session (gateway and
+#    upstream separately) and a kill drill's recovery, with the upstream's initialize count
+#    (bench/federation-sessions.sh).
 #
 # Env: MCPGW_BUILD (build), MCPGW_NPM (~/.cache/mcpgw-npm: supergateway, mcp-hub,
 # server-everything, Node 22), BENCH_DURATION seconds per run (10), BENCH_CONNS (32),
@@ -23,6 +27,7 @@
 # server-everything per session). Ports 18700-18799. Run it in a network namespace with only
 # loopback up if you can: mcp-hub looks for its marketplace online at start. Prints figures only.
 set -euo pipefail
+[ "${1:-}" = sessions ] && exec bash "$(dirname "$0")/federation-sessions.sh"
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${MCPGW_BUILD:-$ROOT/build}

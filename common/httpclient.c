@@ -11,7 +11,7 @@
 #include <strings.h>
 
 /* Idle connections kept open for reuse, across all origins. */
-#define MCPGW_HC_MAX_IDLE_CONNS 512
+#define MCPGW_HC_MAX_IDLE_CONNS 512L
 
 enum req_state { REQ_PENDING, REQ_ACTIVE, REQ_DEAD };
 
@@ -24,6 +24,7 @@ struct mcpgw_hc_req {
     enum req_state state;
     int in_done; /* on_done is running: the caller frees r afterwards */
     int added;   /* in the multi handle */
+    int stream;  /* no whole-request timeout: an event stream, open for long */
     long status; /* of the final head, once head_done */
     int head_done;
     int http_version;
@@ -41,7 +42,19 @@ struct mcpgw_hc {
     struct event *kick; /* adds pending requests, frees cancelled ones */
     struct mcpgw_hc_req *all;
     struct mcpgw_hc_req *pending, *dead;
+    long streams; /* event streams in the multi handle */
 };
+
+/* libcurl (7.88) counts every connection against CURLMOPT_MAXCONNECTS, busy ones too: with more
+ * open event streams than the limit (thousands of per-client upstream sessions, each holding
+ * its GET stream on a connection of its own over HTTP/1.1), every finished request scanned the
+ * whole cache for one to close and closed its own connection, so the next request connected
+ * again; most of a node's CPU went there (docs/results.md). The limit is the idle connections
+ * we want to keep, above the streams. */
+static void size_cache(struct mcpgw_hc *hc)
+{
+    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, MCPGW_HC_MAX_IDLE_CONNS + hc->streams);
+}
 
 /* One watched socket: curl owns the socket, we own the event. */
 struct hc_sock {
@@ -127,6 +140,10 @@ static void req_free(struct mcpgw_hc_req *r)
     struct mcpgw_hc *hc = r->hc;
     if (r->added)
         curl_multi_remove_handle(hc->multi, r->easy);
+    if (r->added && r->stream) {
+        hc->streams--;
+        size_cache(hc);
+    }
     curl_easy_cleanup(r->easy);
     curl_slist_free_all(r->hdrs);
     for (size_t i = 0; i < r->nrh; i++)
@@ -155,6 +172,10 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
         hc->pending = q->qnext;
         q->state = REQ_ACTIVE;
         q->added = 1;
+        if (q->stream) {
+            hc->streams++;
+            size_cache(hc);
+        }
         curl_multi_add_handle(hc->multi, q->easy);
     }
 }
@@ -278,7 +299,7 @@ struct mcpgw_hc *mcpgw_hc_new(struct event_base *base)
      * added at the moment, and ours live for one request: after a burst it closed all but a few
      * and the next burst connected again (thousands of TIME-WAITs a second under load, and a
      * connect in the latency of most calls). */
-    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, (long)MCPGW_HC_MAX_IDLE_CONNS);
+    size_cache(hc);
     return hc;
 }
 
@@ -323,6 +344,7 @@ struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_o
     r->easy = e;
     r->cbs = *cbs;
     r->arg = arg;
+    r->stream = o->timeout_ms <= 0;
     for (const char *const *h = o->headers; h && *h; h++)
         r->hdrs = curl_slist_append(r->hdrs, *h);
     /* curl would otherwise add "Expect: 100-continue" to bodies over 1 KiB: one wasted round trip

@@ -72,6 +72,13 @@ static void call_free(struct mcpgw_call *c)
         c->on_free = NULL;
         fn(c);
     }
+    if (c->round_free) {
+        void (*fn)(void *) = c->round_free;
+        c->round_free = NULL;
+        fn(c->round);
+        c->round = NULL;
+    }
+    c->relay = NULL;
     call_unlink(c);
     if (s && s->stateless && !s->calls)
         mcpgw_session_free(s); /* the one-call session of a 2026-07-28 request */
@@ -93,6 +100,7 @@ static void call_free(struct mcpgw_call *c)
     if (c->leg_free)
         c->leg_free(c->leg);
     json_object_put(c->id);
+    json_object_put(c->request);
     json_object_put(c->progress_token);
     free(c->state);
     free(c->rid);
@@ -206,13 +214,19 @@ int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *pa
         return -1;
     }
     if (c->s->stateless) {
-        /* The 2026-07-28 era has no server-to-client requests (input_required results replace
-         * them): answer the tool as if the client never replied, from the loop, not from
-         * inside the tool. */
-        json_object_put(params);
+        /* The 2026-07-28 era has no server-to-client requests: input_required results replace
+         * them, through c->ask (an upstream's request, node/bridge26.c), and the client has
+         * the client-request timeout to retry with its answer. Without one the tool gets no
+         * answer, from the loop, not from inside the tool. */
         c->out_id = 0;
         c->on_reply = on_reply;
-        arm(c, 0);
+        if (!c->ask) {
+            json_object_put(params);
+            arm(c, 0);
+            return 0;
+        }
+        arm(c, c->node->cfg.client_request_timeout_ms);
+        c->ask(c, method, params);
         return 0;
     }
     /* Server-to-client ids share the event sequence, so they are unique within the session. */
@@ -260,8 +274,10 @@ void mcpgw_call_after(struct mcpgw_call *c, uint32_t delay_ms, mcpgw_call_step_f
 static void finish_with(struct mcpgw_call *c, char *json, size_t len)
 {
     mcpgw_hist_observe(c->node->st.latency, (double)(mcpgw_now_us() - c->started_us) / 1e6);
-    if (c->sink) {
-        c->sink(c, json, len);
+    if (c->relay) {
+        void (*fn)(struct mcpgw_call *, const char *, size_t) = c->relay;
+        c->relay = NULL;
+        fn(c, json, len);
     } else if (!c->s) {
         /* The session went away meanwhile: nobody to answer. */
     } else if (c->sse) {
@@ -357,6 +373,7 @@ void mcpgw_call_tool_error(struct mcpgw_call *c, const char *fmt, ...)
 void mcpgw_call_abort(struct mcpgw_call *c)
 {
     struct mcpgw_http_conn *conn = c->conn;
+    struct mcpgw_session *s = c->s;
     c->conn = NULL;
     call_unlink(c);
     if (conn) {
@@ -366,6 +383,43 @@ void mcpgw_call_abort(struct mcpgw_call *c)
             mcpgw_http_respond(conn, 202, NULL, NULL, NULL, 0);
     }
     call_free(c);
+    if (s && s->stateless && !s->calls)
+        mcpgw_session_free(s); /* unlinked above, so call_free could not see it */
+}
+
+void mcpgw_call_handoff(struct mcpgw_call *c, json_object *result)
+{
+    struct mcpgw_http_conn *conn = c->conn;
+    size_t len;
+    char *json;
+    mcpgw_msg_complete26(result, -1);
+    json = mcpgw_msg_result(c->id, result, &len);
+    c->conn = NULL;
+    if (conn)
+        mcpgw_http_conn_set_close_cb(conn, NULL, NULL); /* its end no longer cancels the call */
+    if (c->relay) {
+        void (*fn)(struct mcpgw_call *, const char *, size_t) = c->relay;
+        c->relay = NULL;
+        fn(c, json, len);
+    } else if (c->sse && conn) {
+        if (mcpgw_frame_event(c->node, conn, c->stream, mcpgw_session_next_seq(c->s), json, len) ==
+            0)
+            mcpgw_http_stream_end(conn);
+    } else if (conn) {
+        mcpgw_frame_json(conn, c->s, 200, json, len);
+    }
+    free(json);
+    c->sse = 0; /* the retry's response starts afresh */
+}
+
+void mcpgw_call_rebind(struct mcpgw_call *c, struct mcpgw_http_conn *conn, json_object *id)
+{
+    json_object_put(c->id);
+    c->id = json_object_get(id);
+    c->conn = conn;
+    c->sse = 0;
+    if (conn)
+        mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
 }
 
 struct mcpgw_call *mcpgw_call_find(struct mcpgw_session *s, json_object *id)

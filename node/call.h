@@ -58,14 +58,20 @@ struct mcpgw_call {
     const struct mcpgw_tool *tool;
     void *ext;
     void (*on_free)(struct mcpgw_call *c);
-    /* Where the response goes instead of a connection (a call started without one: a task,
-     * node/tasks.c): the whole JSON-RPC response, borrowed until return; the call is freed
-     * after it returns. */
-    void (*sink)(struct mcpgw_call *c, const char *json, size_t len);
+    /* 2026-07-28 calls only (node/bridge26.c). ask: how the call asks its client something
+     * (mcpgw_call_request; takes params); NULL: the request gets no answer at once. relay: where
+     * the call's next whole response goes instead of conn (a retry held by another node); it
+     * fires once and is cleared. round: the pending round's state, freed with the call through
+     * round_free. */
+    void (*ask)(struct mcpgw_call *c, const char *method, json_object *params);
+    void (*relay)(struct mcpgw_call *c, const char *json, size_t len);
+    void *round;
+    void (*round_free)(void *round);
+    json_object *request; /* 2026-07-28: the request's params (owned), what rounds are bound to */
 };
 
 /* Start a call for request `id` (borrowed; a reference is taken) arriving on conn (NULL: a call
- * with no client connection, answered through its sink). */
+ * with no client connection, answered through its relay: a task, node/tasks.c). */
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
                                   struct mcpgw_http_conn *conn, json_object *params);
 
@@ -106,6 +112,15 @@ void mcpgw_call_reply(struct mcpgw_call *c, json_object *result, json_object *er
 
 /* Answer with a recorded result (JSON text of the result object). */
 void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json);
+
+/* 2026-07-28 (MRTR): answer the current request of c with result (taken; an input_required
+ * result) on its connection, or through c->relay, and let the call go on with no client until
+ * mcpgw_call_rebind names the retry that continues it. */
+void mcpgw_call_handoff(struct mcpgw_call *c, json_object *result);
+/* The retry that continues c: its id (borrowed; a reference is taken) and conn (NULL when the
+ * retry is held by another node: set c->relay). Closing conn cancels the call, as it does for
+ * the first request. */
+void mcpgw_call_rebind(struct mcpgw_call *c, struct mcpgw_http_conn *conn, json_object *id);
 
 /* Attach conn to an in-flight call's stream after replaying its events after `after`. */
 void mcpgw_call_attach(struct mcpgw_call *c, struct mcpgw_http_conn *conn, uint64_t after);

@@ -15,6 +15,7 @@
 #include "node/notes.h"
 #include "node/registry.h"
 #include "node/session.h"
+#include "node/store.h"
 #include "node/stream.h"
 #include "node/upproc.h"
 #include "node/upsess.h"
@@ -514,7 +515,16 @@ static void on_resource(void *arg, const struct mcpgw_store_event *ev)
 {
     struct mcpgw_node *n = arg;
     struct delivery d = {n, ev, NULL, 0};
-    char *json = mcpgw_msg_resource_updated(ev->uri, ev->version, &d.len);
+    char *json;
+    if (ev->uri[0] == MCPGW_STORE_LIST_PREFIX[0]) {
+        /* A list change with its own event id: only listen streams number list changes
+         * (sessions are told through on_notes). */
+        if (ev->g > n->ev_seen)
+            n->ev_seen = ev->g;
+        mcpgw_listen_resource(n, ev);
+        return;
+    }
+    json = mcpgw_msg_resource_updated(ev->uri, ev->version, &d.len);
     d.json = json;
     if (!mcpgw_store_shared(n->store)) {
         /* This node is the whole cluster: its subscribers' logs number the event. */
@@ -575,11 +585,23 @@ static void on_up(void *arg, int up)
         *n->st.store_up = up;
 }
 
+static void on_feed_hold(void *arg)
+{
+    mcpgw_listen_gap_hold(arg);
+}
+
+static void on_feed_ready(void *arg)
+{
+    mcpgw_listen_gap_ready(arg);
+}
+
 const struct mcpgw_store_events mcpgw_cluster_store_events = {
     .moved = on_moved,
     .resource = on_resource,
     .hold = on_hold,
     .verified = on_verified,
+    .feed_hold = on_feed_hold,
+    .feed_ready = on_feed_ready,
     .up = on_up,
     .notes = on_notes,
 };

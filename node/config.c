@@ -132,7 +132,9 @@ static const struct mcpgw_opts_row rows[] = {
     {"upstream", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "NAME KIND TARGET [key=value...]",
      "an upstream MCP server to serve (config file only; repeatable; docs/federation.md): NAME "
      "http URL, or NAME stdio \"COMMAND LINE\"; keys prefix=, header=\"K: V\", tools=GLOBS, "
-     "exclude=GLOBS, timeout=DUR, session=shared|per-client, max-inflight=N, max-procs=N, h2c=1",
+     "exclude=GLOBS, timeout=DUR, session=shared|per-client, max-inflight=N, max-procs=N, h2c=1, "
+     "oauth-token-url=, oauth-client-id=, oauth-client-secret=, oauth-scope=, oauth-resource=, "
+     "oauth-client-auth=basic|post (OAuth client credentials: docs/security.md)",
      .set = set_upstream, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
     {"builtins", MCPGW_OPTS_CUSTOM, F(builtins), "auto", "auto|on|off",
      "serve the built-in tools, resources and prompts (auto: only when no upstream is "

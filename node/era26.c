@@ -9,6 +9,7 @@
 #include "common/log.h"
 #include "common/seal.h"
 #include "common/util.h"
+#include "node/bridge26.h"
 #include "node/call.h"
 #include "node/defer.h"
 #include "node/frame.h"
@@ -399,7 +400,10 @@ static void run_tool(struct req *r, const struct mcpgw_tool *t, json_object *arg
         s->client_caps |= MCPGW_CAP_ELICITATION;
     if (mcpgw_json_obj(r->caps, "roots"))
         s->client_caps |= MCPGW_CAP_ROOTS;
+    if (r->n->req_principal)
+        s->principal = xstrdup(r->n->req_principal);
     c = mcpgw_call_new(r->n, s, r->m->id, r->conn, r->m->params);
+    c->request = json_object_get(r->m->params); /* what bridged rounds are bound to */
     c->tool = t; /* an upstream's tool finds its catalogue entry through it (upprov.c) */
     mcpgw_call_set_deadline(c, r->n->cfg.tool_timeout_ms);
     t->call(c, args);
@@ -439,6 +443,10 @@ static void m_tools_call(struct req *r)
     }
     if (!t->call) {
         try_round(r, name);
+        return;
+    }
+    if (mcpgw_bridge26_claims(r->m)) { /* a retry of a round an upstream asked (bridge26.c) */
+        mcpgw_bridge26_resume(r->n, r->conn, r->m, r->n->req_principal ? r->n->req_principal : "");
         return;
     }
     if (args) {

@@ -36,12 +36,14 @@
 #define LISTEN_URIS_MAX 64  /* resourceSubscriptions per stream */
 #define LISTEN_ID_MAX   200 /* bytes of a subscription id's JSON text */
 #define HASH_BITS_MIN   6
+#define LISTEN_GAP_MAX  100000 /* live events held while a feed gap is read */
 
 /* Every stream is in this key's vector first: how the set reaches all of its streams. */
 static const char key_all[] = "\x01all";
-/* Reserved index keys of the list-changed kinds: a URI from a client holds no control byte. */
-static const char *const list_keys[MCPGW_LISTEN_LIST_COUNT] = {"\x01tools", "\x01resources",
-                                                               "\x01prompts"};
+/* Reserved index keys of the list-changed kinds: a URI from a client holds no control byte.
+ * They are also the names of the store's list-change events (MCPGW_STORE_LIST_PREFIX). */
+static const char *const list_keys[MCPGW_LISTEN_LIST_COUNT] = {
+    MCPGW_STORE_LIST_PREFIX "tools", MCPGW_STORE_LIST_RESOURCES, MCPGW_STORE_LIST_PREFIX "prompts"};
 static const char *const list_fields[MCPGW_LISTEN_LIST_COUNT] = {
     "toolsListChanged", "resourcesListChanged", "promptsListChanged"};
 static const char *const list_methods[MCPGW_LISTEN_LIST_COUNT] = {
@@ -106,6 +108,15 @@ struct job {
     char text[];
 };
 
+/* A live event held while the feed's gap is read. */
+struct gap_ev {
+    struct gap_ev *next;
+    uint64_t g, seq, version;
+    char uri[];
+};
+
+struct gap_op;
+
 struct mcpgw_listen_set {
     struct mcpgw_node *n;
     struct entry **tab;
@@ -115,6 +126,21 @@ struct mcpgw_listen_set {
     struct event *ev;
     int64_t *g_streams;
     uint64_t *c_events, *c_opened, *c_dropped;
+    /* The store's feed gap (mcpgw_listen_gap_hold): 0 none, 1 holding, 2 reading it. Events
+     * after gap_after may be missing; live ones wait in gap_head meanwhile. */
+    int gap;
+    uint64_t gap_after;
+    /* The highest event counter a probe read from the store (mcpgw_listen_open): a mark for new
+     * streams while this node has received no event yet, so that only the first opens ask. */
+    uint64_t base;
+    int base_known;
+    size_t gap_n;
+    struct gap_ev *gap_head, *gap_tail;
+    struct gap_op *gap_op; /* the read in flight */
+};
+
+struct gap_op {
+    struct mcpgw_listen_set *ls; /* NULL once stale (another hold, or the set freed) */
 };
 
 struct replay_op {
@@ -370,23 +396,51 @@ static void push(struct mcpgw_listen_set *ls, const char *key, uint64_t g, uint6
         next_batch(ls);
 }
 
-void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event *ev)
+/* The list kind of a list-change event (MCPGW_STORE_LIST_PREFIX), or -1 for a resource. */
+static int list_kind(const char *uri)
 {
-    struct mcpgw_listen_set *ls = n->listen;
+    if (uri[0] != MCPGW_STORE_LIST_PREFIX[0])
+        return -1;
+    for (int k = 0; k < MCPGW_LISTEN_LIST_COUNT; k++)
+        if (strcmp(uri, list_keys[k]) == 0)
+            return k;
+    return MCPGW_LISTEN_LIST_COUNT;
+}
+
+/* The notification template of an event (see write_event), or NULL for an unknown list. */
+static char *event_text(const struct mcpgw_store_event *ev, size_t *len)
+{
+    int k = list_kind(ev->uri);
+    if (k < 0)
+        return mcpgw_msg_listen_resource_updated(ev->uri, ev->version, len);
+    return k < MCPGW_LISTEN_LIST_COUNT ? mcpgw_msg_listen_template(list_methods[k], NULL, len)
+                                       : NULL;
+}
+
+/* Queue ev for the streams that want it (live, or read from the store after a feed gap). */
+static void deliver(struct mcpgw_listen_set *ls, const struct mcpgw_store_event *ev)
+{
     struct entry *e;
     char *text;
     size_t len;
-    if (!ls || !ls->streams)
+    if (list_kind(ev->uri) >= 0) {
+        /* A list change with its own event id (shared store): replayable like an update. */
+        if ((e = entry_find(ls, ev->uri, hash_key(ev->uri))) && e->live &&
+            (text = event_text(ev, &len)) != NULL) {
+            push(ls, ev->uri, ev->g, ev->seq, text, len);
+            free(text);
+        }
         return;
+    }
     e = entry_find(ls, ev->uri, hash_key(ev->uri));
     if (e && e->live) {
         text = mcpgw_msg_listen_resource_updated(ev->uri, ev->version, &len);
         push(ls, ev->uri, ev->g, ev->seq, text, len);
         free(text);
     }
-    /* A note's first version is a new resource: the resource list changed, cluster-wide. The
-     * event's counter orders it with the updates (a replay does not recreate it: docs). */
-    if (ev->version == 1 &&
+    /* With the memory store a note's first version is the resource list's change (a shared
+     * store reports that change as an event of its own, above). */
+    if (ev->version == 1 && !mcpgw_store_shared(ls->n->store) &&
         (e = entry_find(ls, list_keys[MCPGW_LISTEN_RESOURCES],
                         hash_key(list_keys[MCPGW_LISTEN_RESOURCES]))) &&
         e->live) {
@@ -394,6 +448,177 @@ void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event 
         push(ls, list_keys[MCPGW_LISTEN_RESOURCES], 0, 0, text, len);
         free(text);
     }
+}
+
+/* ---- a gap in the store's feed ---- */
+
+static void gap_free_held(struct mcpgw_listen_set *ls)
+{
+    while (ls->gap_head) {
+        struct gap_ev *h = ls->gap_head;
+        ls->gap_head = h->next;
+        free(h);
+    }
+    ls->gap_tail = NULL;
+    ls->gap_n = 0;
+}
+
+/* Events may be missing and cannot be read: end every stream rather than pretend (the client,
+ * or the balancer, opens it again elsewhere, with its replay), and stop holding. */
+static void gap_give_up(struct mcpgw_listen_set *ls, const char *why)
+{
+    struct entry *all = entry_find(ls, key_all, hash_key(key_all));
+    log_warn("listen: the event feed had a gap that cannot be read (%s); ending %zu listen "
+             "streams",
+             why, ls->streams);
+    if (ls->gap_op)
+        ls->gap_op->ls = NULL;
+    ls->gap_op = NULL;
+    ls->gap = 0;
+    gap_free_held(ls);
+    if (!all)
+        return;
+    all->busy++;
+    for (uint32_t k = 0; k < all->n; k++)
+        if (all->v[k]) {
+            (*ls->c_dropped)++;
+            mcpgw_http_conn_close(all->v[k]->conn);
+        }
+    all->busy--;
+    entry_maybe_free(ls, all);
+}
+
+void mcpgw_listen_gap_hold(struct mcpgw_node *n)
+{
+    struct mcpgw_listen_set *ls = n->listen;
+    if (!ls || !mcpgw_store_shared(n->store))
+        return;
+    if (ls->gap == 2) {
+        /* A new gap while the last was read: read again, from the same point. */
+        ls->gap_op->ls = NULL;
+        ls->gap_op = NULL;
+    } else if (ls->gap == 0) {
+        ls->gap_after = n->ev_seen;
+    }
+    ls->gap = 1;
+}
+
+static void on_gap_event(void *arg, const struct mcpgw_store_event *ev)
+{
+    struct gap_op *op = arg;
+    if (op->ls)
+        deliver(op->ls, ev);
+}
+
+/* The gap is queued, in order: the events held meanwhile follow it. A stream skips what it has
+ * written already (its counter mark). */
+static void gap_flush(struct mcpgw_listen_set *ls)
+{
+    ls->gap = 0;
+    while (ls->gap_head) {
+        struct gap_ev *h = ls->gap_head;
+        struct mcpgw_store_event ev = {h->g, h->seq, h->uri, h->version};
+        ls->gap_head = h->next;
+        deliver(ls, &ev);
+        free(h);
+    }
+    gap_free_held(ls);
+}
+
+static void on_gap_read(void *arg, int err, uint64_t at)
+{
+    struct gap_op *op = arg;
+    struct mcpgw_listen_set *ls = op->ls;
+    (void)at;
+    free(op);
+    if (!ls)
+        return;
+    ls->gap_op = NULL;
+    if (err)
+        gap_give_up(ls, mcpgw_store_err_str(err));
+    else
+        gap_flush(ls);
+}
+
+/* The lowest counter mark of the streams that have one: where a catch-up starts on a node that
+ * had received no event before the gap (its streams' marks came from probes, or re-opens). */
+static uint64_t lowest_mark(struct mcpgw_listen_set *ls)
+{
+    struct entry *all = entry_find(ls, key_all, hash_key(key_all));
+    uint64_t low = 0;
+    for (uint32_t k = 0; all && k < all->n; k++)
+        if (all->v[k] && all->v[k]->last_g && (!low || all->v[k]->last_g < low))
+            low = all->v[k]->last_g;
+    return low;
+}
+
+void mcpgw_listen_gap_ready(struct mcpgw_node *n)
+{
+    struct mcpgw_listen_set *ls = n->listen;
+    struct gap_op *op;
+    char *list;
+    size_t total = 0, off = 0;
+    if (!ls || ls->gap != 1)
+        return;
+    /* Nothing to read: no stream, or a node that never saw an event (its streams' marks come
+     * from the store itself, mcpgw_listen_open). */
+    if (!ls->gap_after)
+        ls->gap_after = lowest_mark(ls);
+    if (!ls->streams || !ls->gap_after) {
+        gap_flush(ls);
+        return;
+    }
+    for (uint32_t i = 0; i < (1u << ls->tab_bits); i++)
+        for (struct entry *e = ls->tab[i]; e; e = e->hnext)
+            if (e->live && strcmp(e->key, key_all) != 0)
+                total += strlen(e->key) + 1;
+    list = xmalloc(total + 1);
+    for (uint32_t i = 0; i < (1u << ls->tab_bits); i++)
+        for (struct entry *e = ls->tab[i]; e; e = e->hnext)
+            if (e->live && strcmp(e->key, key_all) != 0) {
+                size_t kl = strlen(e->key);
+                memcpy(list + off, e->key, kl);
+                off += kl;
+                list[off++] = '\n';
+            }
+    list[off ? off - 1 : 0] = '\0';
+    op = xmalloc(sizeof(*op));
+    op->ls = ls;
+    ls->gap_op = op;
+    ls->gap = 2;
+    log_info("listen: catching %zu listen streams up after a gap in the event feed (after "
+             "event %llu)",
+             ls->streams, (unsigned long long)ls->gap_after);
+    mcpgw_store_replay_uris(n->store, list, ls->gap_after, on_gap_event, on_gap_read, op);
+    free(list);
+}
+
+void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event *ev)
+{
+    struct mcpgw_listen_set *ls = n->listen;
+    if (!ls || !ls->streams)
+        return;
+    if (ls->gap) {
+        /* Earlier events may still be read from the store: this one waits for them. */
+        size_t ul = strlen(ev->uri);
+        struct gap_ev *h;
+        if (ls->gap_n >= LISTEN_GAP_MAX) {
+            gap_give_up(ls, "too many events held");
+            return;
+        }
+        h = xmalloc(sizeof(*h) + ul + 1);
+        h->next = NULL;
+        h->g = ev->g, h->seq = ev->seq, h->version = ev->version;
+        memcpy(h->uri, ev->uri, ul + 1);
+        if (ls->gap_tail)
+            ls->gap_tail->next = h;
+        else
+            ls->gap_head = h;
+        ls->gap_tail = h;
+        ls->gap_n++;
+        return;
+    }
+    deliver(ls, ev);
 }
 
 void mcpgw_listen_list_changed(struct mcpgw_node *n, enum mcpgw_listen_list k)
@@ -496,9 +721,8 @@ static void on_replayed_event(void *arg, const struct mcpgw_store_event *ev)
     struct listen *l = op->l;
     char *text;
     size_t len;
-    if (!l || ev->g <= l->last_g)
+    if (!l || ev->g <= l->last_g || !(text = event_text(ev, &len)))
         return;
-    text = mcpgw_msg_listen_resource_updated(ev->uri, ev->version, &len);
     if (write_event(l, ev->g, ev->seq, text, len) < 0)
         op->l = NULL; /* the stream went (and may be freed) */
     free(text);
@@ -534,6 +758,9 @@ static void on_replayed(void *arg, int err, uint64_t at)
         /* The cluster's counter now: the mark of a stream opened on a node that had seen no
          * event yet. Held events above it follow the acknowledgement. */
         l->last_g = at;
+        if (at > l->ls->base)
+            l->ls->base = at;
+        l->ls->base_known = 1;
         err = send_ack(l, ack, acklen, 1) < 0;
         free(ack);
         if (err)
@@ -581,8 +808,8 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                        const struct mcpgw_http_head *h, const struct mcpgw_jsonrpc_msg *m)
 {
     struct mcpgw_listen_set *ls = n->listen;
-    int wants[MCPGW_LISTEN_LIST_COUNT], nu, nrefs = 0, resuming, probe;
-    const char *uris[LISTEN_URIS_MAX];
+    int wants[MCPGW_LISTEN_LIST_COUNT], nu, nrefs = 0, resuming, probe, nlists = 0;
+    const char *uris[LISTEN_URIS_MAX + MCPGW_LISTEN_LIST_COUNT];
     json_object *agreed, *arr = NULL;
     char *idtext, *ack;
     size_t idlen, acklen;
@@ -643,14 +870,20 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     /* Every event up to the mark is accounted for: seen by this node already (and so reaching
      * no stream opened now), or, for a re-opened stream, written before on its earlier node.
      * Every later one is delivered live or replayed, once. */
-    l->last_g = shared ? (resuming > 0 ? after : n->ev_seen) : 0;
+    l->last_g = shared ? (resuming > 0 ? after : n->ev_seen > ls->base ? n->ev_seen : ls->base) : 0;
     mcpgw_http_conn_set_close_cb(conn, on_conn_close, l);
     mcpgw_http_stream_begin(conn, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
     ack = mcpgw_msg_listen_ack(m->id, agreed, n->cfg.node_id, &acklen);
+    /* What a replay reads: the URIs, and the list kinds agreed to (their changes have ids). */
+    for (int k = 0; k < MCPGW_LISTEN_LIST_COUNT; k++)
+        if (wants[k])
+            uris[nu + nlists++] = list_keys[k];
     /* A node that has seen no event since it started does not know the counter: its mark would
      * be 0, and a stream moved from it would replay its URIs' whole stored history. It asks
-     * Redis first (an empty replay answers the counter) and acknowledges then. */
-    probe = shared && !resuming && nu && !l->last_g;
+     * Redis first (an empty replay answers the counter) and acknowledges then. The answer is a
+     * valid mark for later streams too (base): no event above it has reached this node, so
+     * each will reach them; only the first opens ask. */
+    probe = shared && !resuming && nu + nlists && !l->last_g && !ls->base_known;
     if (!probe) {
         int gone = send_ack(l, ack, acklen, shared) < 0;
         free(ack);
@@ -658,14 +891,14 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         if (gone)
             return; /* the close callback freed l */
     }
-    if (shared && (resuming > 0 || probe) && nu) {
+    if (shared && (resuming > 0 || probe) && nu + nlists) {
         struct replay_op *op = xcalloc(1, sizeof(*op));
         char *list;
         size_t total = 0, off = 0;
-        for (int i = 0; i < nu; i++)
+        for (int i = 0; i < nu + nlists; i++)
             total += strlen(uris[i]) + 1;
         list = xmalloc(total + 1);
-        for (int i = 0; i < nu; i++) {
+        for (int i = 0; i < nu + nlists; i++) {
             size_t ul = strlen(uris[i]);
             memcpy(list + off, uris[i], ul);
             off += ul;
@@ -723,6 +956,9 @@ void mcpgw_listen_set_free(struct mcpgw_listen_set *ls)
         free(j);
     }
     ls->tail = NULL;
+    if (ls->gap_op)
+        ls->gap_op->ls = NULL;
+    gap_free_held(ls);
     if ((all = entry_find(ls, key_all, hash_key(key_all))) != NULL) {
         all->busy++; /* it stays while its streams go */
         for (uint32_t k = 0; k < all->n; k++)

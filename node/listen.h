@@ -46,6 +46,13 @@ void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event 
  * the same configured tools and prompts). */
 void mcpgw_listen_list_changed(struct mcpgw_node *n, enum mcpgw_listen_list l);
 
+/* The store's live event feed was interrupted (hold: before any event after the gap) and the
+ * gap can be read (ready): live events wait from the hold until this node's streams are caught
+ * up from the store after the last event it had seen, then follow (docs/listen.md). A ready
+ * without a hold does nothing. */
+void mcpgw_listen_gap_hold(struct mcpgw_node *n);
+void mcpgw_listen_gap_ready(struct mcpgw_node *n);
+
 /* Draining: end every stream with the completion result (a graceful end, as the revision asks
  * of a server that shuts down), so clients re-open elsewhere. */
 void mcpgw_listen_end_all(struct mcpgw_node *n);

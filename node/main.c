@@ -5,10 +5,12 @@
 #include "common/util.h"
 #include "gossip/swim.h"
 #include "node/auth.h"
+#include "node/upprin.h"
 #include "node/upsess.h"
 #include "node/upsub.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/bridge26.h"
 #include "node/era26.h"
 #include "node/guard.h"
 #include "node/fanout.h"
@@ -81,8 +83,9 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
         return;
     }
     applied = mcpgw_node_config_apply_live(&n->cfg, &next, on_reload_diff, NULL);
-    mcpgw_upstream_reload(n, &next); /* upstreams are diffed and restarted there */
-    mcpgw_guard_reload(n, &next);    /* authorization rules: taken whole */
+    mcpgw_upsess_reload(n, next.upstreams); /* per-client sessions first: they name upstreams */
+    mcpgw_upstream_reload(n, &next);        /* upstreams are diffed and restarted there */
+    mcpgw_guard_reload(n, &next);           /* authorization rules: taken whole */
     mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);
     /* The settings other modules copied at start; the rest is read from n->cfg where used. */
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
         goto out;
     }
     *node.st.store_up = mcpgw_store_up(node.store);
+    mcpgw_bridge26_start(&node);
     if (mcpgw_era26_start(&node, err, sizeof(err)) < 0) {
         log_error("%s", err);
         goto out;
@@ -291,6 +295,7 @@ int main(int argc, char **argv)
      * those connections idle, which mcpgw_httpd_free closes), so LeakSanitizer sees real leaks. */
     mcpgw_cluster_stop(&node);
     mcpgw_upstream_stop(&node);
+    mcpgw_bridge26_stop(&node);
 out:
     mcpgw_auth_free(node.auth);
     if (node.gossip) {
@@ -300,6 +305,7 @@ out:
     mcpgw_keepalive_free(node.keepalive);
     mcpgw_store_free(node.store);
     mcpgw_era26_stop(&node);
+    mcpgw_upprin_free_all(&node);
     mcpgw_upsess_free_all(&node);
     mcpgw_upsub_free(&node);
     mcpgw_fanout_free(node.fanout);

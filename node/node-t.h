@@ -33,6 +33,8 @@ struct mcpgw_auth;
 struct mcpgw_upsess_node;
 struct mcpgw_upsub;
 struct mcpgw_tasks;
+struct mcpgw_bridge26;
+struct mcpgw_upprin;
 
 struct mcpgw_node_stats {
     uint64_t *requests;      /* JSON-RPC requests served */
@@ -89,9 +91,11 @@ struct mcpgw_node {
      * NULL otherwise. */
     const struct mcpgw_guard_who *req_who;
     struct mcpgw_upsess_node *upsess; /* per-client upstream sessions (upsess.c); NULL when none */
-    struct mcpgw_upsub *upsub; /* shared upstreams' subscriptions (upsub.c); NULL when none */
-    unsigned upprocs;          /* per-client stdio children running (upproc.c) */
-    struct mcpgw_tasks *tasks; /* the tasks this node runs (tasks.c); NULL until the first */
+    struct mcpgw_upsub *upsub;       /* shared upstreams' subscriptions (upsub.c); NULL when none */
+    unsigned upprocs;                /* per-client stdio children running (upproc.c) */
+    struct mcpgw_bridge26 *bridge26; /* bridged MRTR rounds (bridge26.c); NULL until one is */
+    struct mcpgw_upprin *upprin; /* per-principal upstream sessions (upprin.c); NULL until one */
+    struct mcpgw_tasks *tasks;   /* the tasks this node runs (tasks.c); NULL until the first */
 };
 
 #endif

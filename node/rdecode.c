@@ -119,3 +119,20 @@ int mcpgw_rdecode_uri_event(const char *p, size_t len, struct mcpgw_store_event 
     ev->uri = uri;
     return 0;
 }
+
+int mcpgw_rdecode_list_event(const char *p, size_t len, struct mcpgw_store_event *ev,
+                             char name[MCPGW_RDECODE_LIST_NAME_MAX])
+{
+    const char *sp = memchr(p, ' ', len);
+    size_t klen;
+    memset(ev, 0, sizeof(*ev));
+    if (!sp || (klen = (size_t)(p + len - sp - 1)) == 0 || klen + 2 > MCPGW_RDECODE_LIST_NAME_MAX ||
+        memchr(sp + 1, '\0', klen) ||
+        mcpgw_session_cluster_id_parse(p, (size_t)(sp - p), &ev->g, &ev->seq) < 0)
+        return -1;
+    name[0] = MCPGW_STORE_LIST_PREFIX[0];
+    memcpy(name + 1, sp + 1, klen);
+    name[klen + 1] = '\0';
+    ev->uri = name;
+    return 0;
+}

@@ -33,4 +33,11 @@ int mcpgw_rdecode_replay(const redisReply *reply, uint64_t *at, mcpgw_store_even
 int mcpgw_rdecode_uri_event(const char *p, size_t len, struct mcpgw_store_event *ev,
                             char uri[MCPGW_URI_MAX + 1]);
 
+/* "<id> <kind>", a list change as published (after its tag): 0 with ev filled (version 0) and
+ * ev->uri pointing into name, MCPGW_STORE_LIST_PREFIX followed by the kind; -1 when
+ * malformed. */
+#define MCPGW_RDECODE_LIST_NAME_MAX 32
+int mcpgw_rdecode_list_event(const char *p, size_t len, struct mcpgw_store_event *ev,
+                             char name[MCPGW_RDECODE_LIST_NAME_MAX]);
+
 #endif

@@ -4,29 +4,90 @@
 #include "node/s2c.h"
 
 #include "common/util.h"
+#include "node/bridge26.h"
 #include "node/call.h"
+#include "node/msg.h"
 #include "node/node-t.h"
 #include "node/session.h"
 
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+/* Forwarded requests of one call waiting for the client's answer, beyond which the next is
+ * refused (a bound, not a queue: the upstream gets an error at once). */
+#define MAX_PENDING 16
+
+struct fwds;
+
+/* One forwarded request. The first of a call takes the call's own slot (mcpgw_call_request:
+ * its timer, its replay); the others, while it waits, are sent on the same stream under ids
+ * of their own and timed here. */
 struct fwd {
+    struct fwd *next;
+    struct fwds *set;
     json_object *up_id; /* the upstream's id for its request */
     char *upstream;
     mcpgw_s2c_answer_fn answer;
     void *arg;
+    int64_t out_id;      /* the others: the id the client sees */
+    struct event *timer; /* the others: the client-request timeout */
 };
 
-static void fwd_free(void *p)
+/* A call's forwarded requests (c->fwd). */
+struct fwds {
+    struct mcpgw_call *c;
+    struct fwd *slot;  /* in the call's slot, or NULL */
+    struct fwd *extra; /* the others */
+    unsigned n;
+};
+
+static void fwd_free(struct fwd *f)
 {
-    struct fwd *f = p;
-    if (!f)
-        return;
+    if (f->timer)
+        event_free(f->timer);
     json_object_put(f->up_id);
     free(f->upstream);
     free(f);
+}
+
+/* The call ends: requests still waiting are dropped (the upstream call ends with it). */
+static void fwds_free(void *p)
+{
+    struct fwds *set = p;
+    if (!set)
+        return;
+    if (set->slot)
+        fwd_free(set->slot);
+    while (set->extra) {
+        struct fwd *f = set->extra;
+        set->extra = f->next;
+        fwd_free(f);
+    }
+    free(set);
+}
+
+/* f is answered (result or error from the client, both NULL: no answer in time): tell the
+ * upstream and forget f. */
+static void settle(struct fwd *f, json_object *result, json_object *error)
+{
+    struct fwds *set = f->set;
+    size_t len;
+    char *json = mcpgw_s2c_response(f->up_id, result, error, f->upstream, &len);
+    if (set->slot == f) {
+        set->slot = NULL;
+    } else {
+        for (struct fwd **pp = &set->extra; *pp; pp = &(*pp)->next)
+            if (*pp == f) {
+                *pp = f->next;
+                break;
+            }
+    }
+    set->n--;
+    f->answer(f->arg, json, len);
+    free(json);
+    fwd_free(f);
 }
 
 int mcpgw_s2c_allowed(const struct mcpgw_session *s, const char *method, char *why, size_t len)
@@ -81,35 +142,58 @@ static void send_error(struct fwd *f, int code, const char *why)
 
 static void on_client_reply(struct mcpgw_call *c, json_object *result, json_object *error)
 {
-    struct fwd *f = c->fwd;
+    struct fwds *set = c->fwd;
+    if (set && set->slot)
+        settle(set->slot, result, error);
+}
+
+static void on_extra_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    settle(arg, NULL, NULL);
+}
+
+/* Send f on c's stream beside the request in the call's slot. */
+static void send_extra(struct mcpgw_call *c, struct fwd *f, const struct mcpgw_jsonrpc_msg *m)
+{
+    struct fwds *set = c->fwd;
+    uint64_t ms = c->node->cfg.client_request_timeout_ms;
+    struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
     size_t len;
     char *json;
-    c->fwd = NULL;
-    c->fwd_free = NULL;
-    if (!f)
-        return;
-    json = mcpgw_s2c_response(f->up_id, result, error, f->upstream, &len);
-    f->answer(f->arg, json, len);
-    free(json);
-    fwd_free(f);
+    f->next = set->extra;
+    set->extra = f;
+    if (c->s->stateless) { /* no server-to-client requests in that era: as the slot does */
+        tv = (struct timeval){0, 0};
+    } else {
+        /* Ids share the session's event sequence, as the slot's do: unique in the session. */
+        f->out_id = (int64_t)mcpgw_session_next_seq(c->s);
+        json = mcpgw_msg_request(f->out_id, m->method,
+                                 m->params ? json_object_get(m->params) : NULL, &len);
+        mcpgw_call_emit(c, json, len);
+        free(json);
+    }
+    f->timer = evtimer_new(c->node->base, on_extra_timeout, f);
+    evtimer_add(f->timer, &tv);
 }
 
 void mcpgw_s2c_forward(struct mcpgw_call *c, const char *upstream,
                        const struct mcpgw_jsonrpc_msg *m, mcpgw_s2c_answer_fn answer, void *arg)
 {
     struct fwd *f = xcalloc(1, sizeof(*f));
+    struct fwds *set;
     char why[256];
     f->up_id = json_object_get(m->id);
     f->upstream = xstrdup(upstream);
     f->answer = answer;
     f->arg = arg;
+    f->out_id = -1;
     if (!c->s || mcpgw_s2c_allowed(c->s, m->method, why, sizeof(why)) < 0) {
         send_error(f, MCPGW_JSONRPC_METHOD_NOT_FOUND, c->s ? why : "the client session is gone");
         fwd_free(f);
         return;
     }
-    if (c->out_id >= 0 || c->fwd) {
-        /* One client request per call at a time (the call's machinery has one slot). */
+    if (!c->fwd && c->out_id >= 0) { /* the slot is a tool's own (not an upstream call) */
         snprintf(why, sizeof(why),
                  "%s not forwarded: another request to the client is pending on this call",
                  m->method);
@@ -117,8 +201,58 @@ void mcpgw_s2c_forward(struct mcpgw_call *c, const char *upstream,
         fwd_free(f);
         return;
     }
-    c->fwd = f;
-    c->fwd_free = fwd_free;
-    mcpgw_call_request(c, m->method, m->params ? json_object_get(m->params) : NULL,
-                       on_client_reply);
+    if (!c->fwd) {
+        set = xcalloc(1, sizeof(*set));
+        set->c = c;
+        c->fwd = set;
+        c->fwd_free = fwds_free;
+    }
+    set = c->fwd;
+    if (set->n >= MAX_PENDING) {
+        snprintf(why, sizeof(why),
+                 "%s not forwarded: %d requests to the client are already pending on this call",
+                 m->method, MAX_PENDING);
+        send_error(f, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        fwd_free(f);
+        return;
+    }
+    f->set = set;
+    set->n++;
+    if (!set->slot && c->out_id < 0) {
+        set->slot = f;
+        if (c->s->stateless)
+            c->ask = mcpgw_bridge26_ask; /* a 2026-07-28 client: an input_required round */
+        mcpgw_call_request(c, m->method, m->params ? json_object_get(m->params) : NULL,
+                           on_client_reply);
+        return;
+    }
+    if (c->s->stateless) {
+        /* A 2026-07-28 client is asked one request per round (docs/protocol-2026.md). */
+        set->n--;
+        snprintf(why, sizeof(why),
+                 "%s not forwarded: the 2026-07-28 client already has a request of this call "
+                 "to answer",
+                 m->method);
+        send_error(f, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        fwd_free(f);
+        return;
+    }
+    send_extra(c, f, m);
+}
+
+int mcpgw_s2c_answer(struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m)
+{
+    int64_t id;
+    if (!json_object_is_type(m->id, json_type_int))
+        return 0;
+    id = json_object_get_int64(m->id);
+    for (struct mcpgw_call *c = s->calls; c; c = c->next) {
+        struct fwds *set = c->fwd_free == fwds_free ? c->fwd : NULL;
+        for (struct fwd *f = set ? set->extra : NULL; f; f = f->next)
+            if (f->out_id == id) {
+                settle(f, m->result, m->kind == MCPGW_JSONRPC_ERROR ? m->error : NULL);
+                return 1;
+            }
+    }
+    return 0;
 }

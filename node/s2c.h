@@ -30,10 +30,16 @@ char *mcpgw_s2c_response(json_object *up_id, json_object *result, json_object *e
 
 /* Forward m, a request of upstream `upstream` that arrived during call c, to the client on c's
  * stream. answer(arg) fires exactly once with the response for the upstream: the client's
- * answer, or at once an error (capability not declared, another forwarded request of this call
- * still pending), or an error when the client does not answer within the client-request
- * timeout. If the call ends first answer never fires (the upstream call ends with it). */
+ * answer, or at once an error (capability not declared, 16 forwarded requests of this call
+ * already pending), or an error when the client does not answer within the client-request
+ * timeout. Several may be pending at once (a tool that asks sampling twice in parallel); each
+ * is answered on its own. If the call ends first answer never fires (the upstream call ends
+ * with it). */
 void mcpgw_s2c_forward(struct mcpgw_call *c, const char *upstream,
                        const struct mcpgw_jsonrpc_msg *m, mcpgw_s2c_answer_fn answer, void *arg);
+
+/* A client's response that matched no call's own pending request: 1 when it answered one of
+ * the forwarded requests sent beside it (above), now answered upstream; else 0. */
+int mcpgw_s2c_answer(struct mcpgw_session *s, const struct mcpgw_jsonrpc_msg *m);
 
 #endif

@@ -42,6 +42,9 @@ struct mcpgw_store_ops {
                      const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
                      void *arg);
     void (*task_get)(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done, void *arg);
+    /* NULL: the store cannot reach other nodes (memory) */
+    void (*node_send)(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                      mcpgw_store_sent_fn done, void *arg);
 };
 
 struct mcpgw_store {
@@ -52,6 +55,8 @@ struct mcpgw_store {
     void *impl;
     const char *claimant; /* mcpgw_store_set_claimant: read by claims as they are sent */
     void *tasks;          /* task records of a store without task_put (store_task.c) */
+    mcpgw_store_node_msg_fn node_msg; /* mcpgw_store_set_node_handler */
+    void *node_msg_arg;
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
@@ -71,7 +76,10 @@ void mcpgw_store_report_resource(struct mcpgw_store *st, const struct mcpgw_stor
 void mcpgw_store_report_hold(struct mcpgw_store *st, struct mcpgw_session *s);
 void mcpgw_store_report_verified(struct mcpgw_store *st, struct mcpgw_session *s,
                                  enum mcpgw_store_verdict v, const char *owner, uint64_t epoch);
+void mcpgw_store_report_feed_hold(struct mcpgw_store *st);
+void mcpgw_store_report_feed_ready(struct mcpgw_store *st);
 void mcpgw_store_report_up(struct mcpgw_store *st, int up);
+void mcpgw_store_report_node_msg(struct mcpgw_store *st, const char *msg, size_t len);
 void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, size_t count);
 
 #endif

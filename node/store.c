@@ -312,7 +312,28 @@ void mcpgw_store_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, c
     st->ops->upstream_put(st, s, name, value, done, arg);
 }
 
+void mcpgw_store_node_send(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                           mcpgw_store_sent_fn done, void *arg)
+{
+    if (st->ops->node_send)
+        st->ops->node_send(st, node_id, msg, len, done, arg);
+    else if (done)
+        done(arg, MCPGW_STORE_UNAVAILABLE, 0);
+}
+
+void mcpgw_store_set_node_handler(struct mcpgw_store *st, mcpgw_store_node_msg_fn fn, void *arg)
+{
+    st->node_msg = fn;
+    st->node_msg_arg = arg;
+}
+
 /* ---- reports ---- */
+
+void mcpgw_store_report_node_msg(struct mcpgw_store *st, const char *msg, size_t len)
+{
+    if (st->node_msg)
+        st->node_msg(st->node_msg_arg, msg, len);
+}
 
 void mcpgw_store_report_moved(struct mcpgw_store *st, struct mcpgw_session *s, uint64_t epoch)
 {
@@ -343,6 +364,18 @@ void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, 
 {
     if (st->ev && st->ev->notes && count)
         st->ev->notes(st->ev_arg, names, count);
+}
+
+void mcpgw_store_report_feed_hold(struct mcpgw_store *st)
+{
+    if (st->ev && st->ev->feed_hold)
+        st->ev->feed_hold(st->ev_arg);
+}
+
+void mcpgw_store_report_feed_ready(struct mcpgw_store *st)
+{
+    if (st->ev && st->ev->feed_ready)
+        st->ev->feed_ready(st->ev_arg);
 }
 
 void mcpgw_store_report_up(struct mcpgw_store *st, int up)

@@ -33,6 +33,11 @@ struct mcpgw_store_event {
     uint64_t version;
 };
 
+/* A resource event whose uri is this byte and a list's kind ("\x01resources") is a change of
+ * that list, with its own id in the event order (version 0). No URI holds a control byte. */
+#define MCPGW_STORE_LIST_PREFIX    "\x01"
+#define MCPGW_STORE_LIST_RESOURCES MCPGW_STORE_LIST_PREFIX "resources"
+
 /* What the check of a local session's record after a reconnect found. */
 enum mcpgw_store_verdict {
     MCPGW_STORE_VERIFY_OWNED,  /* still this node's: events published meanwhile may be missing */
@@ -60,6 +65,12 @@ struct mcpgw_store_events {
      * when unknown). Every hold is followed by a verified, or by another hold first. */
     void (*verified)(void *arg, struct mcpgw_session *s, enum mcpgw_store_verdict v,
                      const char *owner, uint64_t epoch);
+    /* The live event feed was interrupted and is back: events published meanwhile may be
+     * missing. Reported before any event that follows the gap; followed by feed_ready once
+     * the gap can be read (mcpgw_store_replay_uris), or by another feed_hold first. feed_ready
+     * also comes without a hold (after a reconnect of the command connection alone). */
+    void (*feed_hold)(void *arg);
+    void (*feed_ready)(void *arg);
     /* Reachability changed (mcpgw_store_up). */
     void (*up)(void *arg, int up);
     /* Names on the notes board, cluster-wide (borrowed until return): all of them, in creation
@@ -184,5 +195,17 @@ void mcpgw_store_task_put(struct mcpgw_store *st, const char *id, const struct m
                           void *arg);
 void mcpgw_store_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done,
                           void *arg);
+/* Node-to-node messages (node/bridge26.c hands MRTR answers to the node running an upstream
+ * call). How many nodes received a message: 0 means no node of that id is listening now (dead,
+ * or unknown); err when the store could not send it (the memory store never can). */
+typedef void (*mcpgw_store_sent_fn)(void *arg, int err, long receivers);
+/* A message (bytes, copied) for this node, borrowed until return. */
+typedef void (*mcpgw_store_node_msg_fn)(void *arg, const char *msg, size_t len);
+/* Send msg to node `node_id` on its own channel; done (may be NULL) fires once. Delivery is at
+ * most once and only to a node listening at that moment: the receiver answers if it must. */
+void mcpgw_store_node_send(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                           mcpgw_store_sent_fn done, void *arg);
+/* Where this node's node-to-node messages go (one handler; fn NULL: dropped). */
+void mcpgw_store_set_node_handler(struct mcpgw_store *st, mcpgw_store_node_msg_fn fn, void *arg);
 
 #endif

@@ -53,8 +53,14 @@ enum script {
 #define EV_TAG "upd "
 /* ... and "lst <name>": a note was created (it joined NOTES_KEY). */
 #define LST_TAG "lst "
+/* A node-to-node message (mcpgw_store_node_send) on a node's own channel. */
+#define MSG_TAG "msg "
 /* The notes board's names, cluster-wide: a sorted set of name -> event counter at creation. */
 #define NOTES_KEY "mcpgw:notes"
+/* ... and "lch <id> <kind>": a list changed (the resource list: a note was created), with its
+ * own event id; kept in LC_KEY for replays. */
+#define LCH_TAG "lch "
+#define LC_KEY  "mcpgw:lc"
 
 static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
@@ -83,7 +89,8 @@ static const char *const scripts[S_COUNT] = {
     FENCE "redis.call('HDEL', KEYS[2], ARGV[2]) return 1",
     /* DELETE: KEYS s, subs; ARGV epoch */
     FENCE "redis.call('DEL', KEYS[1], KEYS[2]) return 1",
-    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter, the notes list; ARGV text,
+    /* NOTE_WRITE: KEYS note, the URI's event stream, event counter, the notes list, the
+     * list-changes stream; ARGV text,
      * the URI, the name. The write, the event and its broadcast are one atomic step, O(1)
      * whatever the number of subscribers: every node tells its own subscribers, and a resume
      * replays it from the URI's stream. The event is its facts (the version); each node builds
@@ -99,10 +106,24 @@ static const char *const scripts[S_COUNT] = {
     "local v = redis.call('HINCRBY', KEYS[1], 'version', 1) "
     "redis.call('HSET', KEYS[1], 'text', ARGV[1]) "
     "local id = g .. '-0' "
+    "local lc = nil "
     "if redis.call('ZADD', KEYS[4], 'NX', g, ARGV[3]) == 1 then "
-    "  redis.call('PUBLISH', '" EV_CHANNEL "', '" LST_TAG "' .. ARGV[3]) end "
+    "  redis.call('PUBLISH', '" EV_CHANNEL "', '" LST_TAG "' .. ARGV[3]) "
+    "  lc = redis.call('INCR', KEYS[3]) "
+    "end "
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", id, 'v', v) "
     "redis.call('PUBLISH', '" EV_CHANNEL "', '" EV_TAG "' .. id .. ' ' .. v .. ' ' .. ARGV[2]) "
+    /* The resource list changed: an event of its own, next in the counter's order, kept in the
+     * list-changes stream so that a listen stream's replay brings it back (docs/listen.md). */
+    "if lc then "
+    "  local ll = redis.call('XREVRANGE', KEYS[5], '+', '-', 'COUNT', 1)[1] "
+    "  if ll then "
+    "    local l = tonumber(string.match(ll[1], '^%d+')) "
+    "    if l >= lc then lc = l + 1 redis.call('SET', KEYS[3], lc) end "
+    "  end "
+    "  redis.call('XADD', KEYS[5], 'MAXLEN', '~', " EV_MAXLEN ", lc .. '-0', 'l', 'resources') "
+    "  redis.call('PUBLISH', '" EV_CHANNEL "', '" LCH_TAG "' .. lc .. '-0 resources') "
+    "end "
     "return v",
     /* REPLAY: KEYS subs; ARGV after (an event counter value), count. The event counter now,
      * then the events of every subscribed URI after max(after, the subscription's mark), merged
@@ -126,13 +147,24 @@ static const char *const scripts[S_COUNT] = {
     "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
     "return r",
     /* REPLAY_URIS: ARGV after (an event counter value), count, the URIs joined by newlines
-     * (a URI holds none). As REPLAY for a listen stream, which has no record: the same reply. */
+     * (a URI holds none). As REPLAY for a listen stream, which has no record: the same reply.
+     * A line "\1<kind>" (MCPGW_STORE_LIST_PREFIX: no URI holds a control byte) asks for that
+     * list's changes, replied as events of that name, version 0. */
     "local out = {} "
     "for uri in string.gmatch(ARGV[3], '[^\\n]+') do "
+    "  if string.byte(uri, 1) == 1 then "
+    "    local kind = string.sub(uri, 2) "
+    "    for _, e in ipairs(redis.call('XRANGE', '" LC_KEY "', '(' .. ARGV[1] .. '-0', '+', "
+    "        'COUNT', ARGV[2])) do "
+    "      if e[2][1] == 'l' and e[2][2] == kind then "
+    "        out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], uri, '0'} end "
+    "    end "
+    "  else "
     "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. uri, '(' .. ARGV[1] .. '-0', '+', "
     "      'COUNT', ARGV[2])) do "
     "    if e[2][1] == 'v' then "
     "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], uri, e[2][2]} end "
+    "  end "
     "  end "
     "end "
     "table.sort(out, function(a, b) return a[1] < b[1] end) "
@@ -210,6 +242,7 @@ struct op {
         mcpgw_store_result_fn result;
         mcpgw_store_replayed_fn replayed;
         mcpgw_store_task_fn task;
+        mcpgw_store_sent_fn sent;
     } cb;
     void *arg;
     mcpgw_store_event_fn visit;
@@ -321,6 +354,7 @@ static void verify_sessions(struct rstore *r)
 {
     load_notes(r);
     mcpgw_registry_foreach(r->st->cfg.reg, verify_one, r);
+    mcpgw_store_report_feed_ready(r->st);
 }
 
 static void on_cmd_reply(redisAsyncContext *ac, void *rep, void *priv)
@@ -622,15 +656,15 @@ static void r_note_write(struct mcpgw_store *st, const char *name, const char *t
     struct rstore *r = R(st);
     struct op *o = op_new(r, note_write_reply, arg);
     char k[128], kev[160], uri[128];
-    const char *args[7];
+    const char *args[8];
     o->cb.note = done;
     o->note = xstrdup(name);
     snprintf(k, sizeof(k), "mcpgw:note:%s", name);
     snprintf(uri, sizeof(uri), "mcpgw://notes/%s", name);
     snprintf(kev, sizeof(kev), "mcpgw:u:%s", uri);
-    args[0] = k, args[1] = kev, args[2] = EVSEQ_KEY, args[3] = NOTES_KEY;
-    args[4] = text, args[5] = uri, args[6] = name;
-    eval(r, o, S_NOTE_WRITE, 4, 7, args, NULL);
+    args[0] = k, args[1] = kev, args[2] = EVSEQ_KEY, args[3] = NOTES_KEY, args[4] = LC_KEY;
+    args[5] = text, args[6] = uri, args[7] = name;
+    eval(r, o, S_NOTE_WRITE, 5, 8, args, NULL);
 }
 
 static void note_read_reply(struct op *o, redisReply *reply, int err)
@@ -761,6 +795,31 @@ static void r_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_
     send_argv(r, o, 6, argv, NULL);
 }
 
+static void sent_reply(struct op *o, redisReply *reply, int err)
+{
+    if (o->cb.sent)
+        o->cb.sent(o->arg, err,
+                   !err && reply->type == REDIS_REPLY_INTEGER ? (long)reply->integer : 0);
+}
+
+static void r_node_send(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
+                        mcpgw_store_sent_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, sent_reply, arg);
+    char channel[64];
+    char *payload = xmalloc(len + 4);
+    const char *argv[3] = {"PUBLISH", channel, payload};
+    size_t lens[3] = {7, 0, len + 4};
+    o->cb.sent = done;
+    snprintf(channel, sizeof(channel), "mcpgw:node:%s", node_id);
+    lens[1] = strlen(channel);
+    memcpy(payload, MSG_TAG, 4);
+    memcpy(payload + 4, msg, len);
+    send_argv(r, o, 3, argv, lens);
+    free(payload);
+}
+
 /* ---- pub/sub: events and ownership changes addressed to this node ---- */
 
 /* "<id> <version> <uri>": a resource update, broadcast to every node; each tells its own
@@ -771,6 +830,16 @@ static void on_uri_event(struct rstore *r, const char *p, size_t len)
     struct mcpgw_store_event ev;
     char uri[MCPGW_URI_MAX + 1];
     if (mcpgw_rdecode_uri_event(p, len, &ev, uri) == 0)
+        mcpgw_store_report_resource(r->st, &ev);
+}
+
+/* "<id> <kind>": a list changed (the kind's event, as a resource event named
+ * MCPGW_STORE_LIST_PREFIX <kind>, version 0). */
+static void on_list_event(struct rstore *r, const char *p, size_t len)
+{
+    struct mcpgw_store_event ev;
+    char name[MCPGW_RDECODE_LIST_NAME_MAX];
+    if (mcpgw_rdecode_list_event(p, len, &ev, name) == 0)
         mcpgw_store_report_resource(r->st, &ev);
 }
 
@@ -828,6 +897,7 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
         if (reply->element[2]->type != REDIS_REPLY_INTEGER || reply->element[2]->integer < 2)
             return;
         mcpgw_registry_foreach(r->st->cfg.reg, hold_one, r);
+        mcpgw_store_report_feed_hold(r->st);
         r->sub_up = 1;
         set_up_gauge(r);
         if (r->cmd_up && r->scripts_ok)
@@ -846,11 +916,15 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
     }
     if (payload->len > 4 && memcmp(payload->str, EV_TAG, 4) == 0)
         on_uri_event(r, payload->str + 4, payload->len - 4);
+    else if (payload->len > 4 && memcmp(payload->str, LCH_TAG, 4) == 0)
+        on_list_event(r, payload->str + 4, payload->len - 4);
     else if (payload->len > 4 && memcmp(payload->str, LST_TAG, 4) == 0) {
         const char *name = payload->str + 4;
         mcpgw_store_report_notes(r->st, &name, 1);
     } else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
         on_moved_message(r, payload->str + 6, payload->len - 6);
+    else if (payload->len > 4 && memcmp(payload->str, MSG_TAG, 4) == 0)
+        mcpgw_store_report_node_msg(r->st, payload->str + 4, payload->len - 4);
 }
 
 /* ---- connection management ---- */
@@ -1096,4 +1170,5 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .upstream_put = r_upstream_put,
     .task_put = r_task_put,
     .task_get = r_task_get,
+    .node_send = r_node_send,
 };

@@ -496,7 +496,7 @@ static void run(struct mcpgw_node *n, json_object *rec)
     json_object_put(id);
     lt->call = c;
     c->ext = lt;
-    c->sink = on_sink;
+    c->relay = on_sink;
     c->on_free = on_call_free;
     c->tool = tool;
     mcpgw_call_set_deadline(c, n->cfg.tool_timeout_ms);

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 const char *mcpgw_upcfg_kind_str(enum mcpgw_upcfg_kind k)
 {
@@ -19,6 +20,12 @@ const char *mcpgw_upcfg_session_str(enum mcpgw_upcfg_session v)
 {
     static const char *const s[] = {"default", "shared", "per-client"};
     return v < MCPGW_UPCFG_SESSION_COUNT ? s[v] : "?";
+}
+
+const char *mcpgw_upcfg_protocol_str(enum mcpgw_upcfg_protocol p)
+{
+    static const char *const s[] = {"session", "2026-07-28", "auto"};
+    return p < MCPGW_UPCFG_PROTOCOL_COUNT ? s[p] : "?";
 }
 
 static void strv_free(char **v)
@@ -79,6 +86,7 @@ void mcpgw_upcfg_free(struct mcpgw_upcfg *u)
     strv_free(u->headers);
     strv_free(u->tools);
     strv_free(u->exclude);
+    mcpgw_upcred_cfg_free(u->oauth);
     free(u->line);
     free(u);
 }
@@ -105,6 +113,7 @@ struct mcpgw_upcfg *mcpgw_upcfg_dup(const struct mcpgw_upcfg *u)
     d->headers = strv_dup(u->headers);
     d->tools = strv_dup(u->tools);
     d->exclude = strv_dup(u->exclude);
+    d->oauth = mcpgw_upcred_cfg_dup(u->oauth);
     d->line = xstrdup(u->line);
     return d;
 }
@@ -168,8 +177,9 @@ static int header_ok(const char *h)
 static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char *err,
                    size_t errlen)
 {
-    static const char *const keys[] = {"prefix",  "header",       "tools",     "exclude", "timeout",
-                                       "session", "max-inflight", "max-procs", "h2c"};
+    static const char *const keys[] = {"prefix",  "header",  "tools",        "exclude",
+                                       "timeout", "session", "max-inflight", "max-procs",
+                                       "h2c",     "protocol"};
     const char *eq = strchr(word, '=');
     const char *v;
     size_t klen, k;
@@ -177,7 +187,7 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
     if (!eq) {
         snprintf(err, errlen,
                  "upstream %s: '%.60s' is not key=value (keys: prefix, header, tools, exclude, "
-                 "timeout, session, max-inflight, max-procs, h2c)",
+                 "timeout, session, max-inflight, max-procs, h2c, protocol)",
                  u->name, word);
         return -1;
     }
@@ -192,7 +202,9 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
         if (klen < sizeof(key)) {
             memcpy(key, word, klen);
             key[klen] = '\0';
-            r = mcpgw_breaker_cfg_key(&u->breaker, key, v, why, sizeof(why));
+            r = mcpgw_upcred_cfg_key(&u->oauth, key, v, why, sizeof(why));
+            if (r == 0)
+                r = mcpgw_breaker_cfg_key(&u->breaker, key, v, why, sizeof(why));
         }
         if (r == 1)
             return 0;
@@ -202,8 +214,9 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
         }
         snprintf(err, errlen,
                  "upstream %s: unknown key '%.*s' (keys: prefix, header, tools, exclude, timeout, "
-                 "session, max-inflight, max-procs, h2c, breaker-window, breaker-min, "
-                 "breaker-errors, breaker-open, breaker-probes)",
+                 "session, max-inflight, max-procs, h2c, protocol, breaker-window, breaker-min, "
+                 "breaker-errors, breaker-open, breaker-probes, oauth-token-url, oauth-client-id, "
+                 "oauth-client-secret, oauth-scope, oauth-resource, oauth-client-auth)",
                  u->name, (int)(klen > 60 ? 60 : klen), word);
         return -1;
     }
@@ -289,14 +302,47 @@ static int set_key(struct mcpgw_upcfg *u, const char *word, unsigned *seen, char
             u->max_procs = (uint32_t)x;
         return 0;
     }
-    default:
+    case 8:
         if (strcmp(v, "0") != 0 && strcmp(v, "1") != 0) {
             snprintf(err, errlen, "upstream %s: h2c wants 0 or 1", u->name);
             return -1;
         }
         u->h2c = v[0] == '1';
         return 0;
+    default:
+        for (int e = 0; e < MCPGW_UPCFG_PROTOCOL_COUNT; e++)
+            if (strcmp(v, mcpgw_upcfg_protocol_str((enum mcpgw_upcfg_protocol)e)) == 0) {
+                u->protocol = (enum mcpgw_upcfg_protocol)e;
+                return 0;
+            }
+        snprintf(err, errlen, "upstream %s: protocol '%.60s' is not session, 2026-07-28 or auto",
+                 u->name, v);
+        return -1;
     }
+}
+
+/* oauth-* keys: complete, on an http upstream, and not next to a static Authorization header
+ * (the token would be sent with another credential). */
+static int oauth_check(const struct mcpgw_upcfg *u, char *err, size_t errlen)
+{
+    char why[300];
+    if (u->kind != MCPGW_UPCFG_HTTP) {
+        snprintf(err, errlen, "upstream %s: oauth-* keys apply to http upstreams only", u->name);
+        return -1;
+    }
+    if (mcpgw_upcred_cfg_check(u->oauth, why, sizeof(why)) < 0) {
+        snprintf(err, errlen, "upstream %s: %s", u->name, why);
+        return -1;
+    }
+    for (size_t i = 0; u->headers && u->headers[i]; i++)
+        if (strncasecmp(u->headers[i], "authorization:", 14) == 0) {
+            snprintf(err, errlen,
+                     "upstream %s: header=\"Authorization: ...\" and oauth-* keys exclude each "
+                     "other (the access token goes in Authorization)",
+                     u->name);
+            return -1;
+        }
+    return 0;
 }
 
 /* The line's words joined with NUL-free separators: what a reload compares. */
@@ -361,10 +407,19 @@ static struct mcpgw_upcfg *parse_line(int nwords, char **words, char *err, size_
             goto bad;
     if (!u->prefix)
         u->prefix = xstrdup(u->name);
+    if (u->protocol != MCPGW_UPCFG_PROTOCOL_SESSION && u->kind != MCPGW_UPCFG_HTTP) {
+        snprintf(err, errlen,
+                 "upstream %s: protocol= applies to http upstreams only (stdio children speak "
+                 "the session era)",
+                 u->name);
+        goto bad;
+    }
     if (u->h2c && (u->kind != MCPGW_UPCFG_HTTP || strncmp(u->url, "http://", 7) != 0)) {
         snprintf(err, errlen, "upstream %s: h2c=1 applies to http:// URLs only", u->name);
         goto bad;
     }
+    if (u->oauth && oauth_check(u, err, errlen) < 0)
+        goto bad;
     u->line = join_words(nwords, words);
     return u;
 bad:

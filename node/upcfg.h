@@ -5,6 +5,7 @@
 #define MCPGW_NODE_UPCFG_H
 
 #include "node/breaker.h"
+#include "node/upcred.h"
 
 #include <stddef.h>
 #include <stdint.h>
@@ -13,12 +14,23 @@ enum mcpgw_upcfg_kind { MCPGW_UPCFG_HTTP, MCPGW_UPCFG_STDIO, MCPGW_UPCFG_KIND_CO
 const char *mcpgw_upcfg_kind_str(enum mcpgw_upcfg_kind k);
 
 enum mcpgw_upcfg_session {
-    MCPGW_UPCFG_SESSION_DEFAULT, /* not given: the runtime picks (today: shared) */
+    MCPGW_UPCFG_SESSION_DEFAULT, /* not given: mcpgw_upstream_per_client decides at run time */
     MCPGW_UPCFG_SESSION_SHARED,  /* one upstream session (or child) per node */
     MCPGW_UPCFG_SESSION_PER_CLIENT,
     MCPGW_UPCFG_SESSION_COUNT
 };
 const char *mcpgw_upcfg_session_str(enum mcpgw_upcfg_session s);
+
+/* Which revision of MCP to speak to an http upstream (docs/federation.md, "Bridging"). */
+enum mcpgw_upcfg_protocol {
+    MCPGW_UPCFG_PROTOCOL_SESSION, /* initialize and a session (2025-03-26 to 2025-11-25) */
+    MCPGW_UPCFG_PROTOCOL_2026,    /* 2026-07-28: server/discover, _meta on every request */
+    MCPGW_UPCFG_PROTOCOL_AUTO,    /* server/discover first; initialize when it is refused */
+    MCPGW_UPCFG_PROTOCOL_COUNT
+};
+/* The key's value as written: "session", "2026-07-28", "auto". The order is node/upmcp.h's
+ * enum mcpgw_upmcp_era, which the runtime casts to. */
+const char *mcpgw_upcfg_protocol_str(enum mcpgw_upcfg_protocol p);
 
 /* Between an upstream's prefix and a name it exposes: prefix "gh" shows tool "search" as
  * "gh__search" (docs/federation.md, "Naming"). */
@@ -38,12 +50,16 @@ struct mcpgw_upcfg {
     char **exclude;      /* exclude globs on tool names, applied after tools= */
     uint64_t timeout_ms; /* per request; 0: the node's default */
     enum mcpgw_upcfg_session session;
+    /* http: protocol= (default session) */
+    enum mcpgw_upcfg_protocol protocol;
     uint32_t max_inflight; /* 0: unlimited (the bulkhead is fedfail's) */
     uint32_t max_procs;    /* stdio per-client: children per node; 0: default */
     int h2c;               /* http: HTTP/2 with prior knowledge on http:// */
     char *line;            /* the words of the line as given (secrets included), to compare on
                               reload; never printed */
     int lineno;            /* where it was declared, for runtime log lines (0: unknown) */
+    /* oauth-* keys: OAuth client credentials for this upstream (node/upcred.h); NULL: none */
+    struct mcpgw_upcred_cfg *oauth;
     /* breaker-* keys (name, kind and max_inflight are filled in when the breaker starts) */
     struct mcpgw_breaker_cfg breaker;
 };

@@ -6,8 +6,12 @@
 #include "common/log.h"
 #include "common/sse.h"
 #include "common/util.h"
+#include "node/up26.h"
+#include "node/upcred.h"
+#include "node/upmcp_int.h"
 
 #include <event2/event.h>
+#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,72 +25,9 @@ static const char *const versions[] = {"2025-11-25", "2025-06-18", "2025-03-26"}
 #define LISTEN_MIN_MS 200
 #define LISTEN_MAX_MS 30000
 
-enum call_kind { CALL_REQUEST, CALL_SEND, CALL_INIT, CALL_INITIALIZED, CALL_DELETE };
-enum body_mode { BODY_NONE, BODY_JSON, BODY_SSE, BODY_ERROR };
-
-/* Events parsed from a stream, dispatched only after the parser returns, so that a callback may
- * cancel the call (or free the session) without pulling the parser from under itself. */
-struct ev_item {
-    char *id, *data;
-    size_t len;
-};
-struct ev_queue {
-    struct ev_item *v;
-    size_t n, cap;
-};
-
-struct mcpgw_upmcp_call {
-    struct mcpgw_upmcp *u;
-    struct mcpgw_upmcp_call *prev, *next;
-    enum call_kind kind;
-    struct mcpgw_hc_req *req;
-    long long id;
-    char *method;
-    struct mcpgw_upmcp_call_cbs cbs;
-    void (*send_done)(void *arg, enum mcpgw_upmcp_err err, const char *why);
-    void *arg;
-    enum body_mode mode;
-    long status;
-    char *body;
-    size_t body_len, body_cap;
-    struct mcpgw_sse_parser *sse;
-    struct ev_queue q;
-    int finished;
-    int busy; /* inside a dispatch: a cancel only marks it */
-};
-
-struct mcpgw_upmcp {
-    struct mcpgw_hc *hc;
-    char *name, *url;
-    char **headers;
-    size_t nheaders;
-    long timeout_ms;
-    size_t max_msg;
-    int flags;
-    struct mcpgw_upmcp_cbs cbs;
-    void *arg;
-    char *sid, *version;
-    json_object *server_result;
-    int ready, initializing;
-    long long next_id;
-    struct mcpgw_upmcp_call *calls;
-    /* the GET stream */
-    int listen_wanted, listening, listen_got;
-    struct mcpgw_hc_req *get;
-    struct mcpgw_sse_parser *get_sse;
-    struct ev_queue get_q;
-    char *last_event_id;
-    long backoff_ms;
-    struct event *retry;
-    /* lifetime */
-    int busy, dying;
-    void (*close_done)(void *arg);
-    void *close_arg;
-};
-
 static const char *const err_names[MCPGW_UPMCP_E_COUNT] = {
-    "ok",      "transport", "timeout", "http",     "gone",
-    "too_big", "bad_json",  "bad_id",  "protocol", "closed"};
+    "ok",       "transport", "timeout",  "http",   "gone", "too_big",
+    "bad_json", "bad_id",    "protocol", "closed", "auth"};
 
 const char *mcpgw_upmcp_err_str(enum mcpgw_upmcp_err e)
 {
@@ -110,7 +51,7 @@ static void q_push(void *arg, const char *id, const char *event, const char *dat
     q->n++;
 }
 
-static void q_clear(struct ev_queue *q, size_t from)
+void mcpgw_upmcp_q_clear(struct ev_queue *q, size_t from)
 {
     for (size_t i = from; i < q->n; i++) {
         free(q->v[i].id);
@@ -119,7 +60,7 @@ static void q_clear(struct ev_queue *q, size_t from)
     q->n = 0;
 }
 
-static void enter(struct mcpgw_upmcp *u)
+void mcpgw_upmcp_enter(struct mcpgw_upmcp *u)
 {
     u->busy++;
 }
@@ -127,7 +68,7 @@ static void enter(struct mcpgw_upmcp *u)
 static void really_free(struct mcpgw_upmcp *u);
 
 /* Leaves a callback; returns 1 when u was freed meanwhile (the caller must not touch it). */
-static int leave(struct mcpgw_upmcp *u)
+int mcpgw_upmcp_leave(struct mcpgw_upmcp *u)
 {
     if (--u->busy == 0 && u->dying) {
         really_free(u);
@@ -147,9 +88,9 @@ static int version_known(const char *v)
 /* The headers of one exchange: ours, the session's, then the operator's extra ones; every
  * string is owned by the array (free with free_headers). */
 static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const char *accept,
-                            const char *last_event_id)
+                            const char *last_event_id, char *const *extra, const char *auth)
 {
-    char **h = xcalloc(u->nheaders + 8, sizeof(*h));
+    char **h = xcalloc(u->nheaders + 9, sizeof(*h));
     size_t n = 0;
     h[n++] = xstrdup(accept);
     if (kind != CALL_DELETE && strcmp(accept, "Accept: text/event-stream") != 0)
@@ -161,31 +102,55 @@ static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const ch
         n++;
     if (last_event_id && asprintf(&h[n], "Last-Event-ID: %s", last_event_id) > 0)
         n++;
+    for (size_t i = 0; extra && i < 3 && extra[i]; i++)
+        h[n++] = xstrdup(extra[i]);
     for (size_t i = 0; i < u->nheaders; i++)
         h[n++] = xstrdup(u->headers[i]);
+    if (auth)
+        h[n++] = xstrdup(auth);
     h[n] = NULL;
     return h;
 }
 
 static void free_headers(char **h)
 {
-    for (size_t i = 0; h[i]; i++)
+    for (size_t i = 0; h[i]; i++) {
+        if (strncmp(h[i], "Authorization:", 14) == 0)
+            OPENSSL_cleanse(h[i], strlen(h[i]));
         free(h[i]);
+    }
     free(h);
 }
 
 /* ---- calls ---- */
 
-static void call_free(struct mcpgw_upmcp_call *c)
+/* The request c keeps for a resend after a 401 (its body and extra headers), forgotten. */
+static void call_forget_request(struct mcpgw_upmcp_call *c)
+{
+    free(c->post_body);
+    c->post_body = NULL;
+    c->post_len = 0;
+    for (size_t i = 0; c->extra[i]; i++) {
+        free(c->extra[i]);
+        c->extra[i] = NULL;
+    }
+}
+
+void mcpgw_upmcp_call_free(struct mcpgw_upmcp_call *c)
 {
     if (c->req)
         mcpgw_hc_req_cancel(c->req);
+    mcpgw_upcred_wait_cancel(c->wait);
+    call_forget_request(c);
     if (c->sse)
         mcpgw_sse_parser_free(c->sse);
-    q_clear(&c->q, 0);
+    mcpgw_upmcp_q_clear(&c->q, 0);
     free(c->q.v);
     free(c->body);
     free(c->method);
+    json_object_put(c->params);
+    json_object_put(c->failed);
+    mcpgw_up26_round_free(c->round);
     free(c);
 }
 
@@ -206,8 +171,8 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
 
 /* Ends a call once: its callback fires with the outcome, then it is freed (after the dispatch
  * that is running, if any). */
-static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
-                   const struct mcpgw_jsonrpc_msg *m, const char *fmt, ...)
+void mcpgw_upmcp_finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
+                        const struct mcpgw_jsonrpc_msg *m, const char *fmt, ...)
 {
     char why[512] = "ok";
     struct mcpgw_upmcp *u = c->u;
@@ -218,6 +183,8 @@ static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         mcpgw_hc_req_cancel(c->req);
         c->req = NULL;
     }
+    mcpgw_upcred_wait_cancel(c->wait);
+    c->wait = NULL;
     call_unlink(c);
     if (fmt) {
         va_list ap;
@@ -227,7 +194,7 @@ static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         va_end(ap);
     }
     c->busy++;
-    enter(u);
+    mcpgw_upmcp_enter(u);
     if (c->kind == CALL_REQUEST) {
         if (c->cbs.on_reply)
             c->cbs.on_reply(c->arg, err, why, m);
@@ -237,9 +204,9 @@ static void finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     } else {
         internal_reply(c, err, why, m);
     }
-    leave(u);
+    mcpgw_upmcp_leave(u);
     if (!--c->busy)
-        call_free(c);
+        mcpgw_upmcp_call_free(c);
 }
 
 static void report_gone(struct mcpgw_upmcp *u)
@@ -252,6 +219,8 @@ static void report_gone(struct mcpgw_upmcp *u)
     u->sid = NULL;
     u->ready = 0;
     u->listen_wanted = 0;
+    mcpgw_upcred_wait_cancel(u->get_wait);
+    u->get_wait = NULL;
     if (u->get) {
         mcpgw_hc_req_cancel(u->get);
         u->get = NULL;
@@ -271,27 +240,31 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
     if (len == 0 && from_stream)
         return; /* a priming event: an id, no message */
     if (len > u->max_msg) {
-        finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
-               "a message of %zu bytes for %s is over the %zu-byte cap", len, c->method,
-               u->max_msg);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
+                           "a message of %zu bytes for %s is over the %zu-byte cap", len, c->method,
+                           u->max_msg);
         return;
     }
     if (mcpgw_jsonrpc_parse(data, len, &m, &bad, &why) != 0) {
         json_object_put(bad);
-        finish(c, MCPGW_UPMCP_E_BAD_JSON, NULL, "invalid JSON-RPC in the answer to %s: %s",
-               c->method, why);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_BAD_JSON, NULL,
+                           "invalid JSON-RPC in the answer to %s: %s", c->method, why);
         return;
     }
     if (m.kind == MCPGW_JSONRPC_RESULT || m.kind == MCPGW_JSONRPC_ERROR) {
         if (!json_object_is_type(m.id, json_type_int) || json_object_get_int64(m.id) != c->id)
-            finish(c, MCPGW_UPMCP_E_BAD_ID, NULL, "the answer to %s (id %lld) carries id %s",
-                   c->method, c->id, json_object_to_json_string(m.id));
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_BAD_ID, NULL,
+                               "the answer to %s (id %lld) carries id %s", c->method, c->id,
+                               json_object_to_json_string(m.id));
+        else if (u->era26 && c->kind == CALL_REQUEST && m.result &&
+                 mcpgw_up26_input_required(m.result))
+            mcpgw_upmcp26_round_start(c, &m);
         else
-            finish(c, MCPGW_UPMCP_OK, &m, NULL);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, &m, NULL);
     } else if (!from_stream) {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
-               "a JSON body answering %s holds a %s, not the answer", c->method,
-               mcpgw_jsonrpc_kind_str(m.kind));
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "a JSON body answering %s holds a %s, not the answer", c->method,
+                           mcpgw_jsonrpc_kind_str(m.kind));
     } else if (c->cbs.on_message && c->kind == CALL_REQUEST) {
         c->busy++;
         c->cbs.on_message(c->arg, event_id, &m);
@@ -300,18 +273,29 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
     mcpgw_jsonrpc_msg_deinit(&m);
 }
 
+static void on_call_cred(void *arg, const char *why);
+
 static void on_call_head(void *arg, struct mcpgw_hc_req *r)
 {
     struct mcpgw_upmcp_call *c = arg;
     struct mcpgw_upmcp *u = c->u;
     const char *ct = mcpgw_hc_req_header(r, "Content-Type");
     c->status = mcpgw_hc_req_status(r);
+    if (c->status == 401 && u->cred && !c->auth_retried) {
+        /* Refused before the upstream looked at the message: a new token, and once more. */
+        mcpgw_hc_req_cancel(r);
+        c->req = NULL;
+        c->status = 0;
+        c->auth_retried = 1;
+        c->wait = mcpgw_upcred_refresh(u->cred, c->gen, on_call_cred, c);
+        return;
+    }
     if (c->status == 404 && u->sid && c->kind != CALL_INIT && c->kind != CALL_DELETE) {
-        enter(u);
+        mcpgw_upmcp_enter(u);
         report_gone(u);
-        if (!leave(u))
-            finish(c, MCPGW_UPMCP_E_GONE, NULL,
-                   "the upstream no longer knows the session (HTTP 404)");
+        if (!mcpgw_upmcp_leave(u))
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_GONE, NULL,
+                               "the upstream no longer knows the session (HTTP 404)");
         return;
     }
     if (c->status >= 300) {
@@ -328,16 +312,16 @@ static void on_call_head(void *arg, struct mcpgw_hc_req *r)
         return;
     }
     if (c->status == 202) {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s was answered 202 Accepted, with no answer",
-               c->method);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "%s was answered 202 Accepted, with no answer", c->method);
     } else if (ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         c->mode = BODY_SSE;
         c->sse = mcpgw_sse_parser_new(u->max_msg, q_push, &c->q);
     } else if (ct && strncasecmp(ct, "application/json", 16) == 0) {
         c->mode = BODY_JSON;
     } else {
-        finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s was answered with Content-Type '%s'", c->method,
-               ct ? ct : "(none)");
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "%s was answered with Content-Type '%s'", c->method, ct ? ct : "(none)");
     }
 }
 
@@ -358,13 +342,13 @@ static void drain_queue(struct mcpgw_upmcp_call *c)
     struct mcpgw_upmcp *u = c->u;
     size_t i;
     c->busy++;
-    enter(u);
-    for (i = 0; i < c->q.n && !c->finished && !u->dying; i++)
+    mcpgw_upmcp_enter(u);
+    for (i = 0; i < c->q.n && !c->finished && !u->dying && c->step == STEP_NONE; i++)
         dispatch(c, c->q.v[i].id, c->q.v[i].data, c->q.v[i].len, 1);
-    q_clear(&c->q, 0);
-    leave(u); /* may free u: a busy call is only unlinked then, and ends here */
+    mcpgw_upmcp_q_clear(&c->q, 0);
+    mcpgw_upmcp_leave(u); /* may free u: a busy call is only unlinked then, and ends here */
     if (!--c->busy && c->finished)
-        call_free(c);
+        mcpgw_upmcp_call_free(c);
 }
 
 static void on_call_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
@@ -382,17 +366,17 @@ static void on_call_body(void *arg, struct mcpgw_hc_req *r, const char *buf, siz
         break;
     case BODY_JSON:
         if (c->body_len + len > u->max_msg) {
-            finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL, "the answer to %s is over the %zu-byte cap",
-                   c->method, u->max_msg);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
+                               "the answer to %s is over the %zu-byte cap", c->method, u->max_msg);
             return;
         }
         append_body(c, buf, len);
         break;
     case BODY_SSE:
         if (mcpgw_sse_parser_feed(c->sse, buf, len) < 0) {
-            finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
-                   "a line on the answer stream of %s is over the %zu-byte cap", c->method,
-                   u->max_msg);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TOO_BIG, NULL,
+                               "a line on the answer stream of %s is over the %zu-byte cap",
+                               c->method, u->max_msg);
             return;
         }
         drain_queue(c);
@@ -416,60 +400,105 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
                      c->id);
             mcpgw_upmcp_send(u, msg, strlen(msg), NULL, NULL);
         }
-        finish(c, MCPGW_UPMCP_E_TIMEOUT, NULL, "no answer to %s within %ld ms", c->method,
-               u->timeout_ms);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TIMEOUT, NULL, "no answer to %s within %ld ms",
+                           c->method, u->timeout_ms);
     } else if (err != MCPGW_HC_OK && c->mode != BODY_SSE) {
-        finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s failed: %s", c->method, why);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s failed: %s", c->method, why);
     } else if (c->mode == BODY_ERROR) {
         json_object *o = c->body ? json_tokener_parse(c->body) : NULL;
         const char *msg = mcpgw_json_str(mcpgw_json_obj(o, "error"), "message");
-        finish(c, MCPGW_UPMCP_E_HTTP, NULL, "%s was answered HTTP %ld%s%s", c->method, c->status,
-               msg ? ": " : "", msg ? msg : "");
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_HTTP, NULL, "%s was answered HTTP %ld%s%s", c->method,
+                           c->status, msg ? ": " : "", msg ? msg : "");
         json_object_put(o);
     } else if (c->mode == BODY_JSON) {
         c->busy++;
         dispatch(c, NULL, c->body ? c->body : "", c->body_len, 0);
         c->busy--;
+        if (!c->finished && c->step != STEP_NONE)
+            return; /* input_required: the call goes on */
         if (!c->finished)
-            finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "no answer to %s", c->method);
+            mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "no answer to %s", c->method);
         else if (!c->busy)
-            call_free(c);
+            mcpgw_upmcp_call_free(c);
     } else if (c->mode == BODY_SSE) {
-        finish(c, err == MCPGW_HC_OK ? MCPGW_UPMCP_E_PROTOCOL : MCPGW_UPMCP_E_TRANSPORT, NULL,
-               "the stream answering %s ended before the answer%s%s", c->method,
-               err == MCPGW_HC_OK ? "" : ": ", err == MCPGW_HC_OK ? "" : why);
+        mcpgw_upmcp_finish(c, err == MCPGW_HC_OK ? MCPGW_UPMCP_E_PROTOCOL : MCPGW_UPMCP_E_TRANSPORT,
+                           NULL, "the stream answering %s ended before the answer%s%s", c->method,
+                           err == MCPGW_HC_OK ? "" : ": ", err == MCPGW_HC_OK ? "" : why);
     } else {
-        finish(c, MCPGW_UPMCP_OK, NULL, NULL); /* a notification or response was accepted */
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, NULL,
+                           NULL); /* a notification or response was accepted */
     }
 }
 
 static const struct mcpgw_hc_cbs call_hc_cbs = {on_call_head, on_call_body, on_call_done};
 
-/* Posts body (taken) as a new call of this kind. */
-static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind kind,
-                                           const char *method, long long id, char *body, size_t len)
+static void on_call_cred(void *arg, const char *why);
+
+/* Sends c's request as it is kept in c (see mcpgw_upmcp_call_post). */
+static int call_send(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    const char *auth = NULL;
+    char **h, err[256];
+    struct mcpgw_hc_opts o = {0};
+    if (u->cred && !(auth = mcpgw_upcred_header(u->cred, &c->gen))) {
+        c->wait = mcpgw_upcred_refresh(u->cred, 0, on_call_cred, c);
+        return 0;
+    }
+    h = build_headers(u, c->kind, "Accept: application/json, text/event-stream", NULL, c->extra,
+                      auth);
+    o.method = c->kind == CALL_DELETE ? "DELETE" : "POST";
+    o.url = u->url;
+    o.headers = (const char *const *)h;
+    o.body = c->post_body;
+    o.body_len = c->post_len;
+    o.timeout_ms = c->kind == CALL_REQUEST || c->kind == CALL_INIT ? u->timeout_ms : 30000;
+    o.flags = u->flags;
+    c->req = mcpgw_hc_start(u->hc, &o, &call_hc_cbs, c, err, sizeof(err));
+    free_headers(h);
+    if (!c->req) {
+        log_warn("upstream %s: %s", u->name, err);
+        return -1;
+    }
+    if (!u->cred) /* never sent again: the client has its copy */
+        call_forget_request(c);
+    return 0;
+}
+
+int mcpgw_upmcp_call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, char **extra)
+{
+    call_forget_request(c);
+    c->post_body = body;
+    c->post_len = len;
+    for (size_t i = 0; extra && i < 3 && extra[i]; i++)
+        c->extra[i] = extra[i];
+    c->auth_retried = 0;
+    return call_send(c);
+}
+
+static void on_call_cred(void *arg, const char *why)
+{
+    struct mcpgw_upmcp_call *c = arg;
+    c->wait = NULL;
+    if (why)
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_AUTH, NULL, "%s (%s not sent)", why, c->method);
+    else if (call_send(c) < 0)
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s could not be sent", c->method);
+}
+
+/* Posts body (taken) as a new call of this kind, with the extra headers (taken, as
+ * mcpgw_upmcp_call_post). */
+struct mcpgw_upmcp_call *mcpgw_upmcp_call_start(struct mcpgw_upmcp *u, enum call_kind kind,
+                                                const char *method, long long id, char *body,
+                                                size_t len, char **extra)
 {
     struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
-    char **h = build_headers(u, kind, "Accept: application/json, text/event-stream", NULL);
-    struct mcpgw_hc_opts o = {.method = kind == CALL_DELETE ? "DELETE" : "POST",
-                              .url = u->url,
-                              .headers = (const char *const *)h,
-                              .body = body,
-                              .body_len = len,
-                              .timeout_ms =
-                                  kind == CALL_REQUEST || kind == CALL_INIT ? u->timeout_ms : 30000,
-                              .flags = u->flags};
-    char err[256];
     c->u = u;
     c->kind = kind;
     c->id = id;
     c->method = xstrdup(method);
-    c->req = mcpgw_hc_start(u->hc, &o, &call_hc_cbs, c, err, sizeof(err));
-    free_headers(h);
-    free(body);
-    if (!c->req) {
-        log_warn("upstream %s: %s", u->name, err);
-        call_free(c);
+    if (mcpgw_upmcp_call_post(c, body, len, extra) < 0) {
+        mcpgw_upmcp_call_free(c);
         return NULL;
     }
     c->next = u->calls;
@@ -481,7 +510,7 @@ static struct mcpgw_upmcp_call *call_start(struct mcpgw_upmcp *u, enum call_kind
 
 /* ---- initialize ---- */
 
-static void initialized_done(void *arg, enum mcpgw_upmcp_err err, const char *why)
+void mcpgw_upmcp_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
 {
     struct mcpgw_upmcp *u = arg;
     u->initializing = 0;
@@ -498,7 +527,11 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     size_t len;
     char *body;
     if (c->kind == CALL_INITIALIZED) {
-        initialized_done(u, err, why);
+        mcpgw_upmcp_ready(u, err, why);
+        return;
+    }
+    if (strcmp(c->method, "server/discover") == 0) {
+        mcpgw_upmcp26_discover_reply(u, err, why, m);
         return;
     }
     /* CALL_INIT */
@@ -506,11 +539,11 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         char buf[512];
         snprintf(buf, sizeof(buf), "upstream %s: initialize failed: %s", u->name,
                  json_object_to_json_string(m->error));
-        initialized_done(u, MCPGW_UPMCP_E_PROTOCOL, buf);
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_E_PROTOCOL, buf);
         return;
     }
     if (err != MCPGW_UPMCP_OK) {
-        initialized_done(u, err, why);
+        mcpgw_upmcp_ready(u, err, why);
         return;
     }
     v = mcpgw_json_str(m->result, "protocolVersion");
@@ -519,7 +552,7 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
         snprintf(buf, sizeof(buf),
                  "upstream %s: initialize answered revision '%s', which we do not speak", u->name,
                  v ? v : "(none)");
-        initialized_done(u, MCPGW_UPMCP_E_PROTOCOL, buf);
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_E_PROTOCOL, buf);
         return;
     }
     free(u->version);
@@ -527,23 +560,20 @@ static void internal_reply(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     json_object_put(u->server_result);
     u->server_result = json_object_get(m->result);
     body = mcpgw_jsonrpc_notification("notifications/initialized", NULL, &len);
-    if (!call_start(u, CALL_INITIALIZED, "notifications/initialized", 0, body, len))
-        initialized_done(u, MCPGW_UPMCP_E_TRANSPORT, "could not send notifications/initialized");
+    if (!mcpgw_upmcp_call_start(u, CALL_INITIALIZED, "notifications/initialized", 0, body, len,
+                                NULL))
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_E_TRANSPORT, "could not send notifications/initialized");
 }
 
-int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabilities)
+/* Sends initialize, with u->caps. Returns 0 or -1. */
+int mcpgw_upmcp_send_initialize(struct mcpgw_upmcp *u)
 {
     json_object *p, *info, *id;
     char *body;
     size_t len;
-    if (u->sid || u->ready || u->initializing) {
-        json_object_put(client_capabilities);
-        return -1;
-    }
     p = json_object_new_object();
     json_object_object_add(p, "protocolVersion", json_object_new_string(versions[0]));
-    json_object_object_add(p, "capabilities",
-                           client_capabilities ? client_capabilities : json_object_new_object());
+    json_object_object_add(p, "capabilities", json_object_get(u->caps));
     info = json_object_new_object();
     json_object_object_add(info, "name", json_object_new_string("mcpgw"));
     json_object_object_add(info, "version", json_object_new_string("1"));
@@ -554,11 +584,27 @@ int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabiliti
     body = mcpgw_jsonrpc_request(id, "initialize", p, &len);
     json_object_put(id);
     u->initializing = 1;
-    if (!call_start(u, CALL_INIT, "initialize", u->next_id, body, len)) {
+    if (!mcpgw_upmcp_call_start(u, CALL_INIT, "initialize", u->next_id, body, len, NULL)) {
         u->initializing = 0;
         return -1;
     }
     return 0;
+}
+
+int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabilities)
+{
+    if (u->sid || u->ready || u->initializing) {
+        json_object_put(client_capabilities);
+        return -1;
+    }
+    json_object_put(u->caps);
+    u->caps = client_capabilities ? client_capabilities : json_object_new_object();
+    u->era26 = 0;
+    free(u->version);
+    u->version = NULL;
+    if (u->want_era != MCPGW_UPMCP_ERA_SESSION)
+        return mcpgw_upmcp26_discover(u);
+    return mcpgw_upmcp_send_initialize(u);
 }
 
 int mcpgw_upmcp_adopt(struct mcpgw_upmcp *u, const char *session_id, const char *version)
@@ -583,17 +629,29 @@ struct mcpgw_upmcp_call *mcpgw_upmcp_request(struct mcpgw_upmcp *u, const char *
     json_object *id;
     char *body;
     size_t len;
+    char *extra[3] = {NULL, NULL, NULL};
     if (!u->ready || u->dying) {
         json_object_put(params);
         return NULL;
     }
+    if (u->era26) {
+        if (strcmp(method, "resources/subscribe") == 0 ||
+            strcmp(method, "resources/unsubscribe") == 0)
+            return mcpgw_upmcp26_local_call(u, method, params, cbs, arg);
+        params = mcpgw_up26_params(params, u->caps);
+        mcpgw_up26_headers(method, params, extra);
+        json_object_get(params); /* kept for the retries of input_required rounds */
+    }
     id = json_object_new_int64(++u->next_id);
     body = mcpgw_jsonrpc_request(id, method, params, &len);
     json_object_put(id);
-    c = call_start(u, CALL_REQUEST, method, u->next_id, body, len);
+    c = mcpgw_upmcp_call_start(u, CALL_REQUEST, method, u->next_id, body, len, extra);
     if (c) {
         c->cbs = *cbs;
         c->arg = arg;
+        c->params = u->era26 ? params : NULL;
+    } else if (u->era26) {
+        json_object_put(params);
     }
     return c;
 }
@@ -610,6 +668,8 @@ void mcpgw_upmcp_call_cancel(struct mcpgw_upmcp_call *c, int notify)
         return;
     c->finished = 1;
     call_unlink(c);
+    mcpgw_upcred_wait_cancel(c->wait);
+    c->wait = NULL;
     if (notify && u->ready) {
         char msg[160];
         snprintf(msg, sizeof(msg),
@@ -623,7 +683,7 @@ void mcpgw_upmcp_call_cancel(struct mcpgw_upmcp_call *c, int notify)
         c->req = NULL;
     }
     if (!c->busy)
-        call_free(c);
+        mcpgw_upmcp_call_free(c);
 }
 
 int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
@@ -632,7 +692,10 @@ int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
     struct mcpgw_upmcp_call *c;
     if (!u->ready || u->dying)
         return -1;
-    c = call_start(u, CALL_SEND, "a notification or response", 0, xstrndup(msg, len), len);
+    if (u->era26)
+        return mcpgw_upmcp26_send(u, msg, len, done, arg);
+    c = mcpgw_upmcp_call_start(u, CALL_SEND, "a notification or response", 0, xstrndup(msg, len),
+                               len, NULL);
     if (!c)
         return -1;
     c->send_done = done;
@@ -642,13 +705,13 @@ int mcpgw_upmcp_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
 
 /* ---- the GET stream ---- */
 
-static void listen_open(struct mcpgw_upmcp *u);
+static void on_get_cred(void *arg, const char *why);
 
 static void on_retry(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_upmcp *u = arg;
     if (u->listen_wanted && !u->get && u->ready)
-        listen_open(u);
+        mcpgw_upmcp_listen_open(u);
 }
 
 static void listen_again(struct mcpgw_upmcp *u)
@@ -656,6 +719,7 @@ static void listen_again(struct mcpgw_upmcp *u)
     struct timeval tv;
     if (!u->listen_wanted || u->dying)
         return;
+    u->listen_broken = u->era26;
     if (u->listen_got) { /* the last stream delivered: start the backoff afresh */
         u->backoff_ms = LISTEN_MIN_MS;
         u->listen_got = 0;
@@ -673,6 +737,7 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
     const char *ct = mcpgw_hc_req_header(r, "Content-Type");
     if (st == 200 && ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         u->listening = 1;
+        u->get_refused = 0;
         if (u->get_sse)
             mcpgw_sse_parser_free(u->get_sse);
         u->get_sse = mcpgw_sse_parser_new(u->max_msg, q_push, &u->get_q);
@@ -680,8 +745,12 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
     }
     mcpgw_hc_req_cancel(r);
     u->get = NULL;
-    enter(u);
-    if (st == 405) {
+    mcpgw_upmcp_enter(u);
+    if (st == 401 && u->cred && !u->get_refused) {
+        /* A new token at once; a second refusal in a row waits for the backoff. */
+        u->get_refused = 1;
+        u->get_wait = mcpgw_upcred_refresh(u->cred, u->get_gen, on_get_cred, u);
+    } else if (st == 405) {
         log_info("upstream %s offers no GET stream (405): not listening", u->name);
         u->listen_wanted = 0;
     } else if (st == 404 && u->sid) {
@@ -690,7 +759,7 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
         log_warn("upstream %s: the GET stream was answered HTTP %ld; retrying", u->name, st);
         listen_again(u);
     }
-    leave(u);
+    mcpgw_upmcp_leave(u);
 }
 
 static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
@@ -701,14 +770,14 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
     if (mcpgw_sse_parser_feed(u->get_sse, buf, len) < 0) {
         log_warn("upstream %s: a line on the GET stream is over the %zu-byte cap; reconnecting",
                  u->name, u->max_msg);
-        q_clear(&u->get_q, 0);
+        mcpgw_upmcp_q_clear(&u->get_q, 0);
         mcpgw_hc_req_cancel(r);
         u->get = NULL;
         u->listening = 0;
         listen_again(u);
         return;
     }
-    enter(u);
+    mcpgw_upmcp_enter(u);
     for (size_t i = 0; i < u->get_q.n && !u->dying; i++) {
         struct ev_item *e = &u->get_q.v[i];
         struct mcpgw_jsonrpc_msg m;
@@ -727,12 +796,17 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
                      e->len > u->max_msg ? "over the size cap" : why);
             continue;
         }
-        if (u->cbs.on_message)
+        if (u->era26 && m.kind == MCPGW_JSONRPC_NOTIFICATION &&
+            strcmp(m.method, "notifications/subscriptions/acknowledged") == 0)
+            mcpgw_upmcp26_acknowledged(u);
+        else if (u->era26 && m.kind != MCPGW_JSONRPC_NOTIFICATION)
+            log_debug("upstream %s: the listen stream's subscription ended", u->name);
+        else if (u->cbs.on_message)
             u->cbs.on_message(u->arg, e->id, &m);
         mcpgw_jsonrpc_msg_deinit(&m);
     }
-    q_clear(&u->get_q, 0);
-    leave(u);
+    mcpgw_upmcp_q_clear(&u->get_q, 0);
+    mcpgw_upmcp_leave(u);
 }
 
 static void on_get_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err, const char *why)
@@ -746,14 +820,50 @@ static void on_get_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err
 
 static const struct mcpgw_hc_cbs get_hc_cbs = {on_get_head, on_get_body, on_get_done};
 
-static void listen_open(struct mcpgw_upmcp *u)
+static void on_get_cred(void *arg, const char *why)
 {
-    char **h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id);
-    struct mcpgw_hc_opts o = {
-        .method = "GET", .url = u->url, .headers = (const char *const *)h, .flags = u->flags};
+    struct mcpgw_upmcp *u = arg;
+    u->get_wait = NULL;
+    if (why) {
+        log_warn("upstream %s: the GET stream waits for a token: %s", u->name, why);
+        listen_again(u);
+    } else if (u->listen_wanted && !u->get && u->ready) {
+        mcpgw_upmcp_listen_open(u);
+    }
+}
+
+void mcpgw_upmcp_listen_open(struct mcpgw_upmcp *u)
+{
+    const char *auth = NULL;
+    char **h, *extra[4] = {NULL, NULL, NULL, NULL}, *body = NULL;
+    struct mcpgw_hc_opts o = {.method = "GET", .url = u->url, .flags = u->flags};
     char err[256];
+    if (u->get_wait)
+        return;
+    if (u->cred && !(auth = mcpgw_upcred_header(u->cred, &u->get_gen))) {
+        u->get_wait = mcpgw_upcred_refresh(u->cred, 0, on_get_cred, u);
+        return;
+    }
+    if (u->era26) { /* subscriptions/listen: a POST whose answer is the stream */
+        json_object *p = mcpgw_up26_listen_params(u->watch, u->nwatch, u->caps);
+        json_object *id = json_object_new_int64(++u->next_id);
+        mcpgw_up26_headers("subscriptions/listen", p, extra);
+        body = mcpgw_jsonrpc_request(id, "subscriptions/listen", p, &o.body_len);
+        json_object_put(id);
+        o.method = "POST";
+        o.body = body;
+        h = build_headers(u, CALL_REQUEST, "Accept: application/json, text/event-stream", NULL,
+                          extra, auth);
+        for (size_t i = 0; extra[i]; i++)
+            free(extra[i]);
+    } else {
+        h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id, NULL,
+                          auth);
+    }
+    o.headers = (const char *const *)h;
     u->get = mcpgw_hc_start(u->hc, &o, &get_hc_cbs, u, err, sizeof(err));
     free_headers(h);
+    free(body);
     if (!u->get)
         log_warn("upstream %s: %s", u->name, err);
 }
@@ -769,7 +879,7 @@ int mcpgw_upmcp_listen(struct mcpgw_upmcp *u, const char *last_event_id)
     u->listen_wanted = 1;
     u->backoff_ms = LISTEN_MIN_MS;
     if (!u->get)
-        listen_open(u);
+        mcpgw_upmcp_listen_open(u);
     return 0;
 }
 
@@ -800,11 +910,45 @@ struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmc
     u->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
     u->max_msg = cfg->max_msg ? cfg->max_msg : MCPGW_UPMCP_MAX_MSG;
     u->flags = cfg->flags;
+    if (cfg->oauth)
+        u->cred = mcpgw_upcred_acquire(mcpgw_hc_base(hc), u->name, cfg->oauth);
     if (cbs)
         u->cbs = *cbs;
     u->arg = arg;
     u->retry = evtimer_new(mcpgw_hc_base(hc), on_retry, u);
+    u->kick = evtimer_new(mcpgw_hc_base(hc), mcpgw_upmcp26_on_kick, u);
+    u->want_era = cfg->era;
     return u;
+}
+
+void mcpgw_upmcp_set_cfg(struct mcpgw_upmcp *u, const struct mcpgw_upmcp_cfg *cfg)
+{
+    /* Requests build their headers when they start: those in flight keep the old ones. */
+    for (size_t i = 0; i < u->nheaders; i++)
+        free(u->headers[i]);
+    free(u->headers);
+    u->nheaders = 0;
+    for (const char *const *h = cfg->headers; h && *h; h++)
+        u->nheaders++;
+    u->headers = xcalloc(u->nheaders + 1, sizeof(*u->headers));
+    for (size_t i = 0; i < u->nheaders; i++)
+        u->headers[i] = xstrdup(cfg->headers[i]);
+    u->timeout_ms = cfg->timeout_ms > 0 ? cfg->timeout_ms : 60000;
+    u->max_msg = cfg->max_msg ? cfg->max_msg : MCPGW_UPMCP_MAX_MSG;
+    /* New OAuth settings (a rotated client secret): the next request asks the new token source.
+     * One waiting for a token of the old source finishes with it; that source is kept until the
+     * next change or the end of the session, so such a wait never outlives it. */
+    {
+        struct mcpgw_upcred *nc =
+            cfg->oauth ? mcpgw_upcred_acquire(mcpgw_hc_base(u->hc), u->name, cfg->oauth) : NULL;
+        if (nc == u->cred) {
+            mcpgw_upcred_release(nc); /* the same source: drop the extra reference */
+        } else {
+            mcpgw_upcred_release(u->old_cred);
+            u->old_cred = u->cred;
+            u->cred = nc;
+        }
+    }
 }
 
 const char *mcpgw_upmcp_session_id(const struct mcpgw_upmcp *u)
@@ -829,15 +973,23 @@ static void really_free(struct mcpgw_upmcp *u)
         call_unlink(c);
         c->finished = 1;
         if (!c->busy) /* a busy one is freed by whoever holds it */
-            call_free(c);
+            mcpgw_upmcp_call_free(c);
     }
     if (u->get)
         mcpgw_hc_req_cancel(u->get);
+    mcpgw_upcred_wait_cancel(u->get_wait);
+    mcpgw_upcred_release(u->cred);
+    mcpgw_upcred_release(u->old_cred);
     if (u->get_sse)
         mcpgw_sse_parser_free(u->get_sse);
-    q_clear(&u->get_q, 0);
+    mcpgw_upmcp_q_clear(&u->get_q, 0);
     free(u->get_q.v);
     event_free(u->retry);
+    event_free(u->kick);
+    json_object_put(u->caps);
+    for (size_t i = 0; i < u->nwatch; i++)
+        free(u->watch[i]);
+    free(u->watch);
     for (size_t i = 0; i < u->nheaders; i++)
         free(u->headers[i]);
     free(u->headers);
@@ -876,19 +1028,21 @@ void mcpgw_upmcp_close(struct mcpgw_upmcp *u, void (*done)(void *arg), void *arg
     u->close_arg = arg;
     u->listen_wanted = 0;
     evtimer_del(u->retry);
+    mcpgw_upcred_wait_cancel(u->get_wait);
+    u->get_wait = NULL;
     if (u->get) {
         mcpgw_hc_req_cancel(u->get);
         u->get = NULL;
         u->listening = 0;
     }
-    enter(u);
+    mcpgw_upmcp_enter(u);
     while ((c = u->calls) && !u->dying)
-        finish(c, MCPGW_UPMCP_E_CLOSED, NULL, "the session was closed before %s was answered",
-               c->method);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_CLOSED, NULL,
+                           "the session was closed before %s was answered", c->method);
     u->ready = 0;
-    if (leave(u))
+    if (mcpgw_upmcp_leave(u))
         return;
-    if (u->sid && (c = call_start(u, CALL_DELETE, "DELETE", 0, NULL, 0))) {
+    if (u->sid && (c = mcpgw_upmcp_call_start(u, CALL_DELETE, "DELETE", 0, NULL, 0, NULL))) {
         c->send_done = on_deleted;
         c->arg = u;
         return;

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 struct mcpgw_hc;
+struct mcpgw_upcred_cfg;
 struct mcpgw_upmcp;
 struct mcpgw_upmcp_call;
 
@@ -25,11 +26,24 @@ enum mcpgw_upmcp_err {
     MCPGW_UPMCP_E_PROTOCOL, /* anything else the MCP transport rules forbid (202 for a request,
                              * a stream that ended without the answer, unknown version) */
     MCPGW_UPMCP_E_CLOSED,   /* the session was closed or freed while the call was pending */
+    MCPGW_UPMCP_E_AUTH,     /* no access token for the upstream (oauth: node/upcred.h) */
     MCPGW_UPMCP_E_COUNT
 };
 const char *mcpgw_upmcp_err_str(enum mcpgw_upmcp_err e);
 
 #define MCPGW_UPMCP_MAX_MSG (16u << 20)
+
+/* Which revision to speak (docs/federation.md, "Bridging"). With 2026-07-28 the session-era
+ * interface below stays the same: "initialize" is server/discover, every request carries the
+ * revision's _meta and headers, an input_required result becomes server-to-client requests on
+ * the call's on_message (answered with mcpgw_upmcp_send, as today) and a retry, the "GET stream"
+ * is a subscriptions/listen stream, and resources/subscribe and unsubscribe change its filter. */
+enum mcpgw_upmcp_era {
+    MCPGW_UPMCP_ERA_SESSION, /* initialize, Mcp-Session-Id (2025-03-26 to 2025-11-25) */
+    MCPGW_UPMCP_ERA_2026,    /* 2026-07-28 only */
+    MCPGW_UPMCP_ERA_AUTO,    /* server/discover; initialize when the upstream refuses it */
+    MCPGW_UPMCP_ERA_COUNT
+};
 
 struct mcpgw_upmcp_cfg {
     const char *name;           /* for logs and error messages (copied) */
@@ -38,6 +52,11 @@ struct mcpgw_upmcp_cfg {
     long timeout_ms;            /* per request; 0 = 60 s */
     size_t max_msg;             /* 0 = MCPGW_UPMCP_MAX_MSG */
     int flags;                  /* MCPGW_HC_* (h2c) */
+    /* OAuth client credentials (copied; NULL: none): every exchange carries the upstream's own
+     * access token, fetched before the first one; an exchange answered 401 gets a new token and
+     * is sent again, once (a 401 means the upstream did not take it). */
+    const struct mcpgw_upcred_cfg *oauth;
+    enum mcpgw_upmcp_era era;   /* 0: the session era */
 };
 
 /* Session-level callbacks (all optional). */
@@ -67,6 +86,9 @@ struct mcpgw_upmcp_call_cbs {
 /* hc is borrowed and must outlive the session. Returns the session, not yet initialized. */
 struct mcpgw_upmcp *mcpgw_upmcp_new(struct mcpgw_hc *hc, const struct mcpgw_upmcp_cfg *cfg,
                                     const struct mcpgw_upmcp_cbs *cbs, void *arg);
+/* A reload changed the upstream's headers or timeout (cfg's url, name and flags are ignored:
+ * another endpoint is another session). The next request uses them; copied. */
+void mcpgw_upmcp_set_cfg(struct mcpgw_upmcp *u, const struct mcpgw_upmcp_cfg *cfg);
 /* Cancels every call and the GET stream, without callbacks and without telling the upstream. */
 void mcpgw_upmcp_free(struct mcpgw_upmcp *u);
 /* Fails pending calls with E_CLOSED, sends DELETE for the session (if any), then frees u once
@@ -74,8 +96,10 @@ void mcpgw_upmcp_free(struct mcpgw_upmcp *u);
 void mcpgw_upmcp_close(struct mcpgw_upmcp *u, void (*done)(void *arg), void *arg);
 
 /* Sends initialize (the newest revision we speak; the upstream may answer an older one we also
- * speak) and notifications/initialized; on_ready fires when done. client_capabilities is taken
- * (NULL = {}). Returns 0, or -1 when a session is already set. */
+ * speak) and notifications/initialized; on_ready fires when done. With the 2026-07-28 era it
+ * sends server/discover instead (auto: then initialize if discover is refused), and keeps the
+ * capabilities for every request's _meta. client_capabilities is taken (NULL = {}). Returns 0,
+ * or -1 when a session is already set. */
 int mcpgw_upmcp_initialize(struct mcpgw_upmcp *u, json_object *client_capabilities);
 /* Continues an existing upstream session (one that moved here from another node): no
  * initialize. version must be one we speak. Returns 0, or -1 with nothing changed. */

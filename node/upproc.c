@@ -10,6 +10,7 @@
 #include "node/session.h"
 #include "node/stdiomcp.h"
 #include "node/upcfg.h"
+#include "node/upguard.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +36,7 @@ struct pleg {
     char *method;
     json_object *params;
     struct mcpgw_upstdio_call *uc;
+    struct mcpgw_upguard guard; /* admitted by the upstream's breaker and bulkhead */
 };
 
 /* The session's list of children lives in the session (s->procs). */
@@ -51,6 +53,8 @@ static void pleg_unlink(struct pleg *l)
 static void pleg_free(void *arg)
 {
     struct pleg *l = arg;
+    /* Not told before (cancelled, session gone): says nothing about the upstream's health. */
+    mcpgw_upguard_done(l->p->n, l->p->name, &l->guard, MCPGW_BREAKER_NEUTRAL, "cancelled");
     if (l->uc)
         mcpgw_stdiomcp_cancel(l->p->io, l->uc, 1, "the client's request ended");
     pleg_unlink(l);
@@ -73,7 +77,11 @@ static void on_reply(void *arg, enum mcpgw_upstdio_err err, const char *why,
                      const struct mcpgw_jsonrpc_msg *m)
 {
     struct pleg *l = arg;
-    struct mcpgw_call *c = pleg_detach(l);
+    struct mcpgw_call *c;
+    mcpgw_upguard_done(l->p->n, l->p->name, &l->guard,
+                       err == MCPGW_UPSTDIO_OK ? MCPGW_BREAKER_OK : MCPGW_BREAKER_FAIL,
+                       mcpgw_upstdio_err_str(err));
+    c = pleg_detach(l);
     if (err) {
         mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
     } else if (m->kind == MCPGW_JSONRPC_RESULT) {
@@ -175,10 +183,17 @@ void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, cons
     struct mcpgw_session *s = c->s;
     struct mcpgw_upproc *p = s ? find(s, cfg->name) : NULL;
     struct pleg *l;
+    struct mcpgw_upguard g;
     char why[256];
     if (!s) {
         json_object_put(params);
         mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, "the session is gone");
+        return;
+    }
+    /* The upstream's breaker and bulkhead first: a refused call starts no process. */
+    if (mcpgw_upguard_admit(n, cfg->name, &g, why, sizeof(why)) < 0) {
+        json_object_put(params);
+        mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
         return;
     }
     if (!p) {
@@ -190,6 +205,7 @@ void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, cons
             snprintf(why, sizeof(why),
                      "upstream %s: this node already runs %u per-client processes (max-procs)",
                      cfg->name, n->upprocs);
+            mcpgw_upguard_done(n, cfg->name, &g, MCPGW_BREAKER_NEUTRAL, "max_procs");
             json_object_put(params);
             mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
             return;
@@ -208,6 +224,7 @@ void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, cons
             log_warn("upstream %s (session %s): %s (retrying with backoff)", cfg->name, s->id, why);
     }
     l = xcalloc(1, sizeof(*l));
+    l->guard = g;
     l->p = p;
     l->c = c;
     l->method = xstrdup(method);

@@ -15,6 +15,7 @@
 #include "node/stream.h"
 #include "node/upcfg.h"
 #include "node/s2c.h"
+#include "node/upprin.h"
 #include "node/upproc.h"
 #include "node/upsess.h"
 #include "node/upsub.h"
@@ -171,21 +172,53 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     struct bridge *b;
     json_object *params = json_object_new_object();
     char why[256];
+    /* The client's own upstream session (http: per-client, or stateful by default) or child. */
+    int own = cfg->kind == MCPGW_UPCFG_HTTP ? mcpgw_upstream_per_client(u)
+                                            : cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT;
     json_object_object_add(params, "name", json_object_new_string(e->name));
     json_object_object_add(params, "arguments", json_object_get(args));
-    if (cfg->kind == MCPGW_UPCFG_HTTP && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+    if (own && c->s->stateless) {
+        /* A 2026-07-28 call has no client session to own an upstream session (or child). With
+         * authentication its principal holds one per upstream on this node; without, the node's
+         * shared session serves it (docs/federation.md, "Bridging"). */
+        if (c->node->auth && cfg->kind == MCPGW_UPCFG_HTTP) {
+            if (c->progress_token) { /* on this call's own stream: passed as it is */
+                json_object *meta = json_object_new_object();
+                json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
+                json_object_object_add(params, "_meta", meta);
+            }
+            if (cfg->timeout_ms) /* as below: the session's own timeout answers first */
+                mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
+            mcpgw_upsess_call_as(
+                c, mcpgw_upprin_session(c->node, c->s->principal ? c->s->principal : ""), cfg->name,
+                "tools/call", params);
+            return;
+        }
+        if (c->node->auth) {
+            json_object_put(params);
+            snprintf(why, sizeof(why),
+                     "upstream %s runs a process per client, which 2026-07-28 requests (no "
+                     "session) cannot use while authentication is on",
+                     cfg->name);
+            mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+            return;
+        }
+        own = 0;
+    }
+    if (own && cfg->kind == MCPGW_UPCFG_HTTP) {
         /* The client's own upstream session: its progress token passes through as it is. */
         if (c->progress_token) {
             json_object *meta = json_object_new_object();
             json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
             json_object_object_add(params, "_meta", meta);
         }
+        /* As below: the session's own timeout answers first (and counts in the breaker). */
         if (cfg->timeout_ms)
-            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+            mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
         mcpgw_upsess_call(c, cfg->name, "tools/call", params);
         return;
     }
-    if (cfg->kind == MCPGW_UPCFG_STDIO && cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+    if (own && cfg->kind == MCPGW_UPCFG_STDIO) {
         /* The client's own child: its progress token passes through as it is. */
         if (c->progress_token) {
             json_object *meta = json_object_new_object();
@@ -193,7 +226,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
             json_object_object_add(params, "_meta", meta);
         }
         if (cfg->timeout_ms)
-            mcpgw_call_set_deadline(c, cfg->timeout_ms);
+            mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
         mcpgw_upproc_call(c, cfg, "tools/call", params);
         return;
     }

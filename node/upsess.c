@@ -21,6 +21,8 @@
 #include "node/store.h"
 #include "node/stream.h"
 #include "node/upcfg.h"
+#include "node/upcred.h"
+#include "node/upguard.h"
 #include "node/upstream.h"
 #include "node/defer.h"
 
@@ -45,6 +47,7 @@ struct upcfg {
 struct mcpgw_upsess_node {
     struct mcpgw_hc *hc;
     struct upcfg *cfgs;
+    struct mcpgw_upsess *sets; /* every session's set here (a reload walks them) */
 };
 
 struct qmsg {
@@ -64,10 +67,11 @@ struct one {
     char *name;
     struct mcpgw_upmcp *u;
     int ready, starting;
-    struct leg *waiting;  /* client calls waiting for initialize */
-    struct leg *deferred; /* deferred-reply requests in flight (answered if the session ends) */
-    char *want_ev;        /* the last event id delivered to the client */
-    char *saved_ev;       /* ... and the one the record has */
+    struct leg *waiting; /* client calls waiting for initialize */
+    struct leg *legs;    /* every request of a client in flight or waiting here (failed when
+                          * the session ends or a reload takes the upstream away) */
+    char *want_ev;       /* the last event id delivered to the client */
+    char *saved_ev;      /* ... and the one the record has */
     int saving;
     struct qmsg *q, **qtail;
     unsigned qn;
@@ -87,6 +91,7 @@ struct pend {
 struct mcpgw_upsess {
     struct mcpgw_node *n;
     struct mcpgw_session *s;
+    struct mcpgw_upsess *snext, **sprev; /* in the node's list */
     struct one *ones;
     struct pend *pend;
     struct event *flush;
@@ -98,12 +103,13 @@ struct leg {
     struct leg *next; /* in its upstream session's waiting list */
     struct mcpgw_call *c;
     struct mcpgw_defer *d;
-    struct leg *dnext, **dprev; /* deferred ones: in their upstream session's list */
+    struct leg *dnext, **dprev; /* in their upstream session's list of legs */
     struct one *o;
     char *method;
     json_object *params;
     struct mcpgw_upmcp_call *uc;
     int retried;
+    struct mcpgw_upguard guard; /* admitted by the upstream's breaker and bulkhead */
 };
 
 /* ---- configuration ---- */
@@ -121,6 +127,7 @@ static void upcfg_free(struct upcfg *u)
 {
     free((char *)u->cfg.name);
     free((char *)u->cfg.url);
+    mcpgw_upcred_cfg_free((struct mcpgw_upcred_cfg *)u->cfg.oauth);
     for (size_t i = 0; u->headers && u->headers[i]; i++)
         free(u->headers[i]);
     free(u->headers);
@@ -134,14 +141,18 @@ static const struct upcfg *find_cfg(struct mcpgw_node *n, const char *name)
         for (struct upcfg *u = n->upsess->cfgs; u; u = u->next)
             if (strcmp(u->cfg.name, name) == 0)
                 return u;
-    /* An `upstream` line with session=per-client: registered on first use. */
+    /* An http `upstream` line with session=per-client, or with no session= (per-client when the
+     * upstream is stateful: upprov.c asks mcpgw_upstream_per_client before calling here; a
+     * claimed session has a record only for those): registered on first use. */
     uc = mcpgw_upcfg_find(n->cfg.upstreams, name);
-    if (uc && uc->kind == MCPGW_UPCFG_HTTP && uc->session == MCPGW_UPCFG_SESSION_PER_CLIENT) {
+    if (uc && uc->kind == MCPGW_UPCFG_HTTP && uc->session != MCPGW_UPCFG_SESSION_SHARED) {
         struct mcpgw_upmcp_cfg c = {.name = uc->name,
                                     .url = uc->url,
                                     .headers = (const char *const *)uc->headers,
                                     .timeout_ms = (long)uc->timeout_ms,
-                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0};
+                                    .flags = uc->h2c ? MCPGW_HC_H2C : 0,
+                                    .oauth = uc->oauth,
+                                    .era = (enum mcpgw_upmcp_era)uc->protocol};
         if (mcpgw_upsess_register(n, &c) == 0)
             return find_cfg(n, name);
     }
@@ -160,6 +171,7 @@ int mcpgw_upsess_register(struct mcpgw_node *n, const struct mcpgw_upmcp_cfg *cf
     u->cfg = *cfg;
     u->cfg.name = xstrdup(cfg->name);
     u->cfg.url = xstrdup(cfg->url);
+    u->cfg.oauth = mcpgw_upcred_cfg_dup(cfg->oauth);
     while (cfg->headers && cfg->headers[nh])
         nh++;
     u->headers = xcalloc(nh + 1, sizeof(char *));
@@ -239,7 +251,9 @@ static void save(struct one *o)
     const char *sid = mcpgw_upmcp_session_id(o->u), *ver = mcpgw_upmcp_version(o->u);
     char *val;
     size_t len;
-    if (o->saving || !mcpgw_store_shared(n->store) || !o->ready || !sid || !ver)
+    /* A principal's session (mcpgw_upsess_call_as) is this node's alone: no record to keep. */
+    if (o->saving || !mcpgw_store_shared(n->store) || !o->ready || !sid || !ver ||
+        o->set->s->stateless)
         return;
     if (o->saved_ev && same(o->saved_ev, o->want_ev ? o->want_ev : ""))
         return;
@@ -323,6 +337,12 @@ static void on_flush(evutil_socket_t fd, short what, void *arg)
 static void deliver(struct one *o, const char *ev_id, const char *json, size_t len)
 {
     struct qmsg *m;
+    if (o->set->s->stateless) {
+        /* A principal's session has no GET stream to write into (2026-07-28 clients have only
+         * their calls' streams): what the upstream says outside a call is not passed on. */
+        delivered(o, ev_id);
+        return;
+    }
     if (!o->q && write_now(o->set, json, len) == 0) {
         delivered(o, ev_id);
         return;
@@ -422,6 +442,8 @@ int mcpgw_upsess_response(struct mcpgw_node *n, struct mcpgw_session *s,
     size_t len;
     char *json;
     (void)n;
+    if (mcpgw_s2c_answer(s, m))
+        return 1; /* a call's forwarded request beyond its first (s2c.c) */
     if (!s->ups || !json_object_is_type(m->id, json_type_int))
         return 0;
     for (p = s->ups->pend; p && p->out_id != json_object_get_int64(m->id); p = p->next)
@@ -467,6 +489,8 @@ static void on_up_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
         while (w) {
             struct leg *next = w->next;
             w->next = NULL;
+            mcpgw_upguard_done(o->set->n, o->name, &w->guard, MCPGW_BREAKER_FAIL,
+                               mcpgw_upmcp_err_str(err));
             leg_fail(w, why);
             w = next;
         }
@@ -523,9 +547,15 @@ static const struct mcpgw_upmcp_cbs one_cbs = {on_up_ready, on_up_message, on_up
 static struct mcpgw_upsess *set_of(struct mcpgw_node *n, struct mcpgw_session *s)
 {
     if (!s->ups) {
+        struct mcpgw_upsess_node *ns = node_state(n);
         s->ups = xcalloc(1, sizeof(*s->ups));
         s->ups->n = n;
         s->ups->s = s;
+        s->ups->snext = ns->sets;
+        if (ns->sets)
+            ns->sets->sprev = &s->ups->snext;
+        ns->sets = s->ups;
+        s->ups->sprev = &ns->sets;
     }
     return s->ups;
 }
@@ -594,10 +624,11 @@ void mcpgw_upsess_claimed(struct mcpgw_node *n, struct mcpgw_session *s)
     json_object_put(names);
 }
 
-static void one_free(struct one *o, int end)
+/* why (may be NULL) is what the client calls still served here are told. */
+static void one_free(struct one *o, int end, const char *why)
 {
-    while (o->deferred)
-        leg_fail(o->deferred, "the session left this node before the upstream answered");
+    while (o->legs)
+        leg_fail(o->legs, why ? why : "the session left this node before the upstream answered");
     while (o->q) {
         struct qmsg *m = o->q;
         o->q = m->next;
@@ -621,17 +652,81 @@ void mcpgw_upsess_release(struct mcpgw_node *n, struct mcpgw_session *s, int end
     if (!set)
         return;
     s->ups = NULL;
+    *set->sprev = set->snext;
+    if (set->snext)
+        set->snext->sprev = set->sprev;
     while (set->pend)
         pend_free(set->pend);
     while (set->ones) {
         struct one *o = set->ones;
         set->ones = o->next;
         /* Calls were aborted before: no leg waits. */
-        one_free(o, end);
+        one_free(o, end, NULL);
     }
     if (set->flush)
         event_free(set->flush);
     free(set);
+}
+
+/* Close every session's session at upstream name (calls fail with why, DELETE sent). */
+static void close_all(struct mcpgw_upsess_node *ns, const char *name, const char *why)
+{
+    unsigned closed = 0;
+    for (struct mcpgw_upsess *set = ns->sets; set; set = set->snext)
+        for (struct one **pp = &set->ones; *pp; pp = &(*pp)->next)
+            if (strcmp((*pp)->name, name) == 0) {
+                struct one *o = *pp;
+                *pp = o->next;
+                one_free(o, 1, why);
+                closed++;
+                break;
+            }
+    if (closed)
+        log_info("reload: upstream %s: %u per-client session%s closed", name, closed,
+                 closed == 1 ? "" : "s");
+}
+
+void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *next)
+{
+    struct mcpgw_upsess_node *ns = n->upsess;
+    struct upcfg **pp;
+    char why[200];
+    if (!ns)
+        return;
+    for (pp = &ns->cfgs; *pp;) {
+        struct upcfg *u = *pp;
+        const struct mcpgw_upcfg *nu = mcpgw_upcfg_find(next, u->cfg.name);
+        struct mcpgw_upmcp_cfg c;
+        if (!nu || nu->kind != MCPGW_UPCFG_HTTP || nu->session == MCPGW_UPCFG_SESSION_SHARED ||
+            strcmp(nu->url, u->cfg.url) != 0 || (enum mcpgw_upmcp_era)nu->protocol != u->cfg.era ||
+            (nu->h2c ? MCPGW_HC_H2C : 0) != (u->cfg.flags & MCPGW_HC_H2C)) {
+            /* Gone, or another endpoint: its sessions cannot carry on. Closed, DELETEd at the
+             * old endpoint; with a new URL the next call opens a session there. */
+            snprintf(why, sizeof(why), "upstream %s was %s by a configuration reload", u->cfg.name,
+                     nu && nu->kind == MCPGW_UPCFG_HTTP ? "changed" : "removed");
+            close_all(ns, u->cfg.name, why);
+            *pp = u->next;
+            upcfg_free(u);
+            continue; /* registered again on first use if still per-client */
+        }
+        /* Same endpoint: the sessions stay; headers, OAuth client settings (a rotated secret)
+         * and the timeout apply from the next request (filters and the prefix live in the
+         * catalogue, rebuilt by upstream.c). */
+        c = (struct mcpgw_upmcp_cfg){.name = nu->name,
+                                     .url = nu->url,
+                                     .headers = (const char *const *)nu->headers,
+                                     .timeout_ms = (long)nu->timeout_ms,
+                                     .flags = nu->h2c ? MCPGW_HC_H2C : 0,
+                                     .oauth = nu->oauth,
+                                     .era = (enum mcpgw_upmcp_era)nu->protocol};
+        for (struct mcpgw_upsess *set = ns->sets; set; set = set->snext) {
+            struct one *o = find_one(set, u->cfg.name);
+            if (o)
+                mcpgw_upmcp_set_cfg(o->u, &c);
+        }
+        mcpgw_upsess_register(n, &c); /* replaces u in place (u is freed) */
+        pp = &(*pp)->next;
+    }
 }
 
 void mcpgw_upsess_free_all(struct mcpgw_node *n)
@@ -651,6 +746,15 @@ void mcpgw_upsess_free_all(struct mcpgw_node *n)
 
 /* ---- client calls ---- */
 
+static void leg_link(struct one *o, struct leg *l)
+{
+    l->dnext = o->legs;
+    if (o->legs)
+        o->legs->dprev = &l->dnext;
+    o->legs = l;
+    l->dprev = &o->legs;
+}
+
 static void leg_fail(struct leg *l, const char *why);
 
 static void leg_free(void *p)
@@ -658,6 +762,9 @@ static void leg_free(void *p)
     struct leg *l = p;
     if (!l)
         return;
+    /* An end not told to the breaker before (cancelled, session gone) says nothing about the
+     * upstream's health. */
+    mcpgw_upguard_done(l->o->set->n, l->o->name, &l->guard, MCPGW_BREAKER_NEUTRAL, "cancelled");
     if (l->uc)
         mcpgw_upmcp_call_cancel(l->uc, 1);
     for (struct leg **pp = &l->o->waiting; *pp; pp = &(*pp)->next)
@@ -697,6 +804,10 @@ static struct mcpgw_defer *leg_detach_defer(struct leg *l)
 
 static void leg_fail(struct leg *l, const char *why)
 {
+    if (l->uc) { /* in flight: the upstream's answer must not reach the freed leg */
+        mcpgw_upmcp_call_cancel(l->uc, 0);
+        l->uc = NULL;
+    }
     if (l->d)
         mcpgw_defer_error(leg_detach_defer(l), MCPGW_JSONRPC_INTERNAL_ERROR, why);
     else
@@ -741,6 +852,11 @@ static void on_leg_reply(void *arg, enum mcpgw_upmcp_err err, const char *why,
         l->o->waiting = l;
         return;
     }
+    mcpgw_upguard_done(l->o->set->n, l->o->name, &l->guard,
+                       err == MCPGW_UPMCP_OK         ? MCPGW_BREAKER_OK
+                       : err == MCPGW_UPMCP_E_CLOSED ? MCPGW_BREAKER_NEUTRAL
+                                                     : MCPGW_BREAKER_FAIL,
+                       mcpgw_upmcp_err_str(err));
     if (l->d) {
         struct mcpgw_defer *d = leg_detach_defer(l);
         if (err) {
@@ -786,20 +902,36 @@ static void leg_issue(struct leg *l)
 void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *method,
                        json_object *params)
 {
-    struct one *o = c->s ? get_one(c->node, c->s, name) : NULL;
+    mcpgw_upsess_call_as(c, c->s, name, method, params);
+}
+
+void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, const char *name,
+                          const char *method, json_object *params)
+{
+    struct mcpgw_upguard g;
+    struct one *o;
     struct leg *l;
-    if (!o) {
-        char why[256];
+    char why[256];
+    /* The breaker and the bulkhead first: a refused call opens no upstream session. */
+    if (mcpgw_upguard_admit(c->node, name, &g, why, sizeof(why)) < 0) {
+        json_object_put(params);
+        mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        return;
+    }
+    if (!(o = owner ? get_one(c->node, owner, name) : NULL)) {
+        mcpgw_upguard_done(c->node, name, &g, MCPGW_BREAKER_NEUTRAL, "not_sent");
         snprintf(why, sizeof(why), "no per-client upstream named %.100s", name);
         json_object_put(params);
         mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
         return;
     }
     l = xcalloc(1, sizeof(*l));
+    l->guard = g;
     l->c = c;
     l->o = o;
     l->method = xstrdup(method);
     l->params = params;
+    leg_link(o, l);
     c->leg = l;
     c->leg_free = leg_free;
     if (o->ready) {
@@ -827,7 +959,7 @@ static const char *per_client_owner(struct mcpgw_node *n, const char *uri)
         e = mcpgw_catalog_match(cat, uri);
     owner = e ? e->owner : mcpgw_catalog_sole_resource_owner(cat);
     cfg = owner ? mcpgw_upstream_cfg(owner) : NULL;
-    if (!cfg || cfg->kind != MCPGW_UPCFG_HTTP || cfg->session != MCPGW_UPCFG_SESSION_PER_CLIENT)
+    if (!cfg || !mcpgw_upstream_per_client(owner))
         return NULL;
     return cfg->name;
 }
@@ -837,28 +969,32 @@ int mcpgw_upsess_subscribe(struct mcpgw_node *n, struct mcpgw_session *s, const 
 {
     const char *name = per_client_owner(n, uri);
     struct mcpgw_defer *d;
+    struct mcpgw_upguard g;
     struct one *o;
     struct leg *l;
     json_object *params;
+    char why[256];
     if (!name)
         return 0;
     d = mcpgw_defer_new(n, conn, s, id);
+    if (mcpgw_upguard_admit(n, name, &g, why, sizeof(why)) < 0) {
+        mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+        return 1;
+    }
     if (!(o = get_one(n, s, name))) {
+        mcpgw_upguard_done(n, name, &g, MCPGW_BREAKER_NEUTRAL, "not_sent");
         mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, "the upstream is not configured");
         return 1;
     }
     params = json_object_new_object();
     json_object_object_add(params, "uri", json_object_new_string(uri));
     l = xcalloc(1, sizeof(*l));
+    l->guard = g;
     l->d = d;
     l->o = o;
     l->method = xstrdup(on ? "resources/subscribe" : "resources/unsubscribe");
     l->params = params;
-    l->dnext = o->deferred;
-    if (o->deferred)
-        o->deferred->dprev = &l->dnext;
-    o->deferred = l;
-    l->dprev = &o->deferred;
+    leg_link(o, l);
     if (o->ready) {
         leg_issue(l);
     } else {

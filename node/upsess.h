@@ -32,6 +32,14 @@ int mcpgw_upsess_known(struct mcpgw_node *n, const char *name);
 void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *method,
                        json_object *params);
 
+/* The same at the upstream session that `owner` holds, rather than c's session: a principal's
+ * session for 2026-07-28 calls (node/bridge26.c). An owner marked stateless is node-local: its
+ * upstream session is not recorded in the store, and what the upstream sends outside a call
+ * (its GET stream) is dropped, its requests refused (owner's client_caps). owner is borrowed for
+ * the call's life. */
+void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, const char *name,
+                          const char *method, json_object *params);
+
 /* resources/subscribe (on) or unsubscribe of uri for session s: 0 when uri is not a resource of
  * a per-client upstream; else 1, and the request goes to s's own session at that
  * upstream, which keeps the subscription (it survives a move of the session with it), and d is
@@ -48,9 +56,18 @@ void mcpgw_upsess_claimed(struct mcpgw_node *n, struct mcpgw_session *s);
  * stopping) they are only forgotten here and stay alive at the upstream. Idempotent. */
 void mcpgw_upsess_release(struct mcpgw_node *n, struct mcpgw_session *s, int end);
 /* A client's response that matched none of its calls: 1 when it answered a request forwarded
- * from an upstream's GET stream (now answered upstream), else 0. */
+ * from an upstream's GET stream, or one of several forwarded on one call (s2c.h), now
+ * answered upstream; else 0. */
 int mcpgw_upsess_response(struct mcpgw_node *n, struct mcpgw_session *s,
                           const struct mcpgw_jsonrpc_msg *m);
+/* SIGHUP, before mcpgw_upstream_reload (next: the new file's upstream lines, borrowed). For each
+ * per-client upstream in use: removed from the file, made session=shared or stdio, or given
+ * another URL (or h2c) -> every client session's session at it is closed (its calls in flight
+ * fail with an error naming the reload, DELETE goes to the old endpoint; with a new URL the
+ * next call opens a new session there); otherwise (headers, timeout, filters, prefix, breaker
+ * keys) the sessions stay and their next request uses the new headers and timeout. */
+struct mcpgw_upcfg_set;
+void mcpgw_upsess_reload(struct mcpgw_node *n, const struct mcpgw_upcfg_set *next);
 /* Free the node's per-client upstream state (at exit; sessions released first). */
 void mcpgw_upsess_free_all(struct mcpgw_node *n);
 

@@ -59,6 +59,8 @@ struct mcpgw_upstream {
     json_object *watched;   /* URIs subscribed at the upstream (object used as a set) */
     long backoff_ms;
     struct mcpgw_breaker *br; /* breaker, bulkhead, metrics, health */
+    int stateful;             /* HTTP: its last initialize gave an Mcp-Session-Id */
+    uint64_t epoch;           /* unique per start: tells this breaker from a replaced one */
 };
 
 struct mcpgw_upstream_set {
@@ -83,6 +85,38 @@ const char *mcpgw_upstream_err_str(enum mcpgw_upstream_err e)
 const struct mcpgw_upcfg *mcpgw_upstream_cfg(const struct mcpgw_upstream *u)
 {
     return u->cfg;
+}
+
+int mcpgw_upstream_per_client(const struct mcpgw_upstream *u)
+{
+    if (u->cfg->kind != MCPGW_UPCFG_HTTP)
+        return 0; /* stdio per-client children are upproc.c's, chosen explicitly */
+    if (u->cfg->session != MCPGW_UPCFG_SESSION_DEFAULT)
+        return u->cfg->session == MCPGW_UPCFG_SESSION_PER_CLIENT;
+    return u->stateful;
+}
+
+static uint64_t epochs; /* upstreams started so far */
+
+static struct mcpgw_upstream *by_name(const struct mcpgw_node *n, const char *name)
+{
+    for (int i = 0; n->ups && i < n->ups->nv; i++)
+        if (n->ups->v[i] && strcmp(n->ups->v[i]->cfg->name, name) == 0)
+            return n->ups->v[i];
+    return NULL;
+}
+
+struct mcpgw_upstream *mcpgw_upstream_find(const struct mcpgw_node *n, const char *name)
+{
+    return by_name(n, name);
+}
+
+struct mcpgw_breaker *mcpgw_upstream_breaker(const struct mcpgw_node *n, const char *name,
+                                             uint64_t *epoch)
+{
+    struct mcpgw_upstream *u = by_name(n, name);
+    *epoch = u ? u->epoch : 0;
+    return u ? u->br : NULL;
 }
 
 json_object *mcpgw_upstream_server(const struct mcpgw_upstream *u)
@@ -588,7 +622,12 @@ static void on_http_ready(void *arg, enum mcpgw_upmcp_err err, const char *why)
     }
     u->backoff_ms = RETRY_MIN_MS;
     u->ready = 1;
-    log_info("upstream %s: connected (revision %s)", u->cfg->name, mcpgw_upmcp_version(u->http));
+    u->stateful = mcpgw_upmcp_session_id(u->http) != NULL;
+    log_info("upstream %s: connected (revision %s, %s%s)", u->cfg->name,
+             mcpgw_upmcp_version(u->http), u->stateful ? "stateful" : "stateless",
+             u->cfg->session != MCPGW_UPCFG_SESSION_DEFAULT ? ""
+             : u->stateful                                  ? ": per-client sessions"
+                                                            : ": one shared session");
     mcpgw_upmcp_listen(u->http, NULL);
     resend_parked(u, MCPGW_UPMCP_OK, NULL);
     fetch_all(u);
@@ -668,6 +707,7 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
     u->set = set;
     u->cfg = mcpgw_upcfg_dup(cfg);
     u->backoff_ms = RETRY_MIN_MS;
+    u->epoch = ++epochs;
     {
         struct mcpgw_breaker_cfg bc = cfg->breaker;
         bc.name = cfg->name;
@@ -691,7 +731,9 @@ static struct mcpgw_upstream *upstream_start(struct mcpgw_upstream_set *set,
                                      .url = cfg->url,
                                      .headers = (const char *const *)cfg->headers,
                                      .timeout_ms = (long)cfg->timeout_ms,
-                                     .flags = cfg->h2c ? MCPGW_HC_H2C : 0};
+                                     .flags = cfg->h2c ? MCPGW_HC_H2C : 0,
+                                     .oauth = cfg->oauth,
+                                     .era = (enum mcpgw_upmcp_era)cfg->protocol};
         if (!set->hc)
             set->hc = mcpgw_hc_new(n->base);
         u->http = mcpgw_upmcp_new(set->hc, &hc, &cbs, u);

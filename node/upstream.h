@@ -15,6 +15,7 @@ struct mcpgw_node_config;
 struct mcpgw_upcfg;
 struct mcpgw_upstream;
 struct mcpgw_upstream_call;
+struct mcpgw_breaker;
 
 /* What the owner of the upstreams (node/upprov.c) is told; all optional, on the loop thread. */
 struct mcpgw_upstream_hooks {
@@ -49,6 +50,19 @@ size_t mcpgw_upstream_health(const struct mcpgw_node *n, char *buf, size_t len);
 int mcpgw_upstream_count(const struct mcpgw_node *n);
 
 const struct mcpgw_upcfg *mcpgw_upstream_cfg(const struct mcpgw_upstream *u);
+/* Whether clients' calls to u go to sessions of their own at the upstream (node/upsess.c):
+ * an HTTP upstream with session=per-client, or with no session= when the upstream gave an
+ * Mcp-Session-Id at the node's own initialize (a stateful server; a stateless one keeps no
+ * per-client state, so one shared session serves every client). 0 for stdio upstreams. */
+int mcpgw_upstream_per_client(const struct mcpgw_upstream *u);
+/* The upstream named name, or NULL (borrowed until the next reload). */
+struct mcpgw_upstream *mcpgw_upstream_find(const struct mcpgw_node *n, const char *name);
+/* The breaker (node/breaker.h) of the upstream named name, or NULL: its per-client sessions
+ * pass the same breaker and bulkhead, and count in the same metrics, as its shared session.
+ * *epoch is set to a number unique to this start of the upstream (0 with NULL): a reload that
+ * changes or removes the upstream frees its breaker, and a later start has another epoch. */
+struct mcpgw_breaker *mcpgw_upstream_breaker(const struct mcpgw_node *n, const char *name,
+                                             uint64_t *epoch);
 /* The upstream's initialize result (capabilities...), borrowed, or NULL when not connected. */
 json_object *mcpgw_upstream_server(const struct mcpgw_upstream *u);
 

@@ -205,7 +205,8 @@ if [ "$SESSIONS" -gt 0 ]; then
     [ "$last" -gt 254 ] && last=254
     [ "$(cat /proc/sys/net/core/somaxconn)" -lt 4096 ] &&
         echo "mcpgw: net.core.somaxconn is below 4096: fast ramps will see SYN retransmissions" >&2
-    [ "$(cat /proc/sys/net/core/netdev_max_backlog)" -lt 16384 ] &&
+    # Not visible inside a network namespace (a host-wide setting): no warning then.
+    [ "$(cat /proc/sys/net/core/netdev_max_backlog 2>/dev/null || echo 16384)" -lt 16384 ] &&
         echo "mcpgw: net.core.netdev_max_backlog is below 16384: bursts over loopback (a failover," \
             "a large fan-out) will drop packets; sysctl -w net.core.netdev_max_backlog=16384" >&2
     echo "Load it with:" >&2

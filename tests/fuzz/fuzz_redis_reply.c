@@ -40,6 +40,13 @@ static void check_payload(const char *p, size_t len)
         if (ev.uri != uri || strlen(uri) != ulen || memcmp(uri, sp2 + 1, ulen) != 0)
             abort();
     }
+    if (mcpgw_rdecode_list_event(copy, len, &ev, uri) == 0) {
+        const char *sp = memchr(copy, ' ', len);
+        size_t klen = len - (size_t)(sp + 1 - copy);
+        if (ev.uri != uri || uri[0] != MCPGW_STORE_LIST_PREFIX[0] || strlen(uri) != klen + 1 ||
+            memcmp(uri + 1, sp + 1, klen) != 0 || ev.version != 0)
+            abort();
+    }
     free(copy);
 }
 

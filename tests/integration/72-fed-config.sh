@@ -5,7 +5,8 @@
 # upstream (another mcpgw-node) while a client session and its GET stream stay open: the same
 # session then sees the upstream's tools, prefixed, and gets tools/list_changed on its stream;
 # a bad reload changes nothing; changing the prefix and removing the upstream take effect
-# without dropping the session. A client's cancel stops the call at the upstream. The upstream holds one shared session for all of it, and the
+# without dropping the session. A client's cancel stops the call at the upstream. The upstream holds one shared session
+# for all of it (session=shared: the default for a stateful server is per-client), and the
 # secret header value appears in no log and no metric.
 source "$(dirname "$0")/../lib/common.sh"
 
@@ -136,7 +137,7 @@ done
 [ "$i" -lt 200 ] || fail "the GET stream did not open"
 
 echo "# SIGHUP adds an upstream"
-write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1 header=\"Authorization: Bearer \${MCPGW_T72_SECRET}\" timeout=20s"
+write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1 header=\"Authorization: Bearer \${MCPGW_T72_SECRET}\" timeout=20s session=shared"
 kill -HUP "$PID_gw"
 wait_log 1 'reload: upstream up1 added'
 wait_tools "$S" '(^| )u1__echo( |$)'
@@ -194,7 +195,7 @@ grep -q still "$out" || fail "after a bad reload: $(head -c 300 "$out")"
 pass "a bad reload is refused with file:line and changes nothing"
 
 echo "# SIGHUP changes the prefix (builtins on), then removes the upstream"
-write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=v2
+write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=v2 session=shared
 builtins on"
 kill -HUP "$PID_gw"
 wait_log 1 'reload: upstream up1 was changed by a configuration reload'
@@ -219,7 +220,7 @@ pass "the header's secret value is in no log and no metric"
 kill "$stream" 2>/dev/null || true
 
 # Exit with an upstream configured: everything is released (a sanitized build checks leaks).
-write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1"
+write_conf "upstream up1 http http://127.0.0.1:$UP/mcp prefix=u1 session=shared"
 kill -HUP "$PID_gw"
 wait_log 3 'upstream up1: [0-9]+ tools'
 kill -INT "$PID_gw"

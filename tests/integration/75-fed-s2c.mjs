@@ -1,5 +1,6 @@
 // Server-to-client requests through the gateway: @modelcontextprotocol/server-everything as a
-// stdio upstream (shared), as a Streamable HTTP upstream (shared) and as a Streamable HTTP
+// stdio upstream (shared), as a Streamable HTTP upstream (session=shared: the default for a
+// stateful server such as this one is per-client) and as a Streamable HTTP
 // upstream with per-client sessions, behind one node. An official SDK 1.x client that declared
 // sampling and elicitation answers the upstream's sampling/createMessage and elicitation/create
 // (forwarded on its call's stream, ids remapped) and the tools report its answers; a client
@@ -44,7 +45,7 @@ await until(async () => { try { await fetch(`http://127.0.0.1:${HTTP_UP}/mcp`); 
 const conf = path.join(tmp, 's2c.conf');
 writeFileSync(conf, [
   `upstream ev-stdio stdio "${node22} ${everything} stdio" prefix=io timeout=60s`,
-  `upstream ev-http http http://127.0.0.1:${HTTP_UP}/mcp prefix=hp`,
+  `upstream ev-http http http://127.0.0.1:${HTTP_UP}/mcp prefix=hp session=shared`,
   `upstream ev-pc http http://127.0.0.1:${HTTP_UP}/mcp prefix=pc session=per-client`,
   '',
 ].join('\n'));

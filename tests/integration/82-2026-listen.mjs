@@ -3,7 +3,8 @@
 // first, the subscription id in every message, the filter honoured) receive the resource updates
 // written through other nodes by session-era clients; then the node holding the listen streams
 // is killed with -9 while a writer keeps updating: the balancer re-opens each stream at a live
-// node, the client sees one acknowledgement in all, and every update arrives exactly once.
+// node, the client sees one acknowledgement in all, and every update arrives exactly once, as
+// does the resource list change of a note created while the node was frozen.
 import http from 'node:http';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -136,7 +137,12 @@ console.log('ok - updates written through other nodes reach the listen streams')
 // Freeze the node first, so that updates are published while it holds the streams and cannot
 // write them: they reach the clients only through the new node's replay (Last-Event-ID).
 const before = { ...published };
+const listChanges = (s) => s.events.filter((e) => e.method === 'notifications/resources/list_changed').length;
+const listBefore = streams.map(listChanges);
 kill(victim, 'SIGSTOP');
+// A new note while the node is frozen: the resource list changes during the gap. The change
+// has an event id of its own, so the new node's replay brings it to the moved streams too.
+await writers[0].client.callTool({ name: 'notes_write', arguments: { name: `gap-${process.pid}`, text: 'new' } });
 await waitFor(() => NOTES.every((k) => published[k] >= before[k] + 3), 'updates while the node is frozen');
 kill(victim);
 console.log(`kill -9 ${victim} (holding ${held} listen streams), frozen while ` +
@@ -157,6 +163,10 @@ for (const [i, s] of streams.entries()) {
   const acks = s.events.filter((e) => e.method === 'notifications/subscriptions/acknowledged').length;
   if (acks !== 1) { bad++; console.log(`stream ${s.id}: ${acks} acknowledgements`); }
   if (s.ended) { bad++; console.log(`stream ${s.id}: ended`); }
+  if (listChanges(s) !== listBefore[i] + 1) {
+    bad++;
+    console.log(`stream ${s.id}: ${listChanges(s) - listBefore[i]} resource list changes after the freeze, want 1`);
+  }
   for (const e of s.events) {
     if (e.params?._meta?.['io.modelcontextprotocol/subscriptionId'] !== s.id) { bad++; console.log(`stream ${s.id}: message without its id: ${JSON.stringify(e)}`); }
     if (e.method === 'notifications/resources/updated' && e.params.uri !== uri(k)) { bad++; console.log(`stream ${s.id}: update of ${e.params.uri}`); }

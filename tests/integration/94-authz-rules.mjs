@@ -78,7 +78,9 @@ await until(async () => { try { await fetch(url(UP)); return true; } catch { ret
 await until(() => spawnSync('redis-cli', ['-p', String(REDIS), 'ping']).stdout?.toString().trim() === 'PONG', 10000, 'redis');
 
 const rules = (evScope) => [
-  `upstream ev http http://127.0.0.1:${UP}/mcp prefix=ev`,
+  // session=shared: the shared session is what the log regression below is about (a stateful
+  // upstream without session= gets per-client sessions).
+  `upstream ev http http://127.0.0.1:${UP}/mcp prefix=ev session=shared`,
   'builtins on',
   `allow upstream=ev scope=${evScope}`,
   'allow tool=ev__get-sum claim=groups:math',

@@ -3,6 +3,7 @@
 //
 //   node fault-upstream.mjs --port P [--name N]     Streamable HTTP on 127.0.0.1:P/mcp
 //   node fault-upstream.mjs --stdio [--name N]      newline-delimited JSON-RPC on stdin/stdout
+//   --stateless (HTTP)                              issue no Mcp-Session-Id (a stateless server)
 //
 // Tools (all take an optional `text`):
 //   echo                   answers "<name>: <text>"
@@ -16,9 +17,11 @@
 //   wrong_id               answers with another JSON-RPC id
 //   exit {code}            stdio: the process exits before answering
 //   hang                   stdio: the process stops reading and answering (a busy loop)
+//   sample_twice           HTTP: asks the client sampling/createMessage twice at once, on the
+//                          call's event stream, and answers with both replies' texts
 //
 // GET /stats (HTTP) answers the counters as JSON: initializes, calls per tool, cancellations,
-// 404s sent. POST /forget forgets every session, as a restarted server would: the next request
+// 404s sent, DELETEs of a known session, and the X-Mark header of the last tools/call. POST /forget forgets every session, as a restarted server would: the next request
 // with an old session id gets 404 without reaching any tool. On stdio, each start appends a line to the file named by FAULT_UPSTREAM_STARTS.
 import fs from 'node:fs';
 import http from 'node:http';
@@ -31,9 +34,10 @@ const opt = (k, d) => {
 };
 const name = opt('--name', 'fault');
 const stdio = args.includes('--stdio');
+const stateless = args.includes('--stateless');
 
-const TOOLS = ['echo', 'slow', 'reset', 'forget_midcall', 'big', 'bad_json', 'wrong_id', 'exit', 'hang'];
-const stats = { initializes: 0, calls: {}, cancelled: [], gone404: 0 };
+const TOOLS = ['echo', 'slow', 'reset', 'forget_midcall', 'big', 'bad_json', 'wrong_id', 'exit', 'hang', 'sample_twice'];
+const stats = { initializes: 0, calls: {}, cancelled: [], gone404: 0, deletes: 0, mark: null };
 const text = (s) => ({ content: [{ type: 'text', text: s }] });
 const result = (id, r) => ({ jsonrpc: '2.0', id, result: r });
 const error = (id, code, message) => ({ jsonrpc: '2.0', id, error: { code, message } });
@@ -81,6 +85,7 @@ function answer(msg) {
     case 'wrong_id':
         return { reply: result(typeof id === 'number' ? id + 1000 : `${id}-other`, text('wrong id')) };
     case 'slow':
+    case 'sample_twice':
     case 'reset':
     case 'forget_midcall':
     case 'bad_json':
@@ -127,6 +132,8 @@ function serveStdio() {
 // ---- Streamable HTTP ----
 const sessions = new Set();
 let nextSession = 1;
+let nextAsk = 1;
+const asked = new Map(); // our request id -> resolve(the client's response)
 
 function readBody(req) {
     return new Promise((resolve) => {
@@ -152,11 +159,19 @@ async function onPost(req, res) {
     }
     const sid = req.headers['mcp-session-id'];
     if (msg.method === 'initialize') {
+        if (stateless) return json(res, 200, answer(msg).reply);
         const id = `${name}-s${nextSession++}`;
         sessions.add(id);
         return json(res, 200, answer(msg).reply, { 'mcp-session-id': id });
     }
-    if (!sid || !sessions.has(sid)) {
+    if (msg.method === 'tools/call') stats.mark = req.headers['x-mark'] ?? null;
+    if (msg.id !== undefined && msg.method === undefined && asked.has(msg.id)) {
+        asked.get(msg.id)(msg); // the client's answer to one of our requests
+        asked.delete(msg.id);
+        res.writeHead(202).end();
+        return;
+    }
+    if (!stateless && (!sid || !sessions.has(sid))) {
         stats.gone404++;
         return json(res, sid ? 404 : 400, error(msg.id ?? null, -32001, sid ? 'Session not found' : 'Missing session id'));
     }
@@ -173,6 +188,21 @@ async function onPost(req, res) {
             if (!res.destroyed) json(res, 200, result(msg.id, text(`${name}: slow done`)));
         }, a.args.ms ?? 1000);
         res.on('close', () => clearTimeout(t));
+        break;
+    }
+    case 'sample_twice': {
+        // Both requests are out before either is answered: the client must take them together.
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const ask = (q) => new Promise((resolve) => {
+            const id = `ask-${nextAsk++}`;
+            asked.set(id, resolve);
+            const m = { jsonrpc: '2.0', id, method: 'sampling/createMessage',
+                params: { messages: [{ role: 'user', content: { type: 'text', text: q } }], maxTokens: 10 } };
+            res.write(`data: ${JSON.stringify(m)}\n\n`);
+        });
+        const replies = await Promise.all([ask('first'), ask('second')]);
+        const texts = replies.map((r) => r.result?.content?.text ?? `error: ${r.error?.message}`);
+        res.end(`data: ${JSON.stringify(result(msg.id, text(texts.join(' | '))))}\n\n`);
         break;
     }
     case 'reset':
@@ -231,7 +261,7 @@ function serveHttp(port) {
         if (url !== '/mcp') return json(res, 404, { error: 'not found' });
         if (req.method === 'POST') return void onPost(req, res);
         if (req.method === 'DELETE') {
-            sessions.delete(req.headers['mcp-session-id']);
+            if (sessions.delete(req.headers['mcp-session-id'])) stats.deletes++;
             return void res.writeHead(200).end();
         }
         res.writeHead(405, { allow: 'POST, DELETE' }).end(); // no GET stream

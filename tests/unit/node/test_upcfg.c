@@ -33,6 +33,7 @@ START_TEST(test_upcfg_parses_every_key)
                        "timeout=30s",
                        "session=per-client",
                        "max-inflight=256",
+                       "protocol=auto",
                        NULL};
     const char *w2[] = {"files",          "stdio",         "npx -y 'some server' /srv",
                         "session=shared", "max-procs=200", NULL};
@@ -47,11 +48,13 @@ START_TEST(test_upcfg_parses_every_key)
     ck_assert_uint_eq(u->timeout_ms, 30000);
     ck_assert_int_eq(u->session, MCPGW_UPCFG_SESSION_PER_CLIENT);
     ck_assert_uint_eq(u->max_inflight, 256);
+    ck_assert_int_eq(u->protocol, MCPGW_UPCFG_PROTOCOL_AUTO);
     u = set->v[1];
     ck_assert_int_eq(u->kind, MCPGW_UPCFG_STDIO);
     ck_assert_str_eq(u->argv[2], "some server");
     ck_assert_str_eq(u->prefix, "files"); /* the name by default */
     ck_assert_uint_eq(u->max_procs, 200);
+    ck_assert_int_eq(u->protocol, MCPGW_UPCFG_PROTOCOL_SESSION); /* the default */
     mcpgw_upcfg_set_free(set);
 }
 END_TEST
@@ -73,6 +76,8 @@ START_TEST(test_upcfg_refuses_bad_lines_with_a_reason)
         {{"a", "http", "http://h", "header=Bearer secret-value"}, "header= wants"},
         {{"a b", "http", "http://h"}, "upstream name"},
         {{"a", "http"}, "upstream wants NAME"},
+        {{"a", "http", "http://h", "protocol=2025"}, "protocol '2025' is not session, 2026-07-28"},
+        {{"a", "stdio", "srv", "protocol=2026-07-28"}, "protocol= applies to http upstreams"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct mcpgw_upcfg_set *set = NULL;

@@ -1,0 +1,624 @@
+/* bridge26.c - input_required rounds for a 2026-07-28 client whose upstream asks it something
+ * during a call, continued on any node (see bridge26.h and docs/protocol-2026.md, "Bridging").
+ *
+ * Two sides. The origin holds the upstream call (struct mcpgw_call, with no client between
+ * rounds) and one `round` per such call: a random id that the sealed requestState names, the
+ * round number and what is asked now. A retry that lands elsewhere becomes a `waiter` on that
+ * node: it holds the client's connection, hands the answers to the origin over the store's
+ * node-to-node messages and writes whatever comes back. The messages are JSON objects, version
+ * 1, specified in docs/protocol-2026.md. */
+#include "node/bridge26.h"
+
+#include "common/hash.h"
+#include "common/httpd.h"
+#include "common/jsonrpc.h"
+#include "common/log.h"
+#include "common/seal.h"
+#include "common/util.h"
+#include "node/call.h"
+#include "node/msg.h"
+#include "node/node-t.h"
+#include "node/session.h"
+#include "node/store.h"
+
+#include <event2/event.h>
+#include <openssl/rand.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define MSG_VERSION 1
+#define BUCKETS     256
+#define PID_LEN     32 /* hex digits of 16 random bytes */
+#define CHECK_MS    1000
+/* The method label requestState is bound to: never confused with a fixture round's (mrtr.c). */
+#define BIND_METHOD "tools/call bridged"
+
+struct round {
+    struct round *next; /* in its bucket */
+    struct mcpgw_call *c;
+    char pid[PID_LEN + 1];
+    unsigned no;           /* rounds asked so far; the current one's number */
+    char *method;          /* what is asked now */
+    json_object *params;   /* its params (owned) */
+    char reply_node[32];   /* the node holding the retry now ("" for this node) */
+    uint64_t reply_ticket; /* its waiter there */
+};
+
+struct waiter {
+    struct waiter *next;
+    struct mcpgw_node *n;
+    uint64_t ticket;
+    struct mcpgw_http_conn *conn;
+    json_object *id; /* the retry's id (owned) */
+    char origin[32], pid[PID_LEN + 1];
+    struct event *timer;
+    uint64_t deadline_ms;
+};
+
+struct mcpgw_bridge26 {
+    struct mcpgw_node *n;
+    struct round *rounds[BUCKETS];
+    struct waiter *waiters;
+    uint64_t next_ticket;
+};
+
+/* ---- the module's state, made on first use: nothing at all for nodes that never bridge (but
+ * their handler, so that a retry handed to a node that never ran the call is answered) ---- */
+
+static void on_node_msg(void *arg, const char *msg, size_t len);
+
+static struct mcpgw_bridge26 *state(struct mcpgw_node *n)
+{
+    if (!n->bridge26) {
+        n->bridge26 = xcalloc(1, sizeof(*n->bridge26));
+        n->bridge26->n = n;
+    }
+    return n->bridge26;
+}
+
+static unsigned bucket(const char *pid)
+{
+    return (unsigned)(mcpgw_hash64(pid, strlen(pid)) % BUCKETS);
+}
+
+static struct round *round_find(struct mcpgw_bridge26 *b, const char *pid)
+{
+    for (struct round *r = b->rounds[bucket(pid)]; r; r = r->next)
+        if (strcmp(r->pid, pid) == 0)
+            return r;
+    return NULL;
+}
+
+/* The call is gone (answered, cancelled, timed out): its rounds can no longer be continued. */
+static void round_free(void *p)
+{
+    struct round *r = p, **pp;
+    struct mcpgw_bridge26 *b = r->c->node->bridge26;
+    for (pp = &b->rounds[bucket(r->pid)]; *pp; pp = &(*pp)->next)
+        if (*pp == r) {
+            *pp = r->next;
+            break;
+        }
+    free(r->method);
+    json_object_put(r->params);
+    free(r);
+}
+
+/* ---- node-to-node messages ---- */
+
+struct sent {
+    struct mcpgw_node *n;
+    uint64_t ticket; /* the waiter the send is for, or 0 */
+};
+
+static void waiter_fail(struct waiter *w, int code, const char *message);
+
+static struct waiter *waiter_find(struct mcpgw_bridge26 *b, uint64_t ticket)
+{
+    for (struct waiter *w = b ? b->waiters : NULL; w; w = w->next)
+        if (w->ticket == ticket)
+            return w;
+    return NULL;
+}
+
+/* How a send for a waiter went: an origin that nobody listens for any more is dead (or was
+ * never a node of this cluster), and the call it ran is lost with it. */
+static void on_sent(void *arg, int err, long receivers)
+{
+    struct sent *s = arg;
+    struct waiter *w = waiter_find(s->n->bridge26, s->ticket);
+    char msg[300];
+    free(s);
+    if (!w)
+        return;
+    if (err) {
+        snprintf(msg, sizeof(msg),
+                 "cannot reach node %s, which runs the upstream call this requestState "
+                 "continues: the session store is unavailable; try again, or call the tool again "
+                 "without requestState",
+                 w->origin);
+        waiter_fail(w, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
+    } else if (receivers == 0) {
+        snprintf(msg, sizeof(msg),
+                 "node %s, which ran the upstream call this requestState continues, is gone: the "
+                 "call is lost with it (the upstream may or may not have finished it); call the "
+                 "tool again without requestState",
+                 w->origin);
+        waiter_fail(w, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
+    }
+}
+
+static void send_doc(struct mcpgw_node *n, const char *node_id, json_object *doc /* takes */,
+                     uint64_t ticket)
+{
+    size_t len;
+    char *text;
+    struct sent *s = NULL;
+    json_object_object_add(doc, "v", json_object_new_int(MSG_VERSION));
+    text = mcpgw_json_dump(doc, &len);
+    json_object_put(doc);
+    if (ticket) {
+        s = xcalloc(1, sizeof(*s));
+        s->n = n;
+        s->ticket = ticket;
+    }
+    mcpgw_store_node_send(n->store, node_id, text, len, s ? on_sent : NULL, s);
+    free(text);
+}
+
+/* ---- where a round's answer goes: the retry on this node, or a waiter on another ---- */
+
+struct sink {
+    struct mcpgw_http_conn *conn; /* this node's retry */
+    json_object *id;              /* the retry's id (borrowed) */
+    const char *node;             /* or the node holding it, and its waiter */
+    uint64_t ticket;
+};
+
+static void sink_write(struct mcpgw_node *n, const struct sink *k, const char *json, size_t len)
+{
+    if (k->conn) {
+        mcpgw_http_respond(k->conn, 200, "application/json", NULL, json, len);
+    } else {
+        json_object *doc = json_object_new_object();
+        json_object_object_add(doc, "t", json_object_new_string("o"));
+        json_object_object_add(doc, "w", json_object_new_int64((int64_t)k->ticket));
+        json_object_object_add(doc, "m", json_object_new_string_len(json, (int)len));
+        send_doc(n, k->node, doc, 0);
+    }
+}
+
+static void sink_error(struct mcpgw_node *n, const struct sink *k, int code, const char *message)
+{
+    size_t len;
+    char *json = mcpgw_msg_error(k->id, code, message, &len);
+    (*n->st.errors)++;
+    sink_write(n, k, json, len);
+    free(json);
+}
+
+/* The call's next response, for a retry another node holds. */
+static void relay(struct mcpgw_call *c, const char *json, size_t len)
+{
+    struct round *r = c->round;
+    struct sink k = {NULL, NULL, r->reply_node, r->reply_ticket};
+    sink_write(c->node, &k, json, len);
+}
+
+/* ---- the origin: asking ---- */
+
+/* What a round's requestState is bound to: the tool and arguments of the first request, and its
+ * principal, so the state cannot be carried to another call or user. */
+static void bind_state(struct mcpgw_seal_binding *bd, json_object *params, const char *principal)
+{
+    json_object *args = mcpgw_json_obj(params, "arguments");
+    size_t len = 0;
+    char *text = args ? mcpgw_json_dump(args, &len) : NULL;
+    const char *name = mcpgw_json_str(params, "name");
+    mcpgw_seal_bind(bd, BIND_METHOD, name ? name : "", text ? text : "", len, principal);
+    free(text);
+}
+
+static const char *principal_of(const struct mcpgw_call *c)
+{
+    return c->s && c->s->principal ? c->s->principal : "";
+}
+
+static void input_key(const struct round *r, char *out, size_t len)
+{
+    snprintf(out, len, "upstream_%u", r->no);
+}
+
+/* Answer the call's current request with the round's input_required result. */
+static void issue(struct round *r)
+{
+    struct mcpgw_call *c = r->c;
+    struct mcpgw_node *n = c->node;
+    struct mcpgw_seal_binding bd;
+    json_object *doc = json_object_new_object(), *asks = json_object_new_object();
+    char key[32], *text, *sealed;
+    size_t len;
+    input_key(r, key, sizeof(key));
+    json_object_object_add(doc, "p", json_object_new_string(r->pid));
+    json_object_object_add(doc, "o", json_object_new_string(n->cfg.node_id));
+    json_object_object_add(doc, "r", json_object_new_int((int)r->no));
+    text = mcpgw_json_dump(doc, &len);
+    json_object_put(doc);
+    bind_state(&bd, c->request, principal_of(c));
+    /* The round cannot outlive the wait for its answer: the state says so to a late retry. */
+    sealed = mcpgw_seal_seal(n->state_ring, &bd, mcpgw_wall_ms() + n->cfg.client_request_timeout_ms,
+                             text, len);
+    free(text);
+    json_object_object_add(asks, key,
+                           mcpgw_msg_input_request(r->method, json_object_get(r->params)));
+    mcpgw_call_handoff(c, mcpgw_msg_input_required(asks, sealed));
+    free(sealed);
+}
+
+void mcpgw_bridge26_ask(struct mcpgw_call *c, const char *method, json_object *params)
+{
+    struct mcpgw_bridge26 *b = state(c->node);
+    struct round *r = c->round;
+    if (strcmp(method, "ping") == 0) {
+        json_object *empty = json_object_new_object();
+        json_object_put(params);
+        mcpgw_call_reply(c, empty, NULL);
+        json_object_put(empty);
+        return;
+    }
+    if (strcmp(method, MCPGW_MSG_SAMPLING_CREATE) && strcmp(method, MCPGW_MSG_ELICITATION_CREATE) &&
+        strcmp(method, "roots/list")) {
+        json_object *err = json_object_new_object();
+        char msg[160];
+        snprintf(msg, sizeof(msg), "%.100s cannot be asked of a 2026-07-28 client", method);
+        json_object_object_add(err, "code", json_object_new_int(MCPGW_JSONRPC_METHOD_NOT_FOUND));
+        json_object_object_add(err, "message", json_object_new_string(msg));
+        json_object_put(params);
+        mcpgw_call_reply(c, NULL, err);
+        json_object_put(err);
+        return;
+    }
+    if (!r) {
+        uint8_t raw[PID_LEN / 2];
+        r = xcalloc(1, sizeof(*r));
+        r->c = c;
+        if (RAND_bytes(raw, sizeof(raw)) != 1) {
+            /* Without randomness a round id could be guessed: no round, the upstream is told. */
+            json_object *err = json_object_new_object();
+            free(r);
+            json_object_object_add(err, "code", json_object_new_int(MCPGW_JSONRPC_INTERNAL_ERROR));
+            json_object_object_add(err, "message",
+                                   json_object_new_string("the gateway could not make a round id"));
+            json_object_put(params);
+            mcpgw_call_reply(c, NULL, err);
+            json_object_put(err);
+            return;
+        }
+        for (size_t i = 0; i < sizeof(raw); i++)
+            snprintf(r->pid + 2 * i, 3, "%02x", raw[i]);
+        r->next = b->rounds[bucket(r->pid)];
+        b->rounds[bucket(r->pid)] = r;
+        c->round = r;
+        c->round_free = round_free;
+    }
+    r->no++;
+    free(r->method);
+    json_object_put(r->params);
+    r->method = xstrdup(method);
+    r->params = params ? params : json_object_new_object();
+    issue(r);
+}
+
+/* ---- the origin: a retry's answers ---- */
+
+/* Continue round r (number no) with responses, answering through k. */
+static void round_continue(struct round *r, unsigned no, json_object *responses,
+                           const struct sink *k)
+{
+    struct mcpgw_call *c = r->c;
+    struct mcpgw_node *n = c->node;
+    json_object *answer = NULL;
+    char key[32], msg[200];
+    input_key(r, key, sizeof(key));
+    if (c->out_id < 0 || no != r->no) {
+        sink_error(n, k, MCPGW_JSONRPC_INVALID_PARAMS,
+                   "Invalid params: this round was already answered; retry with the latest "
+                   "requestState");
+        return;
+    }
+    if (responses && json_object_object_get_ex(responses, key, &answer) && answer &&
+        !json_object_is_type(answer, json_type_object)) {
+        snprintf(msg, sizeof(msg), "Invalid params: inputResponses.%s must be a result object",
+                 key);
+        sink_error(n, k, MCPGW_JSONRPC_INVALID_PARAMS, msg);
+        return;
+    }
+    /* From here the call answers this retry. */
+    mcpgw_call_rebind(c, k->conn, k->id);
+    if (k->conn) {
+        r->reply_node[0] = 0;
+    } else {
+        snprintf(r->reply_node, sizeof(r->reply_node), "%s", k->node);
+        r->reply_ticket = k->ticket;
+        c->relay = relay;
+    }
+    if (!answer) {
+        issue(r); /* not answered: asked again, as the revision says */
+        return;
+    }
+    mcpgw_call_reply(c, answer, NULL);
+}
+
+/* ---- the retry's node ---- */
+
+static void waiter_free(struct waiter *w)
+{
+    struct mcpgw_bridge26 *b = w->n->bridge26;
+    for (struct waiter **pp = &b->waiters; *pp; pp = &(*pp)->next)
+        if (*pp == w) {
+            *pp = w->next;
+            break;
+        }
+    if (w->conn)
+        mcpgw_http_conn_set_close_cb(w->conn, NULL, NULL);
+    event_free(w->timer);
+    json_object_put(w->id);
+    free(w);
+}
+
+static void waiter_write(struct waiter *w, const char *json, size_t len)
+{
+    struct mcpgw_http_conn *conn = w->conn;
+    w->conn = NULL;
+    if (conn) {
+        mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
+        mcpgw_http_respond(conn, 200, "application/json", NULL, json, len);
+    }
+    waiter_free(w);
+}
+
+static void waiter_fail(struct waiter *w, int code, const char *message)
+{
+    size_t len;
+    char *json = mcpgw_msg_error(w->id, code, message, &len);
+    (*w->n->st.errors)++;
+    waiter_write(w, json, len);
+    free(json);
+}
+
+/* The client gave up on its retry: so does the call (a closed response stream cancels it). */
+static void on_waiter_close(struct mcpgw_http_conn *conn, void *arg)
+{
+    struct waiter *w = arg;
+    json_object *doc = json_object_new_object();
+    (void)conn;
+    w->conn = NULL;
+    json_object_object_add(doc, "t", json_object_new_string("c"));
+    json_object_object_add(doc, "p", json_object_new_string(w->pid));
+    json_object_object_add(doc, "w", json_object_new_int64((int64_t)w->ticket));
+    send_doc(w->n, w->origin, doc, 0);
+    waiter_free(w);
+}
+
+/* Every second: is the origin still listening? A node killed meanwhile is noticed by Redis when
+ * its connection drops, and the retry gets a clear error instead of waiting for the deadline. */
+static void on_waiter_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct waiter *w = arg;
+    struct timeval tv = {CHECK_MS / 1000, (CHECK_MS % 1000) * 1000};
+    json_object *doc;
+    (void)fd, (void)what;
+    if (mcpgw_now_ms() >= w->deadline_ms) {
+        char msg[200];
+        snprintf(msg, sizeof(msg),
+                 "node %s, which runs the upstream call this requestState continues, did not "
+                 "answer in time",
+                 w->origin);
+        waiter_fail(w, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
+        return;
+    }
+    doc = json_object_new_object();
+    json_object_object_add(doc, "t", json_object_new_string("l"));
+    send_doc(w->n, w->origin, doc, w->ticket);
+    evtimer_add(w->timer, &tv);
+}
+
+static void hand_over(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                      const struct mcpgw_jsonrpc_msg *m, const char *origin, const char *pid,
+                      unsigned no, json_object *responses)
+{
+    struct mcpgw_bridge26 *b = state(n);
+    struct waiter *w = xcalloc(1, sizeof(*w));
+    struct timeval tv = {CHECK_MS / 1000, (CHECK_MS % 1000) * 1000};
+    json_object *doc = json_object_new_object();
+    w->n = n;
+    w->ticket = ++b->next_ticket;
+    w->conn = conn;
+    w->id = json_object_get(m->id);
+    snprintf(w->origin, sizeof(w->origin), "%s", origin);
+    snprintf(w->pid, sizeof(w->pid), "%s", pid);
+    /* The call itself ends by its own deadline at the origin; this only bounds the wait. */
+    w->deadline_ms = mcpgw_now_ms() + n->cfg.tool_timeout_ms + n->cfg.client_request_timeout_ms;
+    w->timer = evtimer_new(n->base, on_waiter_timer, w);
+    w->next = b->waiters;
+    b->waiters = w;
+    mcpgw_http_conn_set_close_cb(conn, on_waiter_close, w);
+    evtimer_add(w->timer, &tv);
+    json_object_object_add(doc, "t", json_object_new_string("a"));
+    json_object_object_add(doc, "p", json_object_new_string(pid));
+    json_object_object_add(doc, "r", json_object_new_int((int)no));
+    json_object_object_add(doc, "n", json_object_new_string(n->cfg.node_id));
+    json_object_object_add(doc, "w", json_object_new_int64((int64_t)w->ticket));
+    json_object_object_add(doc, "id", json_object_get(m->id));
+    if (responses)
+        json_object_object_add(doc, "ir", json_object_get(responses));
+    send_doc(n, origin, doc, w->ticket);
+}
+
+/* ---- messages from other nodes ---- */
+
+static void on_answer(struct mcpgw_node *n, json_object *doc)
+{
+    const char *pid = mcpgw_json_str(doc, "p"), *from = mcpgw_json_str(doc, "n");
+    json_object *v, *id = NULL;
+    struct round *r;
+    struct sink k = {0};
+    if (!pid || !from || !json_object_object_get_ex(doc, "w", &v))
+        return;
+    k.node = from;
+    k.ticket = (uint64_t)json_object_get_int64(v);
+    json_object_object_get_ex(doc, "id", &id);
+    k.id = id;
+    if (!(r = round_find(state(n), pid))) {
+        sink_error(n, &k, MCPGW_JSONRPC_INVALID_PARAMS,
+                   "Invalid params: the upstream call this requestState continues is no longer "
+                   "pending (it ended, timed out or was cancelled); call the tool again without "
+                   "requestState");
+        return;
+    }
+    json_object_object_get_ex(doc, "r", &v);
+    round_continue(r, (unsigned)json_object_get_int(v), mcpgw_json_obj(doc, "ir"), &k);
+}
+
+static void on_cancel(struct mcpgw_node *n, json_object *doc)
+{
+    const char *pid = mcpgw_json_str(doc, "p");
+    struct round *r = pid ? round_find(state(n), pid) : NULL;
+    json_object *v;
+    if (!r || !r->c->relay || !json_object_object_get_ex(doc, "w", &v) ||
+        (uint64_t)json_object_get_int64(v) != r->reply_ticket)
+        return; /* not (or no longer) the retry this call answers */
+    mcpgw_call_abort(r->c);
+}
+
+static void on_outcome(struct mcpgw_node *n, json_object *doc)
+{
+    json_object *v, *m;
+    struct waiter *w;
+    if (!json_object_object_get_ex(doc, "w", &v) || !json_object_object_get_ex(doc, "m", &m) ||
+        !json_object_is_type(m, json_type_string))
+        return;
+    if ((w = waiter_find(n->bridge26, (uint64_t)json_object_get_int64(v))))
+        waiter_write(w, json_object_get_string(m), (size_t)json_object_get_string_len(m));
+}
+
+static void on_node_msg(void *arg, const char *msg, size_t len)
+{
+    mcpgw_bridge26_message(arg, msg, len);
+}
+
+void mcpgw_bridge26_message(struct mcpgw_node *n, const char *msg, size_t len)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *doc = NULL, *v;
+    const char *t;
+    if (len <= MCPGW_BRIDGE26_MSG_MAX)
+        doc = json_tokener_parse_ex(tok, msg, (int)len);
+    json_tokener_free(tok);
+    t = mcpgw_json_str(doc, "t");
+    if (!t || !json_object_object_get_ex(doc, "v", &v) || json_object_get_int(v) != MSG_VERSION) {
+        log_warn("a node-to-node message that is not version %d JSON was dropped", MSG_VERSION);
+    } else if (strcmp(t, "a") == 0) {
+        on_answer(n, doc);
+    } else if (strcmp(t, "o") == 0) {
+        on_outcome(n, doc);
+    } else if (strcmp(t, "c") == 0) {
+        on_cancel(n, doc);
+    } /* "l": a liveness check, nothing to do */
+    json_object_put(doc);
+}
+
+/* ---- a retry arrives ---- */
+
+int mcpgw_bridge26_claims(const struct mcpgw_jsonrpc_msg *m)
+{
+    return json_object_object_get_ex(m->params, "requestState", NULL);
+}
+
+static void fail(struct mcpgw_node *n, struct mcpgw_http_conn *conn, json_object *id,
+                 const char *message)
+{
+    struct sink k = {conn, id, NULL, 0};
+    sink_error(n, &k, MCPGW_JSONRPC_INVALID_PARAMS, message);
+}
+
+void mcpgw_bridge26_resume(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                           const struct mcpgw_jsonrpc_msg *m, const char *principal)
+{
+    json_object *st = NULL, *responses = NULL, *doc = NULL, *v;
+    struct mcpgw_seal_binding bd;
+    const char *pid, *origin;
+    void *out = NULL;
+    size_t outlen;
+    char msg[300];
+    int rc;
+    json_object_object_get_ex(m->params, "requestState", &st);
+    if (!st || !json_object_is_type(st, json_type_string)) {
+        fail(n, conn, m->id, "Invalid params: requestState must be the string this server issued");
+        return;
+    }
+    if (json_object_object_get_ex(m->params, "inputResponses", &responses) && responses &&
+        !json_object_is_type(responses, json_type_object)) {
+        fail(n, conn, m->id,
+             "Invalid params: inputResponses must be an object of results keyed as asked");
+        return;
+    }
+    bind_state(&bd, m->params, principal);
+    rc = mcpgw_seal_open(n->state_ring, &bd, mcpgw_wall_ms(), json_object_get_string(st),
+                         (size_t)json_object_get_string_len(st), &out, &outlen);
+    if (rc != MCPGW_SEAL_OK) {
+        snprintf(msg, sizeof(msg),
+                 rc == MCPGW_SEAL_EXPIRED
+                     ? "Invalid params: requestState has expired (%s): the round was not answered "
+                       "within the client-request timeout and the upstream was told so; call the "
+                       "tool again without it"
+                     : "Invalid params: requestState failed its integrity check (%s): it was "
+                       "altered, or issued for another request",
+                 mcpgw_seal_err_str(rc));
+        fail(n, conn, m->id, msg);
+        return;
+    }
+    doc = json_tokener_parse(out);
+    free(out);
+    pid = mcpgw_json_str(doc, "p");
+    origin = mcpgw_json_str(doc, "o");
+    if (!pid || strlen(pid) != PID_LEN || !origin || !*origin || strlen(origin) >= 32 ||
+        !json_object_object_get_ex(doc, "r", &v)) {
+        fail(n, conn, m->id, "Invalid params: requestState does not hold a round of this request");
+    } else if (strcmp(origin, n->cfg.node_id) == 0) {
+        struct round *r = round_find(state(n), pid);
+        struct sink k = {conn, m->id, NULL, 0};
+        if (r)
+            round_continue(r, (unsigned)json_object_get_int(v), responses, &k);
+        else
+            fail(n, conn, m->id,
+                 "Invalid params: the upstream call this requestState continues is no longer "
+                 "pending (it ended, timed out or was cancelled, or this node restarted); call the "
+                 "tool again without requestState");
+    } else {
+        hand_over(n, conn, m, origin, pid, (unsigned)json_object_get_int(v), responses);
+    }
+    json_object_put(doc);
+}
+
+void mcpgw_bridge26_start(struct mcpgw_node *n)
+{
+    mcpgw_store_set_node_handler(n->store, on_node_msg, n);
+}
+
+void mcpgw_bridge26_stop(struct mcpgw_node *n)
+{
+    struct mcpgw_bridge26 *b = n->bridge26;
+    if (n->store)
+        mcpgw_store_set_node_handler(n->store, NULL, NULL);
+    if (!b)
+        return;
+    while (b->waiters)
+        waiter_fail(b->waiters, MCPGW_JSONRPC_INTERNAL_ERROR, "this node is shutting down");
+    for (int i = 0; i < BUCKETS; i++)
+        while (b->rounds[i])
+            mcpgw_call_abort(b->rounds[i]->c); /* frees the round (round_free) */
+    free(b);
+    n->bridge26 = NULL;
+}

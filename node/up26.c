@@ -1,0 +1,205 @@
+/* up26.c - the 2026-07-28 pieces of the upstream client: request _meta and headers, discover,
+ * the listen filter, and MRTR rounds (see up26.h). */
+#include "node/up26.h"
+
+#include "common/jsonrpc.h"
+#include "common/util.h"
+
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+json_object *mcpgw_up26_params(json_object *params, json_object *caps)
+{
+    json_object *meta, *info;
+    if (!params || !json_object_is_type(params, json_type_object)) {
+        json_object_put(params);
+        params = json_object_new_object();
+    }
+    meta = json_object_object_get(params, "_meta");
+    if (!meta || !json_object_is_type(meta, json_type_object)) {
+        meta = json_object_new_object();
+        json_object_object_add(params, "_meta", meta);
+    }
+    json_object_object_add(meta, "io.modelcontextprotocol/protocolVersion",
+                           json_object_new_string(MCPGW_UP26_VERSION));
+    json_object_object_add(meta, "io.modelcontextprotocol/clientCapabilities",
+                           caps ? json_object_get(caps) : json_object_new_object());
+    info = json_object_new_object();
+    json_object_object_add(info, "name", json_object_new_string("mcpgw"));
+    json_object_object_add(info, "version", json_object_new_string("1"));
+    json_object_object_add(meta, "io.modelcontextprotocol/clientInfo", info);
+    return params;
+}
+
+/* A value that may go into a header as it is: printable ASCII, no whitespace at either end,
+ * and not itself of the Base64 sentinel's shape. */
+static int header_safe(const char *v)
+{
+    size_t n = strlen(v);
+    if (n == 0 || v[0] == ' ' || v[n - 1] == ' ')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if ((unsigned char)v[i] < 0x20 || (unsigned char)v[i] > 0x7e)
+            return 0;
+    return !(n >= 11 && strncmp(v, "=?base64?", 9) == 0 && strcmp(v + n - 2, "?=") == 0);
+}
+
+int mcpgw_up26_headers(const char *method, json_object *params, char **out)
+{
+    int n = 0;
+    const char *name = NULL;
+    if (asprintf(&out[n], "Mcp-Method: %s", method) > 0)
+        n++;
+    if (strcmp(method, "tools/call") == 0 || strcmp(method, "prompts/get") == 0)
+        name = mcpgw_json_str(params, "name");
+    else if (strcmp(method, "resources/read") == 0)
+        name = mcpgw_json_str(params, "uri");
+    if (!name)
+        return n;
+    if (header_safe(name)) {
+        if (asprintf(&out[n], "Mcp-Name: %s", name) > 0)
+            n++;
+    } else {
+        size_t len = strlen(name);
+        unsigned char *b = xmalloc(4 * ((len + 2) / 3) + 1);
+        EVP_EncodeBlock(b, (const unsigned char *)name, (int)len);
+        if (asprintf(&out[n], "Mcp-Name: =?base64?%s?=", (char *)b) > 0)
+            n++;
+        free(b);
+    }
+    return n;
+}
+
+int mcpgw_up26_discover_ok(json_object *result)
+{
+    json_object *v = mcpgw_json_arr(result, "supportedVersions");
+    for (size_t i = 0; v && i < json_object_array_length(v); i++) {
+        const char *s = json_object_get_string(json_object_array_get_idx(v, i));
+        if (s && strcmp(s, MCPGW_UP26_VERSION) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int mcpgw_up26_input_required(json_object *result)
+{
+    const char *t = mcpgw_json_str(result, "resultType");
+    return t && strcmp(t, "input_required") == 0;
+}
+
+json_object *mcpgw_up26_listen_params(char *const *uris, size_t n, json_object *caps)
+{
+    json_object *p = json_object_new_object(), *f = json_object_new_object();
+    json_object *a = json_object_new_array();
+    json_object_object_add(f, "toolsListChanged", json_object_new_boolean(1));
+    json_object_object_add(f, "promptsListChanged", json_object_new_boolean(1));
+    json_object_object_add(f, "resourcesListChanged", json_object_new_boolean(1));
+    for (size_t i = 0; i < n; i++)
+        json_object_array_add(a, json_object_new_string(uris[i]));
+    json_object_object_add(f, "resourceSubscriptions", a);
+    json_object_object_add(p, "notifications", f);
+    return mcpgw_up26_params(p, caps);
+}
+
+struct mcpgw_up26_round {
+    json_object *requests;  /* the inputRequests object (a reference), or NULL */
+    json_object *responses; /* key -> the client's result */
+    char *state;            /* requestState, or NULL */
+    char **keys;            /* the keys of requests, in their order */
+    size_t nkeys, pos;
+};
+
+static int input_method_ok(const char *m)
+{
+    return m && (strcmp(m, "elicitation/create") == 0 || strcmp(m, "sampling/createMessage") == 0 ||
+                 strcmp(m, "roots/list") == 0);
+}
+
+struct mcpgw_up26_round *mcpgw_up26_round_new(json_object *result, char *err, size_t errlen)
+{
+    json_object *reqs = mcpgw_json_obj(result, "inputRequests");
+    const char *state = mcpgw_json_str(result, "requestState");
+    struct mcpgw_up26_round *r;
+    if (json_object_object_get(result, "inputRequests") && !reqs) {
+        snprintf(err, errlen, "its inputRequests is not an object");
+        return NULL;
+    }
+    if (!reqs && !state) {
+        snprintf(err, errlen,
+                 "an input_required result with neither inputRequests nor "
+                 "requestState");
+        return NULL;
+    }
+    r = xcalloc(1, sizeof(*r));
+    r->responses = json_object_new_object();
+    r->state = state ? xstrdup(state) : NULL;
+    if (reqs) {
+        r->requests = json_object_get(reqs);
+        r->keys = xcalloc((size_t)json_object_object_length(reqs) + 1, sizeof(*r->keys));
+        json_object_object_foreach(reqs, key, val)
+        {
+            const char *m = mcpgw_json_str(val, "method");
+            json_object *p = json_object_object_get(val, "params");
+            if (!input_method_ok(m) || (p && !json_object_is_type(p, json_type_object))) {
+                snprintf(err, errlen,
+                         "input request '%.60s' is not an elicitation/create, "
+                         "sampling/createMessage or roots/list request",
+                         key);
+                mcpgw_up26_round_free(r);
+                return NULL;
+            }
+            r->keys[r->nkeys++] = xstrdup(key);
+        }
+    }
+    return r;
+}
+
+void mcpgw_up26_round_free(struct mcpgw_up26_round *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->nkeys; i++)
+        free(r->keys[i]);
+    free(r->keys);
+    json_object_put(r->requests);
+    json_object_put(r->responses);
+    free(r->state);
+    free(r);
+}
+
+char *mcpgw_up26_round_next(struct mcpgw_up26_round *r, json_object *id, size_t *len)
+{
+    json_object *req, *p;
+    if (r->pos >= r->nkeys)
+        return NULL;
+    req = json_object_object_get(r->requests, r->keys[r->pos]);
+    p = json_object_object_get(req, "params");
+    return mcpgw_jsonrpc_request(id, mcpgw_json_str(req, "method"),
+                                 p ? json_object_get(p) : json_object_new_object(), len);
+}
+
+void mcpgw_up26_round_answer(struct mcpgw_up26_round *r, json_object *result)
+{
+    if (r->pos >= r->nkeys)
+        return;
+    json_object_object_add(r->responses, r->keys[r->pos], json_object_get(result));
+    r->pos++;
+}
+
+json_object *mcpgw_up26_round_retry(const struct mcpgw_up26_round *r, json_object *orig)
+{
+    json_object *p = NULL;
+    if (orig && json_object_deep_copy(orig, &p, NULL) != 0)
+        p = NULL;
+    if (!p)
+        p = json_object_new_object();
+    json_object_object_del(p, "inputResponses");
+    json_object_object_del(p, "requestState");
+    if (r->nkeys)
+        json_object_object_add(p, "inputResponses", json_object_get(r->responses));
+    if (r->state)
+        json_object_object_add(p, "requestState", json_object_new_string(r->state));
+    return p;
+}

@@ -1,0 +1,337 @@
+/* upmcp26.c - the 2026-07-28 era of the upstream MCP client (upmcp.c's internal pair):
+ * server/discover in place of initialize, input_required rounds turned into server-to-client
+ * requests and retries, subscribe and unsubscribe as the listen stream's filter. */
+#include "common/httpclient.h"
+#include "common/log.h"
+#include "common/sse.h"
+#include "common/util.h"
+#include "node/up26.h"
+#include "node/upmcp_int.h"
+
+#include <event2/event.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Sends server/discover (2026-07-28 and auto). Returns 0 or -1. */
+int mcpgw_upmcp26_discover(struct mcpgw_upmcp *u)
+{
+    json_object *p = mcpgw_up26_params(NULL, u->caps), *id;
+    char *extra[3] = {NULL, NULL, NULL}, *body;
+    size_t len;
+    mcpgw_up26_headers("server/discover", p, extra);
+    extra[1] = xstrdup("MCP-Protocol-Version: " MCPGW_UP26_VERSION);
+    id = json_object_new_int64(++u->next_id);
+    body = mcpgw_jsonrpc_request(id, "server/discover", p, &len);
+    json_object_put(id);
+    u->initializing = 1;
+    if (!mcpgw_upmcp_call_start(u, CALL_INIT, "server/discover", u->next_id, body, len, extra)) {
+        u->initializing = 0;
+        return -1;
+    }
+    return 0;
+}
+
+/* The answer to server/discover: ready in the 2026-07-28 era, or (auto) initialize instead. */
+void mcpgw_upmcp26_discover_reply(struct mcpgw_upmcp *u, enum mcpgw_upmcp_err err, const char *why,
+                                  const struct mcpgw_jsonrpc_msg *m)
+{
+    char buf[512];
+    if (err == MCPGW_UPMCP_OK && m->result && mcpgw_up26_discover_ok(m->result)) {
+        free(u->version);
+        u->version = xstrdup(MCPGW_UP26_VERSION);
+        u->era26 = 1;
+        json_object_put(u->server_result);
+        u->server_result = json_object_get(m->result);
+        mcpgw_upmcp_ready(u, MCPGW_UPMCP_OK, NULL);
+        return;
+    }
+    if (err == MCPGW_UPMCP_OK)
+        snprintf(buf, sizeof(buf), "upstream %s: server/discover %s", u->name,
+                 m->error ? json_object_to_json_string(m->error)
+                          : "does not list 2026-07-28 among its supportedVersions");
+    else
+        snprintf(buf, sizeof(buf), "%s", why);
+    if (u->want_era == MCPGW_UPMCP_ERA_AUTO && err != MCPGW_UPMCP_E_TRANSPORT &&
+        err != MCPGW_UPMCP_E_TIMEOUT) {
+        log_info("%s: speaking the session era (initialize)", buf);
+        u->initializing = 0;
+        if (mcpgw_upmcp_send_initialize(u) == 0)
+            return;
+        snprintf(buf, sizeof(buf), "upstream %s: could not send initialize", u->name);
+    }
+    mcpgw_upmcp_ready(u, err == MCPGW_UPMCP_OK ? MCPGW_UPMCP_E_PROTOCOL : err, buf);
+}
+
+static void kick_soon(struct mcpgw_upmcp *u)
+{
+    struct timeval tv = {0, 0};
+    evtimer_add(u->kick, &tv);
+}
+
+/* An input_required result m for call c: its input requests go to the caller one at a time
+ * (from the kick), then the request is sent again with their answers. */
+void mcpgw_upmcp26_round_start(struct mcpgw_upmcp_call *c, const struct mcpgw_jsonrpc_msg *m)
+{
+    char err[256];
+    struct mcpgw_up26_round *r;
+    if (++c->rounds > MCPGW_UP26_MAX_ROUNDS) {
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s asked for input more than %d times",
+                           c->method, MCPGW_UP26_MAX_ROUNDS);
+        return;
+    }
+    if (!(r = mcpgw_up26_round_new(m->result, err, sizeof(err)))) {
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "%s was answered input_required, but %s", c->method, err);
+        return;
+    }
+    if (c->req) {
+        mcpgw_hc_req_cancel(c->req);
+        c->req = NULL;
+    }
+    mcpgw_up26_round_free(c->round);
+    c->round = r;
+    c->step = STEP_ASK;
+    kick_soon(c->u);
+}
+
+/* STEP_ASK: the next input request to the caller, or the retry when none is left. */
+static void round_ask(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    struct mcpgw_jsonrpc_msg m;
+    json_object *id, *bad = NULL;
+    const char *why;
+    size_t len;
+    char *text;
+    snprintf(c->input_id, sizeof(c->input_id), "mcpgw-in-%lld", ++u->next_input);
+    id = json_object_new_string(c->input_id);
+    text = mcpgw_up26_round_next(c->round, id, &len);
+    json_object_put(id);
+    if (!text) {
+        c->step = STEP_RETRY;
+        kick_soon(u);
+        return;
+    }
+    c->step = STEP_WAIT;
+    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        free(text);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "an input request of %s is not valid: %s", c->method, why);
+        return;
+    }
+    free(text);
+    if (c->cbs.on_message) {
+        c->busy++;
+        c->cbs.on_message(c->arg, NULL, &m); /* may answer, or cancel c, at once */
+        mcpgw_jsonrpc_msg_deinit(&m);
+        if (!--c->busy && c->finished)
+            mcpgw_upmcp_call_free(c);
+        return;
+    } else {
+        c->failed = json_object_new_object();
+        json_object_object_add(c->failed, "code", json_object_new_int(-32601));
+        json_object_object_add(c->failed, "message",
+                               json_object_new_string("mcpgw: no client to ask"));
+        c->step = STEP_FAIL;
+        kick_soon(u);
+    }
+    mcpgw_jsonrpc_msg_deinit(&m);
+}
+
+/* STEP_RETRY: the same request again, with a new id, the answers and the request state. */
+static void round_retry(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    json_object *p = mcpgw_up26_round_retry(c->round, c->params), *id;
+    char *extra[3] = {NULL, NULL, NULL}, *body;
+    size_t len;
+    mcpgw_up26_headers(c->method, p, extra);
+    c->id = ++u->next_id;
+    id = json_object_new_int64(c->id);
+    body = mcpgw_jsonrpc_request(id, c->method, p, &len);
+    json_object_put(id);
+    mcpgw_up26_round_free(c->round);
+    c->round = NULL;
+    c->step = STEP_NONE;
+    c->mode = BODY_NONE;
+    c->status = 0;
+    c->body_len = 0;
+    if (c->sse) {
+        mcpgw_sse_parser_free(c->sse);
+        c->sse = NULL;
+    }
+    mcpgw_upmcp_q_clear(&c->q, 0);
+    if (mcpgw_upmcp_call_post(c, body, len, extra) < 0)
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL,
+                           "could not send %s again with its input", c->method);
+}
+
+/* A call that ends with the client's error to an input request (STEP_FAIL), or with {} for a
+ * request answered here (STEP_LOCAL). */
+static void round_end_here(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_jsonrpc_msg m;
+    json_object *id = json_object_new_int64(c->id), *bad = NULL;
+    const char *why;
+    size_t len;
+    char *text;
+    if (c->step == STEP_FAIL) {
+        const char *msg = mcpgw_json_str(c->failed, "message");
+        json_object *data = json_object_object_get(c->failed, "data");
+        text =
+            mcpgw_jsonrpc_error(id, json_object_get_int(json_object_object_get(c->failed, "code")),
+                                msg ? msg : "the client refused the input request",
+                                data ? json_object_get(data) : NULL, &len);
+    } else
+        text = mcpgw_jsonrpc_result(id, json_object_new_object(), &len);
+    json_object_put(id);
+    c->step = STEP_NONE;
+    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL, "%s", why);
+    } else {
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, &m, NULL);
+        mcpgw_jsonrpc_msg_deinit(&m);
+    }
+    free(text);
+}
+
+/* Runs the steps of the calls that have one to run; one at a time, from the start again after
+ * each, since a step may end calls (and the caller's callbacks may start or cancel others). */
+void mcpgw_upmcp26_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+    struct mcpgw_upmcp *u = arg;
+    struct mcpgw_upmcp_call *c;
+    (void)fd, (void)what;
+    mcpgw_upmcp_enter(u);
+    for (;;) {
+        for (c = u->calls; c; c = c->next)
+            if (c->step == STEP_ASK || c->step == STEP_RETRY || c->step == STEP_FAIL ||
+                c->step == STEP_LOCAL)
+                break;
+        if (!c || u->dying)
+            break;
+        if (c->step == STEP_ASK)
+            round_ask(c);
+        else if (c->step == STEP_RETRY)
+            round_retry(c);
+        else
+            round_end_here(c);
+    }
+    mcpgw_upmcp_leave(u);
+}
+
+void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u);
+
+/* resources/subscribe and unsubscribe of the 2026-07-28 era: the URI joins or leaves the listen
+ * stream's filter (the stream is opened again with it); the call ends with {} from the kick. */
+struct mcpgw_upmcp_call *mcpgw_upmcp26_local_call(struct mcpgw_upmcp *u, const char *method,
+                                                  json_object *params,
+                                                  const struct mcpgw_upmcp_call_cbs *cbs, void *arg)
+{
+    struct mcpgw_upmcp_call *c = xcalloc(1, sizeof(*c));
+    const char *uri = mcpgw_json_str(params, "uri");
+    size_t i;
+    for (i = 0; uri && i < u->nwatch && strcmp(u->watch[i], uri) != 0; i++)
+        ;
+    if (uri && strcmp(method, "resources/subscribe") == 0 && i == u->nwatch) {
+        u->watch = xrealloc(u->watch, (u->nwatch + 1) * sizeof(*u->watch));
+        u->watch[u->nwatch++] = xstrdup(uri);
+        mcpgw_upmcp26_watch_changed(u);
+    } else if (uri && strcmp(method, "resources/unsubscribe") == 0 && i < u->nwatch) {
+        free(u->watch[i]);
+        u->watch[i] = u->watch[--u->nwatch];
+        mcpgw_upmcp26_watch_changed(u);
+    }
+    json_object_put(params);
+    c->u = u;
+    c->kind = CALL_REQUEST;
+    c->id = ++u->next_id;
+    c->method = xstrdup(method);
+    c->cbs = *cbs;
+    c->arg = arg;
+    c->step = STEP_LOCAL;
+    c->next = u->calls;
+    if (u->calls)
+        u->calls->prev = c;
+    u->calls = c;
+    kick_soon(u);
+    return c;
+}
+
+/* mcpgw_upmcp_send in the 2026-07-28 era: the answer to an input request goes to its call;
+ * notifications (cancellation is closing the stream in this era) and the rest are dropped. */
+int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
+                       void (*done)(void *arg, enum mcpgw_upmcp_err err, const char *why),
+                       void *arg)
+{
+    struct mcpgw_jsonrpc_msg m;
+    json_object *bad = NULL;
+    const char *why, *id;
+    struct mcpgw_upmcp_call *c = NULL;
+    if (mcpgw_jsonrpc_parse(msg, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        return -1;
+    }
+    id = m.id && json_object_is_type(m.id, json_type_string) ? json_object_get_string(m.id) : NULL;
+    if ((m.kind == MCPGW_JSONRPC_RESULT || m.kind == MCPGW_JSONRPC_ERROR) && id)
+        for (c = u->calls; c; c = c->next)
+            if (c->step == STEP_WAIT && strcmp(c->input_id, id) == 0)
+                break;
+    if (c && m.kind == MCPGW_JSONRPC_RESULT) {
+        mcpgw_up26_round_answer(c->round, m.result);
+        c->step = STEP_ASK;
+        kick_soon(u);
+    } else if (c) {
+        c->failed = json_object_get(m.error);
+        c->step = STEP_FAIL;
+        kick_soon(u);
+    } else if (m.kind != MCPGW_JSONRPC_NOTIFICATION) {
+        log_debug("upstream %s: an answer for no pending input request: dropped", u->name);
+    }
+    mcpgw_jsonrpc_msg_deinit(&m);
+    if (done)
+        done(arg, MCPGW_UPMCP_OK, "ok");
+    return 0;
+}
+
+/* The listen stream's filter changed: open it again with the new one (2026-07-28). */
+void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u)
+{
+    if (!u->listen_wanted || u->dying)
+        return;
+    if (u->get) {
+        mcpgw_hc_req_cancel(u->get);
+        u->get = NULL;
+        u->listening = 0;
+    }
+    evtimer_del(u->retry);
+    mcpgw_upmcp_listen_open(u);
+}
+
+void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u)
+{
+    static const char *const kinds[] = {"tools", "prompts", "resources"};
+    if (!u->listen_broken)
+        return;
+    u->listen_broken = 0;
+    log_info("upstream %s: the listen stream is back; fetching the lists again", u->name);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !u->dying; i++) {
+        struct mcpgw_jsonrpc_msg m;
+        json_object *bad = NULL;
+        const char *why;
+        char text[128];
+        int n = snprintf(text, sizeof(text),
+                         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/%s/list_changed\"}",
+                         kinds[i]);
+        if (mcpgw_jsonrpc_parse(text, (size_t)n, &m, &bad, &why) != 0) {
+            json_object_put(bad);
+            continue;
+        }
+        if (u->cbs.on_message)
+            u->cbs.on_message(u->arg, NULL, &m);
+        mcpgw_jsonrpc_msg_deinit(&m);
+    }
+}
