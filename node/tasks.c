@@ -41,7 +41,6 @@ struct ltask {
     char id[ID_MAX];
     json_object *rec;
     struct mcpgw_call *call;
-    struct mcpgw_session *sess; /* the call's one-call session */
 };
 
 struct mcpgw_tasks {
@@ -451,15 +450,10 @@ static void on_sink(struct mcpgw_call *c, const char *json, size_t len)
 }
 
 /* The call is freed (answered, cancelled, timed out, the node stopping): so is the local task.
- * A call dropped without an answer left its one-call session behind: free it here. */
+ * (Its one-call session is freed by the call machinery, mcpgw_call_abort included.) */
 static void on_call_free(struct mcpgw_call *c)
 {
-    struct ltask *lt = c->ext;
-    struct mcpgw_session *s = lt->sess;
-    int dropped = c->s == NULL;
-    lt_unlink_free(lt);
-    if (dropped && s && !s->calls)
-        mcpgw_session_free(s);
+    lt_unlink_free(c->ext);
 }
 
 /* Start running rec's tool on this node (the record is written already). Takes rec. */
@@ -480,7 +474,6 @@ static void run(struct mcpgw_node *n, json_object *rec)
     }
     lt->n = n;
     lt->rec = rec;
-    lt->sess = s;
     snprintf(lt->id, sizeof(lt->id), "%s", mcpgw_json_str(task_of(rec), "taskId"));
     lt->next = ts->running;
     ts->running = lt;
