@@ -129,6 +129,21 @@ int mcpgw_rdecode_replay(const redisReply *reply, uint64_t *at, mcpgw_store_even
     return MCPGW_STORE_OK;
 }
 
+int mcpgw_rdecode_task(const redisReply *reply, struct mcpgw_store_task *t)
+{
+    redisReply **e;
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
+        return MCPGW_STORE_UNAVAILABLE;
+    e = reply->element;
+    if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING)
+        return MCPGW_STORE_GONE;
+    t->status = e[0]->str;
+    t->owner = e[1]->str;
+    t->lease_ms = e[2]->type == REDIS_REPLY_STRING ? strtoull(e[2]->str, NULL, 10) : 0;
+    t->rec = e[3]->type == REDIS_REPLY_STRING ? e[3]->str : "";
+    return MCPGW_STORE_OK;
+}
+
 int mcpgw_rdecode_uri_event(const char *p, size_t len, struct mcpgw_store_event *ev,
                             char uri[MCPGW_URI_MAX + 1])
 {

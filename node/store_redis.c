@@ -598,23 +598,9 @@ static void r_task_put(struct mcpgw_store *st, const char *id, const struct mcpg
 static void task_get_reply(struct op *o, redisReply *reply, int err)
 {
     struct mcpgw_store_task t;
-    redisReply **e;
-    if (!err && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4))
-        err = MCPGW_STORE_UNAVAILABLE;
-    if (err) {
-        o->cb.task(o->arg, err, NULL);
-        return;
-    }
-    e = reply->element;
-    if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING) {
-        o->cb.task(o->arg, MCPGW_STORE_GONE, NULL);
-        return;
-    }
-    t.status = e[0]->str;
-    t.owner = e[1]->str;
-    t.lease_ms = e[2]->type == REDIS_REPLY_STRING ? strtoull(e[2]->str, NULL, 10) : 0;
-    t.rec = e[3]->type == REDIS_REPLY_STRING ? e[3]->str : "";
-    o->cb.task(o->arg, MCPGW_STORE_OK, &t);
+    if (!err)
+        err = mcpgw_rdecode_task(reply, &t);
+    o->cb.task(o->arg, err, err ? NULL : &t);
 }
 
 static void r_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done, void *arg)

@@ -1,7 +1,7 @@
 /* fuzz_redis_reply.c - libFuzzer driver for what the node decodes from Redis (node/rdecode.h):
- * the claim script's session record, an event replay, and a resource update off the pub/sub
- * channel. The Redis a node talks to may be shared, restored from an old dump or written by
- * another version: nothing in a reply is trusted.
+ * the claim script's session record, an event replay, a task record, and a resource update off
+ * the pub/sub channel. The Redis a node talks to may be shared, restored from an old dump or
+ * written by another version: nothing in a reply is trusted.
  *
  * Input: byte 0 even - the rest is a RESP byte stream, decoded by hiredis's reader (the one
  * the node's connection uses) and every reply it yields goes through all three decoders;
@@ -67,6 +67,12 @@ static void check_reply(const redisReply *r)
     }
     if (mcpgw_rdecode_replay(r, &at, visit, &n) != MCPGW_STORE_OK && n)
         abort(); /* a refused reply delivers nothing */
+    {
+        struct mcpgw_store_task t;
+        if (mcpgw_rdecode_task(r, &t) == MCPGW_STORE_OK &&
+            (!t.status || !t.owner || !t.rec || strlen(t.owner) > r->element[1]->len))
+            abort();
+    }
     if (r->type == REDIS_REPLY_ARRAY && r->elements == 3 &&
         r->element[2]->type == REDIS_REPLY_STRING)
         check_payload(r->element[2]->str, r->element[2]->len);
