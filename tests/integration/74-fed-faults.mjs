@@ -202,19 +202,24 @@ async function main() {
 
     // stdio child hangs: its calls time out; the breaker opens and the child is restarted; once
     // the probe succeeds, calls work again.
+    // That the breaker opened is read from its counter, not from a call refused while it was
+    // open: with breaker-open=500ms and the restarted child's own list fetches passing the
+    // breaker as probes, it may be closed again before any client call sees it open.
+    const procOpened = async () => Number(/^mcpgw_upstream_breaker_opened_total\{upstream="proc",kind="stdio"\} (\d+)$/m
+        .exec(await (await fetch(`http://127.0.0.1:${GW}/metrics`)).text())?.[1] ?? NaN);
+    const openedBefore = await procOpened();
     const startsHang = fs.readFileSync(starts, 'utf8').trim().split('\n').length;
     r = await call(client, 'proc__hang');
     check(r.error && r.error.includes('proc'), `stdio hang: ${JSON.stringify(r)}`);
     check(r.ms >= 2900 && r.ms < 8000, `stdio hang: the error came after ${r.ms} ms, not at the 3 s timeout`);
-    let sawOpen = false;
     await until('the hung child replaced', async () => {
         const x = await call(client, 'proc__echo', { text: 'z' });
-        if (x.error?.includes('circuit breaker')) sawOpen = true;
         return fs.readFileSync(starts, 'utf8').trim().split('\n').length > startsHang && x.text === 'proc: z';
     }, 60000);
-    check(sawOpen, 'stdio hang: the breaker never opened');
+    const openedAfter = await procOpened();
+    check(openedAfter > openedBefore, `stdio hang: the breaker never opened (opened_total ${openedBefore} -> ${openedAfter})`);
     await healthyStillWorks(client, 'stdio hang');
-    ok('stdio child hangs: its calls time out, the breaker opens and restarts it, it serves again');
+    ok(`stdio child hangs: its calls time out, the breaker opens (opened_total ${openedBefore} -> ${openedAfter}) and restarts it, it serves again`);
 
     // Metrics: per upstream, calls, errors by class, latency, breaker state, processes, restarts.
     const m = await (await fetch(`http://127.0.0.1:${GW}/metrics`)).text();
