@@ -31,6 +31,7 @@ enum script {
     S_NOTE_WRITE,
     S_REPLAY,
     S_REPLAY_URIS,
+    S_TASK_PUT,
     S_COUNT
 };
 
@@ -170,6 +171,18 @@ static const char *const scripts[S_COUNT] = {
     "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
     "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
     "return r",
+    /* TASK_PUT: KEYS task; ARGV status ('' keeps), owner, lease, rec ('' keeps), ttl ('0':
+     * only over an existing record), expected owner ('' any). A terminal state is written
+     * once; 0 when refused. */
+    "local cur = redis.call('HMGET', KEYS[1], 'st', 'own') "
+    "if not cur[1] then if ARGV[5] == '0' then return 0 end "
+    "elseif cur[1] == 'completed' or cur[1] == 'failed' or cur[1] == 'cancelled' then return 0 "
+    "elseif ARGV[6] ~= '' and cur[2] ~= ARGV[6] then return 0 end "
+    "redis.call('HSET', KEYS[1], 'v', '1', 'own', ARGV[2], 'lease', ARGV[3]) "
+    "if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'st', ARGV[1]) end "
+    "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rec', ARGV[4]) end "
+    "if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end "
+    "return 1",
 };
 
 struct rstore {
@@ -228,6 +241,7 @@ struct op {
         mcpgw_store_note_fn note;
         mcpgw_store_result_fn result;
         mcpgw_store_replayed_fn replayed;
+        mcpgw_store_task_fn task;
         mcpgw_store_sent_fn sent;
     } cb;
     void *arg;
@@ -716,6 +730,71 @@ static void r_result_put(struct mcpgw_store *st, struct mcpgw_session *s, const 
     free(k);
 }
 
+/* ---- task records (node/tasks.c, docs/protocol-2026.md "Tasks") ---- */
+
+static void task_key(char *out, size_t len, const char *id)
+{
+    snprintf(out, len, "mcpgw:{%s}:task", id);
+}
+
+static void task_put_reply(struct op *o, redisReply *reply, int err)
+{
+    if (!err && reply->type == REDIS_REPLY_INTEGER && reply->integer == 0)
+        err = MCPGW_STORE_STALE;
+    if (o->cb.done)
+        o->cb.done(o->arg, err);
+}
+
+static void r_task_put(struct mcpgw_store *st, const char *id, const struct mcpgw_store_task *t,
+                       const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
+                       void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, task_put_reply, arg);
+    char k[256], lease[24], ttl[24];
+    const char *args[7] = {
+        k,   t->status ? t->status : "",      t->owner, lease, t->rec ? t->rec : "",
+        ttl, expect_owner ? expect_owner : ""};
+    task_key(k, sizeof(k), id);
+    snprintf(lease, sizeof(lease), "%llu", (unsigned long long)t->lease_ms);
+    snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)ttl_ms);
+    o->cb.done = done;
+    eval(r, o, S_TASK_PUT, 1, 7, args, NULL);
+}
+
+static void task_get_reply(struct op *o, redisReply *reply, int err)
+{
+    struct mcpgw_store_task t;
+    redisReply **e;
+    if (!err && (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4))
+        err = MCPGW_STORE_UNAVAILABLE;
+    if (err) {
+        o->cb.task(o->arg, err, NULL);
+        return;
+    }
+    e = reply->element;
+    if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING) {
+        o->cb.task(o->arg, MCPGW_STORE_GONE, NULL);
+        return;
+    }
+    t.status = e[0]->str;
+    t.owner = e[1]->str;
+    t.lease_ms = e[2]->type == REDIS_REPLY_STRING ? strtoull(e[2]->str, NULL, 10) : 0;
+    t.rec = e[3]->type == REDIS_REPLY_STRING ? e[3]->str : "";
+    o->cb.task(o->arg, MCPGW_STORE_OK, &t);
+}
+
+static void r_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, task_get_reply, arg);
+    char k[256];
+    const char *argv[6] = {"HMGET", k, "st", "own", "lease", "rec"};
+    task_key(k, sizeof(k), id);
+    o->cb.task = done;
+    send_argv(r, o, 6, argv, NULL);
+}
+
 static void sent_reply(struct op *o, redisReply *reply, int err)
 {
     if (o->cb.sent)
@@ -1130,5 +1209,7 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .result_put = r_result_put,
     .upstream_put = r_upstream_put,
     .command = r_command,
+    .task_put = r_task_put,
+    .task_get = r_task_get,
     .node_send = r_node_send,
 };
