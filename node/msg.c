@@ -92,6 +92,13 @@ char *mcpgw_msg_resource_list_changed(size_t *len)
 static const char *const log_levels[] = {"debug", "info",     "notice", "warning",
                                          "error", "critical", "alert",  "emergency"};
 
+const char *mcpgw_msg_log_level_name(int level)
+{
+    return level >= 0 && level < (int)(sizeof(log_levels) / sizeof(log_levels[0]))
+               ? log_levels[level]
+               : NULL;
+}
+
 int mcpgw_msg_log_level(const char *level)
 {
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(log_levels); i++)

@@ -51,6 +51,8 @@ char *mcpgw_msg_progress(json_object *token, double progress, double total, cons
                          size_t *len);
 /* Index of a notifications/message level ("debug" 0 .. "emergency" 7), or -1. */
 int mcpgw_msg_log_level(const char *level);
+/* The name of level index level, or NULL when it is none (-1: not set). */
+const char *mcpgw_msg_log_level_name(int level);
 
 /* ---- subscriptions/listen (2026-07-28) ---- */
 

@@ -46,6 +46,25 @@ static int header_safe(const char *v)
     return !(n >= 11 && strncmp(v, "=?base64?", 9) == 0 && strcmp(v + n - 2, "?=") == 0);
 }
 
+/* "Prefix: value" for a header, the value in the Base64 sentinel form when it is not header-safe;
+ * NULL when it could not be built. */
+static char *encoded_header(const char *prefix, const char *v)
+{
+    char *out = NULL;
+    if (header_safe(v)) {
+        if (asprintf(&out, "%s: %s", prefix, v) < 0)
+            out = NULL;
+    } else {
+        size_t len = strlen(v);
+        unsigned char *b = xmalloc(4 * ((len + 2) / 3) + 1);
+        EVP_EncodeBlock(b, (const unsigned char *)v, (int)len);
+        if (asprintf(&out, "%s: =?base64?%s?=", prefix, (char *)b) < 0)
+            out = NULL;
+        free(b);
+    }
+    return out;
+}
+
 int mcpgw_up26_headers(const char *method, json_object *params, char **out)
 {
     int n = 0;
@@ -56,19 +75,66 @@ int mcpgw_up26_headers(const char *method, json_object *params, char **out)
         name = mcpgw_json_str(params, "name");
     else if (strcmp(method, "resources/read") == 0)
         name = mcpgw_json_str(params, "uri");
-    if (!name)
-        return n;
-    if (header_safe(name)) {
-        if (asprintf(&out[n], "Mcp-Name: %s", name) > 0)
-            n++;
-    } else {
-        size_t len = strlen(name);
-        unsigned char *b = xmalloc(4 * ((len + 2) / 3) + 1);
-        EVP_EncodeBlock(b, (const unsigned char *)name, (int)len);
-        if (asprintf(&out[n], "Mcp-Name: =?base64?%s?=", (char *)b) > 0)
-            n++;
-        free(b);
+    if (name && (out[n] = encoded_header("Mcp-Name", name)))
+        n++;
+    return n;
+}
+
+/* A header name token (RFC 9110 tchar) of a sane length. */
+static int token_ok(const char *s)
+{
+    size_t n = strlen(s);
+    if (n == 0 || n > 64)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || strchr("!#$%&'*+-.^_`|~", s[i])))
+            return 0;
+    return 1;
+}
+
+/* Walks schema's properties (only `properties` chains: the revision's static reachability) with
+ * args the instance at the same path, adding a header for each annotated property whose value
+ * is present. Depth-bounded: a schema is the upstream's input, not ours. */
+static void param_walk(json_object *schema, json_object *args, char **out, int *n, int max,
+                       int depth)
+{
+    json_object *props = mcpgw_json_obj(schema, "properties");
+    if (!props || depth > 8)
+        return;
+    json_object_object_foreach(props, key, sub)
+    {
+        json_object *v = args ? json_object_object_get(args, key) : NULL;
+        const char *h = mcpgw_json_str(sub, "x-mcp-header");
+        char *prefix = NULL, buf[32];
+        const char *text = NULL;
+        if (!v)
+            continue;
+        if (json_object_is_type(v, json_type_object))
+            param_walk(sub, v, out, n, max, depth + 1);
+        if (!h || !token_ok(h) || *n >= max)
+            continue;
+        if (json_object_is_type(v, json_type_string))
+            text = json_object_get_string(v);
+        else if (json_object_is_type(v, json_type_boolean))
+            text = json_object_get_boolean(v) ? "true" : "false";
+        else if (json_object_is_type(v, json_type_int)) {
+            snprintf(buf, sizeof(buf), "%lld", (long long)json_object_get_int64(v));
+            text = buf;
+        }
+        if (!text || asprintf(&prefix, "Mcp-Param-%s", h) < 0)
+            continue;
+        if ((out[*n] = encoded_header(prefix, text)))
+            (*n)++;
+        free(prefix);
     }
+}
+
+int mcpgw_up26_param_headers(json_object *schema, json_object *args, char **out, int max)
+{
+    int n = 0;
+    if (schema && args && json_object_is_type(args, json_type_object))
+        param_walk(schema, args, out, &n, max, 0);
     return n;
 }
 

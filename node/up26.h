@@ -24,6 +24,13 @@ json_object *mcpgw_up26_params(json_object *params, json_object *caps);
  * plain header-safe ASCII). Each is malloc'd into out (room for 2). Returns how many. */
 int mcpgw_up26_headers(const char *method, json_object *params, char **out);
 
+/* The Mcp-Param-{Name} headers of a tools/call: for each property of the tool's inputSchema
+ * (borrowed) reached through `properties` chains alone that carries `x-mcp-header`, the value at
+ * the same path in args (borrowed) when it is a string, integer or boolean (absent or null: no
+ * header), encoded as the revision says (Base64 sentinel form when not plain header-safe ASCII).
+ * At most max, each malloc'd into out. Returns how many. */
+int mcpgw_up26_param_headers(json_object *schema, json_object *args, char **out, int max);
+
 /* 1 when a server/discover result (borrowed) lists 2026-07-28 among its supportedVersions. */
 int mcpgw_up26_discover_ok(json_object *result);
 /* 1 when a result (borrowed) is an input_required one. */

@@ -90,7 +90,7 @@ static int version_known(const char *v)
 static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const char *accept,
                             const char *last_event_id, char *const *extra, const char *auth)
 {
-    char **h = xcalloc(u->nheaders + 9, sizeof(*h));
+    char **h = xcalloc(u->nheaders + 7 + MCPGW_UPMCP_EXTRA, sizeof(*h));
     size_t n = 0;
     h[n++] = xstrdup(accept);
     if (kind != CALL_DELETE && strcmp(accept, "Accept: text/event-stream") != 0)
@@ -102,7 +102,7 @@ static char **build_headers(struct mcpgw_upmcp *u, enum call_kind kind, const ch
         n++;
     if (last_event_id && asprintf(&h[n], "Last-Event-ID: %s", last_event_id) > 0)
         n++;
-    for (size_t i = 0; extra && i < 3 && extra[i]; i++)
+    for (size_t i = 0; extra && i < MCPGW_UPMCP_EXTRA && extra[i]; i++)
         h[n++] = xstrdup(extra[i]);
     for (size_t i = 0; i < u->nheaders; i++)
         h[n++] = xstrdup(u->headers[i]);
@@ -259,8 +259,11 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
         else if (u->era26 && c->kind == CALL_REQUEST && m.result &&
                  mcpgw_up26_input_required(m.result))
             mcpgw_upmcp26_round_start(c, &m);
-        else
+        else {
+            if (u->era26 && m.result && strcmp(c->method, "tools/list") == 0)
+                mcpgw_upmcp26_learn_tools(u, m.result);
             mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, &m, NULL);
+        }
     } else if (!from_stream) {
         mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_PROTOCOL, NULL,
                            "a JSON body answering %s holds a %s, not the answer", c->method,
@@ -470,7 +473,7 @@ int mcpgw_upmcp_call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, ch
     call_forget_request(c);
     c->post_body = body;
     c->post_len = len;
-    for (size_t i = 0; extra && i < 3 && extra[i]; i++)
+    for (size_t i = 0; extra && i < MCPGW_UPMCP_EXTRA && extra[i]; i++)
         c->extra[i] = extra[i];
     c->auth_retried = 0;
     return call_send(c);
@@ -629,18 +632,25 @@ struct mcpgw_upmcp_call *mcpgw_upmcp_request(struct mcpgw_upmcp *u, const char *
     json_object *id;
     char *body;
     size_t len;
-    char *extra[3] = {NULL, NULL, NULL};
+    char *extra[MCPGW_UPMCP_EXTRA] = {NULL};
     if (!u->ready || u->dying) {
         json_object_put(params);
         return NULL;
     }
     if (u->era26) {
+        int n;
         if (strcmp(method, "resources/subscribe") == 0 ||
             strcmp(method, "resources/unsubscribe") == 0)
             return mcpgw_upmcp26_local_call(u, method, params, cbs, arg);
         params = mcpgw_up26_params(params, u->caps);
-        mcpgw_up26_headers(method, params, extra);
+        n = mcpgw_up26_headers(method, params, extra);
+        mcpgw_upmcp26_param_headers(u, method, params, extra + n, MCPGW_UPMCP_EXTRA - n);
         json_object_get(params); /* kept for the retries of input_required rounds */
+    } else if (u->want_era != MCPGW_UPMCP_ERA_SESSION && params) {
+        /* protocol=auto fell back: the revision's per-request log level is not this era's */
+        json_object *meta = mcpgw_json_obj(params, "_meta");
+        if (meta)
+            json_object_object_del(meta, "io.modelcontextprotocol/logLevel");
     }
     id = json_object_new_int64(++u->next_id);
     body = mcpgw_jsonrpc_request(id, method, params, &len);

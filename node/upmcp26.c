@@ -145,9 +145,10 @@ static void round_retry(struct mcpgw_upmcp_call *c)
 {
     struct mcpgw_upmcp *u = c->u;
     json_object *p = mcpgw_up26_round_retry(c->round, c->params), *id;
-    char *extra[3] = {NULL, NULL, NULL}, *body;
+    char *extra[MCPGW_UPMCP_EXTRA] = {NULL}, *body;
     size_t len;
-    mcpgw_up26_headers(c->method, p, extra);
+    int n = mcpgw_up26_headers(c->method, p, extra);
+    mcpgw_upmcp26_param_headers(u, c->method, p, extra + n, MCPGW_UPMCP_EXTRA - n);
     c->id = ++u->next_id;
     id = json_object_new_int64(c->id);
     body = mcpgw_jsonrpc_request(id, c->method, p, &len);
@@ -334,4 +335,63 @@ void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u)
             u->cbs.on_message(u->arg, NULL, &m);
         mcpgw_jsonrpc_msg_deinit(&m);
     }
+}
+
+/* The tool schemas of the upstreams, by URL: learned from the tools/list answers of the shared
+ * session and used by every session to that URL (per-client ones list nothing themselves). One
+ * entry per distinct URL that answered a 2026-07-28 tools/list, kept for the process's life (the
+ * node is single-threaded). */
+struct schemas {
+    struct schemas *next;
+    char *url;
+    json_object *tools; /* name -> inputSchema */
+};
+static struct schemas *schemas_all;
+
+static struct schemas *schemas_of(const char *url, int create)
+{
+    struct schemas *s;
+    for (s = schemas_all; s && strcmp(s->url, url) != 0; s = s->next)
+        ;
+    if (!s && create) {
+        s = xcalloc(1, sizeof(*s));
+        s->url = xstrdup(url);
+        s->tools = json_object_new_object();
+        s->next = schemas_all;
+        schemas_all = s;
+    }
+    return s;
+}
+
+void mcpgw_upmcp26_learn_tools(struct mcpgw_upmcp *u, json_object *result)
+{
+    json_object *tools = mcpgw_json_arr(result, "tools");
+    struct schemas *s;
+    if (!tools)
+        return;
+    s = schemas_of(u->url, 1);
+    for (size_t i = 0; i < json_object_array_length(tools); i++) {
+        json_object *t = json_object_array_get_idx(tools, i);
+        const char *name = mcpgw_json_str(t, "name");
+        json_object *schema = mcpgw_json_obj(t, "inputSchema");
+        if (!name)
+            continue;
+        /* Only schemas that mark a header are kept: the rest need nothing. */
+        if (schema && strstr(json_object_to_json_string(schema), "x-mcp-header"))
+            json_object_object_add(s->tools, name, json_object_get(schema));
+        else
+            json_object_object_del(s->tools, name);
+    }
+}
+
+int mcpgw_upmcp26_param_headers(struct mcpgw_upmcp *u, const char *method, json_object *params,
+                                char **out, int max)
+{
+    struct schemas *s;
+    json_object *schema;
+    if (strcmp(method, "tools/call") != 0 || !(s = schemas_of(u->url, 0)) ||
+        !mcpgw_json_str(params, "name") ||
+        !(schema = json_object_object_get(s->tools, mcpgw_json_str(params, "name"))))
+        return 0;
+    return mcpgw_up26_param_headers(schema, json_object_object_get(params, "arguments"), out, max);
 }

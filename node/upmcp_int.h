@@ -16,6 +16,9 @@ struct mcpgw_upcred;
 struct mcpgw_upcred_wait;
 struct event;
 
+/* The most extra headers of one request: Mcp-Method, Mcp-Name and the Mcp-Param-* of a tool. */
+#define MCPGW_UPMCP_EXTRA 16
+
 enum call_kind { CALL_REQUEST, CALL_SEND, CALL_INIT, CALL_INITIALIZED, CALL_DELETE };
 enum body_mode { BODY_NONE, BODY_JSON, BODY_SSE, BODY_ERROR };
 /* Where a 2026-07-28 call is between HTTP exchanges; the steps but WAIT run from u->kick, never
@@ -62,9 +65,9 @@ struct mcpgw_upmcp_call {
      * after a 401 (without OAuth they are freed once sent) */
     char *post_body;
     size_t post_len;
-    char *extra[4];                 /* NULL-terminated, at most 3 */
-    struct mcpgw_upcred_wait *wait; /* waiting for a token */
-    unsigned gen;                   /* the token it was sent with */
+    char *extra[MCPGW_UPMCP_EXTRA + 1]; /* NULL-terminated */
+    struct mcpgw_upcred_wait *wait;     /* waiting for a token */
+    unsigned gen;                       /* the token it was sent with */
     int auth_retried;
     /* 2026-07-28 */
     json_object *params; /* the request's params, for a retry */
@@ -169,5 +172,13 @@ int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
 void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u);
 /* The listen stream's filter changed: it is opened again with the new one. */
 void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u);
+/* A tools/list result (borrowed) of the upstream: the inputSchema of each tool is kept for the
+ * Mcp-Param-* headers of its calls, by every session to the same URL (per-client sessions
+ * never list tools themselves). */
+void mcpgw_upmcp26_learn_tools(struct mcpgw_upmcp *u, json_object *result);
+/* The Mcp-Param-* headers of method(params) (tools/call of a tool whose schema marks
+ * x-mcp-header), at most max, malloc'd into out. Returns how many. */
+int mcpgw_upmcp26_param_headers(struct mcpgw_upmcp *u, const char *method, json_object *params,
+                                char **out, int max);
 
 #endif

@@ -160,6 +160,24 @@ static void on_call_request(void *arg, const struct mcpgw_jsonrpc_msg *m)
     mcpgw_s2c_forward(b->c, mcpgw_upstream_cfg(b->u)->name, m, on_client_answer, b);
 }
 
+/* A 2026-07-28 upstream sends log messages only for requests whose _meta names a level: the
+ * calling client's level (logging/setLevel, or its own request's) goes with each of its calls,
+ * in shared and per-client mode alike (docs/federation.md, "Bridging"). */
+static void log_level_meta(const struct mcpgw_call *c, const struct mcpgw_upcfg *cfg,
+                           json_object *params)
+{
+    const char *level;
+    json_object *meta;
+    if (cfg->kind != MCPGW_UPCFG_HTTP || cfg->protocol == MCPGW_UPCFG_PROTOCOL_SESSION || !c->s ||
+        !(level = mcpgw_msg_log_level_name(c->s->log_level)))
+        return;
+    if (!(meta = mcpgw_json_obj(params, "_meta"))) {
+        meta = json_object_new_object();
+        json_object_object_add(params, "_meta", meta);
+    }
+    json_object_object_add(meta, "io.modelcontextprotocol/logLevel", json_object_new_string(level));
+}
+
 static void tool_call(struct mcpgw_call *c, json_object *args)
 {
     static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply,
@@ -189,6 +207,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
             }
             if (cfg->timeout_ms) /* as below: the session's own timeout answers first */
                 mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
+            log_level_meta(c, cfg, params);
             mcpgw_upsess_call_as(
                 c, mcpgw_upprin_session(c->node, c->s->principal ? c->s->principal : ""), cfg->name,
                 "tools/call", params);
@@ -215,6 +234,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
         /* As below: the session's own timeout answers first (and counts in the breaker). */
         if (cfg->timeout_ms)
             mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
+        log_level_meta(c, cfg, params);
         mcpgw_upsess_call(c, cfg->name, "tools/call", params);
         return;
     }
@@ -238,6 +258,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
         json_object_object_add(meta, "progressToken", json_object_new_string(b->token));
         json_object_object_add(params, "_meta", meta);
     }
+    log_level_meta(c, cfg, params);
     b->c = c;
     b->u = u;
     b->uc = mcpgw_upstream_request(u, "tools/call", params, b->token[0] ? b->token : NULL, &cbs, b,

@@ -6,11 +6,16 @@
 //
 // Tools: `add` (plain), `confirm` (asks an elicitation through an input_required result and
 // answers with what the user said; two rounds when asked for `rounds: 2`), `nag` (input_required
-// on every retry, for ever). Resource
+// on every retry, for ever), `where` (its inputSchema marks `region`, `greeting`, `n`, `flag` and
+// `opts.zone` with x-mcp-header: the SDK refuses a call whose Mcp-Param-* headers do not match),
+// `chatty` (logs at debug, info and warning: sent only at the level the request's _meta asks).
+// Resource
 // `demo://counter` (its text is the counter). Control endpoints for the test, beside /mcp:
 //   POST /control/bump       counter + 1, then notifications/resources/updated for the resource
 //   POST /control/add-tool   adds tool `lateN` (N = 1, 2...), then notifications/tools/list_changed
-//   GET  /control/stats      {"requests": {method: count}, "sessionHeaders": n, "badHeaders": n}
+//   GET  /control/stats      {"requests": {method: count}, "sessionHeaders": n, "badHeaders": n,
+//                             "paramHeaders": the last tools/call's Mcp-Param-* headers,
+//                             "logLevels": the _meta log level of each tools/call}
 // LEGACY=reject (the default) refuses session-era requests, so a gateway that talks 2025 to it
 // fails visibly.
 import http from 'node:http';
@@ -22,11 +27,11 @@ const { McpServer, createMcpHandler, fromJsonSchema, inputRequired, acceptedCont
 
 let counter = 0;
 let late = Number(process.env.LATE || 0); // tools lateN the server starts with
-const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0 };
+const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0, paramHeaders: {}, logLevels: [] };
 
 function factory() {
   const s = new McpServer({ name: 'sdk2-upstream', version: '1.0.0' },
-    { capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true } } });
+    { capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, logging: {} } });
   s.registerTool('add', {
     description: 'adds two numbers',
     inputSchema: fromJsonSchema({ type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } },
@@ -56,6 +61,20 @@ function factory() {
   // client retries at once).
   s.registerTool('nag', { description: 'asks for input forever' },
     async (ctx) => inputRequired({ requestState: `n${Number(String(ctx.mcpReq.requestState() ?? 'n0').slice(1)) + 1}` }));
+  s.registerTool('where', {
+    description: 'echoes its arguments; its schema mirrors some into Mcp-Param-* headers',
+    inputSchema: fromJsonSchema({ type: 'object', properties: {
+      region: { type: 'string', 'x-mcp-header': 'Region' },
+      greeting: { type: 'string', 'x-mcp-header': 'Greeting' },
+      n: { type: 'integer', 'x-mcp-header': 'N' },
+      flag: { type: 'boolean', 'x-mcp-header': 'Flag' },
+      opts: { type: 'object', properties: { zone: { type: 'string', 'x-mcp-header': 'Zone' } } },
+      note: { type: 'string' } } }),
+  }, async (args) => ({ content: [{ type: 'text', text: JSON.stringify(args) }] }));
+  s.registerTool('chatty', { description: 'logs at debug, info and warning, then answers' }, async (ctx) => {
+    for (const level of ['debug', 'info', 'warning']) await ctx.mcpReq.log(level, `chatty ${level}`);
+    return { content: [{ type: 'text', text: 'done' }] };
+  });
   s.registerResource('counter', 'demo://counter', { mimeType: 'text/plain' },
     async (uri) => ({ contents: [{ uri: uri.href, text: String(counter) }] }));
   for (let i = 1; i <= late; i++)
@@ -109,6 +128,10 @@ const server = http.createServer(async (req, res) => {
       if (req.headers['mcp-session-id']) stats.sessionHeaders++;
       if (msg.id !== undefined && req.headers['mcp-method'] !== msg.method) stats.badHeaders++;
       if (msg.id !== undefined && !msg.params?._meta?.['io.modelcontextprotocol/protocolVersion']) stats.metaMissing++;
+      if (msg.method === 'tools/call') {
+        stats.paramHeaders = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('mcp-param-')));
+        stats.logLevels.push(msg.params?._meta?.['io.modelcontextprotocol/logLevel'] ?? null);
+      }
     }
   }
   serve(req, res, req.method === 'POST' ? body : null).catch((e) => {

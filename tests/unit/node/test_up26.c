@@ -69,6 +69,50 @@ START_TEST(test_up26_headers_name_the_method_and_target_in_base64_when_unsafe)
 }
 END_TEST
 
+/* The Mcp-Param-* headers of args under schema, joined by '|'. */
+static void params_are(const char *schema, const char *args, const char *want)
+{
+    json_object *s = json_tokener_parse(schema), *a = json_tokener_parse(args);
+    char *out[8] = {NULL}, got[512] = "";
+    int n = mcpgw_up26_param_headers(s, a, out, 8);
+    for (int i = 0; i < n; i++) {
+        if (i)
+            strcat(got, "|");
+        strncat(got, out[i], sizeof(got) - strlen(got) - 2);
+        free(out[i]);
+    }
+    ck_assert_str_eq(got, want);
+    json_object_put(s);
+    json_object_put(a);
+}
+
+START_TEST(test_up26_param_headers_follow_the_marked_properties)
+{
+    const char *schema =
+        "{\"type\":\"object\",\"properties\":{"
+        "\"region\":{\"type\":\"string\",\"x-mcp-header\":\"Region\"},"
+        "\"n\":{\"type\":\"integer\",\"x-mcp-header\":\"N\"},"
+        "\"flag\":{\"type\":\"boolean\",\"x-mcp-header\":\"Flag\"},"
+        "\"bad\":{\"type\":\"string\",\"x-mcp-header\":\"a b\"},"
+        "\"list\":{\"type\":\"array\",\"items\":{\"type\":\"object\",\"properties\":"
+        "{\"x\":{\"type\":\"string\",\"x-mcp-header\":\"X\"}}}},"
+        "\"o\":{\"type\":\"object\",\"properties\":{\"z\":{\"type\":\"string\","
+        "\"x-mcp-header\":\"Zone\"}}},"
+        "\"plain\":{\"type\":\"string\"}}}";
+    params_are(schema, "{\"region\":\"us-west1\",\"n\":-7,\"flag\":false,\"plain\":\"p\"}",
+               "Mcp-Param-Region: us-west1|Mcp-Param-N: -7|Mcp-Param-Flag: false");
+    /* Base64 when not header-safe; nested through properties only (not items); absent, null,
+     * a non-token name, or a number that is not an integer: no header. */
+    params_are(schema,
+               "{\"region\":\"line1\\nline2\",\"n\":null,\"bad\":\"v\",\"flag\":1.5,"
+               "\"list\":[{\"x\":\"1\"}],\"o\":{\"z\":\"=?base64?literal?=\"}}",
+               "Mcp-Param-Region: =?base64?bGluZTEKbGluZTI=?=|"
+               "Mcp-Param-Zone: =?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=");
+    params_are(schema, "{}", "");
+    params_are("{\"type\":\"object\"}", "{\"region\":\"x\"}", "");
+}
+END_TEST
+
 START_TEST(test_up26_discover_and_result_kinds)
 {
     json_object *ok = parse("{\"supportedVersions\":[\"2025-11-25\",\"2026-07-28\"]}");
@@ -210,6 +254,7 @@ int main(void)
     const TTest *tests[] = {
         test_up26_params_merge_the_meta_and_keep_the_callers,
         test_up26_headers_name_the_method_and_target_in_base64_when_unsafe,
+        test_up26_param_headers_follow_the_marked_properties,
         test_up26_discover_and_result_kinds,
         test_up26_listen_filter_asks_for_list_changes_and_the_uris,
         test_up26_round_asks_each_request_then_retries_with_answers_and_state,
