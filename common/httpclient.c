@@ -35,10 +35,24 @@ struct mcpgw_hc_req {
     struct mcpgw_hc_req *qnext;       /* pending or dead queue */
 };
 
-struct mcpgw_hc {
-    struct event_base *base;
+/* A multi handle with its own connection cache, sockets and timer. */
+struct hc_lane {
+    struct mcpgw_hc *hc;
     CURLM *multi;
     struct event *timer;
+};
+
+/* Requests and event streams run in separate multi handles. libcurl 7.88 looks for a reusable
+ * connection by walking every connection it holds to the origin, busy ones too, and an event
+ * stream keeps its HTTP/1.1 connection busy for as long as it is open: with thousands of
+ * per-client upstream sessions (each with its GET stream) in one handle, every request walked
+ * thousands of connections, and a node spent most of its CPU there (docs/results.md). In a
+ * handle of their own, the streams' connections are never looked at by requests. */
+enum { LANE_REQ, LANE_STREAM, LANE_COUNT };
+
+struct mcpgw_hc {
+    struct event_base *base;
+    struct hc_lane lane[LANE_COUNT];
     struct event *kick; /* adds pending requests, frees cancelled ones */
     struct mcpgw_hc_req *all;
     struct mcpgw_hc_req *pending, *dead;
@@ -53,12 +67,13 @@ struct mcpgw_hc {
  * we want to keep, above the streams. */
 static void size_cache(struct mcpgw_hc *hc)
 {
-    curl_multi_setopt(hc->multi, CURLMOPT_MAXCONNECTS, MCPGW_HC_MAX_IDLE_CONNS + hc->streams);
+    curl_multi_setopt(hc->lane[LANE_STREAM].multi, CURLMOPT_MAXCONNECTS,
+                      MCPGW_HC_MAX_IDLE_CONNS + hc->streams);
 }
 
 /* One watched socket: curl owns the socket, we own the event. */
 struct hc_sock {
-    struct mcpgw_hc *hc;
+    struct hc_lane *ln;
     struct event *ev;
 };
 
@@ -70,21 +85,21 @@ const char *mcpgw_hc_err_str(enum mcpgw_hc_err e)
     return (unsigned)e < MCPGW_HC_E_COUNT ? err_names[e] : "?";
 }
 
-static void check_done(struct mcpgw_hc *hc);
+static void check_done(struct hc_lane *ln);
 
-static void drive(struct mcpgw_hc *hc, curl_socket_t fd, int action)
+static void drive(struct hc_lane *ln, curl_socket_t fd, int action)
 {
     int running;
-    curl_multi_socket_action(hc->multi, fd, action, &running);
-    check_done(hc);
+    curl_multi_socket_action(ln->multi, fd, action, &running);
+    check_done(ln);
 }
 
 static void on_sock_event(evutil_socket_t fd, short what, void *arg)
 {
-    struct mcpgw_hc *hc = ((struct hc_sock *)arg)->hc; /* arg may be freed inside drive() */
+    struct hc_lane *ln = ((struct hc_sock *)arg)->ln; /* arg may be freed inside drive() */
     int action =
         ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
-    drive(hc, fd, action);
+    drive(ln, fd, action);
 }
 
 static void on_timer_event(evutil_socket_t fd, short what, void *arg)
@@ -95,14 +110,14 @@ static void on_timer_event(evutil_socket_t fd, short what, void *arg)
 /* CURLMOPT_SOCKETFUNCTION: curl says what to watch on s (or to stop watching it). */
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *sockp)
 {
-    struct mcpgw_hc *hc = userp;
+    struct hc_lane *ln = userp;
     struct hc_sock *hs = sockp;
     short kind = EV_PERSIST;
     if (what == CURL_POLL_REMOVE) {
         if (hs) {
             event_free(hs->ev);
             free(hs);
-            curl_multi_assign(hc->multi, s, NULL);
+            curl_multi_assign(ln->multi, s, NULL);
         }
         return 0;
     }
@@ -112,12 +127,12 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
         kind |= EV_WRITE;
     if (!hs) {
         hs = xcalloc(1, sizeof(*hs));
-        hs->hc = hc;
-        curl_multi_assign(hc->multi, s, hs);
+        hs->ln = ln;
+        curl_multi_assign(ln->multi, s, hs);
     } else {
         event_free(hs->ev);
     }
-    hs->ev = event_new(hc->base, s, kind, on_sock_event, hs);
+    hs->ev = event_new(ln->hc->base, s, kind, on_sock_event, hs);
     event_add(hs->ev, NULL);
     return 0;
 }
@@ -125,12 +140,12 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *s
 /* CURLMOPT_TIMERFUNCTION: curl wants to be called back after timeout_ms (-1: never). */
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-    struct mcpgw_hc *hc = userp;
+    struct hc_lane *ln = userp;
     if (timeout_ms < 0) {
-        evtimer_del(hc->timer);
+        evtimer_del(ln->timer);
     } else {
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-        evtimer_add(hc->timer, &tv);
+        evtimer_add(ln->timer, &tv);
     }
     return 0;
 }
@@ -139,7 +154,7 @@ static void req_free(struct mcpgw_hc_req *r)
 {
     struct mcpgw_hc *hc = r->hc;
     if (r->added)
-        curl_multi_remove_handle(hc->multi, r->easy);
+        curl_multi_remove_handle(hc->lane[r->stream ? LANE_STREAM : LANE_REQ].multi, r->easy);
     if (r->added && r->stream) {
         hc->streams--;
         size_cache(hc);
@@ -176,7 +191,7 @@ static void on_kick(evutil_socket_t fd, short what, void *arg)
             hc->streams++;
             size_cache(hc);
         }
-        curl_multi_add_handle(hc->multi, q->easy);
+        curl_multi_add_handle(hc->lane[q->stream ? LANE_STREAM : LANE_REQ].multi, q->easy);
     }
 }
 
@@ -202,11 +217,11 @@ static enum mcpgw_hc_err map_err(CURLcode c)
     }
 }
 
-static void check_done(struct mcpgw_hc *hc)
+static void check_done(struct hc_lane *ln)
 {
     CURLMsg *m;
     int left;
-    while ((m = curl_multi_info_read(hc->multi, &left))) {
+    while ((m = curl_multi_info_read(ln->multi, &left))) {
         struct mcpgw_hc_req *r;
         CURLcode res = m->data.result;
         if (m->msg != CURLMSG_DONE)
@@ -281,24 +296,30 @@ struct mcpgw_hc *mcpgw_hc_new(struct event_base *base)
     }
     hc = xcalloc(1, sizeof(*hc));
     hc->base = base;
-    hc->multi = curl_multi_init();
-    if (!hc->multi) {
-        free(hc);
-        return NULL;
+    for (int i = 0; i < LANE_COUNT; i++) {
+        struct hc_lane *ln = &hc->lane[i];
+        ln->hc = hc;
+        ln->multi = curl_multi_init();
+        if (!ln->multi) {
+            mcpgw_hc_free(hc);
+            return NULL;
+        }
+        ln->timer = evtimer_new(base, on_timer_event, ln);
+        curl_multi_setopt(ln->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+        curl_multi_setopt(ln->multi, CURLMOPT_SOCKETDATA, ln);
+        curl_multi_setopt(ln->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+        curl_multi_setopt(ln->multi, CURLMOPT_TIMERDATA, ln);
+        /* Many upstream sessions to one server share its connection(s): HTTP/2 multiplexes
+         * them. */
+        curl_multi_setopt(ln->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
+        curl_multi_setopt(ln->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
+        /* Keep idle HTTP/1.1 connections for reuse. libcurl sizes its cache by the easy handles
+         * added at the moment, and ours live for one request: after a burst it closed all but a
+         * few and the next burst connected again (thousands of TIME-WAITs a second under load,
+         * and a connect in the latency of most calls). */
+        curl_multi_setopt(ln->multi, CURLMOPT_MAXCONNECTS, MCPGW_HC_MAX_IDLE_CONNS);
     }
-    hc->timer = evtimer_new(base, on_timer_event, hc);
     hc->kick = event_new(base, -1, 0, on_kick, hc);
-    curl_multi_setopt(hc->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-    curl_multi_setopt(hc->multi, CURLMOPT_SOCKETDATA, hc);
-    curl_multi_setopt(hc->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-    curl_multi_setopt(hc->multi, CURLMOPT_TIMERDATA, hc);
-    /* Many upstream sessions to one server share its connection(s): HTTP/2 multiplexes them. */
-    curl_multi_setopt(hc->multi, CURLMOPT_PIPELINING, (long)CURLPIPE_MULTIPLEX);
-    curl_multi_setopt(hc->multi, CURLMOPT_MAX_HOST_CONNECTIONS, 0L);
-    /* Keep idle HTTP/1.1 connections for reuse. libcurl sizes its cache by the easy handles
-     * added at the moment, and ours live for one request: after a burst it closed all but a few
-     * and the next burst connected again (thousands of TIME-WAITs a second under load, and a
-     * connect in the latency of most calls). */
     size_cache(hc);
     return hc;
 }
@@ -314,9 +335,14 @@ void mcpgw_hc_free(struct mcpgw_hc *hc)
         return;
     while (hc->all)
         req_free(hc->all);
-    curl_multi_cleanup(hc->multi);
-    event_free(hc->timer);
-    event_free(hc->kick);
+    for (int i = 0; i < LANE_COUNT; i++) {
+        if (hc->lane[i].multi)
+            curl_multi_cleanup(hc->lane[i].multi);
+        if (hc->lane[i].timer)
+            event_free(hc->lane[i].timer);
+    }
+    if (hc->kick)
+        event_free(hc->kick);
     free(hc);
 }
 
@@ -370,6 +396,15 @@ struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_o
      * it fails in "the HTTP2 framing layer", curl issue 10634): there, each such request gets a
      * connection of its own. Correct, not fast; TLS with ALPN is not affected. */
     if ((o->flags & MCPGW_HC_H2C) && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000) {
+        curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+        curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+    }
+    /* An event stream over plain HTTP/1.1 holds its connection for as long as it is open, so no
+     * connection of the cache can ever serve it: libcurl would still walk every connection to
+     * the origin before opening one (O(streams) per stream, O(streams^2) when thousands of
+     * upstream sessions open their streams at once after a failover), and after it ends its
+     * connection is not worth keeping. Over TLS, ALPN may give HTTP/2, which multiplexes. */
+    else if (r->stream && !(o->flags & MCPGW_HC_H2C) && strncmp(o->url, "http://", 7) == 0) {
         curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
         curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
     }

@@ -22,7 +22,7 @@ struct got {
     enum mcpgw_hc_err err;
     long status;
     int version;
-    long new_conns;
+    long new_conns, head_new_conns;
     char sid[128], ctype[64], why[256], body[65536];
     size_t body_len;
     long first_body_ms, done_ms;
@@ -35,6 +35,7 @@ static void on_head(void *arg, struct mcpgw_hc_req *r)
     g->heads++;
     g->status = mcpgw_hc_req_status(r);
     g->version = mcpgw_hc_req_http_version(r);
+    g->head_new_conns = mcpgw_hc_req_new_conns(r);
     if ((v = mcpgw_hc_req_header(r, "mcp-session-id")))
         snprintf(g->sid, sizeof(g->sid), "%s", v);
     if ((v = mcpgw_hc_req_header(r, "Content-Type")))
@@ -249,6 +250,43 @@ START_TEST(test_hc_keeps_a_burst_of_connections_for_the_next_burst)
 }
 END_TEST
 
+/* Opens the session's GET event stream (no whole-request timeout: a stream) into g. */
+static struct mcpgw_hc_req *open_stream(struct got *g, const char *sid)
+{
+    char h_sid[160], err[128];
+    const char *hdrs[] = {"Accept: text/event-stream", "MCP-Protocol-Version: 2025-11-25", h_sid,
+                          NULL};
+    struct mcpgw_hc_opts o = {.method = "GET", .url = URL, .headers = hdrs};
+    struct mcpgw_hc_req *r;
+    snprintf(h_sid, sizeof(h_sid), "Mcp-Session-Id: %s", sid);
+    r = mcpgw_hc_start(hc, &o, &cbs, g, err, sizeof(err));
+    ck_assert_ptr_nonnull(r);
+    return r;
+}
+
+/* Regression: thousands of open event streams (per-client upstream sessions' GET streams) each
+ * hold an HTTP/1.1 connection, and libcurl walked all of them to the origin for every request
+ * and every new stream. Streams now live apart from requests and never look in a cache: a stream
+ * opens its own connection even with an idle one at hand, and a request after the stream ended
+ * does not get the stream's connection. */
+START_TEST(test_hc_streams_never_share_connections_with_requests)
+{
+    struct got init = {0}, st = {0}, after = {0};
+    struct mcpgw_hc_req *r;
+    setup();
+    initialize(&init, 0); /* leaves an idle connection in the cache */
+    r = open_stream(&st, init.sid);
+    ck_assert_msg(upkit_run_until(base, &st.heads, 15000), "no head for the stream");
+    ck_assert_int_eq(st.status, 200);
+    ck_assert_msg(st.head_new_conns == 1, "the stream took a cached connection");
+    mcpgw_hc_req_cancel(r);
+    post(&after, init.sid, "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"ping\"}", 0);
+    ck_assert_int_eq(after.err, MCPGW_HC_OK);
+    ck_assert_int_eq(after.new_conns, 0); /* the request's own idle connection */
+    teardown();
+}
+END_TEST
+
 START_TEST(test_hc_speaks_h2c_with_prior_knowledge)
 {
     struct got g = {0};
@@ -318,6 +356,7 @@ int main(void)
         test_hc_cancel_before_the_loop_runs_fires_nothing,
         test_hc_reuses_the_connection,
         test_hc_keeps_a_burst_of_connections_for_the_next_burst,
+        test_hc_streams_never_share_connections_with_requests,
         test_hc_speaks_h2c_with_prior_knowledge,
         test_hc_reports_a_refused_connection,
         test_hc_times_out_a_stream_that_never_ends,
