@@ -7,6 +7,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "node/frame.h"
+#include "node/limits.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/session.h"
@@ -40,6 +41,8 @@ struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s,
     s->calls = c;
     mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
     (*n->st.calls_inflight)++;
+    if (n->limits)
+        c->limit_slot = mcpgw_limits_call_begin(n->limits);
     return c;
 }
 
@@ -70,6 +73,10 @@ static void call_free(struct mcpgw_call *c)
         void (*fn)(struct mcpgw_call *) = c->on_free;
         c->on_free = NULL;
         fn(c);
+    }
+    if (c->limit_slot) {
+        mcpgw_limits_call_end(c->node->limits, c->limit_slot);
+        c->limit_slot = NULL;
     }
     if (c->round_free) {
         void (*fn)(void *) = c->round_free;

@@ -58,6 +58,7 @@ struct mcpgw_call {
     const struct mcpgw_tool *tool;
     void *ext;
     void (*on_free)(struct mcpgw_call *c);
+    void *limit_slot; /* the principal's `limit concurrency` slot it holds (node/limits.h) */
     /* 2026-07-28 calls only (node/bridge26.c). ask: how the call asks its client something
      * (mcpgw_call_request; takes params); NULL: the request gets no answer at once. relay: where
      * the call's next whole response goes instead of conn (a retry held by another node); it

@@ -5,6 +5,7 @@
 #include "common/net.h"
 #include "common/util.h"
 #include "node/authz.h"
+#include "node/limitcfg.h"
 #include "node/upcfg.h"
 
 #include <stdio.h>
@@ -24,6 +25,12 @@ static int set_builtins(void *cfg, int nwords, char **words, int first, char *er
         }
     snprintf(err, errlen, "builtins '%.60s' is not auto, on or off", words[0]);
     return -1;
+}
+
+static int set_limit(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
+{
+    return mcpgw_limitcfg_parse(&((struct mcpgw_node_config *)cfg)->limits, nwords, words, first,
+                                err, errlen);
 }
 
 static int set_allow(void *cfg, int nwords, char **words, int first, char *err, size_t errlen)
@@ -130,6 +137,11 @@ static const struct mcpgw_opts_row rows[] = {
      "oauth-token-url=, oauth-client-id=, oauth-client-secret=, oauth-scope=, oauth-resource=, "
      "oauth-client-auth=basic|post (OAuth client credentials: docs/security.md)",
      .set = set_upstream, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
+    {"limit", MCPGW_OPTS_CUSTOM, 0, 0, NULL, "KIND VALUE [key=value...]",
+     "a limit per principal (config file only; repeatable; docs/security.md, \"Limits\"): rate "
+     "N/s|N/m|N/h [burst=N] [tool=NAME] [principal=P], concurrency N [principal=P], sessions N "
+     "[principal=P]; `unlimited` as the value lifts a limit for one principal",
+     .set = set_limit, .flags = MCPGW_OPTS_WORDS | MCPGW_OPTS_FILE_ONLY | MCPGW_OPTS_LIVE},
     {"builtins", MCPGW_OPTS_CUSTOM, F(builtins), "auto", "auto|on|off",
      "serve the built-in tools, resources and prompts (auto: only when no upstream is "
      "configured)",
@@ -420,5 +432,7 @@ void mcpgw_node_config_free(struct mcpgw_node_config *cfg)
     cfg->upstreams = NULL;
     mcpgw_authz_free(cfg->authz);
     cfg->authz = NULL;
+    mcpgw_limitcfg_free(cfg->limits);
+    cfg->limits = NULL;
     mcpgw_opts_free(&spec, cfg);
 }

@@ -10,6 +10,7 @@
 
 struct mcpgw_upcfg_set;
 struct mcpgw_authz;
+struct mcpgw_limitcfg;
 
 /* Filled by mcpgw_node_config_load; the lists are owned (mcpgw_node_config_free). Settings
  * marked live may be replaced by a reload (mcpgw_node_config_apply_live) between two events of
@@ -47,6 +48,8 @@ struct mcpgw_node_config {
     struct mcpgw_opts_list gossip_seeds;
     struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
                                           Reloaded by node/upstream.c, not by apply_live */
+    struct mcpgw_limitcfg *limits;     /* live: `limit` lines (node/limitcfg.h); NULL: none.
+                                          Reloaded by node/limits.c, not by apply_live */
     int builtins;                      /* live: 0 auto, 1 on, 2 off (mcpgw_node_config_builtins) */
     struct mcpgw_authz *authz;         /* live: `allow` / `deny` rules (node/authz.h); NULL: none.
                                           Swapped on a reload by mcpgw_guard_reload */

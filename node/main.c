@@ -15,6 +15,7 @@
 #include "node/guard.h"
 #include "node/fanout.h"
 #include "node/keepalive.h"
+#include "node/limits.h"
 #include "node/listen.h"
 #include "node/node-t.h"
 #include "node/notes.h"
@@ -86,6 +87,7 @@ static void reload_config(struct mcpgw_node *n, int argc, char **argv)
     mcpgw_upsess_reload(n, next.upstreams); /* per-client sessions first: they name upstreams */
     mcpgw_upstream_reload(n, &next);        /* upstreams are diffed and restarted there */
     mcpgw_guard_reload(n, &next);           /* authorization rules: taken whole */
+    mcpgw_limits_reload(n, &next, mcpgw_transport_handle);
     mcpgw_protocol_configure(n);
     mcpgw_node_config_free(&next);
     /* The settings other modules copied at start; the rest is read from n->cfg where used. */
@@ -273,6 +275,7 @@ int main(int argc, char **argv)
             goto out;
         }
     }
+    mcpgw_limits_start(&node, mcpgw_transport_handle);
     mcpgw_upstream_start(&node, &mcpgw_upprov_hooks);
     mcpgw_protocol_configure(&node);
     mcpgw_cluster_start(&node);
@@ -303,7 +306,9 @@ out:
         mcpgw_gossip_free(node.gossip);
     }
     mcpgw_keepalive_free(node.keepalive);
+    mcpgw_limits_stop(&node);
     mcpgw_store_free(node.store);
+    mcpgw_limits_free(&node);
     mcpgw_era26_stop(&node);
     mcpgw_upprin_free_all(&node);
     mcpgw_upsess_free_all(&node);

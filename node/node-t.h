@@ -30,6 +30,7 @@ struct mcpgw_upstream_set;
 struct mcpgw_provider_ops;
 struct mcpgw_seal_ring;
 struct mcpgw_auth;
+struct mcpgw_limits;
 struct mcpgw_upsess_node;
 struct mcpgw_upsub;
 struct mcpgw_bridge26;
@@ -82,6 +83,7 @@ struct mcpgw_node {
     unsigned nproviders;
     struct mcpgw_seal_ring *state_ring; /* seals MRTR requestState (node/era26.c) */
     struct mcpgw_auth *auth;            /* NULL with --auth off */
+    struct mcpgw_limits *limits;        /* NULL without `limit` lines (node/limits.c) */
     /* The authenticated principal of the request being handled, borrowed while its handler
      * runs (initialize binds the new session to it, an MRTR round its requestState); NULL without
      * authentication. */

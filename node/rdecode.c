@@ -7,6 +7,36 @@
 #include <stdlib.h>
 #include <string.h>
 
+#if HIREDIS_MAJOR >= 1
+void mcpgw_rdecode_cap_reader(redisReader *r)
+{
+    r->maxelements = MCPGW_RDECODE_MAX_ELEMENTS;
+}
+#else
+/* Every reader of this process shares hiredis's default reply functions; the capped copy wraps
+ * their array constructor (set up once: the node is one thread). */
+static redisReplyObjectFunctions capped;
+static void *(*create_array)(const redisReadTask *task, int elements);
+
+static void *capped_array(const redisReadTask *task, int elements)
+{
+    if (elements < 0 || elements > MCPGW_RDECODE_MAX_ELEMENTS)
+        return NULL; /* the reader reports it as out of memory: the connection fails */
+    return create_array(task, elements);
+}
+
+void mcpgw_rdecode_cap_reader(redisReader *r)
+{
+    if (!create_array && r->fn) {
+        capped = *r->fn;
+        create_array = r->fn->createArray;
+        capped.createArray = capped_array;
+    }
+    if (r->fn && r->fn->createArray == create_array)
+        r->fn = &capped;
+}
+#endif
+
 static const char *hget(const redisReply *hash, const char *field)
 {
     for (size_t i = 0; i + 1 < hash->elements; i += 2)

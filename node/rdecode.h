@@ -12,6 +12,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* hiredis 0.14 (Debian 12's) allocates an array reply at the size it declares, before any of
+ * it arrives: "*888888882\r\n" asks for 7 GB, and one such line from a Redis that is not ours
+ * (or a corrupted stream) would take the node down. The largest array this node reads is a
+ * catch-up of events (three entries each); arrays declared longer are refused, which fails the
+ * reader and so the connection: the store then treats Redis as unavailable and reconnects. */
+#define MCPGW_RDECODE_MAX_ELEMENTS (1 << 22)
+
+/* Makes reader r refuse arrays longer than MCPGW_RDECODE_MAX_ELEMENTS. */
+void mcpgw_rdecode_cap_reader(redisReader *r);
+
 /* The record format this node writes and reads (docs/replication.md). */
 #define MCPGW_RDECODE_RECORD_V "3"
 

@@ -37,6 +37,9 @@ struct mcpgw_store_ops {
                        const char *json, mcpgw_store_done_fn done, void *arg);
     void (*upstream_put)(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
                          const char *value, mcpgw_store_done_fn done, void *arg);
+    /* NULL: no such connection (mcpgw_store_command returns -1) */
+    int (*command)(struct mcpgw_store *st, int argc, const char **argv, const size_t *lens,
+                   mcpgw_store_raw_fn fn, void *arg);
     /* NULL: the store cannot reach other nodes (memory) */
     void (*node_send)(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
                       mcpgw_store_sent_fn done, void *arg);

@@ -382,3 +382,9 @@ void mcpgw_store_report_up(struct mcpgw_store *st, int up)
     if (st->ev && st->ev->up)
         st->ev->up(st->ev_arg, up);
 }
+
+int mcpgw_store_command(struct mcpgw_store *st, int argc, const char **argv, const size_t *lens,
+                        mcpgw_store_raw_fn fn, void *arg)
+{
+    return st->ops->command ? st->ops->command(st, argc, argv, lens, fn, arg) : -1;
+}

@@ -171,6 +171,15 @@ void mcpgw_store_result_put(struct mcpgw_store *st, struct mcpgw_session *s, con
  * lives in this process). */
 void mcpgw_store_upstream_put(struct mcpgw_store *st, struct mcpgw_session *s, const char *name,
                               const char *value, mcpgw_store_done_fn done, void *arg);
+/* One command of a module with keys of its own (node/limits.c) on the Redis store's command
+ * connection, so it shares that connection's AUTH, ordering and watchdog. Returns 0 when sent:
+ * fn then fires once from the loop with the reply (borrowed until it returns), or with NULL when
+ * the connection failed or the store is being freed. Returns -1 (fn never fires) for the memory
+ * store and while Redis is down. NOSCRIPT and other error replies are the caller's to read. */
+struct redisReply;
+typedef void (*mcpgw_store_raw_fn)(void *arg, struct redisReply *reply);
+int mcpgw_store_command(struct mcpgw_store *st, int argc, const char **argv, const size_t *lens,
+                        mcpgw_store_raw_fn fn, void *arg);
 /* Resynchronize after this process stalled (paused, swapped): done fires once every message
  * published to this node before now has been processed (its "moved" notices included). Fires
  * at once for the memory store, or while Redis is unreachable. */

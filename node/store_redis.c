@@ -963,6 +963,7 @@ static void connect_all(struct rstore *r)
     if (!r->cmd) {
         r->cmd = redisAsyncConnect(r->host, r->port);
         if (r->cmd && !r->cmd->err) {
+            mcpgw_rdecode_cap_reader(r->cmd->c.reader);
             r->cmd->data = r;
             redisLibeventAttach(r->cmd, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->cmd, on_cmd_connect);
@@ -979,6 +980,7 @@ static void connect_all(struct rstore *r)
         r->sub = redisAsyncConnect(r->host, r->port);
         if (r->sub && !r->sub->err) {
             const char *argv[3] = {"SUBSCRIBE", r->channel, EV_CHANNEL};
+            mcpgw_rdecode_cap_reader(r->sub->c.reader);
             r->sub->data = r;
             redisLibeventAttach(r->sub, r->st->cfg.base);
             redisAsyncSetConnectCallback(r->sub, on_sub_connect);
@@ -1013,6 +1015,44 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
         connect_all(r);
     else if (r->cmd_up && !r->scripts_ok)
         load_scripts(r);
+}
+
+/* A raw command's callback and its argument (mcpgw_store_command). */
+struct raw_op {
+    struct rstore *r;
+    mcpgw_store_raw_fn fn;
+    void *arg;
+};
+
+static void on_raw_reply(redisAsyncContext *ac, void *rep, void *priv)
+{
+    struct raw_op *o = priv;
+    if (o->r->outstanding)
+        o->r->outstanding--;
+    o->r->last_reply_ms = mcpgw_now_ms();
+    o->fn(o->arg, rep);
+    free(o);
+}
+
+static int r_command(struct mcpgw_store *st, int argc, const char **argv, const size_t *lens,
+                     mcpgw_store_raw_fn fn, void *arg)
+{
+    struct rstore *r = R(st);
+    struct raw_op *o;
+    if (!r->cmd_up || !r->scripts_ok)
+        return -1;
+    o = xcalloc(1, sizeof(*o));
+    o->r = r;
+    o->fn = fn;
+    o->arg = arg;
+    if (redisAsyncCommandArgv(r->cmd, on_raw_reply, o, argc, argv, lens) != REDIS_OK) {
+        free(o);
+        return -1;
+    }
+    if (!r->outstanding)
+        r->last_reply_ms = mcpgw_now_ms();
+    r->outstanding++;
+    return 0;
 }
 
 static void r_free(struct mcpgw_store *st)
@@ -1089,5 +1129,6 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .resync = r_resync,
     .result_put = r_result_put,
     .upstream_put = r_upstream_put,
+    .command = r_command,
     .node_send = r_node_send,
 };

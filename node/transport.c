@@ -12,6 +12,7 @@
 #include "node/era26.h"
 #include "node/frame.h"
 #include "node/guard.h"
+#include "node/limits.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/proto.h"
@@ -433,7 +434,9 @@ static void handle_post(struct mcpgw_node *n, struct mcpgw_http_conn *c,
         if (strcmp(p->msg.method, "initialize") == 0) {
             (*n->st.requests)++;
             n->req_principal = principal; /* the new session is bound to it */
-            mcpgw_protocol_initialize(n, c, &p->msg);
+            struct mcpgw_session *s = mcpgw_protocol_initialize(n, c, &p->msg);
+            if (s && n->limits)
+                mcpgw_limits_session_created(n->limits, s->id);
             n->req_principal = NULL;
             pending_free(p);
             return;
@@ -601,6 +604,11 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
             n->req_who = &gw;
         }
     }
+    if (n->limits && !mcpgw_limits_admit(n->limits, c, req, principal)) {
+        if (n->req_who == &gw) /* answered 429, or parked until Redis answers */
+            n->req_who = NULL;
+        return;
+    }
     switch (req->head.method) {
     case MCPGW_HTTP_POST:
         handle_post(n, c, req, principal);
@@ -618,4 +626,6 @@ void mcpgw_transport_handle(struct mcpgw_http_conn *c, const struct mcpgw_http_r
     }
     if (n->req_who == &gw)
         n->req_who = NULL;
+    if (n->limits)
+        mcpgw_limits_served(n->limits);
 }

@@ -83,6 +83,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     rd = redisReaderCreate();
+    mcpgw_rdecode_cap_reader(rd); /* as the node's connections are */
     if (redisReaderFeed(rd, (const char *)data + 1, size - 1) == REDIS_OK)
         while (redisReaderGetReply(rd, &reply) == REDIS_OK && reply) {
             check_reply(reply);
