@@ -404,14 +404,21 @@ static int count_host(const struct mcpgw_http_head *h)
     return n;
 }
 
-/* The routing key of a request: its Mcp-Session-Id, or for the legacy HTTP+SSE transport the
- * sessionId query parameter of POST /messages. */
+/* The routing key of a request: its Mcp-Session-Id; for the tasks extension's methods
+ * (Mcp-Method tasks/..., 2026-07-28) the task id in Mcp-Name, which names its node as a
+ * session id does; or for the legacy HTTP+SSE transport the sessionId query parameter of POST
+ * /messages. */
 static void session_of(const struct mcpgw_http_head *h, const char **sid, size_t *sidlen)
 {
-    const struct mcpgw_http_header *sh = mcpgw_http_find(h, "mcp-session-id");
+    const struct mcpgw_http_header *sh = mcpgw_http_find(h, "mcp-session-id"), *mm;
     *sid = NULL;
     *sidlen = 0;
     if (sh && sh->value_len) {
+        *sid = sh->value;
+        *sidlen = sh->value_len;
+    } else if ((mm = mcpgw_http_find(h, "mcp-method")) && mm->value_len > 6 &&
+               memcmp(mm->value, "tasks/", 6) == 0 && (sh = mcpgw_http_find(h, "mcp-name")) &&
+               sh->value_len) {
         *sid = sh->value;
         *sidlen = sh->value_len;
     } else {

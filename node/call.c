@@ -39,7 +39,8 @@ struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s,
     if (s->calls)
         s->calls->prev = c;
     s->calls = c;
-    mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
+    if (conn)
+        mcpgw_http_conn_set_close_cb(conn, on_call_conn_close, c);
     (*n->st.calls_inflight)++;
     if (n->limits)
         c->limit_slot = mcpgw_limits_call_begin(n->limits);

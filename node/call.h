@@ -71,7 +71,8 @@ struct mcpgw_call {
     json_object *request; /* 2026-07-28: the request's params (owned), what rounds are bound to */
 };
 
-/* Start a call for request `id` (borrowed; a reference is taken) arriving on conn. */
+/* Start a call for request `id` (borrowed; a reference is taken) arriving on conn (NULL: a call
+ * with no client connection, answered through its relay: a task, node/tasks.c). */
 struct mcpgw_call *mcpgw_call_new(struct mcpgw_node *n, struct mcpgw_session *s, json_object *id,
                                   struct mcpgw_http_conn *conn, json_object *params);
 

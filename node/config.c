@@ -126,6 +126,12 @@ static const struct mcpgw_opts_row rows[] = {
      "all open; re-read on SIGHUP: docs/protocol-2026.md)"},
     {"state-ttl", MCPGW_OPTS_DURATION, F(state_ttl_ms), "10m", "DUR",
      "how long a sealed MRTR requestState can be continued", .min = 1, LIVE},
+    {"task-tools", MCPGW_OPTS_LIST, F(task_tools), NULL, "LIST",
+     "tools (as listed, upstream ones included) that run as tasks for 2026-07-28 clients of the "
+     "tasks extension; failed if their node dies (docs/protocol-2026.md)",
+     LIVE},
+    {"task-idempotent", MCPGW_OPTS_LIST, F(task_idempotent), NULL, "LIST",
+     "as --task-tools, and run again on another node if their node dies", LIVE},
     {"advertise", MCPGW_OPTS_STR, F(advertise), NULL, "HOST:PORT",
      "HTTP address balancers reach us at (default: --listen)"},
     {"drain-timeout", MCPGW_OPTS_DURATION, F(drain_timeout_ms), "10s", "DUR",

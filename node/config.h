@@ -44,7 +44,10 @@ struct mcpgw_node_config {
     char gossip_bind[128], gossip_advertise[128], advertise[128];
     char gossip_keyring[512]; /* key ring file (re-read on SIGHUP); "": unauthenticated gossip */
     uint64_t state_ttl_ms;    /* live: lifetime of a sealed MRTR requestState */
-    char state_keyring[512];  /* MRTR requestState key ring (re-read on SIGHUP); "": see era26.h */
+    /* live: tools of any provider that run as tasks for clients of the tasks extension
+     * (node/tasks.c); those of task_idempotent are run again when their node dies */
+    struct mcpgw_opts_list task_tools, task_idempotent;
+    char state_keyring[512]; /* MRTR requestState key ring (re-read on SIGHUP); "": see era26.h */
     struct mcpgw_opts_list gossip_seeds;
     struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
                                           Reloaded by node/upstream.c, not by apply_live */

@@ -21,6 +21,7 @@
 #include "node/protocol.h"
 #include "node/provider.h"
 #include "node/session.h"
+#include "node/tasks.h"
 
 #include <openssl/evp.h>
 #include <openssl/rand.h>
@@ -294,7 +295,7 @@ static void m_discover(struct req *r)
 static void list(struct req *r, enum mcpgw_protocol_list_kind k, int64_t ttl)
 {
     json_object *result;
-    if (mcpgw_protocol_list(r->n, k, r->m->params, &mcpgw_mrtr_provider, &result) < 0) {
+    if (mcpgw_protocol_list(r->n, k, r->m->params, &mcpgw_tasks_provider, &result) < 0) {
         fail(r, 200, MCPGW_JSONRPC_INVALID_PARAMS,
              "Invalid params: params.cursor is not a cursor this server issued");
         return;
@@ -367,7 +368,16 @@ static const struct mcpgw_tool *find_tool(struct mcpgw_node *n, const char *name
     const struct mcpgw_tool *t = NULL;
     for (size_t i = 0; i < np && !t; i++)
         t = ps[i]->tool ? ps[i]->tool(n, name) : NULL;
-    return t ? t : mcpgw_mrtr_provider.tool(n, name);
+    return t ? t : mcpgw_tasks_provider.tool(n, name);
+}
+
+/* The request as the tasks extension (tasks.c) sees it. */
+static struct mcpgw_tasks_req tasks_req(struct req *r)
+{
+    struct mcpgw_tasks_req q = {
+        .n = r->n, .conn = r->conn, .id = r->m->id, .params = r->m->params, .caps = r->caps};
+    q.principal = r->n->req_principal ? r->n->req_principal : "";
+    return q;
 }
 
 /* A tool runs as a call of a session that lives as long as the call: the call machinery
@@ -426,6 +436,11 @@ static void m_tools_call(struct req *r)
     }
     if (!check_params(r, t, args))
         return;
+    {
+        struct mcpgw_tasks_req q = tasks_req(r);
+        if (mcpgw_tasks_call(&q, t, args))
+            return;
+    }
     if (!t->call) {
         try_round(r, name);
         return;
@@ -550,6 +565,27 @@ static void m_complete(struct req *r)
     answer(r, mcpgw_msg_completion(vals), -1);
 }
 
+/* tasks/get, tasks/update, tasks/cancel: only for clients of the extension, and Mcp-Name must
+ * name the task (so that a balancer routes by it). */
+static void m_tasks(struct req *r)
+{
+    struct mcpgw_tasks_req q = tasks_req(r);
+    const char *id;
+    if (!mcpgw_tasks_declared(r->caps)) {
+        char msg[160];
+        snprintf(msg, sizeof(msg),
+                 "Missing required client capability: %.40s needs the %s extension", r->m->method,
+                 MCPGW_TASKS_EXT);
+        fail_data(r, 400, MCPGW_MSG_MISSING_CAPABILITY, msg,
+                  json_tokener_parse("{\"requiredCapabilities\":{\"extensions\":{\"" MCPGW_TASKS_EXT
+                                     "\":{}}}}"));
+        return;
+    }
+    if (!(id = required(r, "taskId")) || !check_name(r, id))
+        return;
+    mcpgw_tasks_method(&q, r->m->method, id);
+}
+
 static void m_listen(struct req *r)
 {
     mcpgw_listen_open(r->n, r->conn, r->h, r->m); /* node/listen.c */
@@ -566,6 +602,8 @@ static const struct method {
     {"prompts/list", m_prompts_list},     {"prompts/get", m_prompts_get},
     {"completion/complete", m_complete},  {"subscriptions/listen", m_listen},
 };
+/* The tasks extension's methods (tasks.c, mcpgw_tasks_is_method). */
+static const struct method tasks_method = {"tasks/*", m_tasks};
 
 /* params._meta, and the version in header and body: 1 when the request may go on. */
 static int check_meta(struct req *r, enum mcpgw_era26_version hv)
@@ -656,6 +694,8 @@ void mcpgw_era26_post(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(methods) && !me; i++)
         if (strcmp(m->method, methods[i].name) == 0)
             me = &methods[i];
+    if (!me && mcpgw_tasks_is_method(m->method))
+        me = &tasks_method;
     if (!me) {
         snprintf(msg, sizeof(msg), "Method not found: %.100s", m->method);
         fail(&r, 404, MCPGW_JSONRPC_METHOD_NOT_FOUND, msg);
@@ -717,6 +757,7 @@ void mcpgw_era26_reload(struct mcpgw_node *n)
 
 void mcpgw_era26_stop(struct mcpgw_node *n)
 {
+    mcpgw_tasks_stop(n);
     mcpgw_seal_ring_free(n->state_ring);
     n->state_ring = NULL;
 }

@@ -232,7 +232,9 @@ json_object *mcpgw_msg_discover_result(void)
     json_object_object_add(r, "capabilities",
                            json_tokener_parse("{\"tools\":{},\"resources\":{\"subscribe\":true,"
                                               "\"listChanged\":true},\"prompts\":{},"
-                                              "\"completions\":{},\"logging\":{}}"));
+                                              "\"completions\":{},\"logging\":{},"
+                                              "\"extensions\":{\"io.modelcontextprotocol/"
+                                              "tasks\":{}}}"));
     json_object_object_add(r, "instructions",
                            json_object_new_string("mcpgw gateway node. Tools: echo, node_info, "
                                                   "notes_write, sleep and test fixtures."));

@@ -33,6 +33,7 @@ struct mcpgw_auth;
 struct mcpgw_limits;
 struct mcpgw_upsess_node;
 struct mcpgw_upsub;
+struct mcpgw_tasks;
 struct mcpgw_bridge26;
 struct mcpgw_upprin;
 
@@ -96,6 +97,7 @@ struct mcpgw_node {
     unsigned upprocs;                /* per-client stdio children running (upproc.c) */
     struct mcpgw_bridge26 *bridge26; /* bridged MRTR rounds (bridge26.c); NULL until one is */
     struct mcpgw_upprin *upprin; /* per-principal upstream sessions (upprin.c); NULL until one */
+    struct mcpgw_tasks *tasks;   /* the tasks this node runs (tasks.c); NULL until the first */
 };
 
 #endif

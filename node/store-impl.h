@@ -40,6 +40,11 @@ struct mcpgw_store_ops {
     /* NULL: no such connection (mcpgw_store_command returns -1) */
     int (*command)(struct mcpgw_store *st, int argc, const char **argv, const size_t *lens,
                    mcpgw_store_raw_fn fn, void *arg);
+    /* Task records; NULL: kept in this process (store_task.c). */
+    void (*task_put)(struct mcpgw_store *st, const char *id, const struct mcpgw_store_task *t,
+                     const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
+                     void *arg);
+    void (*task_get)(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done, void *arg);
     /* NULL: the store cannot reach other nodes (memory) */
     void (*node_send)(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
                       mcpgw_store_sent_fn done, void *arg);
@@ -52,11 +57,19 @@ struct mcpgw_store {
     void *ev_arg;
     void *impl;
     const char *claimant; /* mcpgw_store_set_claimant: read by claims as they are sent */
+    void *tasks;          /* task records of a store without task_put (store_task.c) */
     mcpgw_store_node_msg_fn node_msg; /* mcpgw_store_set_node_handler */
     void *node_msg_arg;
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
+/* Task records kept in this process, for a store whose ops have no task_put. */
+void mcpgw_store_task_mem_put(struct mcpgw_store *st, const char *id,
+                              const struct mcpgw_store_task *t, const char *expect_owner,
+                              uint64_t ttl_ms, mcpgw_store_done_fn done, void *arg);
+void mcpgw_store_task_mem_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done,
+                              void *arg);
+void mcpgw_store_task_mem_free(struct mcpgw_store *st);
 /* Parse "host:port[/db]" and start connecting (the node serves while Redis is unreachable). */
 int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *err, size_t errlen);
 

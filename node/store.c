@@ -201,6 +201,7 @@ void mcpgw_store_free(struct mcpgw_store *st)
     if (!st)
         return;
     st->ops->free(st);
+    mcpgw_store_task_mem_free(st);
     free(st);
 }
 
@@ -387,4 +388,23 @@ int mcpgw_store_command(struct mcpgw_store *st, int argc, const char **argv, con
                         mcpgw_store_raw_fn fn, void *arg)
 {
     return st->ops->command ? st->ops->command(st, argc, argv, lens, fn, arg) : -1;
+}
+
+void mcpgw_store_task_put(struct mcpgw_store *st, const char *id, const struct mcpgw_store_task *t,
+                          const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
+                          void *arg)
+{
+    if (st->ops->task_put)
+        st->ops->task_put(st, id, t, expect_owner, ttl_ms, done, arg);
+    else
+        mcpgw_store_task_mem_put(st, id, t, expect_owner, ttl_ms, done, arg);
+}
+
+void mcpgw_store_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done,
+                          void *arg)
+{
+    if (st->ops->task_get)
+        st->ops->task_get(st, id, done, arg);
+    else
+        mcpgw_store_task_mem_get(st, id, done, arg);
 }

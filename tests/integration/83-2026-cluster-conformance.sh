@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # 83-2026-cluster-conformance.sh - the official conformance suites through mcpgw-balancer to 4
 # nodes on one Redis, as a client meets the cluster: 0.2.0-alpha.12 with --requirements
-# 2026-07-28 and --requirements 2025-11-25, and 0.1.16. Every scenario passes except those
-# named in SKIP_26 (the tasks extension, not served yet: set MCPGW_CONFORMANCE_TASKS=1 to run
-# them too, and empty SKIP_26 once it is). Stateless requests spread by load, so MRTR retries
+# 2026-07-28 and --requirements 2025-11-25, and 0.1.16. Every scenario passes, the tasks
+# extension's included (tasks/* follow the task id in Mcp-Name to its node; SKIP_26 can leave
+# scenarios out by name prefix). Stateless requests spread by load, so MRTR retries
 # land on other nodes than their first round: the nodes share one state key ring.
 # Ports 14600 (balancer), 14601-14604 (nodes), 14609 (admin), 14610 (redis).
 # mcpgw-timeout: 1500
@@ -12,9 +12,8 @@ CONF_NEXT="$MCPGW_NPM/node_modules/conformance-next/dist/index.js"
 CONF_OLD="$MCPGW_NPM/node_modules/@modelcontextprotocol/conformance/dist/index.js"
 [ -f "$CONF_NEXT" ] && [ -f "$CONF_OLD" ] || mcpgw_skip "the conformance suites are not installed"
 command -v redis-server >/dev/null || mcpgw_skip "redis-server is not installed"
-# Scenario names (a prefix each) left out of the 2026-07-28 run: the tasks extension.
-SKIP_26='tasks-'
-[ "${MCPGW_CONFORMANCE_TASKS:-0}" = 1 ] && SKIP_26=''
+# Scenario names (a prefix each) left out of the 2026-07-28 run: none.
+SKIP_26=''
 
 P=14600 A=14609 RP=14610
 mcpgw_spawn redis redis-server --port $RP --bind 127.0.0.1 --save '' --appendonly no --dir "$MCPGW_TMP"

@@ -1,6 +1,6 @@
 // A small MCP server of the 2026-07-28 revision, built on the official SDK 2.x
 // (@modelcontextprotocol/server), served over Streamable HTTP: the upstream the gateway's
-// 2026-07-28 upstream client is tested against (tests/integration/76-fed-up26.mjs).
+// 2026-07-28 upstream client is tested against (tests/integration/77-fed-up26.mjs).
 //
 //   PORT=N [LEGACY=reject|stateless] [LATE=N] node sdk2-upstream.mjs
 //
