@@ -369,6 +369,14 @@ static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *ar
         struct mcpgw_mux_stream *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
         if (s)
             s->sent = 1;
+    } else if (f->hd.type == NGHTTP2_DATA && (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        /* The body is all sent (nghttp2 reads no more of it): a held listen stream need not
+         * carry its copy (~300 bytes each; the exchange keeps the request for a re-open). */
+        struct mcpgw_mux_stream *s = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+        if (s && s->body) {
+            free(s->body);
+            s->body = NULL;
+        }
     }
     return 0;
 }

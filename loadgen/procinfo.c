@@ -90,6 +90,7 @@ int mcpgw_procinfo_scan(const char *prefix, struct mcpgw_proc_sample *out, int m
         snprintf(out[n].comm, sizeof(out[n].comm), "%s", comm);
         out[n].rss_kb = status_kb(status, "VmRSS:");
         out[n].hwm_kb = status_kb(status, "VmHWM:");
+        out[n].file_kb = status_kb(status, "RssFile:");
         an = read_argv(pid, argv, sizeof(argv));
         if (an > 0) {
             tag = arg_value(argv, (size_t)an, "--node-id");
@@ -143,6 +144,7 @@ int mcpgw_procinfo_refresh(struct mcpgw_proc_sample *s, int n)
         s[k] = s[i];
         s[k].rss_kb = status_kb(status, "VmRSS:");
         s[k].hwm_kb = status_kb(status, "VmHWM:");
+        s[k].file_kb = status_kb(status, "RssFile:");
         k++;
     }
     return k;

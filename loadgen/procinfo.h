@@ -9,9 +9,10 @@
 struct mcpgw_proc_sample {
     pid_t pid, ppid;
     char comm[16];
-    char tag[32];    /* mcpgw-node: its --node-id; otherwise its --listen, or empty */
-    uint64_t rss_kb; /* VmRSS */
-    uint64_t hwm_kb; /* VmHWM: the process's own peak */
+    char tag[32];     /* mcpgw-node: its --node-id; otherwise its --listen, or empty */
+    uint64_t rss_kb;  /* VmRSS */
+    uint64_t hwm_kb;  /* VmHWM: the process's own peak */
+    uint64_t file_kb; /* RssFile: mapped files (the binary, shared libraries), shared pages */
 };
 
 /* Every process whose comm starts with prefix (e.g. "mcpgw"), up to max. Returns the count. */

@@ -42,28 +42,37 @@ int mcpgw_report_problems(const struct mcpgw_lg_result *r)
 }
 
 /* Memory per session at the peak: the RSS of every mcpgw process but the load generator's,
- * plus the kernel's share. The kernel part is estimated: slab growth since the start divided by
- * the TCP sockets added gives bytes per socket; the server's sockets are those added minus the
- * load generator's own (loopback counts both ends). Valid when the cluster runs on this machine
- * and little else changes meanwhile. */
+ * plus the kernel's share. Pages of mapped files (the binaries and shared libraries, ~9 MiB
+ * for a node) are in every process's RSS but in memory once: they count once, as the largest
+ * process's RssFile (the processes map the same libraries), so N processes on one machine do
+ * not count them N times (raw_b keeps the plain sum). The kernel part is estimated: slab growth
+ * since the start divided by the TCP sockets added gives bytes per socket; the server's sockets are
+ * those added minus the load generator's own (loopback counts both ends). Valid when the cluster
+ * runs on this machine and little else changes meanwhile. */
 struct mem_estimate {
     int have_user, have_kernel;
-    double user_b, kernel_b, slab_delta_b, per_socket_b;
+    double user_b, raw_b, kernel_b, slab_delta_b, per_socket_b;
     long sockets_added, server_sockets;
 };
 
 static void memory_estimate(const struct mcpgw_lg_result *r, struct mem_estimate *m)
 {
-    uint64_t rss_kb = 0, n = r->peak.sessions_open;
+    uint64_t rss_kb = 0, file_kb = 0, file_max_kb = 0, n = r->peak.sessions_open;
     memset(m, 0, sizeof(*m));
-    for (int i = 0; i < r->peak.nprocs; i++)
-        if (strncmp(r->peak.procs[i].comm, "mcpgw-lg", 8) != 0 &&
-            strncmp(r->peak.procs[i].comm, "mcpgw-loadgen", 13) != 0)
-            rss_kb += r->peak.procs[i].rss_kb;
+    for (int i = 0; i < r->peak.nprocs; i++) {
+        const struct mcpgw_proc_sample *p = &r->peak.procs[i];
+        if (strncmp(p->comm, "mcpgw-lg", 8) == 0 || strncmp(p->comm, "mcpgw-loadgen", 13) == 0)
+            continue;
+        rss_kb += p->rss_kb;
+        file_kb += p->file_kb < p->rss_kb ? p->file_kb : p->rss_kb;
+        if (p->file_kb > file_max_kb && p->file_kb <= p->rss_kb)
+            file_max_kb = p->file_kb;
+    }
     if (!n || !rss_kb)
         return; /* no local cluster to measure */
     m->have_user = 1;
-    m->user_b = (double)rss_kb * 1024.0 / (double)n;
+    m->raw_b = (double)rss_kb * 1024.0 / (double)n;
+    m->user_b = (double)(rss_kb - file_kb + file_max_kb) * 1024.0 / (double)n;
     if (r->slab_kb_start < 0 || r->peak.slab_kb < 0 || r->tcp_inuse_start < 0)
         return;
     m->sockets_added = r->peak.ss.tcp_inuse - r->tcp_inuse_start;
@@ -191,9 +200,11 @@ void mcpgw_report_summary(FILE *f, const struct mcpgw_lg_result *r)
         if (m.have_kernel)
             fprintf(f,
                     "  memory     %.1f KB per session = mcpgw userspace %.1f KB + kernel %.1f KB "
-                    "(slab +%.0f MiB for %ld new sockets, %.0f B each; %ld of them server-side)\n",
+                    "(slab +%.0f MiB for %ld new sockets, %.0f B each; %ld of them server-side; "
+                    "plain RSS sum %.1f KB)\n",
                     (m.user_b + m.kernel_b) / 1024.0, m.user_b / 1024.0, m.kernel_b / 1024.0,
-                    m.slab_delta_b / 1048576.0, m.sockets_added, m.per_socket_b, m.server_sockets);
+                    m.slab_delta_b / 1048576.0, m.sockets_added, m.per_socket_b, m.server_sockets,
+                    m.raw_b / 1024.0);
         else if (m.have_user)
             fprintf(f, "  memory     mcpgw userspace %.1f KB per session (kernel share unknown)\n",
                     m.user_b / 1024.0);
@@ -433,6 +444,7 @@ static json_object *memory_obj(const struct mcpgw_lg_result *r)
     json_object *mo = json_object_new_object();
     memory_estimate(r, &m);
     json_object_object_add(mo, "userspace_b", m.have_user ? jd(m.user_b) : NULL);
+    json_object_object_add(mo, "userspace_rss_sum_b", m.have_user ? jd(m.raw_b) : NULL);
     json_object_object_add(mo, "kernel_b", m.have_kernel ? jd(m.kernel_b) : NULL);
     json_object_object_add(mo, "total_b", m.have_kernel ? jd(m.user_b + m.kernel_b) : NULL);
     json_object_object_add(mo, "slab_delta_b", m.have_kernel ? jd(m.slab_delta_b) : NULL);

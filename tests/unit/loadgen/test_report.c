@@ -113,8 +113,10 @@ static void fill_full(void)
     res.peak.slab_kb = 104000;
     res.peak.ss = (struct mcpgw_sockstat){130, 1, 4, 140, 77};
     res.peak.nprocs = 3;
-    res.peak.procs[0] = (struct mcpgw_proc_sample){4001, 1, "mcpgw-node", "n1", 30000, 31000};
-    res.peak.procs[1] = (struct mcpgw_proc_sample){4002, 1, "mcpgw-balancer", "<lb&1>", 9000, 9500};
+    /* Shared library pages (RssFile) count once: the node's 8000 kB, not 8000 + 6000. */
+    res.peak.procs[0] = (struct mcpgw_proc_sample){4001, 1, "mcpgw-node", "n1", 30000, 31000, 8000};
+    res.peak.procs[1] =
+        (struct mcpgw_proc_sample){4002, 1, "mcpgw-balancer", "<lb&1>", 9000, 9500, 6000};
     res.peak.procs[2] = (struct mcpgw_proc_sample){4003, 1, "mcpgw-loadgen", "", 60000, 61000};
     res.ndrills = 2;
     res.drills[0].d = cfg.drills[0];
