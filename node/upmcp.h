@@ -56,7 +56,7 @@ struct mcpgw_upmcp_cfg {
      * access token, fetched before the first one; an exchange answered 401 gets a new token and
      * is sent again, once (a 401 means the upstream did not take it). */
     const struct mcpgw_upcred_cfg *oauth;
-    enum mcpgw_upmcp_era era;   /* 0: the session era */
+    enum mcpgw_upmcp_era era; /* 0: the session era */
 };
 
 /* Session-level callbacks (all optional). */
