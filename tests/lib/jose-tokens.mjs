@@ -1,5 +1,5 @@
 // tests/lib/jose-tokens.mjs - keys and tokens made by the `jose` npm package (an independent
-// JOSE implementation), for tests/integration/15-auth-jose.sh. Writes OUTDIR/jwks.json and
+// JOSE implementation), for tests/integration/19-auth-jose.sh. Writes OUTDIR/jwks.json and
 // OUTDIR/tokens.txt: one "<name> <expected-result> <token>" line per case, the result being the
 // code name common/jwt.c should give.
 //   node jose-tokens.mjs OUTDIR ISSUER AUDIENCE

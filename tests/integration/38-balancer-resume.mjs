@@ -1,4 +1,4 @@
-// 28-balancer-resume.mjs - the balancer carries a failed node's SSE streams on at another node
+// 38-balancer-resume.mjs - the balancer carries a failed node's SSE streams on at another node
 // (--stream-resume), against three scripted upstreams in this process that speak HTTP/1.1
 // (health checks) and HTTP/2 (streams) on one port, like nodes. Shows: a live node that resets
 // one stream keeps it (the client's stream ends, nothing is re-opened); when a node's
