@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 /* Sends server/discover (2026-07-28 and auto). Returns 0 or -1. */
 int mcpgw_upmcp26_discover(struct mcpgw_upmcp *u)
@@ -224,8 +225,6 @@ void mcpgw_upmcp26_on_kick(evutil_socket_t fd, short what, void *arg)
     mcpgw_upmcp_leave(u);
 }
 
-void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u);
-
 /* resources/subscribe and unsubscribe of the 2026-07-28 era: the URI joins or leaves the listen
  * stream's filter (the stream is opened again with it); the call ends with {} from the kick. */
 struct mcpgw_upmcp_call *mcpgw_upmcp26_local_call(struct mcpgw_upmcp *u, const char *method,
@@ -298,43 +297,292 @@ int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
     return 0;
 }
 
-/* The listen stream's filter changed: open it again with the new one (2026-07-28). */
+/* ---- the listen streams ----
+ *
+ * The revision has no resumption: whatever the upstream sends while no stream with the right
+ * filter is open is lost. So a filter change opens the new stream beside the current one and
+ * closes the old one only once the new one is acknowledged (the revision allows several
+ * concurrent subscriptions), plus a grace for what the upstream wrote on the old one before it
+ * acknowledged the new one (another connection: it may be read later). After a break, when a
+ * stream is acknowledged again, the caller is told that every list changed and that every
+ * watched resource was updated: at least once, never lost (docs/federation.md, "Notifications"). */
+
+/* How long a replaced stream stays open after its successor's acknowledgement. */
+#define LISTEN_GRACE_MS 2000
+
+struct mcpgw_upmcp_lstream {
+    struct mcpgw_hc_req *req;
+    struct mcpgw_sse_parser *sse;
+    struct ev_queue q;
+    unsigned gen; /* the filter it asked for: u->watch_gen when it was opened */
+    int acked;
+    int busy, dead; /* inside its dispatch: a drop only marks it */
+};
+
+static void ls_free(struct mcpgw_upmcp_lstream *ls)
+{
+    if (ls->req) {
+        mcpgw_hc_req_cancel(ls->req);
+        ls->req = NULL;
+    }
+    if (ls->busy) {
+        ls->dead = 1;
+        return;
+    }
+    mcpgw_sse_parser_free(ls->sse);
+    mcpgw_upmcp_q_clear(&ls->q, 0);
+    free(ls->q.v);
+    free(ls);
+}
+
+/* Takes the stream out of its slot and closes it. */
+static void ls_drop(struct mcpgw_upmcp_lstream **slot)
+{
+    struct mcpgw_upmcp_lstream *ls = *slot;
+    *slot = NULL;
+    if (ls)
+        ls_free(ls);
+}
+
+static struct mcpgw_upmcp_lstream **slot_of(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r)
+{
+    if (u->lcur && u->lcur->req == r)
+        return &u->lcur;
+    if (u->lnext && u->lnext->req == r)
+        return &u->lnext;
+    if (u->lold && u->lold->req == r)
+        return &u->lold;
+    return NULL;
+}
+
+void mcpgw_upmcp26_listen_stop(struct mcpgw_upmcp *u)
+{
+    ls_drop(&u->lcur);
+    ls_drop(&u->lnext);
+    ls_drop(&u->lold);
+    if (u->retire)
+        evtimer_del(u->retire);
+    u->listening = 0;
+}
+
+void mcpgw_upmcp26_listen_open(struct mcpgw_upmcp *u, const char *auth)
+{
+    struct mcpgw_upmcp_lstream *ls, **slot;
+    if (u->lnext || (u->lcur && u->lcur->gen == u->watch_gen))
+        return; /* what the filter asks for is open or opening */
+    slot = u->lcur ? &u->lnext : &u->lcur;
+    ls = xcalloc(1, sizeof(*ls));
+    ls->gen = u->watch_gen;
+    ls->sse = mcpgw_sse_parser_new(u->max_msg, mcpgw_upmcp_q_push, &ls->q);
+    if (!(ls->req = mcpgw_upmcp_listen_post(u, auth))) {
+        ls_free(ls);
+        return;
+    }
+    *slot = ls;
+}
+
 void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u)
 {
+    u->watch_gen++;
     if (!u->listen_wanted || u->dying)
         return;
-    if (u->get) {
-        mcpgw_hc_req_cancel(u->get);
-        u->get = NULL;
+    ls_drop(&u->lnext);               /* asked for a filter that is already out of date */
+    if (u->lcur && !u->lcur->acked) { /* covers nothing yet: nothing to keep */
+        ls_drop(&u->lcur);
         u->listening = 0;
     }
     evtimer_del(u->retry);
     mcpgw_upmcp_listen_open(u);
 }
 
-void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u)
+static void on_retire(evutil_socket_t fd, short what, void *arg)
 {
-    static const char *const kinds[] = {"tools", "prompts", "resources"};
-    if (!u->listen_broken)
+    struct mcpgw_upmcp *u = arg;
+    (void)fd, (void)what;
+    ls_drop(&u->lold);
+}
+
+/* The stream with the new filter was acknowledged: it is the current one; the one it replaces
+ * stays open for LISTEN_GRACE_MS. */
+static void promote(struct mcpgw_upmcp *u)
+{
+    struct timeval tv = {LISTEN_GRACE_MS / 1000, (LISTEN_GRACE_MS % 1000) * 1000};
+    ls_drop(&u->lold);
+    u->lold = u->lcur;
+    u->lcur = u->lnext;
+    u->lnext = NULL;
+    u->listening = 1;
+    if (!u->lold)
         return;
-    u->listen_broken = 0;
-    log_info("upstream %s: the listen stream is back; fetching the lists again", u->name);
-    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !u->dying; i++) {
-        struct mcpgw_jsonrpc_msg m;
-        json_object *bad = NULL;
-        const char *why;
-        char text[128];
-        int n = snprintf(text, sizeof(text),
-                         "{\"jsonrpc\":\"2.0\",\"method\":\"notifications/%s/list_changed\"}",
-                         kinds[i]);
-        if (mcpgw_jsonrpc_parse(text, (size_t)n, &m, &bad, &why) != 0) {
-            json_object_put(bad);
-            continue;
-        }
+    if (!u->retire)
+        u->retire = evtimer_new(mcpgw_hc_base(u->hc), on_retire, u);
+    evtimer_add(u->retire, &tv);
+}
+
+/* Hands the caller a notification the node makes up, as if the upstream had sent it. */
+static void tell(struct mcpgw_upmcp *u, const char *method, json_object *params)
+{
+    struct mcpgw_jsonrpc_msg m;
+    json_object *bad = NULL;
+    const char *why;
+    size_t len;
+    char *text = mcpgw_jsonrpc_notification(method, params, &len);
+    if (mcpgw_jsonrpc_parse(text, len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+    } else {
         if (u->cbs.on_message)
             u->cbs.on_message(u->arg, NULL, &m);
         mcpgw_jsonrpc_msg_deinit(&m);
     }
+    free(text);
+}
+
+/* A stream was acknowledged: after a break, what may have been sent meanwhile is told again. */
+static void acknowledged(struct mcpgw_upmcp *u)
+{
+    static const char *const kinds[] = {"tools", "prompts", "resources"};
+    char method[64];
+    char **uris;
+    size_t n;
+    if (!u->listen_broken)
+        return;
+    u->listen_broken = 0;
+    log_info("upstream %s: the listen stream is back; fetching the lists again and telling the "
+             "subscribers of %zu resource(s) to read them again",
+             u->name, u->nwatch);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && !u->dying; i++) {
+        snprintf(method, sizeof(method), "notifications/%s/list_changed", kinds[i]);
+        tell(u, method, NULL);
+    }
+    /* A copy: a callback may subscribe or unsubscribe (and so change u->watch). */
+    n = u->nwatch;
+    uris = xcalloc(n + 1, sizeof(*uris));
+    for (size_t i = 0; i < n; i++)
+        uris[i] = xstrdup(u->watch[i]);
+    for (size_t i = 0; i < n; i++) {
+        json_object *p = json_object_new_object();
+        json_object_object_add(p, "uri", json_object_new_string(uris[i]));
+        if (!u->dying)
+            tell(u, "notifications/resources/updated", p);
+        else
+            json_object_put(p);
+        free(uris[i]);
+    }
+    free(uris);
+}
+
+/* The stream in slot ended or failed (r already cancelled or finished). */
+static void ls_lost(struct mcpgw_upmcp *u, struct mcpgw_upmcp_lstream **slot, long status)
+{
+    struct mcpgw_upmcp_lstream *ls = *slot;
+    int cur = slot == &u->lcur, old = slot == &u->lold;
+    ls->req = NULL;
+    ls_drop(slot);
+    if (old)
+        return;
+    if (cur) {
+        /* Updates sent from now until a stream is acknowledged again reach nobody. */
+        u->listen_broken = 1;
+        u->listening = 0;
+        if (u->lnext) { /* already opening, with the newer filter: it takes over */
+            u->lcur = u->lnext;
+            u->lnext = NULL;
+            return;
+        }
+    }
+    /* The current stream (if any) goes on; the one the filter wants is opened after the
+     * backoff, or with a new token. */
+    if (status)
+        mcpgw_upmcp_listen_refused(u, status);
+    else
+        mcpgw_upmcp_listen_again(u);
+    if (!u->listen_wanted) /* 405: the upstream does not listen */
+        mcpgw_upmcp26_listen_stop(u);
+}
+
+void mcpgw_upmcp26_listen_head(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r)
+{
+    struct mcpgw_upmcp_lstream **slot = slot_of(u, r);
+    long st = mcpgw_hc_req_status(r);
+    const char *ct = mcpgw_hc_req_header(r, "Content-Type");
+    if (!slot)
+        return;
+    if (st == 200 && ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
+        u->get_refused = 0;
+        if (slot == &u->lcur)
+            u->listening = 1;
+        return;
+    }
+    mcpgw_hc_req_cancel(r);
+    ls_lost(u, slot, st);
+}
+
+/* One event of stream ls. */
+static void ls_event(struct mcpgw_upmcp *u, struct mcpgw_upmcp_lstream *ls, struct ev_item *e)
+{
+    struct mcpgw_jsonrpc_msg m;
+    const char *why = NULL;
+    json_object *bad = NULL;
+    u->listen_got = 1;
+    if (e->len == 0)
+        return; /* priming event */
+    if (e->len > u->max_msg || mcpgw_jsonrpc_parse(e->data, e->len, &m, &bad, &why) != 0) {
+        json_object_put(bad);
+        log_warn("upstream %s: dropped a message on the listen stream: %s", u->name,
+                 e->len > u->max_msg ? "over the size cap" : why);
+        return;
+    }
+    if (m.kind == MCPGW_JSONRPC_NOTIFICATION &&
+        strcmp(m.method, "notifications/subscriptions/acknowledged") == 0) {
+        if (!ls->acked) {
+            ls->acked = 1;
+            if (ls == u->lnext)
+                promote(u);
+            acknowledged(u);
+        }
+    } else if (m.kind != MCPGW_JSONRPC_NOTIFICATION) {
+        log_debug("upstream %s: the listen stream's subscription ended", u->name);
+    } else if (u->cbs.on_message) {
+        u->cbs.on_message(u->arg, NULL, &m);
+    }
+    mcpgw_jsonrpc_msg_deinit(&m);
+}
+
+void mcpgw_upmcp26_listen_body(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, const char *buf,
+                               size_t len)
+{
+    struct mcpgw_upmcp_lstream **slot = slot_of(u, r), *ls;
+    if (!slot)
+        return;
+    ls = *slot;
+    if (mcpgw_sse_parser_feed(ls->sse, buf, len) < 0) {
+        log_warn("upstream %s: a line on the listen stream is over the %zu-byte cap; reconnecting",
+                 u->name, u->max_msg);
+        mcpgw_upmcp_q_clear(&ls->q, 0);
+        mcpgw_hc_req_cancel(r);
+        ls_lost(u, slot, 0);
+        return;
+    }
+    mcpgw_upmcp_enter(u);
+    ls->busy++;
+    for (size_t i = 0; i < ls->q.n && !u->dying && !ls->dead; i++)
+        ls_event(u, ls, &ls->q.v[i]);
+    mcpgw_upmcp_q_clear(&ls->q, 0);
+    if (!--ls->busy && ls->dead)
+        ls_free(ls);
+    mcpgw_upmcp_leave(u);
+}
+
+void mcpgw_upmcp26_listen_done(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, int err,
+                               const char *why)
+{
+    struct mcpgw_upmcp_lstream **slot = slot_of(u, r);
+    if (!slot)
+        return;
+    log_debug("upstream %s: a listen stream ended (%s)", u->name, why);
+    (void)err;
+    (*slot)->req = NULL; /* the client frees r after this returns */
+    ls_lost(u, slot, 0);
 }
 
 /* The tool schemas of the upstreams, by URL: learned from the tools/list answers of the shared
