@@ -622,8 +622,16 @@ void mcpgw_upmcp26_learn_tools(struct mcpgw_upmcp *u, json_object *result)
         json_object *t = json_object_array_get_idx(tools, i);
         const char *name = mcpgw_json_str(t, "name");
         json_object *schema = mcpgw_json_obj(t, "inputSchema");
+        char why[256];
         if (!name)
             continue;
+        if (schema && !mcpgw_up26_tool_marks_ok(schema, why, sizeof(why))) {
+            /* The revision: a client leaves such a tool out of its tools/list (and warns). */
+            log_warn("upstream %s: tool '%s' left out of the catalogue: %s", u->name, name, why);
+            json_object_object_del(s->tools, name);
+            json_object_array_del_idx(tools, i--, 1);
+            continue;
+        }
         /* Only schemas that mark a header are kept: the rest need nothing. */
         if (schema && strstr(json_object_to_json_string(schema), "x-mcp-header"))
             json_object_object_add(s->tools, name, json_object_get(schema));

@@ -200,9 +200,10 @@ void mcpgw_upmcp26_listen_done(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, in
                                const char *why);
 /* Closes every listen stream (idempotent). */
 void mcpgw_upmcp26_listen_stop(struct mcpgw_upmcp *u);
-/* A tools/list result (borrowed) of the upstream: the inputSchema of each tool is kept for the
- * Mcp-Param-* headers of its calls, by every session to the same URL (per-client sessions
- * never list tools themselves). */
+/* A tools/list result (borrowed, edited) of the upstream: a tool whose x-mcp-header markings
+ * break the revision's rules is taken out of it (logged); the inputSchema of each other tool is
+ * kept for the Mcp-Param-* headers of its calls, by every session to the same URL (per-client
+ * sessions never list tools themselves). */
 void mcpgw_upmcp26_learn_tools(struct mcpgw_upmcp *u, json_object *result);
 /* The Mcp-Param-* headers of method(params) (tools/call of a tool whose schema marks
  * x-mcp-header), at most max, malloc'd into out. Returns how many. */
