@@ -138,6 +138,8 @@ static void call_forget_request(struct mcpgw_upmcp_call *c)
 
 void mcpgw_upmcp_call_free(struct mcpgw_upmcp_call *c)
 {
+    if (c->relist)
+        mcpgw_upmcp_call_cancel(c->relist, 0);
     if (c->req)
         mcpgw_hc_req_cancel(c->req);
     mcpgw_upcred_wait_cancel(c->wait);
@@ -407,6 +409,8 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
                            c->method, u->timeout_ms);
     } else if (err != MCPGW_HC_OK && c->mode != BODY_SSE) {
         mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s failed: %s", c->method, why);
+    } else if (c->mode == BODY_ERROR && u->era26 && mcpgw_upmcp26_mismatch(c)) {
+        return; /* listed again and sent again, or ended */
     } else if (c->mode == BODY_ERROR) {
         json_object *o = c->body ? json_tokener_parse(c->body) : NULL;
         const char *msg = mcpgw_json_str(mcpgw_json_obj(o, "error"), "message");
@@ -1001,6 +1005,8 @@ json_object *mcpgw_upmcp_server_result(const struct mcpgw_upmcp *u)
 
 static void really_free(struct mcpgw_upmcp *u)
 {
+    for (struct mcpgw_upmcp_call *c = u->calls; c; c = c->next)
+        c->relist = NULL; /* each is freed below */
     while (u->calls) {
         struct mcpgw_upmcp_call *c = u->calls;
         call_unlink(c);

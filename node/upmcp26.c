@@ -261,6 +261,104 @@ struct mcpgw_upmcp_call *mcpgw_upmcp26_local_call(struct mcpgw_upmcp *u, const c
     return c;
 }
 
+/* ---- HeaderMismatch ---- */
+
+/* The most pages of tools/list read again after a HeaderMismatch. */
+#define RELIST_MAX_PAGES 16
+
+static void relist_start(struct mcpgw_upmcp_call *c, const char *cursor);
+static void tell(struct mcpgw_upmcp *u, const char *method, json_object *params);
+
+/* c sent again, as it was, with the Mcp-Param-* headers of the schemas now known. */
+static void mismatch_retry(struct mcpgw_upmcp_call *c)
+{
+    struct mcpgw_upmcp *u = c->u;
+    char *extra[MCPGW_UPMCP_EXTRA] = {NULL}, *body;
+    json_object *id;
+    size_t len;
+    int n = mcpgw_up26_headers(c->method, c->params, extra);
+    mcpgw_upmcp26_param_headers(u, c->method, c->params, extra + n, MCPGW_UPMCP_EXTRA - n);
+    c->id = ++u->next_id;
+    id = json_object_new_int64(c->id);
+    body = mcpgw_jsonrpc_request(id, c->method, json_object_get(c->params), &len);
+    json_object_put(id);
+    c->mode = BODY_NONE;
+    c->status = 0;
+    c->body_len = 0;
+    if (mcpgw_upmcp_call_post(c, body, len, extra) < 0)
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "could not send %s again", c->method);
+}
+
+static void on_relist(void *arg, enum mcpgw_upmcp_err err, const char *why,
+                      const struct mcpgw_jsonrpc_msg *m)
+{
+    struct mcpgw_upmcp_call *c = arg;
+    const char *cursor = m && m->result ? mcpgw_json_str(m->result, "nextCursor") : NULL;
+    c->relist = NULL;
+    if (err != MCPGW_UPMCP_OK || !m->result) {
+        mcpgw_upmcp_finish(c, err != MCPGW_UPMCP_OK ? err : MCPGW_UPMCP_E_PROTOCOL, NULL,
+                           "%s was refused with HeaderMismatch (-32020), and listing the tools "
+                           "again failed: %s",
+                           c->method,
+                           err != MCPGW_UPMCP_OK ? why : json_object_to_json_string(m->error));
+        return;
+    }
+    /* The schemas were learned as the page came in (mcpgw_upmcp26_learn_tools). */
+    if (cursor && *cursor && ++c->relist_pages < RELIST_MAX_PAGES) {
+        relist_start(c, cursor);
+        return;
+    }
+    /* The catalogue's copy of the tool is as stale as the node's: have it fetched again. */
+    tell(c->u, "notifications/tools/list_changed", NULL);
+    mismatch_retry(c);
+}
+
+static void relist_start(struct mcpgw_upmcp_call *c, const char *cursor)
+{
+    static const struct mcpgw_upmcp_call_cbs cbs = {.on_reply = on_relist};
+    json_object *p = json_object_new_object();
+    if (cursor)
+        json_object_object_add(p, "cursor", json_object_new_string(cursor));
+    if (!(c->relist = mcpgw_upmcp_request(c->u, "tools/list", p, &cbs, c)))
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL,
+                           "%s was refused with HeaderMismatch (-32020), and the tools could not "
+                           "be listed again",
+                           c->method);
+}
+
+int mcpgw_upmcp26_mismatch(struct mcpgw_upmcp_call *c)
+{
+    json_object *o, *e;
+    const char *msg, *tool = mcpgw_json_str(c->params, "name");
+    if (c->kind != CALL_REQUEST || c->status != 400 || !c->body || !c->params || !tool ||
+        strcmp(c->method, "tools/call") != 0)
+        return 0;
+    o = json_tokener_parse(c->body);
+    e = mcpgw_json_obj(o, "error");
+    if (!e || json_object_get_int(json_object_object_get(e, "code")) != -32020) {
+        json_object_put(o);
+        return 0;
+    }
+    msg = mcpgw_json_str(e, "message");
+    if (c->mismatched) {
+        mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_HTTP, NULL,
+                           "tools/call of '%.100s' was refused with HeaderMismatch (-32020) again "
+                           "after the node listed the upstream's tools anew: %.200s",
+                           tool, msg ? msg : "(no message)");
+        json_object_put(o);
+        return 1;
+    }
+    /* A 400 comes before the tool ran: sending it again cannot run it twice. */
+    log_info("upstream %s: tools/call of '%s' was refused with HeaderMismatch (%s); listing the "
+             "tools again, then sending it once more",
+             c->u->name, tool, msg ? msg : "no message");
+    json_object_put(o);
+    c->mismatched = 1;
+    c->relist_pages = 0;
+    relist_start(c, NULL);
+    return 1;
+}
+
 /* mcpgw_upmcp_send in the 2026-07-28 era: the answer to an input request goes to its call;
  * notifications (cancellation is closing the stream in this era) and the rest are dropped. */
 int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,

@@ -77,6 +77,9 @@ struct mcpgw_upmcp_call {
     int rounds;
     char input_id[32];   /* the id of the input request the client is asked */
     json_object *failed; /* STEP_FAIL: the client's error object */
+    /* HeaderMismatch: the tools are listed again (relist, pages so far), then one retry */
+    int mismatched, relist_pages;
+    struct mcpgw_upmcp_call *relist;
 };
 
 struct mcpgw_upmcp {
@@ -182,6 +185,11 @@ struct mcpgw_upmcp_call *mcpgw_upmcp26_local_call(struct mcpgw_upmcp *u, const c
                                                   json_object *params,
                                                   const struct mcpgw_upmcp_call_cbs *cbs,
                                                   void *arg);
+/* Call c was answered an HTTP error (its body in c->body). When it is a tools/call refused with
+ * HeaderMismatch (400, -32020: refused before it ran), the upstream's tools are listed again
+ * and c is sent once more with the headers of the new schema (or ends with a clear error when
+ * that was its retry): returns 1, and c may be gone. 0: not that, the caller ends c. */
+int mcpgw_upmcp26_mismatch(struct mcpgw_upmcp_call *c);
 /* mcpgw_upmcp_send in the 2026-07-28 era. */
 int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
                        void (*done)(void *arg, enum mcpgw_upmcp_err err, const char *why),
