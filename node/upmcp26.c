@@ -636,6 +636,8 @@ static void ls_event(struct mcpgw_upmcp *u, struct mcpgw_upmcp_lstream *ls, stru
             ls->acked = 1;
             if (ls == u->lnext)
                 promote(u);
+            else if (ls == u->lcur)
+                u->listening = 1;
             acknowledged(u);
         }
     } else if (m.kind != MCPGW_JSONRPC_NOTIFICATION) {
