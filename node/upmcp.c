@@ -262,8 +262,8 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
                  mcpgw_up26_input_required(m.result))
             mcpgw_upmcp26_round_start(c, &m);
         else {
-            if (u->era26 && m.result && strcmp(c->method, "tools/list") == 0)
-                mcpgw_upmcp26_learn_tools(u, m.result);
+            if (u->era26 && m.result)
+                mcpgw_upmcp26_list_answer(c, m.result);
             mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, &m, NULL);
         }
     } else if (!from_stream) {
@@ -1019,6 +1019,9 @@ static void really_free(struct mcpgw_upmcp *u)
     mcpgw_upmcp26_listen_stop(u);
     if (u->retire)
         event_free(u->retire);
+    for (size_t i = 0; i < sizeof(u->ttl) / sizeof(u->ttl[0]); i++)
+        if (u->ttl[i])
+            event_free(u->ttl[i]);
     mcpgw_upcred_wait_cancel(u->get_wait);
     mcpgw_upcred_release(u->cred);
     mcpgw_upcred_release(u->old_cred);

@@ -685,6 +685,101 @@ void mcpgw_upmcp26_listen_done(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, in
     ls_lost(u, slot, 0);
 }
 
+/* ---- ttlMs, for lists without list_changed ----
+ *
+ * An upstream that announces list_changed for a kind tells the node when to fetch those lists
+ * again, and their ttlMs adds nothing (docs/federation.md, "Caching hints"). One that does not
+ * leaves the client "relying entirely on TTL-based freshness"; the node answers its clients
+ * from the catalogue, so it fetches such a list again when its ttlMs runs out, with jitter, at
+ * least a second apart, and backing off (doubling, up to an hour) while no answer comes. */
+
+#define TTL_MIN_MS 1000L
+#define TTL_MAX_MS 3600000L
+
+static const char *const ttl_kinds[] = {"tools", "prompts", "resources"};
+
+static void on_ttl0(evutil_socket_t fd, short what, void *arg);
+static void on_ttl1(evutil_socket_t fd, short what, void *arg);
+static void on_ttl2(evutil_socket_t fd, short what, void *arg);
+static void (*const on_ttl_of[])(evutil_socket_t, short, void *) = {on_ttl0, on_ttl1, on_ttl2};
+
+static void ttl_arm(struct mcpgw_upmcp *u, int k, long ms)
+{
+    struct timeval tv;
+    ms = ms < TTL_MIN_MS ? TTL_MIN_MS : ms > TTL_MAX_MS ? TTL_MAX_MS : ms;
+    u->ttl_ms[k] = ms;
+    ms += random() % (ms / 10 + 1); /* nodes and lines apart */
+    tv.tv_sec = ms / 1000;
+    tv.tv_usec = (ms % 1000) * 1000;
+    if (!u->ttl[k])
+        u->ttl[k] = evtimer_new(mcpgw_hc_base(u->hc), on_ttl_of[k], u);
+    evtimer_add(u->ttl[k], &tv);
+}
+
+/* The ttlMs of a list of kind k ran out (u closed: not ready, nothing more). */
+static void on_ttl(struct mcpgw_upmcp *u, int k)
+{
+    char method[64];
+    if (!u->ready || u->dying)
+        return;
+    ttl_arm(u, k, u->ttl_ms[k] * 2); /* unless an answer comes and sets it anew */
+    snprintf(method, sizeof(method), "notifications/%s/list_changed", ttl_kinds[k]);
+    mcpgw_upmcp_enter(u);
+    tell(u, method, NULL); /* the caller fetches the list(s) of that kind */
+    mcpgw_upmcp_leave(u);
+}
+
+static void on_ttl0(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    on_ttl(arg, 0);
+}
+
+static void on_ttl1(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    on_ttl(arg, 1);
+}
+
+static void on_ttl2(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd, (void)what;
+    on_ttl(arg, 2);
+}
+
+static void on_relist(void *arg, enum mcpgw_upmcp_err err, const char *why,
+                      const struct mcpgw_jsonrpc_msg *m);
+
+void mcpgw_upmcp26_list_answer(struct mcpgw_upmcp_call *c, json_object *result)
+{
+    struct mcpgw_upmcp *u = c->u;
+    const char *method = c->method;
+    json_object *caps = mcpgw_json_obj(u->server_result, "capabilities"), *ttl, *lc;
+    int k;
+    if (strcmp(method, "tools/list") == 0)
+        mcpgw_upmcp26_learn_tools(u, result);
+    if (strcmp(method, "tools/list") == 0)
+        k = 0;
+    else if (strcmp(method, "prompts/list") == 0)
+        k = 1;
+    else if (strcmp(method, "resources/list") == 0 ||
+             strcmp(method, "resources/templates/list") == 0)
+        k = 2;
+    else
+        return;
+    lc = json_object_object_get(mcpgw_json_obj(caps, ttl_kinds[k]), "listChanged");
+    if (lc && json_object_get_boolean(lc))
+        return; /* list_changed says when */
+    ttl = json_object_object_get(result, "ttlMs");
+    if (!ttl || !json_object_is_type(ttl, json_type_int) || json_object_get_int64(ttl) <= 0)
+        return; /* 0 or none: stale at once, so no hint when to look again */
+    if (c->cbs.on_reply == on_relist)
+        return; /* a session that lists only after a HeaderMismatch serves no catalogue */
+    ttl_arm(
+        u, k,
+        (long)(json_object_get_int64(ttl) > TTL_MAX_MS ? TTL_MAX_MS : json_object_get_int64(ttl)));
+}
+
 /* The tool schemas of the upstreams, by URL: learned from the tools/list answers of the shared
  * session and used by every session to that URL (per-client ones list nothing themselves). One
  * entry per distinct URL that answered a 2026-07-28 tools/list, kept for the process's life (the

@@ -115,7 +115,12 @@ struct mcpgw_upmcp {
      * little longer for what the upstream sent on it before that acknowledgement. */
     struct mcpgw_upmcp_lstream *lcur, *lnext, *lold;
     struct event *retire; /* ends lold */
-    struct event *kick;   /* runs the calls' steps */
+    /* Lists of a kind the upstream announces no list_changed for (tools, prompts, resources):
+     * fetched again when their ttlMs runs out (ttl_ms: the current delay, doubled while no
+     * answer comes). */
+    struct event *ttl[3];
+    long ttl_ms[3];
+    struct event *kick; /* runs the calls' steps */
     struct mcpgw_upmcp_call *calls;
     /* the GET stream */
     int listen_wanted, listening, listen_got;
@@ -208,6 +213,10 @@ void mcpgw_upmcp26_listen_done(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, in
                                const char *why);
 /* Closes every listen stream (idempotent). */
 void mcpgw_upmcp26_listen_stop(struct mcpgw_upmcp *u);
+/* The result (borrowed, edited) of call c: for tools/list, mcpgw_upmcp26_learn_tools; for a
+ * list of a kind whose list_changed the upstream does not announce, the caller is told it
+ * changed once its ttlMs has run out (so it fetches it again), until u is closed. */
+void mcpgw_upmcp26_list_answer(struct mcpgw_upmcp_call *c, json_object *result);
 /* A tools/list result (borrowed, edited) of the upstream: a tool whose x-mcp-header markings
  * break the revision's rules is taken out of it (logged); the inputSchema of each other tool is
  * kept for the Mcp-Param-* headers of its calls, by every session to the same URL (per-client

