@@ -80,11 +80,11 @@ int mcpgw_up26_headers(const char *method, json_object *params, char **out)
     return n;
 }
 
-/* A header name token (RFC 9110 tchar) of a sane length. */
+/* A header name token (RFC 9110: 1*tchar). */
 static int token_ok(const char *s)
 {
     size_t n = strlen(s);
-    if (n == 0 || n > 64)
+    if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
@@ -136,6 +136,122 @@ int mcpgw_up26_param_headers(json_object *schema, json_object *args, char **out,
     if (schema && args && json_object_is_type(args, json_type_object))
         param_walk(schema, args, out, &n, max, 0);
     return n;
+}
+
+/* The keywords whose subschemas are not reached through `properties` chains alone: a marking
+ * under one of them breaks the revision's static reachability rule. Those whose value is a map
+ * of names to schemas are flagged 1. */
+static const struct {
+    const char *kw;
+    int map;
+} not_static[] = {{"items", 0},
+                  {"prefixItems", 0},
+                  {"contains", 0},
+                  {"additionalProperties", 0},
+                  {"unevaluatedProperties", 0},
+                  {"unevaluatedItems", 0},
+                  {"propertyNames", 0},
+                  {"patternProperties", 1},
+                  {"dependentSchemas", 1},
+                  {"dependencies", 1},
+                  {"oneOf", 0},
+                  {"anyOf", 0},
+                  {"allOf", 0},
+                  {"not", 0},
+                  {"if", 0},
+                  {"then", 0},
+                  {"else", 0},
+                  {"$defs", 1},
+                  {"definitions", 1}};
+
+static int marks_walk(json_object *node, int reachable, int depth, json_object *seen, char *why,
+                      size_t whylen);
+
+static int marks_sub(json_object *v, int map, int depth, json_object *seen, char *why,
+                     size_t whylen)
+{
+    if (json_object_is_type(v, json_type_array)) {
+        for (size_t i = 0; i < json_object_array_length(v); i++)
+            if (marks_walk(json_object_array_get_idx(v, i), 0, depth, seen, why, whylen) < 0)
+                return -1;
+    } else if (map && json_object_is_type(v, json_type_object)) {
+        json_object_object_foreach(v, k, sub)
+        {
+            (void)k;
+            if (marks_walk(sub, 0, depth, seen, why, whylen) < 0)
+                return -1;
+        }
+    } else if (marks_walk(v, 0, depth, seen, why, whylen) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the markings of schema node (reached through `properties` alone when reachable) and
+ * below; seen holds the lower-cased names met so far. */
+static int marks_walk(json_object *node, int reachable, int depth, json_object *seen, char *why,
+                      size_t whylen)
+{
+    json_object *h, *props;
+    if (!node || !json_object_is_type(node, json_type_object) || depth > 64)
+        return 0; /* json-c's own nesting limit is lower: nothing is left unchecked */
+    if (json_object_object_get_ex(node, "x-mcp-header", &h)) {
+        const char *name =
+            json_object_is_type(h, json_type_string) ? json_object_get_string(h) : NULL;
+        const char *type = mcpgw_json_str(node, "type");
+        char lower[256];
+        size_t i;
+        if (!reachable || depth == 0) {
+            snprintf(why, whylen,
+                     "x-mcp-header on a schema not reached through `properties` alone");
+            return -1;
+        }
+        if (!name || !token_ok(name)) {
+            snprintf(why, whylen, "x-mcp-header %.60s is not an HTTP header name token",
+                     json_object_to_json_string(h));
+            return -1;
+        }
+        if (!type || (strcmp(type, "string") != 0 && strcmp(type, "integer") != 0 &&
+                      strcmp(type, "boolean") != 0)) {
+            snprintf(why, whylen,
+                     "x-mcp-header '%.60s' marks a property of type %.20s (string, integer or "
+                     "boolean only)",
+                     name, type ? type : "(none)");
+            return -1;
+        }
+        for (i = 0; name[i] && i < sizeof(lower) - 1; i++)
+            lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ? name[i] + 32 : name[i]);
+        lower[i] = 0;
+        if (json_object_object_get_ex(seen, lower, NULL)) {
+            snprintf(why, whylen, "x-mcp-header '%.60s' is declared twice (case-insensitively)",
+                     name);
+            return -1;
+        }
+        json_object_object_add(seen, lower, NULL);
+    }
+    if ((props = mcpgw_json_obj(node, "properties"))) {
+        json_object_object_foreach(props, k, sub)
+        {
+            (void)k;
+            if (marks_walk(sub, reachable, depth + 1, seen, why, whylen) < 0)
+                return -1;
+        }
+    }
+    for (size_t i = 0; i < sizeof(not_static) / sizeof(not_static[0]); i++) {
+        json_object *v;
+        if (json_object_object_get_ex(node, not_static[i].kw, &v) &&
+            marks_sub(v, not_static[i].map, depth + 1, seen, why, whylen) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+int mcpgw_up26_tool_marks_ok(json_object *schema, char *why, size_t whylen)
+{
+    json_object *seen = json_object_new_object();
+    int rc = marks_walk(schema, 1, 0, seen, why, whylen);
+    json_object_put(seen);
+    return rc == 0;
 }
 
 int mcpgw_up26_discover_ok(json_object *result)

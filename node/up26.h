@@ -31,6 +31,12 @@ int mcpgw_up26_headers(const char *method, json_object *params, char **out);
  * At most max, each malloc'd into out. Returns how many. */
 int mcpgw_up26_param_headers(json_object *schema, json_object *args, char **out, int max);
 
+/* 1 when the x-mcp-header markings of a tool's inputSchema (borrowed) keep the revision's rules:
+ * each a non-empty header token, on a property of type string, integer or boolean reached from
+ * the root through `properties` alone, unique ignoring case. Otherwise 0 with why filled (the
+ * first rule broken): a client must then leave the tool out of its tools/list. */
+int mcpgw_up26_tool_marks_ok(json_object *schema, char *why, size_t whylen);
+
 /* 1 when a server/discover result (borrowed) lists 2026-07-28 among its supportedVersions. */
 int mcpgw_up26_discover_ok(json_object *result);
 /* 1 when a result (borrowed) is an input_required one. */

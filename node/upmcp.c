@@ -36,7 +36,7 @@ const char *mcpgw_upmcp_err_str(enum mcpgw_upmcp_err e)
 
 /* ---- small pieces ---- */
 
-static void q_push(void *arg, const char *id, const char *event, const char *data, size_t len)
+void mcpgw_upmcp_q_push(void *arg, const char *id, const char *event, const char *data, size_t len)
 {
     struct ev_queue *q = arg;
     if (event && strcmp(event, "message") != 0)
@@ -138,6 +138,8 @@ static void call_forget_request(struct mcpgw_upmcp_call *c)
 
 void mcpgw_upmcp_call_free(struct mcpgw_upmcp_call *c)
 {
+    if (c->relist)
+        mcpgw_upmcp_call_cancel(c->relist, 0);
     if (c->req)
         mcpgw_hc_req_cancel(c->req);
     mcpgw_upcred_wait_cancel(c->wait);
@@ -260,8 +262,8 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
                  mcpgw_up26_input_required(m.result))
             mcpgw_upmcp26_round_start(c, &m);
         else {
-            if (u->era26 && m.result && strcmp(c->method, "tools/list") == 0)
-                mcpgw_upmcp26_learn_tools(u, m.result);
+            if (u->era26 && m.result)
+                mcpgw_upmcp26_list_answer(c, m.result);
             mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, &m, NULL);
         }
     } else if (!from_stream) {
@@ -319,7 +321,7 @@ static void on_call_head(void *arg, struct mcpgw_hc_req *r)
                            "%s was answered 202 Accepted, with no answer", c->method);
     } else if (ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         c->mode = BODY_SSE;
-        c->sse = mcpgw_sse_parser_new(u->max_msg, q_push, &c->q);
+        c->sse = mcpgw_sse_parser_new(u->max_msg, mcpgw_upmcp_q_push, &c->q);
     } else if (ct && strncasecmp(ct, "application/json", 16) == 0) {
         c->mode = BODY_JSON;
     } else {
@@ -407,6 +409,8 @@ static void on_call_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err er
                            c->method, u->timeout_ms);
     } else if (err != MCPGW_HC_OK && c->mode != BODY_SSE) {
         mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_TRANSPORT, NULL, "%s failed: %s", c->method, why);
+    } else if (c->mode == BODY_ERROR && u->era26 && mcpgw_upmcp26_mismatch(c)) {
+        return; /* listed again and sent again, or ended */
     } else if (c->mode == BODY_ERROR) {
         json_object *o = c->body ? json_tokener_parse(c->body) : NULL;
         const char *msg = mcpgw_json_str(mcpgw_json_obj(o, "error"), "message");
@@ -724,12 +728,11 @@ static void on_retry(evutil_socket_t fd, short what, void *arg)
         mcpgw_upmcp_listen_open(u);
 }
 
-static void listen_again(struct mcpgw_upmcp *u)
+void mcpgw_upmcp_listen_again(struct mcpgw_upmcp *u)
 {
     struct timeval tv;
     if (!u->listen_wanted || u->dying)
         return;
-    u->listen_broken = u->era26;
     if (u->listen_got) { /* the last stream delivered: start the backoff afresh */
         u->backoff_ms = LISTEN_MIN_MS;
         u->listen_got = 0;
@@ -745,16 +748,25 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
     struct mcpgw_upmcp *u = arg;
     long st = mcpgw_hc_req_status(r);
     const char *ct = mcpgw_hc_req_header(r, "Content-Type");
+    if (u->era26) {
+        mcpgw_upmcp26_listen_head(u, r);
+        return;
+    }
     if (st == 200 && ct && strncasecmp(ct, "text/event-stream", 17) == 0) {
         u->listening = 1;
         u->get_refused = 0;
         if (u->get_sse)
             mcpgw_sse_parser_free(u->get_sse);
-        u->get_sse = mcpgw_sse_parser_new(u->max_msg, q_push, &u->get_q);
+        u->get_sse = mcpgw_sse_parser_new(u->max_msg, mcpgw_upmcp_q_push, &u->get_q);
         return;
     }
     mcpgw_hc_req_cancel(r);
     u->get = NULL;
+    mcpgw_upmcp_listen_refused(u, st);
+}
+
+void mcpgw_upmcp_listen_refused(struct mcpgw_upmcp *u, long st)
+{
     mcpgw_upmcp_enter(u);
     if (st == 401 && u->cred && !u->get_refused) {
         /* A new token at once; a second refusal in a row waits for the backoff. */
@@ -767,7 +779,7 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
         report_gone(u);
     } else {
         log_warn("upstream %s: the GET stream was answered HTTP %ld; retrying", u->name, st);
-        listen_again(u);
+        mcpgw_upmcp_listen_again(u);
     }
     mcpgw_upmcp_leave(u);
 }
@@ -775,6 +787,10 @@ static void on_get_head(void *arg, struct mcpgw_hc_req *r)
 static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
 {
     struct mcpgw_upmcp *u = arg;
+    if (u->era26) {
+        mcpgw_upmcp26_listen_body(u, r, buf, len);
+        return;
+    }
     if (!u->get_sse)
         return;
     if (mcpgw_sse_parser_feed(u->get_sse, buf, len) < 0) {
@@ -784,7 +800,7 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
         mcpgw_hc_req_cancel(r);
         u->get = NULL;
         u->listening = 0;
-        listen_again(u);
+        mcpgw_upmcp_listen_again(u);
         return;
     }
     mcpgw_upmcp_enter(u);
@@ -806,12 +822,7 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
                      e->len > u->max_msg ? "over the size cap" : why);
             continue;
         }
-        if (u->era26 && m.kind == MCPGW_JSONRPC_NOTIFICATION &&
-            strcmp(m.method, "notifications/subscriptions/acknowledged") == 0)
-            mcpgw_upmcp26_acknowledged(u);
-        else if (u->era26 && m.kind != MCPGW_JSONRPC_NOTIFICATION)
-            log_debug("upstream %s: the listen stream's subscription ended", u->name);
-        else if (u->cbs.on_message)
+        if (u->cbs.on_message)
             u->cbs.on_message(u->arg, e->id, &m);
         mcpgw_jsonrpc_msg_deinit(&m);
     }
@@ -822,10 +833,14 @@ static void on_get_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size
 static void on_get_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err, const char *why)
 {
     struct mcpgw_upmcp *u = arg;
+    if (u->era26) {
+        mcpgw_upmcp26_listen_done(u, r, err, why);
+        return;
+    }
     u->get = NULL;
     u->listening = 0;
     log_debug("upstream %s: the GET stream ended (%s)", u->name, why);
-    listen_again(u);
+    mcpgw_upmcp_listen_again(u);
 }
 
 static const struct mcpgw_hc_cbs get_hc_cbs = {on_get_head, on_get_body, on_get_done};
@@ -836,7 +851,7 @@ static void on_get_cred(void *arg, const char *why)
     u->get_wait = NULL;
     if (why) {
         log_warn("upstream %s: the GET stream waits for a token: %s", u->name, why);
-        listen_again(u);
+        mcpgw_upmcp_listen_again(u);
     } else if (u->listen_wanted && !u->get && u->ready) {
         mcpgw_upmcp_listen_open(u);
     }
@@ -845,7 +860,7 @@ static void on_get_cred(void *arg, const char *why)
 void mcpgw_upmcp_listen_open(struct mcpgw_upmcp *u)
 {
     const char *auth = NULL;
-    char **h, *extra[4] = {NULL, NULL, NULL, NULL}, *body = NULL;
+    char **h;
     struct mcpgw_hc_opts o = {.method = "GET", .url = u->url, .flags = u->flags};
     char err[256];
     if (u->get_wait)
@@ -854,28 +869,40 @@ void mcpgw_upmcp_listen_open(struct mcpgw_upmcp *u)
         u->get_wait = mcpgw_upcred_refresh(u->cred, 0, on_get_cred, u);
         return;
     }
-    if (u->era26) { /* subscriptions/listen: a POST whose answer is the stream */
-        json_object *p = mcpgw_up26_listen_params(u->watch, u->nwatch, u->caps);
-        json_object *id = json_object_new_int64(++u->next_id);
-        mcpgw_up26_headers("subscriptions/listen", p, extra);
-        body = mcpgw_jsonrpc_request(id, "subscriptions/listen", p, &o.body_len);
-        json_object_put(id);
-        o.method = "POST";
-        o.body = body;
-        h = build_headers(u, CALL_REQUEST, "Accept: application/json, text/event-stream", NULL,
-                          extra, auth);
-        for (size_t i = 0; extra[i]; i++)
-            free(extra[i]);
-    } else {
-        h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id, NULL,
-                          auth);
+    if (u->era26) {
+        mcpgw_upmcp26_listen_open(u, auth);
+        return;
     }
+    h = build_headers(u, CALL_REQUEST, "Accept: text/event-stream", u->last_event_id, NULL, auth);
     o.headers = (const char *const *)h;
     u->get = mcpgw_hc_start(u->hc, &o, &get_hc_cbs, u, err, sizeof(err));
     free_headers(h);
-    free(body);
     if (!u->get)
         log_warn("upstream %s: %s", u->name, err);
+}
+
+struct mcpgw_hc_req *mcpgw_upmcp_listen_post(struct mcpgw_upmcp *u, const char *auth)
+{
+    json_object *p = mcpgw_up26_listen_params(u->watch, u->nwatch, u->caps);
+    json_object *id = json_object_new_int64(++u->next_id);
+    char **h, *extra[4] = {NULL, NULL, NULL, NULL}, *body, err[256];
+    struct mcpgw_hc_opts o = {.method = "POST", .url = u->url, .flags = u->flags};
+    struct mcpgw_hc_req *r;
+    mcpgw_up26_headers("subscriptions/listen", p, extra);
+    body = mcpgw_jsonrpc_request(id, "subscriptions/listen", p, &o.body_len);
+    json_object_put(id);
+    o.body = body;
+    h = build_headers(u, CALL_REQUEST, "Accept: application/json, text/event-stream", NULL, extra,
+                      auth);
+    for (size_t i = 0; extra[i]; i++)
+        free(extra[i]);
+    o.headers = (const char *const *)h;
+    r = mcpgw_hc_start(u->hc, &o, &get_hc_cbs, u, err, sizeof(err));
+    free_headers(h);
+    free(body);
+    if (!r)
+        log_warn("upstream %s: %s", u->name, err);
+    return r;
 }
 
 int mcpgw_upmcp_listen(struct mcpgw_upmcp *u, const char *last_event_id)
@@ -978,6 +1005,8 @@ json_object *mcpgw_upmcp_server_result(const struct mcpgw_upmcp *u)
 
 static void really_free(struct mcpgw_upmcp *u)
 {
+    for (struct mcpgw_upmcp_call *c = u->calls; c; c = c->next)
+        c->relist = NULL; /* each is freed below */
     while (u->calls) {
         struct mcpgw_upmcp_call *c = u->calls;
         call_unlink(c);
@@ -987,6 +1016,12 @@ static void really_free(struct mcpgw_upmcp *u)
     }
     if (u->get)
         mcpgw_hc_req_cancel(u->get);
+    mcpgw_upmcp26_listen_stop(u);
+    if (u->retire)
+        event_free(u->retire);
+    for (size_t i = 0; i < sizeof(u->ttl) / sizeof(u->ttl[0]); i++)
+        if (u->ttl[i])
+            event_free(u->ttl[i]);
     mcpgw_upcred_wait_cancel(u->get_wait);
     mcpgw_upcred_release(u->cred);
     mcpgw_upcred_release(u->old_cred);
@@ -1040,6 +1075,7 @@ void mcpgw_upmcp_close(struct mcpgw_upmcp *u, void (*done)(void *arg), void *arg
     evtimer_del(u->retry);
     mcpgw_upcred_wait_cancel(u->get_wait);
     u->get_wait = NULL;
+    mcpgw_upmcp26_listen_stop(u);
     if (u->get) {
         mcpgw_hc_req_cancel(u->get);
         u->get = NULL;

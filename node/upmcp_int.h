@@ -14,6 +14,7 @@ struct mcpgw_sse_parser;
 struct mcpgw_up26_round;
 struct mcpgw_upcred;
 struct mcpgw_upcred_wait;
+struct mcpgw_upmcp_lstream;
 struct event;
 
 /* The most extra headers of one request: Mcp-Method, Mcp-Name and the Mcp-Param-* of a tool. */
@@ -76,6 +77,9 @@ struct mcpgw_upmcp_call {
     int rounds;
     char input_id[32];   /* the id of the input request the client is asked */
     json_object *failed; /* STEP_FAIL: the client's error object */
+    /* HeaderMismatch: the tools are listed again (relist, pages so far), then one retry */
+    int mismatched, relist_pages;
+    struct mcpgw_upmcp_call *relist;
 };
 
 struct mcpgw_upmcp {
@@ -105,6 +109,17 @@ struct mcpgw_upmcp {
     size_t nwatch;
     long long next_input;
     int listen_broken;  /* the listen stream broke: fetch the lists again once it is back */
+    unsigned watch_gen; /* counts the changes of watch (a stream knows the filter it has) */
+    /* The listen streams (upmcp26.c; u->get stays NULL in this era): the current one, the one
+     * opened with a new filter until it is acknowledged, and the one it replaced, kept open a
+     * little longer for what the upstream sent on it before that acknowledgement. */
+    struct mcpgw_upmcp_lstream *lcur, *lnext, *lold;
+    struct event *retire; /* ends lold */
+    /* Lists of a kind the upstream announces no list_changed for (tools, prompts, resources):
+     * fetched again when their ttlMs runs out (ttl_ms: the current delay, doubled while no
+     * answer comes). */
+    struct event *ttl[3];
+    long ttl_ms[3];
     struct event *kick; /* runs the calls' steps */
     struct mcpgw_upmcp_call *calls;
     /* the GET stream */
@@ -123,6 +138,8 @@ struct mcpgw_upmcp {
 
 /* upmcp.c */
 void mcpgw_upmcp_q_clear(struct ev_queue *q, size_t from);
+/* The event parser's callback: queues an event into q (arg). */
+void mcpgw_upmcp_q_push(void *arg, const char *id, const char *event, const char *data, size_t len);
 /* Enter and leave a callback of u: u is freed only once the last one left (leave returns 1 then,
  * and the caller must not touch u). */
 void mcpgw_upmcp_enter(struct mcpgw_upmcp *u);
@@ -141,8 +158,18 @@ int mcpgw_upmcp_call_post(struct mcpgw_upmcp_call *c, char *body, size_t len, ch
 struct mcpgw_upmcp_call *mcpgw_upmcp_call_start(struct mcpgw_upmcp *u, enum call_kind kind,
                                                 const char *method, long long id, char *body,
                                                 size_t len, char **extra);
-/* Opens the GET stream (the listen stream in the 2026-07-28 era). */
+/* Opens the GET stream (the listen stream in the 2026-07-28 era), waiting for a token first when
+ * the upstream has OAuth and none is at hand. */
 void mcpgw_upmcp_listen_open(struct mcpgw_upmcp *u);
+/* Starts subscriptions/listen with the current filter, with auth (borrowed; NULL: none) as the
+ * Authorization header. Its events go to the mcpgw_upmcp26_listen_* functions. NULL (logged)
+ * when it could not start. */
+struct mcpgw_hc_req *mcpgw_upmcp_listen_post(struct mcpgw_upmcp *u, const char *auth);
+/* A listen stream was answered status st, not a stream: a new token for 401, none for 405,
+ * otherwise mcpgw_upmcp_listen_again. */
+void mcpgw_upmcp_listen_refused(struct mcpgw_upmcp *u, long st);
+/* The stream is opened again after the backoff (when it is still wanted). */
+void mcpgw_upmcp_listen_again(struct mcpgw_upmcp *u);
 /* The end of connecting: on_ready fires with err (0: ready). */
 void mcpgw_upmcp_ready(void *arg, enum mcpgw_upmcp_err err, const char *why);
 /* Sends initialize, with u->caps. Returns 0 or -1. */
@@ -163,18 +190,37 @@ struct mcpgw_upmcp_call *mcpgw_upmcp26_local_call(struct mcpgw_upmcp *u, const c
                                                   json_object *params,
                                                   const struct mcpgw_upmcp_call_cbs *cbs,
                                                   void *arg);
+/* Call c was answered an HTTP error (its body in c->body). When it is a tools/call refused with
+ * HeaderMismatch (400, -32020: refused before it ran), the upstream's tools are listed again
+ * and c is sent once more with the headers of the new schema (or ends with a clear error when
+ * that was its retry): returns 1, and c may be gone. 0: not that, the caller ends c. */
+int mcpgw_upmcp26_mismatch(struct mcpgw_upmcp_call *c);
 /* mcpgw_upmcp_send in the 2026-07-28 era. */
 int mcpgw_upmcp26_send(struct mcpgw_upmcp *u, const char *msg, size_t len,
                        void (*done)(void *arg, enum mcpgw_upmcp_err err, const char *why),
                        void *arg);
-/* The listen stream's acknowledgement arrived: after a break, the caller is told that every
- * list changed (a list_changed sent meanwhile is lost: the revision has no resumption). */
-void mcpgw_upmcp26_acknowledged(struct mcpgw_upmcp *u);
-/* The listen stream's filter changed: it is opened again with the new one. */
+/* The listen stream's filter changed: a stream with the new one is opened beside the current
+ * one, which is closed once the new one is acknowledged. */
 void mcpgw_upmcp26_watch_changed(struct mcpgw_upmcp *u);
-/* A tools/list result (borrowed) of the upstream: the inputSchema of each tool is kept for the
- * Mcp-Param-* headers of its calls, by every session to the same URL (per-client sessions
- * never list tools themselves). */
+/* Opens the stream the filter asks for, unless it is open or opening (auth as for
+ * mcpgw_upmcp_listen_post). */
+void mcpgw_upmcp26_listen_open(struct mcpgw_upmcp *u, const char *auth);
+/* The events of the listen streams' HTTP requests (r tells which stream). */
+void mcpgw_upmcp26_listen_head(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r);
+void mcpgw_upmcp26_listen_body(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, const char *buf,
+                               size_t len);
+void mcpgw_upmcp26_listen_done(struct mcpgw_upmcp *u, struct mcpgw_hc_req *r, int err,
+                               const char *why);
+/* Closes every listen stream (idempotent). */
+void mcpgw_upmcp26_listen_stop(struct mcpgw_upmcp *u);
+/* The result (borrowed, edited) of call c: for tools/list, mcpgw_upmcp26_learn_tools; for a
+ * list of a kind whose list_changed the upstream does not announce, the caller is told it
+ * changed once its ttlMs has run out (so it fetches it again), until u is closed. */
+void mcpgw_upmcp26_list_answer(struct mcpgw_upmcp_call *c, json_object *result);
+/* A tools/list result (borrowed, edited) of the upstream: a tool whose x-mcp-header markings
+ * break the revision's rules is taken out of it (logged); the inputSchema of each other tool is
+ * kept for the Mcp-Param-* headers of its calls, by every session to the same URL (per-client
+ * sessions never list tools themselves). */
 void mcpgw_upmcp26_learn_tools(struct mcpgw_upmcp *u, json_object *result);
 /* The Mcp-Param-* headers of method(params) (tools/call of a tool whose schema marks
  * x-mcp-header), at most max, malloc'd into out. Returns how many. */

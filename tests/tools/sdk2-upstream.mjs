@@ -2,20 +2,34 @@
 // (@modelcontextprotocol/server), served over Streamable HTTP: the upstream the gateway's
 // 2026-07-28 upstream client is tested against (tests/integration/77-fed-up26.mjs).
 //
-//   PORT=N [LEGACY=reject|stateless] [LATE=N] node sdk2-upstream.mjs
+//   PORT=N [LEGACY=reject|stateless] [LATE=N] [TTL=ms] node sdk2-upstream.mjs
+//
+// TTL=ms: the server announces no list_changed (capabilities listChanged false, /control/add-tool
+// notifies nobody) and gives its tools/list that ttlMs: a client must look again by itself.
 //
 // Tools: `add` (plain), `confirm` (asks an elicitation through an input_required result and
 // answers with what the user said; two rounds when asked for `rounds: 2`), `nag` (input_required
 // on every retry, for ever), `where` (its inputSchema marks `region`, `greeting`, `n`, `flag` and
 // `opts.zone` with x-mcp-header: the SDK refuses a call whose Mcp-Param-* headers do not match),
 // `chatty` (logs at debug, info and warning: sent only at the level the request's _meta asks).
-// Resource
-// `demo://counter` (its text is the counter). Control endpoints for the test, beside /mcp:
+// `shifty` (marks `key` with x-mcp-header `S<shift>`: /control/shift renames the header without
+// telling anyone, as a redeployed server whose list_changed was missed), `flippy` (marks `key` with
+// `F<n>`, n growing at each call of it: its headers never match). Tools whose x-mcp-header
+// markings break the revision's rules, which a conforming client leaves out of its tools/list:
+// `bad_dup` (two markings equal but for case), `bad_number` (on a `number`), `bad_items` (under
+// `items`), `bad_token` (not a header token). Resources `demo://counter` (its text is the
+// counter) and `demo://other`. Control endpoints for the test, beside /mcp:
 //   POST /control/bump       counter + 1, then notifications/resources/updated for the resource
 //   POST /control/add-tool   adds tool `lateN` (N = 1, 2...), then notifications/tools/list_changed
+//   POST /control/shift      shifty's header name changes (no list_changed)
+//   POST /control/hold       subscriptions/listen requests from now on wait (no answer yet)...
+//   POST /control/release    ...until this (then they go on as usual)
+//   POST /control/drop       cuts every open listen stream's connection (no final answer)
 //   GET  /control/stats      {"requests": {method: count}, "sessionHeaders": n, "badHeaders": n,
 //                             "paramHeaders": the last tools/call's Mcp-Param-* headers,
-//                             "logLevels": the _meta log level of each tools/call}
+//                             "logLevels": the _meta log level of each tools/call,
+//                             "listens": open listen streams, "held": listen requests waiting,
+//                             "mismatches": tools/call answered 400}
 // LEGACY=reject (the default) refuses session-era requests, so a gateway that talks 2025 to it
 // fails visibly.
 import http from 'node:http';
@@ -25,13 +39,19 @@ const npm = process.env.MCPGW_NPM || path.join(process.env.HOME, '.cache/mcpgw-n
 const sdk = await import(path.join(npm, 'node_modules/@modelcontextprotocol/server/dist/index.mjs'));
 const { McpServer, createMcpHandler, fromJsonSchema, inputRequired, acceptedContent } = sdk;
 
+const ttl = process.env.TTL ? Number(process.env.TTL) : null;
 let counter = 0;
+let shift = 0, flip = 0; // the header names of shifty and flippy
+let hold = false;
+const held = [];          // listen requests waiting for /control/release
+const listens = new Set(); // open listen streams (their responses)
 let late = Number(process.env.LATE || 0); // tools lateN the server starts with
-const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0, paramHeaders: {}, logLevels: [] };
+const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0, paramHeaders: {}, logLevels: [], mismatches: 0 };
 
 function factory() {
   const s = new McpServer({ name: 'sdk2-upstream', version: '1.0.0' },
-    { capabilities: { tools: { listChanged: true }, resources: { subscribe: true, listChanged: true }, logging: {} } });
+    { capabilities: { tools: { listChanged: ttl === null }, resources: { subscribe: true, listChanged: true }, logging: {} },
+      ...(ttl === null ? {} : { cacheHints: { 'tools/list': { ttlMs: ttl, cacheScope: 'public' } } }) });
   s.registerTool('add', {
     description: 'adds two numbers',
     inputSchema: fromJsonSchema({ type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } },
@@ -75,6 +95,25 @@ function factory() {
     for (const level of ['debug', 'info', 'warning']) await ctx.mcpReq.log(level, `chatty ${level}`);
     return { content: [{ type: 'text', text: 'done' }] };
   });
+  s.registerTool('shifty', {
+    description: 'echoes key; its header name changes on /control/shift',
+    inputSchema: fromJsonSchema({ type: 'object', properties: { key: { type: 'string', 'x-mcp-header': `S${shift}` } } }),
+  }, async ({ key }) => ({ content: [{ type: 'text', text: `shifty ${key}` }] }));
+  s.registerTool('flippy', {
+    description: 'echoes key; its header name changes at every call',
+    inputSchema: fromJsonSchema({ type: 'object', properties: { key: { type: 'string', 'x-mcp-header': `F${flip}` } } }),
+  }, async ({ key }) => ({ content: [{ type: 'text', text: `flippy ${key}` }] }));
+  const bad = {
+    bad_dup: { type: 'object', properties: { a: { type: 'string', 'x-mcp-header': 'Dup' }, b: { type: 'string', 'x-mcp-header': 'dUP' } } },
+    bad_number: { type: 'object', properties: { x: { type: 'number', 'x-mcp-header': 'X' } } },
+    bad_items: { type: 'object', properties: { l: { type: 'array', items: { type: 'string', 'x-mcp-header': 'L' } } } },
+    bad_token: { type: 'object', properties: { t: { type: 'string', 'x-mcp-header': 'Not A Token' } } },
+  };
+  for (const [name, schema] of Object.entries(bad))
+    s.registerTool(name, { description: 'an invalid x-mcp-header marking', inputSchema: fromJsonSchema(schema) },
+      async () => ({ content: [{ type: 'text', text: name }] }));
+  s.registerResource('other', 'demo://other', { mimeType: 'text/plain' },
+    async (uri) => ({ contents: [{ uri: uri.href, text: 'other' }] }));
   s.registerResource('counter', 'demo://counter', { mimeType: 'text/plain' },
     async (uri) => ({ contents: [{ uri: uri.href, text: String(counter) }] }));
   for (let i = 1; i <= late; i++)
@@ -109,12 +148,21 @@ const server = http.createServer(async (req, res) => {
       handler.notify.resourceUpdated('demo://counter');
     } else if (req.url === '/control/add-tool') {
       late++;
-      handler.notify.toolsChanged();
+      if (ttl === null) handler.notify.toolsChanged();
+    } else if (req.url === '/control/shift') {
+      shift++;
+    } else if (req.url === '/control/hold') {
+      hold = true;
+    } else if (req.url === '/control/release') {
+      hold = false;
+      for (const go of held.splice(0)) go();
+    } else if (req.url === '/control/drop') {
+      for (const r of listens) r.socket?.destroy();
     } else if (req.url !== '/control/stats') {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ counter, late, ...stats }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ counter, late, ...stats, listens: listens.size, held: held.length }));
     return;
   }
   const chunks = [];
@@ -131,6 +179,13 @@ const server = http.createServer(async (req, res) => {
       if (msg.method === 'tools/call') {
         stats.paramHeaders = Object.fromEntries(Object.entries(req.headers).filter(([k]) => k.startsWith('mcp-param-')));
         stats.logLevels.push(msg.params?._meta?.['io.modelcontextprotocol/logLevel'] ?? null);
+        if (msg.params?.name === 'flippy') flip++;
+        res.on('finish', () => { if (res.statusCode === 400) stats.mismatches++; });
+      }
+      if (msg.method === 'subscriptions/listen') {
+        if (hold) await new Promise((go) => held.push(go));
+        listens.add(res);
+        res.on('close', () => listens.delete(res));
       }
     }
   }

@@ -249,6 +249,55 @@ START_TEST(test_up26_round_refuses_results_that_break_the_revision)
 }
 END_TEST
 
+START_TEST(test_up26_tool_marks_keep_the_revisions_rules)
+{
+    static const struct {
+        const char *schema, *want; /* want NULL: valid */
+    } cases[] = {
+        {"{\"type\":\"object\",\"properties\":{\"r\":{\"type\":\"string\",\"x-mcp-header\":"
+         "\"Region\"},\"o\":{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\","
+         "\"x-mcp-header\":\"N\"},\"f\":{\"type\":\"boolean\",\"x-mcp-header\":\"F\"}}}}}",
+         NULL},
+        {"{\"type\":\"object\"}", NULL},
+        /* a property named like the keyword is a property, not a marking */
+        {"{\"properties\":{\"x-mcp-header\":{\"type\":\"string\"}}}", NULL},
+        {"{\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"\"}}}", "token"},
+        {"{\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"A B\"}}}", "token"},
+        {"{\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"A\\r\\nX: y\"}}}",
+         "token"},
+        {"{\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":7}}}", "token"},
+        {"{\"properties\":{\"a\":{\"type\":\"number\",\"x-mcp-header\":\"A\"}}}", "type number"},
+        {"{\"properties\":{\"a\":{\"x-mcp-header\":\"A\"}}}", "type (none)"},
+        {"{\"properties\":{\"a\":{\"type\":\"object\",\"x-mcp-header\":\"A\"}}}", "type object"},
+        {"{\"properties\":{\"a\":{\"type\":\"string\",\"x-mcp-header\":\"Dup\"},\"b\":{\"type\":"
+         "\"string\",\"x-mcp-header\":\"dUP\"}}}",
+         "twice"},
+        {"{\"type\":\"string\",\"x-mcp-header\":\"Root\"}", "not reached"},
+        {"{\"properties\":{\"l\":{\"type\":\"array\",\"items\":{\"type\":\"string\","
+         "\"x-mcp-header\":\"L\"}}}}",
+         "not reached"},
+        {"{\"properties\":{\"a\":{\"anyOf\":[{\"type\":\"string\",\"x-mcp-header\":\"A\"}]}}}",
+         "not reached"},
+        {"{\"$defs\":{\"d\":{\"type\":\"string\",\"x-mcp-header\":\"D\"}},\"properties\":{\"a\":{"
+         "\"$ref\":\"#/$defs/d\"}}}",
+         "not reached"},
+        {"{\"patternProperties\":{\"^x\":{\"type\":\"string\",\"x-mcp-header\":\"P\"}}}",
+         "not reached"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char why[256] = "";
+        json_object *schema = parse(cases[i].schema);
+        int ok = mcpgw_up26_tool_marks_ok(schema, why, sizeof(why));
+        if (!cases[i].want)
+            ck_assert_msg(ok, "case %zu refused: %s", i, why);
+        else
+            ck_assert_msg(!ok && strstr(why, cases[i].want), "case %zu: '%s' lacks '%s'", i, why,
+                          cases[i].want);
+        json_object_put(schema);
+    }
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {
@@ -260,6 +309,7 @@ int main(void)
         test_up26_round_asks_each_request_then_retries_with_answers_and_state,
         test_up26_round_with_state_only_retries_at_once_and_drops_old_answers,
         test_up26_round_refuses_results_that_break_the_revision,
+        test_up26_tool_marks_keep_the_revisions_rules,
     };
     return mcpgw_check_run("up26", "up26", tests, sizeof(tests) / sizeof(tests[0]));
 }
