@@ -532,7 +532,12 @@ static void on_resource(void *arg, const struct mcpgw_store_event *ev)
             n->ev_seen = ev->g;
         if ((json = mcpgw_stream_event_json(ev, &d.len)) != NULL) {
             d.json = json;
-            mcpgw_registry_foreach(n->reg, deliver_list, &d);
+            /* Behind the updates queued before it: delivered first, its id would move each
+             * session's dedup mark past theirs. */
+            if (n->fanout)
+                mcpgw_fanout_push_all(n->fanout, ev->g, ev->seq, json, d.len);
+            else
+                mcpgw_registry_foreach(n->reg, deliver_list, &d);
             free(json);
         }
         mcpgw_listen_resource(n, ev);
