@@ -511,20 +511,39 @@ static void deliver_shared(void *arg, struct mcpgw_session *s)
     mcpgw_stream_deliver(d->n, s, d->ev->g, d->ev->seq, d->json, d->len);
 }
 
+/* A list change (an event of the shared store's order) to a session with a GET stream: in order
+ * with its resource events, held while it resumes, replayed from the store after a failover. */
+static void deliver_list(void *arg, struct mcpgw_session *s)
+{
+    struct delivery *d = arg;
+    if (s->state != MCPGW_SESSION_READY || (!s->get_stream && !s->resuming))
+        return;
+    mcpgw_stream_deliver(d->n, s, d->ev->g, d->ev->seq, d->json, d->len);
+}
+
 static void on_resource(void *arg, const struct mcpgw_store_event *ev)
 {
     struct mcpgw_node *n = arg;
     struct delivery d = {n, ev, NULL, 0};
     char *json;
     if (ev->uri[0] == MCPGW_STORE_LIST_PREFIX[0]) {
-        /* A list change with its own event id: only listen streams number list changes
-         * (sessions are told through on_notes). */
+        /* A list change with its own event id, for listen streams and for every session. */
         if (ev->g > n->ev_seen)
             n->ev_seen = ev->g;
+        if ((json = mcpgw_stream_event_json(ev, &d.len)) != NULL) {
+            d.json = json;
+            /* Behind the updates queued before it: delivered first, its id would move each
+             * session's dedup mark past theirs. */
+            if (n->fanout)
+                mcpgw_fanout_push_all(n->fanout, ev->g, ev->seq, json, d.len);
+            else
+                mcpgw_registry_foreach(n->reg, deliver_list, &d);
+            free(json);
+        }
         mcpgw_listen_resource(n, ev);
         return;
     }
-    json = mcpgw_msg_resource_updated(ev->uri, ev->version, &d.len);
+    json = mcpgw_stream_event_json(ev, &d.len);
     d.json = json;
     if (!mcpgw_store_shared(n->store)) {
         /* This node is the whole cluster: its subscribers' logs number the event. */
@@ -541,19 +560,16 @@ static void on_resource(void *arg, const struct mcpgw_store_event *ev)
     mcpgw_listen_resource(n, ev);
 }
 
-/* notifications/resources/list_changed to a session with a GET stream open. With the memory store
- * it is logged and numbered like any GET-stream event (a resume replays it); with a shared store
- * the stream's ids are the cluster's event ids, which this notification has none of: it goes
- * out without an id, live only (docs/replication.md). */
+/* notifications/resources/list_changed to a session with a GET stream open, with the memory store:
+ * logged and numbered like any GET-stream event (a resume replays it). With a shared store the
+ * notes script records the change as an event of the cluster's order ("lch"), which
+ * on_resource delivers with its id (docs/replication.md). */
 static void send_list_changed(void *arg, struct mcpgw_session *s)
 {
     struct delivery *d = arg;
     if (!s->get_stream || s->state != MCPGW_SESSION_READY)
         return;
-    if (mcpgw_store_shared(d->n->store))
-        mcpgw_frame_event_id(d->n, s->get_stream, NULL, d->json, d->len);
-    else
-        mcpgw_stream_send(d->n, s, d->json, d->len);
+    mcpgw_stream_send(d->n, s, d->json, d->len);
 }
 
 /* The cluster's notes list, as the store reports it: this node's copy (what resources/list and
@@ -569,7 +585,7 @@ static void on_notes(void *arg, const char *const *names, size_t count)
             mcpgw_notes_write(n->notes, names[i], "", &created);
         added |= created;
     }
-    if (added) {
+    if (added && !mcpgw_store_shared(n->store)) {
         struct delivery d = {n, NULL, NULL, 0};
         char *json = mcpgw_msg_resource_list_changed(&d.len);
         d.json = json;

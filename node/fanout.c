@@ -41,7 +41,7 @@
 
 struct job {
     struct job *next;
-    char *uri;
+    char *uri; /* NULL: every session with a GET stream (a list change) */
     uint64_t g, seq;
     size_t shard; /* the next registry shard to deliver to */
     size_t len;
@@ -59,6 +59,7 @@ struct mcpgw_fanout {
 struct visit {
     struct mcpgw_node *n;
     const struct job *j;
+    size_t count;
 };
 
 struct overflow {
@@ -72,6 +73,28 @@ static void deliver(void *arg, struct mcpgw_session *s)
 {
     struct visit *v = arg;
     mcpgw_stream_deliver(v->n, s, v->j->g, v->j->seq, v->j->json, v->j->len);
+}
+
+/* A list change: to every initialized session with a GET stream (or one being resumed, which
+ * holds it), in the same queue as the updates, so that the per-session dedup by id sees them in
+ * id order. */
+static void deliver_all(void *arg, struct mcpgw_session *s)
+{
+    struct visit *v = arg;
+    v->count++;
+    if (s->state != MCPGW_SESSION_READY || (!s->get_stream && !s->resuming))
+        return;
+    mcpgw_stream_deliver(v->n, s, v->j->g, v->j->seq, v->j->json, v->j->len);
+}
+
+/* Deliver j to whole shards of sessions from j->shard until budget sessions were visited. */
+static size_t all_from(struct mcpgw_fanout *f, struct job *j, size_t budget)
+{
+    struct visit v = {f->n, j, 0};
+    size_t shards = mcpgw_registry_shard_count(f->n->reg);
+    while (j->shard < shards && v.count < budget)
+        mcpgw_registry_foreach_in_shard(f->n->reg, j->shard++, deliver_all, &v);
+    return v.count;
 }
 
 static void job_free(struct job *j)
@@ -95,9 +118,10 @@ static void on_batch(evutil_socket_t fd, short what, void *arg)
     size_t budget = FANOUT_BATCH;
     while (f->head && budget) {
         struct job *j = f->head;
-        struct visit v = {f->n, j};
-        size_t done = mcpgw_registry_foreach_subscriber_from(f->n->reg, j->uri, &j->shard, budget,
-                                                             deliver, &v);
+        struct visit v = {f->n, j, 0};
+        size_t done = j->uri ? mcpgw_registry_foreach_subscriber_from(f->n->reg, j->uri, &j->shard,
+                                                                      budget, deliver, &v)
+                             : all_from(f, j, budget);
         budget = done >= budget ? 0 : budget - done;
         if (!mcpgw_registry_subscriber_shards_left(f->n->reg, j->shard)) {
             f->head = j->next;
@@ -176,16 +200,12 @@ static void overflow(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64
              f->queued, uri, (unsigned long long)g, (unsigned long long)seq, o.ended);
 }
 
-void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
-                       const char *json, size_t len)
+static void enqueue(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
+                    const char *json, size_t len)
 {
-    if (f->queued >= f->n->cfg.fanout_queue_max) {
-        overflow(f, uri, g, seq, json, len);
-        return;
-    }
     struct job *j = xmalloc(sizeof(*j) + len + 1);
     j->next = NULL;
-    j->uri = xstrdup(uri);
+    j->uri = uri ? xstrdup(uri) : NULL;
     j->g = g;
     j->seq = seq;
     j->shard = 0;
@@ -202,6 +222,24 @@ void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint
         *f->n->st.fanout_queued = (int64_t)f->queued;
     if (f->head == j)
         next_batch(f);
+}
+
+void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
+                       const char *json, size_t len)
+{
+    if (f->queued >= f->n->cfg.fanout_queue_max) {
+        overflow(f, uri, g, seq, json, len);
+        return;
+    }
+    enqueue(f, uri, g, seq, json, len);
+}
+
+void mcpgw_fanout_push_all(struct mcpgw_fanout *f, uint64_t g, uint64_t seq, const char *json,
+                           size_t len)
+{
+    /* Not capped: list changes are a few per catalogue change, and a session that misses one
+     * has no URI to be caught up by. */
+    enqueue(f, NULL, g, seq, json, len);
 }
 
 size_t mcpgw_fanout_queued(const struct mcpgw_fanout *f)

@@ -22,6 +22,11 @@ void mcpgw_fanout_free(struct mcpgw_fanout *f);
 void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_t seq,
                        const char *json, size_t len);
 
+/* Queue a list change with GET-stream event id <g>-<seq> for every initialized session with a
+ * GET stream (json is copied), in order with the updates. Not bounded by fanout_queue_max. */
+void mcpgw_fanout_push_all(struct mcpgw_fanout *f, uint64_t g, uint64_t seq, const char *json,
+                           size_t len);
+
 /* Updates queued or in delivery. */
 size_t mcpgw_fanout_queued(const struct mcpgw_fanout *f);
 

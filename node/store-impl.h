@@ -45,6 +45,9 @@ struct mcpgw_store_ops {
                      const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
                      void *arg);
     void (*task_get)(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done, void *arg);
+    /* NULL: the store keeps no events (memory): mcpgw_store_list_change returns -1 */
+    void (*list_change)(struct mcpgw_store *st, const char *kind, uint64_t hash,
+                        mcpgw_store_done_fn done, void *arg);
     /* NULL: the store cannot reach other nodes (memory) */
     void (*node_send)(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
                       mcpgw_store_sent_fn done, void *arg);

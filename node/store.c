@@ -266,6 +266,15 @@ void mcpgw_store_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t 
     st->ops->replay_uris(st, uris, after, visit, done, arg);
 }
 
+int mcpgw_store_list_change(struct mcpgw_store *st, const char *kind, uint64_t hash,
+                            mcpgw_store_done_fn done, void *arg)
+{
+    if (!st->ops->list_change)
+        return -1;
+    st->ops->list_change(st, kind, hash, done, arg);
+    return 0;
+}
+
 void mcpgw_store_claim_replay(struct mcpgw_store *st, const char *sid, size_t len,
                               const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
                               mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg)

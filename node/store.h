@@ -136,8 +136,10 @@ void mcpgw_store_delete(struct mcpgw_store *st, struct mcpgw_session *s);
 /* Note activity; refreshes TTLs at most every tenth of the idle expiry. */
 void mcpgw_store_touch(struct mcpgw_store *st, struct mcpgw_session *s);
 /* Replay the resource events of s's subscriptions after the event id `after` ("<g>-<seq>", the
- * part after "0." of the client's Last-Event-ID), then done. The memory store keeps no events:
- * a session's GET stream replays from the session's own log there, and this finds nothing. */
+ * part after "0." of the client's Last-Event-ID), and the list changes recorded since the
+ * session began (events named MCPGW_STORE_LIST_PREFIX <kind>), then done. The memory store keeps no
+ * events: a session's GET stream replays from the session's own log there, and this finds nothing.
+ */
 void mcpgw_store_replay(struct mcpgw_store *st, struct mcpgw_session *s, const char *after,
                         mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
 /* The resource events of the URIs in uris (newline-separated, none holding a newline) after
@@ -154,6 +156,15 @@ void mcpgw_store_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t 
 void mcpgw_store_claim_replay(struct mcpgw_store *st, const char *sid, size_t len,
                               const char *after, mcpgw_store_claim_fn claimed, void *claim_arg,
                               mcpgw_store_event_fn visit, mcpgw_store_replayed_fn done, void *arg);
+/* A list (kind: "tools", "prompts", "resources") is now what hashes to hash, as this node sees
+ * it (its upstreams' merged catalogue). Every node sees the same upstream change: the first to
+ * report a list the cluster has not announced yet makes it a list-change event (recorded for
+ * replays, delivered to every node through the events callback `resource`, named
+ * MCPGW_STORE_LIST_PREFIX <kind>); the others' reports record nothing. done(arg, 0) either way,
+ * or with an error (Redis unreachable: nothing was recorded, the caller tells its sessions
+ * itself). Returns -1 (done never fires) for a store that keeps no events (memory). */
+int mcpgw_store_list_change(struct mcpgw_store *st, const char *kind, uint64_t hash,
+                            mcpgw_store_done_fn done, void *arg);
 /* The shared notes board. A write is also the resource event of mcpgw://notes/<name>, recorded
  * and published atomically with the write: done reports the new version. */
 void mcpgw_store_note_write(struct mcpgw_store *st, const char *name, const char *text,

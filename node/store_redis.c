@@ -36,6 +36,9 @@ struct rstore {
     char sha[S_COUNT][41];
     char channel[64];
     char ttl[24];
+    /* The highest event counter this node knows of (read at connect, then each event's): a new
+     * session's list mark (`lcm`), so its replays never bring list changes from before it. */
+    uint64_t ev_max;
 };
 
 static struct rstore *R(const struct mcpgw_store *st)
@@ -173,10 +176,22 @@ static void notes_reply(struct op *o, redisReply *reply, int err)
 
 /* Read the whole notes list (after every reconnect: names created while this node was not
  * listening were announced without it). */
+static void evseq_reply(struct op *o, redisReply *reply, int err)
+{
+    uint64_t g;
+    if (err || reply->type != REDIS_REPLY_STRING)
+        return;
+    g = strtoull(reply->str, NULL, 10);
+    if (g > o->r->ev_max)
+        o->r->ev_max = g;
+}
+
 static void load_notes(struct rstore *r)
 {
     const char *argv[4] = {"ZRANGE", NOTES_KEY, "0", "-1"};
+    const char *get[2] = {"GET", EVSEQ_KEY};
     send_argv(r, op_new(r, notes_reply, NULL), 4, argv, NULL);
+    send_argv(r, op_new(r, evseq_reply, NULL), 2, get, NULL);
 }
 
 /* After a reconnect: a session whose record vanished (Redis restarted empty) is dropped, so its
@@ -271,8 +286,8 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, done_reply, arg);
-    char ks[128], proto[8], caps[8], state[8], level[8], created[24];
-    const char *args[22];
+    char ks[128], proto[8], caps[8], state[8], level[8], created[24], lcm[24];
+    const char *args[24];
     int n = 0;
     o->cb.done = done;
     s->epoch = 1;
@@ -294,6 +309,8 @@ static void r_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_stor
     args[n++] = "owner", args[n++] = r->st->cfg.node_id;
     args[n++] = "epoch", args[n++] = "1";
     args[n++] = "created", args[n++] = created;
+    snprintf(lcm, sizeof(lcm), "%llu", (unsigned long long)r->ev_max);
+    args[n++] = "lcm", args[n++] = lcm;
     if (s->principal) /* the principal it is bound to (node/auth.h) */
         args[n++] = "pr", args[n++] = s->principal;
     eval(r, o, S_CREATE, 1, n, args, NULL);
@@ -440,16 +457,17 @@ static void r_replay(struct mcpgw_store *st, const char *sid, const char *after,
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, replay_reply, arg);
-    char ksub[128], from[24];
+    char ksub[128], ks[128], from[24];
     uint64_t g = 0, n = 0;
-    const char *args[3];
+    const char *args[4];
     o->cb.replayed = done;
     o->visit = visit;
     key(ksub, sizeof(ksub), sid, "subs");
+    key(ks, sizeof(ks), sid, "s");
     mcpgw_session_cluster_id_parse(after, strlen(after), &g, &n);
     snprintf(from, sizeof(from), "%llu", (unsigned long long)g);
-    args[0] = ksub, args[1] = from, args[2] = EV_MAXLEN;
-    eval(r, o, S_REPLAY, 1, 3, args, NULL);
+    args[0] = ksub, args[1] = ks, args[2] = from, args[3] = EV_MAXLEN;
+    eval(r, o, S_REPLAY, 2, 4, args, NULL);
 }
 
 static void r_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t after,
@@ -464,6 +482,26 @@ static void r_replay_uris(struct mcpgw_store *st, const char *uris, uint64_t aft
     snprintf(from, sizeof(from), "%llu", (unsigned long long)after);
     args[0] = from, args[1] = EV_MAXLEN, args[2] = uris;
     eval(r, o, S_REPLAY_URIS, 0, 3, args, NULL);
+}
+
+static void list_change_reply(struct op *o, redisReply *reply, int err)
+{
+    if (!err && reply->type != REDIS_REPLY_INTEGER)
+        err = MCPGW_STORE_UNAVAILABLE;
+    o->cb.done(o->arg, err);
+}
+
+static void r_list_change(struct mcpgw_store *st, const char *kind, uint64_t hash,
+                          mcpgw_store_done_fn done, void *arg)
+{
+    struct rstore *r = R(st);
+    struct op *o = op_new(r, list_change_reply, arg);
+    char h[24];
+    const char *args[5];
+    o->cb.done = done;
+    snprintf(h, sizeof(h), "%016llx", (unsigned long long)hash);
+    args[0] = EVSEQ_KEY, args[1] = LC_KEY, args[2] = CAT_KEY, args[3] = kind, args[4] = h;
+    eval(r, o, S_LIST_CHANGE, 3, 5, args, NULL);
 }
 
 /* ---- notes and results ---- */
@@ -648,8 +686,11 @@ static void on_uri_event(struct rstore *r, const char *p, size_t len)
 {
     struct mcpgw_store_event ev;
     char uri[MCPGW_URI_MAX + 1];
-    if (mcpgw_rdecode_uri_event(p, len, &ev, uri) == 0)
+    if (mcpgw_rdecode_uri_event(p, len, &ev, uri) == 0) {
+        if (ev.g > r->ev_max)
+            r->ev_max = ev.g;
         mcpgw_store_report_resource(r->st, &ev);
+    }
 }
 
 /* "<id> <kind>": a list changed (the kind's event, as a resource event named
@@ -658,8 +699,11 @@ static void on_list_event(struct rstore *r, const char *p, size_t len)
 {
     struct mcpgw_store_event ev;
     char name[MCPGW_RDECODE_LIST_NAME_MAX];
-    if (mcpgw_rdecode_list_event(p, len, &ev, name) == 0)
+    if (mcpgw_rdecode_list_event(p, len, &ev, name) == 0) {
+        if (ev.g > r->ev_max)
+            r->ev_max = ev.g;
         mcpgw_store_report_resource(r->st, &ev);
+    }
 }
 
 static void on_moved_message(struct rstore *r, const char *p, size_t len)
@@ -1010,6 +1054,7 @@ int mcpgw_store_redis_init(struct mcpgw_store *st, const char *hostport, char *e
 
 const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .name = "redis",
+    .list_change = r_list_change,
     .shared = 1,
     .up = up,
     .free = r_free,

@@ -21,6 +21,7 @@ enum script {
     S_REPLAY,
     S_REPLAY_URIS,
     S_TASK_PUT,
+    S_LIST_CHANGE,
     S_COUNT
 };
 
@@ -50,6 +51,9 @@ enum script {
  * own event id; kept in LC_KEY for replays. */
 #define LCH_TAG "lch "
 #define LC_KEY  "mcpgw:lc"
+/* The catalogue of upstream lists the cluster last announced: kind -> hash of the list (hex), so
+ * that a change every node sees is one event (docs/federation.md, "Upstream notifications"). */
+#define CAT_KEY "mcpgw:cat"
 
 static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
@@ -114,13 +118,25 @@ static const char *const scripts[S_COUNT] = {
     "  redis.call('PUBLISH', '" EV_CHANNEL "', '" LCH_TAG "' .. lc .. '-0 resources') "
     "end "
     "return v",
-    /* REPLAY: KEYS subs; ARGV after (an event counter value), count. The event counter now,
-     * then the events of every subscribed URI after max(after, the subscription's mark), merged
-     * in counter order: counter, id, uri, version, id, uri, version... (entries of an older
-     * format, without a version, are skipped). Reads the counter and the URI streams by name: a
-     * single Redis instance (docs/replication.md). */
+    /* REPLAY: KEYS subs, s; ARGV after (an event counter value), count. The event counter now,
+     * then the events of every subscribed URI after max(after, the subscription's mark), and
+     * the list changes after max(after, the session's list mark `lcm`; none without one),
+     * merged in counter order: counter, id, uri, version, id, uri, version... (a list change
+     * is named "\1<kind>", version 0; entries of an older format, without a version, are
+     * skipped). Reads the counter and the URI streams by name: a single Redis instance
+     * (docs/replication.md). */
     "local out = {} "
     "local subs = redis.call('HGETALL', KEYS[1]) "
+    "local lcm = redis.call('HGET', KEYS[2], 'lcm') "
+    "if lcm then "
+    "  local from = ARGV[1] "
+    "  if (tonumber(lcm) or 0) > tonumber(from) then from = lcm end "
+    "  for _, e in ipairs(redis.call('XRANGE', '" LC_KEY "', '(' .. from .. '-0', '+', "
+    "      'COUNT', ARGV[2])) do "
+    "    if e[2][1] == 'l' then "
+    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], '\1' .. e[2][2], '0'} end "
+    "  end "
+    "end "
     /* ids stay strings: Lua would print a large number in exponent form */
     "for i = 1, #subs, 2 do "
     "  local from = ARGV[1] "
@@ -172,6 +188,22 @@ static const char *const scripts[S_COUNT] = {
     "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rec', ARGV[4]) end "
     "if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end "
     "return 1",
+    /* LIST_CHANGE: KEYS event counter, the list-changes stream, the catalogue hashes; ARGV kind,
+     * hash of the list as the caller now has it. Every node sees an upstream's list change on
+     * its own upstream session and computes the same list: the first to report a list the
+     * cluster has not announced yet records it (an event of its own, kept for replays, sent to
+     * every node as "lch"); the others find their list announced and record nothing (0). */
+    "if redis.call('HGET', KEYS[3], ARGV[1]) == ARGV[2] then return 0 end "
+    "redis.call('HSET', KEYS[3], ARGV[1], ARGV[2]) "
+    "local g = redis.call('INCR', KEYS[1]) "
+    "local ll = redis.call('XREVRANGE', KEYS[2], '+', '-', 'COUNT', 1)[1] "
+    "if ll then "
+    "  local l = tonumber(string.match(ll[1], '^%d+')) "
+    "  if l >= g then g = l + 1 redis.call('SET', KEYS[1], g) end "
+    "end "
+    "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", g .. '-0', 'l', ARGV[1]) "
+    "redis.call('PUBLISH', '" EV_CHANNEL "', '" LCH_TAG "' .. g .. '-0 ' .. ARGV[1]) "
+    "return g",
 };
 
 #endif

@@ -70,6 +70,17 @@ void mcpgw_stream_end(struct mcpgw_session *s)
 
 /* ---- shared store: live GET-stream delivery and resumption ---- */
 
+char *mcpgw_stream_event_json(const struct mcpgw_store_event *ev, size_t *len)
+{
+    static const char *const kinds[] = {"tools", "prompts", "resources"};
+    if (ev->uri[0] != MCPGW_STORE_LIST_PREFIX[0])
+        return mcpgw_msg_resource_updated(ev->uri, ev->version, len);
+    for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+        if (strcmp(ev->uri + 1, kinds[i]) == 0)
+            return mcpgw_msg_list_changed(kinds[i], len);
+    return NULL; /* a kind of a newer node: not for this one's clients */
+}
+
 static int newer(const struct mcpgw_session *s, uint64_t ms, uint64_t seq)
 {
     return ms > s->last_ev_ms || (ms == s->last_ev_ms && seq > s->last_ev_seq);
@@ -130,7 +141,8 @@ static void resume_visit(void *arg, const struct mcpgw_store_event *ev)
     size_t len;
     if (!s || !newer(s, ev->g, ev->seq) || (r->catch_up ? !s->get_stream : !r->conn))
         return;
-    json = mcpgw_msg_resource_updated(ev->uri, ev->version, &len);
+    if ((json = mcpgw_stream_event_json(ev, &len)) == NULL)
+        return;
     if (r->catch_up) {
         deliver_now(r->n, s, ev->g, ev->seq, json, len);
         (*r->n->st.events_replayed)++;

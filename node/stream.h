@@ -41,6 +41,10 @@ void mcpgw_stream_claim_resume(struct mcpgw_node *n, const char *sid, size_t len
 void mcpgw_stream_resume_claimed(struct mcpgw_node *n, struct mcpgw_session *s,
                                  struct mcpgw_http_conn *conn, const char *after,
                                  struct mcpgw_resume *r);
+/* The notification that tells a session of the store event ev: notifications/resources/updated,
+ * or for a list change (MCPGW_STORE_LIST_PREFIX <kind>) notifications/<kind>/list_changed; NULL
+ * for a kind this node does not know. Free with free(). */
+char *mcpgw_stream_event_json(const struct mcpgw_store_event *ev, size_t *len);
 /* Shared store: a live GET-stream event from pub/sub, written once and in order (held while a
  * replay runs, skipped if already written). */
 void mcpgw_stream_deliver(struct mcpgw_node *n, struct mcpgw_session *s, uint64_t ms, uint64_t seq,

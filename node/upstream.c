@@ -829,6 +829,18 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
             changed++;
         else
             removed++;
+        if (c && u->http && c->kind == MCPGW_UPCFG_HTTP && strcmp(c->url, u->cfg->url) == 0) {
+            /* The same endpoint: the DELETE that closes the old session goes with the new
+             * line's headers and token source (a rotated client secret is not tried old). */
+            struct mcpgw_upmcp_cfg hc = {.name = c->name,
+                                         .url = c->url,
+                                         .headers = (const char *const *)c->headers,
+                                         .timeout_ms = (long)c->timeout_ms,
+                                         .flags = c->h2c ? MCPGW_HC_H2C : 0,
+                                         .oauth = c->oauth,
+                                         .era = (enum mcpgw_upmcp_era)c->protocol};
+            mcpgw_upmcp_set_cfg(u->http, &hc);
+        }
         upstream_free(u, why, 1);
         set->v[i] = NULL;
     }

@@ -51,14 +51,14 @@ sub() { # sub PORT SID URI on|off
     rpc "$1" "$2" "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"$m\",\"params\":{\"uri\":\"$3\"}}" |
         grep -q '"result"' || fail "$m $3 failed"
 }
-# events PORT SID LAST-EVENT-ID [SECONDS] -> "id uri version" per event (the stream is held for
-# SECONDS, 1 by default)
+# events PORT SID LAST-EVENT-ID [SECONDS] -> "id uri version" per resource update (the stream is
+# held for SECONDS, 1 by default; the notes list's changes, events of their own, are left out)
 events() {
     curl -sS --max-time "${4:-1}" -H 'Accept: text/event-stream' -H 'MCP-Protocol-Version: 2025-11-25' \
         -H "Mcp-Session-Id: $2" -H "Last-Event-ID: $3" "http://127.0.0.1:$1/mcp" 2>/dev/null |
         tr -d '\r' | awk '
             /^id: / { id = substr($0, 5) }
-            /^data: \{/ {
+            /^data: \{/ && /resources\/updated/ {
                 match($0, /"uri":"[^"]*"/); u = substr($0, RSTART + 7, RLENGTH - 8)
                 match($0, /"io.mcpgw\/version":[0-9]+/); v = substr($0, RSTART + 19, RLENGTH - 19)
                 print id, u, v

@@ -1,12 +1,17 @@
 /* test_store.c - the store interface through its memory backend: operations complete at once,
- * and resource events are reported through the events table given at creation. */
+ * and resource events are reported through the events table given at creation; and, against a
+ * real redis-server (port 13081), the list changes every node reports: recorded once for the
+ * cluster and replayed to the sessions that began before them. */
 #include "node/store.h"
 
 #include "common/util.h"
 #include "node/registry.h"
 #include "node/session.h"
 
+#include "tests/unit/upkit.h"
+
 #include <check.h>
+#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -341,6 +346,193 @@ START_TEST(test_store_names_every_error_and_verdict)
 }
 END_TEST
 
+START_TEST(test_store_memory_records_no_list_changes)
+{
+    struct seen w;
+    struct mcpgw_store *st = memory_store(&w);
+    ck_assert_int_eq(mcpgw_store_list_change(st, "tools", 1, done, &w), -1);
+    ck_assert_int_eq(w.done, 0);
+    store_free(st);
+}
+END_TEST
+
+/* ---- the Redis store: list changes ---- */
+
+#define REDIS_PORT 13081
+
+static pid_t redis_start(void)
+{
+    char port[16];
+    long deadline = upkit_now_ms() + 10000;
+    pid_t pid;
+    ck_assert_msg(!upkit_port_open(REDIS_PORT), "port %d is already in use", REDIS_PORT);
+    snprintf(port, sizeof(port), "%d", REDIS_PORT);
+    pid = fork();
+    ck_assert_int_ge(pid, 0);
+    if (pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        execlp("redis-server", "redis-server", "--port", port, "--bind", "127.0.0.1", "--save", "",
+               "--appendonly", "no", "--loglevel", "warning", (char *)NULL);
+        perror("exec redis-server");
+        _exit(127);
+    }
+    while (!upkit_port_open(REDIS_PORT)) {
+        ck_assert_msg(upkit_now_ms() < deadline, "redis-server did not listen within 10 s");
+        usleep(10000);
+    }
+    return pid;
+}
+
+struct lnode {
+    struct mcpgw_store *st;
+    struct mcpgw_registry *reg;
+    int lists;     /* list-change events reported */
+    uint64_t g;    /* the last one's counter */
+    char kind[16]; /* ... and its kind */
+    int done, err;
+    int replayed, replay_done;
+    char replay_uri[16];
+};
+
+static void l_resource(void *arg, const struct mcpgw_store_event *ev)
+{
+    struct lnode *l = arg;
+    if (ev->uri[0] != MCPGW_STORE_LIST_PREFIX[0])
+        return;
+    l->lists++;
+    l->g = ev->g;
+    snprintf(l->kind, sizeof(l->kind), "%s", ev->uri + 1);
+}
+
+static const struct mcpgw_store_events l_events = {.resource = l_resource};
+
+static void l_done(void *arg, int err)
+{
+    struct lnode *l = arg;
+    l->done++;
+    l->err = err;
+}
+
+static void l_visit(void *arg, const struct mcpgw_store_event *ev)
+{
+    struct lnode *l = arg;
+    l->replayed++;
+    snprintf(l->replay_uri, sizeof(l->replay_uri), "%s", ev->uri);
+}
+
+static void l_replayed(void *arg, int err, uint64_t at)
+{
+    struct lnode *l = arg;
+    l->replay_done++;
+    l->err = err;
+}
+
+static void l_open(struct lnode *l, struct event_base *b, const char *id)
+{
+    struct mcpgw_store_config cfg = {"redis://127.0.0.1:13081", id, 60000, b, NULL};
+    char err[256] = "";
+    memset(l, 0, sizeof(*l));
+    l->reg = mcpgw_registry_new(2);
+    cfg.reg = l->reg;
+    l->st = mcpgw_store_new(&cfg, &l_events, l, err, sizeof(err));
+    ck_assert_msg(l->st != NULL, "%s", err);
+}
+
+/* Runs b until cond(a, b2) holds or 10 s pass. */
+static int run_while(struct event_base *b, int (*cond)(struct lnode *, struct lnode *),
+                     struct lnode *x, struct lnode *y)
+{
+    long deadline = upkit_now_ms() + 10000;
+    struct event *tick = event_new(b, -1, EV_PERSIST, upkit_wake, NULL);
+    struct timeval tv = {0, 20000};
+    event_add(tick, &tv);
+    while (!cond(x, y) && upkit_now_ms() < deadline)
+        event_base_loop(b, EVLOOP_ONCE);
+    event_free(tick);
+    return cond(x, y);
+}
+
+static int both_up(struct lnode *x, struct lnode *y)
+{
+    return mcpgw_store_up(x->st) && mcpgw_store_up(y->st);
+}
+static int both_done(struct lnode *x, struct lnode *y)
+{
+    return x->done && y->done;
+}
+static int one_list(struct lnode *x, struct lnode *y)
+{
+    return x->lists >= 1 && y->lists >= 1;
+}
+static int two_lists(struct lnode *x, struct lnode *y)
+{
+    return x->lists >= 2 && y->lists >= 2;
+}
+static void run_for(struct event_base *b, long ms)
+{
+    int flag = 0;
+    upkit_run_until(b, &flag, ms);
+}
+static int replay_done(struct lnode *x, struct lnode *y)
+{
+    return x->replay_done > 0;
+}
+
+START_TEST(test_store_redis_records_a_list_change_once_and_replays_it_to_older_sessions)
+{
+    struct event_base *b = event_base_new();
+    pid_t redis = redis_start();
+    struct lnode n1, n2;
+    struct mcpgw_session *before = session_new("n1.before"), *after = session_new("n1.after");
+    l_open(&n1, b, "n1");
+    l_open(&n2, b, "n2");
+    ck_assert_msg(run_while(b, both_up, &n1, &n2), "the stores did not connect");
+    mcpgw_store_create(n1.st, before, l_done, &n1);
+    ck_assert(run_while(b, both_done, &n1, &n1) && n1.err == 0);
+
+    /* Both nodes saw the same change: one event, reported to both, once. */
+    n1.done = 0;
+    ck_assert_int_eq(mcpgw_store_list_change(n1.st, "tools", 0xabcULL, l_done, &n1), 0);
+    ck_assert_int_eq(mcpgw_store_list_change(n2.st, "tools", 0xabcULL, l_done, &n2), 0);
+    ck_assert(run_while(b, both_done, &n1, &n2));
+    ck_assert_int_eq(n1.err, 0);
+    ck_assert_int_eq(n2.err, 0);
+    ck_assert_msg(run_while(b, one_list, &n1, &n2), "the list change was not published");
+    run_for(b, 300); /* a second record of the same change would be published meanwhile */
+    ck_assert_int_eq(n1.lists, 1);
+    ck_assert_int_eq(n2.lists, 1);
+    ck_assert_str_eq(n1.kind, "tools");
+
+    /* Another list: a second event. */
+    ck_assert_int_eq(mcpgw_store_list_change(n2.st, "tools", 0xdefULL, l_done, &n2), 0);
+    ck_assert_msg(run_while(b, two_lists, &n1, &n2), "the second list change was not published");
+    ck_assert_uint_eq(n1.g, n2.g);
+
+    /* A session from before both changes gets both; one that began after them, none. */
+    mcpgw_store_replay(n2.st, before, "0-0", l_visit, l_replayed, &n2);
+    ck_assert(run_while(b, replay_done, &n2, &n2) && n2.err == 0);
+    ck_assert_int_eq(n2.replayed, 2);
+    ck_assert_str_eq(n2.replay_uri, MCPGW_STORE_LIST_PREFIX "tools");
+    n1.done = 0;
+    mcpgw_store_create(n1.st, after, l_done, &n1);
+    ck_assert(run_while(b, both_done, &n1, &n1) && n1.err == 0);
+    n1.replay_done = n1.replayed = 0;
+    mcpgw_store_replay(n1.st, after, "0-0", l_visit, l_replayed, &n1);
+    ck_assert(run_while(b, replay_done, &n1, &n1) && n1.err == 0);
+    ck_assert_int_eq(n1.replayed, 0);
+
+    mcpgw_store_free(n1.st);
+    mcpgw_store_free(n2.st);
+    mcpgw_registry_free(n1.reg);
+    mcpgw_registry_free(n2.reg);
+    mcpgw_session_free(before);
+    mcpgw_session_free(after);
+    event_base_free(b);
+    kill(redis, SIGKILL);
+    waitpid(redis, NULL, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -360,6 +552,12 @@ int main(void)
     tcase_add_test(tc, test_store_memory_replays_nothing_and_resyncs_at_once);
     tcase_add_test(tc, test_store_claim_replay_calls_claimed_then_done);
     tcase_add_test(tc, test_store_names_every_error_and_verdict);
+    tcase_add_test(tc, test_store_memory_records_no_list_changes);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("redis");
+    tcase_set_timeout(tc, 60);
+    tcase_add_test(tc,
+                   test_store_redis_records_a_list_change_once_and_replays_it_to_older_sessions);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
