@@ -37,6 +37,12 @@
 #define INTROSPECT_MAX        256 /* introspections in flight; more tokens get 503 */
 #define INTROSPECT_TIMEOUT_MS 5000
 #define INTROSPECT_DOC_MAX    (64 << 10)
+/* "id:secret" for HTTP Basic, at the longest the settings allow (with the NUL), and the header
+ * that carries it in base64. */
+#define BASIC_PLAIN_MAX                                                                            \
+    (sizeof(((struct mcpgw_node_config *)0)->auth_introspect_client) +                             \
+     sizeof(((struct mcpgw_node_config *)0)->auth_introspect_secret))
+#define BASIC_HDR_MAX (sizeof("Authorization: Basic ") + 4 * ((BASIC_PLAIN_MAX + 2) / 3))
 
 enum { MODE_JWT = MCPGW_AUTH_MODE_JWT, MODE_APIKEY = MCPGW_AUTH_MODE_APIKEY };
 
@@ -81,7 +87,7 @@ struct mcpgw_auth {
     int retrying;          /* inside parked_release */
     struct introspection *introspections;
     int nintrospections;
-    char introspect_auth[600]; /* "Authorization: Basic ..." or "" */
+    char introspect_auth[BASIC_HDR_MAX]; /* "Authorization: Basic ..." or "" */
     mcpgw_http_handler_fn retry;
     void *retry_arg;
     uint64_t *refused[MCPGW_AUTH_R_COUNT];
@@ -926,7 +932,7 @@ struct mcpgw_auth *mcpgw_auth_new(struct event_base *base, const struct mcpgw_no
             goto fail;
     }
     if (cfg->auth_introspect_client[0]) {
-        char plain[520];
+        char plain[BASIC_PLAIN_MAX];
         int n = snprintf(plain, sizeof(plain), "%s:%s", cfg->auth_introspect_client,
                          cfg->auth_introspect_secret);
         memcpy(a->introspect_auth, "Authorization: Basic ", 21);
