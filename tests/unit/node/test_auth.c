@@ -237,6 +237,22 @@ START_TEST(test_auth_long_introspection_credentials_fit)
 }
 END_TEST
 
+START_TEST(test_auth_introspection_credentials_are_form_encoded)
+{
+    /* RFC 6749 2.3.1: id and secret are form-encoded before Basic. A generated secret often
+     * holds '+' and '/', which an authorization server decodes (oidc-provider: '+' is a
+     * space); an id may hold ':'. */
+    struct introspector is = {{0}, NULL};
+    struct mcpgw_httpd *ep;
+    struct nk *k = introspecting_node(&is, &ep, "rs:node", "a+b/c%d=");
+    struct nk_resp r;
+    ck_assert(
+        nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-2\r\n", ping26, NULL, &r));
+    expect_basic(is.authorization, "rs%3Anode:a%2Bb%2Fc%25d%3D");
+    introspecting_node_free(k, ep);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("auth");
@@ -249,6 +265,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_auth_reasons_have_names);
     tcase_add_test(t, test_store_url_is_logged_without_its_password);
     tcase_add_test(t, test_auth_long_introspection_credentials_fit);
+    tcase_add_test(t, test_auth_introspection_credentials_are_form_encoded);
     suite_add_tcase(s, t);
     return s;
 }
