@@ -257,6 +257,19 @@ static void clean(char *out, size_t outlen, const char *v)
     out[k] = '\0';
 }
 
+/* The request's id (a reference to free), parsed again from its body: a->rid is cut to fit
+ * the audit line, and a refusal must name the id whole. Refusals only. */
+static json_object *request_id(const struct mcpgw_http_req *req)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root = json_tokener_parse_ex(tok, req->body, (int)req->body_len), *id = NULL;
+    json_tokener_free(tok);
+    if (json_object_object_get_ex(root, "id", &id))
+        json_object_get(id);
+    json_object_put(root);
+    return id;
+}
+
 /* 429 with Retry-After and a JSON-RPC error naming the limit, counted and audited. */
 static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
                    const struct mcpgw_http_req *req, const struct ask *a, int kind,
@@ -267,7 +280,7 @@ static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
                                    *fwd = mcpgw_http_find(&req->head, "x-forwarded-for");
     uint64_t secs = (wait_us + 999999) / 1000000;
     char msg[400], hdr[48], kv[1600], p[520], s[80], rid[130], peer[64], f[80], t[130], tmp[80];
-    json_object *id = a->rid[0] ? json_tokener_parse(a->rid) : NULL, *data;
+    json_object *id = request_id(req), *data;
     char *body;
     size_t len;
     if (secs == 0)

@@ -31,6 +31,13 @@ static struct nk *limited_node(int port, const char *kind, const char *value)
     return k;
 }
 
+static void limited_node_free(struct nk *k)
+{
+    mcpgw_limits_stop(&k->n);
+    mcpgw_limits_free(&k->n);
+    nk_free(k);
+}
+
 /* A 2026-07-28 call belongs to no session: node/main.c frees the limits before the HTTP server,
  * whose last connections end such calls. The call's slot must not reach the freed table. */
 START_TEST(test_limits_call_outliving_the_limits_ends_cleanly)
@@ -55,11 +62,32 @@ START_TEST(test_limits_call_outliving_the_limits_ends_cleanly)
 }
 END_TEST
 
+/* JSON-RPC 2.0: a refusal names the request's id, whatever its length (a client matches the
+ * answer by it). */
+START_TEST(test_limits_refusal_names_a_long_id)
+{
+    struct nk *k = limited_node(13503, "rate", "1/h");
+    char id[301], body[512], want[400];
+    struct nk_resp r;
+    memset(id, 'x', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    snprintf(body, sizeof(body), "{\"jsonrpc\":\"2.0\",\"id\":\"%s\",\"method\":\"ping\"}", id);
+    nk_post(k, NULL, body, &r);
+    ck_assert_int_ne(r.status, 429);
+    nk_post(k, NULL, body, &r);
+    ck_assert_int_eq(r.status, 429);
+    snprintf(want, sizeof(want), "\"id\":\"%s\"", id);
+    ck_assert_msg(strstr(r.body, want) != NULL, "%s", r.body);
+    limited_node_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("limits");
     TCase *t = tcase_create("limits");
     tcase_add_test(t, test_limits_call_outliving_the_limits_ends_cleanly);
+    tcase_add_test(t, test_limits_refusal_names_a_long_id);
     suite_add_tcase(s, t);
     return s;
 }
