@@ -82,12 +82,40 @@ START_TEST(test_limits_refusal_names_a_long_id)
 }
 END_TEST
 
+/* A tool name as long as MCP allows (128 characters) is limited by the rule that names it. */
+START_TEST(test_limits_tool_rate_applies_to_a_long_tool_name)
+{
+    char tool[129], rule[140], body[512];
+    char *words[] = {(char *)"rate", (char *)"1/h", rule}, err[256];
+    struct nk *k = nk_new(13504);
+    struct nk_resp r;
+    memset(tool, 't', sizeof(tool) - 1);
+    tool[sizeof(tool) - 1] = '\0';
+    snprintf(rule, sizeof(rule), "tool=%s", tool);
+    ck_assert_msg(mcpgw_limitcfg_parse(&k->n.cfg.limits, 3, words, 1, err, sizeof(err)) == 0, "%s",
+                  err);
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    mcpgw_limits_start(&k->n, mcpgw_transport_handle);
+    snprintf(
+        body, sizeof(body),
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\"}}",
+        tool);
+    nk_post(k, NULL, body, &r);
+    ck_assert_int_ne(r.status, 429);
+    nk_post(k, NULL, body, &r);
+    ck_assert_msg(r.status == 429, "%d %s", r.status, r.body);
+    limited_node_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("limits");
     TCase *t = tcase_create("limits");
     tcase_add_test(t, test_limits_call_outliving_the_limits_ends_cleanly);
     tcase_add_test(t, test_limits_refusal_names_a_long_id);
+    tcase_add_test(t, test_limits_tool_rate_applies_to_a_long_tool_name);
     suite_add_tcase(s, t);
     return s;
 }
