@@ -523,7 +523,7 @@ static int introspect_result(struct mcpgw_auth *a, struct introspection *in, jso
     else if (!json_object_object_get_ex(o, "aud", &v) || !aud_has(v, a->cfg->auth_resource))
         why = "wrong_audience"; /* the audience must be checked: required here */
     else if (json_object_object_get_ex(o, "exp", &v) && json_object_is_type(v, json_type_int) &&
-             json_object_get_int64(v) + a->jc.skew_s <= now)
+             json_object_get_int64(v) <= now - a->jc.skew_s) /* any exp: no overflow */
         why = "expired";
     if (!why) {
         /* sub names the user; a client-credentials token has none: then the client is the

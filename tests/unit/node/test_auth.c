@@ -153,6 +153,7 @@ END_TEST
 struct introspector {
     char authorization[1024]; /* the Authorization header of the last introspection */
     const char *resource;
+    const char *extra; /* more members of the answer (",\"exp\":1"), or NULL */
 };
 
 static void on_introspect(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
@@ -163,8 +164,8 @@ static void on_introspect(struct mcpgw_http_conn *c, const struct mcpgw_http_req
     int n;
     snprintf(is->authorization, sizeof(is->authorization), "%.*s", h ? (int)h->value_len : 0,
              h ? h->value : "");
-    n = snprintf(body, sizeof(body), "{\"active\":true,\"sub\":\"u1\",\"aud\":\"%s\"}",
-                 is->resource);
+    n = snprintf(body, sizeof(body), "{\"active\":true,\"sub\":\"u1\",\"aud\":\"%s\"%s}",
+                 is->resource, is->extra ? is->extra : "");
     mcpgw_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
 }
 
@@ -217,7 +218,7 @@ START_TEST(test_auth_long_introspection_credentials_fit)
 {
     /* Each as long as the settings allow: the Basic header of both must not overrun. */
     char id[256], secret[256], plain[600];
-    struct introspector is = {{0}, NULL};
+    struct introspector is = {{0}, NULL, NULL};
     struct mcpgw_httpd *ep;
     struct nk *k;
     struct nk_resp r;
@@ -242,13 +243,30 @@ START_TEST(test_auth_introspection_credentials_are_form_encoded)
     /* RFC 6749 2.3.1: id and secret are form-encoded before Basic. A generated secret often
      * holds '+' and '/', which an authorization server decodes (oidc-provider: '+' is a
      * space); an id may hold ':'. */
-    struct introspector is = {{0}, NULL};
+    struct introspector is = {{0}, NULL, NULL};
     struct mcpgw_httpd *ep;
     struct nk *k = introspecting_node(&is, &ep, "rs:node", "a+b/c%d=");
     struct nk_resp r;
     ck_assert(
         nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-2\r\n", ping26, NULL, &r));
     expect_basic(is.authorization, "rs%3Anode:a%2Bb%2Fc%25d%3D");
+    introspecting_node_free(k, ep);
+}
+END_TEST
+
+START_TEST(test_auth_introspection_far_exp_is_not_an_overflow)
+{
+    /* An answer's exp is the authorization server's number: the largest one is a token that
+     * does not expire soon, not a signed overflow (which the sanitized build aborts on). */
+    struct introspector is = {{0}, NULL, ",\"exp\":9223372036854775807"};
+    struct mcpgw_httpd *ep;
+    struct nk *k = introspecting_node(&is, &ep, "rs", "secret");
+    struct nk_resp r;
+    ck_assert(
+        nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-3\r\n", ping26, NULL, &r));
+    ck_assert_str_ne(is.authorization, "");
+    ck_assert_int_ne(r.status, 401);
+    ck_assert_int_ne(r.status, 503);
     introspecting_node_free(k, ep);
 }
 END_TEST
@@ -266,6 +284,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_store_url_is_logged_without_its_password);
     tcase_add_test(t, test_auth_long_introspection_credentials_fit);
     tcase_add_test(t, test_auth_introspection_credentials_are_form_encoded);
+    tcase_add_test(t, test_auth_introspection_far_exp_is_not_an_overflow);
     suite_add_tcase(s, t);
     return s;
 }
