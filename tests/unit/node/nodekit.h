@@ -12,6 +12,7 @@
 #include "common/util.h"
 #include "node/cluster.h"
 #include "node/config.h"
+#include "node/listen.h"
 #include "node/node-t.h"
 #include "node/notes.h"
 #include "node/registry.h"
@@ -125,6 +126,7 @@ static inline void nk_start(struct nk *k, int cluster)
     k->n.metrics = mcpgw_metrics_new();
     k->n.st.latency = mcpgw_metrics_hist(k->n.metrics, "t_seconds", "t", "");
     k->n.notes = mcpgw_notes_new();
+    k->n.listen = mcpgw_listen_set_new(&k->n, 2); /* as node/main.c: subscriptions/listen */
     memset(&sc, 0, sizeof(sc));
     sc.url = "memory";
     sc.node_id = k->n.cfg.node_id;
@@ -149,6 +151,7 @@ static inline void nk_free(struct nk *k)
     if (k->started)
         mcpgw_cluster_stop(&k->n);
     mcpgw_store_free(k->n.store);
+    mcpgw_listen_set_free(k->n.listen);
     mcpgw_httpd_free(k->n.httpd);
     mcpgw_notes_free(k->n.notes);
     mcpgw_metrics_free(k->n.metrics);

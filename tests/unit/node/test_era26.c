@@ -1,5 +1,5 @@
 /* test_era26.c - the 2026-07-28 era's header checks (node/era26.c) on a whole node in this
- * process (nodekit.h); port 13505. The era as a whole is tests/integration/8x-2026-*. */
+ * process (nodekit.h); ports 13505-13506. The era as a whole is tests/integration/8x-2026-*. */
 #include "node/protocol.h"
 
 #include <check.h>
@@ -49,11 +49,31 @@ START_TEST(test_era26_integer_param_is_decimal_only)
 }
 END_TEST
 
+/* subscriptions/listen on a node as the suites and fuzz_dispatch build it: acknowledged. */
+START_TEST(test_era26_listen_is_acknowledged)
+{
+    static const char body[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":{"
+        "\"notifications\":{\"resourceSubscriptions\":[\"mcpgw://notes/a\"]},\"_meta\":{"
+        "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+        "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+    struct nk *k = nk_new(13506);
+    struct nk_resp r;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    ck_assert(nk_http(k, "POST", NULL,
+                      "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n",
+                      body, "acknowledged", &r));
+    nk_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("era26");
     TCase *t = tcase_create("era26");
     tcase_add_test(t, test_era26_integer_param_is_decimal_only);
+    tcase_add_test(t, test_era26_listen_is_acknowledged);
     suite_add_tcase(s, t);
     return s;
 }
