@@ -170,10 +170,17 @@ static inline int nk_connect(struct nk *k)
     a.sin_addr.s_addr = htonl(0x7f000001);
     /* Thousands of short connections a second (the fuzz driver) can run out of local ports for
      * a moment: that is the test host's limit, not the node's, so wait for one. Anything else
-     * (a refused connection: the node stopped listening) fails at once. */
+     * (a refused connection: the node stopped listening) fails at once. A signal (libFuzzer's
+     * timeout watchdog ticks every second) may interrupt connect: the kernel goes on with it,
+     * and asking again says how it went (EALREADY meanwhile, EISCONN once done). */
     for (int tries = 0; connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0; tries++) {
-        ck_assert_msg(errno == EADDRNOTAVAIL && tries < 500, "connect: %s", strerror(errno));
-        usleep(10000);
+        int e = errno;
+        if (e == EISCONN)
+            break;
+        ck_assert_msg((e == EADDRNOTAVAIL || e == EINTR || e == EALREADY) && tries < 500,
+                      "connect: %s", strerror(e));
+        if (e != EINTR)
+            usleep(10000);
     }
     return fd;
 }
