@@ -37,6 +37,12 @@
 #define INTROSPECT_MAX        256 /* introspections in flight; more tokens get 503 */
 #define INTROSPECT_TIMEOUT_MS 5000
 #define INTROSPECT_DOC_MAX    (64 << 10)
+/* "id:secret" for HTTP Basic, each form-encoded (3 bytes a character at most), at the longest
+ * the settings allow, and the header that carries it in base64. */
+#define BASIC_PLAIN_MAX                                                                            \
+    (3 * (sizeof(((struct mcpgw_node_config *)0)->auth_introspect_client) +                        \
+          sizeof(((struct mcpgw_node_config *)0)->auth_introspect_secret)))
+#define BASIC_HDR_MAX (sizeof("Authorization: Basic ") + 4 * ((BASIC_PLAIN_MAX + 2) / 3))
 
 enum { MODE_JWT = MCPGW_AUTH_MODE_JWT, MODE_APIKEY = MCPGW_AUTH_MODE_APIKEY };
 
@@ -81,7 +87,7 @@ struct mcpgw_auth {
     int retrying;          /* inside parked_release */
     struct introspection *introspections;
     int nintrospections;
-    char introspect_auth[600]; /* "Authorization: Basic ..." or "" */
+    char introspect_auth[BASIC_HDR_MAX]; /* "Authorization: Basic ..." or "" */
     mcpgw_http_handler_fn retry;
     void *retry_arg;
     uint64_t *refused[MCPGW_AUTH_R_COUNT];
@@ -517,7 +523,7 @@ static int introspect_result(struct mcpgw_auth *a, struct introspection *in, jso
     else if (!json_object_object_get_ex(o, "aud", &v) || !aud_has(v, a->cfg->auth_resource))
         why = "wrong_audience"; /* the audience must be checked: required here */
     else if (json_object_object_get_ex(o, "exp", &v) && json_object_is_type(v, json_type_int) &&
-             json_object_get_int64(v) + a->jc.skew_s <= now)
+             json_object_get_int64(v) <= now - a->jc.skew_s) /* any exp: no overflow */
         why = "expired";
     if (!why) {
         /* sub names the user; a client-credentials token has none: then the client is the
@@ -576,13 +582,12 @@ static void on_introspect_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_
 }
 
 /* token=<percent-encoded token>&token_type_hint=access_token */
-static char *form_body(const char *tok, size_t len, size_t *out_len)
+/* s[0..len) form-encoded at p (at most 3 * len bytes); returns the end. */
+static char *form_enc(char *p, const char *s, size_t len)
 {
     static const char hex[] = "0123456789ABCDEF";
-    char *b = xmalloc(len * 3 + 64), *p = b;
-    p += sprintf(p, "token=");
     for (size_t i = 0; i < len; i++) {
-        unsigned char ch = (unsigned char)tok[i];
+        unsigned char ch = (unsigned char)s[i];
         if ((ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') || (ch >= '0' && ch <= '9') ||
             ch == '-' || ch == '_' || ch == '.' || ch == '~') {
             *p++ = (char)ch;
@@ -592,6 +597,14 @@ static char *form_body(const char *tok, size_t len, size_t *out_len)
             *p++ = hex[ch & 15];
         }
     }
+    return p;
+}
+
+static char *form_body(const char *tok, size_t len, size_t *out_len)
+{
+    char *b = xmalloc(len * 3 + 64), *p = b;
+    p += sprintf(p, "token=");
+    p = form_enc(p, tok, len);
     p += sprintf(p, "&token_type_hint=access_token");
     *out_len = (size_t)(p - b);
     return b;
@@ -926,11 +939,14 @@ struct mcpgw_auth *mcpgw_auth_new(struct event_base *base, const struct mcpgw_no
             goto fail;
     }
     if (cfg->auth_introspect_client[0]) {
-        char plain[520];
-        int n = snprintf(plain, sizeof(plain), "%s:%s", cfg->auth_introspect_client,
-                         cfg->auth_introspect_secret);
+        /* RFC 6749 2.3.1 (which RFC 7662 refers to): each form-encoded, then joined by ':' */
+        char plain[BASIC_PLAIN_MAX], *p = plain;
+        p = form_enc(p, cfg->auth_introspect_client, strlen(cfg->auth_introspect_client));
+        *p++ = ':';
+        p = form_enc(p, cfg->auth_introspect_secret, strlen(cfg->auth_introspect_secret));
         memcpy(a->introspect_auth, "Authorization: Basic ", 21);
-        EVP_EncodeBlock((unsigned char *)a->introspect_auth + 21, (const unsigned char *)plain, n);
+        EVP_EncodeBlock((unsigned char *)a->introspect_auth + 21, (const unsigned char *)plain,
+                        (int)(p - plain));
         OPENSSL_cleanse(plain, sizeof(plain));
     }
     if ((mode & MODE_JWT) || cfg->auth_introspect_url[0]) {

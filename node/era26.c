@@ -224,9 +224,15 @@ static int param_matches(const struct mcpgw_http_head *h, const char *hname, jso
         return 0;
     }
     if (type && strcmp(type, "integer") == 0 && json_object_is_type(val, json_type_int)) {
+        /* Numerically (42.0 is 42), but a decimal number only: strtod also reads 0x2A, inf and
+         * +42, and a balancer routing by the header must see what the node runs with. */
         char *e;
-        double d = strtod(buf, &e);
-        if (!*buf || *e || d != (double)json_object_get_int64(val))
+        double d;
+        if (!(buf[0] == '-' ? buf[1] >= '0' && buf[1] <= '9' : buf[0] >= '0' && buf[0] <= '9') ||
+            strspn(buf, "0123456789-+.eE") != (size_t)dl)
+            goto mismatch;
+        d = strtod(buf, &e);
+        if (*e || d != (double)json_object_get_int64(val))
             goto mismatch;
         return 1;
     }

@@ -31,7 +31,8 @@
 #define SWEEP_MS         10000
 #define SESSION_SET_TTL  "604800000" /* 7 days: the session set outlives any idle session */
 #define SESSION_RETRY_S  5
-#define KEY_MAX          800
+#define TOOL_MAX         512  /* bytes of a tool name (MCP allows 128 characters; prefixes add) */
+#define KEY_MAX          1200 /* "mcpgw:lim:{principal}:t:<interval>:<burst>:<tool>" fits */
 
 /* One script for every admission that asks Redis: the session cap first (it consumes nothing),
  * then all rate buckets together, so a request refused by one bucket costs nothing in the
@@ -91,7 +92,7 @@ struct ask {
     uint64_t cap;     /* sessions: the cap, 0 none */
     char cap_text[80];
     struct ent *pent; /* the principal's entry */
-    char tool[128];
+    char tool[TOOL_MAX];
     char rid[128]; /* the JSON-RPC id as JSON text */
 };
 
@@ -239,8 +240,12 @@ static int inspect(const struct mcpgw_http_req *req, int *initialize, struct ask
     *initialize = strcmp(json_object_get_string(m), "initialize") == 0;
     if (strcmp(json_object_get_string(m), "tools/call") == 0 &&
         json_object_object_get_ex(root, "params", &p) &&
-        json_object_object_get_ex(p, "name", &name) && json_object_is_type(name, json_type_string))
-        snprintf(a->tool, sizeof(a->tool), "%s", json_object_get_string(name));
+        json_object_object_get_ex(p, "name", &name) &&
+        json_object_is_type(name, json_type_string) &&
+        (size_t)json_object_get_string_len(name) < sizeof(a->tool))
+        /* Whole or not at all: a name cut short would match no rule naming the tool (and share
+         * a bucket with its namesakes). Longer names no tool has: principal rates only. */
+        memcpy(a->tool, json_object_get_string(name), (size_t)json_object_get_string_len(name) + 1);
     rc = 1;
 out:
     json_object_put(root);
@@ -257,6 +262,19 @@ static void clean(char *out, size_t outlen, const char *v)
     out[k] = '\0';
 }
 
+/* The request's id (a reference to free), parsed again from its body: a->rid is cut to fit
+ * the audit line, and a refusal must name the id whole. Refusals only. */
+static json_object *request_id(const struct mcpgw_http_req *req)
+{
+    json_tokener *tok = json_tokener_new();
+    json_object *root = json_tokener_parse_ex(tok, req->body, (int)req->body_len), *id = NULL;
+    json_tokener_free(tok);
+    if (json_object_object_get_ex(root, "id", &id))
+        json_object_get(id);
+    json_object_put(root);
+    return id;
+}
+
 /* 429 with Retry-After and a JSON-RPC error naming the limit, counted and audited. */
 static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
                    const struct mcpgw_http_req *req, const struct ask *a, int kind,
@@ -266,8 +284,8 @@ static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
     const struct mcpgw_http_header *sid = mcpgw_http_find(&req->head, "mcp-session-id"),
                                    *fwd = mcpgw_http_find(&req->head, "x-forwarded-for");
     uint64_t secs = (wait_us + 999999) / 1000000;
-    char msg[400], hdr[48], kv[1600], p[520], s[80], rid[130], peer[64], f[80], t[130], tmp[80];
-    json_object *id = a->rid[0] ? json_tokener_parse(a->rid) : NULL, *data;
+    char msg[800], hdr[48], kv[1600], p[520], s[80], rid[130], peer[64], f[80], t[130], tmp[80];
+    json_object *id = request_id(req), *data;
     char *body;
     size_t len;
     if (secs == 0)
@@ -691,8 +709,9 @@ void *mcpgw_limits_call_begin(struct mcpgw_limits *l)
 void mcpgw_limits_call_end(struct mcpgw_limits *l, void *slot)
 {
     struct ent *e = slot;
-    (void)l;
-    if (e && e->inflight)
+    /* No limits (freed at shutdown, before the HTTP server whose connections end the last
+     * calls of the 2026-07-28 era, which belong to no session): the slot went with the table. */
+    if (l && e && e->inflight)
         e->inflight--;
 }
 

@@ -39,6 +39,7 @@ void mcpgw_limits_served(struct mcpgw_limits *l);
 /* A call starts while its request is being served: it holds one of its principal's slots of
  * `limit concurrency` until mcpgw_limits_call_end. Returns the slot (NULL: nothing held). */
 void *mcpgw_limits_call_begin(struct mcpgw_limits *l);
+/* l is the node's limits now: NULL once mcpgw_limits_free ran (the slot is then gone too). */
 void mcpgw_limits_call_end(struct mcpgw_limits *l, void *slot);
 /* initialize created session sid for the request being served: it counts against its
  * principal's `limit sessions` from now on. */

@@ -8,6 +8,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "tests/unit/node/nodekit.h"
+
+#include <openssl/evp.h>
+
 static struct mcpgw_node_config cfg;
 static char err[600];
 
@@ -143,6 +147,130 @@ START_TEST(test_store_url_is_logged_without_its_password)
 }
 END_TEST
 
+/* ---- introspection: the node's own credentials (a whole node, and an introspection endpoint
+ * on the same loop; ports 13500-13501) ---- */
+
+struct introspector {
+    char authorization[1024]; /* the Authorization header of the last introspection */
+    const char *resource;
+    const char *extra; /* more members of the answer (",\"exp\":1"), or NULL */
+};
+
+static void on_introspect(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
+{
+    struct introspector *is = arg;
+    const struct mcpgw_http_header *h = mcpgw_http_find(&req->head, "authorization");
+    char body[512];
+    int n;
+    snprintf(is->authorization, sizeof(is->authorization), "%.*s", h ? (int)h->value_len : 0,
+             h ? h->value : "");
+    n = snprintf(body, sizeof(body), "{\"active\":true,\"sub\":\"u1\",\"aud\":\"%s\"%s}",
+                 is->resource, is->extra ? is->extra : "");
+    mcpgw_http_respond(c, 200, "application/json", NULL, body, (size_t)n);
+}
+
+/* A node with --auth jwt and an introspection endpoint that authenticates as id/secret. */
+static struct nk *introspecting_node(struct introspector *is, struct mcpgw_httpd **ep,
+                                     const char *id, const char *secret)
+{
+    struct nk *k = nk_new(13500);
+    struct mcpgw_httpd_config hc;
+    char e[256];
+    snprintf(k->n.cfg.auth, sizeof(k->n.cfg.auth), "jwt");
+    snprintf(k->n.cfg.auth_issuer, sizeof(k->n.cfg.auth_issuer), "http://127.0.0.1:13501");
+    snprintf(k->n.cfg.auth_jwks_url, sizeof(k->n.cfg.auth_jwks_url), "http://127.0.0.1:13501/jwks");
+    snprintf(k->n.cfg.auth_resource, sizeof(k->n.cfg.auth_resource), "http://localhost/mcp");
+    snprintf(k->n.cfg.auth_introspect_url, sizeof(k->n.cfg.auth_introspect_url),
+             "http://127.0.0.1:13501/introspect");
+    snprintf(k->n.cfg.auth_introspect_client, sizeof(k->n.cfg.auth_introspect_client), "%s", id);
+    snprintf(k->n.cfg.auth_introspect_secret, sizeof(k->n.cfg.auth_introspect_secret), "%s",
+             secret);
+    nk_start(k, 0);
+    is->resource = k->n.cfg.auth_resource;
+    mcpgw_httpd_config_defaults(&hc);
+    *ep = mcpgw_httpd_new(k->n.base, &hc, on_introspect, is);
+    ck_assert_msg(mcpgw_httpd_listen(*ep, "127.0.0.1:13501", e, sizeof(e)) == 0, "%s", e);
+    k->n.auth = mcpgw_auth_new(k->n.base, &k->n.cfg, k->n.metrics, "node=\"t\"",
+                               mcpgw_transport_handle, &k->n, e, sizeof(e));
+    ck_assert_msg(k->n.auth != NULL, "%s", e);
+    return k;
+}
+
+static void introspecting_node_free(struct nk *k, struct mcpgw_httpd *ep)
+{
+    mcpgw_auth_free(k->n.auth);
+    k->n.auth = NULL;
+    mcpgw_httpd_free(ep);
+    nk_free(k);
+}
+
+/* What the endpoint should see: Basic over the form-encoded id and secret (RFC 6749 2.3.1). */
+static void expect_basic(const char *got, const char *plain)
+{
+    char want[1024] = "Basic ";
+    EVP_EncodeBlock((unsigned char *)want + 6, (const unsigned char *)plain, (int)strlen(plain));
+    ck_assert_str_eq(got, want);
+}
+
+static const char ping26[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+
+START_TEST(test_auth_long_introspection_credentials_fit)
+{
+    /* Each as long as the settings allow: the Basic header of both must not overrun. */
+    char id[256], secret[256], plain[600];
+    struct introspector is = {{0}, NULL, NULL};
+    struct mcpgw_httpd *ep;
+    struct nk *k;
+    struct nk_resp r;
+    memset(id, 'i', sizeof(id) - 1);
+    id[sizeof(id) - 1] = '\0';
+    memset(secret, 's', sizeof(secret) - 1);
+    secret[sizeof(secret) - 1] = '\0';
+    k = introspecting_node(&is, &ep, id, secret);
+    /* a refusal counts itself: the counters must be intact */
+    nk_post(k, NULL, ping26, &r);
+    ck_assert_int_eq(r.status, 401);
+    ck_assert(
+        nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-1\r\n", ping26, NULL, &r));
+    snprintf(plain, sizeof(plain), "%s:%s", id, secret);
+    expect_basic(is.authorization, plain);
+    introspecting_node_free(k, ep);
+}
+END_TEST
+
+START_TEST(test_auth_introspection_credentials_are_form_encoded)
+{
+    /* RFC 6749 2.3.1: id and secret are form-encoded before Basic. A generated secret often
+     * holds '+' and '/', which an authorization server decodes (oidc-provider: '+' is a
+     * space); an id may hold ':'. */
+    struct introspector is = {{0}, NULL, NULL};
+    struct mcpgw_httpd *ep;
+    struct nk *k = introspecting_node(&is, &ep, "rs:node", "a+b/c%d=");
+    struct nk_resp r;
+    ck_assert(
+        nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-2\r\n", ping26, NULL, &r));
+    expect_basic(is.authorization, "rs%3Anode:a%2Bb%2Fc%25d%3D");
+    introspecting_node_free(k, ep);
+}
+END_TEST
+
+START_TEST(test_auth_introspection_far_exp_is_not_an_overflow)
+{
+    /* An answer's exp is the authorization server's number: the largest one is a token that
+     * does not expire soon, not a signed overflow (which the sanitized build aborts on). */
+    struct introspector is = {{0}, NULL, ",\"exp\":9223372036854775807"};
+    struct mcpgw_httpd *ep;
+    struct nk *k = introspecting_node(&is, &ep, "rs", "secret");
+    struct nk_resp r;
+    ck_assert(
+        nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-3\r\n", ping26, NULL, &r));
+    ck_assert_str_ne(is.authorization, "");
+    ck_assert_int_ne(r.status, 401);
+    ck_assert_int_ne(r.status, 503);
+    introspecting_node_free(k, ep);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("auth");
@@ -154,6 +282,9 @@ static Suite *suite(void)
     tcase_add_test(t, test_auth_owner_must_be_the_same_principal);
     tcase_add_test(t, test_auth_reasons_have_names);
     tcase_add_test(t, test_store_url_is_logged_without_its_password);
+    tcase_add_test(t, test_auth_long_introspection_credentials_fit);
+    tcase_add_test(t, test_auth_introspection_credentials_are_form_encoded);
+    tcase_add_test(t, test_auth_introspection_far_exp_is_not_an_overflow);
     suite_add_tcase(s, t);
     return s;
 }

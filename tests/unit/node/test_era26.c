@@ -1,0 +1,89 @@
+/* test_era26.c - the 2026-07-28 era's header checks (node/era26.c) on a whole node in this
+ * process (nodekit.h); ports 13505-13506. The era as a whole is tests/integration/8x-2026-*. */
+#include "node/protocol.h"
+
+#include <check.h>
+
+#include "tests/unit/node/nodekit.h"
+
+static const char custom[] =
+    "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+    "\"test_custom_headers\",\"arguments\":{\"region\":\"eu\",\"priority\":42},\"_meta\":{"
+    "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+    "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+
+/* POST custom with Mcp-Param-Priority: priority; the answer in r. */
+static void call_custom(struct nk *k, const char *priority, struct nk_resp *r)
+{
+    char extra[512];
+    snprintf(extra, sizeof(extra),
+             "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\n"
+             "Mcp-Name: test_custom_headers\r\nMcp-Param-Region: eu\r\n"
+             "Mcp-Param-Priority: %s\r\n",
+             priority);
+    ck_assert(nk_http(k, "POST", NULL, extra, custom, NULL, r));
+}
+
+/* An integer header is compared numerically (42.0 is 42), but only as a decimal number: what a
+ * balancer routes or limits by must be what the node runs with, and 0x2A, inf or +42 are not
+ * how the body's 42 is written in a header. */
+START_TEST(test_era26_integer_param_is_decimal_only)
+{
+    struct nk *k = nk_new(13505);
+    struct nk_resp r;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    call_custom(k, "42", &r);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "headers matched"), "%d %s", r.status, r.body);
+    call_custom(k, "42.0", &r);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "headers matched"), "%d %s", r.status, r.body);
+    call_custom(k, "4.2e1", &r);
+    ck_assert_msg(r.status == 200 && strstr(r.body, "headers matched"), "%d %s", r.status, r.body);
+    call_custom(k, "0x2A", &r);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "-32020"), "%d %s", r.status, r.body);
+    call_custom(k, "+42", &r);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "-32020"), "%d %s", r.status, r.body);
+    call_custom(k, "43", &r);
+    ck_assert_msg(r.status == 400 && strstr(r.body, "-32020"), "%d %s", r.status, r.body);
+    nk_free(k);
+}
+END_TEST
+
+/* subscriptions/listen on a node as the suites and fuzz_dispatch build it: acknowledged. */
+START_TEST(test_era26_listen_is_acknowledged)
+{
+    static const char body[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":{"
+        "\"notifications\":{\"resourceSubscriptions\":[\"mcpgw://notes/a\"]},\"_meta\":{"
+        "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+        "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+    struct nk *k = nk_new(13506);
+    struct nk_resp r;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    ck_assert(nk_http(k, "POST", NULL,
+                      "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n",
+                      body, "acknowledged", &r));
+    nk_free(k);
+}
+END_TEST
+
+static Suite *suite(void)
+{
+    Suite *s = suite_create("era26");
+    TCase *t = tcase_create("era26");
+    tcase_add_test(t, test_era26_integer_param_is_decimal_only);
+    tcase_add_test(t, test_era26_listen_is_acknowledged);
+    suite_add_tcase(s, t);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *r = srunner_create(suite());
+    int failed;
+    srunner_run_all(r, CK_NORMAL);
+    failed = srunner_ntests_failed(r);
+    srunner_free(r);
+    return failed ? 1 : 0;
+}
