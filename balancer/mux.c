@@ -156,14 +156,20 @@ static ssize_t read_body(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t l
     return (ssize_t)n;
 }
 
-static void stream_free(struct mcpgw_mux_stream *s)
+/* A stream's own memory; the caller has taken it off its connection's list. */
+static void stream_release(struct mcpgw_mux_stream *s)
 {
-    unlink_stream(s);
     free(s->body);
     evbuffer_free(s->in);
     if (s->partial)
         evbuffer_free(s->partial);
     free(s);
+}
+
+static void stream_free(struct mcpgw_mux_stream *s)
+{
+    unlink_stream(s);
+    stream_release(s);
 }
 
 /* Tell the owner its stream is over, then forget the owner. */
@@ -602,9 +608,7 @@ void mcpgw_mux_free(struct mcpgw_mux *m)
             stream_end(s, MCPGW_MUX_LOST, "the connection to the node was lost");
         else if (s->owner)
             stream_end(s, MCPGW_MUX_UNSENT, "the connection to the node failed");
-        evbuffer_free(s->in);
-        free(s->body);
-        free(s);
+        stream_release(s); /* with the held-back part of an event, which this path forgot */
     }
     leave(m);
 }
