@@ -19,16 +19,18 @@ struct mcpgw_node_config {
     char config_path[512]; /* "" when no --config */
     char node_id[32];
     char listen[128];
-    char store[256];                        /* "memory" or redis://HOST:PORT */
-    unsigned shard_bits;                    /* 2^k registry shards */
-    uint64_t session_idle_ms;               /* idle expiry */
-    uint64_t init_timeout_ms;               /* live: initialize to notifications/initialized */
-    size_t max_stream_buffer;               /* unsent bytes per stream before it is dropped */
-    uint64_t max_sessions;                  /* live */
-    uint64_t tool_timeout_ms;               /* live: applies to calls started after the reload */
-    uint64_t client_request_timeout_ms;     /* live: sampling / elicitation / roots answers */
-    uint32_t page_size;                     /* live: list pagination */
-    uint32_t sse_retry_ms;                  /* live: retry: advertised on priming events */
+    char store[256];                    /* "memory" or redis://HOST:PORT */
+    unsigned shard_bits;                /* 2^k registry shards */
+    uint64_t session_idle_ms;           /* idle expiry */
+    uint64_t init_timeout_ms;           /* live: initialize to notifications/initialized */
+    size_t max_stream_buffer;           /* unsent bytes per stream before it is dropped */
+    uint64_t max_sessions;              /* live */
+    uint64_t tool_timeout_ms;           /* live: applies to calls started after the reload */
+    uint64_t client_request_timeout_ms; /* live: sampling / elicitation / roots answers */
+    uint64_t upprin_max;     /* live: principals holding upstream sessions (node/upprin.c) */
+    uint64_t upprin_idle_ms; /* live: their idle expiry */
+    uint32_t page_size;      /* live: list pagination */
+    uint32_t sse_retry_ms;   /* live: retry: advertised on priming events */
     struct mcpgw_opts_list allowed_hosts;   /* live: hostnames without port; "*" allows any */
     struct mcpgw_opts_list allowed_origins; /* live: exact origins (scheme://host[:port]); the
                                                allowed hosts are allowed origins too */

@@ -188,6 +188,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     struct mcpgw_upstream *u = e->owner;
     const struct mcpgw_upcfg *cfg = mcpgw_upstream_cfg(u);
     struct bridge *b;
+    struct mcpgw_session *holder;
     json_object *params = json_object_new_object();
     char why[256];
     /* The client's own upstream session (http: per-client, or stateful by default) or child. */
@@ -208,9 +209,13 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
             if (cfg->timeout_ms) /* as below: the session's own timeout answers first */
                 mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
             log_level_meta(c, cfg, params);
-            mcpgw_upsess_call_as(
-                c, mcpgw_upprin_session(c->node, c->s->principal ? c->s->principal : ""), cfg->name,
-                "tools/call", params);
+            if (!(holder = mcpgw_upprin_session(c->node, c->s->principal ? c->s->principal : "",
+                                                why, sizeof(why)))) {
+                json_object_put(params);
+                mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+                return;
+            }
+            mcpgw_upsess_call_as(c, holder, cfg->name, "tools/call", params);
             return;
         }
         if (c->node->auth) {
