@@ -16,6 +16,7 @@
 #include "common/seal.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/frame.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/session.h"
@@ -33,6 +34,7 @@
 #define CHECK_MS    1000
 /* The method label requestState is bound to: never confused with a fixture round's (mrtr.c). */
 #define BIND_METHOD "tools/call bridged"
+#define META_LEVEL  "io.modelcontextprotocol/logLevel"
 
 /* One request of the upstream waiting for the client's answer. */
 struct ask {
@@ -68,6 +70,9 @@ struct waiter {
     char origin[32], pid[PID_LEN + 1];
     struct event *timer;
     uint64_t deadline_ms;
+    json_object *progress_token; /* the retry's _meta progressToken (owned), or NULL */
+    int log_level;               /* the retry's _meta logLevel, or -1: no log messages */
+    uint8_t sse;                 /* its response became an event stream (a notification came) */
 };
 
 struct mcpgw_bridge26 {
@@ -233,6 +238,26 @@ static void relay(struct mcpgw_call *c, const char *json, size_t len)
     struct round *r = c->round;
     struct sink k = {NULL, NULL, r->reply_node, r->reply_ticket};
     sink_write(c->node, &k, json, len);
+}
+
+/* A notification of the call while a retry held by another node waits for it: progress and log
+ * messages go to that node (which maps them to its retry's own progressToken and logLevel);
+ * the rest concerns no retry and is dropped, as it was before rounds were relayed. */
+static void relay_note(struct mcpgw_call *c, const char *json, size_t len)
+{
+    struct round *r = c->round;
+    json_object *note = json_tokener_parse(json), *doc;
+    const char *method = mcpgw_json_str(note, "method");
+    json_object_put(note);
+    (void)len;
+    if (!method ||
+        (strcmp(method, "notifications/progress") && strcmp(method, "notifications/message")))
+        return;
+    doc = json_object_new_object();
+    json_object_object_add(doc, "t", json_object_new_string("n"));
+    json_object_object_add(doc, "w", json_object_new_int64((int64_t)r->reply_ticket));
+    json_object_object_add(doc, "m", json_object_new_string_len(json, (int)len));
+    send_doc(c->node, r->reply_node, doc, 0);
 }
 
 /* ---- the origin: asking ---- */
@@ -442,6 +467,7 @@ static void round_continue(struct round *r, unsigned no, json_object *responses,
         snprintf(r->reply_node, sizeof(r->reply_node), "%s", k->node);
         r->reply_ticket = k->ticket;
         c->relay = relay;
+        c->relay_note = relay_note;
     }
     for (pp = &r->asks; *pp;) {
         struct ask *a = *pp;
@@ -477,6 +503,7 @@ static void waiter_free(struct waiter *w)
         mcpgw_http_conn_set_close_cb(w->conn, NULL, NULL);
     event_free(w->timer);
     json_object_put(w->id);
+    json_object_put(w->progress_token);
     free(w);
 }
 
@@ -486,7 +513,11 @@ static void waiter_write(struct waiter *w, const char *json, size_t len)
     w->conn = NULL;
     if (conn) {
         mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
-        mcpgw_http_respond(conn, 200, "application/json", NULL, json, len);
+        if (!w->sse) {
+            mcpgw_http_respond(conn, 200, "application/json", NULL, json, len);
+        } else if (mcpgw_frame_event_id(w->n, conn, NULL, json, len) == 0) {
+            mcpgw_http_stream_end(conn);
+        }
     }
     waiter_free(w);
 }
@@ -544,11 +575,18 @@ static void hand_over(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     struct mcpgw_bridge26 *b = state(n);
     struct waiter *w = xcalloc(1, sizeof(*w));
     struct timeval tv = {CHECK_MS / 1000, (CHECK_MS % 1000) * 1000};
-    json_object *doc = json_object_new_object();
+    json_object *doc = json_object_new_object(), *meta, *tok;
+    const char *level;
     w->n = n;
     w->ticket = ++b->next_ticket;
     w->conn = conn;
     w->id = json_object_get(m->id);
+    meta = mcpgw_json_obj(m->params, "_meta");
+    if (meta && json_object_object_get_ex(meta, "progressToken", &tok) &&
+        (json_object_is_type(tok, json_type_string) || json_object_is_type(tok, json_type_int)))
+        w->progress_token = json_object_get(tok);
+    level = mcpgw_json_str(meta, META_LEVEL);
+    w->log_level = level ? mcpgw_msg_log_level(level) : -1;
     snprintf(w->origin, sizeof(w->origin), "%s", origin);
     snprintf(w->pid, sizeof(w->pid), "%s", pid);
     /* The call itself ends by its own deadline at the origin; this only bounds the wait. */
@@ -616,6 +654,55 @@ static void on_outcome(struct mcpgw_node *n, json_object *doc)
         waiter_write(w, json_object_get_string(m), (size_t)json_object_get_string_len(m));
 }
 
+/* A notification of the call the waiter's retry continues: under the retry's progressToken (none:
+ * dropped), log messages at or above the retry's logLevel (none: dropped), on its response,
+ * which becomes an event stream. */
+static void on_note(struct mcpgw_node *n, json_object *doc)
+{
+    json_object *v, *m, *note, *params;
+    const char *method;
+    struct waiter *w;
+    char *json;
+    size_t len;
+    if (!json_object_object_get_ex(doc, "w", &v) || !json_object_object_get_ex(doc, "m", &m) ||
+        !json_object_is_type(m, json_type_string) ||
+        !(w = waiter_find(n->bridge26, (uint64_t)json_object_get_int64(v))) || !w->conn)
+        return;
+    note = json_tokener_parse(json_object_get_string(m));
+    method = mcpgw_json_str(note, "method");
+    params = mcpgw_json_obj(note, "params");
+    if (!method || !params) {
+        json_object_put(note);
+        return;
+    }
+    if (strcmp(method, "notifications/progress") == 0) {
+        if (!w->progress_token) {
+            json_object_put(note);
+            return;
+        }
+        json_object_object_add(params, "progressToken", json_object_get(w->progress_token));
+    } else if (strcmp(method, "notifications/message") == 0) {
+        int li = mcpgw_msg_log_level(mcpgw_json_str(params, "level"));
+        if (w->log_level < 0 || li < w->log_level) {
+            json_object_put(note);
+            return;
+        }
+    } else {
+        json_object_put(note);
+        return;
+    }
+    json = mcpgw_json_dump(note, &len);
+    json_object_put(note);
+    if (!w->sse) {
+        w->sse = 1;
+        mcpgw_http_stream_begin(w->conn, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
+    }
+    /* A failed write closes the connection: its close callback (which frees w) tells the
+     * origin; w is not touched after it. */
+    (void)mcpgw_frame_event_id(n, w->conn, NULL, json, len);
+    free(json);
+}
+
 static void on_node_msg(void *arg, const char *msg, size_t len)
 {
     mcpgw_bridge26_message(arg, msg, len);
@@ -638,6 +725,8 @@ void mcpgw_bridge26_message(struct mcpgw_node *n, const char *msg, size_t len)
         on_outcome(n, doc);
     } else if (strcmp(t, "c") == 0) {
         on_cancel(n, doc);
+    } else if (strcmp(t, "n") == 0) {
+        on_note(n, doc);
     } /* "l": a liveness check, nothing to do */
     json_object_put(doc);
 }

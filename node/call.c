@@ -152,6 +152,10 @@ void mcpgw_call_detach(struct mcpgw_call *c)
 static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
 {
     uint64_t seq;
+    if (c->relay && c->relay_note && !c->conn) { /* a retry held by another node (bridge26.c) */
+        c->relay_note(c, json, len);
+        return;
+    }
     ensure_sse(c);
     /* A 2026-07-28 stream is never resumed: nothing to keep. */
     seq = c->s->stateless ? mcpgw_session_next_seq(c->s)

@@ -64,6 +64,8 @@ struct mcpgw_call {
      * fires once and is cleared. round: the pending round's state, freed with the call through
      * round_free. */
     void (*relay)(struct mcpgw_call *c, const char *json, size_t len);
+    /* relay_note: while relay is set, where the call's notifications go (not to conn). */
+    void (*relay_note)(struct mcpgw_call *c, const char *json, size_t len);
     void *round;
     void (*round_free)(void *round);
     json_object *request; /* 2026-07-28: the request's params (owned), what rounds are bound to */

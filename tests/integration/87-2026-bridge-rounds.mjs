@@ -6,7 +6,9 @@
 //   it and each answer goes back to the request it answers;
 // - raw rounds: every request the upstream has waiting is in one round (inputRequests is a map);
 //   a retry answering both at once, on the other node, completes the call with each answer in
-//   its place; a retry answering one is asked the other again.
+//   its place; a retry answering one is asked the other again;
+// - progress and log messages the upstream sends while a retry is held by another node reach
+//   that retry, under its own progressToken and logLevel.
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -155,6 +157,39 @@ const reply = (t) => ({ role: 'assistant', model: 'm', content: { type: 'text', 
     inputResponses: { [k2]: reply(`partly ${question(q2)}`) } });
   check(done.result?.resultType === 'complete' && text(done.result) === 'partly first | partly second',
     `raw: answered over two rounds on two nodes, each answer in its place (${JSON.stringify(done).slice(0, 200)})`);
+}
+
+// ---- progress and logging while the retry is held by another node ----
+// fault-upstream's sample_then_notify, once answered, sends progress, a debug and an info log
+// message, then its result. The retry lands on n2 while n1 runs the call: n2's response to it is
+// an event stream with the progress under the retry's own progressToken and only the messages
+// at or above the retry's logLevel, then the result.
+{
+  const lvl = (l) => ({ ...meta, 'io.modelcontextprotocol/logLevel': l });
+  const first = (await raw(NODES.n1, 'tools/call', { name: 'fu__sample_then_notify', arguments: {},
+    _meta: { ...lvl('debug'), progressToken: 'p-first' } })).last;
+  const [k] = Object.keys(first.result?.inputRequests || {});
+  check(first.result?.resultType === 'input_required' && k, `notify: a round on n1 (${JSON.stringify(first).slice(0, 120)})`);
+  const retry = await raw(NODES.n2, 'tools/call', { name: 'fu__sample_then_notify', arguments: {},
+    _meta: { ...lvl('info'), progressToken: 'p-retry' }, requestState: first.result?.requestState,
+    inputResponses: { [k]: reply('answered on n2') } });
+  const notes = retry.all.filter((m) => m.method);
+  const progress = notes.filter((m) => m.method === 'notifications/progress');
+  const logs = notes.filter((m) => m.method === 'notifications/message').map((m) => m.params?.data);
+  check(text(retry.last.result || {}) === 'answered on n2' && retry.last.id === rid,
+    `notify: the retry on n2 gets the result last (${JSON.stringify(retry.last).slice(0, 120)})`);
+  check(progress.length === 1 && progress[0].params.progressToken === 'p-retry' && progress[0].params.progress === 1,
+    `notify: the upstream's progress reaches the retry's node under the retry's progressToken (${JSON.stringify(progress)})`);
+  check(logs.length === 1 && logs[0] === 'info after the answer',
+    `notify: its log messages at or above the retry's logLevel (info) reach it, the debug one does not (${JSON.stringify(logs)})`);
+  // A retry without progressToken or logLevel gets neither.
+  const again = (await raw(NODES.n1, 'tools/call', { name: 'fu__sample_then_notify', arguments: {},
+    _meta: { ...lvl('debug'), progressToken: 'p-first' } })).last;
+  const [k2] = Object.keys(again.result?.inputRequests || {});
+  const quiet = await raw(NODES.n2, 'tools/call', { name: 'fu__sample_then_notify', arguments: {},
+    requestState: again.result?.requestState, inputResponses: { [k2]: reply('quiet') } });
+  check(quiet.all.length === 1 && text(quiet.last.result || {}) === 'quiet',
+    `notify: a retry asking for neither gets the result alone (${JSON.stringify(quiet.all).slice(0, 200)})`);
 }
 
 if (!ok) { console.log('FAIL'); process.exit(1); }
