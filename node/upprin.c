@@ -1,4 +1,5 @@
-/* upprin.c - per-principal holders of upstream sessions for 2026-07-28 calls (see upprin.h).
+/* upprin.c - per-principal holders of upstream sessions and stdio children for 2026-07-28 calls
+ * (see upprin.h).
  *
  * A hash table finds a principal's holder; a list in order of use finds the least recently used
  * one when the cap is reached. Idle holders are swept by one timer, armed only while there are
@@ -12,6 +13,7 @@
 #include "node/node-t.h"
 #include "node/proto.h"
 #include "node/session.h"
+#include "node/upproc.h"
 #include "node/upsess.h"
 
 #include <event2/event.h>
@@ -86,8 +88,15 @@ static void holder_drop(struct mcpgw_upprin *p, struct holder *h, int end)
     p->count--;
     *p->m_held = (int64_t)p->count;
     mcpgw_upsess_release(p->n, h->s, end);
+    mcpgw_upproc_release(p->n, h->s); /* its stdio children are stopped either way */
     mcpgw_session_free(h->s);
     free(h);
+}
+
+/* Serving a call: an upstream request in flight, or a child's. */
+static int busy(const struct holder *h)
+{
+    return mcpgw_upsess_busy(h->s) || mcpgw_upproc_busy(h->s);
 }
 
 static void arm(struct mcpgw_upprin *p)
@@ -112,7 +121,7 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
     (void)fd, (void)what;
     while (h) {
         struct holder *next = h->newer;
-        if (mcpgw_upsess_busy(h->s)) {
+        if (busy(h)) {
             h->used_ms = now;
         } else if (now - h->used_ms >= idle) {
             log_info("upstream sessions of %s closed: unused for %llu ms", h->s->id,
@@ -155,7 +164,7 @@ static struct mcpgw_upprin *state(struct mcpgw_node *n)
 static struct holder *idlest(struct mcpgw_upprin *p)
 {
     for (struct holder *h = p->oldest; h; h = h->newer)
-        if (!mcpgw_upsess_busy(h->s))
+        if (!busy(h))
             return h;
     return NULL;
 }

@@ -179,8 +179,14 @@ static struct mcpgw_upproc *find(struct mcpgw_session *s, const char *name)
 void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, const char *method,
                        json_object *params)
 {
+    mcpgw_upproc_call_as(c, c->s, cfg, method, params);
+}
+
+void mcpgw_upproc_call_as(struct mcpgw_call *c, struct mcpgw_session *owner,
+                          const struct mcpgw_upcfg *cfg, const char *method, json_object *params)
+{
     struct mcpgw_node *n = c->node;
-    struct mcpgw_session *s = c->s;
+    struct mcpgw_session *s = owner;
     struct mcpgw_upproc *p = s ? find(s, cfg->name) : NULL;
     struct pleg *l;
     struct mcpgw_upguard g;
@@ -254,6 +260,14 @@ void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
         free(p->name);
         free(p);
     }
+}
+
+int mcpgw_upproc_busy(const struct mcpgw_session *s)
+{
+    for (const struct mcpgw_upproc *p = s->procs; p; p = p->next)
+        if (p->legs)
+            return 1;
+    return 0;
 }
 
 unsigned mcpgw_upproc_count(const struct mcpgw_node *n)

@@ -8,7 +8,8 @@
 //   once one of them is idle, the third's call closes that one (least recently used idle) and
 //   goes through.
 // - g2 (idle 1 s): an unused holder is closed, a holder serving a call is not, and the principal
-//   gets a new upstream session at its next call.
+//   gets a new upstream session at its next call; a per-client stdio upstream runs one child per
+//   principal, stopped when its holder expires.
 import fs from 'node:fs';
 import path from 'node:path';
 import crypto from 'node:crypto';
@@ -41,7 +42,13 @@ const key = Object.fromEntries(who.map((w) => [w, `key-${w}-${crypto.randomBytes
 const sha = (k) => crypto.createHash('sha256').update(k).digest('hex');
 fs.writeFileSync(path.join(tmp, 'apikeys'), who.map((w) => `${w} ${sha(key[w])}\n`).join(''));
 const conf = path.join(tmp, 'pc.conf');
-fs.writeFileSync(conf, `upstream fu http http://127.0.0.1:${UP}/mcp prefix=fu session=per-client\n`);
+fs.writeFileSync(conf, [`upstream fu http http://127.0.0.1:${UP}/mcp prefix=fu session=per-client`,
+  `upstream fs stdio "${node22} ${fault} --stdio --name fs" prefix=fs session=per-client`, ''].join('\n'));
+const startsFile = path.join(tmp, 'stdio-starts');
+fs.writeFileSync(startsFile, '');
+process.env.FAULT_UPSTREAM_STARTS = startsFile; // each stdio child appends its pid
+const starts = () => fs.readFileSync(startsFile, 'utf8').split('\n').filter(Boolean).map(Number);
+const alive = (pid) => { try { process.kill(pid, 0); return true; } catch { return false; } };
 const keys = path.join(tmp, 'state.keys');
 fs.writeFileSync(keys, crypto.randomBytes(32).toString('hex') + '\n');
 const gateway = async (id, port, extra) => {
@@ -89,9 +96,11 @@ async function busy(port, w) {
   };
 }
 
+let r;
 for (const port of [G1, G2])
-  await until(async () => ((await raw(port, 'alice', 'tools/list', {})).result?.tools || [])
-    .some((t) => t.name === 'fu__echo'), 30000, `fu__echo listed at :${port}`);
+  await until(async () => (r = await raw(port, 'alice', 'tools/list', {})) && (r.result?.tools || [])
+    .some((t) => t.name === 'fu__echo') && (r.result?.tools || []).some((t) => t.name === 'fs__echo'), 30000,
+    `fu__echo and fs__echo listed at :${port}`);
 
 // ---- g1: the cap ----
 {
@@ -134,6 +143,22 @@ for (const port of [G1, G2])
   check(s1.initializes - s0.initializes === 3, `g2: alice twice and bob once initialized (${s1.initializes - s0.initializes})`);
   await until(async () => await metric(G2, 'mcpgw_node_upstream_principals') === 0 &&
     (await stats()).deletes - s0.deletes === 3, 15000, 'every holder to expire once idle');
+}
+
+// ---- g2: a stdio child per principal, stopped at idle expiry ----
+{
+  const before = starts();
+  for (const [w, t] of [['alice', 'x1'], ['alice', 'x2'], ['bob', 'y1']]) {
+    const res = await raw(G2, w, 'tools/call', { name: 'fs__echo', arguments: { text: t } });
+    check(text(res.result) === `fs: ${t}`, `stdio, auth on: ${w}'s call through a per-client stdio upstream (${JSON.stringify(res).slice(0, 160)})`);
+  }
+  const mine = starts().slice(before.length);
+  check(mine.length === 2, `stdio: one child per principal, 2 for 3 calls (${mine.length})`);
+  await until(async () => await metric(G2, 'mcpgw_node_upstream_principals') === 0 && mine.every((pid) => !alive(pid)),
+    15000, 'the idle principals\' children to be stopped');
+  const again = await raw(G2, 'alice', 'tools/call', { name: 'fs__echo', arguments: { text: 'x3' } });
+  check(text(again.result) === 'fs: x3' && starts().length === before.length + 3,
+    `stdio: after expiry alice's next call starts a new child (${starts().length - before.length} started)`);
 }
 
 if (!ok) { console.log('FAIL'); process.exit(1); }
