@@ -248,10 +248,10 @@ static void relay_note(struct mcpgw_call *c, const char *json, size_t len)
     struct round *r = c->round;
     json_object *note = json_tokener_parse(json), *doc;
     const char *method = mcpgw_json_str(note, "method");
+    int wanted = method && (strcmp(method, "notifications/progress") == 0 ||
+                            strcmp(method, "notifications/message") == 0);
     json_object_put(note);
-    (void)len;
-    if (!method ||
-        (strcmp(method, "notifications/progress") && strcmp(method, "notifications/message")))
+    if (!wanted)
         return;
     doc = json_object_new_object();
     json_object_object_add(doc, "t", json_object_new_string("n"));
@@ -664,6 +664,7 @@ static void on_note(struct mcpgw_node *n, json_object *doc)
     struct waiter *w;
     char *json;
     size_t len;
+    int keep = 0;
     if (!json_object_object_get_ex(doc, "w", &v) || !json_object_object_get_ex(doc, "m", &m) ||
         !json_object_is_type(m, json_type_string) ||
         !(w = waiter_find(n->bridge26, (uint64_t)json_object_get_int64(v))) || !w->conn)
@@ -672,22 +673,15 @@ static void on_note(struct mcpgw_node *n, json_object *doc)
     method = mcpgw_json_str(note, "method");
     params = mcpgw_json_obj(note, "params");
     if (!method || !params) {
-        json_object_put(note);
-        return;
-    }
-    if (strcmp(method, "notifications/progress") == 0) {
-        if (!w->progress_token) {
-            json_object_put(note);
-            return;
-        }
-        json_object_object_add(params, "progressToken", json_object_get(w->progress_token));
+        keep = 0;
+    } else if (strcmp(method, "notifications/progress") == 0) {
+        if ((keep = w->progress_token != NULL))
+            json_object_object_add(params, "progressToken", json_object_get(w->progress_token));
     } else if (strcmp(method, "notifications/message") == 0) {
         int li = mcpgw_msg_log_level(mcpgw_json_str(params, "level"));
-        if (w->log_level < 0 || li < w->log_level) {
-            json_object_put(note);
-            return;
-        }
-    } else {
+        keep = w->log_level >= 0 && li >= w->log_level;
+    }
+    if (!keep) {
         json_object_put(note);
         return;
     }

@@ -160,8 +160,8 @@ const reply = (t) => ({ role: 'assistant', model: 'm', content: { type: 'text', 
 }
 
 // ---- progress and logging while the retry is held by another node ----
-// fault-upstream's sample_then_notify, once answered, sends progress, a debug and an info log
-// message, then its result. The retry lands on n2 while n1 runs the call: n2's response to it is
+// fault-upstream's sample_then_notify, once answered, sends progress, a log message without a
+// level (dropped: not a level anyone asked for), a debug and an info one, then its result. The retry lands on n2 while n1 runs the call: n2's response to it is
 // an event stream with the progress under the retry's own progressToken and only the messages
 // at or above the retry's logLevel, then the result.
 {

@@ -21,7 +21,8 @@
 //                          call's event stream, and answers with both replies' texts
 //   sample_then_notify     HTTP: asks sampling/createMessage once; once answered, sends on the
 //                          call's stream notifications/progress (the call's progressToken, if
-//                          any), notifications/message at debug and at info, then the reply's text
+//                          any), notifications/message without a level, at debug and at info,
+//                          then the reply's text
 //
 // GET /stats (HTTP) answers the counters as JSON: initializes, calls per tool, cancellations,
 // 404s sent, DELETEs of a known session, and the X-Mark header of the last tools/call. POST /forget forgets every session, as a restarted server would: the next request
@@ -221,6 +222,7 @@ async function onPost(req, res) {
         const note = (method, params) => res.write(`data: ${JSON.stringify({ jsonrpc: '2.0', method, params })}\n\n`);
         const token = msg.params?._meta?.progressToken;
         if (token !== undefined) note('notifications/progress', { progressToken: token, progress: 1, total: 2, message: 'answered' });
+        note('notifications/message', { logger: name, data: 'a message without a level' });
         note('notifications/message', { level: 'debug', logger: name, data: 'debug after the answer' });
         note('notifications/message', { level: 'info', logger: name, data: 'info after the answer' });
         res.end(`data: ${JSON.stringify(result(msg.id, text(reply.result?.content?.text ?? `error: ${reply.error?.message}`)))}\n\n`);
