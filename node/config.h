@@ -19,18 +19,16 @@ struct mcpgw_node_config {
     char config_path[512]; /* "" when no --config */
     char node_id[32];
     char listen[128];
-    char store[256];                    /* "memory" or redis://HOST:PORT */
-    unsigned shard_bits;                /* 2^k registry shards */
-    uint64_t session_idle_ms;           /* idle expiry */
-    uint64_t init_timeout_ms;           /* live: initialize to notifications/initialized */
-    size_t max_stream_buffer;           /* unsent bytes per stream before it is dropped */
-    uint64_t max_sessions;              /* live */
-    uint64_t tool_timeout_ms;           /* live: applies to calls started after the reload */
-    uint64_t client_request_timeout_ms; /* live: sampling / elicitation / roots answers */
-    uint64_t upprin_max;     /* live: principals holding upstream sessions (node/upprin.c) */
-    uint64_t upprin_idle_ms; /* live: their idle expiry */
-    uint32_t page_size;      /* live: list pagination */
-    uint32_t sse_retry_ms;   /* live: retry: advertised on priming events */
+    char store[256];                        /* "memory" or redis://HOST:PORT */
+    unsigned shard_bits;                    /* 2^k registry shards */
+    uint64_t session_idle_ms;               /* idle expiry */
+    uint64_t init_timeout_ms;               /* live: initialize to notifications/initialized */
+    size_t max_stream_buffer;               /* unsent bytes per stream before it is dropped */
+    uint64_t max_sessions;                  /* live */
+    uint64_t tool_timeout_ms;               /* live: applies to calls started after the reload */
+    uint64_t client_request_timeout_ms;     /* live: sampling / elicitation / roots answers */
+    uint32_t page_size;                     /* live: list pagination */
+    uint32_t sse_retry_ms;                  /* live: retry: advertised on priming events */
     struct mcpgw_opts_list allowed_hosts;   /* live: hostnames without port; "*" allows any */
     struct mcpgw_opts_list allowed_origins; /* live: exact origins (scheme://host[:port]); the
                                                allowed hosts are allowed origins too */
@@ -51,6 +49,9 @@ struct mcpgw_node_config {
     struct mcpgw_opts_list task_tools, task_idempotent;
     char state_keyring[512]; /* MRTR requestState key ring (re-read on SIGHUP); "": see era26.h */
     struct mcpgw_opts_list gossip_seeds;
+    /* live: principals holding per-client upstream sessions and children for 2026-07-28 calls,
+     * and their idle expiry (node/upprin.c) */
+    uint64_t upprin_max, upprin_idle_ms;
     struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
                                           Reloaded by node/upstream.c, not by apply_live */
     struct mcpgw_limitcfg *limits;     /* live: `limit` lines (node/limitcfg.h); NULL: none.
