@@ -73,9 +73,10 @@ static void link_newest(struct mcpgw_upprin *p, struct holder *h)
         p->oldest = h;
 }
 
-/* Take h out and free it: end closes its upstream sessions (DELETE at each upstream); without,
- * they are only forgotten (the loop has stopped, so a DELETE could not complete; the upstream
- * expires them as it expires any idle session). */
+/* Take h out and free it: end closes its upstream sessions (DELETE at each upstream) and stops
+ * its children gracefully; without (at exit: the loop has stopped, so neither could complete)
+ * the sessions are only forgotten (the upstream expires them as any idle session) and the
+ * children killed now. */
 static void holder_drop(struct mcpgw_upprin *p, struct holder *h, int end)
 {
     struct holder **pp;
@@ -88,7 +89,10 @@ static void holder_drop(struct mcpgw_upprin *p, struct holder *h, int end)
     p->count--;
     *p->m_held = (int64_t)p->count;
     mcpgw_upsess_release(p->n, h->s, end);
-    mcpgw_upproc_release(p->n, h->s); /* its stdio children are stopped either way */
+    if (end) /* its stdio children are stopped either way */
+        mcpgw_upproc_release(p->n, h->s);
+    else
+        mcpgw_upproc_kill(p->n, h->s);
     mcpgw_session_free(h->s);
     free(h);
 }

@@ -243,7 +243,9 @@ void mcpgw_upproc_call_as(struct mcpgw_call *c, struct mcpgw_session *owner,
         issue(l);
 }
 
-void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
+/* graceful: stdin closed, SIGTERM, SIGKILL after the grace period, on the loop; otherwise killed
+ * and reaped now (the loop has stopped). */
+static void release(struct mcpgw_node *n, struct mcpgw_session *s, int graceful)
 {
     while (s->procs) {
         struct mcpgw_upproc *p = s->procs;
@@ -255,11 +257,24 @@ void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
             pleg_free(l);
         }
         log_info("upstream %s: process of session %s stopped", p->name, s->id);
-        mcpgw_stdiomcp_close(p->io);
+        if (graceful)
+            mcpgw_stdiomcp_close(p->io);
+        else
+            mcpgw_stdiomcp_free(p->io);
         n->upprocs--;
         free(p->name);
         free(p);
     }
+}
+
+void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    release(n, s, 1);
+}
+
+void mcpgw_upproc_kill(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    release(n, s, 0);
 }
 
 int mcpgw_upproc_busy(const struct mcpgw_session *s)
