@@ -16,6 +16,7 @@
 #include "common/seal.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/frame.h"
 #include "node/msg.h"
 #include "node/node-t.h"
 #include "node/session.h"
@@ -33,14 +34,29 @@
 #define CHECK_MS    1000
 /* The method label requestState is bound to: never confused with a fixture round's (mrtr.c). */
 #define BIND_METHOD "tools/call bridged"
+#define META_LEVEL  "io.modelcontextprotocol/logLevel"
+
+/* One request of the upstream waiting for the client's answer. */
+struct ask {
+    struct ask *next;
+    unsigned key;  /* its inputRequests key: upstream_<key> (counts the call's requests) */
+    uint8_t shown; /* in the round issued last */
+    char *method;
+    json_object *params; /* owned */
+    mcpgw_bridge26_answer_fn done;
+    void *arg;
+};
 
 struct round {
     struct round *next; /* in its bucket */
     struct mcpgw_call *c;
     char pid[PID_LEN + 1];
-    unsigned no;           /* rounds asked so far; the current one's number */
-    char *method;          /* what is asked now */
-    json_object *params;   /* its params (owned) */
+    unsigned no;           /* rounds issued so far; the current one's number */
+    unsigned keys;         /* requests asked so far (the last key) */
+    struct ask *asks;      /* waiting for an answer, in arrival order */
+    uint8_t away;          /* round `no` was issued and no retry has taken it yet */
+    struct event *timer;   /* the client-request timeout of round `no` */
+    struct event *gather;  /* issue at the end of this loop turn (requests read together) */
     char reply_node[32];   /* the node holding the retry now ("" for this node) */
     uint64_t reply_ticket; /* its waiter there */
 };
@@ -54,6 +70,9 @@ struct waiter {
     char origin[32], pid[PID_LEN + 1];
     struct event *timer;
     uint64_t deadline_ms;
+    json_object *progress_token; /* the retry's _meta progressToken (owned), or NULL */
+    int log_level;               /* the retry's _meta logLevel, or -1: no log messages */
+    uint8_t sse;                 /* its response became an event stream (a notification came) */
 };
 
 struct mcpgw_bridge26 {
@@ -90,7 +109,15 @@ static struct round *round_find(struct mcpgw_bridge26 *b, const char *pid)
     return NULL;
 }
 
-/* The call is gone (answered, cancelled, timed out): its rounds can no longer be continued. */
+static void ask_free(struct ask *a)
+{
+    free(a->method);
+    json_object_put(a->params);
+    free(a);
+}
+
+/* The call is gone (answered, cancelled, timed out): its rounds can no longer be continued, and
+ * the upstream's requests are dropped unanswered (its call ends with this one). */
 static void round_free(void *p)
 {
     struct round *r = p, **pp;
@@ -100,8 +127,15 @@ static void round_free(void *p)
             *pp = r->next;
             break;
         }
-    free(r->method);
-    json_object_put(r->params);
+    while (r->asks) {
+        struct ask *a = r->asks;
+        r->asks = a->next;
+        ask_free(a);
+    }
+    if (r->timer)
+        event_free(r->timer);
+    if (r->gather)
+        event_free(r->gather);
     free(r);
 }
 
@@ -206,6 +240,26 @@ static void relay(struct mcpgw_call *c, const char *json, size_t len)
     sink_write(c->node, &k, json, len);
 }
 
+/* A notification of the call while a retry held by another node waits for it: progress and log
+ * messages go to that node (which maps them to its retry's own progressToken and logLevel);
+ * the rest concerns no retry and is dropped, as it was before rounds were relayed. */
+static void relay_note(struct mcpgw_call *c, const char *json, size_t len)
+{
+    struct round *r = c->round;
+    json_object *note = json_tokener_parse(json), *doc;
+    const char *method = mcpgw_json_str(note, "method");
+    int wanted = method && (strcmp(method, "notifications/progress") == 0 ||
+                            strcmp(method, "notifications/message") == 0);
+    json_object_put(note);
+    if (!wanted)
+        return;
+    doc = json_object_new_object();
+    json_object_object_add(doc, "t", json_object_new_string("n"));
+    json_object_object_add(doc, "w", json_object_new_int64((int64_t)r->reply_ticket));
+    json_object_object_add(doc, "m", json_object_new_string_len(json, (int)len));
+    send_doc(c->node, r->reply_node, doc, 0);
+}
+
 /* ---- the origin: asking ---- */
 
 /* What a round's requestState is bound to: the tool and arguments of the first request, and its
@@ -225,21 +279,60 @@ static const char *principal_of(const struct mcpgw_call *c)
     return c->s && c->s->principal ? c->s->principal : "";
 }
 
-static void input_key(const struct round *r, char *out, size_t len)
+/* Answer the upstream's requests in `list` (taken) with the client's results in responses
+ * (borrowed; a request without one: result and error NULL, "not answered in time"). Each answer
+ * goes to the upstream at once, and may end the call (and free r): checked before each. */
+static void settle_list(struct mcpgw_bridge26 *b, const char *pid, struct ask *list,
+                        json_object *responses)
 {
-    snprintf(out, len, "upstream_%u", r->no);
+    while (list) {
+        struct ask *a = list;
+        json_object *answer = NULL;
+        char key[32];
+        list = a->next;
+        snprintf(key, sizeof(key), "upstream_%u", a->key);
+        if (responses)
+            json_object_object_get_ex(responses, key, &answer);
+        if (round_find(b, pid))
+            a->done(a->arg, answer, NULL);
+        ask_free(a);
+    }
 }
 
-/* Answer the call's current request with the round's input_required result. */
+/* Nobody retried round r in time: its client is not coming back with answers (the state it
+ * holds has expired), so every request still waiting gets "not answered in time". */
+static void on_round_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    struct round *r = arg;
+    struct ask *list = r->asks;
+    char pid[PID_LEN + 1];
+    (void)fd, (void)what;
+    r->asks = NULL;
+    r->away = 0;
+    memcpy(pid, r->pid, sizeof(pid));
+    settle_list(r->c->node->bridge26, pid, list, NULL);
+}
+
+/* Answer the call's current request with an input_required result asking every request of the
+ * upstream that is waiting now (a new round, numbered on). */
 static void issue(struct round *r)
 {
     struct mcpgw_call *c = r->c;
     struct mcpgw_node *n = c->node;
     struct mcpgw_seal_binding bd;
+    uint64_t ms = n->cfg.client_request_timeout_ms;
+    struct timeval tv = {(long)(ms / 1000), (long)(ms % 1000) * 1000};
     json_object *doc = json_object_new_object(), *asks = json_object_new_object();
     char key[32], *text, *sealed;
     size_t len;
-    input_key(r, key, sizeof(key));
+    r->no++;
+    r->away = 1;
+    for (struct ask *a = r->asks; a; a = a->next) {
+        snprintf(key, sizeof(key), "upstream_%u", a->key);
+        a->shown = 1;
+        json_object_object_add(asks, key,
+                               mcpgw_msg_input_request(a->method, json_object_get(a->params)));
+    }
     json_object_object_add(doc, "p", json_object_new_string(r->pid));
     json_object_object_add(doc, "o", json_object_new_string(n->cfg.node_id));
     json_object_object_add(doc, "r", json_object_new_int((int)r->no));
@@ -247,67 +340,94 @@ static void issue(struct round *r)
     json_object_put(doc);
     bind_state(&bd, c->request, principal_of(c));
     /* The round cannot outlive the wait for its answer: the state says so to a late retry. */
-    sealed = mcpgw_seal_seal(n->state_ring, &bd, mcpgw_wall_ms() + n->cfg.client_request_timeout_ms,
-                             text, len);
+    sealed = mcpgw_seal_seal(n->state_ring, &bd, mcpgw_wall_ms() + ms, text, len);
     free(text);
-    json_object_object_add(asks, key,
-                           mcpgw_msg_input_request(r->method, json_object_get(r->params)));
+    evtimer_add(r->timer, &tv);
     mcpgw_call_handoff(c, mcpgw_msg_input_required(asks, sealed));
     free(sealed);
 }
 
-void mcpgw_bridge26_ask(struct mcpgw_call *c, const char *method, json_object *params)
+/* The end of the loop turn in which the first request of a round arrived: the round asks it
+ * and every other request read with it (an upstream that sends several at once). */
+static void on_gather(evutil_socket_t fd, short what, void *arg)
+{
+    struct round *r = arg;
+    (void)fd, (void)what;
+    if (!r->away && r->asks)
+        issue(r);
+}
+
+static void refuse(const char *method, mcpgw_bridge26_answer_fn done, void *arg, int code,
+                   const char *fmt)
+{
+    json_object *err = json_object_new_object();
+    char msg[200];
+    snprintf(msg, sizeof(msg), fmt, method);
+    json_object_object_add(err, "code", json_object_new_int(code));
+    json_object_object_add(err, "message", json_object_new_string(msg));
+    done(arg, NULL, err);
+    json_object_put(err);
+}
+
+static struct round *round_new(struct mcpgw_call *c)
 {
     struct mcpgw_bridge26 *b = state(c->node);
+    uint8_t raw[PID_LEN / 2];
+    struct round *r;
+    /* Without randomness a round id could be guessed: no round. */
+    if (RAND_bytes(raw, sizeof(raw)) != 1)
+        return NULL;
+    r = xcalloc(1, sizeof(*r));
+    r->c = c;
+    for (size_t i = 0; i < sizeof(raw); i++)
+        snprintf(r->pid + 2 * i, 3, "%02x", raw[i]);
+    r->timer = evtimer_new(c->node->base, on_round_timeout, r);
+    r->gather = event_new(c->node->base, -1, 0, on_gather, r);
+    r->next = b->rounds[bucket(r->pid)];
+    b->rounds[bucket(r->pid)] = r;
+    c->round = r;
+    c->round_free = round_free;
+    return r;
+}
+
+void mcpgw_bridge26_ask(struct mcpgw_call *c, const char *method, json_object *params,
+                        mcpgw_bridge26_answer_fn done, void *arg)
+{
     struct round *r = c->round;
+    struct ask *a, **pp;
     if (strcmp(method, "ping") == 0) {
         json_object *empty = json_object_new_object();
         json_object_put(params);
-        mcpgw_call_reply(c, empty, NULL);
+        done(arg, empty, NULL);
         json_object_put(empty);
         return;
     }
     if (strcmp(method, MCPGW_MSG_SAMPLING_CREATE) && strcmp(method, MCPGW_MSG_ELICITATION_CREATE) &&
         strcmp(method, "roots/list")) {
-        json_object *err = json_object_new_object();
-        char msg[160];
-        snprintf(msg, sizeof(msg), "%.100s cannot be asked of a 2026-07-28 client", method);
-        json_object_object_add(err, "code", json_object_new_int(MCPGW_JSONRPC_METHOD_NOT_FOUND));
-        json_object_object_add(err, "message", json_object_new_string(msg));
         json_object_put(params);
-        mcpgw_call_reply(c, NULL, err);
-        json_object_put(err);
+        refuse(method, done, arg, MCPGW_JSONRPC_METHOD_NOT_FOUND,
+               "%.100s cannot be asked of a 2026-07-28 client");
         return;
     }
-    if (!r) {
-        uint8_t raw[PID_LEN / 2];
-        r = xcalloc(1, sizeof(*r));
-        r->c = c;
-        if (RAND_bytes(raw, sizeof(raw)) != 1) {
-            /* Without randomness a round id could be guessed: no round, the upstream is told. */
-            json_object *err = json_object_new_object();
-            free(r);
-            json_object_object_add(err, "code", json_object_new_int(MCPGW_JSONRPC_INTERNAL_ERROR));
-            json_object_object_add(err, "message",
-                                   json_object_new_string("the gateway could not make a round id"));
-            json_object_put(params);
-            mcpgw_call_reply(c, NULL, err);
-            json_object_put(err);
-            return;
-        }
-        for (size_t i = 0; i < sizeof(raw); i++)
-            snprintf(r->pid + 2 * i, 3, "%02x", raw[i]);
-        r->next = b->rounds[bucket(r->pid)];
-        b->rounds[bucket(r->pid)] = r;
-        c->round = r;
-        c->round_free = round_free;
+    if (!r && !(r = round_new(c))) {
+        json_object_put(params);
+        refuse(method, done, arg, MCPGW_JSONRPC_INTERNAL_ERROR,
+               "the gateway could not make a round id for %.100s");
+        return;
     }
-    r->no++;
-    free(r->method);
-    json_object_put(r->params);
-    r->method = xstrdup(method);
-    r->params = params ? params : json_object_new_object();
-    issue(r);
+    a = xcalloc(1, sizeof(*a));
+    a->key = ++r->keys;
+    a->method = xstrdup(method);
+    a->params = params ? params : json_object_new_object();
+    a->done = done;
+    a->arg = arg;
+    for (pp = &r->asks; *pp; pp = &(*pp)->next)
+        ;
+    *pp = a;
+    /* A client waits for this call: the round goes out at the end of this loop turn, with what
+     * arrived by then. Otherwise the request waits for the next retry, which gets it. */
+    if (!r->away)
+        event_active(r->gather, EV_TIMEOUT, 1);
 }
 
 /* ---- the origin: a retry's answers ---- */
@@ -318,23 +438,28 @@ static void round_continue(struct round *r, unsigned no, json_object *responses,
 {
     struct mcpgw_call *c = r->c;
     struct mcpgw_node *n = c->node;
-    json_object *answer = NULL;
-    char key[32], msg[200];
-    input_key(r, key, sizeof(key));
-    if (c->out_id < 0 || no != r->no) {
+    struct ask *answered = NULL, **tail = &answered, **pp;
+    char key[32], msg[200], pid[PID_LEN + 1];
+    if (!r->away || no != r->no) {
         sink_error(n, k, MCPGW_JSONRPC_INVALID_PARAMS,
                    "Invalid params: this round was already answered; retry with the latest "
                    "requestState");
         return;
     }
-    if (responses && json_object_object_get_ex(responses, key, &answer) && answer &&
-        !json_object_is_type(answer, json_type_object)) {
-        snprintf(msg, sizeof(msg), "Invalid params: inputResponses.%s must be a result object",
-                 key);
-        sink_error(n, k, MCPGW_JSONRPC_INVALID_PARAMS, msg);
-        return;
+    for (struct ask *a = r->asks; a; a = a->next) {
+        json_object *answer = NULL;
+        snprintf(key, sizeof(key), "upstream_%u", a->key);
+        if (a->shown && responses && json_object_object_get_ex(responses, key, &answer) &&
+            !json_object_is_type(answer, json_type_object)) {
+            snprintf(msg, sizeof(msg), "Invalid params: inputResponses.%s must be a result object",
+                     key);
+            sink_error(n, k, MCPGW_JSONRPC_INVALID_PARAMS, msg);
+            return;
+        }
     }
     /* From here the call answers this retry. */
+    event_del(r->timer);
+    r->away = 0;
     mcpgw_call_rebind(c, k->conn, k->id);
     if (k->conn) {
         r->reply_node[0] = 0;
@@ -342,12 +467,26 @@ static void round_continue(struct round *r, unsigned no, json_object *responses,
         snprintf(r->reply_node, sizeof(r->reply_node), "%s", k->node);
         r->reply_ticket = k->ticket;
         c->relay = relay;
+        c->relay_note = relay_note;
     }
-    if (!answer) {
-        issue(r); /* not answered: asked again, as the revision says */
-        return;
+    for (pp = &r->asks; *pp;) {
+        struct ask *a = *pp;
+        snprintf(key, sizeof(key), "upstream_%u", a->key);
+        if (a->shown && responses && json_object_object_get_ex(responses, key, NULL)) {
+            *pp = a->next;
+            a->next = NULL;
+            *tail = a;
+            tail = &a->next;
+        } else {
+            pp = &a->next;
+        }
     }
-    mcpgw_call_reply(c, answer, NULL);
+    /* Requests not answered are asked again, with those that arrived since the round went out
+     * (the revision's rule for missing inputs); the answers still go to the upstream. */
+    if (r->asks)
+        issue(r);
+    memcpy(pid, r->pid, sizeof(pid));
+    settle_list(n->bridge26, pid, answered, responses);
 }
 
 /* ---- the retry's node ---- */
@@ -364,6 +503,7 @@ static void waiter_free(struct waiter *w)
         mcpgw_http_conn_set_close_cb(w->conn, NULL, NULL);
     event_free(w->timer);
     json_object_put(w->id);
+    json_object_put(w->progress_token);
     free(w);
 }
 
@@ -373,7 +513,11 @@ static void waiter_write(struct waiter *w, const char *json, size_t len)
     w->conn = NULL;
     if (conn) {
         mcpgw_http_conn_set_close_cb(conn, NULL, NULL);
-        mcpgw_http_respond(conn, 200, "application/json", NULL, json, len);
+        if (!w->sse) {
+            mcpgw_http_respond(conn, 200, "application/json", NULL, json, len);
+        } else if (mcpgw_frame_event_id(w->n, conn, NULL, json, len) == 0) {
+            mcpgw_http_stream_end(conn);
+        }
     }
     waiter_free(w);
 }
@@ -431,11 +575,18 @@ static void hand_over(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     struct mcpgw_bridge26 *b = state(n);
     struct waiter *w = xcalloc(1, sizeof(*w));
     struct timeval tv = {CHECK_MS / 1000, (CHECK_MS % 1000) * 1000};
-    json_object *doc = json_object_new_object();
+    json_object *doc = json_object_new_object(), *meta, *tok;
+    const char *level;
     w->n = n;
     w->ticket = ++b->next_ticket;
     w->conn = conn;
     w->id = json_object_get(m->id);
+    meta = mcpgw_json_obj(m->params, "_meta");
+    if (meta && json_object_object_get_ex(meta, "progressToken", &tok) &&
+        (json_object_is_type(tok, json_type_string) || json_object_is_type(tok, json_type_int)))
+        w->progress_token = json_object_get(tok);
+    level = mcpgw_json_str(meta, META_LEVEL);
+    w->log_level = level ? mcpgw_msg_log_level(level) : -1;
     snprintf(w->origin, sizeof(w->origin), "%s", origin);
     snprintf(w->pid, sizeof(w->pid), "%s", pid);
     /* The call itself ends by its own deadline at the origin; this only bounds the wait. */
@@ -503,6 +654,49 @@ static void on_outcome(struct mcpgw_node *n, json_object *doc)
         waiter_write(w, json_object_get_string(m), (size_t)json_object_get_string_len(m));
 }
 
+/* A notification of the call the waiter's retry continues: under the retry's progressToken (none:
+ * dropped), log messages at or above the retry's logLevel (none: dropped), on its response,
+ * which becomes an event stream. */
+static void on_note(struct mcpgw_node *n, json_object *doc)
+{
+    json_object *v, *m, *note, *params;
+    const char *method;
+    struct waiter *w;
+    char *json;
+    size_t len;
+    int keep = 0;
+    if (!json_object_object_get_ex(doc, "w", &v) || !json_object_object_get_ex(doc, "m", &m) ||
+        !json_object_is_type(m, json_type_string) ||
+        !(w = waiter_find(n->bridge26, (uint64_t)json_object_get_int64(v))) || !w->conn)
+        return;
+    note = json_tokener_parse(json_object_get_string(m));
+    method = mcpgw_json_str(note, "method");
+    params = mcpgw_json_obj(note, "params");
+    if (!method || !params) {
+        keep = 0;
+    } else if (strcmp(method, "notifications/progress") == 0) {
+        if ((keep = w->progress_token != NULL))
+            json_object_object_add(params, "progressToken", json_object_get(w->progress_token));
+    } else if (strcmp(method, "notifications/message") == 0) {
+        int li = mcpgw_msg_log_level(mcpgw_json_str(params, "level"));
+        keep = w->log_level >= 0 && li >= w->log_level;
+    }
+    if (!keep) {
+        json_object_put(note);
+        return;
+    }
+    json = mcpgw_json_dump(note, &len);
+    json_object_put(note);
+    if (!w->sse) {
+        w->sse = 1;
+        mcpgw_http_stream_begin(w->conn, 200, "text/event-stream", "Cache-Control: no-cache\r\n");
+    }
+    /* A failed write closes the connection: its close callback (which frees w) tells the
+     * origin; w is not touched after it. */
+    (void)mcpgw_frame_event_id(n, w->conn, NULL, json, len);
+    free(json);
+}
+
 static void on_node_msg(void *arg, const char *msg, size_t len)
 {
     mcpgw_bridge26_message(arg, msg, len);
@@ -525,6 +719,8 @@ void mcpgw_bridge26_message(struct mcpgw_node *n, const char *msg, size_t len)
         on_outcome(n, doc);
     } else if (strcmp(t, "c") == 0) {
         on_cancel(n, doc);
+    } else if (strcmp(t, "n") == 0) {
+        on_note(n, doc);
     } /* "l": a liveness check, nothing to do */
     json_object_put(doc);
 }

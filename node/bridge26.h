@@ -19,13 +19,20 @@ struct mcpgw_node;
 struct mcpgw_call;
 struct mcpgw_http_conn;
 
-/* The ask hook of a 2026-07-28 call (struct mcpgw_call .ask) that forwards an upstream's
- * requests: answers the call's current request with an input_required round for method(params)
- * (params taken). The call's pending reply (mcpgw_call_reply) fires when a retry brings the
- * answer, or with neither result nor error when the client-request timeout passes first.
- * Methods other than sampling, elicitation and roots are answered at once (ping: {}; others: an
- * error). */
-void mcpgw_bridge26_ask(struct mcpgw_call *c, const char *method, json_object *params);
+/* How an upstream's request asked through this module is answered: the client's result or
+ * error (borrowed), or both NULL when the client did not answer in time. */
+typedef void (*mcpgw_bridge26_answer_fn)(void *arg, json_object *result, json_object *error);
+
+/* Ask the client of 2026-07-28 call c method(params) (params taken) for an upstream: every
+ * request of the upstream waiting when a round goes out is in it (inputRequests is a map, one
+ * key per request, upstream_K with K counting the call's requests); a round goes out at the end
+ * of the loop turn the first request arrives in while the client waits, or as the answer to the
+ * retry of the previous round. done(arg) fires once: with the client's answer when a retry
+ * brings it, with neither result nor error when the round is not retried within the
+ * client-request timeout, or at once for ping ({}) and methods other than sampling, elicitation
+ * and roots (an error). It never fires if the call ends first. */
+void mcpgw_bridge26_ask(struct mcpgw_call *c, const char *method, json_object *params,
+                        mcpgw_bridge26_answer_fn done, void *arg);
 
 /* Whether a tools/call retry of the 2026-07-28 era carries a requestState that this module
  * continues (a tool served by a call function: only this module issues state for those). */

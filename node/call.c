@@ -152,6 +152,10 @@ void mcpgw_call_detach(struct mcpgw_call *c)
 static void call_emit(struct mcpgw_call *c, const char *json, size_t len)
 {
     uint64_t seq;
+    if (c->relay && c->relay_note && !c->conn) { /* a retry held by another node (bridge26.c) */
+        c->relay_note(c, json, len);
+        return;
+    }
     ensure_sse(c);
     /* A 2026-07-28 stream is never resumed: nothing to keep. */
     seq = c->s->stateless ? mcpgw_session_next_seq(c->s)
@@ -221,19 +225,13 @@ int mcpgw_call_request(struct mcpgw_call *c, const char *method, json_object *pa
         return -1;
     }
     if (c->s->stateless) {
-        /* The 2026-07-28 era has no server-to-client requests: input_required results replace
-         * them, through c->ask (an upstream's request, node/bridge26.c), and the client has
-         * the client-request timeout to retry with its answer. Without one the tool gets no
-         * answer, from the loop, not from inside the tool. */
+        /* The 2026-07-28 era has no server-to-client requests: a built-in tool's request gets
+         * no answer, from the loop, not from inside the tool. (An upstream's requests become
+         * input_required rounds without coming here: node/bridge26.c.) */
         c->out_id = 0;
         c->on_reply = on_reply;
-        if (!c->ask) {
-            json_object_put(params);
-            arm(c, 0);
-            return 0;
-        }
-        arm(c, c->node->cfg.client_request_timeout_ms);
-        c->ask(c, method, params);
+        json_object_put(params);
+        arm(c, 0);
         return 0;
     }
     /* Server-to-client ids share the event sequence, so they are unique within the session. */

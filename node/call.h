@@ -59,13 +59,13 @@ struct mcpgw_call {
     void *ext;
     void (*on_free)(struct mcpgw_call *c);
     void *limit_slot; /* the principal's `limit concurrency` slot it holds (node/limits.h) */
-    /* 2026-07-28 calls only (node/bridge26.c). ask: how the call asks its client something
-     * (mcpgw_call_request; takes params); NULL: the request gets no answer at once. relay: where
+    /* 2026-07-28 calls only (node/bridge26.c). relay: where
      * the call's next whole response goes instead of conn (a retry held by another node); it
      * fires once and is cleared. round: the pending round's state, freed with the call through
      * round_free. */
-    void (*ask)(struct mcpgw_call *c, const char *method, json_object *params);
     void (*relay)(struct mcpgw_call *c, const char *json, size_t len);
+    /* relay_note: while relay is set, where the call's notifications go (not to conn). */
+    void (*relay_note)(struct mcpgw_call *c, const char *json, size_t len);
     void *round;
     void (*round_free)(void *round);
     json_object *request; /* 2026-07-28: the request's params (owned), what rounds are bound to */

@@ -83,6 +83,12 @@ static const struct mcpgw_opts_row rows[] = {
      .min = 1, LIVE},
     {"client-timeout", MCPGW_OPTS_DURATION, F(client_request_timeout_ms), "60s", "DUR",
      "wait for sampling/elicitation answers", .min = 1, LIVE},
+    {"upstream-principals", MCPGW_OPTS_UINT, F(upprin_max), "10000", "N",
+     "principals holding per-client upstream sessions for 2026-07-28 calls on this node; above "
+     "it the least recently used idle one is closed, or the call refused",
+     .min = 1, LIVE},
+    {"upstream-principal-idle", MCPGW_OPTS_DURATION, F(upprin_idle_ms), "10m", "DUR",
+     "a principal's per-client upstream sessions unused this long are closed", .min = 1, LIVE},
     {"page-size", MCPGW_OPTS_UINT, F(page_size), "100", "N", "items per list page", .min = 1, LIVE},
     {"sse-retry", MCPGW_OPTS_DURATION, F(sse_retry_ms), "1s", "DUR",
      "retry: advertised to SSE clients", LIVE},

@@ -49,6 +49,9 @@ struct mcpgw_node_config {
     struct mcpgw_opts_list task_tools, task_idempotent;
     char state_keyring[512]; /* MRTR requestState key ring (re-read on SIGHUP); "": see era26.h */
     struct mcpgw_opts_list gossip_seeds;
+    /* live: principals holding per-client upstream sessions and children for 2026-07-28 calls,
+     * and their idle expiry (node/upprin.c) */
+    uint64_t upprin_max, upprin_idle_ms;
     struct mcpgw_upcfg_set *upstreams; /* live: `upstream` lines (node/upcfg.h); NULL: none.
                                           Reloaded by node/upstream.c, not by apply_live */
     struct mcpgw_limitcfg *limits;     /* live: `limit` lines (node/limitcfg.h); NULL: none.

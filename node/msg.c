@@ -101,6 +101,8 @@ const char *mcpgw_msg_log_level_name(int level)
 
 int mcpgw_msg_log_level(const char *level)
 {
+    if (!level) /* a message without one (an upstream's): not a level */
+        return -1;
     for (size_t i = 0; i < MCPGW_ARRAY_LEN(log_levels); i++)
         if (strcmp(level, log_levels[i]) == 0)
             return (int)i;

@@ -49,7 +49,7 @@ char *mcpgw_msg_log(const char *level, const char *text, size_t *len);
  * and message NULL are left out. */
 char *mcpgw_msg_progress(json_object *token, double progress, double total, const char *message,
                          size_t *len);
-/* Index of a notifications/message level ("debug" 0 .. "emergency" 7), or -1. */
+/* Index of a notifications/message level ("debug" 0 .. "emergency" 7), or -1 (also for NULL). */
 int mcpgw_msg_log_level(const char *level);
 /* The name of level index level, or NULL when it is none (-1: not set). */
 const char *mcpgw_msg_log_level_name(int level);

@@ -23,7 +23,8 @@ struct fwds;
 
 /* One forwarded request. The first of a call takes the call's own slot (mcpgw_call_request:
  * its timer, its replay); the others, while it waits, are sent on the same stream under ids
- * of their own and timed here. */
+ * of their own and timed here. A 2026-07-28 call's are all asked and timed by its rounds
+ * (bridge26.c), listed with the others. */
 struct fwd {
     struct fwd *next;
     struct fwds *set;
@@ -147,6 +148,12 @@ static void on_client_reply(struct mcpgw_call *c, json_object *result, json_obje
         settle(set->slot, result, error);
 }
 
+/* A 2026-07-28 client's answer to f, through a round (bridge26.c). */
+static void on_bridged(void *arg, json_object *result, json_object *error)
+{
+    settle(arg, result, error);
+}
+
 static void on_extra_timeout(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd, (void)what;
@@ -163,16 +170,12 @@ static void send_extra(struct mcpgw_call *c, struct fwd *f, const struct mcpgw_j
     char *json;
     f->next = set->extra;
     set->extra = f;
-    if (c->s->stateless) { /* no server-to-client requests in that era: as the slot does */
-        tv = (struct timeval){0, 0};
-    } else {
-        /* Ids share the session's event sequence, as the slot's do: unique in the session. */
-        f->out_id = (int64_t)mcpgw_session_next_seq(c->s);
-        json = mcpgw_msg_request(f->out_id, m->method,
-                                 m->params ? json_object_get(m->params) : NULL, &len);
-        mcpgw_call_emit(c, json, len);
-        free(json);
-    }
+    /* Ids share the session's event sequence, as the slot's do: unique in the session. */
+    f->out_id = (int64_t)mcpgw_session_next_seq(c->s);
+    json = mcpgw_msg_request(f->out_id, m->method, m->params ? json_object_get(m->params) : NULL,
+                             &len);
+    mcpgw_call_emit(c, json, len);
+    free(json);
     f->timer = evtimer_new(c->node->base, on_extra_timeout, f);
     evtimer_add(f->timer, &tv);
 }
@@ -218,23 +221,18 @@ void mcpgw_s2c_forward(struct mcpgw_call *c, const char *upstream,
     }
     f->set = set;
     set->n++;
-    if (!set->slot && c->out_id < 0) {
-        set->slot = f;
-        if (c->s->stateless)
-            c->ask = mcpgw_bridge26_ask; /* a 2026-07-28 client: an input_required round */
-        mcpgw_call_request(c, m->method, m->params ? json_object_get(m->params) : NULL,
-                           on_client_reply);
+    if (c->s->stateless) {
+        /* A 2026-07-28 client: input_required rounds, each asking every request waiting. */
+        f->next = set->extra;
+        set->extra = f;
+        mcpgw_bridge26_ask(c, m->method, m->params ? json_object_get(m->params) : NULL, on_bridged,
+                           f);
         return;
     }
-    if (c->s->stateless) {
-        /* A 2026-07-28 client is asked one request per round (docs/protocol-2026.md). */
-        set->n--;
-        snprintf(why, sizeof(why),
-                 "%s not forwarded: the 2026-07-28 client already has a request of this call "
-                 "to answer",
-                 m->method);
-        send_error(f, MCPGW_JSONRPC_INTERNAL_ERROR, why);
-        fwd_free(f);
+    if (!set->slot && c->out_id < 0) {
+        set->slot = f;
+        mcpgw_call_request(c, m->method, m->params ? json_object_get(m->params) : NULL,
+                           on_client_reply);
         return;
     }
     send_extra(c, f, m);

@@ -179,8 +179,14 @@ static struct mcpgw_upproc *find(struct mcpgw_session *s, const char *name)
 void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, const char *method,
                        json_object *params)
 {
+    mcpgw_upproc_call_as(c, c->s, cfg, method, params);
+}
+
+void mcpgw_upproc_call_as(struct mcpgw_call *c, struct mcpgw_session *owner,
+                          const struct mcpgw_upcfg *cfg, const char *method, json_object *params)
+{
     struct mcpgw_node *n = c->node;
-    struct mcpgw_session *s = c->s;
+    struct mcpgw_session *s = owner;
     struct mcpgw_upproc *p = s ? find(s, cfg->name) : NULL;
     struct pleg *l;
     struct mcpgw_upguard g;
@@ -237,7 +243,9 @@ void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, cons
         issue(l);
 }
 
-void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
+/* graceful: stdin closed, SIGTERM, SIGKILL after the grace period, on the loop; otherwise killed
+ * and reaped now (the loop has stopped). */
+static void release(struct mcpgw_node *n, struct mcpgw_session *s, int graceful)
 {
     while (s->procs) {
         struct mcpgw_upproc *p = s->procs;
@@ -249,11 +257,32 @@ void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
             pleg_free(l);
         }
         log_info("upstream %s: process of session %s stopped", p->name, s->id);
-        mcpgw_stdiomcp_close(p->io);
+        if (graceful)
+            mcpgw_stdiomcp_close(p->io);
+        else
+            mcpgw_stdiomcp_free(p->io);
         n->upprocs--;
         free(p->name);
         free(p);
     }
+}
+
+void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    release(n, s, 1);
+}
+
+void mcpgw_upproc_kill(struct mcpgw_node *n, struct mcpgw_session *s)
+{
+    release(n, s, 0);
+}
+
+int mcpgw_upproc_busy(const struct mcpgw_session *s)
+{
+    for (const struct mcpgw_upproc *p = s->procs; p; p = p->next)
+        if (p->legs)
+            return 1;
+    return 0;
 }
 
 unsigned mcpgw_upproc_count(const struct mcpgw_node *n)

@@ -22,6 +22,14 @@ struct mcpgw_upcfg;
  * to the client (s2c.h), and c is answered with the child's answer. */
 void mcpgw_upproc_call(struct mcpgw_call *c, const struct mcpgw_upcfg *cfg, const char *method,
                        json_object *params);
+/* The same at the children that `owner` holds rather than c's session's: a principal's, for
+ * 2026-07-28 calls (node/upprin.c). owner is borrowed for the call's life. */
+void mcpgw_upproc_call_as(struct mcpgw_call *c, struct mcpgw_session *owner,
+                          const struct mcpgw_upcfg *cfg, const char *method, json_object *params);
+/* The same at exit, when the loop no longer runs to stop them gracefully: killed and reaped now. */
+void mcpgw_upproc_kill(struct mcpgw_node *n, struct mcpgw_session *s);
+/* Whether a child of s serves a call now. */
+int mcpgw_upproc_busy(const struct mcpgw_session *s);
 /* The session is leaving this node (ended, expired or moved): its children are stopped. */
 void mcpgw_upproc_release(struct mcpgw_node *n, struct mcpgw_session *s);
 /* Children running on this node (all per-client stdio upstreams). */

@@ -189,6 +189,7 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     struct mcpgw_upstream *u = e->owner;
     const struct mcpgw_upcfg *cfg = mcpgw_upstream_cfg(u);
     struct bridge *b;
+    struct mcpgw_session *holder;
     json_object *params = json_object_new_object();
     char why[256];
     /* The client's own upstream session (http: per-client, or stateful by default) or child. */
@@ -198,29 +199,28 @@ static void tool_call(struct mcpgw_call *c, json_object *args)
     json_object_object_add(params, "arguments", json_object_get(args));
     if (own && c->s->stateless) {
         /* A 2026-07-28 call has no client session to own an upstream session (or child). With
-         * authentication its principal holds one per upstream on this node; without, the node's
-         * shared session serves it (docs/federation.md, "Bridging"). */
-        if (c->node->auth && cfg->kind == MCPGW_UPCFG_HTTP) {
+         * authentication its principal holds one (session or child) per upstream on this node;
+         * without, the node's shared session or child serves it (docs/federation.md,
+         * "Bridging"). */
+        if (c->node->auth) {
+            if (!(holder = mcpgw_upprin_session(c->node, c->s->principal ? c->s->principal : "",
+                                                why, sizeof(why)))) {
+                json_object_put(params);
+                mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+                return;
+            }
             if (c->progress_token) { /* on this call's own stream: passed as it is */
                 json_object *meta = json_object_new_object();
                 json_object_object_add(meta, "progressToken", json_object_get(c->progress_token));
                 json_object_object_add(params, "_meta", meta);
             }
-            if (cfg->timeout_ms) /* as below: the session's own timeout answers first */
+            if (cfg->timeout_ms) /* as below: the upstream's own timeout answers first */
                 mcpgw_call_set_deadline(c, cfg->timeout_ms + 1000);
             log_level_meta(c, cfg, params);
-            mcpgw_upsess_call_as(
-                c, mcpgw_upprin_session(c->node, c->s->principal ? c->s->principal : ""), cfg->name,
-                "tools/call", params);
-            return;
-        }
-        if (c->node->auth) {
-            json_object_put(params);
-            snprintf(why, sizeof(why),
-                     "upstream %s runs a process per client, which 2026-07-28 requests (no "
-                     "session) cannot use while authentication is on",
-                     cfg->name);
-            mcpgw_call_error(c, MCPGW_JSONRPC_INTERNAL_ERROR, why);
+            if (cfg->kind == MCPGW_UPCFG_HTTP)
+                mcpgw_upsess_call_as(c, holder, cfg->name, "tools/call", params);
+            else /* the principal's own child */
+                mcpgw_upproc_call_as(c, holder, cfg, "tools/call", params);
             return;
         }
         own = 0;

@@ -944,6 +944,14 @@ void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, con
     }
 }
 
+int mcpgw_upsess_busy(const struct mcpgw_session *owner)
+{
+    for (const struct one *o = owner->ups ? owner->ups->ones : NULL; o; o = o->next)
+        if (o->legs || o->waiting)
+            return 1;
+    return 0;
+}
+
 /* The per-client upstream that serves uri, or NULL: one that lists it, else one whose template
  * matches it, else the only upstream with resources (as upprov.c routes reads). */
 static const char *per_client_owner(struct mcpgw_node *n, const char *uri)

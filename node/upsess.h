@@ -40,6 +40,10 @@ void mcpgw_upsess_call(struct mcpgw_call *c, const char *name, const char *metho
 void mcpgw_upsess_call_as(struct mcpgw_call *c, struct mcpgw_session *owner, const char *name,
                           const char *method, json_object *params);
 
+/* Whether owner's upstream sessions serve a request now (in flight, or waiting for initialize):
+ * a holder that does is not idle (node/upprin.c). */
+int mcpgw_upsess_busy(const struct mcpgw_session *owner);
+
 /* resources/subscribe (on) or unsubscribe of uri for session s: 0 when uri is not a resource of
  * a per-client upstream; else 1, and the request goes to s's own session at that
  * upstream, which keeps the subscription (it survives a move of the session with it), and d is

@@ -19,6 +19,10 @@
 //   hang                   stdio: the process stops reading and answering (a busy loop)
 //   sample_twice           HTTP: asks the client sampling/createMessage twice at once, on the
 //                          call's event stream, and answers with both replies' texts
+//   sample_then_notify     HTTP: asks sampling/createMessage once; once answered, sends on the
+//                          call's stream notifications/progress (the call's progressToken, if
+//                          any), notifications/message without a level, at debug and at info,
+//                          then the reply's text
 //
 // GET /stats (HTTP) answers the counters as JSON: initializes, calls per tool, cancellations,
 // 404s sent, DELETEs of a known session, and the X-Mark header of the last tools/call. POST /forget forgets every session, as a restarted server would: the next request
@@ -36,7 +40,7 @@ const name = opt('--name', 'fault');
 const stdio = args.includes('--stdio');
 const stateless = args.includes('--stateless');
 
-const TOOLS = ['echo', 'slow', 'reset', 'forget_midcall', 'big', 'bad_json', 'wrong_id', 'exit', 'hang', 'sample_twice'];
+const TOOLS = ['echo', 'slow', 'reset', 'forget_midcall', 'big', 'bad_json', 'wrong_id', 'exit', 'hang', 'sample_twice', 'sample_then_notify'];
 const stats = { initializes: 0, calls: {}, cancelled: [], gone404: 0, deletes: 0, mark: null };
 const text = (s) => ({ content: [{ type: 'text', text: s }] });
 const result = (id, r) => ({ jsonrpc: '2.0', id, result: r });
@@ -86,6 +90,7 @@ function answer(msg) {
         return { reply: result(typeof id === 'number' ? id + 1000 : `${id}-other`, text('wrong id')) };
     case 'slow':
     case 'sample_twice':
+    case 'sample_then_notify':
     case 'reset':
     case 'forget_midcall':
     case 'bad_json':
@@ -203,6 +208,24 @@ async function onPost(req, res) {
         const replies = await Promise.all([ask('first'), ask('second')]);
         const texts = replies.map((r) => r.result?.content?.text ?? `error: ${r.error?.message}`);
         res.end(`data: ${JSON.stringify(result(msg.id, text(texts.join(' | '))))}\n\n`);
+        break;
+    }
+    case 'sample_then_notify': {
+        res.writeHead(200, { 'content-type': 'text/event-stream' });
+        const id = `ask-${nextAsk++}`;
+        const reply = await new Promise((resolve) => {
+            asked.set(id, resolve);
+            const m = { jsonrpc: '2.0', id, method: 'sampling/createMessage',
+                params: { messages: [{ role: 'user', content: { type: 'text', text: 'one' } }], maxTokens: 10 } };
+            res.write(`data: ${JSON.stringify(m)}\n\n`);
+        });
+        const note = (method, params) => res.write(`data: ${JSON.stringify({ jsonrpc: '2.0', method, params })}\n\n`);
+        const token = msg.params?._meta?.progressToken;
+        if (token !== undefined) note('notifications/progress', { progressToken: token, progress: 1, total: 2, message: 'answered' });
+        note('notifications/message', { logger: name, data: 'a message without a level' });
+        note('notifications/message', { level: 'debug', logger: name, data: 'debug after the answer' });
+        note('notifications/message', { level: 'info', logger: name, data: 'info after the answer' });
+        res.end(`data: ${JSON.stringify(result(msg.id, text(reply.result?.content?.text ?? `error: ${reply.error?.message}`)))}\n\n`);
         break;
     }
     case 'reset':
