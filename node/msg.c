@@ -313,6 +313,11 @@ char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t 
     return json;
 }
 
+char *mcpgw_msg_listen_task_status(json_object *task, size_t *len)
+{
+    return mcpgw_msg_listen_template("notifications/tasks", task, len);
+}
+
 char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len)
 {
     json_object *p = json_object_new_object(), *meta = json_object_new_object();

@@ -66,6 +66,8 @@ const char *mcpgw_msg_log_level_name(int level);
 char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t *len);
 /* The template of notifications/resources/updated for uri at version (as above). */
 char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len);
+/* The template of notifications/tasks (tasks extension) with task, a DetailedTask (takes). */
+char *mcpgw_msg_listen_task_status(json_object *task, size_t *len);
 /* notifications/subscriptions/acknowledged for the listen request id (borrowed) with the
  * filter the server agreed to honour (takes). node: the node serving it, in _meta
  * io.mcpgw/node (the load generator attributes streams to nodes by it, as it does sessions by
