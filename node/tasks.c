@@ -33,8 +33,9 @@
 #define LEASE_MS    6000    /* a runner that has not renewed its lease for this long is gone */
 #define RENEW_MS    2000    /* how often a runner renews the leases of the tasks it runs */
 #define ID_MAX      128
-#define MAX_RUNNING 10000 /* tasks one node runs at once: the next creation is refused */
-#define MAX_TRIES   5     /* reads of a record that changed under a request before it gives up */
+#define MAX_RUNNING 10000     /* tasks one node runs at once: the next creation is refused */
+#define NOTE_MAX    (1 << 20) /* bytes of a status notification published to every node */
+#define MAX_TRIES   5 /* reads of a record that changed under a request before it gives up */
 
 /* A task this node runs: its record as last written, and the call running the tool. */
 struct ltask {
@@ -333,16 +334,22 @@ static json_object *rec_new(const char *id, const struct task_tool *tt, json_obj
 static json_object *detailed(json_object *rec);
 
 /* The note a write publishes when it changes the task's status (docs/protocol-2026.md, "Status
- * notifications"): {"id", "pr", "task": the DetailedTask as tasks/get answers it}. */
+ * notifications"): {"id", "pr", "task": the DetailedTask as tasks/get answers it}; NULL (no
+ * notification: clients poll) when larger than NOTE_MAX, which Redis would push to every node. */
 static char *note_of(json_object *rec)
 {
     json_object *o = json_object_new_object();
-    const char *pr = mcpgw_json_str(rec, "pr");
-    char *text;
+    const char *pr = mcpgw_json_str(rec, "pr"), *json;
+    char *text = NULL;
     json_object_object_add(o, "id", json_object_new_string(mcpgw_json_str(task_of(rec), "taskId")));
     json_object_object_add(o, "pr", json_object_new_string(pr ? pr : ""));
     json_object_object_add(o, "task", detailed(rec));
-    text = xstrdup(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+    json = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (strlen(json) <= NOTE_MAX)
+        text = xstrdup(json);
+    else
+        log_info("task %s: its status notification (%zu bytes) is not sent: over %d bytes",
+                 mcpgw_json_str(task_of(rec), "taskId"), strlen(json), NOTE_MAX);
     json_object_put(o);
     return text;
 }
