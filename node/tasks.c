@@ -600,8 +600,7 @@ void mcpgw_tasks_start(struct mcpgw_node *n)
 void mcpgw_tasks_stop(struct mcpgw_node *n)
 {
     struct mcpgw_tasks *ts = n->tasks;
-    if (n->store)
-        mcpgw_store_set_task_handler(n->store, NULL, NULL);
+    /* (The store, and its note handler, are freed before this runs: nothing to undo there.) */
     if (!ts)
         return;
     while (ts->running) {
