@@ -23,7 +23,6 @@
 #include "node/node-t.h"
 #include "node/session.h"
 #include "node/store.h"
-#include "node/tasks.h"
 
 #include "common/sse.h"
 
@@ -37,6 +36,8 @@
 #define LISTEN_URIS_MAX  64 /* resourceSubscriptions per stream */
 #define LISTEN_TASKS_MAX 64 /* taskIds per stream */
 #define TASK_ID_MAX      127
+/* The tasks extension (node/tasks.c feeds these streams through mcpgw_listen_task). */
+#define LISTEN_TASKS_EXT "io.modelcontextprotocol/tasks"
 #define LISTEN_ID_MAX    200 /* bytes of a subscription id's JSON text */
 #define HASH_BITS_MIN    6
 #define LISTEN_GAP_MAX   100000 /* live events held while a feed gap is read */
@@ -705,10 +706,16 @@ static int read_task_ids(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     int nt = 0;
     if (!json_object_object_get_ex(f, "taskIds", &arr) || !arr)
         return 0;
+    /* The request must declare the extension (SEP-2663), in its _meta clientCapabilities. */
     caps = mcpgw_json_obj(mcpgw_json_obj(m->params, "_meta"),
                           "io.modelcontextprotocol/clientCapabilities");
-    if (!mcpgw_tasks_declared(caps)) {
-        mcpgw_tasks_refuse_undeclared(n, conn, m->id, "notifications.taskIds");
+    if (!mcpgw_json_obj(mcpgw_json_obj(caps, "extensions"), LISTEN_TASKS_EXT)) {
+        size_t len;
+        char *json =
+            mcpgw_msg_missing_extension(m->id, LISTEN_TASKS_EXT, "notifications.taskIds", &len);
+        (*n->st.errors)++;
+        mcpgw_http_respond(conn, 400, "application/json", NULL, json, len);
+        free(json);
         return -1;
     }
     if (!json_object_is_type(arr, json_type_array)) {

@@ -113,6 +113,9 @@ char *mcpgw_msg_relay(const char *method, json_object *params, size_t *len);
 /* An error response carrying data (takes; may be NULL). */
 char *mcpgw_msg_error_data(json_object *id, int code, const char *message, json_object *data,
                            size_t *len);
+/* MissingRequiredClientCapability (-32021) to request id (borrowed): what needs extension ext,
+ * which the request did not declare; data.requiredCapabilities names it. */
+char *mcpgw_msg_missing_extension(json_object *id, const char *ext, const char *what, size_t *len);
 /* UnsupportedProtocolVersionError's data: {"supported":[every revision we speak, newest
  * first],"requested":requested}. */
 json_object *mcpgw_msg_unsupported_version_data(const char *requested);

@@ -409,27 +409,14 @@ static json_object *detailed(json_object *rec)
     return out;
 }
 
-void mcpgw_tasks_refuse_undeclared(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                                   json_object *id, const char *what)
-{
-    json_object *data = json_tokener_parse(
-        "{\"requiredCapabilities\":{\"extensions\":{\"" MCPGW_TASKS_EXT "\":{}}}}");
-    char msg[200];
-    size_t len;
-    char *json;
-    snprintf(msg, sizeof(msg),
-             "Missing required client capability: %s needs the " MCPGW_TASKS_EXT " extension",
-             what);
-    json = mcpgw_msg_error_data(id, MCPGW_MSG_MISSING_CAPABILITY, msg, data, &len);
-    (*n->st.errors)++;
-    mcpgw_http_respond(conn, 400, "application/json", NULL, json, len);
-    free(json);
-}
-
 /* -32021 for a tool that needs the extension, with the capability it needs. */
 static void missing_ext(const struct mcpgw_tasks_req *q, const char *what)
 {
-    mcpgw_tasks_refuse_undeclared(q->n, q->conn, q->id, what);
+    size_t len;
+    char *json = mcpgw_msg_missing_extension(q->id, MCPGW_TASKS_EXT, what, &len);
+    (*q->n->st.errors)++;
+    mcpgw_http_respond(q->conn, 400, "application/json", NULL, json, len);
+    free(json);
 }
 
 /* ---- running a task's tool ---- */

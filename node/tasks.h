@@ -50,12 +50,6 @@ void mcpgw_tasks_method(const struct mcpgw_tasks_req *q, const char *method, con
  * length, 0 when id names none (then any node answers from the store). */
 size_t mcpgw_tasks_id_node(const char *id, char *out, size_t cap);
 
-/* Answer 400 with -32021 (MissingRequiredClientCapability, data.requiredCapabilities naming the
- * extension) to request id (borrowed) on conn: what needs the extension the client did not
- * declare. */
-void mcpgw_tasks_refuse_undeclared(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
-                                   json_object *id, const char *what);
-
 /* Hand the store's task status notes (every node's task writes) to this node's listen streams
  * (mcpgw_listen_task). */
 void mcpgw_tasks_start(struct mcpgw_node *n);
