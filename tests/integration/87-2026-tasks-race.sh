@@ -11,6 +11,7 @@
 # - Leases by Redis's clock: n2's wall clock is an hour behind, n3's an hour ahead (a preloaded
 #   clock shift); tasks running on n1 and n2 stay working when read through the others (with
 #   leases in the nodes' own clocks they were declared dead at once).
+# - The memory store: a node notifies its own listen streams of its own task writes.
 # Ports 13200-13219.
 # mcpgw-timeout: 300
 source "$(dirname "$0")/../lib/common.sh"
@@ -155,7 +156,7 @@ listen() {
     shift
     ids=$(printf '"%s",' "$@")
     curl -sS -N --max-time 120 -X POST "$URL" -H 'Content-Type: application/json' \
-        -H "Authorization: Bearer $TOKEN" -H 'Accept: application/json, text/event-stream' \
+        ${TOKEN:+-H "Authorization: Bearer $TOKEN"} -H 'Accept: application/json, text/event-stream' \
         -H 'MCP-Protocol-Version: 2026-07-28' -H 'Mcp-Method: subscriptions/listen' \
         --data-binary "{\"jsonrpc\":\"2.0\",\"id\":\"$name\",\"method\":\"subscriptions/listen\",\"params\":{\"notifications\":{\"taskIds\":[${ids%,}]},$META}}" \
         >"$MCPGW_TMP/$name" 2>/dev/null &
@@ -231,3 +232,15 @@ jq -e '.error.code == -32021 and .error.data.requiredCapabilities.extensions["io
     <<<"$r" >/dev/null || fail "taskIds without the extension declared: $r"
 pass "taskIds without the extension declared: -32021 naming it"
 kill "$LISTEN_alice" "$LISTEN_bob" 2>/dev/null
+
+# ---- the memory store: the same notification from a node's own writes ----
+unset TOKEN
+mcpgw_node m1 13210
+URL=http://127.0.0.1:13210/mcp
+tm=$(start "$URL" confirm_delete '{"filename":"m.txt"}') || exit 1
+TOKEN="" listen mem "$tm"
+r=$(answer "$URL" "$tm" confirm nobody)
+jq -e '.result.resultType == "complete"' <<<"$r" >/dev/null || fail "update on the memory store: $r"
+wait_for 20 has mem "$tm" completed || fail "no notification on the memory store: $(events mem)"
+pass "the memory store notifies a listen stream of its node's task changes too"
+kill "$LISTEN_mem" 2>/dev/null
