@@ -34,6 +34,7 @@
 #define RENEW_MS    2000    /* how often a runner renews the leases of the tasks it runs */
 #define ID_MAX      128
 #define MAX_RUNNING 10000     /* tasks one node runs at once: the next creation is refused */
+#define NOTE_V      1         /* the status note's format (docs/protocol-2026.md) */
 #define NOTE_MAX    (1 << 20) /* bytes of a status notification published to every node */
 #define MAX_TRIES   5 /* reads of a record that changed under a request before it gives up */
 
@@ -334,13 +335,15 @@ static json_object *rec_new(const char *id, const struct task_tool *tt, json_obj
 static json_object *detailed(json_object *rec);
 
 /* The note a write publishes when it changes the task's status (docs/protocol-2026.md, "Status
- * notifications"): {"id", "pr", "task": the DetailedTask as tasks/get answers it}; NULL (no
- * notification: clients poll) when larger than NOTE_MAX, which Redis would push to every node. */
+ * notifications"): {"v": NOTE_V, "id", "pr", "task": the DetailedTask as tasks/get answers it};
+ * NULL (no notification: clients poll) when larger than NOTE_MAX, which Redis would push to every
+ * node. */
 static char *note_of(json_object *rec)
 {
     json_object *o = json_object_new_object();
     const char *pr = mcpgw_json_str(rec, "pr"), *json;
     char *text = NULL;
+    json_object_object_add(o, "v", json_object_new_int(NOTE_V));
     json_object_object_add(o, "id", json_object_new_string(mcpgw_json_str(task_of(rec), "taskId")));
     json_object_object_add(o, "pr", json_object_new_string(pr ? pr : ""));
     json_object_object_add(o, "task", detailed(rec));
@@ -570,9 +573,12 @@ static void on_note(void *arg, const char *msg, size_t len)
     struct json_tokener *tok = json_tokener_new();
     json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
     const char *id = mcpgw_json_str(o, "id"), *pr = mcpgw_json_str(o, "pr");
-    json_object *task = mcpgw_json_obj(o, "task");
+    json_object *task = mcpgw_json_obj(o, "task"), *v = NULL;
     json_tokener_free(tok);
-    if (id && pr && task)
+    json_object_object_get_ex(o, "v", &v);
+    if (json_object_get_int(v) != NOTE_V)
+        log_warn("tasks: a status note of another version (%d); dropped", json_object_get_int(v));
+    else if (id && pr && task)
         mcpgw_listen_task(n, id, pr, task);
     else
         log_warn("tasks: a status note that is not one (%zu bytes); dropped", len);
