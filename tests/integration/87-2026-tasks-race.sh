@@ -19,6 +19,8 @@ command -v redis-server >/dev/null || mcpgw_skip "redis-server is not installed"
 command -v ss >/dev/null || mcpgw_skip "ss (iproute2) is not installed"
 SKEW=$MCPGW_BUILD/tests/tools/libmcpgw-clockskew.so
 [ -f "$SKEW" ] || fail "$SKEW is not built"
+# A sanitized node needs its runtime first among preloaded libraries.
+PRELOAD="$(ldd "$MCPGW_BUILD/node/mcpgw-node" | awk '/libasan/ {print $3 " "}')$SKEW"
 
 RP=13201 P=13200 A=13209
 URL=http://127.0.0.1:$P/mcp
@@ -36,7 +38,7 @@ done
 declare -A skew=([1]=0 [2]=-3600000 [3]=3600000)
 nodes=""
 for i in 1 2 3; do
-    LD_PRELOAD=$SKEW MCPGW_CLOCK_SKEW_MS=${skew[$i]} \
+    LD_PRELOAD=$PRELOAD MCPGW_CLOCK_SKEW_MS=${skew[$i]} \
         mcpgw_spawn n$i "$MCPGW_BUILD/node/mcpgw-node" --listen 127.0.0.1:$((13201 + i)) \
         --node-id n$i --store redis://127.0.0.1:$RP --auth apikey \
         --auth-apikeys "$MCPGW_TMP/apikeys" --auth-resource "$URL"
