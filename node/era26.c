@@ -715,6 +715,7 @@ void mcpgw_era26_post(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
 int mcpgw_era26_start(struct mcpgw_node *n, char *err, size_t errlen)
 {
     const char *env = getenv("MCPGW_STATE_KEYRING");
+    mcpgw_tasks_start(n);
     if (n->cfg.state_keyring[0]) {
         n->state_ring = mcpgw_seal_ring_load(n->cfg.state_keyring, err, errlen);
     } else if (env && *env) {

@@ -32,11 +32,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define LISTEN_BATCH    256
-#define LISTEN_URIS_MAX 64  /* resourceSubscriptions per stream */
-#define LISTEN_ID_MAX   200 /* bytes of a subscription id's JSON text */
-#define HASH_BITS_MIN   6
-#define LISTEN_GAP_MAX  100000 /* live events held while a feed gap is read */
+#define LISTEN_BATCH     256
+#define LISTEN_URIS_MAX  64 /* resourceSubscriptions per stream */
+#define LISTEN_TASKS_MAX 64 /* taskIds per stream */
+#define TASK_ID_MAX      127
+/* The tasks extension (node/tasks.c feeds these streams through mcpgw_listen_task). */
+#define LISTEN_TASKS_EXT "io.modelcontextprotocol/tasks"
+#define LISTEN_ID_MAX    200 /* bytes of a subscription id's JSON text */
+#define HASH_BITS_MIN    6
+#define LISTEN_GAP_MAX   100000 /* live events held while a feed gap is read */
 
 /* Every stream is in this key's vector first: how the set reaches all of its streams. */
 static const char key_all[] = "\x01all";
@@ -633,6 +637,37 @@ void mcpgw_listen_list_changed(struct mcpgw_node *n, enum mcpgw_listen_list k)
     free(text);
 }
 
+/* The index key of a task's status notifications for a principal: "\x02<task id>\x1f<principal>"
+ * (no URI holds a control character, no task id a \x1f). Free it. */
+static char *task_key(const char *id, const char *principal)
+{
+    size_t il = strlen(id), pl = strlen(principal);
+    char *k = xmalloc(il + pl + 3);
+    k[0] = '\x02';
+    memcpy(k + 1, id, il);
+    k[1 + il] = '\x1f';
+    memcpy(k + 2 + il, principal, pl + 1);
+    return k;
+}
+
+void mcpgw_listen_task(struct mcpgw_node *n, const char *id, const char *principal,
+                       json_object *task)
+{
+    struct mcpgw_listen_set *ls = n->listen;
+    json_object *copy = NULL;
+    char *key, *text;
+    size_t len;
+    if (!ls || !ls->streams)
+        return;
+    key = task_key(id, principal);
+    if (entry_find(ls, key, hash_key(key)) && json_object_deep_copy(task, &copy, NULL) == 0) {
+        text = mcpgw_msg_listen_task_status(copy, &len); /* takes copy */
+        push(ls, key, 0, 0, text, len);
+        free(text);
+    }
+    free(key);
+}
+
 /* ---- opening ---- */
 
 static void bad(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
@@ -651,11 +686,76 @@ static int uri_ok(const char *u, size_t len)
     return 1;
 }
 
-/* Read params.notifications into wants[] and uris (deduplicated, borrowed from m). Returns the
- * number of URIs, or -1 after answering the error. */
+static int task_id_ok(const char *id, size_t len)
+{
+    if (len == 0 || len > TASK_ID_MAX)
+        return 0;
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)id[i] < 0x20 || id[i] == 0x7f)
+            return 0;
+    return 1;
+}
+
+/* Read params.notifications.taskIds (the tasks extension, which the request must declare) into
+ * tasks (deduplicated, borrowed from m). Returns how many, or -1 after answering the error. */
+static int read_task_ids(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                         const struct mcpgw_jsonrpc_msg *m, json_object *f,
+                         const char *tasks[LISTEN_TASKS_MAX])
+{
+    json_object *arr, *caps;
+    int nt = 0;
+    if (!json_object_object_get_ex(f, "taskIds", &arr) || !arr)
+        return 0;
+    /* The request must declare the extension (SEP-2663), in its _meta clientCapabilities. */
+    caps = mcpgw_json_obj(mcpgw_json_obj(m->params, "_meta"),
+                          "io.modelcontextprotocol/clientCapabilities");
+    if (!mcpgw_json_obj(mcpgw_json_obj(caps, "extensions"), LISTEN_TASKS_EXT)) {
+        size_t len;
+        char *json =
+            mcpgw_msg_missing_extension(m->id, LISTEN_TASKS_EXT, "notifications.taskIds", &len);
+        (*n->st.errors)++;
+        mcpgw_http_respond(conn, 400, "application/json", NULL, json, len);
+        free(json);
+        return -1;
+    }
+    if (!json_object_is_type(arr, json_type_array)) {
+        bad(n, conn, m,
+            "Invalid params: params.notifications.taskIds must be an array of task ids");
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *t = json_object_array_get_idx(arr, i);
+        const char *s;
+        int dup = 0;
+        if (!json_object_is_type(t, json_type_string) ||
+            !task_id_ok(json_object_get_string(t), (size_t)json_object_get_string_len(t))) {
+            bad(n, conn, m,
+                "Invalid params: params.notifications.taskIds holds a value that is not a task "
+                "id (a string of 1-127 bytes without control characters)");
+            return -1;
+        }
+        s = json_object_get_string(t);
+        for (int j = 0; j < nt && !dup; j++)
+            dup = strcmp(tasks[j], s) == 0;
+        if (dup)
+            continue;
+        if (nt == LISTEN_TASKS_MAX) {
+            bad(n, conn, m,
+                "Invalid params: a listen stream may follow 64 tasks; open another stream for "
+                "more");
+            return -1;
+        }
+        tasks[nt++] = s;
+    }
+    return nt;
+}
+
+/* Read params.notifications into wants[] and uris (deduplicated, borrowed from m), and its
+ * taskIds into tasks (*ntasks). Returns the number of URIs, or -1 after answering the error. */
 static int read_filter(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                        const struct mcpgw_jsonrpc_msg *m, int wants[MCPGW_LISTEN_LIST_COUNT],
-                       const char *uris[LISTEN_URIS_MAX])
+                       const char *uris[LISTEN_URIS_MAX], const char *tasks[LISTEN_TASKS_MAX],
+                       int *ntasks)
 {
     json_object *f, *v, *arr;
     int nu = 0;
@@ -680,6 +780,8 @@ static int read_filter(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
          * revision asks, and server/discover claims the same (node/msg.c). */
         wants[k] = json_object_get_boolean(v) && list_served[k];
     }
+    if ((*ntasks = read_task_ids(n, conn, m, f, tasks)) < 0)
+        return -1;
     if (!json_object_object_get_ex(f, "resourceSubscriptions", &arr) || !arr)
         return 0;
     if (!json_object_is_type(arr, json_type_array)) {
@@ -810,6 +912,8 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     struct mcpgw_listen_set *ls = n->listen;
     int wants[MCPGW_LISTEN_LIST_COUNT], nu, nrefs = 0, resuming, probe, nlists = 0;
     const char *uris[LISTEN_URIS_MAX + MCPGW_LISTEN_LIST_COUNT];
+    const char *tasks[LISTEN_TASKS_MAX];
+    int ntasks = 0;
     json_object *agreed, *arr = NULL;
     char *idtext, *ack;
     size_t idlen, acklen;
@@ -817,7 +921,7 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     struct listen *l;
     int shared = mcpgw_store_shared(n->store);
 
-    if ((nu = read_filter(n, conn, m, wants, uris)) < 0)
+    if ((nu = read_filter(n, conn, m, wants, uris, tasks, &ntasks)) < 0)
         return;
     if (n->cfg.authz) /* a resource the principal may not read is not followed (guard.h) */
         nu = mcpgw_guard_keep(n, MCPGW_AUTHZ_RESOURCE, uris, nu);
@@ -835,7 +939,7 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                           "of JSON");
         return;
     }
-    nrefs = 1 + nu;
+    nrefs = 1 + nu + ntasks;
     for (int k = 0; k < MCPGW_LISTEN_LIST_COUNT; k++)
         nrefs += wants[k];
     l = xcalloc(1, sizeof(*l) + (size_t)nrefs * sizeof(struct lref) + idlen + 1);
@@ -863,6 +967,20 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     }
     if (arr)
         json_object_object_add(agreed, "resourceSubscriptions", arr);
+    if (ntasks) {
+        /* Every id is agreed to; a notification reaches the stream only when the task is its
+         * principal's (the key holds both), so another's task id is followed in vain, and an
+         * unknown id is indistinguishable from it, as tasks/get answers them alike. */
+        const char *who = n->req_principal ? n->req_principal : "";
+        arr = json_object_new_array_ext(ntasks);
+        for (int i = 0; i < ntasks; i++) {
+            char *k = task_key(tasks[i], who);
+            entry_add(entry_get(ls, k), l, &l->refs[nrefs++]);
+            free(k);
+            json_object_array_add(arr, json_object_new_string(tasks[i]));
+        }
+        json_object_object_add(agreed, "taskIds", arr);
+    }
     ls->streams++;
     *ls->g_streams = (int64_t)ls->streams;
     (*ls->c_opened)++;

@@ -3,6 +3,7 @@
 #ifndef MCPGW_NODE_LISTEN_H
 #define MCPGW_NODE_LISTEN_H
 
+#include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -41,6 +42,12 @@ void mcpgw_listen_open(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
  * asked for it when the event created the resource (version 1). Delivered in batches in the
  * background; cheap when no local stream wants it. */
 void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event *ev);
+
+/* Task id of principal changed status (its note, from any node): notifications/tasks with task
+ * (the DetailedTask, borrowed; copied) to the local streams that follow id for that principal
+ * (docs/protocol-2026.md, "Status notifications"). In the background, as resource events. */
+void mcpgw_listen_task(struct mcpgw_node *n, const char *id, const char *principal,
+                       json_object *task);
 
 /* A list on this node changed: tell the local streams that asked (node-local: every node serves
  * the same configured tools and prompts). */

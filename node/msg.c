@@ -205,6 +205,19 @@ char *mcpgw_msg_error_data(json_object *id, int code, const char *message, json_
     return mcpgw_jsonrpc_error(id, code, message, data, len);
 }
 
+char *mcpgw_msg_missing_extension(json_object *id, const char *ext, const char *what, size_t *len)
+{
+    json_object *data = json_object_new_object(), *req = json_object_new_object(),
+                *exts = json_object_new_object();
+    char msg[300];
+    json_object_object_add(exts, ext, json_object_new_object());
+    json_object_object_add(req, "extensions", exts);
+    json_object_object_add(data, "requiredCapabilities", req);
+    snprintf(msg, sizeof(msg),
+             "Missing required client capability: %.100s needs the %.100s extension", what, ext);
+    return mcpgw_jsonrpc_error(id, MCPGW_MSG_MISSING_CAPABILITY, msg, data, len);
+}
+
 json_object *mcpgw_msg_unsupported_version_data(const char *requested)
 {
     json_object *d = json_object_new_object(), *v = json_object_new_array();
@@ -313,6 +326,11 @@ char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t 
     json[n] = '\0';
     *len = n;
     return json;
+}
+
+char *mcpgw_msg_listen_task_status(json_object *task, size_t *len)
+{
+    return mcpgw_msg_listen_template("notifications/tasks", task, len);
 }
 
 char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len)

@@ -66,6 +66,8 @@ const char *mcpgw_msg_log_level_name(int level);
 char *mcpgw_msg_listen_template(const char *method, json_object *params, size_t *len);
 /* The template of notifications/resources/updated for uri at version (as above). */
 char *mcpgw_msg_listen_resource_updated(const char *uri, uint64_t version, size_t *len);
+/* The template of notifications/tasks (tasks extension) with task, a DetailedTask (takes). */
+char *mcpgw_msg_listen_task_status(json_object *task, size_t *len);
 /* notifications/subscriptions/acknowledged for the listen request id (borrowed) with the
  * filter the server agreed to honour (takes). node: the node serving it, in _meta
  * io.mcpgw/node (the load generator attributes streams to nodes by it, as it does sessions by
@@ -111,6 +113,9 @@ char *mcpgw_msg_relay(const char *method, json_object *params, size_t *len);
 /* An error response carrying data (takes; may be NULL). */
 char *mcpgw_msg_error_data(json_object *id, int code, const char *message, json_object *data,
                            size_t *len);
+/* MissingRequiredClientCapability (-32021) to request id (borrowed): what needs extension ext,
+ * which the request did not declare; data.requiredCapabilities names it. */
+char *mcpgw_msg_missing_extension(json_object *id, const char *ext, const char *what, size_t *len);
 /* UnsupportedProtocolVersionError's data: {"supported":[every revision we speak, newest
  * first],"requested":requested}. */
 json_object *mcpgw_msg_unsupported_version_data(const char *requested);

@@ -132,15 +132,17 @@ int mcpgw_rdecode_replay(const redisReply *reply, uint64_t *at, mcpgw_store_even
 int mcpgw_rdecode_task(const redisReply *reply, struct mcpgw_store_task *t)
 {
     redisReply **e;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 4)
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 5)
         return MCPGW_STORE_UNAVAILABLE;
     e = reply->element;
     if (e[0]->type != REDIS_REPLY_STRING || e[1]->type != REDIS_REPLY_STRING)
         return MCPGW_STORE_GONE;
+    memset(t, 0, sizeof(*t));
     t->status = e[0]->str;
     t->owner = e[1]->str;
     t->lease_ms = e[2]->type == REDIS_REPLY_STRING ? strtoull(e[2]->str, NULL, 10) : 0;
     t->rec = e[3]->type == REDIS_REPLY_STRING ? e[3]->str : "";
+    t->version = e[4]->type == REDIS_REPLY_STRING ? strtoull(e[4]->str, NULL, 10) : 0;
     return MCPGW_STORE_OK;
 }
 

@@ -38,9 +38,9 @@ int mcpgw_rdecode_claim(const redisReply *reply, const char *sid, struct mcpgw_s
 int mcpgw_rdecode_replay(const redisReply *reply, uint64_t *at, mcpgw_store_event_fn visit,
                          void *arg);
 
-/* A task record as the task-get script answers it ([status, owner, lease, rec]): MCPGW_STORE_OK
- * with t's strings pointing into reply, MCPGW_STORE_GONE when the record has no status or owner
- * (none, or expired), MCPGW_STORE_UNAVAILABLE for a reply of the wrong shape. */
+/* A task record as the task-get script answers it ([status, owner, lease left, rec, version]):
+ * MCPGW_STORE_OK with t's strings pointing into reply, MCPGW_STORE_GONE when the record has no
+ * status or owner (none, or expired), MCPGW_STORE_UNAVAILABLE for a reply of the wrong shape. */
 int mcpgw_rdecode_task(const redisReply *reply, struct mcpgw_store_task *t);
 
 /* "<id> <version> <uri>", a resource update as published (after its tag): 0 with ev filled and

@@ -63,6 +63,8 @@ struct mcpgw_store {
     void *tasks;          /* task records of a store without task_put (store_task.c) */
     mcpgw_store_node_msg_fn node_msg; /* mcpgw_store_set_node_handler */
     void *node_msg_arg;
+    mcpgw_store_task_note_fn task_note; /* mcpgw_store_set_task_handler */
+    void *task_note_arg;
 };
 
 extern const struct mcpgw_store_ops mcpgw_store_redis_ops;
@@ -86,6 +88,7 @@ void mcpgw_store_report_feed_hold(struct mcpgw_store *st);
 void mcpgw_store_report_feed_ready(struct mcpgw_store *st);
 void mcpgw_store_report_up(struct mcpgw_store *st, int up);
 void mcpgw_store_report_node_msg(struct mcpgw_store *st, const char *msg, size_t len);
+void mcpgw_store_report_task_note(struct mcpgw_store *st, const char *msg, size_t len);
 void mcpgw_store_report_notes(struct mcpgw_store *st, const char *const *names, size_t count);
 
 #endif

@@ -336,12 +336,24 @@ void mcpgw_store_set_node_handler(struct mcpgw_store *st, mcpgw_store_node_msg_f
     st->node_msg_arg = arg;
 }
 
+void mcpgw_store_set_task_handler(struct mcpgw_store *st, mcpgw_store_task_note_fn fn, void *arg)
+{
+    st->task_note = fn;
+    st->task_note_arg = arg;
+}
+
 /* ---- reports ---- */
 
 void mcpgw_store_report_node_msg(struct mcpgw_store *st, const char *msg, size_t len)
 {
     if (st->node_msg)
         st->node_msg(st->node_msg_arg, msg, len);
+}
+
+void mcpgw_store_report_task_note(struct mcpgw_store *st, const char *msg, size_t len)
+{
+    if (st->task_note)
+        st->task_note(st->task_note_arg, msg, len);
 }
 
 void mcpgw_store_report_moved(struct mcpgw_store *st, struct mcpgw_session *s, uint64_t epoch)

@@ -197,24 +197,40 @@ int mcpgw_store_command(struct mcpgw_store *st, int argc, const char **argv, con
 void mcpgw_store_resync(struct mcpgw_store *st, mcpgw_store_done_fn done, void *arg);
 
 /* Task records (2026-07-28 tasks extension, node/tasks.c; format in docs/protocol-2026.md):
- * a status word, the node running the task, that node's lease (ms since the epoch) and the
- * record's JSON text. Borrowed for the duration of the callback that passes it. */
+ * a status word, the node running the task, that node's lease and the record's JSON text.
+ * Leases are kept by the store's clock (Redis TIME; this process's monotonic clock for the
+ * memory store), never by a node's wall clock: lease_ms is, written, how long the lease lasts
+ * from the write, and, read, how long it has left (0: run out). version counts the writes of
+ * rec (1 after creation). Borrowed for the duration of the callback that passes it. */
 struct mcpgw_store_task {
     const char *status, *owner, *rec;
     uint64_t lease_ms;
+    /* read: the record's version; written: the version the record must still have (0: any) */
+    uint64_t version;
+    /* written only: a notification published to every node (mcpgw_store_set_task_handler) when
+     * this write changes the record's status; NULL: none */
+    const char *note;
 };
 /* A task record, or NULL with err (MCPGW_STORE_GONE: no such task, or expired). */
 typedef void (*mcpgw_store_task_fn)(void *arg, int err, const struct mcpgw_store_task *t);
-/* Write task id's record: status and rec NULL keep theirs, owner and lease are always set.
- * ttl_ms > 0 creates (or overwrites) with that lifetime from now; 0 writes only over an existing
- * record. Refused (MCPGW_STORE_STALE) when the record is terminal (completed, failed,
- * cancelled: a terminal state is written once), or when expect_owner is not NULL and the
- * record names another owner. The memory store keeps records in this process. */
+/* Write task id's record, atomically: status and rec NULL keep theirs, owner and lease are
+ * always set. ttl_ms > 0 creates (or overwrites) with that lifetime from now; 0 writes only over
+ * an existing record. Refused (MCPGW_STORE_STALE) when the record is terminal (completed,
+ * failed, cancelled: a terminal state is written once), when expect_owner is not NULL and the
+ * record names another owner, or when t->version is not 0 and the record's version differs (it
+ * was written since it was read: read it again and redo the change). The memory store keeps
+ * records in this process. */
 void mcpgw_store_task_put(struct mcpgw_store *st, const char *id, const struct mcpgw_store_task *t,
                           const char *expect_owner, uint64_t ttl_ms, mcpgw_store_done_fn done,
                           void *arg);
 void mcpgw_store_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_fn done,
                           void *arg);
+/* Where the notes of task writes go (one handler, fn NULL: dropped): with Redis every node's
+ * handler gets each, from the cluster's event channel (at most once: pub/sub); with the memory
+ * store this process's, before the write's done fires. msg (len bytes) is borrowed until
+ * return. */
+typedef void (*mcpgw_store_task_note_fn)(void *arg, const char *msg, size_t len);
+void mcpgw_store_set_task_handler(struct mcpgw_store *st, mcpgw_store_task_note_fn fn, void *arg);
 /* Node-to-node messages (node/bridge26.c hands MRTR answers to the node running an upstream
  * call). How many nodes received a message: 0 means no node of that id is listening now (dead,
  * or unknown); err when the store could not send it (the memory store never can). */

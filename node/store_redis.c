@@ -622,15 +622,22 @@ static void r_task_put(struct mcpgw_store *st, const char *id, const struct mcpg
 {
     struct rstore *r = R(st);
     struct op *o = op_new(r, task_put_reply, arg);
-    char k[256], lease[24], ttl[24];
-    const char *args[7] = {
-        k,   t->status ? t->status : "",      t->owner, lease, t->rec ? t->rec : "",
-        ttl, expect_owner ? expect_owner : ""};
+    char k[256], lease[24], ttl[24], ver[24];
+    const char *args[9] = {k,
+                           t->status ? t->status : "",
+                           t->owner,
+                           lease,
+                           t->rec ? t->rec : "",
+                           ttl,
+                           expect_owner ? expect_owner : "",
+                           ver,
+                           t->note ? t->note : ""};
     task_key(k, sizeof(k), id);
     snprintf(lease, sizeof(lease), "%llu", (unsigned long long)t->lease_ms);
     snprintf(ttl, sizeof(ttl), "%llu", (unsigned long long)ttl_ms);
+    snprintf(ver, sizeof(ver), "%llu", (unsigned long long)t->version);
     o->cb.done = done;
-    eval(r, o, S_TASK_PUT, 1, 7, args, NULL);
+    eval(r, o, S_TASK_PUT, 1, 9, args, NULL);
 }
 
 static void task_get_reply(struct op *o, redisReply *reply, int err)
@@ -646,10 +653,10 @@ static void r_task_get(struct mcpgw_store *st, const char *id, mcpgw_store_task_
     struct rstore *r = R(st);
     struct op *o = op_new(r, task_get_reply, arg);
     char k[256];
-    const char *argv[6] = {"HMGET", k, "st", "own", "lease", "rec"};
+    const char *args[1] = {k};
     task_key(k, sizeof(k), id);
     o->cb.task = done;
-    send_argv(r, o, 6, argv, NULL);
+    eval(r, o, S_TASK_GET, 1, 1, args, NULL);
 }
 
 static void sent_reply(struct op *o, redisReply *reply, int err)
@@ -786,6 +793,8 @@ static void on_sub_message(redisAsyncContext *ac, void *rep, void *priv)
         mcpgw_store_report_notes(r->st, &name, 1);
     } else if (payload->len > 6 && memcmp(payload->str, "moved ", 6) == 0)
         on_moved_message(r, payload->str + 6, payload->len - 6);
+    else if (payload->len > 4 && memcmp(payload->str, TSK_TAG, 4) == 0)
+        mcpgw_store_report_task_note(r->st, payload->str + 4, payload->len - 4);
     else if (payload->len > 4 && memcmp(payload->str, MSG_TAG, 4) == 0)
         mcpgw_store_report_node_msg(r->st, payload->str + 4, payload->len - 4);
 }

@@ -22,6 +22,7 @@ enum script {
     S_REPLAY_URIS,
     S_TASK_PUT,
     S_LIST_CHANGE,
+    S_TASK_GET,
     S_COUNT
 };
 
@@ -43,6 +44,8 @@ enum script {
 #define EV_TAG "upd "
 /* ... and "lst <name>": a note was created (it joined NOTES_KEY). */
 #define LST_TAG "lst "
+/* ... and "tsk <JSON>": a task changed status (docs/protocol-2026.md, "Status notifications"). */
+#define TSK_TAG "tsk "
 /* A node-to-node message (mcpgw_store_node_send) on a node's own channel. */
 #define MSG_TAG "msg "
 /* The notes board's names, cluster-wide: a sorted set of name -> event counter at creation. */
@@ -176,16 +179,27 @@ static const char *const scripts[S_COUNT] = {
     "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
     "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
     "return r",
-    /* TASK_PUT: KEYS task; ARGV status ('' keeps), owner, lease, rec ('' keeps), ttl ('0':
-     * only over an existing record), expected owner ('' any). A terminal state is written
-     * once; 0 when refused. */
-    "local cur = redis.call('HMGET', KEYS[1], 'st', 'own') "
+    /* TASK_PUT: KEYS task; ARGV status ('' keeps), owner, lease (ms from now, by Redis's
+     * clock), rec ('' keeps), ttl ('0': only over an existing record), expected owner ('' any),
+     * expected version ('0' any), note ('' none). A terminal state is written once; a write of
+     * rec bumps the version; a change of status publishes the note. 0 when refused. */
+    "local cur = redis.call('HMGET', KEYS[1], 'st', 'own', 'ver') "
     "if not cur[1] then if ARGV[5] == '0' then return 0 end "
     "elseif cur[1] == 'completed' or cur[1] == 'failed' or cur[1] == 'cancelled' then return 0 "
-    "elseif ARGV[6] ~= '' and cur[2] ~= ARGV[6] then return 0 end "
-    "redis.call('HSET', KEYS[1], 'v', '1', 'own', ARGV[2], 'lease', ARGV[3]) "
-    "if ARGV[1] ~= '' then redis.call('HSET', KEYS[1], 'st', ARGV[1]) end "
-    "if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'rec', ARGV[4]) end "
+    "elseif ARGV[6] ~= '' and cur[2] ~= ARGV[6] then return 0 "
+    "elseif ARGV[7] ~= '0' and (cur[3] or '0') ~= ARGV[7] then return 0 end "
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "redis.call('HSET', KEYS[1], 'v', '1', 'own', ARGV[2], 'lease', "
+    "  string.format('%.0f', now + tonumber(ARGV[3]))) "
+    "if ARGV[4] ~= '' then "
+    "  redis.call('HSET', KEYS[1], 'rec', ARGV[4]) "
+    "  redis.call('HINCRBY', KEYS[1], 'ver', 1) end "
+    "if ARGV[1] ~= '' then "
+    "  redis.call('HSET', KEYS[1], 'st', ARGV[1]) "
+    "  if cur[1] and cur[1] ~= ARGV[1] and ARGV[8] ~= '' then "
+    "    redis.call('PUBLISH', '" EV_CHANNEL "', '" TSK_TAG "' .. ARGV[8]) end "
+    "end "
     "if ARGV[5] ~= '0' then redis.call('PEXPIRE', KEYS[1], ARGV[5]) end "
     "return 1",
     /* LIST_CHANGE: KEYS event counter, the list-changes stream, the catalogue hashes; ARGV kind,
@@ -204,6 +218,16 @@ static const char *const scripts[S_COUNT] = {
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', " EV_MAXLEN ", g .. '-0', 'l', ARGV[1]) "
     "redis.call('PUBLISH', '" EV_CHANNEL "', '" LCH_TAG "' .. g .. '-0 ' .. ARGV[1]) "
     "return g",
+    /* TASK_GET: KEYS task. {status, owner, lease left in ms (Redis's clock; 0: run out), rec,
+     * version}; status false when there is no record. */
+    "local r = redis.call('HMGET', KEYS[1], 'st', 'own', 'lease', 'rec', 'ver') "
+    "local t = redis.call('TIME') "
+    "local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000) "
+    "local left = (tonumber(r[3] or '0') or 0) - now "
+    "if left < 0 then left = 0 end "
+    "r[3] = string.format('%.0f', left) "
+    "r[5] = r[5] or '0' "
+    "return r",
 };
 
 #endif

@@ -9,7 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The table: task id -> {"st", "own", "lease", "rec", "exp"} (exp: ms since the epoch). */
+/* The table: task id -> {"st", "own", "lease", "rec", "ver", "exp"} (lease and exp: this
+ * process's monotonic clock, mcpgw_now_ms). */
 struct mem_tasks {
     json_object *by_id;
     uint64_t swept_ms;
@@ -77,10 +78,13 @@ void mcpgw_store_task_mem_put(struct mcpgw_store *st, const char *id,
     struct mem_tasks *m = table(st);
     uint64_t now = mcpgw_now_ms();
     json_object *rec;
+    int changed = 0;
     sweep(m, now);
     rec = find(m, id, now);
     if ((!rec && !ttl_ms) || (rec && terminal(mcpgw_json_str(rec, "st"))) ||
-        (rec && expect_owner && strcmp(mcpgw_json_str(rec, "own"), expect_owner) != 0)) {
+        (rec && expect_owner && strcmp(mcpgw_json_str(rec, "own"), expect_owner) != 0) ||
+        (rec && t->version &&
+         (uint64_t)json_object_get_int64(json_object_object_get(rec, "ver")) != t->version)) {
         if (done)
             done(arg, MCPGW_STORE_STALE);
         return;
@@ -95,15 +99,24 @@ void mcpgw_store_task_mem_put(struct mcpgw_store *st, const char *id,
         set_str(rec, "st", "");
         set_str(rec, "rec", "");
         json_object_object_add(m->by_id, id, rec);
+    } else {
+        changed = t->status && strcmp(mcpgw_json_str(rec, "st"), t->status) != 0;
     }
     set_str(rec, "own", t->owner);
-    json_object_object_add(rec, "lease", json_object_new_int64((int64_t)t->lease_ms));
+    json_object_object_add(rec, "lease", json_object_new_int64((int64_t)(now + t->lease_ms)));
     if (t->status)
         set_str(rec, "st", t->status);
-    if (t->rec)
+    if (t->rec) {
         set_str(rec, "rec", t->rec);
+        json_object_object_add(
+            rec, "ver",
+            json_object_new_int64(json_object_get_int64(json_object_object_get(rec, "ver")) + 1));
+    }
     if (ttl_ms)
         json_object_object_add(rec, "exp", json_object_new_int64((int64_t)(now + ttl_ms)));
+    /* As Redis publishes it: once per change of status, before the write is reported. */
+    if (changed && t->note)
+        mcpgw_store_report_task_note(st, t->note, strlen(t->note));
     if (done)
         done(arg, MCPGW_STORE_OK);
 }
@@ -113,7 +126,8 @@ void mcpgw_store_task_mem_get(struct mcpgw_store *st, const char *id, mcpgw_stor
 {
     struct mem_tasks *m = table(st);
     json_object *rec = find(m, id, mcpgw_now_ms());
-    struct mcpgw_store_task t;
+    struct mcpgw_store_task t = {0};
+    uint64_t now = mcpgw_now_ms(), lease;
     if (!rec) {
         done(arg, MCPGW_STORE_GONE, NULL);
         return;
@@ -121,7 +135,9 @@ void mcpgw_store_task_mem_get(struct mcpgw_store *st, const char *id, mcpgw_stor
     t.status = mcpgw_json_str(rec, "st");
     t.owner = mcpgw_json_str(rec, "own");
     t.rec = mcpgw_json_str(rec, "rec");
-    t.lease_ms = (uint64_t)json_object_get_int64(json_object_object_get(rec, "lease"));
+    lease = (uint64_t)json_object_get_int64(json_object_object_get(rec, "lease"));
+    t.lease_ms = lease > now ? lease - now : 0;
+    t.version = (uint64_t)json_object_get_int64(json_object_object_get(rec, "ver"));
     done(arg, MCPGW_STORE_OK, &t);
 }
 

@@ -13,6 +13,7 @@
 #include "common/util.h"
 #include "node/call.h"
 #include "node/defer.h"
+#include "node/listen.h"
 #include "node/mrtr.h"
 #include "node/msg.h"
 #include "node/node-t.h"
@@ -32,7 +33,10 @@
 #define LEASE_MS    6000    /* a runner that has not renewed its lease for this long is gone */
 #define RENEW_MS    2000    /* how often a runner renews the leases of the tasks it runs */
 #define ID_MAX      128
-#define MAX_RUNNING 10000 /* tasks one node runs at once: the next creation is refused */
+#define MAX_RUNNING 10000     /* tasks one node runs at once: the next creation is refused */
+#define NOTE_V      1         /* the status note's format (docs/protocol-2026.md) */
+#define NOTE_MAX    (1 << 20) /* bytes of a status notification published to every node */
+#define MAX_TRIES   5 /* reads of a record that changed under a request before it gives up */
 
 /* A task this node runs: its record as last written, and the call running the tool. */
 struct ltask {
@@ -328,15 +332,46 @@ static json_object *rec_new(const char *id, const struct task_tool *tt, json_obj
     return rec;
 }
 
-/* Write rec (its status with it) as owner with a fresh lease. */
+static json_object *detailed(json_object *rec);
+
+/* The note a write publishes when it changes the task's status (docs/protocol-2026.md, "Status
+ * notifications"): {"v": NOTE_V, "id", "pr", "task": the DetailedTask as tasks/get answers it};
+ * NULL (no notification: clients poll) when larger than NOTE_MAX, which Redis would push to every
+ * node. */
+static char *note_of(json_object *rec)
+{
+    json_object *o = json_object_new_object();
+    const char *pr = mcpgw_json_str(rec, "pr"), *json;
+    char *text = NULL;
+    json_object_object_add(o, "v", json_object_new_int(NOTE_V));
+    json_object_object_add(o, "id", json_object_new_string(mcpgw_json_str(task_of(rec), "taskId")));
+    json_object_object_add(o, "pr", json_object_new_string(pr ? pr : ""));
+    json_object_object_add(o, "task", detailed(rec));
+    json = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+    if (strlen(json) <= NOTE_MAX)
+        text = xstrdup(json);
+    else
+        log_info("task %s: its status notification (%zu bytes) is not sent: over %d bytes",
+                 mcpgw_json_str(task_of(rec), "taskId"), strlen(json), NOTE_MAX);
+    json_object_put(o);
+    return text;
+}
+
+/* Write rec (its status with it) as owner with a fresh lease (LEASE_MS by the store's clock).
+ * version: the record's version it was read at, which it must still have (0: any). */
 static void put(struct mcpgw_node *n, json_object *rec, const char *expect_owner, uint64_t ttl,
-                mcpgw_store_done_fn done, void *arg)
+                uint64_t version, mcpgw_store_done_fn done, void *arg)
 {
     const char *id = mcpgw_json_str(task_of(rec), "taskId");
-    struct mcpgw_store_task t = {mcpgw_json_str(task_of(rec), "status"), n->cfg.node_id,
+    char *note = ttl ? NULL : note_of(rec); /* a creation changes no status */
+    struct mcpgw_store_task t = {mcpgw_json_str(task_of(rec), "status"),
+                                 n->cfg.node_id,
                                  json_object_to_json_string_ext(rec, JSON_C_TO_STRING_PLAIN),
-                                 mcpgw_wall_ms() + LEASE_MS};
+                                 LEASE_MS,
+                                 version,
+                                 note};
     mcpgw_store_task_put(n->store, id, &t, expect_owner, ttl, done, arg);
+    free(note);
 }
 
 /* ---- answers ---- */
@@ -380,15 +415,8 @@ static json_object *detailed(json_object *rec)
 /* -32021 for a tool that needs the extension, with the capability it needs. */
 static void missing_ext(const struct mcpgw_tasks_req *q, const char *what)
 {
-    json_object *data = json_tokener_parse(
-        "{\"requiredCapabilities\":{\"extensions\":{\"" MCPGW_TASKS_EXT "\":{}}}}");
-    char msg[200];
     size_t len;
-    char *json;
-    snprintf(msg, sizeof(msg),
-             "Missing required client capability: %s needs the " MCPGW_TASKS_EXT " extension",
-             what);
-    json = mcpgw_msg_error_data(q->id, MCPGW_MSG_MISSING_CAPABILITY, msg, data, &len);
+    char *json = mcpgw_msg_missing_extension(q->id, MCPGW_TASKS_EXT, what, &len);
     (*q->n->st.errors)++;
     mcpgw_http_respond(q->conn, 400, "application/json", NULL, json, len);
     free(json);
@@ -446,7 +474,7 @@ static void on_sink(struct mcpgw_call *c, const char *json, size_t len)
         set_status(lt->rec, "failed", NULL);
     }
     json_object_put(msg);
-    put(lt->n, lt->rec, lt->n->cfg.node_id, 0, logged, xstrdup(lt->id));
+    put(lt->n, lt->rec, lt->n->cfg.node_id, 0, 0, logged, xstrdup(lt->id));
 }
 
 /* The call is freed (answered, cancelled, timed out, the node stopping): so is the local task.
@@ -517,7 +545,7 @@ static void on_renewed(void *arg, int err)
 static void on_renew(evutil_socket_t fd, short what, void *arg)
 {
     struct mcpgw_node *n = arg;
-    struct mcpgw_store_task t = {NULL, n->cfg.node_id, NULL, mcpgw_wall_ms() + LEASE_MS};
+    struct mcpgw_store_task t = {NULL, n->cfg.node_id, NULL, LEASE_MS, 0, NULL};
     for (struct ltask *lt = n->tasks->running; lt; lt = lt->next) {
         struct renewal *rn = xcalloc(1, sizeof(*rn));
         rn->n = n;
@@ -537,9 +565,35 @@ static struct mcpgw_tasks *set_of(struct mcpgw_node *n)
     return n->tasks;
 }
 
+/* A task changed status on some node (a note of put): to this node's listen streams that
+ * follow it for its principal. */
+static void on_note(void *arg, const char *msg, size_t len)
+{
+    struct mcpgw_node *n = arg;
+    struct json_tokener *tok = json_tokener_new();
+    json_object *o = json_tokener_parse_ex(tok, msg, (int)len);
+    const char *id = mcpgw_json_str(o, "id"), *pr = mcpgw_json_str(o, "pr");
+    json_object *task = mcpgw_json_obj(o, "task"), *v = NULL;
+    json_tokener_free(tok);
+    json_object_object_get_ex(o, "v", &v);
+    if (json_object_get_int(v) != NOTE_V)
+        log_warn("tasks: a status note of another version (%d); dropped", json_object_get_int(v));
+    else if (id && pr && task)
+        mcpgw_listen_task(n, id, pr, task);
+    else
+        log_warn("tasks: a status note that is not one (%zu bytes); dropped", len);
+    json_object_put(o);
+}
+
+void mcpgw_tasks_start(struct mcpgw_node *n)
+{
+    mcpgw_store_set_task_handler(n->store, on_note, n);
+}
+
 void mcpgw_tasks_stop(struct mcpgw_node *n)
 {
     struct mcpgw_tasks *ts = n->tasks;
+    /* (The store, and its note handler, are freed before this runs: nothing to undo there.) */
     if (!ts)
         return;
     while (ts->running) {
@@ -664,7 +718,7 @@ static void create(const struct mcpgw_tasks_req *q, const struct task_tool *tt, 
         json_object_object_add(cr->rec, "answers", json_object_new_object());
     }
     cr->start = tt->run == RUN_CALL;
-    put(q->n, cr->rec, NULL, TASK_TTL_MS, on_created, cr);
+    put(q->n, cr->rec, NULL, TASK_TTL_MS, 0, on_created, cr);
 }
 
 /* test_tool_with_task: an MRTR round for the user's name, then a task that greets them. */
@@ -721,6 +775,7 @@ struct lookup {
     json_object *responses; /* tasks/update's inputResponses */
     json_object *rec;       /* the record being written */
     char prev_owner[64];
+    uint64_t version; /* the record's version as read */
     int tries;
 };
 
@@ -738,8 +793,13 @@ static void again(struct lookup *lk)
 {
     json_object_put(lk->rec);
     lk->rec = NULL;
-    if (++lk->tries > 3) {
-        store_failed(lk->d, MCPGW_STORE_STALE);
+    if (++lk->tries > MAX_TRIES) {
+        char msg[300];
+        snprintf(msg, sizeof(msg),
+                 "Internal error: task %.120s changed under this request %d times in a row; send "
+                 "it again",
+                 lk->id, MAX_TRIES);
+        mcpgw_defer_error(lk->d, MCPGW_JSONRPC_INTERNAL_ERROR, msg);
         lookup_free(lk);
         return;
     }
@@ -794,16 +854,23 @@ static void orphaned(struct lookup *lk)
         json_object_object_add(task_of(lk->rec), "error", e);
         set_status(lk->rec, "failed", "its node stopped before it finished");
     }
-    put(lk->n, lk->rec, lk->prev_owner, 0, on_orphan_written, lk);
+    put(lk->n, lk->rec, lk->prev_owner, 0, 0, on_orphan_written, lk);
 }
 
 static void on_written_ack(void *arg, int err)
 {
     struct lookup *lk = arg;
-    if (err && err != MCPGW_STORE_STALE)
+    if (err == MCPGW_STORE_STALE) {
+        /* Written since it was read (another update, a cancel, the runner): read it again and
+         * redo the change on what is there now, so no answer is lost; a task terminal by then
+         * is acked as it is. */
+        again(lk);
+        return;
+    }
+    if (err)
         store_failed(lk->d, err);
     else
-        ack(lk->d); /* STALE: it became terminal meanwhile, which a cancel or update accepts */
+        ack(lk->d);
     lookup_free(lk);
 }
 
@@ -842,7 +909,7 @@ static void update(struct lookup *lk)
     } else {
         set_status(lk->rec, "input_required", NULL);
     }
-    put(lk->n, lk->rec, NULL, 0, on_written_ack, lk);
+    put(lk->n, lk->rec, NULL, 0, lk->version, on_written_ack, lk);
 }
 
 static void cancel(struct lookup *lk)
@@ -857,7 +924,7 @@ static void cancel(struct lookup *lk)
         mcpgw_call_abort(lt->call); /* cooperative elsewhere: the runner's renewal is refused */
     json_object_object_del(task_of(lk->rec), "inputRequests");
     set_status(lk->rec, "cancelled", "cancelled by the client");
-    put(lk->n, lk->rec, NULL, 0, on_written_ack, lk);
+    put(lk->n, lk->rec, NULL, 0, lk->version, on_written_ack, lk);
 }
 
 static void on_found(void *arg, int err, const struct mcpgw_store_task *t)
@@ -881,10 +948,11 @@ static void on_found(void *arg, int err, const struct mcpgw_store_task *t)
         lookup_free(lk);
         return;
     }
-    /* Its runner is gone: the lease ran out, or it names this node, which does not run it. */
+    lk->version = t->version;
+    /* Its runner is gone: the lease ran out (by the store's clock, so no node's clock skew
+     * matters), or it names this node, which does not run it. */
     if (strcmp(t->status, "working") == 0 && lk->op != OP_CANCEL &&
-        (strcmp(t->owner, lk->n->cfg.node_id) == 0 ? !local(lk->n, lk->id)
-                                                   : t->lease_ms < mcpgw_wall_ms())) {
+        (strcmp(t->owner, lk->n->cfg.node_id) == 0 ? !local(lk->n, lk->id) : t->lease_ms == 0)) {
         snprintf(lk->prev_owner, sizeof(lk->prev_owner), "%s", t->owner);
         orphaned(lk);
         return;

@@ -50,6 +50,10 @@ void mcpgw_tasks_method(const struct mcpgw_tasks_req *q, const char *method, con
  * length, 0 when id names none (then any node answers from the store). */
 size_t mcpgw_tasks_id_node(const char *id, char *out, size_t cap);
 
+/* Hand the store's task status notes (every node's task writes) to this node's listen streams
+ * (mcpgw_listen_task). */
+void mcpgw_tasks_start(struct mcpgw_node *n);
+
 /* Stop the tasks this node runs (their records stay: another node answers for them) and free
  * the module's state. */
 void mcpgw_tasks_stop(struct mcpgw_node *n);

@@ -78,7 +78,7 @@ static void on_done(void *arg, int err)
 struct found {
     int err;
     char status[32], owner[32], rec[128];
-    uint64_t lease;
+    uint64_t lease, version;
 };
 
 static void on_get(void *arg, int err, const struct mcpgw_store_task *t)
@@ -90,17 +90,25 @@ static void on_get(void *arg, int err, const struct mcpgw_store_task *t)
         snprintf(f->owner, sizeof(f->owner), "%s", t->owner);
         snprintf(f->rec, sizeof(f->rec), "%s", t->rec);
         f->lease = t->lease_ms;
+        f->version = t->version;
     }
+}
+
+static int put_v(struct mcpgw_store *st, const char *status, const char *owner, const char *rec,
+                 const char *expect, uint64_t ttl, uint64_t version, uint64_t lease,
+                 const char *note)
+{
+    struct mcpgw_store_task t = {status, owner, rec, lease, version, note};
+    int err = 99;
+    mcpgw_store_task_put(st, "n1.task", &t, expect, ttl, on_done, &err);
+    ck_assert_int_ne(err, 99); /* the memory store answers before returning */
+    return err;
 }
 
 static int put(struct mcpgw_store *st, const char *status, const char *owner, const char *rec,
                const char *expect, uint64_t ttl)
 {
-    struct mcpgw_store_task t = {status, owner, rec, 1234};
-    int err = 99;
-    mcpgw_store_task_put(st, "n1.task", &t, expect, ttl, on_done, &err);
-    ck_assert_int_ne(err, 99); /* the memory store answers before returning */
-    return err;
+    return put_v(st, status, owner, rec, expect, ttl, 0, 1234, NULL);
 }
 
 START_TEST(test_task_record_terminal_state_is_written_once)
@@ -114,7 +122,7 @@ START_TEST(test_task_record_terminal_state_is_written_once)
     ck_assert_int_eq(f.err, MCPGW_STORE_OK);
     ck_assert_str_eq(f.status, "working");
     ck_assert_str_eq(f.rec, "{\"a\":1}");
-    ck_assert_uint_eq(f.lease, 1234);
+    ck_assert(f.lease > 0 && f.lease <= 1234); /* what is left of it, by the store's clock */
     ck_assert_int_eq(put(st, "cancelled", "n2", "{\"c\":1}", NULL, 0), MCPGW_STORE_OK);
     /* the runner's late result, a renewal, even a new creation: refused */
     ck_assert_int_eq(put(st, "completed", "n1", "{\"r\":1}", "n1", 0), MCPGW_STORE_STALE);
@@ -161,12 +169,92 @@ START_TEST(test_task_record_is_not_recreated_and_expires)
 }
 END_TEST
 
+START_TEST(test_task_record_write_refused_when_written_since_read)
+{
+    struct mcpgw_store *st = store();
+    struct found f = {0};
+    uint64_t v;
+    ck_assert_int_eq(put(st, "input_required", "n1", "{\"open\":2}", NULL, 60000), MCPGW_STORE_OK);
+    mcpgw_store_task_get(st, "n1.task", on_get, &f);
+    v = f.version;
+    ck_assert_uint_eq(v, 1);
+    /* two updates read version 1: the first write wins, the second is refused (it must read
+     * again and redo its change on the first one's record), not written over it */
+    ck_assert_int_eq(put_v(st, "input_required", "n1", "{\"a\":1}", NULL, 0, v, 6000, NULL),
+                     MCPGW_STORE_OK);
+    ck_assert_int_eq(put_v(st, "input_required", "n2", "{\"b\":1}", NULL, 0, v, 6000, NULL),
+                     MCPGW_STORE_STALE);
+    mcpgw_store_task_get(st, "n1.task", on_get, &f);
+    ck_assert_str_eq(f.rec, "{\"a\":1}");
+    ck_assert_uint_eq(f.version, 2);
+    /* a lease renewal writes no record: the version stays */
+    ck_assert_int_eq(put(st, NULL, "n1", NULL, NULL, 0), MCPGW_STORE_OK);
+    mcpgw_store_task_get(st, "n1.task", on_get, &f);
+    ck_assert_uint_eq(f.version, 2);
+    ck_assert_int_eq(put_v(st, "completed", "n2", "{\"ab\":1}", NULL, 0, 2, 6000, NULL),
+                     MCPGW_STORE_OK);
+    store_free(st);
+}
+END_TEST
+
+START_TEST(test_task_lease_runs_out_by_the_store_clock)
+{
+    struct mcpgw_store *st = store();
+    struct found f = {0};
+    ck_assert_int_eq(put_v(st, "working", "n1", "{}", NULL, 60000, 0, 60, NULL), MCPGW_STORE_OK);
+    mcpgw_store_task_get(st, "n1.task", on_get, &f);
+    ck_assert(f.lease > 0 && f.lease <= 60);
+    usleep(100 * 1000);
+    mcpgw_store_task_get(st, "n1.task", on_get, &f);
+    ck_assert_uint_eq(f.lease, 0); /* run out: 0 left, whatever any node's wall clock says */
+    store_free(st);
+}
+END_TEST
+
+static int notes;
+static char last_note[64];
+
+static void on_note(void *arg, const char *msg, size_t len)
+{
+    (void)arg;
+    notes++;
+    snprintf(last_note, sizeof(last_note), "%.*s", (int)len, msg);
+}
+
+START_TEST(test_task_note_published_once_per_change_of_status)
+{
+    struct mcpgw_store *st = store();
+    notes = 0;
+    mcpgw_store_set_task_handler(st, on_note, NULL);
+    /* a creation is no change; the same status again neither */
+    ck_assert_int_eq(put_v(st, "working", "n1", "{}", NULL, 60000, 0, 6000, "created"),
+                     MCPGW_STORE_OK);
+    ck_assert_int_eq(put_v(st, "working", "n1", "{}", NULL, 0, 0, 6000, "same"), MCPGW_STORE_OK);
+    ck_assert_int_eq(put(st, NULL, "n1", NULL, NULL, 0), MCPGW_STORE_OK);
+    ck_assert_int_eq(notes, 0);
+    ck_assert_int_eq(put_v(st, "input_required", "n1", "{}", NULL, 0, 0, 6000, "asks"),
+                     MCPGW_STORE_OK);
+    ck_assert_int_eq(notes, 1);
+    ck_assert_str_eq(last_note, "asks");
+    ck_assert_int_eq(put_v(st, "completed", "n1", "{}", NULL, 0, 0, 6000, "done"), MCPGW_STORE_OK);
+    /* refused writes publish nothing */
+    ck_assert_int_eq(put_v(st, "cancelled", "n1", "{}", NULL, 0, 0, 6000, "late"),
+                     MCPGW_STORE_STALE);
+    ck_assert_int_eq(notes, 2);
+    ck_assert_str_eq(last_note, "done");
+    store_free(st);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {test_tasks_id_names_its_node,
                             test_tasks_declared_only_with_the_extension_object,
                             test_task_record_terminal_state_is_written_once,
                             test_task_record_write_names_the_owner_it_replaces,
-                            test_task_record_is_not_recreated_and_expires};
+                            test_task_record_is_not_recreated_and_expires,
+                            test_task_record_write_refused_when_written_since_read,
+                            test_task_lease_runs_out_by_the_store_clock,
+                            test_task_note_published_once_per_change_of_status};
     return mcpgw_check_run("tasks", "core", tests, sizeof(tests) / sizeof(tests[0]));
 }
