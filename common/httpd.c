@@ -304,6 +304,23 @@ static int sniff_h2(struct mcpgw_http_conn *c)
     return n == MCPGW_H2_PREFACE_LEN ? 1 : 0;
 }
 
+/* libevent 2.1 reads at most 4096 bytes per read callback (EVBUFFER_MAX_READ), so a request a
+ * little over that (a tool call with 4 KB of arguments) took one more turn of the loop and three
+ * more system calls (epoll_wait, FIONREAD, readv) before it could be handled. When a read may
+ * have stopped at that cap, take what the socket holds now, up to the read watermark. EOF and
+ * errors are left for the bufferevent to find on its next read. */
+static void read_rest(struct mcpgw_http_conn *c)
+{
+    struct evbuffer *in = bufferevent_get_input(c->bev);
+    size_t high = 0;
+    bufferevent_getwatermark(c->bev, EV_READ, NULL, &high);
+    while (evbuffer_get_length(in) >= 4096 && (!high || evbuffer_get_length(in) < high)) {
+        ssize_t n = mcpgw_evbuffer_readv(in, (int)bufferevent_getfd(c->bev), 16384);
+        if (n < 16384)
+            return; /* nothing more now; EOF and errors are seen by the next read */
+    }
+}
+
 static void on_read(struct bufferevent *bev, void *arg)
 {
     struct mcpgw_http_conn *c = arg;
@@ -321,6 +338,7 @@ static void on_read(struct bufferevent *bev, void *arg)
             return;
         }
     }
+    read_rest(c);
     process(c);
     if (c->dead && !c->in_handler)
         conn_free(c);
