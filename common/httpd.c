@@ -592,14 +592,16 @@ static void write_head(struct mcpgw_http_conn *c, int status, const char *ctype,
 }
 
 /* Writes what fits of head + body straight to the socket; returns the bytes written (0 when the
- * socket would block or failed: the bufferevent then meets the error itself). */
+ * socket would block or failed: the bufferevent then meets the error itself). MSG_NOSIGNAL: a
+ * client gone must not raise SIGPIPE, whatever the program's signal setup. */
 static size_t write_now(struct mcpgw_http_conn *c, const char *head, size_t hlen, const void *body,
                         size_t blen)
 {
     struct iovec iov[2] = {{(void *)head, hlen}, {(void *)body, blen}};
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = blen ? 2 : 1};
     ssize_t n;
     do
-        n = writev((int)bufferevent_getfd(c->bev), iov, blen ? 2 : 1);
+        n = sendmsg((int)bufferevent_getfd(c->bev), &mh, MSG_NOSIGNAL);
     while (n < 0 && errno == EINTR);
     return n > 0 ? (size_t)n : 0;
 }
