@@ -363,6 +363,7 @@ struct raw_req {
 
 static struct raw_req raw_seen[8];
 static int raw_n;
+static struct bufferevent *raw_conns[8]; /* freed by raw_stop when the client did not close */
 
 static void raw_on_read(struct bufferevent *bev, void *arg)
 {
@@ -394,14 +395,23 @@ static void raw_on_read(struct bufferevent *bev, void *arg)
 
 static void raw_on_event(struct bufferevent *bev, short what, void *arg)
 {
-    if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR))
-        bufferevent_free(bev);
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    for (int i = 0; i < 8; i++)
+        if (raw_conns[i] == bev)
+            raw_conns[i] = NULL;
+    bufferevent_free(bev);
 }
 
 static void raw_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
                           int salen, void *arg)
 {
     struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    int i = 0;
+    while (i < 8 && raw_conns[i])
+        i++;
+    ck_assert_int_lt(i, 8);
+    raw_conns[i] = bev;
     bufferevent_setcb(bev, raw_on_read, NULL, raw_on_event, NULL);
     bufferevent_enable(bev, EV_READ | EV_WRITE);
 }
@@ -425,6 +435,11 @@ static struct evconnlistener *raw_start(void)
 static void raw_stop(struct evconnlistener *l)
 {
     mcpgw_hc_free(hc);
+    for (int i = 0; i < 8; i++)
+        if (raw_conns[i]) {
+            bufferevent_free(raw_conns[i]);
+            raw_conns[i] = NULL;
+        }
     evconnlistener_free(l);
     event_base_free(base);
 }
