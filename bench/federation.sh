@@ -16,6 +16,7 @@
 #      bench/sse-load.mjs (Node, closed loop) loads it, while mcpgw is measured with wrk: the
 #      clients differ in that pair (the Node client costs more CPU, on cores the hub shares).
 #    req/s and p99 of mcpgw over each (goal >= 5x).
+#    `bench/federation.sh added` runs this part alone (no Node peers started).
 # 3. `bench/federation.sh sessions` (a run of its own): 10,000 client sessions with per-client
 #    HTTP upstream sessions through balancer + 4 nodes on Redis: memory per session (gateway and
 #    upstream separately) and a kill drill's recovery, with the upstream's initialize count
@@ -28,6 +29,7 @@
 # loopback up if you can: mcp-hub looks for its marketplace online at start. Prints figures only.
 set -euo pipefail
 [ "${1:-}" = sessions ] && exec bash "$(dirname "$0")/federation-sessions.sh"
+ADDED_ONLY=$([ "${1:-}" = added ] && echo 1 || true)
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BUILD=${MCPGW_BUILD:-$ROOT/build}
@@ -115,6 +117,7 @@ for _ in $(seq 1 100); do # routable once the worker has seen the node healthy
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BAL/mcp" -X POST -H 'Content-Type: application/json' -d '{}')" != 503 ] && break
     sleep 0.1
 done
+if [ -z "$ADDED_ONLY" ]; then
 spawn gwstdio $(node_cmd $GW_STDIO gwstdio "$TMP/gw-stdio.conf")
 spawn gwtwo $(node_cmd $GW_TWO gwtwo "$TMP/gw-two.conf")
 spawn supergw "$NODE22" "$NM/supergateway/dist/index.js" --stdio "$NODE22 $EVERYTHING stdio" \
@@ -125,6 +128,7 @@ wait_http "http://127.0.0.1:$GW_STDIO/healthz" "$PID_gwstdio"
 wait_http "http://127.0.0.1:$GW_TWO/healthz" "$PID_gwtwo"
 wait_http "http://127.0.0.1:$SUPERGW/mcp" "$PID_supergw"
 wait_http "http://127.0.0.1:$HUB/mcp" "$PID_hub"
+fi
 
 # ---- sessions ----
 CT='Content-Type: application/json'
@@ -149,12 +153,14 @@ sessions() { # sessions NAME URL N
 
 # mcp-hub connects to its upstreams after it starts listening: wait until a call goes through.
 hub_call() { timeout 20 "$NODE22" "$ROOT/bench/sse-load.mjs" "http://127.0.0.1:$HUB/mcp" "$@" 2>/dev/null | grep '^RESULT' || true; }
+if [ -z "$ADDED_ONLY" ]; then
 for _ in $(seq 1 100); do
     read -r _ n _ _ _ f <<<"$(hub_call 1 0.2 one__echo text 8)"
     [ "${n:-0}" -gt 0 ] && [ "${f:-1}" = 0 ] && break
     sleep 0.2
 done
 [ "${f:-1}" = 0 ] || { echo "bench: calls through mcp-hub fail" >&2; tail -n 5 "$TMP/hub.log" >&2; exit 1; }
+fi
 
 # ---- load ----
 cat >"$TMP/echo.lua" <<'EOF'
@@ -226,17 +232,20 @@ row() { printf '%-7s %-34s %10s %10s %10s %8s\n' "$@"; }
 
 sessions direct "http://127.0.0.1:$UP1/mcp" "$CONNS"
 sessions fed "http://127.0.0.1:$BAL/mcp" "$CONNS"
-sessions gwstdio "http://127.0.0.1:$GW_STDIO/mcp" "$PCONNS"
-sessions supergw "http://127.0.0.1:$SUPERGW/mcp" "$PCONNS"
-sessions gwtwo "http://127.0.0.1:$GW_TWO/mcp" "$PCONNS"
+warm=("$UP1 direct echo text" "$BAL fed echo text")
+if [ -z "$ADDED_ONLY" ]; then
+    sessions gwstdio "http://127.0.0.1:$GW_STDIO/mcp" "$PCONNS"
+    sessions supergw "http://127.0.0.1:$SUPERGW/mcp" "$PCONNS"
+    sessions gwtwo "http://127.0.0.1:$GW_TWO/mcp" "$PCONNS"
+    warm+=("$GW_STDIO gwstdio echo message" "$SUPERGW supergw echo message" "$GW_TWO gwtwo one__echo text")
+fi
 
 # Warm-up: JIT of the Node peers, allocators, connection pools.
-for spec in "$UP1 direct echo text" "$BAL fed echo text" "$GW_STDIO gwstdio echo message" \
-    "$SUPERGW supergw echo message" "$GW_TWO gwtwo one__echo text"; do
+for spec in "${warm[@]}"; do
     read -r port ids tool arg <<<"$spec"
     DUR=2 measure "$port" "$TMP/$ids.ids" "$tool" "$arg" 256 4 0 >/dev/null
 done
-hub_call "$PCONNS" 2 one__echo text 256 >/dev/null
+[ -n "$ADDED_ONLY" ] || hub_call "$PCONNS" 2 one__echo text 256 >/dev/null
 
 echo "Federation: echo tools/call, wrk -t1 keep-alive, ${DUR}s per run, $(nproc) cores shared by everything (no pinning); load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo
@@ -259,6 +268,7 @@ for bytes in 256 4096; do
             (a99 >= 1000 ? sprintf("%.2f ms", a99 / 1000) : a99 " us"), (a99 <= 1000 ? "met" : "NOT met"), d ? f / d : 0}'
 done
 
+[ -z "$ADDED_ONLY" ] || exit 0
 echo
 echo "2. Against peers, $PCONNS connections and sessions each (closed loop)"
 row payload server "req/s" p50 p99 failures

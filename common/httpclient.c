@@ -12,6 +12,8 @@
 
 /* Idle connections kept open for reuse, across all origins. */
 #define MCPGW_HC_MAX_IDLE_CONNS 512L
+/* Finished easy handles kept for the next requests (see req_free): ~15 KiB each with 7.88. */
+#define MCPGW_HC_MAX_SPARE_EASY 64
 
 enum req_state { REQ_PENDING, REQ_ACTIVE, REQ_DEAD };
 
@@ -40,6 +42,7 @@ struct hc_lane {
     struct mcpgw_hc *hc;
     CURLM *multi;
     struct event *timer;
+    int driving; /* inside curl_multi_socket_action */
 };
 
 /* Requests and event streams run in separate multi handles. libcurl 7.88 looks for a reusable
@@ -56,7 +59,9 @@ struct mcpgw_hc {
     struct event *kick; /* adds pending requests, frees cancelled ones */
     struct mcpgw_hc_req *all;
     struct mcpgw_hc_req *pending, *dead;
-    long streams; /* event streams in the multi handle */
+    long streams;                         /* event streams in the multi handle */
+    CURL *spare[MCPGW_HC_MAX_SPARE_EASY]; /* reset easy handles, ready for mcpgw_hc_start */
+    int nspare;
 };
 
 /* libcurl (7.88) counts every connection against CURLMOPT_MAXCONNECTS, busy ones too: with more
@@ -90,7 +95,9 @@ static void check_done(struct hc_lane *ln);
 static void drive(struct hc_lane *ln, curl_socket_t fd, int action)
 {
     int running;
+    ln->driving = 1;
     curl_multi_socket_action(ln->multi, fd, action, &running);
+    ln->driving = 0;
     check_done(ln);
 }
 
@@ -143,6 +150,14 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     struct hc_lane *ln = userp;
     if (timeout_ms < 0) {
         evtimer_del(ln->timer);
+    } else if (timeout_ms == 0 && !ln->driving) {
+        /* "Now" (every added request asks for it: that is when curl sends it): run in this
+         * loop turn, after the current callback, rather than as a 0 ms timer, which costs a
+         * further turn of the loop and an epoll_wait per request (docs/federation.md). Not
+         * when curl asks from inside its own run: a 0 ms timer then lets the loop poll
+         * sockets in between, so a transfer that keeps asking cannot starve the loop. */
+        evtimer_del(ln->timer);
+        event_active(ln->timer, EV_TIMEOUT, 0);
     } else {
         struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
         evtimer_add(ln->timer, &tv);
@@ -159,7 +174,16 @@ static void req_free(struct mcpgw_hc_req *r)
         hc->streams--;
         size_cache(hc);
     }
-    curl_easy_cleanup(r->easy);
+    /* An easy handle costs ~15 KiB of allocations (its state, its buffers; measured, 7.88) that
+     * curl_easy_init and curl_easy_cleanup made and freed for every request; a reset one keeps
+     * them and takes every option back to its default, so nothing of this request leaks into
+     * the next. */
+    if (hc->nspare < MCPGW_HC_MAX_SPARE_EASY) {
+        curl_easy_reset(r->easy);
+        hc->spare[hc->nspare++] = r->easy;
+    } else {
+        curl_easy_cleanup(r->easy);
+    }
     curl_slist_free_all(r->hdrs);
     for (size_t i = 0; i < r->nrh; i++)
         free(r->rh[i]);
@@ -343,6 +367,8 @@ void mcpgw_hc_free(struct mcpgw_hc *hc)
     }
     if (hc->kick)
         event_free(hc->kick);
+    while (hc->nspare > 0)
+        curl_easy_cleanup(hc->spare[--hc->nspare]);
     free(hc);
 }
 
@@ -360,7 +386,7 @@ struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_o
         snprintf(err, errlen, "no on_done callback");
         return NULL;
     }
-    e = curl_easy_init();
+    e = hc->nspare > 0 ? hc->spare[--hc->nspare] : curl_easy_init();
     if (!e) {
         snprintf(err, errlen, "libcurl could not create a request");
         return NULL;
@@ -373,8 +399,9 @@ struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_o
     r->stream = o->timeout_ms <= 0;
     for (const char *const *h = o->headers; h && *h; h++)
         r->hdrs = curl_slist_append(r->hdrs, *h);
-    /* curl would otherwise add "Expect: 100-continue" to bodies over 1 KiB: one wasted round trip
-     */
+    /* curl would otherwise add "Expect: 100-continue" to large bodies (over 1 MiB in 7.88, over
+     * 1 KiB in older releases) and hold the body back until a 100 or a second passes: MCP
+     * servers (ours included) send no 100, so each such call would wait that second. */
     r->hdrs = curl_slist_append(r->hdrs, "Expect:");
     curl_easy_setopt(e, CURLOPT_URL, o->url);
     curl_easy_setopt(e, CURLOPT_PRIVATE, r);

@@ -1,13 +1,17 @@
 /* test_httpclient.c - the libcurl-on-libevent HTTP client against a real mcpgw-node: a JSON answer
  * with its head, an event stream delivered as it comes, cancel from inside a callback, reuse of
- * connections, h2c, refused connections and timeouts. Ports 18480-18489 (node unit-test range). */
+ * connections, h2c, refused connections and timeouts; and against a bare HTTP/1.1 server in the
+ * test (raw_*) what goes on the wire. Ports 18480-18489 (node unit-test range). */
 #include "common/httpclient.h"
 
 #include "tests/unit/check-run.h"
 #include "tests/unit/upkit.h"
 
 #include <check.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
 #include <event2/event.h>
+#include <event2/listener.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -347,6 +351,160 @@ START_TEST(test_hc_refuses_a_url_that_is_not_http)
 }
 END_TEST
 
+/* ---- a bare HTTP/1.1 server: records each request, answers "{}"; never sends 100 Continue ---- */
+
+#define RAW_PORT 18482
+#define RAW_URL  "http://127.0.0.1:18482/mcp"
+
+struct raw_req {
+    char head[2048];
+    size_t body_len;
+};
+
+static struct raw_req raw_seen[8];
+static int raw_n;
+static struct bufferevent *raw_conns[8]; /* freed by raw_stop when the client did not close */
+
+static void raw_on_read(struct bufferevent *bev, void *arg)
+{
+    struct evbuffer *in = bufferevent_get_input(bev);
+    for (;;) {
+        struct evbuffer_ptr end = evbuffer_search(in, "\r\n\r\n", 4, NULL);
+        size_t hlen, clen = 0;
+        char head[2048];
+        const char *cl;
+        if (end.pos < 0)
+            return;
+        hlen = (size_t)end.pos + 4;
+        ck_assert_uint_lt(hlen, sizeof(head));
+        evbuffer_copyout(in, head, hlen);
+        head[hlen] = 0;
+        if ((cl = strcasestr(head, "\r\ncontent-length:")))
+            clen = strtoul(cl + 17, NULL, 10);
+        if (evbuffer_get_length(in) < hlen + clen)
+            return; /* the body is still coming (it must come without a 100 Continue) */
+        ck_assert_int_lt(raw_n, 8);
+        memcpy(raw_seen[raw_n].head, head, hlen + 1);
+        raw_seen[raw_n++].body_len = clen;
+        evbuffer_drain(in, hlen + clen);
+        static const char ok[] = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                                 "Content-Length: 2\r\n\r\n{}";
+        bufferevent_write(bev, ok, sizeof(ok) - 1);
+    }
+}
+
+static void raw_on_event(struct bufferevent *bev, short what, void *arg)
+{
+    if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+        return;
+    for (int i = 0; i < 8; i++)
+        if (raw_conns[i] == bev)
+            raw_conns[i] = NULL;
+    bufferevent_free(bev);
+}
+
+static void raw_on_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+                          int salen, void *arg)
+{
+    struct bufferevent *bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
+    int i = 0;
+    while (i < 8 && raw_conns[i])
+        i++;
+    ck_assert_int_lt(i, 8);
+    raw_conns[i] = bev;
+    bufferevent_setcb(bev, raw_on_read, NULL, raw_on_event, NULL);
+    bufferevent_enable(bev, EV_READ | EV_WRITE);
+}
+
+static struct evconnlistener *raw_start(void)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(RAW_PORT)};
+    struct evconnlistener *l;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    raw_n = 0;
+    base = event_base_new();
+    hc = mcpgw_hc_new(base);
+    ck_assert_ptr_nonnull(hc);
+    l = evconnlistener_new_bind(base, raw_on_accept, NULL,
+                                LEV_OPT_CLOSE_ON_FREE | LEV_OPT_REUSEABLE, 16,
+                                (struct sockaddr *)&sa, sizeof(sa));
+    ck_assert_ptr_nonnull(l);
+    return l;
+}
+
+static void raw_stop(struct evconnlistener *l)
+{
+    mcpgw_hc_free(hc);
+    for (int i = 0; i < 8; i++)
+        if (raw_conns[i]) {
+            bufferevent_free(raw_conns[i]);
+            raw_conns[i] = NULL;
+        }
+    evconnlistener_free(l);
+    event_base_free(base);
+}
+
+static void raw_call(struct got *g, const char *method, const char *body)
+{
+    char err[128];
+    const char *hdrs[] = {"Content-Type: application/json", NULL};
+    struct mcpgw_hc_opts o = {.method = method,
+                              .url = RAW_URL,
+                              .headers = hdrs,
+                              .body = body,
+                              .body_len = body ? strlen(body) : 0,
+                              .timeout_ms = 10000};
+    ck_assert_ptr_nonnull(mcpgw_hc_start(hc, &o, &cbs, g, err, sizeof(err)));
+    ck_assert_msg(upkit_run_until(base, &g->done, 15000), "request did not finish");
+    ck_assert_msg(g->err == MCPGW_HC_OK && g->status == 200, "err %d status %ld: %s", (int)g->err,
+                  g->status, g->why);
+}
+
+/* libcurl adds "Expect: 100-continue" to large bodies (over 1 MiB in 7.88; over 1 KiB in older
+ * releases) and holds the body back until a 100 comes or a second passes: a server that never
+ * sends one (as this one) would have each such call wait for that second. A tool call with a
+ * large argument (a file's text) is such a body. */
+START_TEST(test_hc_sends_a_large_body_without_waiting_for_100_continue)
+{
+    enum { N = 2 * 1024 * 1024 + 1 };
+    struct evconnlistener *l = raw_start();
+    struct got g = {0};
+    char *body = malloc(N + 1);
+    memset(body, 'x', N);
+    body[N] = 0;
+    raw_call(&g, "POST", body);
+    ck_assert_int_eq(raw_n, 1);
+    ck_assert_uint_eq(raw_seen[0].body_len, N);
+    ck_assert_msg(!strcasestr(raw_seen[0].head, "\r\nExpect:"), "head: %s", raw_seen[0].head);
+    free(body);
+    raw_stop(l);
+}
+END_TEST
+
+/* Easy handles are reset and used again: nothing of one request (its method, its GET, its
+ * headers) may reach the next. */
+START_TEST(test_hc_a_reused_handle_forgets_the_last_requests_method_and_headers)
+{
+    struct evconnlistener *l = raw_start();
+    struct got a = {0}, b = {0}, c = {0}, d = {0};
+    raw_call(&a, "DELETE", NULL);
+    raw_call(&b, "POST", "{\"n\":1}");
+    raw_call(&c, "GET", NULL);
+    raw_call(&d, "POST", "{\"n\":2}");
+    ck_assert_int_eq(raw_n, 4);
+    ck_assert_msg(strncmp(raw_seen[0].head, "DELETE /mcp ", 12) == 0, "%s", raw_seen[0].head);
+    ck_assert_msg(strncmp(raw_seen[1].head, "POST /mcp ", 10) == 0, "%s", raw_seen[1].head);
+    ck_assert_msg(strncmp(raw_seen[2].head, "GET /mcp ", 9) == 0, "%s", raw_seen[2].head);
+    ck_assert_msg(strncmp(raw_seen[3].head, "POST /mcp ", 10) == 0, "%s", raw_seen[3].head);
+    ck_assert_uint_eq(raw_seen[1].body_len, 7);
+    ck_assert_uint_eq(raw_seen[3].body_len, 7);
+    ck_assert_uint_eq(raw_seen[2].body_len, 0);
+    ck_assert_msg(b.new_conns + c.new_conns + d.new_conns == 0, "new connections: %ld %ld %ld %ld",
+                  a.new_conns, b.new_conns, c.new_conns, d.new_conns); /* one, reused */
+    raw_stop(l);
+}
+END_TEST
+
 int main(void)
 {
     const TTest *tests[] = {
@@ -361,6 +519,8 @@ int main(void)
         test_hc_reports_a_refused_connection,
         test_hc_times_out_a_stream_that_never_ends,
         test_hc_refuses_a_url_that_is_not_http,
+        test_hc_sends_a_large_body_without_waiting_for_100_continue,
+        test_hc_a_reused_handle_forgets_the_last_requests_method_and_headers,
     };
     return mcpgw_check_run("httpclient", "core", tests, sizeof(tests) / sizeof(tests[0]));
 }

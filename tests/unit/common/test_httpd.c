@@ -3,7 +3,8 @@
  * Each test runs a server and plain client sockets in one process and one thread: the test
  * writes with blocking send() and then pumps the event loop (EVLOOP_NONBLOCK) while reading its
  * client sockets without blocking. Ports 18450-18473 (in the node unit-test range 18400-18499;
- * 42-gossip-soak.sh takes 18400-18404). */
+ * 42-gossip-soak.sh takes 18400-18404); 18474-18475 for the answer written straight to the socket
+ * and the read past 4 KiB. */
 #include "common/httpd.h"
 
 #include <check.h>
@@ -30,8 +31,18 @@ enum mode {
     STREAM,      /* begin a chunked stream, write one event, end it from a timer */
     STREAM_OPEN, /* begin a stream with a close callback and leave it open (in pending) */
     BIG_ANSWER,  /* respond with 16 MiB of body */
-    ANSWER_LEN   /* respond at once with the body's length, keeping no copy of the body */
+    ANSWER_LEN,  /* respond at once with the body's length, keeping no copy of the body */
+    MID_ANSWER   /* "/big": respond with MID_LEN bytes of pattern; others: as ANSWER */
 };
+
+#define MID_LEN                                                                                    \
+    60000 /* under the size httpd writes straight to the socket, over a small rcvbuf               \
+           */
+
+static char mid_byte(size_t i)
+{
+    return (char)('a' + i % 23);
+}
 
 struct seen {
     char path[64], query[64];
@@ -115,6 +126,19 @@ static void handler(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req,
     case ANSWER:
     case ANSWER_LEN: /* answered above */
         answer(c, s->path);
+        break;
+    case MID_ANSWER:
+        if (strcmp(s->path, "/big") == 0) {
+            int small = 4096; /* the socket takes only part of it at once */
+            char *body = malloc(MID_LEN);
+            setsockopt(mcpgw_http_conn_fd(c), SOL_SOCKET, SO_SNDBUF, &small, sizeof(small));
+            for (size_t i = 0; i < MID_LEN; i++)
+                body[i] = mid_byte(i);
+            mcpgw_http_respond(c, 200, "text/plain", NULL, body, MID_LEN);
+            free(body);
+        } else {
+            answer(c, s->path);
+        }
         break;
     case DEFER:
         x->pending = c;
@@ -986,6 +1010,73 @@ START_TEST(test_httpd_turns_on_keepalive_probes_on_accepted_sockets)
 }
 END_TEST
 
+/* An answer is written straight to the socket when nothing is queued before it; what the socket
+ * does not take must follow intact, and a pipelined answer after it must wait its turn. */
+START_TEST(test_httpd_finishes_an_answer_the_socket_took_in_part_before_the_next)
+{
+    static char buf[MID_LEN + 4096];
+    const char *p;
+    size_t got = 0;
+    uint64_t deadline;
+    struct ctx x;
+    int fd;
+
+    start(&x, 24, NULL, MID_ANSWER);
+    fd = dial_small_rcvbuf(&x);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    send_str(fd, "GET /big HTTP/1.1\r\nHost: h\r\n\r\nGET /c HTTP/1.1\r\nHost: h\r\n\r\n");
+    deadline = now_ms() + TIMEOUT_MS;
+    while (now_ms() < deadline && !(got > 4 && memcmp(buf + got - 4, "\r\n/c", 4) == 0)) {
+        ssize_t n;
+        pump(&x, fd);
+        while (got < sizeof(buf) && (n = recv(fd, buf + got, sizeof(buf) - got, 0)) > 0)
+            got += (size_t)n;
+    }
+    ck_assert_int_eq(x.nreq, 2);
+    ck_assert_msg(strncmp(buf, "HTTP/1.1 200 ", 13) == 0, "first answer: %.40s", buf);
+    ck_assert_ptr_nonnull(strstr(buf, "Content-Length: 60000\r\n"));
+    p = strstr(buf, "\r\n\r\n");
+    ck_assert_ptr_nonnull(p);
+    p += 4;
+    ck_assert_uint_ge(got, (size_t)(p - buf) + MID_LEN);
+    for (size_t i = 0; i < MID_LEN; i++)
+        ck_assert_msg(p[i] == mid_byte(i), "byte %zu of the big answer is wrong", i);
+    p += MID_LEN;
+    ck_assert_msg(strncmp(p, "HTTP/1.1 200 ", 13) == 0, "second answer: %.40s", p);
+    ck_assert_msg(got - (size_t)(p - buf) > 4 && memcmp(buf + got - 2, "/c", 2) == 0,
+                  "second answer incomplete");
+    finish(&x, &fd, 1);
+}
+END_TEST
+
+/* libevent 2.1 hands a read callback at most 4 KiB; a request over that must still be handled in
+ * the loop turn that finds it complete in the socket, not one turn per 4 KiB. */
+START_TEST(test_httpd_handles_a_request_over_4k_in_one_loop_turn)
+{
+    static char req[12000];
+    struct inbox in = {0};
+    struct resp r[1];
+    uint64_t deadline;
+    struct ctx x;
+    int fd, hl;
+
+    start(&x, 25, NULL, ANSWER_LEN);
+    fd = dial(&x);
+    deadline = now_ms() + TIMEOUT_MS;
+    while (mcpgw_httpd_conn_count(x.httpd) == 0 && now_ms() < deadline)
+        pump(&x, -1);
+    ck_assert_uint_eq(mcpgw_httpd_conn_count(x.httpd), 1);
+    hl = snprintf(req, sizeof(req), "POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 10000\r\n\r\n");
+    memset(req + hl, 'x', 10000);
+    send_all(fd, req, (size_t)hl + 10000); /* over loopback: in the server's socket on return */
+    event_base_loop(x.base, EVLOOP_ONCE | EVLOOP_NONBLOCK); /* one turn */
+    ck_assert_int_eq(x.nreq, 1);
+    ck_assert_int_eq(await(&x, fd, &in, r, 1), 1);
+    ck_assert_mem_eq(r[0].body, "10000", 5);
+    finish(&x, &fd, 1);
+}
+END_TEST
+
 static Suite *httpd_suite(void)
 {
     Suite *s = suite_create("httpd");
@@ -995,6 +1086,8 @@ static Suite *httpd_suite(void)
     tcase_add_test(tc, test_httpd_serves_two_requests_on_one_keep_alive_connection);
     tcase_add_test(tc, test_httpd_closes_after_response_when_client_asks);
     tcase_add_test(tc, test_httpd_answers_pipelined_requests_in_order);
+    tcase_add_test(tc, test_httpd_finishes_an_answer_the_socket_took_in_part_before_the_next);
+    tcase_add_test(tc, test_httpd_handles_a_request_over_4k_in_one_loop_turn);
     tcase_add_test(tc, test_httpd_holds_pipelined_requests_until_the_deferred_answer);
     tcase_add_test(tc, test_httpd_refuses_head_over_max_head_bytes_with_431);
     tcase_add_test(tc, test_httpd_refuses_unterminated_head_over_max_head_bytes_with_431);
