@@ -68,12 +68,63 @@ START_TEST(test_era26_listen_is_acknowledged)
 }
 END_TEST
 
+/* A listen filter's arrays are checked the same way for URIs and task ids: the refusal names
+ * the field and the rule, and a value given twice counts once. */
+START_TEST(test_era26_listen_filter_arrays_are_refused_clearly)
+{
+    static const struct {
+        const char *filter, *want;
+    } cases[] = {
+        {"\"resourceSubscriptions\":\"mcpgw://notes/a\"",
+         "resourceSubscriptions must be an array of URIs"},
+        {"\"resourceSubscriptions\":[7]", "holds a value that is not a URI"},
+        {"\"resourceSubscriptions\":[\"\"]", "holds a value that is not a URI"},
+        {"\"taskIds\":{}", "taskIds must be an array of task ids"},
+        {"\"taskIds\":[\"a\\u0001b\"]", "holds a value that is not a task id"},
+    };
+    static const char head[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":{"
+        "\"notifications\":{";
+    static const char tail[] =
+        "},\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+        "\"io.modelcontextprotocol/clientCapabilities\":{\"extensions\":{"
+        "\"io.modelcontextprotocol/tasks\":{}}}}}}";
+    static const char hdrs[] =
+        "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n";
+    struct nk *k = nk_new(13507);
+    struct nk_resp r;
+    char body[4096];
+    size_t o;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body), "%s%s%s", head, cases[i].filter, tail);
+        ck_assert(nk_http(k, "POST", NULL, hdrs, body, NULL, &r));
+        ck_assert_msg(strstr(r.body, cases[i].want) && strstr(r.body, "-32602"), "%s: answered %s",
+                      cases[i].filter, r.body);
+    }
+    /* 65 distinct URIs: over the limit; 64 distinct and one repeated: within it. */
+    for (int distinct = 65; distinct >= 64; distinct--) {
+        o = (size_t)snprintf(body, sizeof(body), "%s\"resourceSubscriptions\":[", head);
+        for (int j = 0; j < distinct; j++)
+            o += (size_t)snprintf(body + o, sizeof(body) - o, "\"mcpgw://notes/n%d\",", j);
+        o += (size_t)snprintf(body + o, sizeof(body) - o, "\"mcpgw://notes/n0\"]%s", tail);
+        ck_assert(o < sizeof(body));
+        ck_assert(nk_http(k, "POST", NULL, hdrs, body, distinct == 65 ? NULL : "acknowledged", &r));
+        if (distinct == 65)
+            ck_assert_msg(strstr(r.body, "may name 64 resources"), "answered %s", r.body);
+    }
+    nk_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("era26");
     TCase *t = tcase_create("era26");
     tcase_add_test(t, test_era26_integer_param_is_decimal_only);
     tcase_add_test(t, test_era26_listen_is_acknowledged);
+    tcase_add_test(t, test_era26_listen_filter_arrays_are_refused_clearly);
     suite_add_tcase(s, t);
     return s;
 }
