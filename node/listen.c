@@ -696,6 +696,42 @@ static int task_id_ok(const char *id, size_t len)
     return 1;
 }
 
+/* The strings of arr, each accepted by ok, deduplicated, into out (borrowed from m). Returns
+ * how many, or -1 after answering with not_array, bad_value, or too_many (more than max
+ * distinct ones). */
+static int read_string_set(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                           const struct mcpgw_jsonrpc_msg *m, json_object *arr,
+                           int (*ok)(const char *, size_t), int max, const char *out[],
+                           const char *not_array, const char *bad_value, const char *too_many)
+{
+    int k = 0;
+    if (!json_object_is_type(arr, json_type_array)) {
+        bad(n, conn, m, not_array);
+        return -1;
+    }
+    for (size_t i = 0; i < json_object_array_length(arr); i++) {
+        json_object *v = json_object_array_get_idx(arr, i);
+        const char *s;
+        int dup = 0;
+        if (!json_object_is_type(v, json_type_string) ||
+            !ok(json_object_get_string(v), (size_t)json_object_get_string_len(v))) {
+            bad(n, conn, m, bad_value);
+            return -1;
+        }
+        s = json_object_get_string(v);
+        for (int j = 0; j < k && !dup; j++)
+            dup = strcmp(out[j], s) == 0;
+        if (dup)
+            continue;
+        if (k == max) {
+            bad(n, conn, m, too_many);
+            return -1;
+        }
+        out[k++] = s;
+    }
+    return k;
+}
+
 /* Read params.notifications.taskIds (the tasks extension, which the request must declare) into
  * tasks (deduplicated, borrowed from m). Returns how many, or -1 after answering the error. */
 static int read_task_ids(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
@@ -703,7 +739,6 @@ static int read_task_ids(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                          const char *tasks[LISTEN_TASKS_MAX])
 {
     json_object *arr, *caps;
-    int nt = 0;
     if (!json_object_object_get_ex(f, "taskIds", &arr) || !arr)
         return 0;
     /* The request must declare the extension (SEP-2663), in its _meta clientCapabilities. */
@@ -718,36 +753,13 @@ static int read_task_ids(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         free(json);
         return -1;
     }
-    if (!json_object_is_type(arr, json_type_array)) {
-        bad(n, conn, m,
-            "Invalid params: params.notifications.taskIds must be an array of task ids");
-        return -1;
-    }
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        json_object *t = json_object_array_get_idx(arr, i);
-        const char *s;
-        int dup = 0;
-        if (!json_object_is_type(t, json_type_string) ||
-            !task_id_ok(json_object_get_string(t), (size_t)json_object_get_string_len(t))) {
-            bad(n, conn, m,
-                "Invalid params: params.notifications.taskIds holds a value that is not a task "
-                "id (a string of 1-127 bytes without control characters)");
-            return -1;
-        }
-        s = json_object_get_string(t);
-        for (int j = 0; j < nt && !dup; j++)
-            dup = strcmp(tasks[j], s) == 0;
-        if (dup)
-            continue;
-        if (nt == LISTEN_TASKS_MAX) {
-            bad(n, conn, m,
-                "Invalid params: a listen stream may follow 64 tasks; open another stream for "
-                "more");
-            return -1;
-        }
-        tasks[nt++] = s;
-    }
-    return nt;
+    return read_string_set(n, conn, m, arr, task_id_ok, LISTEN_TASKS_MAX, tasks,
+                           "Invalid params: params.notifications.taskIds must be an array of "
+                           "task ids",
+                           "Invalid params: params.notifications.taskIds holds a value that is "
+                           "not a task id (a string of 1-127 bytes without control characters)",
+                           "Invalid params: a listen stream may follow 64 tasks; open another "
+                           "stream for more");
 }
 
 /* Read params.notifications into wants[] and uris (deduplicated, borrowed from m), and its
@@ -758,7 +770,6 @@ static int read_filter(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                        int *ntasks)
 {
     json_object *f, *v, *arr;
-    int nu = 0;
     if (!m->params || !json_object_is_type(m->params, json_type_object) ||
         !json_object_object_get_ex(m->params, "notifications", &f) ||
         !json_object_is_type(f, json_type_object)) {
@@ -784,37 +795,14 @@ static int read_filter(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
         return -1;
     if (!json_object_object_get_ex(f, "resourceSubscriptions", &arr) || !arr)
         return 0;
-    if (!json_object_is_type(arr, json_type_array)) {
-        bad(n, conn, m,
-            "Invalid params: params.notifications.resourceSubscriptions must be an array of "
-            "URIs");
-        return -1;
-    }
-    for (size_t i = 0; i < json_object_array_length(arr); i++) {
-        json_object *u = json_object_array_get_idx(arr, i);
-        const char *s;
-        int dup = 0;
-        if (!json_object_is_type(u, json_type_string) ||
-            !uri_ok(json_object_get_string(u), (size_t)json_object_get_string_len(u))) {
-            bad(n, conn, m,
-                "Invalid params: params.notifications.resourceSubscriptions holds a value that "
-                "is not a URI (a string of 1-1024 bytes without control characters)");
-            return -1;
-        }
-        s = json_object_get_string(u);
-        for (int j = 0; j < nu && !dup; j++)
-            dup = strcmp(uris[j], s) == 0;
-        if (dup)
-            continue;
-        if (nu == LISTEN_URIS_MAX) {
-            bad(n, conn, m,
-                "Invalid params: a listen stream may name 64 resources; open another stream "
-                "for more");
-            return -1;
-        }
-        uris[nu++] = s;
-    }
-    return nu;
+    return read_string_set(n, conn, m, arr, uri_ok, LISTEN_URIS_MAX, uris,
+                           "Invalid params: params.notifications.resourceSubscriptions must be "
+                           "an array of URIs",
+                           "Invalid params: params.notifications.resourceSubscriptions holds a "
+                           "value that is not a URI (a string of 1-1024 bytes without control "
+                           "characters)",
+                           "Invalid params: a listen stream may name 64 resources; open another "
+                           "stream for more");
 }
 
 static void on_replayed_event(void *arg, const struct mcpgw_store_event *ev)
