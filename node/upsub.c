@@ -89,11 +89,20 @@ static void send_one(void *arg, struct mcpgw_session *s)
         mcpgw_stream_deliver(d->n, s, d->g, d->k, d->json, d->len);
 }
 
+/* The last cluster event this node knows of: the events it received, and the counter read when
+ * it began listening (a node that started after the last event has received none; a session
+ * claimed from a node that saw them carries their id in its mark). */
+static uint64_t last_event(const struct mcpgw_node *n)
+{
+    uint64_t c = mcpgw_store_event_counter(n->store);
+    return c > n->ev_seen ? c : n->ev_seen;
+}
+
 /* json (an update of uri) to this node's subscribers of uri, the way live updates go. */
 static void push(struct mcpgw_node *n, const char *uri, const char *json, size_t len)
 {
     struct mcpgw_upsub *st = state(n);
-    struct delivery d = {n, json, len, n->ev_seen, 0};
+    struct delivery d = {n, json, len, last_event(n), 0};
     /* k follows the wall clock (and never goes back): a session claimed from another node
      * carries that node's k in its mark, and this node's next ids must sort after it. */
     uint64_t wall = mcpgw_wall_ms();
@@ -135,7 +144,7 @@ static int ready_for(struct mcpgw_node *n, const struct mcpgw_session *s, const 
 {
     if (s->state != MCPGW_SESSION_READY || !s->get_stream || s->resuming)
         return 0;
-    return n->ev_seen >= s->last_ev_ms || now - g->since_ms >= GAP_FEED_WAIT_MS;
+    return last_event(n) >= s->last_ev_ms || now - g->since_ms >= GAP_FEED_WAIT_MS;
 }
 
 static void write_gap(struct mcpgw_node *n, struct mcpgw_session *s, const char *uri)
@@ -145,7 +154,7 @@ static void write_gap(struct mcpgw_node *n, struct mcpgw_session *s, const char 
     char id[64], *json = mcpgw_msg_resource_resubscribed(uri, &len);
     /* The mark may carry another node's sequence (the client's Last-Event-ID from its dead
      * node): this node's next updates must sort after it, or the session's dedup drops them. */
-    if (n->ev_seen <= s->last_ev_ms && st->k < s->last_ev_seq)
+    if (last_event(n) <= s->last_ev_ms && st->k < s->last_ev_seq)
         st->k = s->last_ev_seq;
     snprintf(id, sizeof(id), "0.%llu-%llu", (unsigned long long)s->last_ev_ms,
              (unsigned long long)s->last_ev_seq);
