@@ -114,7 +114,7 @@ if (a.got[R1].length !== seen.a1 || a.got[R2].length !== seen.a2)
   fail('A got an update while its GET stream was held back');
 a.release();
 await until(() => a.got[R1].length > seen.a1 && a.got[R2].length > seen.a2, 30000,
-  () => `A resumed but got ${a.got[R1].length - seen.a1} updates of r1 and ${a.got[R2].length - seen.a2} ` +
+  () => `after its gate opened A got ${a.got[R1].length - seen.a1} updates of r1 and ${a.got[R2].length - seen.a2} ` +
     'of r2 made while its node was dead (at least one of each expected)');
 if (a.transport.sessionId !== a.sid) fail('A\'s session id changed');
 // The surviving node counts what it sent for A's gap: once both are counted, nothing more comes.
