@@ -188,9 +188,9 @@ static void gap_write(void *arg)
             written++;
         } else if (now - g->since_ms >= GAP_WAIT_MS) {
             (*st->m_dropped)++;
-            log_info("session %s: no GET stream %d s after its claim: the update of %s for the "
-                     "gap is not sent",
-                     g->sid, GAP_WAIT_MS / 1000, g->uri);
+            log_debug("session %s: no GET stream %d s after its claim: the update of %s for the "
+                      "gap is not sent",
+                      g->sid, GAP_WAIT_MS / 1000, g->uri);
         } else {
             done = 0;
         }
