@@ -857,6 +857,9 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
     struct mcpgw_upcfg_set *ns = next->upstreams, *tmp;
     struct mcpgw_upstream_set *set = n->ups;
     struct mcpgw_upstream **v;
+    /* name -> the watched set of a changed upstream: its subscribers here still want those
+     * URIs, from the upstream started again (a new session: what was acknowledged is renewed). */
+    json_object *carried = NULL, *w;
     int nv = 0, added = 0, removed = 0, changed = 0;
     if (!set)
         goto swap; /* not started (tests) */
@@ -887,6 +890,18 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
                                          .era = (enum mcpgw_upmcp_era)c->protocol};
             mcpgw_upmcp_set_cfg(u->http, &hc);
         }
+        if (c && u->watched) {
+            json_object_object_foreach(u->watched, uri, st)
+            {
+                (void)uri;
+                if (json_object_get_int(st) == W_ACKED)
+                    json_object_set_int(st, W_RENEW);
+            }
+            if (!carried)
+                carried = json_object_new_object();
+            json_object_object_add(carried, u->cfg->name, u->watched);
+            u->watched = NULL;
+        }
         upstream_free(u, why, 1);
         set->v[i] = NULL;
     }
@@ -901,6 +916,9 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
                 added++;
             }
             keep = upstream_start(set, ns->v[i]);
+            /* Before it is ready (it connects from the loop): sent then, by rewatch. */
+            if (carried && json_object_object_get_ex(carried, ns->v[i]->name, &w))
+                keep->watched = json_object_get(w);
         }
         v[nv++] = keep;
     }
@@ -908,6 +926,7 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
     set->v = v;
     set->nv = nv;
     schedule_rebuild(set);
+    json_object_put(carried);
     if (added || removed || changed)
         log_info("reload: upstreams: %d added, %d removed, %d changed", added, removed, changed);
 swap:

@@ -10,7 +10,10 @@
 //   1. kill -9 each gateway's stdio child: it is restarted, and each client gets one update of
 //      the child's resource (marked io.mcpgw/resubscribed), none of the other upstream's;
 //   2. kill -9 the HTTP upstream and start it again: each gateway's session there is unknown to
-//      it (404), the gateway initializes again, and each client gets one update of its note.
+//      it (404), the gateway initializes again, and each client gets one update of its note;
+//   3. change the HTTP upstream's line and reload (SIGHUP): the gateways start it again with a
+//      new session, subscribe to the note again (before, a changed upstream forgot what its
+//      subscribers watched) and each client gets one update of it, none of the stdio one's.
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Cluster, connect, exited, kill, metric, sleep, startProcess, tmp, types, waitHttp }
@@ -115,6 +118,38 @@ for (const g of gws) {
   const note = g.got[NOTE].length - g.before.note;
   if (note > 2) fail(`gateway ${g.name}: ${note} updates of ${NOTE} for one restart`);
   console.log(`ok - gateway ${g.name}: the HTTP upstream re-initialized, its subscriber got ${note} update(s) of ${NOTE}`);
+}
+// 3. A reload that changes the HTTP upstream's line.
+writeFileSync(conf, [
+  `upstream ev stdio "${node22} ${everything} stdio" prefix=ev timeout=60s`,
+  `upstream up http http://127.0.0.1:${UP}/mcp session=shared prefix=up timeout=30s`,
+  '',
+].join('\n'));
+const reloads = (g) => (readFileSync(g.log, 'utf8').match(/reload: upstreams: 0 added, 0 removed, 1 changed/g) || []).length;
+for (const g of gws) {
+  g.before = { ev: g.got[EV].length, note: g.got[NOTE].length, gaps: await gaps(g) };
+  process.kill(g.pid, 'SIGHUP');
+}
+for (const g of gws) {
+  await until(() => reloads(g) === 1, 20000, `gateway ${g.name} did not reload the changed upstream line`);
+  await until(() => g.got[NOTE].length > g.before.note, 30000,
+    `gateway ${g.name}: no update of ${NOTE} after the reload started its upstream again`);
+  await until(async () => (await gaps(g)) > g.before.gaps, 10000, `gateway ${g.name} counted no gap update`);
+  const note = g.got[NOTE].length - g.before.note, ev = g.got[EV].length - g.before.ev;
+  if (note > 2) fail(`gateway ${g.name}: ${note} updates of ${NOTE} for one reload`);
+  if (ev !== 0) fail(`gateway ${g.name}: ${ev} updates of ${EV}, whose line did not change`);
+  console.log(`ok - gateway ${g.name}: the reload started the HTTP upstream again, its subscriber got ${note} update(s) of ${NOTE}`);
+}
+// And the renewed subscription carries live updates.
+{
+  const w = await connect(`http://127.0.0.1:${UP}/mcp`, 'writer-2');
+  for (const g of gws) g.before.note = g.got[NOTE].length;
+  await w.client.callTool({ name: 'notes_write', arguments: { name: 'h1', text: 'two' } });
+  for (const g of gws)
+    await until(() => g.got[NOTE].length > g.before.note, 20000,
+      `gateway ${g.name}: a write of ${NOTE} after the reload did not reach its subscriber`);
+  await w.client.close();
+  console.log('ok - live updates flow again through the renewed subscriptions');
 }
 for (const g of gws) await g.client.close().catch(() => {});
 process.exit(0);
