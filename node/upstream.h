@@ -29,7 +29,8 @@ struct mcpgw_upstream_hooks {
     void (*tool_call)(struct mcpgw_call *c, json_object *args);
     /* u acknowledged resources/subscribe of uri (borrowed until return): from now on its
      * updates of uri come. renewed: uri had been acknowledged by an earlier session of u (HTTP
-     * re-initialize, child restart), so updates sent while u was gone were lost. */
+     * re-initialize, child restart, a reload that changed u's line), so updates sent while u
+     * was gone were lost. */
     void (*on_watched)(struct mcpgw_node *n, struct mcpgw_upstream *u, const char *uri,
                        int renewed);
 };
