@@ -1,7 +1,6 @@
 /* upprov.c - serving clients from the upstream servers (see upprov.h). */
 #include "node/upprov.h"
 
-#include "common/hash.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
