@@ -12,7 +12,7 @@
 //      stream opened on it directly is re-opened by the test on another node with its
 //      Last-Event-ID; each gets the gap's changes once, and one acknowledgement (balancer);
 //   4. a reload that turns the built-ins on (SIGHUP) changes the merged tools and prompts lists:
-//      told once more, once.
+//      told once more, once; 5. so does a reload that removes the upstream.
 // Regression test for listen streams that did not agree to tools or prompts list changes.
 import http from 'node:http';
 import { writeFileSync } from 'node:fs';
@@ -224,6 +224,24 @@ for (const s of [...streams, reopened]) {
   if (t !== 1 || p !== pw) fail(`stream ${s.id}: the reload brought ${t} tools and ${p} prompts changes, want 1 and ${pw}`);
 }
 console.log('ok - a reload that turned the built-ins on told each stream once that the tools and prompts lists changed');
+
+// 5. A reload that removes the upstream: its tools and prompts leave the merged lists.
+const base5 = Object.fromEntries([...streams, reopened].map((s) => [s.id, before(s)]));
+writeFileSync(conf, 'builtins on\n');
+for (const i of alive) kill(cluster.nodeId(i), 'SIGHUP');
+await waitFor(async () => {
+  for (const i of alive) if ((await names(cluster.nodePort(i), 'tools')).includes('s2__add')) return false;
+  return true;
+}, 'the upstream\'s tools gone from every node');
+await waitFor(() => [...streams, reopened].every((s) => count(s, 'tools/list_changed') > base5[s.id].tools),
+  'tools/list_changed after the upstream was removed');
+await sleep(1000);
+for (const s of [...streams, reopened]) {
+  const t = count(s, 'tools/list_changed') - base5[s.id].tools, p = count(s, 'prompts/list_changed') - base5[s.id].prompts;
+  const pw = s === reopened || wantsPrompts(s) ? 1 : 0;
+  if (t !== 1 || p !== pw) fail(`stream ${s.id}: removing the upstream brought ${t} tools and ${p} prompts changes, want 1 and ${pw}`);
+}
+console.log('ok - a reload that removed the upstream told each stream once that the tools and prompts lists changed');
 for (const s of [...streams, narrow, direct, reopened]) s.req.destroy();
 await client.close().catch(() => {});
 process.exit(0);
