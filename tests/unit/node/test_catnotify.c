@@ -67,7 +67,7 @@ START_TEST(test_catnotify_tells_a_list_change_once_per_state)
     struct nk *k = nk_new(12392);
     char sid[128], buf[8192];
     int fd, get;
-    nk_start(k, 0);
+    nk_start(k, 1); /* with cluster.c: the session goes with the node */
     mcpgw_protocol_configure(&k->n);
     fd = listen_stream(k);
     nk_init(k, 1, sid, sizeof(sid));

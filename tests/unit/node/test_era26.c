@@ -225,7 +225,7 @@ START_TEST(test_era26_listen_delivers_tools_and_prompts_list_changes)
     struct nk *k = nk_new(12391);
     char sid[128], buf[8192];
     int tools, prompts, get;
-    nk_start(k, 0);
+    nk_start(k, 1); /* with cluster.c: the session goes with the node */
     mcpgw_protocol_configure(&k->n);
     tools = listen_stream(k, "t", "\"toolsListChanged\":true");
     prompts = listen_stream(k, "p", "\"promptsListChanged\":true,\"resourcesListChanged\":true");
