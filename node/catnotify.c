@@ -103,14 +103,16 @@ static void on_recorded(void *arg, int err)
     free(r);
 }
 
-/* List l is now what hashes to h: announce it unless this node announced h last already. */
-static void announce(struct mcpgw_node *n, enum mcpgw_listen_list l, uint64_t h)
+/* List l is now what hashes to h (why: for the log): announce it unless this node announced h
+ * last already. */
+static void announce(struct mcpgw_node *n, enum mcpgw_listen_list l, uint64_t h, const char *why)
 {
     struct report *r;
     if ((n->lists_known & (1u << l)) && n->lists_told[l] == h)
         return;
     n->lists_told[l] = h;
     n->lists_known |= 1u << l;
+    log_info("%s: the %s list changed; telling the clients", why, kinds[l]);
     if (!mcpgw_store_shared(n->store)) {
         tell_local(n, l);
         return;
@@ -127,23 +129,18 @@ static void announce(struct mcpgw_node *n, enum mcpgw_listen_list l, uint64_t h)
 void mcpgw_catnotify_catalog(struct mcpgw_node *n, unsigned catalog_kinds)
 {
     for (int l = 0; l < MCPGW_LISTEN_LIST_COUNT; l++)
-        if (catalog_kinds & catalog_bits[l]) {
-            log_info("upstream catalogue changed: %s; telling the clients", kinds[l]);
-            announce(n, (enum mcpgw_listen_list)l, list_hash(n, (enum mcpgw_listen_list)l));
-        }
+        if (catalog_kinds & catalog_bits[l])
+            announce(n, (enum mcpgw_listen_list)l, list_hash(n, (enum mcpgw_listen_list)l),
+                     "upstream catalogue changed");
 }
 
 void mcpgw_catnotify_providers(struct mcpgw_node *n)
 {
-    for (int l = 0; l < MCPGW_LISTEN_LIST_COUNT; l++) {
-        uint64_t h = list_hash(n, (enum mcpgw_listen_list)l);
-        if ((n->lists_known & (1u << l)) && n->lists_told[l] == h)
-            continue;
-        log_info("what serves the node changed (%u provider%s): %s list changed; telling the "
-                 "clients",
-                 n->nproviders, n->nproviders == 1 ? "" : "s", kinds[l]);
-        announce(n, (enum mcpgw_listen_list)l, h);
-    }
+    for (int l = 0; l < MCPGW_LISTEN_LIST_COUNT; l++)
+        announce(n, (enum mcpgw_listen_list)l, list_hash(n, (enum mcpgw_listen_list)l),
+                 n->nproviders == 2            ? "now serving the built-ins and the upstreams"
+                 : mcpgw_upstream_count(n) > 0 ? "now serving the upstreams only"
+                                               : "now serving the built-ins only");
 }
 
 void mcpgw_catnotify_drill(struct mcpgw_node *n, enum mcpgw_listen_list l)
@@ -152,5 +149,5 @@ void mcpgw_catnotify_drill(struct mcpgw_node *n, enum mcpgw_listen_list l)
         return;
     /* A hash no list has: the cluster has not announced it, so it is recorded. */
     n->lists_known &= ~(1u << l);
-    announce(n, l, mcpgw_rand_seed());
+    announce(n, l, mcpgw_rand_seed(), "a conformance fixture asked");
 }
