@@ -4,6 +4,7 @@
 #include "common/jsonrpc.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/catnotify.h"
 #include "node/defer.h"
 #include "node/node-t.h"
 #include "node/msg.h"
@@ -424,6 +425,22 @@ static void tool_reconnection(struct mcpgw_call *c, json_object *args)
     mcpgw_call_after(c, 100, reconnection_done);
 }
 
+/* Conformance fixtures for the list-change checks: announce a change of the tools (prompts) list
+ * to every client of the cluster, recorded and delivered as an upstream's change is
+ * (node/catnotify.c). The built-in lists themselves never change; the notification only tells
+ * clients to list again, as one after a new note does. */
+static void tool_trigger_tools(struct mcpgw_call *c, json_object *args)
+{
+    mcpgw_catnotify_drill(c->node, MCPGW_LISTEN_TOOLS);
+    reply_text(c, "tools/list_changed announced");
+}
+
+static void tool_trigger_prompts(struct mcpgw_call *c, json_object *args)
+{
+    mcpgw_catnotify_drill(c->node, MCPGW_LISTEN_PROMPTS);
+    reply_text(c, "prompts/list_changed announced");
+}
+
 static const struct mcpgw_tool tools[] = {
     {"echo", "Echo", "Returns the given text unchanged (for load tests and diagnostics).",
      "{\"type\":\"object\",\"properties\":{\"text\":{\"type\":\"string\",\"description\":\"Text "
@@ -479,6 +496,14 @@ static const struct mcpgw_tool tools[] = {
      "Tests SSE stream disconnection and client reconnection (SEP-1699): the response stream "
      "closes after its priming event and the result is replayed on GET with Last-Event-ID",
      NO_ARGS, NULL, tool_reconnection},
+    {"test_trigger_tool_change", NULL,
+     "Tests tools/list_changed: announces a change of the tool list to every listen stream and "
+     "session of the cluster",
+     NO_ARGS, NULL, tool_trigger_tools},
+    {"test_trigger_prompt_change", NULL,
+     "Tests prompts/list_changed: announces a change of the prompt list to every listen stream "
+     "and session of the cluster",
+     NO_ARGS, NULL, tool_trigger_prompts},
     {"json_schema_2020_12_tool", NULL,
      "Tool with JSON Schema 2020-12 features for conformance testing (SEP-1613)",
      "{\"$schema\":\"https://json-schema.org/draft/2020-12/schema\",\"type\":\"object\","

@@ -54,10 +54,6 @@ static const char *const list_methods[MCPGW_LISTEN_LIST_COUNT] = {
     "notifications/tools/list_changed", "notifications/resources/list_changed",
     "notifications/prompts/list_changed"};
 
-/* The tool and prompt lists never change at run time yet (nothing would send their
- * notifications); the resource list changes with each new note, cluster-wide. */
-static const int list_served[MCPGW_LISTEN_LIST_COUNT] = {0, 1, 0};
-
 const char *mcpgw_listen_list_str(enum mcpgw_listen_list l)
 {
     return l < MCPGW_LISTEN_LIST_COUNT ? list_fields[l] : "?";
@@ -787,9 +783,9 @@ static int read_filter(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
             bad(n, conn, m, msg);
             return -1;
         }
-        /* Only what the node sends is agreed to: the acknowledgement omits the rest, as the
-         * revision asks, and server/discover claims the same (node/msg.c). */
-        wants[k] = json_object_get_boolean(v) && list_served[k];
+        /* Every list kind is served (node/catnotify.c announces their changes) and claimed by
+         * server/discover (node/msg.c); a false flag is left out of the acknowledgement. */
+        wants[k] = json_object_get_boolean(v);
     }
     if ((*ntasks = read_task_ids(n, conn, m, f, tasks)) < 0)
         return -1;

@@ -49,8 +49,9 @@ void mcpgw_listen_resource(struct mcpgw_node *n, const struct mcpgw_store_event 
 void mcpgw_listen_task(struct mcpgw_node *n, const char *id, const char *principal,
                        json_object *task);
 
-/* A list on this node changed: tell the local streams that asked (node-local: every node serves
- * the same configured tools and prompts). */
+/* List l changed and no store event carries it (the memory store, or a shared store that could
+ * not record it): tell this node's streams that asked, live and without an event id
+ * (node/catnotify.c). A recorded change arrives as a store event (mcpgw_listen_resource). */
 void mcpgw_listen_list_changed(struct mcpgw_node *n, enum mcpgw_listen_list l);
 
 /* The store's live event feed was interrupted (hold: before any event after the gap) and the

@@ -257,12 +257,13 @@ json_object *mcpgw_msg_discover_result(void)
     for (int i = 0; i < MCPGW_PROTO_COUNT; i++)
         json_object_array_add(v, json_object_new_string(mcpgw_proto_str((enum mcpgw_proto)i)));
     json_object_object_add(r, "supportedVersions", v);
-    /* subscriptions/listen (node/listen.c) serves resource updates and the resource list's
-     * changes cluster-wide; tools and prompts never change at run time yet, so their
-     * listChanged is not claimed (docs/listen.md). */
+    /* subscriptions/listen (node/listen.c) serves resource updates and the changes of the
+     * tools, prompts and resources lists, cluster-wide (node/catnotify.c, docs/listen.md). */
     json_object_object_add(r, "capabilities",
-                           json_tokener_parse("{\"tools\":{},\"resources\":{\"subscribe\":true,"
-                                              "\"listChanged\":true},\"prompts\":{},"
+                           json_tokener_parse("{\"tools\":{\"listChanged\":true},"
+                                              "\"resources\":{\"subscribe\":true,"
+                                              "\"listChanged\":true},"
+                                              "\"prompts\":{\"listChanged\":true},"
                                               "\"completions\":{},\"logging\":{},"
                                               "\"extensions\":{\"io.modelcontextprotocol/"
                                               "tasks\":{}}}"));

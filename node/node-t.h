@@ -82,6 +82,10 @@ struct mcpgw_node {
      * and/or the upstreams, as the configuration says. */
     const struct mcpgw_provider_ops *const *providers;
     unsigned nproviders;
+    /* The hash of each list kind (enum mcpgw_listen_list) this node last announced, valid for
+     * the kinds whose bit is in lists_known (node/catnotify.c). */
+    uint64_t lists_told[3];
+    unsigned lists_known;
     struct mcpgw_seal_ring *state_ring; /* seals MRTR requestState (node/era26.c) */
     struct mcpgw_auth *auth;            /* NULL with --auth off */
     struct mcpgw_limits *limits;        /* NULL without `limit` lines (node/limits.c) */

@@ -9,6 +9,7 @@
 #include "common/metrics.h"
 #include "common/util.h"
 #include "node/builtin.h"
+#include "node/catnotify.h"
 #include "node/call.h"
 #include "node/cluster.h"
 #include "node/defer.h"
@@ -38,9 +39,14 @@ static const struct mcpgw_provider_ops *const both[] = {&mcpgw_builtin_provider,
 
 void mcpgw_protocol_configure(struct mcpgw_node *n)
 {
+    const struct mcpgw_provider_ops *const *was = n->providers;
     int b = mcpgw_node_config_builtins(&n->cfg), u = mcpgw_upstream_count(n) > 0;
     n->providers = b && u ? both : u ? only_upstreams : only_builtins;
     n->nproviders = b && u ? 2 : 1;
+    /* A reload that toggled the built-ins (or added the first upstream, removed the last):
+     * the merged lists changed, and the clients are told (node/catnotify.c). */
+    if (was && was != n->providers)
+        mcpgw_catnotify_providers(n);
 }
 
 /* ---- initialize ---- */

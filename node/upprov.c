@@ -1,11 +1,11 @@
 /* upprov.c - serving clients from the upstream servers (see upprov.h). */
 #include "node/upprov.h"
 
-#include "common/hash.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/util.h"
 #include "node/call.h"
+#include "node/catnotify.h"
 #include "node/defer.h"
 #include "node/frame.h"
 #include "node/msg.h"
@@ -420,87 +420,6 @@ static void send_each(void *arg, struct mcpgw_session *s)
             send_note(b->n, s, b->json[k], b->len[k]);
 }
 
-/* The list kinds clients are told about, as bits of enum mcpgw_catalog_kind: a template change
- * is a change of the resource list. */
-static const char *const told_kinds[3] = {"tools", "prompts", "resources"};
-static const unsigned told_bits[3] = {1u << MCPGW_CATALOG_TOOLS, 1u << MCPGW_CATALOG_PROMPTS,
-                                      (1u << MCPGW_CATALOG_RESOURCES) |
-                                          (1u << MCPGW_CATALOG_TEMPLATES)};
-
-/* Tell this node's sessions, live and without an event id, that the lists in mask changed. */
-static void tell_sessions(struct mcpgw_node *n, unsigned mask)
-{
-    struct broadcast b = {.n = n};
-    for (int i = 0; i < 3; i++)
-        if (mask & (1u << i))
-            b.json[i] = mcpgw_msg_list_changed(told_kinds[i], &b.len[i]);
-    mcpgw_registry_foreach(n->reg, send_each, &b);
-    for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++)
-        free((char *)b.json[k]);
-}
-
-/* What a told kind's lists are now, as one 64-bit hash of their JSON text: every node builds the
- * same catalogue from the same upstream answers, in the same order. */
-static uint64_t told_hash(struct mcpgw_node *n, int i)
-{
-    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
-    uint64_t h = 0;
-    for (int k = 0; k < MCPGW_CATALOG_KIND_COUNT; k++) {
-        json_object *l = cat && (told_bits[i] & (1u << k))
-                             ? mcpgw_catalog_list(cat, (enum mcpgw_catalog_kind)k)
-                             : NULL;
-        const char *text = l ? json_object_to_json_string_ext(l, JSON_C_TO_STRING_PLAIN) : "null";
-        h = h * 1099511628211ULL ^ mcpgw_hash64(text, strlen(text));
-    }
-    return h;
-}
-
-struct list_report {
-    struct mcpgw_node *n;
-    int kind; /* index into told_kinds */
-};
-
-static void on_list_recorded(void *arg, int err)
-{
-    struct list_report *lr = arg;
-    /* Recorded (by this node or an earlier one): the "lch" event tells every node's sessions,
-     * with its id. Not recorded (Redis unreachable): this node's sessions are told live. */
-    if (err)
-        tell_sessions(lr->n, 1u << lr->kind);
-    free(lr);
-}
-
-static void on_changed(struct mcpgw_node *n, unsigned kinds)
-{
-    unsigned mask = 0;
-    for (int i = 0; i < 3; i++)
-        if (kinds & told_bits[i])
-            mask |= 1u << i;
-    log_info("upstream catalogue changed:%s%s%s: telling the sessions", mask & 1 ? " tools" : "",
-             mask & 2 ? " prompts" : "", mask & 4 ? " resources" : "");
-    if (!mcpgw_store_shared(n->store)) {
-        tell_sessions(n, mask);
-        return;
-    }
-    /* A shared store: every node sees this change on its own upstream session, and a session
-     * whose node is down meanwhile must still learn of it when it resumes elsewhere. So the
-     * change becomes one event of the cluster's order, recorded by the first node to report
-     * it (docs/federation.md, "Upstream notifications after a failover"). */
-    for (int i = 0; i < 3; i++) {
-        struct list_report *lr;
-        if (!(mask & (1u << i)))
-            continue;
-        lr = xmalloc(sizeof(*lr));
-        lr->n = n;
-        lr->kind = i;
-        if (mcpgw_store_list_change(n->store, told_kinds[i], told_hash(n, i), on_list_recorded,
-                                    lr) < 0) {
-            free(lr);
-            tell_sessions(n, 1u << i);
-        }
-    }
-}
-
 static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
                             const struct mcpgw_jsonrpc_msg *m)
 {
@@ -543,7 +462,7 @@ static void on_watched(struct mcpgw_node *n, struct mcpgw_upstream *u, const cha
 }
 
 const struct mcpgw_upstream_hooks mcpgw_upprov_hooks = {
-    .on_changed = on_changed,
+    .on_changed = mcpgw_catnotify_catalog, /* node/catnotify.c tells the clients */
     .on_notification = on_notification,
     .tool_call = tool_call,
     .on_watched = on_watched,

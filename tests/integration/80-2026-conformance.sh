@@ -40,6 +40,15 @@ grep -q '^✓ input-required-result-tampered-state: [1-9]' "$MCPGW_TMP/conforman
 for s in tasks-lifecycle tasks-mrtr-input tasks-dispatch-and-envelope tasks-mrtr-composition; do
     grep -q "^✓ $s: [1-9]" "$MCPGW_TMP/conformance-2026-07-28.out" || fail "scenario $s did not run"
 done
+# The suite's SHOULD checks for tools and prompts list changes on a listen stream run (through
+# the fixtures test_trigger_tool_change / test_trigger_prompt_change) and pass: not skipped.
+"$MCPGW_NODE22" "$CONF" server --url http://localhost:17710/mcp --scenario server-stateless \
+    >"$MCPGW_TMP/stateless.out" 2>&1 || true
+for c in tools prompts; do
+    grep -Eq "sep-2575-server-sends-$c-list-changed-on-subscription *\].*SUCCESS" \
+        "$MCPGW_TMP/stateless.out" || fail "the $c list-change check on a listen stream did not pass"
+done
+pass "the listen stream's tools and prompts list-change checks pass"
 run_suite 2025-11-25
 pass_26=$(sed -n '/=== SUMMARY ===/,/^Total/p' "$MCPGW_TMP/conformance-2026-07-28.out" | grep -c '^✓')
 pass_25=$(sed -n '/=== SUMMARY ===/,/^Total/p' "$MCPGW_TMP/conformance-2025-11-25.out" | grep -c '^✓')

@@ -60,6 +60,15 @@ run_suite 2026-07-28 "$CONF_NEXT" --requirements 2026-07-28
 grep -q '^✓ input-required-result-request-state: [1-9]' "$MCPGW_TMP/conformance-2026-07-28.out" ||
     grep -q '^✓ input-required-result-tampered-state: [1-9]' "$MCPGW_TMP/conformance-2026-07-28.out" ||
     fail "the MRTR scenarios did not run"
+# The SHOULD checks for tools and prompts list changes on a listen stream pass through the
+# balancer: the fixture's announcement lands on any node, the stream is on any node.
+"$MCPGW_NODE22" "$CONF_NEXT" server --url "$URL" --scenario server-stateless \
+    >"$MCPGW_TMP/stateless.out" 2>&1 || true
+for c in tools prompts; do
+    grep -Eq "sep-2575-server-sends-$c-list-changed-on-subscription *\].*SUCCESS" \
+        "$MCPGW_TMP/stateless.out" || fail "the $c list-change check on a listen stream did not pass"
+done
+pass "the listen stream's tools and prompts list-change checks pass across the cluster"
 run_suite 2025-11-25 "$CONF_NEXT" --requirements 2025-11-25
 run_suite 0.1.16 "$CONF_OLD"
 

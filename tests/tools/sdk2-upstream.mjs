@@ -2,7 +2,10 @@
 // (@modelcontextprotocol/server), served over Streamable HTTP: the upstream the gateway's
 // 2026-07-28 upstream client is tested against (tests/integration/77-fed-up26.mjs).
 //
-//   PORT=N [LEGACY=reject|stateless] [LATE=N] [TTL=ms] node sdk2-upstream.mjs
+//   PORT=N [LEGACY=reject|stateless] [LATE=N] [PROMPTS=N] [TTL=ms] node sdk2-upstream.mjs
+//
+// PROMPTS=N: the server starts with prompts prompt1..promptN (none by default: no prompts
+// capability).
 //
 // TTL=ms: the server announces no list_changed (capabilities listChanged false, /control/add-tool
 // notifies nobody) and gives its tools/list that ttlMs: a client must look again by itself.
@@ -21,6 +24,7 @@
 // counter) and `demo://other`. Control endpoints for the test, beside /mcp:
 //   POST /control/bump       counter + 1, then notifications/resources/updated for the resource
 //   POST /control/add-tool   adds tool `lateN` (N = 1, 2...), then notifications/tools/list_changed
+//   POST /control/add-prompt adds prompt `promptN` (N = 1, 2...), then notifications/prompts/list_changed
 //   POST /control/shift      shifty's header name changes (no list_changed)
 //   POST /control/hold       subscriptions/listen requests from now on wait (no answer yet)...
 //   POST /control/release    ...until this (then they go on as usual)
@@ -46,6 +50,7 @@ let hold = false;
 const held = [];          // listen requests waiting for /control/release
 const listens = new Set(); // open listen streams (their responses)
 let late = Number(process.env.LATE || 0); // tools lateN the server starts with
+let prompts = Number(process.env.PROMPTS || 0); // prompts promptN
 const stats = { requests: {}, sessionHeaders: 0, badHeaders: 0, metaMissing: 0, paramHeaders: {}, logLevels: [], mismatches: 0 };
 
 function factory() {
@@ -119,6 +124,9 @@ function factory() {
   for (let i = 1; i <= late; i++)
     s.registerTool(`late${i}`, { description: 'added at run time' },
       async () => ({ content: [{ type: 'text', text: `late ${i}` }] }));
+  for (let i = 1; i <= prompts; i++)
+    s.registerPrompt(`prompt${i}`, { description: `prompt ${i}` },
+      async () => ({ messages: [{ role: 'user', content: { type: 'text', text: `prompt ${i}` } }] }));
   return s;
 }
 
@@ -149,6 +157,9 @@ const server = http.createServer(async (req, res) => {
     } else if (req.url === '/control/add-tool') {
       late++;
       if (ttl === null) handler.notify.toolsChanged();
+    } else if (req.url === '/control/add-prompt') {
+      prompts++;
+      handler.notify.promptsChanged();
     } else if (req.url === '/control/shift') {
       shift++;
     } else if (req.url === '/control/hold') {
@@ -162,7 +173,7 @@ const server = http.createServer(async (req, res) => {
       res.writeHead(404).end();
       return;
     }
-    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ counter, late, ...stats, listens: listens.size, held: held.length }));
+    res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ counter, late, prompts, ...stats, listens: listens.size, held: held.length }));
     return;
   }
   const chunks = [];

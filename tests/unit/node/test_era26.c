@@ -1,5 +1,6 @@
 /* test_era26.c - the 2026-07-28 era's header checks (node/era26.c) on a whole node in this
- * process (nodekit.h); ports 13505-13506. The era as a whole is tests/integration/8x-2026-*. */
+ * process (nodekit.h); ports 13505-13507, 12390-12391. The era as a whole is
+ * tests/integration/8x-2026-*. */
 #include "node/protocol.h"
 
 #include <check.h>
@@ -118,6 +119,144 @@ START_TEST(test_era26_listen_filter_arrays_are_refused_clearly)
 }
 END_TEST
 
+static const char listen_hdrs[] =
+    "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: subscriptions/listen\r\n";
+#define META26                                                                                     \
+    "\"_meta\":{\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","                       \
+    "\"io.modelcontextprotocol/clientCapabilities\":{}}"
+
+/* Every list kind is agreed to when asked for (true), left out when not (false or absent), and
+ * a flag that is not a boolean is refused naming it; server/discover claims listChanged for
+ * each, to match. */
+START_TEST(test_era26_listen_agrees_to_tools_and_prompts_list_changes)
+{
+    static const struct {
+        const char *filter, *want, *not_want;
+    } cases[] = {
+        {"\"toolsListChanged\":true,\"promptsListChanged\":true,\"resourcesListChanged\":true",
+         "\"notifications\":{\"toolsListChanged\":true,\"resourcesListChanged\":true,"
+         "\"promptsListChanged\":true}",
+         NULL},
+        {"\"toolsListChanged\":true", "\"notifications\":{\"toolsListChanged\":true}",
+         "promptsListChanged"},
+        {"\"promptsListChanged\":true,\"toolsListChanged\":false",
+         "\"notifications\":{\"promptsListChanged\":true}", "toolsListChanged"},
+    };
+    struct nk *k = nk_new(12390);
+    struct nk_resp r;
+    char body[1024];
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        snprintf(body, sizeof(body),
+                 "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":{"
+                 "\"notifications\":{%s}," META26 "}}",
+                 cases[i].filter);
+        ck_assert(nk_http(k, "POST", NULL, listen_hdrs, body, "\n\n", &r));
+        ck_assert_msg(strstr(r.body, "acknowledged") && strstr(r.body, cases[i].want),
+                      "%s: acknowledged %s", cases[i].filter, r.body);
+        ck_assert_msg(!cases[i].not_want || !strstr(r.body, cases[i].not_want),
+                      "%s: acknowledged %s", cases[i].filter, r.body);
+    }
+    ck_assert(nk_http(k, "POST", NULL, listen_hdrs,
+                      "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\","
+                      "\"params\":{\"notifications\":{\"toolsListChanged\":\"yes\"}," META26 "}}",
+                      NULL, &r));
+    ck_assert_msg(strstr(r.body, "-32602") &&
+                      strstr(r.body, "params.notifications.toolsListChanged must be a boolean"),
+                  "answered %s", r.body);
+    ck_assert(nk_http(k, "POST", NULL, listen_hdrs,
+                      "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\","
+                      "\"params\":{\"notifications\":{\"promptsListChanged\":1}," META26 "}}",
+                      NULL, &r));
+    ck_assert_msg(strstr(r.body, "-32602") &&
+                      strstr(r.body, "params.notifications.promptsListChanged must be a boolean"),
+                  "answered %s", r.body);
+    ck_assert(nk_http(
+        k, "POST", NULL, "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: server/discover\r\n",
+        "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"server/discover\",\"params\":{" META26 "}}",
+        NULL, &r));
+    ck_assert_msg(strstr(r.body, "\"tools\":{\"listChanged\":true}") &&
+                      strstr(r.body, "\"prompts\":{\"listChanged\":true}"),
+                  "discover claims %s", r.body);
+    nk_free(k);
+}
+END_TEST
+
+/* A listen stream on its own connection, its acknowledgement read; returns the socket. */
+static int listen_stream(struct nk *k, const char *id, const char *filter)
+{
+    char req[1024], body[512], buf[4096] = "";
+    int fd = nk_connect(k), n, blen;
+    blen = snprintf(body, sizeof(body),
+                    "{\"jsonrpc\":\"2.0\",\"id\":\"%s\",\"method\":\"subscriptions/listen\","
+                    "\"params\":{\"notifications\":{%s}," META26 "}}",
+                    id, filter);
+    n = snprintf(req, sizeof(req),
+                 "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\n%sContent-Length: %d\r\n\r\n%s",
+                 listen_hdrs, blen, body);
+    ck_assert_int_eq(send(fd, req, (size_t)n, 0), n);
+    ck_assert_msg(nk_read_until(k, fd, "acknowledged", buf, sizeof(buf)), "listen %s: %s", id, buf);
+    return fd;
+}
+
+static void trigger(struct nk *k, const char *tool)
+{
+    char body[512], hdrs[256];
+    struct nk_resp r;
+    snprintf(hdrs, sizeof(hdrs),
+             "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\nMcp-Name: %s\r\n",
+             tool);
+    snprintf(body, sizeof(body),
+             "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\",\"params\":{\"name\":\"%s\","
+             "\"arguments\":{}," META26 "}}",
+             tool);
+    ck_assert(nk_http(k, "POST", NULL, hdrs, body, NULL, &r));
+    ck_assert_msg(r.status == 200 && strstr(r.body, "announced"), "%s: %d %s", tool, r.status,
+                  r.body);
+}
+
+/* With the memory store a change of the tools or prompts list reaches, live, the listen streams
+ * that asked for that kind (with their subscription id) and the sessions' GET streams, and no
+ * stream that did not ask. */
+START_TEST(test_era26_listen_delivers_tools_and_prompts_list_changes)
+{
+    struct nk *k = nk_new(12391);
+    char sid[128], buf[8192];
+    int tools, prompts, get;
+    nk_start(k, 1); /* with cluster.c: the session goes with the node */
+    mcpgw_protocol_configure(&k->n);
+    tools = listen_stream(k, "t", "\"toolsListChanged\":true");
+    prompts = listen_stream(k, "p", "\"promptsListChanged\":true,\"resourcesListChanged\":true");
+    nk_init(k, 1, sid, sizeof(sid));
+    get = nk_get_stream(k, sid);
+    trigger(k, "test_trigger_tool_change");
+    buf[0] = '\0';
+    ck_assert_msg(nk_read_until(k, tools, "notifications/tools/list_changed", buf, sizeof(buf)),
+                  "tools stream got %s", buf);
+    ck_assert_msg(strstr(buf, "\"io.modelcontextprotocol/subscriptionId\":\"t\""), "%s", buf);
+    buf[0] = '\0';
+    ck_assert_msg(nk_read_until(k, get, "notifications/tools/list_changed", buf, sizeof(buf)),
+                  "GET stream got %s", buf);
+    trigger(k, "test_trigger_prompt_change");
+    buf[0] = '\0';
+    ck_assert_msg(nk_read_until(k, prompts, "notifications/prompts/list_changed", buf, sizeof(buf)),
+                  "prompts stream got %s", buf);
+    ck_assert_msg(!strstr(buf, "tools/list_changed"), "a prompts stream got %s", buf);
+    nk_run_for(k, 200);
+    {
+        ssize_t got = recv(tools, buf, sizeof(buf) - 1, MSG_DONTWAIT);
+        buf[got > 0 ? got : 0] = '\0';
+        ck_assert_msg(!strstr(buf, "list_changed"), "a tools stream got %s", buf);
+    }
+    close(tools);
+    close(prompts);
+    close(get);
+    nk_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("era26");
@@ -125,6 +264,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_era26_integer_param_is_decimal_only);
     tcase_add_test(t, test_era26_listen_is_acknowledged);
     tcase_add_test(t, test_era26_listen_filter_arrays_are_refused_clearly);
+    tcase_add_test(t, test_era26_listen_agrees_to_tools_and_prompts_list_changes);
+    tcase_add_test(t, test_era26_listen_delivers_tools_and_prompts_list_changes);
     suite_add_tcase(s, t);
     return s;
 }
