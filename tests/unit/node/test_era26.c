@@ -49,6 +49,63 @@ START_TEST(test_era26_integer_param_is_decimal_only)
 }
 END_TEST
 
+/* POST test_custom_headers with body priority body_priority (JSON text) and header
+ * Mcp-Param-Priority: header; the answer in r. */
+static void call_custom_body(struct nk *k, const char *body_priority, const char *header,
+                             struct nk_resp *r)
+{
+    char extra[512], body[1024];
+    snprintf(extra, sizeof(extra),
+             "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\n"
+             "Mcp-Name: test_custom_headers\r\nMcp-Param-Region: eu\r\n"
+             "Mcp-Param-Priority: %s\r\n",
+             header);
+    snprintf(body, sizeof(body),
+             "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+             "\"test_custom_headers\",\"arguments\":{\"region\":\"eu\",\"priority\":%s},\"_meta\":{"
+             "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+             "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+             body_priority);
+    ck_assert(nk_http(k, "POST", NULL, extra, body, NULL, r));
+}
+
+/* An integer parameter's body value is compared numerically too: 42.0 in the body is the
+ * integer 42 (JSON Schema's integer is any number with a zero fraction), so its header 42
+ * matches. A fraction is no integer, and a value outside JavaScript's safe range (the revision's
+ * bound for mirrored integers) cannot be compared exactly: both are mismatches. */
+START_TEST(test_era26_integer_param_body_value_is_compared_as_a_number)
+{
+    static const struct {
+        const char *body, *header;
+        int status;
+    } cases[] = {
+        {"42.0", "42", 200},
+        {"42.0", "42.0", 200},
+        {"4.2e1", "42", 200},
+        {"-0.0", "0", 200},
+        {"9007199254740991", "9007199254740991", 200},
+        {"-9007199254740991.0", "-9007199254740991", 200},
+        {"42.5", "42", 400},
+        {"42.5", "42.5", 400},
+        {"9007199254740993", "9007199254740993", 400},
+        {"9007199254740993", "9007199254740992", 400},
+        {"1e300", "1e300", 400},
+        {"\"42\"", "42", 400},
+    };
+    struct nk *k = nk_new(13505);
+    struct nk_resp r;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        call_custom_body(k, cases[i].body, cases[i].header, &r);
+        ck_assert_msg(r.status == cases[i].status &&
+                          strstr(r.body, cases[i].status == 200 ? "headers matched" : "-32020"),
+                      "body %s header %s: %d %s", cases[i].body, cases[i].header, r.status, r.body);
+    }
+    nk_free(k);
+}
+END_TEST
+
 /* subscriptions/listen on a node as the suites and fuzz_dispatch build it: acknowledged. */
 START_TEST(test_era26_listen_is_acknowledged)
 {
@@ -123,6 +180,7 @@ static Suite *suite(void)
     Suite *s = suite_create("era26");
     TCase *t = tcase_create("era26");
     tcase_add_test(t, test_era26_integer_param_is_decimal_only);
+    tcase_add_test(t, test_era26_integer_param_body_value_is_compared_as_a_number);
     tcase_add_test(t, test_era26_listen_is_acknowledged);
     tcase_add_test(t, test_era26_listen_filter_arrays_are_refused_clearly);
     suite_add_tcase(s, t);
