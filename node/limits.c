@@ -114,9 +114,8 @@ struct mcpgw_limits {
     mcpgw_http_handler_fn retry; /* the node's request handler, for parked requests admitted */
     struct ent *table[BUCKETS];
     unsigned nents;
-    struct ent *current;          /* principal of the request being served */
-    struct mcpgw_http_conn *pass; /* a parked request handed on: admitted at once */
-    struct check *checks;         /* parked */
+    struct ent *current;  /* principal of the request being served */
+    struct check *checks; /* parked */
     unsigned nchecks;
     int closing;
     char sha[41];
@@ -420,13 +419,14 @@ static struct mcpgw_http_conn *detach(struct check *k)
     return c;
 }
 
-/* An admitted request goes to the node's handler again, and passes here at once. */
+/* An admitted request goes to the node's handler again, marked admitted: it passes here at
+ * once, also when something else holds it back on the way (authentication checking its token
+ * again) and hands on a copy later. It was charged once, when it was decided. */
 static void pass_on(struct check *k, struct mcpgw_http_conn *c)
 {
     struct mcpgw_limits *l = k->l;
-    l->pass = c;
+    k->req.admitted = 1;
     l->retry(c, &k->req, l->n);
-    l->pass = NULL;
 }
 
 /* Redis did not answer (down, slow, an error): decide with the local buckets. */
@@ -644,8 +644,7 @@ int mcpgw_limits_admit(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
         refuse(l, c, req, &a, MCPGW_LIMIT_CONCURRENCY, r->text, 1000000);
         return 0;
     }
-    if (c == l->pass) {
-        l->pass = NULL;
+    if (req->admitted) {
         l->current = a.pent;
         return 1;
     }
