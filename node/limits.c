@@ -274,7 +274,22 @@ static json_object *request_id(const struct mcpgw_http_req *req)
     return id;
 }
 
-/* 429 with Retry-After and a JSON-RPC error naming the limit, counted and audited. */
+/* The client's address as text ("-" when unknown). */
+static void peer_of(struct mcpgw_http_conn *c, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    snprintf(out, outlen, "-");
+    if (getpeername(mcpgw_http_conn_fd(c), (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)outlen);
+}
+
+/* 429 with Retry-After and a JSON-RPC error naming the limit, counted and audited. c may be
+ * freed once answered (outside its handler): nothing reads it afterwards. */
 static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
                    const struct mcpgw_http_req *req, const struct ask *a, int kind,
                    const char *rule, uint64_t wait_us)
@@ -289,6 +304,9 @@ static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
     size_t len;
     if (secs == 0)
         secs = 1;
+    /* The peer first: outside the connection's handler (a parked request), answering may free a
+     * connection that asked to be closed. */
+    peer_of(c, peer, sizeof(peer));
     (*l->limited[kind])++;
     (*l->n->st.http_rejects)++;
     snprintf(msg, sizeof(msg),
@@ -316,17 +334,6 @@ static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
              fwd ? fwd->value : "-");
     clean(f, sizeof(f), tmp);
     clean(t, sizeof(t), a->tool[0] ? a->tool : "-");
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        snprintf(peer, sizeof(peer), "-");
-        if (getpeername(mcpgw_http_conn_fd(c), (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer, sizeof(peer));
-            else if (ss.ss_family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, peer, sizeof(peer));
-        }
-    }
     snprintf(kv, sizeof(kv),
              "audit=limits status=429 reason=%s principal=\"%s\" session=\"%s\" request_id=\"%s\" "
              "remote=\"%s\" forwarded_for=\"%s\" tool=\"%s\" retry_after=%llu",

@@ -1,6 +1,6 @@
 /* test_limits.c - the limits at the front door (node/limits.c) on a whole node in this process
- * (nodekit.h: memory store, real httpd and transport); ports 13502-13504, and 12403-12405 for a
- * node on a real redis-server with authentication. The rules themselves are test_limitcfg.c;
+ * (nodekit.h: memory store, real httpd and transport); ports 13502-13504, and 12403-12407 for
+ * nodes on a real redis-server (one with authentication). The rules themselves are test_limitcfg.c;
  * the cluster-wide path is tests/integration/99-limits-redis.sh. */
 #include "node/auth.h"
 #include "node/limitcfg.h"
@@ -256,6 +256,39 @@ START_TEST(test_limits_request_parked_by_auth_after_admission_is_charged_once)
 }
 END_TEST
 
+/* A refusal decided after Redis answered comes outside the connection's handler: answering may
+ * free a "Connection: close" connection at once, and the audit line must not read it after
+ * that (the sanitized build saw a use after free). */
+START_TEST(test_limits_refusal_after_redis_answered_outlives_the_connection)
+{
+    char *words[] = {(char *)"rate", (char *)"1/h"}, err[256];
+    static const char body[] = "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"ping\"}";
+    struct nk *k = nk_new(12406);
+    struct nk_resp r;
+    uint64_t end;
+    pid_t redis = redis_start(12407);
+    ck_assert(mcpgw_limitcfg_parse(&k->n.cfg.limits, 2, words, 1, err, sizeof(err)) == 0);
+    k->store_url = "redis://127.0.0.1:12407";
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    mcpgw_limits_start(&k->n, mcpgw_transport_handle);
+    for (end = nk_now_ms() + 10000; !mcpgw_store_up(k->n.store) && nk_now_ms() < end;)
+        nk_run_for(k, 5);
+    ck_assert(mcpgw_store_up(k->n.store));
+    nk_post(k, NULL, body, &r);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    nk_post(k, NULL, body, &r);
+    ck_assert_msg(r.status == 429, "%d %s", r.status, r.body);
+    kill(redis, SIGKILL);
+    waitpid(redis, NULL, 0);
+    mcpgw_limits_stop(&k->n);
+    mcpgw_store_free(k->n.store);
+    k->n.store = NULL;
+    mcpgw_limits_free(&k->n);
+    nk_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("limits");
@@ -264,6 +297,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_limits_refusal_names_a_long_id);
     tcase_add_test(t, test_limits_tool_rate_applies_to_a_long_tool_name);
     tcase_add_test(t, test_limits_request_parked_by_auth_after_admission_is_charged_once);
+    tcase_add_test(t, test_limits_refusal_after_redis_answered_outlives_the_connection);
     suite_add_tcase(s, t);
     return s;
 }
