@@ -1,5 +1,6 @@
 /* test_era26.c - the 2026-07-28 era's header checks (node/era26.c) on a whole node in this
- * process (nodekit.h); ports 13505-13506. The era as a whole is tests/integration/8x-2026-*. */
+ * process (nodekit.h); ports 13505-13506 and 12408. The era as a whole is
+ * tests/integration/8x-2026-*. */
 #include "node/protocol.h"
 
 #include <check.h>
@@ -175,6 +176,49 @@ START_TEST(test_era26_listen_filter_arrays_are_refused_clearly)
 }
 END_TEST
 
+/* A listen stream whose client left while a notification for it waited for its batch: the node
+ * stops (SIGINT exits the loop before the lower-priority batch runs) and frees the listen set.
+ * The index entry of the stream's URI, kept only by the waiting job, must go with the job
+ * (LeakSanitizer, in the sanitized build, saw it leak). Port 12408. */
+START_TEST(test_era26_listen_entry_of_a_pending_job_is_freed_at_shutdown)
+{
+    static const char body[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":{"
+        "\"notifications\":{\"resourceSubscriptions\":[\"mcpgw://notes/leak\"]},\"_meta\":{"
+        "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+        "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+    struct mcpgw_store_event ev = {0, 0, "mcpgw://notes/leak", 2};
+    struct nk *k = nk_new(12408);
+    char req[2048], buf[8192] = "";
+    uint64_t end;
+    int fd, n;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    fd = nk_connect(k);
+    n = snprintf(req, sizeof(req),
+                 "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: "
+                 "2026-07-28\r\nMcp-Method: subscriptions/listen\r\nContent-Length: %zu\r\n\r\n%s",
+                 sizeof(body) - 1, body);
+    ck_assert_int_eq(send(fd, req, (size_t)n, 0), n);
+    ck_assert(nk_read_until(k, fd, "acknowledged", buf, sizeof(buf)));
+    ck_assert_uint_eq(mcpgw_listen_count(k->n.listen), 1);
+    /* the client leaves; before the node sees it, an update for its URI is queued */
+    close(fd);
+    mcpgw_listen_resource(&k->n, &ev);
+    /* SIGINT (node/main.c): the loop ends after this turn's most urgent callbacks, the close
+     * among them; the batch has the lowest priority and waits */
+    event_base_loopexit(k->n.base, NULL);
+    for (end = nk_now_ms() + 5000; mcpgw_listen_count(k->n.listen) && nk_now_ms() < end;)
+        nk_pump(k);
+    ck_assert_uint_eq(mcpgw_listen_count(k->n.listen), 0);
+    /* node/main.c after the loop: no turn of it runs the batch before the set is freed */
+    mcpgw_listen_set_free(k->n.listen);
+    k->n.listen = NULL;
+    nk_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("era26");
@@ -182,6 +226,7 @@ static Suite *suite(void)
     tcase_add_test(t, test_era26_integer_param_is_decimal_only);
     tcase_add_test(t, test_era26_integer_param_body_value_is_compared_as_a_number);
     tcase_add_test(t, test_era26_listen_is_acknowledged);
+    tcase_add_test(t, test_era26_listen_entry_of_a_pending_job_is_freed_at_shutdown);
     tcase_add_test(t, test_era26_listen_filter_arrays_are_refused_clearly);
     suite_add_tcase(s, t);
     return s;
