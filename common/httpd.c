@@ -151,6 +151,7 @@ static void dispatch(struct mcpgw_http_conn *c, const char *head, size_t head_le
     req.query_len = q ? req.head.target_len - req.path_len - 1 : 0;
     req.body = body;
     req.body_len = body_len;
+    req.admitted = 0;
     c->keep_alive = req.head.keep_alive;
     c->is_head_req = req.head.method == MCPGW_HTTP_HEAD;
     c->state = ST_HANDLING;

@@ -63,6 +63,10 @@ struct mcpgw_http_req {
     size_t query_len;
     const char *body;
     size_t body_len;
+    /* 0 from the server. A handler that holds a request back (a copy, to run it again later)
+     * may set it on its copy to say the request already passed its admission step; any later
+     * copy of the request keeps it, so being held again elsewhere does not lose it. */
+    int admitted;
 };
 
 typedef void (*mcpgw_http_handler_fn)(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req,

@@ -503,3 +503,24 @@ json_object *mcpgw_json_arr(json_object *obj, const char *key)
         return NULL;
     return v;
 }
+
+int mcpgw_json_safe_int(json_object *v, int64_t *out)
+{
+    int64_t i;
+    double d;
+    if (json_object_is_type(v, json_type_int)) {
+        /* json-c clamps what int64 cannot hold to its bounds: outside the range either way */
+        i = json_object_get_int64(v);
+        if (i < -MCPGW_JSON_SAFE_INT_MAX || i > MCPGW_JSON_SAFE_INT_MAX)
+            return 0;
+        *out = i;
+        return 1;
+    }
+    if (!json_object_is_type(v, json_type_double))
+        return 0;
+    d = json_object_get_double(v);
+    if (!isfinite(d) || d != trunc(d) || fabs(d) > (double)MCPGW_JSON_SAFE_INT_MAX)
+        return 0;
+    *out = (int64_t)d;
+    return 1;
+}

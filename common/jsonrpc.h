@@ -69,4 +69,11 @@ const char *mcpgw_json_str(json_object *obj, const char *key);
 json_object *mcpgw_json_obj(json_object *obj, const char *key);
 json_object *mcpgw_json_arr(json_object *obj, const char *key);
 
+/* The largest integer JavaScript represents exactly (2^53 - 1): the bound MCP puts on integers
+ * that travel as text, such as mirrored Mcp-Param-* values. */
+#define MCPGW_JSON_SAFE_INT_MAX 9007199254740991LL
+/* When v is a JSON number with no fraction within +-MCPGW_JSON_SAFE_INT_MAX (42 and 42.0 alike,
+ * as JSON Schema's "integer" reads them), set *out to it and return 1; else 0. */
+int mcpgw_json_safe_int(json_object *v, int64_t *out);
+
 #endif

@@ -303,11 +303,39 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
     arm(arg);
 }
 
+/* The fetch ended: set is the new key set (taken), or NULL with e saying why it failed. */
+static void fetch_end(struct mcpgw_auth *a, struct mcpgw_jwks *set, int skipped, const char *e)
+{
+    evbuffer_drain(a->fetch_body, evbuffer_get_length(a->fetch_body));
+    mcpgw_jwks_sched_done(&a->sched, mcpgw_now_ms(), set != NULL);
+    if (set) {
+        log_debug("auth: JWKS fetched from %s: %d keys (%d skipped)", a->cfg->auth_jwks_url,
+                  mcpgw_jwks_count(set), skipped);
+        mcpgw_jwks_free(a->keys);
+        a->keys = set;
+    } else {
+        (*a->jwks_failures)++;
+        log_warn("auth: JWKS fetch from %s failed, keeping %s: %s", a->cfg->auth_jwks_url,
+                 a->keys ? "the keys we have" : "no keys", e);
+    }
+    arm(a);
+    parked_release(a, &a->parked);
+}
+
 static void on_fetch_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
 {
     struct mcpgw_auth *a = arg;
-    if (evbuffer_get_length(a->fetch_body) + len <= MCPGW_JWKS_MAX_DOC)
+    char e[96];
+    if (evbuffer_get_length(a->fetch_body) + len <= MCPGW_JWKS_MAX_DOC) {
         evbuffer_add(a->fetch_body, buf, len);
+        return;
+    }
+    /* Over the cap: the document is refused whole, at once. Keeping the pieces that still fit
+     * would parse a document the server never sent. */
+    mcpgw_hc_req_cancel(r);
+    a->fetch = NULL;
+    snprintf(e, sizeof(e), "the document is over %d bytes", MCPGW_JWKS_MAX_DOC);
+    fetch_end(a, NULL, 0, e);
 }
 
 static void on_fetch_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err err, const char *why)
@@ -323,25 +351,10 @@ static void on_fetch_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_err e
         snprintf(e, sizeof(e), "%s", why);
     else if (status != 200)
         snprintf(e, sizeof(e), "HTTP status %ld", status);
-    else if (len >= MCPGW_JWKS_MAX_DOC)
-        snprintf(e, sizeof(e), "the document is over %d bytes", MCPGW_JWKS_MAX_DOC);
     else
         set = mcpgw_jwks_parse((const char *)evbuffer_pullup(a->fetch_body, -1), len, &skipped, e,
                                sizeof(e));
-    evbuffer_drain(a->fetch_body, len);
-    mcpgw_jwks_sched_done(&a->sched, mcpgw_now_ms(), set != NULL);
-    if (set) {
-        log_debug("auth: JWKS fetched from %s: %d keys (%d skipped)", a->cfg->auth_jwks_url,
-                  mcpgw_jwks_count(set), skipped);
-        mcpgw_jwks_free(a->keys);
-        a->keys = set;
-    } else {
-        (*a->jwks_failures)++;
-        log_warn("auth: JWKS fetch from %s failed, keeping %s: %s", a->cfg->auth_jwks_url,
-                 a->keys ? "the keys we have" : "no keys", e);
-    }
-    arm(a);
-    parked_release(a, &a->parked);
+    fetch_end(a, set, skipped, e);
 }
 
 static void fetch_start(struct mcpgw_auth *a)
@@ -483,8 +496,15 @@ static void introspection_free(struct mcpgw_auth *a, struct introspection *in, i
 static void on_introspect_body(void *arg, struct mcpgw_hc_req *r, const char *buf, size_t len)
 {
     struct introspection *in = arg;
-    if (evbuffer_get_length(in->body) + len <= INTROSPECT_DOC_MAX)
+    if (evbuffer_get_length(in->body) + len <= INTROSPECT_DOC_MAX) {
         evbuffer_add(in->body, buf, len);
+        return;
+    }
+    /* Over the cap: refused whole, at once (the pieces that still fit would make another
+     * answer than the one sent). The waiting requests get 503, as for any endpoint failure. */
+    log_warn("auth: introspection at %s failed: the answer is over %d bytes",
+             in->a->cfg->auth_introspect_url, INTROSPECT_DOC_MAX);
+    introspection_free(in->a, in, 0); /* cancels r */
 }
 
 /* Does aud (a string or an array of strings) name resource? */
@@ -567,7 +587,7 @@ static void on_introspect_done(void *arg, struct mcpgw_hc_req *r, enum mcpgw_hc_
     size_t len = evbuffer_get_length(in->body);
     long status = mcpgw_hc_req_status(r);
     in->req = NULL;
-    if (err == MCPGW_HC_OK && status == 200 && len < INTROSPECT_DOC_MAX) {
+    if (err == MCPGW_HC_OK && status == 200) {
         struct json_tokener *t = json_tokener_new();
         o = json_tokener_parse_ex(t, (const char *)evbuffer_pullup(in->body, -1), (int)len);
         json_tokener_free(t);

@@ -223,16 +223,26 @@ static int param_matches(const struct mcpgw_http_head *h, const char *hname, jso
         snprintf(why, whylen, "Mcp-Param-%s has invalid characters or Base64", hname);
         return 0;
     }
-    if (type && strcmp(type, "integer") == 0 && json_object_is_type(val, json_type_int)) {
-        /* Numerically (42.0 is 42), but a decimal number only: strtod also reads 0x2A, inf and
-         * +42, and a balancer routing by the header must see what the node runs with. */
+    if (type && strcmp(type, "integer") == 0) {
+        /* Numerically on both sides (docs/protocol-2026.md, check 7): the body's value is an
+         * integer if it has no fraction (42.0 is 42) and lies in JavaScript's safe range, the
+         * revision's bound, inside which a double holds it exactly. The header is a decimal
+         * number only: strtod also reads 0x2A, inf and +42, and a balancer routing by the
+         * header must see what the node runs with. */
         char *e;
         double d;
+        int64_t want;
+        if (!mcpgw_json_safe_int(val, &want)) {
+            snprintf(why, whylen,
+                     "the body's value for Mcp-Param-%s is not an integer within +-(2^53-1)",
+                     hname);
+            return 0;
+        }
         if (!(buf[0] == '-' ? buf[1] >= '0' && buf[1] <= '9' : buf[0] >= '0' && buf[0] <= '9') ||
             strspn(buf, "0123456789-+.eE") != (size_t)dl)
             goto mismatch;
         d = strtod(buf, &e);
-        if (*e || d != (double)json_object_get_int64(val))
+        if (*e || d != (double)want)
             goto mismatch;
         return 1;
     }

@@ -114,9 +114,8 @@ struct mcpgw_limits {
     mcpgw_http_handler_fn retry; /* the node's request handler, for parked requests admitted */
     struct ent *table[BUCKETS];
     unsigned nents;
-    struct ent *current;          /* principal of the request being served */
-    struct mcpgw_http_conn *pass; /* a parked request handed on: admitted at once */
-    struct check *checks;         /* parked */
+    struct ent *current;  /* principal of the request being served */
+    struct check *checks; /* parked */
     unsigned nchecks;
     int closing;
     char sha[41];
@@ -275,7 +274,22 @@ static json_object *request_id(const struct mcpgw_http_req *req)
     return id;
 }
 
-/* 429 with Retry-After and a JSON-RPC error naming the limit, counted and audited. */
+/* The client's address as text ("-" when unknown). */
+static void peer_of(struct mcpgw_http_conn *c, char *out, size_t outlen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    snprintf(out, outlen, "-");
+    if (getpeername(mcpgw_http_conn_fd(c), (struct sockaddr *)&ss, &sl) != 0)
+        return;
+    if (ss.ss_family == AF_INET)
+        inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, out, (socklen_t)outlen);
+    else if (ss.ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, out, (socklen_t)outlen);
+}
+
+/* 429 with Retry-After and a JSON-RPC error naming the limit, counted and audited. c may be
+ * freed once answered (outside its handler): nothing reads it afterwards. */
 static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
                    const struct mcpgw_http_req *req, const struct ask *a, int kind,
                    const char *rule, uint64_t wait_us)
@@ -290,6 +304,9 @@ static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
     size_t len;
     if (secs == 0)
         secs = 1;
+    /* The peer first: outside the connection's handler (a parked request), answering may free a
+     * connection that asked to be closed. */
+    peer_of(c, peer, sizeof(peer));
     (*l->limited[kind])++;
     (*l->n->st.http_rejects)++;
     snprintf(msg, sizeof(msg),
@@ -317,17 +334,6 @@ static void refuse(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
              fwd ? fwd->value : "-");
     clean(f, sizeof(f), tmp);
     clean(t, sizeof(t), a->tool[0] ? a->tool : "-");
-    {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof(ss);
-        snprintf(peer, sizeof(peer), "-");
-        if (getpeername(mcpgw_http_conn_fd(c), (struct sockaddr *)&ss, &sl) == 0) {
-            if (ss.ss_family == AF_INET)
-                inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, peer, sizeof(peer));
-            else if (ss.ss_family == AF_INET6)
-                inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, peer, sizeof(peer));
-        }
-    }
     snprintf(kv, sizeof(kv),
              "audit=limits status=429 reason=%s principal=\"%s\" session=\"%s\" request_id=\"%s\" "
              "remote=\"%s\" forwarded_for=\"%s\" tool=\"%s\" retry_after=%llu",
@@ -420,13 +426,14 @@ static struct mcpgw_http_conn *detach(struct check *k)
     return c;
 }
 
-/* An admitted request goes to the node's handler again, and passes here at once. */
+/* An admitted request goes to the node's handler again, marked admitted: it passes here at
+ * once, also when something else holds it back on the way (authentication checking its token
+ * again) and hands on a copy later. It was charged once, when it was decided. */
 static void pass_on(struct check *k, struct mcpgw_http_conn *c)
 {
     struct mcpgw_limits *l = k->l;
-    l->pass = c;
+    k->req.admitted = 1;
     l->retry(c, &k->req, l->n);
-    l->pass = NULL;
 }
 
 /* Redis did not answer (down, slow, an error): decide with the local buckets. */
@@ -644,8 +651,7 @@ int mcpgw_limits_admit(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
         refuse(l, c, req, &a, MCPGW_LIMIT_CONCURRENCY, r->text, 1000000);
         return 0;
     }
-    if (c == l->pass) {
-        l->pass = NULL;
+    if (req->admitted) {
         l->current = a.pent;
         return 1;
     }

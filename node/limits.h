@@ -30,7 +30,8 @@ void mcpgw_limits_reload(struct mcpgw_node *n, struct mcpgw_node_config *next,
  * client's address stands for it, see the docs). Returns 1 when the request may go on (the
  * caller serves it, then calls mcpgw_limits_served), 0 when this function took care of it:
  * answered 429 (and wrote the audit line) or parked it until Redis answers; a parked request
- * that passes is handed to the node's request handler again, and passes here at once. */
+ * that passes is handed to the node's request handler again marked req->admitted, and passes
+ * here at once without a second charge (also when authentication parks it meanwhile). */
 int mcpgw_limits_admit(struct mcpgw_limits *l, struct mcpgw_http_conn *c,
                        const struct mcpgw_http_req *req, const char *principal);
 /* The request admitted last has been handed on (its handler returned). */

@@ -1053,9 +1053,13 @@ void mcpgw_listen_set_free(struct mcpgw_listen_set *ls)
         return;
     while (ls->head) {
         struct job *j = ls->head;
+        struct entry *e = j->e;
         ls->head = j->next;
-        j->e->busy--;
         free(j);
+        /* A job keeps its entry after the last stream of the key went (it walks e->v): the
+         * entry goes with the last job, as on_batch would have let it go. */
+        e->busy--;
+        entry_maybe_free(ls, e);
     }
     ls->tail = NULL;
     if (ls->gap_op)

@@ -58,6 +58,38 @@ enum script {
  * that a change every node sees is one event (docs/federation.md, "Upstream notifications"). */
 #define CAT_KEY "mcpgw:cat"
 
+/* What REPLAY and REPLAY_URIS share, composed into both at build time: the events they collect
+ * in `out` and the reply built from them. ARGV[2] is the most events read from one stream.
+ *   uri_events(uri, from): the URI's resource events after counter value `from` (entries of an
+ *     older format, without a version, are skipped);
+ *   list_events(from, kind): the list changes after `from`, of one kind or (nil) of every kind,
+ *     each named "\1<kind>" with version 0;
+ *   reply(): the event counter now, then id, name, version of each event in counter order.
+ * Ids stay strings: Lua would print a large number in exponent form. */
+#define REPLAY_LIB                                                                                 \
+    "local out = {} "                                                                              \
+    "local function uri_events(uri, from) "                                                        \
+    "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. uri, '(' .. from .. '-0', '+', "      \
+    "      'COUNT', ARGV[2])) do "                                                                 \
+    "    if e[2][1] == 'v' then "                                                                  \
+    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], uri, e[2][2]} end "        \
+    "  end "                                                                                       \
+    "end "                                                                                         \
+    "local function list_events(from, kind) "                                                      \
+    "  for _, e in ipairs(redis.call('XRANGE', '" LC_KEY "', '(' .. from .. '-0', '+', "           \
+    "      'COUNT', ARGV[2])) do "                                                                 \
+    "    if e[2][1] == 'l' and (not kind or e[2][2] == kind) then "                                \
+    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], '\1' .. e[2][2], '0'} "    \
+    "end "                                                                                         \
+    "  end "                                                                                       \
+    "end "                                                                                         \
+    "local function reply() "                                                                      \
+    "  table.sort(out, function(a, b) return a[1] < b[1] end) "                                    \
+    "  local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "                                     \
+    "  for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "         \
+    "  return r "                                                                                  \
+    "end "
+
 static const char *const scripts[S_COUNT] = {
     /* CREATE: KEYS s; ARGV ttl, then field/value pairs */
     "redis.call('HSET', KEYS[1], unpack(ARGV, 2)) "
@@ -124,61 +156,30 @@ static const char *const scripts[S_COUNT] = {
     /* REPLAY: KEYS subs, s; ARGV after (an event counter value), count. The event counter now,
      * then the events of every subscribed URI after max(after, the subscription's mark), and
      * the list changes after max(after, the session's list mark `lcm`; none without one),
-     * merged in counter order: counter, id, uri, version, id, uri, version... (a list change
-     * is named "\1<kind>", version 0; entries of an older format, without a version, are
-     * skipped). Reads the counter and the URI streams by name: a single Redis instance
-     * (docs/replication.md). */
-    "local out = {} "
-    "local subs = redis.call('HGETALL', KEYS[1]) "
-    "local lcm = redis.call('HGET', KEYS[2], 'lcm') "
-    "if lcm then "
-    "  local from = ARGV[1] "
-    "  if (tonumber(lcm) or 0) > tonumber(from) then from = lcm end "
-    "  for _, e in ipairs(redis.call('XRANGE', '" LC_KEY "', '(' .. from .. '-0', '+', "
-    "      'COUNT', ARGV[2])) do "
-    "    if e[2][1] == 'l' then "
-    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], '\1' .. e[2][2], '0'} end "
-    "  end "
-    "end "
-    /* ids stay strings: Lua would print a large number in exponent form */
-    "for i = 1, #subs, 2 do "
-    "  local from = ARGV[1] "
-    "  if (tonumber(subs[i + 1]) or 0) > tonumber(from) then from = subs[i + 1] end "
-    "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. subs[i], '(' .. from .. '-0', '+', "
-    "      'COUNT', ARGV[2])) do "
-    "    if e[2][1] == 'v' then "
-    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], subs[i], e[2][2]} end "
-    "  end "
-    "end "
-    "table.sort(out, function(a, b) return a[1] < b[1] end) "
-    "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
-    "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
-    "return r",
+     * merged in counter order (REPLAY_LIB's reply). Reads the counter and the URI streams by
+     * name: a single Redis instance (docs/replication.md). */
+    REPLAY_LIB "local subs = redis.call('HGETALL', KEYS[1]) "
+               "local lcm = redis.call('HGET', KEYS[2], 'lcm') "
+               "if lcm then "
+               "  local from = ARGV[1] "
+               "  if (tonumber(lcm) or 0) > tonumber(from) then from = lcm end "
+               "  list_events(from, nil) "
+               "end "
+               "for i = 1, #subs, 2 do "
+               "  local from = ARGV[1] "
+               "  if (tonumber(subs[i + 1]) or 0) > tonumber(from) then from = subs[i + 1] end "
+               "  uri_events(subs[i], from) "
+               "end "
+               "return reply()",
     /* REPLAY_URIS: ARGV after (an event counter value), count, the URIs joined by newlines
      * (a URI holds none). As REPLAY for a listen stream, which has no record: the same reply.
      * A line "\1<kind>" (MCPGW_STORE_LIST_PREFIX: no URI holds a control byte) asks for that
      * list's changes, replied as events of that name, version 0. */
-    "local out = {} "
-    "for uri in string.gmatch(ARGV[3], '[^\\n]+') do "
-    "  if string.byte(uri, 1) == 1 then "
-    "    local kind = string.sub(uri, 2) "
-    "    for _, e in ipairs(redis.call('XRANGE', '" LC_KEY "', '(' .. ARGV[1] .. '-0', '+', "
-    "        'COUNT', ARGV[2])) do "
-    "      if e[2][1] == 'l' and e[2][2] == kind then "
-    "        out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], uri, '0'} end "
-    "    end "
-    "  else "
-    "  for _, e in ipairs(redis.call('XRANGE', 'mcpgw:u:' .. uri, '(' .. ARGV[1] .. '-0', '+', "
-    "      'COUNT', ARGV[2])) do "
-    "    if e[2][1] == 'v' then "
-    "      out[#out + 1] = {tonumber(string.match(e[1], '^%d+')), e[1], uri, e[2][2]} end "
-    "  end "
-    "  end "
-    "end "
-    "table.sort(out, function(a, b) return a[1] < b[1] end) "
-    "local r = {redis.call('GET', '" EVSEQ_KEY "') or '0'} "
-    "for _, e in ipairs(out) do r[#r + 1] = e[2] r[#r + 1] = e[3] r[#r + 1] = e[4] end "
-    "return r",
+    REPLAY_LIB "for uri in string.gmatch(ARGV[3], '[^\\n]+') do "
+               "  if string.byte(uri, 1) == 1 then list_events(ARGV[1], string.sub(uri, 2)) "
+               "  else uri_events(uri, ARGV[1]) end "
+               "end "
+               "return reply()",
     /* TASK_PUT: KEYS task; ARGV status ('' keeps), owner, lease (ms from now, by Redis's
      * clock), rec ('' keeps), ttl ('0': only over an existing record), expected owner ('' any),
      * expected version ('0' any), note ('' none). A terminal state is written once; a write of

@@ -107,7 +107,8 @@ static void param_walk(json_object *schema, json_object *args, char **out, int *
         json_object *v = args ? json_object_object_get(args, key) : NULL;
         const char *h = mcpgw_json_str(sub, "x-mcp-header");
         char *prefix = NULL, buf[32];
-        const char *text = NULL;
+        const char *text = NULL, *type = mcpgw_json_str(sub, "type");
+        int64_t i;
         if (!v)
             continue;
         if (json_object_is_type(v, json_type_object))
@@ -120,6 +121,10 @@ static void param_walk(json_object *schema, json_object *args, char **out, int *
             text = json_object_get_boolean(v) ? "true" : "false";
         else if (json_object_is_type(v, json_type_int)) {
             snprintf(buf, sizeof(buf), "%lld", (long long)json_object_get_int64(v));
+            text = buf;
+        } else if (type && strcmp(type, "integer") == 0 && mcpgw_json_safe_int(v, &i)) {
+            /* 42.0 for an integer property is 42, and its header says so in decimal */
+            snprintf(buf, sizeof(buf), "%lld", (long long)i);
             text = buf;
         }
         if (!text || asprintf(&prefix, "Mcp-Param-%s", h) < 0)

@@ -718,6 +718,41 @@ START_TEST(test_jsonrpc_encoded_messages_decode_back)
 }
 END_TEST
 
+/* JSON Schema's integer: a number without a fraction (42 and 42.0), within JavaScript's safe
+ * range (the bound MCP puts on integers carried as text). */
+START_TEST(test_json_safe_int_reads_integers_with_a_zero_fraction)
+{
+    static const struct {
+        const char *json;
+        int ok;
+        int64_t want;
+    } cases[] = {
+        {"42", 1, 42},
+        {"42.0", 1, 42},
+        {"-4.2e1", 1, -42},
+        {"-0.0", 1, 0},
+        {"9007199254740991", 1, 9007199254740991LL},
+        {"-9007199254740991.0", 1, -9007199254740991LL},
+        {"9007199254740992", 0, 0},
+        {"-9007199254740992", 0, 0},
+        {"18446744073709551615", 0, 0},
+        {"42.5", 0, 0},
+        {"1e300", 0, 0},
+        {"\"42\"", 0, 0},
+        {"true", 0, 0},
+        {"null", 0, 0},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        json_object *v = json_tokener_parse(cases[i].json);
+        int64_t got = -1;
+        ck_assert_msg(mcpgw_json_safe_int(v, &got) == cases[i].ok, "%s", cases[i].json);
+        if (cases[i].ok)
+            ck_assert_msg(got == cases[i].want, "%s: %lld", cases[i].json, (long long)got);
+        json_object_put(v);
+    }
+}
+END_TEST
+
 START_TEST(test_json_accessors_return_null_for_other_types)
 {
     json_object *o = json_tokener_parse("{\"s\":\"v\",\"o\":{},\"a\":[],\"n\":1}");
@@ -780,6 +815,7 @@ static Suite *jsonrpc_suite(void)
     tcase_add_test(enc, test_jsonrpc_encodes_request_and_notification_exactly);
     tcase_add_test(enc, test_jsonrpc_encoded_messages_decode_back);
     tcase_add_test(enc, test_json_accessors_return_null_for_other_types);
+    tcase_add_test(enc, test_json_safe_int_reads_integers_with_a_zero_fraction);
     suite_add_tcase(s, enc);
     return s;
 }

@@ -39,7 +39,8 @@
 struct nk {
     struct mcpgw_node n;
     int port;
-    int started; /* mcpgw_cluster_start ran */
+    int started;           /* mcpgw_cluster_start ran */
+    const char *store_url; /* set before nk_start for another store than "memory" */
     uint64_t c[32];
     int64_t g[8];
 };
@@ -128,7 +129,7 @@ static inline void nk_start(struct nk *k, int cluster)
     k->n.notes = mcpgw_notes_new();
     k->n.listen = mcpgw_listen_set_new(&k->n, 2); /* as node/main.c: subscriptions/listen */
     memset(&sc, 0, sizeof(sc));
-    sc.url = "memory";
+    sc.url = k->store_url ? k->store_url : "memory";
     sc.node_id = k->n.cfg.node_id;
     sc.session_ttl_ms = k->n.cfg.session_idle_ms;
     sc.base = k->n.base;

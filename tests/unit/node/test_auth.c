@@ -10,7 +10,11 @@
 
 #include "tests/unit/node/nodekit.h"
 
+#include "common/jwks.h"
+#include "tests/unit/common/josekit.h"
+
 #include <openssl/evp.h>
+#include <time.h>
 
 static struct mcpgw_node_config cfg;
 static char err[600];
@@ -271,6 +275,102 @@ START_TEST(test_auth_introspection_far_exp_is_not_an_overflow)
 }
 END_TEST
 
+/* ---- response bodies over the caps (ports 12400-12401): a document served in chunks whose
+ * first chunk fills the cap to within 8 bytes; then padding chunks that cannot fit, then one byte
+ * that can. The whole is over the cap and must be refused; accepting the first and last chunks
+ * without the middle would take a different document than the one served. ---- */
+
+struct oversized {
+    const char *head; /* the document's start; spaces follow to cap - 8 bytes */
+    size_t cap;
+    int hits;
+};
+
+static void on_oversized(struct mcpgw_http_conn *c, const struct mcpgw_http_req *req, void *arg)
+{
+    struct oversized *o = arg;
+    size_t fill = o->cap - 8, hl = strlen(o->head);
+    char *buf = xmalloc(fill);
+    o->hits++;
+    memcpy(buf, o->head, hl);
+    memset(buf + hl, ' ', fill - hl);
+    mcpgw_http_stream_begin(c, 200, "application/json", NULL);
+    mcpgw_http_stream_write(c, buf, fill);
+    /* whitespace: whatever part of it were kept, the document would still parse */
+    memset(buf, ' ', 16000);
+    for (int i = 0; i < 4; i++)
+        mcpgw_http_stream_write(c, buf, 16000);
+    mcpgw_http_stream_write(c, "}", 1);
+    mcpgw_http_stream_end(c);
+    free(buf);
+}
+
+/* A node with --auth jwt whose JWKS (and introspection endpoint) is served by on_oversized. */
+static struct nk *oversized_node(struct oversized *o, struct mcpgw_httpd **ep)
+{
+    struct nk *k = nk_new(12400);
+    struct mcpgw_httpd_config hc;
+    char e[256];
+    snprintf(k->n.cfg.auth, sizeof(k->n.cfg.auth), "jwt");
+    snprintf(k->n.cfg.auth_issuer, sizeof(k->n.cfg.auth_issuer), "http://127.0.0.1:12401");
+    snprintf(k->n.cfg.auth_jwks_url, sizeof(k->n.cfg.auth_jwks_url), "http://127.0.0.1:12401/jwks");
+    snprintf(k->n.cfg.auth_resource, sizeof(k->n.cfg.auth_resource), "http://localhost/mcp");
+    snprintf(k->n.cfg.auth_introspect_url, sizeof(k->n.cfg.auth_introspect_url),
+             "http://127.0.0.1:12401/introspect");
+    nk_start(k, 0);
+    mcpgw_httpd_config_defaults(&hc);
+    *ep = mcpgw_httpd_new(k->n.base, &hc, on_oversized, o);
+    ck_assert_msg(mcpgw_httpd_listen(*ep, "127.0.0.1:12401", e, sizeof(e)) == 0, "%s", e);
+    k->n.auth = mcpgw_auth_new(k->n.base, &k->n.cfg, k->n.metrics, "node=\"t\"",
+                               mcpgw_transport_handle, &k->n, e, sizeof(e));
+    ck_assert_msg(k->n.auth != NULL, "%s", e);
+    return k;
+}
+
+START_TEST(test_auth_jwks_over_the_cap_is_refused_whole)
+{
+    EVP_PKEY *key = josekit_keygen("EC", 0);
+    char *jwk = josekit_jwk(key, "k1", NULL), head[1024], payload[512], hdr[2048], *tok;
+    struct oversized o = {head, MCPGW_JWKS_MAX_DOC, 0};
+    struct mcpgw_httpd *ep;
+    struct nk *k;
+    struct nk_resp r;
+    snprintf(head, sizeof(head), "{\"keys\":[%s]", jwk);
+    snprintf(payload, sizeof(payload),
+             "{\"iss\":\"http://127.0.0.1:12401\",\"aud\":\"http://localhost/mcp\",\"sub\":\"u1\","
+             "\"exp\":%lld}",
+             (long long)time(NULL) + 600);
+    tok = josekit_sign("ES256", "k1", payload, key, NULL, 0);
+    snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s\r\n", tok);
+    k = oversized_node(&o, &ep);
+    /* parked on the first fetch, then answered: no keys came from a document over the cap */
+    ck_assert(nk_http(k, "POST", NULL, hdr, ping26, NULL, &r));
+    ck_assert_int_ge(o.hits, 1);
+    ck_assert_msg(r.status == 503 && strstr(r.body, "keys could not be fetched"), "%d %s", r.status,
+                  r.body);
+    introspecting_node_free(k, ep);
+    free(tok);
+    free(jwk);
+    EVP_PKEY_free(key);
+}
+END_TEST
+
+START_TEST(test_auth_introspection_over_the_cap_is_refused_whole)
+{
+    struct oversized o = {"{\"active\":true,\"sub\":\"u1\",\"aud\":\"http://localhost/mcp\"",
+                          64 << 10, 0};
+    struct mcpgw_httpd *ep;
+    struct nk *k = oversized_node(&o, &ep);
+    struct nk_resp r;
+    ck_assert(
+        nk_http(k, "POST", NULL, "Authorization: Bearer opaque-token-4\r\n", ping26, NULL, &r));
+    ck_assert_int_ge(o.hits, 1);
+    ck_assert_msg(r.status == 503 && strstr(r.body, "could not be checked"), "%d %s", r.status,
+                  r.body);
+    introspecting_node_free(k, ep);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("auth");
@@ -285,6 +385,8 @@ static Suite *suite(void)
     tcase_add_test(t, test_auth_long_introspection_credentials_fit);
     tcase_add_test(t, test_auth_introspection_credentials_are_form_encoded);
     tcase_add_test(t, test_auth_introspection_far_exp_is_not_an_overflow);
+    tcase_add_test(t, test_auth_jwks_over_the_cap_is_refused_whole);
+    tcase_add_test(t, test_auth_introspection_over_the_cap_is_refused_whole);
     suite_add_tcase(s, t);
     return s;
 }

@@ -1,5 +1,5 @@
 /* test_era26.c - the 2026-07-28 era's header checks (node/era26.c) on a whole node in this
- * process (nodekit.h); ports 13505-13507, 12390-12391. The era as a whole is
+ * process (nodekit.h); ports 13505-13507, 12390-12391 and 12408. The era as a whole is
  * tests/integration/8x-2026-*. */
 #include "node/protocol.h"
 
@@ -46,6 +46,63 @@ START_TEST(test_era26_integer_param_is_decimal_only)
     ck_assert_msg(r.status == 400 && strstr(r.body, "-32020"), "%d %s", r.status, r.body);
     call_custom(k, "43", &r);
     ck_assert_msg(r.status == 400 && strstr(r.body, "-32020"), "%d %s", r.status, r.body);
+    nk_free(k);
+}
+END_TEST
+
+/* POST test_custom_headers with body priority body_priority (JSON text) and header
+ * Mcp-Param-Priority: header; the answer in r. */
+static void call_custom_body(struct nk *k, const char *body_priority, const char *header,
+                             struct nk_resp *r)
+{
+    char extra[512], body[1024];
+    snprintf(extra, sizeof(extra),
+             "MCP-Protocol-Version: 2026-07-28\r\nMcp-Method: tools/call\r\n"
+             "Mcp-Name: test_custom_headers\r\nMcp-Param-Region: eu\r\n"
+             "Mcp-Param-Priority: %s\r\n",
+             header);
+    snprintf(body, sizeof(body),
+             "{\"jsonrpc\":\"2.0\",\"id\":7,\"method\":\"tools/call\",\"params\":{\"name\":"
+             "\"test_custom_headers\",\"arguments\":{\"region\":\"eu\",\"priority\":%s},\"_meta\":{"
+             "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+             "\"io.modelcontextprotocol/clientCapabilities\":{}}}}",
+             body_priority);
+    ck_assert(nk_http(k, "POST", NULL, extra, body, NULL, r));
+}
+
+/* An integer parameter's body value is compared numerically too: 42.0 in the body is the
+ * integer 42 (JSON Schema's integer is any number with a zero fraction), so its header 42
+ * matches. A fraction is no integer, and a value outside JavaScript's safe range (the revision's
+ * bound for mirrored integers) cannot be compared exactly: both are mismatches. */
+START_TEST(test_era26_integer_param_body_value_is_compared_as_a_number)
+{
+    static const struct {
+        const char *body, *header;
+        int status;
+    } cases[] = {
+        {"42.0", "42", 200},
+        {"42.0", "42.0", 200},
+        {"4.2e1", "42", 200},
+        {"-0.0", "0", 200},
+        {"9007199254740991", "9007199254740991", 200},
+        {"-9007199254740991.0", "-9007199254740991", 200},
+        {"42.5", "42", 400},
+        {"42.5", "42.5", 400},
+        {"9007199254740993", "9007199254740993", 400},
+        {"9007199254740993", "9007199254740992", 400},
+        {"1e300", "1e300", 400},
+        {"\"42\"", "42", 400},
+    };
+    struct nk *k = nk_new(13505);
+    struct nk_resp r;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        call_custom_body(k, cases[i].body, cases[i].header, &r);
+        ck_assert_msg(r.status == cases[i].status &&
+                          strstr(r.body, cases[i].status == 200 ? "headers matched" : "-32020"),
+                      "body %s header %s: %d %s", cases[i].body, cases[i].header, r.status, r.body);
+    }
     nk_free(k);
 }
 END_TEST
@@ -257,12 +314,57 @@ START_TEST(test_era26_listen_delivers_tools_and_prompts_list_changes)
 }
 END_TEST
 
+/* A listen stream whose client left while a notification for it waited for its batch: the node
+ * stops (SIGINT exits the loop before the lower-priority batch runs) and frees the listen set.
+ * The index entry of the stream's URI, kept only by the waiting job, must go with the job
+ * (LeakSanitizer, in the sanitized build, saw it leak). Port 12408. */
+START_TEST(test_era26_listen_entry_of_a_pending_job_is_freed_at_shutdown)
+{
+    static const char body[] =
+        "{\"jsonrpc\":\"2.0\",\"id\":9,\"method\":\"subscriptions/listen\",\"params\":{"
+        "\"notifications\":{\"resourceSubscriptions\":[\"mcpgw://notes/leak\"]},\"_meta\":{"
+        "\"io.modelcontextprotocol/protocolVersion\":\"2026-07-28\","
+        "\"io.modelcontextprotocol/clientCapabilities\":{}}}}";
+    struct mcpgw_store_event ev = {0, 0, "mcpgw://notes/leak", 2};
+    struct nk *k = nk_new(12408);
+    char req[2048], buf[8192] = "";
+    uint64_t end;
+    int fd, n;
+    nk_start(k, 0);
+    mcpgw_protocol_configure(&k->n);
+    fd = nk_connect(k);
+    n = snprintf(req, sizeof(req),
+                 "POST /mcp HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                 "Accept: application/json, text/event-stream\r\nMCP-Protocol-Version: "
+                 "2026-07-28\r\nMcp-Method: subscriptions/listen\r\nContent-Length: %zu\r\n\r\n%s",
+                 sizeof(body) - 1, body);
+    ck_assert_int_eq(send(fd, req, (size_t)n, 0), n);
+    ck_assert(nk_read_until(k, fd, "acknowledged", buf, sizeof(buf)));
+    ck_assert_uint_eq(mcpgw_listen_count(k->n.listen), 1);
+    /* the client leaves; before the node sees it, an update for its URI is queued */
+    close(fd);
+    mcpgw_listen_resource(&k->n, &ev);
+    /* SIGINT (node/main.c): the loop ends after this turn's most urgent callbacks, the close
+     * among them; the batch has the lowest priority and waits */
+    event_base_loopexit(k->n.base, NULL);
+    for (end = nk_now_ms() + 5000; mcpgw_listen_count(k->n.listen) && nk_now_ms() < end;)
+        nk_pump(k);
+    ck_assert_uint_eq(mcpgw_listen_count(k->n.listen), 0);
+    /* node/main.c after the loop: no turn of it runs the batch before the set is freed */
+    mcpgw_listen_set_free(k->n.listen);
+    k->n.listen = NULL;
+    nk_free(k);
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("era26");
     TCase *t = tcase_create("era26");
     tcase_add_test(t, test_era26_integer_param_is_decimal_only);
+    tcase_add_test(t, test_era26_integer_param_body_value_is_compared_as_a_number);
     tcase_add_test(t, test_era26_listen_is_acknowledged);
+    tcase_add_test(t, test_era26_listen_entry_of_a_pending_job_is_freed_at_shutdown);
     tcase_add_test(t, test_era26_listen_filter_arrays_are_refused_clearly);
     tcase_add_test(t, test_era26_listen_agrees_to_tools_and_prompts_list_changes);
     tcase_add_test(t, test_era26_listen_delivers_tools_and_prompts_list_changes);

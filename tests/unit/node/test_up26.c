@@ -108,6 +108,14 @@ START_TEST(test_up26_param_headers_follow_the_marked_properties)
                "\"list\":[{\"x\":\"1\"}],\"o\":{\"z\":\"=?base64?literal?=\"}}",
                "Mcp-Param-Region: =?base64?bGluZTEKbGluZTI=?=|"
                "Mcp-Param-Zone: =?base64?PT9iYXNlNjQ/bGl0ZXJhbD89?=");
+    /* An integer property's value with a zero fraction is that integer, written as one (the
+     * revision converts integers to their decimal form); a fraction, or a value outside
+     * JavaScript's safe range, is no integer the header can carry: no header. */
+    params_are(schema, "{\"n\":42.0}", "Mcp-Param-N: 42");
+    params_are(schema, "{\"n\":-4.2e1}", "Mcp-Param-N: -42");
+    params_are(schema, "{\"n\":42.5}", "");
+    params_are(schema, "{\"n\":1e300}", "");
+    params_are(schema, "{\"region\":42.0}", "");
     params_are(schema, "{}", "");
     params_are("{\"type\":\"object\"}", "{\"region\":\"x\"}", "");
 }
