@@ -146,6 +146,17 @@ static void on_call_reply(void *arg, enum mcpgw_upstream_err err, const char *wh
     }
 }
 
+/* A plain result passed through (node/upmcp.h): answered without a parse. */
+static void on_call_result_raw(void *arg, const char *result, size_t len)
+{
+    struct bridge *b = arg;
+    struct mcpgw_call *c = b->c;
+    c->on_free = NULL;
+    c->ext = NULL;
+    free(b);
+    mcpgw_call_result_raw(c, result, len);
+}
+
 /* The client's answer to a forwarded server-to-client request goes back to the upstream. */
 static void on_client_answer(void *arg, const char *json, size_t len)
 {
@@ -182,7 +193,7 @@ static void log_level_meta(const struct mcpgw_call *c, const struct mcpgw_upcfg 
 static void tool_call(struct mcpgw_call *c, json_object *args)
 {
     static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply,
-                                                       on_call_request};
+                                                       on_call_request, on_call_result_raw};
     const struct mcpgw_catalog_entry *e =
         (const struct mcpgw_catalog_entry *)((const char *)c->tool -
                                              offsetof(struct mcpgw_catalog_entry, tool));
