@@ -306,11 +306,19 @@ static void on_defer_reply(void *arg, enum mcpgw_upstream_err err, const char *w
     }
 }
 
+/* A plain result passed through (node/upmcp.h): resources/read, prompts/get and
+ * completion/complete results go on as the upstream wrote them. */
+static void on_defer_result_raw(void *arg, const char *result, size_t len)
+{
+    mcpgw_defer_result_raw(arg, result, len);
+}
+
 /* Send method(params) (taken) to u and answer d with what it says. */
 static void defer_request(struct mcpgw_upstream *u, const char *method, json_object *params,
                           struct mcpgw_defer *d)
 {
-    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_defer_reply};
+    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_defer_reply, NULL,
+                                                       on_defer_result_raw};
     char why[256];
     if (!mcpgw_upstream_request(u, method, params, NULL, &cbs, d, why, sizeof(why)))
         mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);

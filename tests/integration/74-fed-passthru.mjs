@@ -48,6 +48,8 @@ const OTHERS = {
     string_id: '{"jsonrpc":"2.0","id":"{id}","result":{"content":[]}}',
 };
 const TOOLS = [...Object.keys(RESULTS), ...Object.keys(OTHERS)];
+const PROMPT = '{"description":"d\\u00e9","messages":[{"role":"user","content":{"type":"text","text":"hi \\/ \\ud83d\\ude00"}}]}';
+const READ = (port) => `{"contents":[{"uri":"hand://${port}/r","mimeType":"text/plain","text":"r\\u00e9ad \\/"}]}`;
 
 function upstream(port, stateful) {
     const server = http.createServer((req, res) => {
@@ -69,11 +71,19 @@ function upstream(port, stateful) {
             if (msg.id === undefined) return void res.writeHead(202, head).end();
             if (msg.method === 'initialize')
                 return send(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {
-                    protocolVersion: '2025-11-25', capabilities: { tools: {} },
+                    protocolVersion: '2025-11-25', capabilities: { tools: {}, prompts: {}, resources: {} },
                     serverInfo: { name: 'handmade', version: '1' } } }));
             if (msg.method === 'tools/list')
                 return send(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { tools: TOOLS.map((name) => (
                     { name, description: name, inputSchema: { type: 'object' } })) } }));
+            if (msg.method === 'prompts/list')
+                return send(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { prompts: [{ name: 'p', description: 'p' }] } }));
+            if (msg.method === 'resources/list')
+                return send(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { resources: [{ uri: `hand://${port}/r`, name: 'r' }] } }));
+            if (msg.method === 'resources/templates/list')
+                return send(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { resourceTemplates: [] } }));
+            if (msg.method === 'prompts/get') return send(`{"jsonrpc":"2.0","id":${msg.id},"result":${PROMPT}}`);
+            if (msg.method === 'resources/read') return send(`{"jsonrpc":"2.0","id":${msg.id},"result":${READ(port)}}`);
             const tool = msg.params?.name;
             if (RESULTS[tool] && tool === 'sse') {
                 const note = '{"jsonrpc":"2.0","method":"notifications/message","params":{"level":"info","data":"before"}}';
@@ -162,6 +172,18 @@ async function main() {
             }
             ok(`${mode}: ${tool} (${RESULTS[tool].length} bytes) passed through byte for byte, integer and string ids`);
         }
+        // prompts/get and resources/read answers pass through as well.
+        const port = prefix === 'sh' ? SHARED : OWN;
+        for (const [method, params, result] of [
+            ['prompts/get', { name: `${prefix}__p` }, PROMPT],
+            ['resources/read', { uri: `hand://${port}/r` }, READ(port)],
+        ]) {
+            const id = nextId++;
+            const res = await post(sid, JSON.stringify({ jsonrpc: '2.0', id, method, params }));
+            const want = `{"jsonrpc":"2.0","id":${id},"result":${result}}`;
+            check(res.json === want, `${mode} ${method}: not passed through:\n got ${res.json}\nwant ${want}`);
+        }
+        ok(`${mode}: prompts/get and resources/read passed through byte for byte`);
         // Not passed through, answered as before with the same meaning.
         let c = await call(sid, `${prefix}__extra`);
         check(c.msg.result?.content?.[0]?.text === 'extra' && c.msg.x === undefined, `${mode} extra: ${c.json}`);
