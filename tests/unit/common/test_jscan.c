@@ -273,7 +273,7 @@ START_TEST(test_jscan_accepts_only_what_the_full_parse_reads_the_same)
         size_t len = strlen(corpus[i]);
         char *buf = malloc(len);
         agree(corpus[i], len, &accepted);
-        for (int k = 0; k < 20000; k++) {
+        for (int k = 0; k < 5000; k++) {
             static const char pool[] = "{}[]\",:\\u0123456789eE+-.tfnul \t\x80\xc3\xa9\xed\xff";
             size_t at;
             memcpy(buf, corpus[i], len);
@@ -285,7 +285,7 @@ START_TEST(test_jscan_accepts_only_what_the_full_parse_reads_the_same)
         }
         free(buf);
     }
-    ck_assert_int_ge(accepted, 1000); /* the mutations did keep many valid */
+    ck_assert_int_ge(accepted, 250); /* the mutations did keep many valid */
 }
 END_TEST
 
