@@ -348,6 +348,17 @@ static void on_stdio_call_reply(void *arg, enum mcpgw_upstdio_err err, const cha
              why, m);
 }
 
+/* The same from a stdio child (node/upstdio.h). */
+static void on_stdio_call_raw(void *arg, const char *result, size_t len)
+{
+    struct mcpgw_upstream_call *c = arg;
+    c->scall = NULL;
+    mcpgw_breaker_done(c->u->br, &c->tk, MCPGW_BREAKER_OK, mcpgw_upstdio_err_str(MCPGW_UPSTDIO_OK));
+    call_unlink(c);
+    c->cbs.on_result_raw(c->arg, result, len);
+    call_free(c);
+}
+
 /* A plain result passed through (node/upmcp.h): the call ended well. */
 static void on_http_call_raw(void *arg, const char *result, size_t len)
 {
@@ -401,8 +412,11 @@ static struct mcpgw_upstream_call *request(struct mcpgw_upstream *u, const char 
         c->method = xstrdup(method);
         c->params = json_object_get(params); /* serialized at once: sharing it is safe */
         c->hcall = mcpgw_upmcp_request(u->http, method, params, http_cbs(c), c);
-    } else
+    } else {
         c->scall = mcpgw_stdiomcp_request(u->stdio, method, params, on_stdio_call_reply, c);
+        if (c->scall && cbs->on_result_raw)
+            mcpgw_upstdio_call_set_raw(c->scall, on_stdio_call_raw);
+    }
     if (!c->hcall && !c->scall) {
         snprintf(why, whylen,
                  "upstream %s cannot take a request now (not ready, or its input is "

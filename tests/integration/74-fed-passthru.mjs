@@ -3,14 +3,22 @@
 // through"), over a shared and a per-client upstream session, in a JSON body and on an event
 // stream; answers that cannot pass (other members, text the strict scanner refuses but json-c
 // reads) still arrive with the same meaning; broken answers (invalid JSON, bad UTF-8, a lone
-// surrogate escape, a huge integer, a wrong id) still get today's clear errors.
+// surrogate escape, a huge integer, a wrong id) still get today's clear errors. The same over stdio
+// children, shared and per-client (the answers the full parse takes; a broken line from a child
+// is dropped and logged, as before, so the call waits for its timeout: not repeated here).
 // The upstream here is a small HTTP server in this file, so that every byte of its answers is
 // chosen. Ports 12100-12119.
 import http from 'node:http';
 import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
-import { tmp, waitHttp } from '../lib/cluster.mjs';
+import { fileURLToPath } from 'node:url';
+import readline from 'node:readline';
+
+// `--stdio`: this script is also the stdio upstream (one JSON-RPC message per line), answering
+// the same hand-written bytes; the test itself runs without the flag.
+const stdioMode = process.argv.includes('--stdio');
+const { tmp, waitHttp } = stdioMode ? {} : await import('../lib/cluster.mjs');
 
 const root = path.resolve(new URL('../..', import.meta.url).pathname);
 const build = process.env.MCPGW_BUILD || path.join(root, 'build');
@@ -50,6 +58,30 @@ const OTHERS = {
 const TOOLS = [...Object.keys(RESULTS), ...Object.keys(OTHERS)];
 const PROMPT = '{"description":"d\\u00e9","messages":[{"role":"user","content":{"type":"text","text":"hi \\/ \\ud83d\\ude00"}}]}';
 const READ = (port) => `{"contents":[{"uri":"hand://${port}/r","mimeType":"text/plain","text":"r\\u00e9ad \\/"}]}`;
+
+// The answer's text to msg (a request), or null for a notification.
+function answerText(msg, port) {
+    if (msg.id === undefined) return null;
+    if (msg.method === 'initialize')
+        return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: {
+            protocolVersion: '2025-11-25', capabilities: { tools: {} },
+            serverInfo: { name: 'handmade', version: '1' } } });
+    if (msg.method === 'tools/list')
+        return JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { tools: TOOLS.map((name) => (
+            { name, description: name, inputSchema: { type: 'object' } })) } });
+    const tool = msg.params?.name;
+    if (RESULTS[tool]) return `{"jsonrpc":"2.0","id":${msg.id},"result":${RESULTS[tool]}}`;
+    if (OTHERS[tool]) return OTHERS[tool].replace('{id}', String(msg.id)).replace('{other}', String(msg.id + 1000));
+    return JSON.stringify({ jsonrpc: '2.0', id: msg.id, error: { code: -32601, message: `no ${msg.method} ${tool}` } });
+}
+
+function serveStdio() {
+    const rl = readline.createInterface({ input: process.stdin });
+    rl.on('line', (line) => {
+        const text = answerText(JSON.parse(line));
+        if (text !== null) process.stdout.write(`${text}\n`);
+    });
+}
 
 function upstream(port, stateful) {
     const server = http.createServer((req, res) => {
@@ -130,6 +162,27 @@ async function call(sid, tool, id = nextId++) {
     return { ...res, idText, msg: JSON.parse(res.json) };
 }
 
+// stdio: the answers the full parse would take (pass-through and fallbacks), with their ids
+const STDIO_OK = ['rich', 'large', 'spaced'];
+
+async function stdioChecks(sid) {
+    for (const prefix of ['st', 'pst']) {
+        const mode = prefix === 'st' ? 'stdio shared child' : 'stdio per-client child';
+        for (const tool of STDIO_OK) {
+            const c = await call(sid, `${prefix}__${tool}`);
+            const want = `{"jsonrpc":"2.0","id":${c.idText},"result":${RESULTS[tool]}}`;
+            check(c.json === want, `${mode} ${tool}: not passed through byte for byte:\n got ${c.json.slice(0, 300)}\nwant ${want.slice(0, 300)}`);
+        }
+        let c = await call(sid, `${prefix}__extra`);
+        check(c.msg.result?.content?.[0]?.text === 'extra' && c.msg.x === undefined, `${mode} extra: ${c.json}`);
+        c = await call(sid, `${prefix}__raw_tab`);
+        check(c.msg.result?.content?.[0]?.text === 'a\tb' && c.json.includes('a\\tb'), `${mode} raw_tab: ${c.json}`);
+        c = await call(sid, `${prefix}__upstream_error`);
+        check(c.msg.error?.code === -32042 && c.msg.error?.message === 'upstream says no', `${mode} upstream_error: ${c.json}`);
+        ok(`${mode}: ${STDIO_OK.join(', ')} passed through byte for byte; an extra member, a raw tab, an error take the full parse`);
+    }
+}
+
 async function main() {
     const servers = [upstream(SHARED, false), upstream(OWN, true)];
     await waitHttp(`http://127.0.0.1:${SHARED}/healthz`);
@@ -138,6 +191,8 @@ async function main() {
     fs.writeFileSync(conf, [
         `upstream sh http http://127.0.0.1:${SHARED}/mcp prefix=sh breaker-min=1000`,
         `upstream own http http://127.0.0.1:${OWN}/mcp prefix=own breaker-min=1000`,
+        `upstream st stdio "${process.execPath} ${fileURLToPath(import.meta.url)} --stdio" prefix=st timeout=5s`,
+        `upstream pst stdio "${process.execPath} ${fileURLToPath(import.meta.url)} --stdio" prefix=pst session=per-client timeout=5s`,
         '',
     ].join('\n'));
     const gwLog = fs.openSync(path.join(tmp, 'gw.log'), 'a');
@@ -150,7 +205,7 @@ async function main() {
     for (const end = Date.now() + 20000; ;) {
         const l = JSON.parse((await post(sid, '{"jsonrpc":"2.0","id":1,"method":"tools/list"}')).json);
         const names = (l.result?.tools ?? []).map((t) => t.name);
-        if (names.includes('sh__rich') && names.includes('own__rich')) break;
+        if (['sh__rich', 'own__rich', 'st__rich', 'pst__rich'].every((n) => names.includes(n))) break;
         check(Date.now() < end, `the gateway never listed both upstreams: ${JSON.stringify(names.slice(0, 5))}`);
         await new Promise((r) => setTimeout(r, 100));
     }
@@ -210,10 +265,12 @@ async function main() {
         }
         ok(`${mode}: invalid JSON, bad UTF-8, a lone surrogate, a huge integer, a wrong id: clear errors naming the upstream`);
     }
+    await stdioChecks(sid);
     for (const s of servers) s.close();
 }
 
-main()
+if (stdioMode) serveStdio();
+else main()
     .then(() => {
         console.log('74-fed-passthru: all passed');
         process.exit(0);
