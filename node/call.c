@@ -2,6 +2,7 @@
 #include "node/call.h"
 
 #include "common/httpd.h"
+#include "common/jscan.h"
 #include "common/jsonrpc.h"
 #include "common/log.h"
 #include "common/metrics.h"
@@ -341,6 +342,26 @@ void mcpgw_call_result(struct mcpgw_call *c, json_object *result)
     }
     json = mcpgw_msg_result(c->id, result, &len);
     finish_with(c, json, len);
+}
+
+void mcpgw_call_result_raw(struct mcpgw_call *c, const char *result, size_t len)
+{
+    size_t n;
+    char *json;
+    if (c->finishing)
+        return; /* a late answer (the deadline raced the upstream) */
+    if (!c->s || c->s->stateless || c->rid || c->relay) {
+        /* 2026-07-28 completes the result, a recorded one is stored as a tree's text, a relay
+         * may read it: today's path (the text is strictly valid JSON, so this parse is too) */
+        struct json_tokener *tok = json_tokener_new_ex(MCPGW_JSCAN_MAX_DEPTH + 1);
+        json_object *r = json_tokener_parse_ex(tok, result, (int)len);
+        json_tokener_free(tok);
+        mcpgw_call_result(c, r ? r : json_object_new_object());
+        return;
+    }
+    c->finishing = 1;
+    json = mcpgw_msg_result_raw(c->id, result, len, &n);
+    finish_with(c, json, n);
 }
 
 void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json)

@@ -111,6 +111,12 @@ struct mcpgw_call *mcpgw_call_find_stream(struct mcpgw_session *s, uint32_t stre
 /* Deliver a client's answer to a pending server-to-client request. */
 void mcpgw_call_reply(struct mcpgw_call *c, json_object *result, json_object *error);
 
+/* Finish with an upstream's result passed through: the JSON text of an object (borrowed; valid
+ * by common/jscan.h), written into the response as it is when nothing in this node changes a
+ * result on its way (a session-era client, no result to record for retries, no relay); else it
+ * is parsed and goes the way of mcpgw_call_result. */
+void mcpgw_call_result_raw(struct mcpgw_call *c, const char *result, size_t len);
+
 /* Answer with a recorded result (JSON text of the result object). */
 void mcpgw_call_answer_raw(struct mcpgw_call *c, const char *result_json);
 

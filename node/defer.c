@@ -2,6 +2,7 @@
 #include "node/defer.h"
 
 #include "common/httpd.h"
+#include "common/jscan.h"
 #include "common/util.h"
 #include "common/jsonrpc.h"
 #include "node/authz.h"
@@ -70,6 +71,23 @@ void mcpgw_defer_result(struct mcpgw_defer *d, json_object *result)
         mcpgw_frame_result(d->n, conn, s, d->id, result);
     else
         json_object_put(result);
+    mcpgw_defer_free(d);
+}
+
+void mcpgw_defer_result_raw(struct mcpgw_defer *d, const char *result, size_t len)
+{
+    struct mcpgw_session *s;
+    struct mcpgw_http_conn *conn;
+    if (d->era26 || !d->id) {
+        struct json_tokener *tok = json_tokener_new_ex(MCPGW_JSCAN_MAX_DEPTH + 1);
+        json_object *r = json_tokener_parse_ex(tok, result, (int)len);
+        json_tokener_free(tok);
+        mcpgw_defer_result(d, r ? r : json_object_new_object());
+        return;
+    }
+    s = mcpgw_defer_session(d);
+    if ((conn = mcpgw_defer_conn(d)))
+        mcpgw_frame_result_raw(d->n, conn, s, d->id, result, len);
     mcpgw_defer_free(d);
 }
 

@@ -31,6 +31,10 @@ void mcpgw_defer_free(struct mcpgw_defer *d);
 /* Answer the request with result (takes) or a JSON-RPC error (HTTP 200) if the client is still
  * there, naming the session if it still exists; then free d. */
 void mcpgw_defer_result(struct mcpgw_defer *d, json_object *result);
+/* Answer with an upstream's result passed through: the JSON text of an object (borrowed; valid
+ * by common/jscan.h), as it is unless the 2026-07-28 era completes it (then parsed and answered
+ * by mcpgw_defer_result). */
+void mcpgw_defer_result_raw(struct mcpgw_defer *d, const char *result, size_t len);
 void mcpgw_defer_error(struct mcpgw_defer *d, int code, const char *message);
 
 #endif

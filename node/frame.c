@@ -156,6 +156,15 @@ void mcpgw_frame_result(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
     respond_json(conn, s, 200, json, len);
 }
 
+void mcpgw_frame_result_raw(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                            const struct mcpgw_session *s, json_object *id, const char *result,
+                            size_t result_len)
+{
+    size_t len;
+    char *json = mcpgw_msg_result_raw(id, result, result_len, &len);
+    respond_json(conn, s, 200, json, len);
+}
+
 void mcpgw_frame_error(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                        const struct mcpgw_session *s, int http_status, json_object *id, int code,
                        const char *message)

@@ -16,6 +16,10 @@ struct mcpgw_http_conn;
  * is named in Mcp-Session-Id. Errors are counted. */
 void mcpgw_frame_result(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                         const struct mcpgw_session *s, json_object *id, json_object *result);
+/* The same answer with result the JSON text of an object passed through (borrowed). */
+void mcpgw_frame_result_raw(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
+                            const struct mcpgw_session *s, json_object *id, const char *result,
+                            size_t result_len);
 void mcpgw_frame_error(struct mcpgw_node *n, struct mcpgw_http_conn *conn,
                        const struct mcpgw_session *s, int http_status, json_object *id, int code,
                        const char *message);

@@ -14,6 +14,28 @@ char *mcpgw_msg_result(json_object *id, json_object *result, size_t *len)
     return mcpgw_jsonrpc_result(id, result, len);
 }
 
+char *mcpgw_msg_result_raw(json_object *id, const char *result, size_t result_len, size_t *len)
+{
+    static const char head[] = "{\"jsonrpc\":\"2.0\",\"id\":", mid[] = ",\"result\":";
+    size_t idlen, n = 0;
+    /* the id as json-c writes it in mcpgw_msg_result's envelope */
+    const char *idtext = json_object_to_json_string_length(
+        id, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE, &idlen);
+    char *out = xmalloc(sizeof(head) - 1 + idlen + sizeof(mid) - 1 + result_len + 2);
+    memcpy(out + n, head, sizeof(head) - 1);
+    n += sizeof(head) - 1;
+    memcpy(out + n, idtext, idlen);
+    n += idlen;
+    memcpy(out + n, mid, sizeof(mid) - 1);
+    n += sizeof(mid) - 1;
+    memcpy(out + n, result, result_len);
+    n += result_len;
+    out[n++] = '}';
+    out[n] = 0;
+    *len = n;
+    return out;
+}
+
 char *mcpgw_msg_error(json_object *id, int code, const char *message, size_t *len)
 {
     return mcpgw_jsonrpc_error(id, code, message, NULL, len);

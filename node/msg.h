@@ -21,6 +21,10 @@
 
 /* The response to request id carrying result (takes). */
 char *mcpgw_msg_result(json_object *id, json_object *result, size_t *len);
+/* The response to request id carrying result, the JSON text of an object passed through as it
+ * is (borrowed; valid JSON by common/jscan.h): the same envelope, byte for byte, as
+ * mcpgw_msg_result's. */
+char *mcpgw_msg_result_raw(json_object *id, const char *result, size_t result_len, size_t *len);
 /* The error response to request id (NULL: a null id, for a request that could not be read). */
 char *mcpgw_msg_error(json_object *id, int code, const char *message, size_t *len);
 /* A server-to-client request with the numeric id out_id and params (takes). */

@@ -3,6 +3,7 @@
 #include "node/upmcp.h"
 
 #include "common/httpclient.h"
+#include "common/jscan.h"
 #include "common/log.h"
 #include "common/sse.h"
 #include "common/util.h"
@@ -197,7 +198,9 @@ void mcpgw_upmcp_finish(struct mcpgw_upmcp_call *c, enum mcpgw_upmcp_err err,
     }
     c->busy++;
     mcpgw_upmcp_enter(u);
-    if (c->kind == CALL_REQUEST) {
+    if (c->kind == CALL_REQUEST && c->raw) {
+        c->cbs.on_result_raw(c->arg, c->raw, c->raw_len);
+    } else if (c->kind == CALL_REQUEST) {
         if (c->cbs.on_reply)
             c->cbs.on_reply(c->arg, err, why, m);
     } else if (c->kind == CALL_SEND || c->kind == CALL_DELETE) {
@@ -231,6 +234,33 @@ static void report_gone(struct mcpgw_upmcp *u)
         u->cbs.on_gone(u->arg);
 }
 
+/* Whether data is the plain answer to c that goes on unparsed (on_result_raw): exactly the three
+ * members "jsonrpc":"2.0", "id" (c's, as an integer) and an object "result", valid by jscan's
+ * strict rules. Anything else (an error, other members, a notification on the stream, a key
+ * written with escapes, text jscan refuses) takes the full parse, which gives today's answer or
+ * today's error. The 2026-07-28 era looks into results (input_required, list answers): never. */
+static int pass_through(struct mcpgw_upmcp_call *c, const char *data, size_t len)
+{
+    struct mcpgw_jscan_top t;
+    const struct mcpgw_jscan_member *jr, *id, *res;
+    char want[24];
+    int n;
+    if (c->kind != CALL_REQUEST || !c->cbs.on_result_raw || c->u->era26 ||
+        mcpgw_jscan_object(data, len, &t) != MCPGW_JSCAN_OK || t.n != 3 || t.more)
+        return 0;
+    jr = mcpgw_jscan_get(&t, "jsonrpc");
+    id = mcpgw_jscan_get(&t, "id");
+    res = mcpgw_jscan_get(&t, "result");
+    n = snprintf(want, sizeof(want), "%lld", c->id);
+    if (!jr || !id || !res || jr->val_len != 5 || memcmp(jr->val, "\"2.0\"", 5) != 0 ||
+        id->val_len != (size_t)n || memcmp(id->val, want, (size_t)n) != 0 || res->val[0] != '{')
+        return 0;
+    c->raw = res->val;
+    c->raw_len = res->val_len;
+    mcpgw_upmcp_finish(c, MCPGW_UPMCP_OK, NULL, NULL);
+    return 1;
+}
+
 /* One JSON-RPC message that arrived for call c (in its JSON body or on its event stream). */
 static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const char *data, size_t len,
                      int from_stream)
@@ -247,6 +277,8 @@ static void dispatch(struct mcpgw_upmcp_call *c, const char *event_id, const cha
                            u->max_msg);
         return;
     }
+    if (pass_through(c, data, len))
+        return;
     if (mcpgw_jsonrpc_parse(data, len, &m, &bad, &why) != 0) {
         json_object_put(bad);
         mcpgw_upmcp_finish(c, MCPGW_UPMCP_E_BAD_JSON, NULL,

@@ -81,6 +81,13 @@ struct mcpgw_upmcp_call_cbs {
      * is cancelled; the call is freed after it returns. */
     void (*on_reply)(void *arg, enum mcpgw_upmcp_err err, const char *why,
                      const struct mcpgw_jsonrpc_msg *m);
+    /* Optional: fires instead of on_reply when the answer is a plain result that can be passed
+     * on without a parse (docs/federation.md, "Answers passed through"): the session era, a
+     * message of exactly "jsonrpc":"2.0", the call's own id and an object "result", strictly
+     * valid JSON (common/jscan.h). result is that object's text as the upstream wrote it,
+     * borrowed for the callback. Every other answer and every failure still goes to on_reply,
+     * with the same errors as without this callback. */
+    void (*on_result_raw)(void *arg, const char *result, size_t len);
 };
 
 /* hc is borrowed and must outlive the session. Returns the session, not yet initialized. */

@@ -62,6 +62,10 @@ struct mcpgw_upmcp_call {
     struct ev_queue q;
     int finished;
     int busy; /* inside a dispatch: a cancel only marks it */
+    /* A result passed through (on_result_raw): its text, borrowed from the body or the event
+     * being dispatched, for mcpgw_upmcp_finish */
+    const char *raw;
+    size_t raw_len;
     /* With OAuth: the request and its extra headers kept until it is answered, to send again
      * after a 401 (without OAuth they are freed once sent) */
     char *post_body;

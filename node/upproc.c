@@ -95,10 +95,21 @@ static void on_reply(void *arg, enum mcpgw_upstdio_err err, const char *why,
     }
 }
 
+/* A plain result passed through (node/upstdio.h): answered without a parse. */
+static void on_raw(void *arg, const char *result, size_t len)
+{
+    struct pleg *l = arg;
+    mcpgw_upguard_done(l->p->n, l->p->name, &l->guard, MCPGW_BREAKER_OK,
+                       mcpgw_upstdio_err_str(MCPGW_UPSTDIO_OK));
+    mcpgw_call_result_raw(pleg_detach(l), result, len);
+}
+
 static void issue(struct pleg *l)
 {
     char why[256];
     l->uc = mcpgw_stdiomcp_request(l->p->io, l->method, json_object_get(l->params), on_reply, l);
+    if (l->uc)
+        mcpgw_upstdio_call_set_raw(l->uc, on_raw);
     if (!l->uc) {
         snprintf(why, sizeof(why), "upstream %s: its process for this session is not ready",
                  l->p->name);

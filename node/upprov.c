@@ -146,6 +146,17 @@ static void on_call_reply(void *arg, enum mcpgw_upstream_err err, const char *wh
     }
 }
 
+/* A plain result passed through (node/upmcp.h): answered without a parse. */
+static void on_call_result_raw(void *arg, const char *result, size_t len)
+{
+    struct bridge *b = arg;
+    struct mcpgw_call *c = b->c;
+    c->on_free = NULL;
+    c->ext = NULL;
+    free(b);
+    mcpgw_call_result_raw(c, result, len);
+}
+
 /* The client's answer to a forwarded server-to-client request goes back to the upstream. */
 static void on_client_answer(void *arg, const char *json, size_t len)
 {
@@ -182,7 +193,7 @@ static void log_level_meta(const struct mcpgw_call *c, const struct mcpgw_upcfg 
 static void tool_call(struct mcpgw_call *c, json_object *args)
 {
     static const struct mcpgw_upstream_call_cbs cbs = {on_call_message, on_call_reply,
-                                                       on_call_request};
+                                                       on_call_request, on_call_result_raw};
     const struct mcpgw_catalog_entry *e =
         (const struct mcpgw_catalog_entry *)((const char *)c->tool -
                                              offsetof(struct mcpgw_catalog_entry, tool));
@@ -295,11 +306,19 @@ static void on_defer_reply(void *arg, enum mcpgw_upstream_err err, const char *w
     }
 }
 
+/* A plain result passed through (node/upmcp.h): resources/read, prompts/get and
+ * completion/complete results go on as the upstream wrote them. */
+static void on_defer_result_raw(void *arg, const char *result, size_t len)
+{
+    mcpgw_defer_result_raw(arg, result, len);
+}
+
 /* Send method(params) (taken) to u and answer d with what it says. */
 static void defer_request(struct mcpgw_upstream *u, const char *method, json_object *params,
                           struct mcpgw_defer *d)
 {
-    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_defer_reply};
+    static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_defer_reply, NULL,
+                                                       on_defer_result_raw};
     char why[256];
     if (!mcpgw_upstream_request(u, method, params, NULL, &cbs, d, why, sizeof(why)))
         mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);

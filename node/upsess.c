@@ -887,12 +887,26 @@ static void on_leg_reply(void *arg, enum mcpgw_upmcp_err err, const char *why,
     }
 }
 
+/* A plain result passed through (node/upmcp.h); only a call's legs take it (leg_issue). */
+static void on_leg_result_raw(void *arg, const char *result, size_t len)
+{
+    struct leg *l = arg;
+    l->uc = NULL;
+    mcpgw_upguard_done(l->o->set->n, l->o->name, &l->guard, MCPGW_BREAKER_OK,
+                       mcpgw_upmcp_err_str(MCPGW_UPMCP_OK));
+    mcpgw_call_result_raw(leg_detach(l), result, len);
+}
+
 static const struct mcpgw_upmcp_call_cbs leg_cbs = {on_leg_message, on_leg_reply};
+static const struct mcpgw_upmcp_call_cbs leg_raw_cbs = {on_leg_message, on_leg_reply,
+                                                        on_leg_result_raw};
 
 static void leg_issue(struct leg *l)
 {
     char why[256];
-    l->uc = mcpgw_upmcp_request(l->o->u, l->method, json_object_get(l->params), &leg_cbs, l);
+    /* A deferred reply's leg keeps the parse (its results are not passed through yet). */
+    l->uc = mcpgw_upmcp_request(l->o->u, l->method, json_object_get(l->params),
+                                l->d ? &leg_cbs : &leg_raw_cbs, l);
     if (!l->uc) {
         snprintf(why, sizeof(why), "upstream %s: its session is not ready", l->o->name);
         leg_fail(l, why);

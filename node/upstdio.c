@@ -2,6 +2,7 @@
  * pipes as bufferevents, exit noticed through a pidfd, restarts with exponential backoff. */
 #include "node/upstdio.h"
 
+#include "common/jscan.h"
 #include "common/lines.h"
 #include "common/log.h"
 #include "common/util.h"
@@ -32,6 +33,7 @@ struct mcpgw_upstdio_call {
     long long id;
     char *method;
     mcpgw_upstdio_reply_fn reply;
+    mcpgw_upstdio_raw_fn raw; /* a plain result passed through (NULL: parsed for reply) */
     void *arg;
     struct event *timer;
     uint64_t sent_ms;
@@ -221,6 +223,44 @@ static void fail_all(struct mcpgw_upstdio *s, const char *how)
 
 /* ---- output from the child ---- */
 
+/* Whether line is the plain answer to a pending call that takes it unparsed (raw): the checks
+ * of node/upmcp.c's pass_through, with the call found by the integer id as written. Anything
+ * else takes the full parse below, with today's handling. */
+static int pass_through(struct mcpgw_upstdio *s, const char *line, size_t len)
+{
+    struct mcpgw_jscan_top t;
+    const struct mcpgw_jscan_member *jr, *id, *res;
+    struct mcpgw_upstdio_call *c = s->calls;
+    mcpgw_upstdio_raw_fn raw;
+    void *arg;
+    long long v = 0;
+    while (c && !c->raw)
+        c = c->next;
+    if (!c || mcpgw_jscan_object(line, len, &t) != MCPGW_JSCAN_OK || t.n != 3 || t.more)
+        return 0;
+    jr = mcpgw_jscan_get(&t, "jsonrpc");
+    id = mcpgw_jscan_get(&t, "id");
+    res = mcpgw_jscan_get(&t, "result");
+    /* our ids are positive and below 10^18: digits only, no sign, fraction or exponent */
+    if (!jr || !id || !res || jr->val_len != 5 || memcmp(jr->val, "\"2.0\"", 5) != 0 ||
+        res->val[0] != '{' || id->val_len > 18 || id->val[0] == '0')
+        return 0;
+    for (size_t i = 0; i < id->val_len; i++) {
+        if (id->val[i] < '0' || id->val[i] > '9')
+            return 0;
+        v = v * 10 + (id->val[i] - '0');
+    }
+    for (c = s->calls; c && c->id != v; c = c->next)
+        ;
+    if (!c || !c->raw)
+        return 0;
+    raw = c->raw;
+    arg = c->arg;
+    call_unlink_free(c); /* as call_end: the callback may start or cancel other calls */
+    raw(arg, res->val, res->val_len);
+    return 1;
+}
+
 static void on_line(struct mcpgw_upstdio *s, const char *line, size_t len)
 {
     struct mcpgw_jsonrpc_msg m;
@@ -228,7 +268,7 @@ static void on_line(struct mcpgw_upstdio *s, const char *line, size_t len)
     json_object *bad = NULL;
     if (len && line[len - 1] == '\r')
         len--;
-    if (len == 0)
+    if (len == 0 || pass_through(s, line, len))
         return;
     if (mcpgw_jsonrpc_parse(line, len, &m, &bad, &why) != 0) {
         json_object_put(bad);
@@ -573,6 +613,11 @@ struct mcpgw_upstdio_call *mcpgw_upstdio_request(struct mcpgw_upstdio *s, const 
         s->calls->prev = c;
     s->calls = c;
     return c;
+}
+
+void mcpgw_upstdio_call_set_raw(struct mcpgw_upstdio_call *c, mcpgw_upstdio_raw_fn raw)
+{
+    c->raw = raw;
 }
 
 long long mcpgw_upstdio_call_id(const struct mcpgw_upstdio_call *c)

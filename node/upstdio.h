@@ -85,6 +85,12 @@ struct mcpgw_upstdio_call *mcpgw_upstdio_request(struct mcpgw_upstdio *s, const 
                                                  json_object *params, mcpgw_upstdio_reply_fn reply,
                                                  void *arg);
 long long mcpgw_upstdio_call_id(const struct mcpgw_upstdio_call *c);
+/* Optional, set right after mcpgw_upstdio_request: when c's answer is a plain result (exactly
+ * "jsonrpc":"2.0", c's id and an object "result", strictly valid JSON: the contract of
+ * node/upmcp.h's on_result_raw), raw gets the result's text (borrowed for the callback) instead
+ * of reply getting the parsed message. Every other answer still goes to reply. */
+typedef void (*mcpgw_upstdio_raw_fn)(void *arg, const char *result, size_t len);
+void mcpgw_upstdio_call_set_raw(struct mcpgw_upstdio_call *c, mcpgw_upstdio_raw_fn raw);
 /* No callback fires for c afterwards (the child is not told: send notifications/cancelled). */
 void mcpgw_upstdio_call_cancel(struct mcpgw_upstdio_call *c);
 /* Writes one message (a notification or a response; copied) as one line. Returns 0, or -1 when

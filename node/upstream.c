@@ -348,7 +348,37 @@ static void on_stdio_call_reply(void *arg, enum mcpgw_upstdio_err err, const cha
              why, m);
 }
 
+/* The same from a stdio child (node/upstdio.h). */
+static void on_stdio_call_raw(void *arg, const char *result, size_t len)
+{
+    struct mcpgw_upstream_call *c = arg;
+    c->scall = NULL;
+    mcpgw_breaker_done(c->u->br, &c->tk, MCPGW_BREAKER_OK, mcpgw_upstdio_err_str(MCPGW_UPSTDIO_OK));
+    call_unlink(c);
+    c->cbs.on_result_raw(c->arg, result, len);
+    call_free(c);
+}
+
+/* A plain result passed through (node/upmcp.h): the call ended well. */
+static void on_http_call_raw(void *arg, const char *result, size_t len)
+{
+    struct mcpgw_upstream_call *c = arg;
+    c->hcall = NULL;
+    mcpgw_breaker_done(c->u->br, &c->tk, MCPGW_BREAKER_OK, mcpgw_upmcp_err_str(MCPGW_UPMCP_OK));
+    call_unlink(c);
+    c->cbs.on_result_raw(c->arg, result, len);
+    call_free(c);
+}
+
 static const struct mcpgw_upmcp_call_cbs http_call_cbs = {on_http_call_message, on_http_call_reply};
+static const struct mcpgw_upmcp_call_cbs http_call_raw_cbs = {on_http_call_message,
+                                                              on_http_call_reply, on_http_call_raw};
+
+/* The upmcp callbacks for c: with the pass-through when c's caller takes it. */
+static const struct mcpgw_upmcp_call_cbs *http_cbs(const struct mcpgw_upstream_call *c)
+{
+    return c->cbs.on_result_raw ? &http_call_raw_cbs : &http_call_cbs;
+}
 
 /* guarded: the call passes the breaker and the bulkhead first (every call but the node's own
  * list fetches and subscription renewals, which must refill the catalogue and the
@@ -381,9 +411,12 @@ static struct mcpgw_upstream_call *request(struct mcpgw_upstream *u, const char 
     if (u->http) {
         c->method = xstrdup(method);
         c->params = json_object_get(params); /* serialized at once: sharing it is safe */
-        c->hcall = mcpgw_upmcp_request(u->http, method, params, &http_call_cbs, c);
-    } else
+        c->hcall = mcpgw_upmcp_request(u->http, method, params, http_cbs(c), c);
+    } else {
         c->scall = mcpgw_stdiomcp_request(u->stdio, method, params, on_stdio_call_reply, c);
+        if (c->scall && cbs->on_result_raw)
+            mcpgw_upstdio_call_set_raw(c->scall, on_stdio_call_raw);
+    }
     if (!c->hcall && !c->scall) {
         snprintf(why, whylen,
                  "upstream %s cannot take a request now (not ready, or its input is "
@@ -420,8 +453,8 @@ static void resend_parked(struct mcpgw_upstream *u, enum mcpgw_upmcp_err err, co
             continue;
         c->parked = 0;
         if (!err)
-            c->hcall = mcpgw_upmcp_request(u->http, c->method, json_object_get(c->params),
-                                           &http_call_cbs, c);
+            c->hcall =
+                mcpgw_upmcp_request(u->http, c->method, json_object_get(c->params), http_cbs(c), c);
         if (c->hcall)
             continue;
         snprintf(msg, sizeof(msg),

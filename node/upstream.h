@@ -107,6 +107,9 @@ struct mcpgw_upstream_call_cbs {
      * call's HTTP stream, or from a stdio child while this is its only such call in flight.
      * Optional (without it the request is refused); answer with mcpgw_upstream_call_answer. */
     void (*on_request)(void *arg, const struct mcpgw_jsonrpc_msg *m);
+    /* Optional, HTTP upstreams: a plain result passed on unparsed, instead of on_reply (the
+     * contract of node/upmcp.h's on_result_raw; result borrowed for the callback). */
+    void (*on_result_raw)(void *arg, const char *result, size_t len);
 };
 
 /* Sends method(params) to u (params taken). progress_token (may be NULL, borrowed) is the
