@@ -1,4 +1,4 @@
-// 74-fed-passthru.mjs - an upstream's plain tools/call result reaches the client byte for byte
+// 46-fed-passthru.mjs - an upstream's plain tools/call result reaches the client byte for byte
 // as the upstream wrote it, with only the id rewritten (docs/federation.md, "Answers passed
 // through"), over a shared and a per-client upstream session, in a JSON body and on an event
 // stream; answers that cannot pass (other members, text the strict scanner refuses but json-c
@@ -272,7 +272,7 @@ async function main() {
 if (stdioMode) serveStdio();
 else main()
     .then(() => {
-        console.log('74-fed-passthru: all passed');
+        console.log('46-fed-passthru: all passed');
         process.exit(0);
     })
     .catch((e) => {
