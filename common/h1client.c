@@ -507,7 +507,12 @@ static int parse_head(struct mcpgw_h1_req *r)
                                             r->o->hostport),
                                    -1)
                                 : 1;
-    r->lines = xrealloc(r->lines, (r->hlen / 2 + 1) * sizeof(*r->lines));
+    {
+        size_t nl = 0;
+        for (const char *q = eol + 1; (q = memchr(q, '\n', (size_t)(end - q))); q++)
+            nl++;
+        r->lines = xrealloc(r->lines, (nl + 1) * sizeof(*r->lines));
+    }
     for (p = eol + 1; p < end; p = eol + 1) {
         eol = memchr(p, '\n', (size_t)(end - p));
         *eol = 0;
