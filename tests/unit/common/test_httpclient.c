@@ -34,7 +34,7 @@ struct got {
     long status;
     int version;
     long new_conns, head_new_conns;
-    char sid[128], ctype[64], why[256], body[65536];
+    char sid[128], ctype[64], xa[16], link[16], why[256], body[65536];
     size_t body_len;
     long first_body_ms, done_ms;
 };
@@ -51,6 +51,10 @@ static void on_head(void *arg, struct mcpgw_hc_req *r)
         snprintf(g->sid, sizeof(g->sid), "%s", v);
     if ((v = mcpgw_hc_req_header(r, "Content-Type")))
         snprintf(g->ctype, sizeof(g->ctype), "%s", v);
+    if ((v = mcpgw_hc_req_header(r, "x-A")))
+        snprintf(g->xa, sizeof(g->xa), "%s", v);
+    if ((v = mcpgw_hc_req_header(r, "Link")))
+        snprintf(g->link, sizeof(g->link), "%s", v);
     if (g->cancel_in_head) {
         mcpgw_hc_req_cancel(r);
         g->done = 1; /* the test's own "finished" flag: on_done must never fire */
@@ -863,6 +867,8 @@ START_TEST(test_hc_skips_interim_heads)
     ck_assert_int_eq(g.err, MCPGW_HC_OK);
     ck_assert_int_eq(g.heads, 1);
     ck_assert_int_eq(g.status, 201);
+    ck_assert_str_eq(g.xa, "1");  /* the first of two, whatever the case */
+    ck_assert_str_eq(g.link, ""); /* the interim head's headers are gone */
     ck_assert_str_eq(g.body, "{}");
     ss_stop();
 }
@@ -970,6 +976,41 @@ START_TEST(test_hc_reports_a_malformed_answer)
 }
 END_TEST
 
+/* A server whose accept queue is full drops new SYNs: the connection never completes, and
+ * connect_timeout_ms ends the request long before timeout_ms. */
+START_TEST(test_hc_times_out_a_connection_that_never_completes)
+{
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(12001)};
+    int lfd = socket(AF_INET, SOCK_STREAM, 0), one = 1, fill[4];
+    struct got g = {0};
+    char err[128];
+    struct mcpgw_hc_opts o = {
+        .url = "http://127.0.0.1:12001/x", .timeout_ms = 8000, .connect_timeout_ms = 300};
+    long t0;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(lfd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    ck_assert_int_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+    ck_assert_int_eq(listen(lfd, 0), 0);
+    for (int i = 0; i < 4; i++) { /* fill the accept queue (never accepted) */
+        fill[i] = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+        connect(fill[i], (struct sockaddr *)&sa, sizeof(sa));
+    }
+    usleep(100000);
+    base = event_base_new();
+    hc = mcpgw_hc_new(base);
+    t0 = upkit_now_ms();
+    ck_assert_ptr_nonnull(hc_start(hc, &o, &cbs, &g, err, sizeof(err)));
+    wait_done(&g);
+    ck_assert_msg(g.err == MCPGW_HC_E_TIMEOUT, "err %d: %s", (int)g.err, g.why);
+    ck_assert_int_lt(upkit_now_ms() - t0, 4000);
+    mcpgw_hc_free(hc);
+    event_base_free(base);
+    for (int i = 0; i < 4; i++)
+        close(fill[i]);
+    close(lfd);
+}
+END_TEST
+
 /* A name, not an address: resolved without blocking the loop (the hosts file here). */
 START_TEST(test_hc_resolves_localhost)
 {
@@ -1019,6 +1060,7 @@ int main(void)
         test_hc_cancel_inside_on_body_closes_the_connection,
         test_hc_reports_a_malformed_answer,
         test_hc_resolves_localhost,
+        test_hc_times_out_a_connection_that_never_completes,
     };
     size_t n = sizeof(tests) / sizeof(tests[0]);
     int rc = mcpgw_check_run("httpclient (built-in HTTP/1.1)", "core", tests, n);
