@@ -52,7 +52,9 @@ struct h1_origin {
  * EVUTIL_EAI_CANCEL after a cancel), so conn is cleared when the connection goes first. */
 struct h1_lookup {
     struct h1_conn *conn;
+    struct mcpgw_h1 *c; /* NULL once the client is freed */
     struct evdns_getaddrinfo_request *dns;
+    struct h1_lookup *prev, *next; /* the client's lookups whose callback has not run */
 };
 
 struct h1_conn {
@@ -101,7 +103,8 @@ struct mcpgw_h1_req {
 struct mcpgw_h1 {
     struct event_base *base;
     struct evdns_base *dns; /* made at the first name to resolve */
-    struct event *kick;     /* reports failures outside mcpgw_h1_start's caller */
+    struct h1_lookup *lookups;
+    struct event *kick; /* reports failures outside mcpgw_h1_start's caller */
     struct h1_origin *origins;
     struct mcpgw_h1_req *all;
     struct mcpgw_h1_req *failq, **failq_tail;
@@ -336,6 +339,14 @@ static void on_resolved(int res, struct evutil_addrinfo *ai, void *arg)
 {
     struct h1_lookup *lk = arg;
     struct h1_conn *k = lk->conn;
+    if (lk->c) {
+        if (lk->prev)
+            lk->prev->next = lk->next;
+        else
+            lk->c->lookups = lk->next;
+        if (lk->next)
+            lk->next->prev = lk->prev;
+    }
     free(lk);
     if (res == EVUTIL_EAI_CANCEL || !k) {
         if (ai)
@@ -384,6 +395,11 @@ static void open_conn(struct mcpgw_h1_req *r)
     hints.ai_flags = EVUTIL_AI_NUMERICSERV;
     k->lk = xcalloc(1, sizeof(*k->lk));
     k->lk->conn = k;
+    k->lk->c = c;
+    k->lk->next = c->lookups;
+    if (c->lookups)
+        c->lookups->prev = k->lk;
+    c->lookups = k->lk;
     {
         struct h1_lookup *lk = k->lk;
         /* The callback may run before this returns (hosts file, cached answers). */
@@ -766,7 +782,11 @@ void mcpgw_h1_free(struct mcpgw_h1 *c)
         free(o);
     }
     event_free(c->kick);
-    if (c->dns)
+    /* A cancelled lookup's callback still runs later, from the loop, and takes the resolver's
+     * lock: with one pending, the resolver is left allocated (rare: freed mid-resolution). */
+    for (struct h1_lookup *lk = c->lookups; lk; lk = lk->next)
+        lk->c = NULL;
+    if (c->dns && !c->lookups)
         evdns_base_free(c->dns, 0);
     free(c);
 }
