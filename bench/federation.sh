@@ -6,7 +6,10 @@
 #    memory store) directly, and through balancer -> gateway node -> that upstream (the gateway's
 #    only upstream, empty prefix, so the tool keeps its name). Closed loop for the maximum of
 #    each, then both paced at half the federated maximum: added p50 and p99 (goal: <= 1 ms p99
-#    added) and the throughput ratio.
+#    added) and the throughput ratio. At the same paced rate, two references that split the
+#    added cost by hop: the gateway node alone (client -> gateway -> upstream, no balancer), and
+#    HAProxy 2.6 (`nbthread 1`, like the balancer's one worker) as the only hop in front of the
+#    upstream: what one hop of a plain HTTP proxy, doing no MCP work, adds on this machine.
 # 2. Peers, same tool calls, same client (wrk + lua, keep-alive, sessions initialized first):
 #    - supergateway (stateful Streamable HTTP) exposing server-everything's stdio, against an
 #      mcpgw-node whose upstream is the same server-everything over stdio;
@@ -41,7 +44,7 @@ DUR=${BENCH_DURATION:-10}
 CONNS=${BENCH_CONNS:-32}
 PCONNS=${BENCH_PEER_CONNS:-8}
 UP1=18701 UP2=18702 GW=18703 BAL=18704 BAL_ADMIN=18705
-GW_STDIO=18706 SUPERGW=18707 GW_TWO=18708 HUB=18709
+GW_STDIO=18706 SUPERGW=18707 GW_TWO=18708 HUB=18709 HAP=18710
 EVERYTHING="$NM/@modelcontextprotocol/server-everything/dist/index.js"
 TMP=$(mktemp -d /tmp/mcpgw-bench.XXXXXX)
 pids=()
@@ -55,7 +58,7 @@ cleanup() {
 }
 trap cleanup EXIT
 
-for tool in wrk curl; do
+for tool in wrk curl haproxy; do
     command -v "$tool" >/dev/null || { echo "bench: $tool is not installed" >&2; exit 1; }
 done
 [ -x "$BUILD/node/mcpgw-node" ] && [ -x "$BUILD/balancer/mcpgw-balancer" ] ||
@@ -117,6 +120,25 @@ for _ in $(seq 1 100); do # routable once the worker has seen the node healthy
     [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$BAL/mcp" -X POST -H 'Content-Type: application/json' -d '{}')" != 503 ] && break
     sleep 0.1
 done
+cat >"$TMP/haproxy.cfg" <<EOF
+global
+    nbthread 1
+    maxconn 4000
+defaults
+    mode http
+    option http-keep-alive
+    timeout connect 2s
+    timeout client 600s
+    timeout server 600s
+    timeout http-keep-alive 600s
+frontend mcp
+    bind 127.0.0.1:$HAP
+    default_backend up
+backend up
+    server up1 127.0.0.1:$UP1
+EOF
+spawn haproxy haproxy -db -f "$TMP/haproxy.cfg"
+wait_http "http://127.0.0.1:$HAP/healthz" "$PID_haproxy"
 if [ -z "$ADDED_ONLY" ]; then
 spawn gwstdio $(node_cmd $GW_STDIO gwstdio "$TMP/gw-stdio.conf")
 spawn gwtwo $(node_cmd $GW_TWO gwtwo "$TMP/gw-two.conf")
@@ -232,7 +254,9 @@ row() { printf '%-7s %-34s %10s %10s %10s %8s\n' "$@"; }
 
 sessions direct "http://127.0.0.1:$UP1/mcp" "$CONNS"
 sessions fed "http://127.0.0.1:$BAL/mcp" "$CONNS"
-warm=("$UP1 direct echo text" "$BAL fed echo text")
+sessions gwonly "http://127.0.0.1:$GW/mcp" "$CONNS"
+sessions hap "http://127.0.0.1:$HAP/mcp" "$CONNS"
+warm=("$UP1 direct echo text" "$BAL fed echo text" "$GW gwonly echo text" "$HAP hap echo text")
 if [ -z "$ADDED_ONLY" ]; then
     sessions gwstdio "http://127.0.0.1:$GW_STDIO/mcp" "$PCONNS"
     sessions supergw "http://127.0.0.1:$SUPERGW/mcp" "$PCONNS"
@@ -262,6 +286,11 @@ for bytes in 256 4096; do
     row "$label" "direct @ $half/s" "$hdr" "$(fmt_us "$hdp50")" "$(fmt_us "$hdp99")" "$hdf"
     read -r hfr hfp50 hfp99 hff <<<"$(measure $BAL "$TMP/fed.ids" echo text "$bytes" "$CONNS" "$half")"
     row "$label" "federated @ $half/s" "$hfr" "$(fmt_us "$hfp50")" "$(fmt_us "$hfp99")" "$hff"
+    read -r hgr hgp50 hgp99 hgf <<<"$(measure $GW "$TMP/gwonly.ids" echo text "$bytes" "$CONNS" "$half")"
+    row "$label" "gateway alone @ $half/s" "$hgr" "$(fmt_us "$hgp50")" "$(fmt_us "$hgp99")" "$hgf"
+    read -r hhr hhp50 hhp99 hhf <<<"$(measure $HAP "$TMP/hap.ids" echo text "$bytes" "$CONNS" "$half")"
+    row "$label" "HAProxy->upstream @ $half/s" "$hhr" "$(fmt_us "$hhp50")" "$(fmt_us "$hhp99")" "$hhf"
+    echo "$label: added over direct at the same rate, p50 / p99: gateway alone $(fmt_us $((hgp50 - hdp50))) / $(fmt_us $((hgp99 - hdp99))), one HAProxy hop $(fmt_us $((hhp50 - hdp50))) / $(fmt_us $((hhp99 - hdp99)))"
     awk -v l="$label" -v a50="$((hfp50 - hdp50))" -v a99="$((hfp99 - hdp99))" -v f="$fr" -v d="$dr" \
         'BEGIN {printf "%s: at half load added p50 %s, added p99 %s (goal <= 1 ms: %s); throughput federated/direct %.2f\n",
             l, (a50 >= 1000 ? sprintf("%.2f ms", a50 / 1000) : a50 " us"),

@@ -41,7 +41,9 @@
 
 struct job {
     struct job *next;
-    char *uri; /* NULL: every session with a GET stream (a list change) */
+    char *uri;             /* NULL: every session with a GET stream (a list change), or a call */
+    void (*fn)(void *arg); /* a call in the queue's order (mcpgw_fanout_push_call), or NULL */
+    void *arg;
     uint64_t g, seq;
     size_t shard; /* the next registry shard to deliver to */
     size_t len;
@@ -119,9 +121,23 @@ static void on_batch(evutil_socket_t fd, short what, void *arg)
     while (f->head && budget) {
         struct job *j = f->head;
         struct visit v = {f->n, j, 0};
-        size_t done = j->uri ? mcpgw_registry_foreach_subscriber_from(f->n->reg, j->uri, &j->shard,
-                                                                      budget, deliver, &v)
-                             : all_from(f, j, budget);
+        size_t done;
+        if (j->fn) {
+            /* Off the queue first: the call may queue more. */
+            f->head = j->next;
+            if (!f->head)
+                f->tail = NULL;
+            f->queued--;
+            if (f->n->st.fanout_queued)
+                *f->n->st.fanout_queued = (int64_t)f->queued;
+            j->fn(j->arg);
+            job_free(j);
+            budget--;
+            continue;
+        }
+        done = j->uri ? mcpgw_registry_foreach_subscriber_from(f->n->reg, j->uri, &j->shard, budget,
+                                                               deliver, &v)
+                      : all_from(f, j, budget);
         budget = done >= budget ? 0 : budget - done;
         if (!mcpgw_registry_subscriber_shards_left(f->n->reg, j->shard)) {
             f->head = j->next;
@@ -205,6 +221,8 @@ static void enqueue(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint64_
 {
     struct job *j = xmalloc(sizeof(*j) + len + 1);
     j->next = NULL;
+    j->fn = NULL;
+    j->arg = NULL;
     j->uri = uri ? xstrdup(uri) : NULL;
     j->g = g;
     j->seq = seq;
@@ -240,6 +258,13 @@ void mcpgw_fanout_push_all(struct mcpgw_fanout *f, uint64_t g, uint64_t seq, con
     /* Not capped: list changes are a few per catalogue change, and a session that misses one
      * has no URI to be caught up by. */
     enqueue(f, NULL, g, seq, json, len);
+}
+
+void mcpgw_fanout_push_call(struct mcpgw_fanout *f, void (*fn)(void *arg), void *arg)
+{
+    enqueue(f, NULL, 0, 0, "", 0);
+    f->tail->fn = fn;
+    f->tail->arg = arg;
 }
 
 size_t mcpgw_fanout_queued(const struct mcpgw_fanout *f)

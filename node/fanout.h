@@ -27,6 +27,11 @@ void mcpgw_fanout_push(struct mcpgw_fanout *f, const char *uri, uint64_t g, uint
 void mcpgw_fanout_push_all(struct mcpgw_fanout *f, uint64_t g, uint64_t seq, const char *json,
                            size_t len);
 
+/* Call fn(arg) once every update and list change queued before it has been delivered (from
+ * the loop, between batches; not bounded by fanout_queue_max): what fn writes then cannot
+ * overtake them. Not called when f is freed first. */
+void mcpgw_fanout_push_call(struct mcpgw_fanout *f, void (*fn)(void *arg), void *arg);
+
 /* Updates queued or in delivery. */
 size_t mcpgw_fanout_queued(const struct mcpgw_fanout *f);
 

@@ -84,6 +84,15 @@ char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len)
     return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
 }
 
+char *mcpgw_msg_resource_resubscribed(const char *uri, size_t *len)
+{
+    json_object *p = json_object_new_object(), *meta = json_object_new_object();
+    json_object_object_add(p, "uri", json_object_new_string(uri));
+    json_object_object_add(meta, "io.mcpgw/resubscribed", json_object_new_boolean(1));
+    json_object_object_add(p, "_meta", meta);
+    return mcpgw_jsonrpc_notification("notifications/resources/updated", p, len);
+}
+
 char *mcpgw_msg_resource_list_changed(size_t *len)
 {
     return mcpgw_jsonrpc_notification("notifications/resources/list_changed", NULL, len);

@@ -41,6 +41,10 @@ json_object *mcpgw_msg_completion(json_object *values);
 /* notifications/resources/updated for uri at version. The version (in _meta io.mcpgw/version)
  * lets a client, such as the load generator, count lost and duplicate updates. */
 char *mcpgw_msg_resource_updated(const char *uri, uint64_t version, size_t *len);
+/* notifications/resources/updated for uri of a shared upstream, sent by the node when a gap in
+ * its subscription there may have lost updates (a session claimed from a dead node, the
+ * upstream's session started anew). _meta io.mcpgw/resubscribed: true says so. */
+char *mcpgw_msg_resource_resubscribed(const char *uri, size_t *len);
 /* notifications/resources/list_changed: resources/list would answer differently now. */
 char *mcpgw_msg_resource_list_changed(size_t *len);
 /* notifications/message: text logged at level (one of mcpgw_msg_log_level's names). */

@@ -48,6 +48,8 @@ struct mcpgw_store_ops {
     /* NULL: the store keeps no events (memory): mcpgw_store_list_change returns -1 */
     void (*list_change)(struct mcpgw_store *st, const char *kind, uint64_t hash,
                         mcpgw_store_done_fn done, void *arg);
+    /* NULL: the store keeps no event order (memory): mcpgw_store_event_counter returns 0 */
+    uint64_t (*event_counter)(const struct mcpgw_store *st);
     /* NULL: the store cannot reach other nodes (memory) */
     void (*node_send)(struct mcpgw_store *st, const char *node_id, const char *msg, size_t len,
                       mcpgw_store_sent_fn done, void *arg);

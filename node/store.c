@@ -215,6 +215,11 @@ int mcpgw_store_up(const struct mcpgw_store *st)
     return st->ops->up(st);
 }
 
+uint64_t mcpgw_store_event_counter(const struct mcpgw_store *st)
+{
+    return st->ops->event_counter ? st->ops->event_counter(st) : 0;
+}
+
 void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,
                         void *arg)
 {

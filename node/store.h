@@ -113,6 +113,11 @@ void mcpgw_store_free(struct mcpgw_store *st);
 int mcpgw_store_shared(const struct mcpgw_store *st);
 /* Whether the backing service is reachable now (always 1 for memory). */
 int mcpgw_store_up(const struct mcpgw_store *st);
+/* The highest value of the cluster's event counter this node knows: read at each (re)connect,
+ * once its live feed is in place, and raised by every event received since. Unlike the events
+ * a node has received, it covers those published before the node started listening. 0 for a
+ * store without one (memory). */
+uint64_t mcpgw_store_event_counter(const struct mcpgw_store *st);
 
 /* Persist a new session (owner = this node, epoch 1). */
 void mcpgw_store_create(struct mcpgw_store *st, struct mcpgw_session *s, mcpgw_store_done_fn done,

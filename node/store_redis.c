@@ -51,6 +51,11 @@ static int up(const struct mcpgw_store *st)
     return R(st)->cmd_up && R(st)->sub_up && R(st)->scripts_ok;
 }
 
+static uint64_t event_counter(const struct mcpgw_store *st)
+{
+    return R(st)->ev_max;
+}
+
 static void set_up_gauge(struct rstore *r)
 {
     int now_up = r->cmd_up && r->sub_up && r->scripts_ok;
@@ -1066,6 +1071,7 @@ const struct mcpgw_store_ops mcpgw_store_redis_ops = {
     .list_change = r_list_change,
     .shared = 1,
     .up = up,
+    .event_counter = event_counter,
     .free = r_free,
     .create = r_create,
     .claim = r_claim,

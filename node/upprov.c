@@ -305,15 +305,10 @@ static void defer_request(struct mcpgw_upstream *u, const char *method, json_obj
         mcpgw_defer_error(d, MCPGW_JSONRPC_INTERNAL_ERROR, why);
 }
 
-/* The upstream that serves uri: one that lists it, else one whose template matches it, else
- * the only upstream with resources at all. */
+/* The upstream that serves uri (mcpgw_upstream_owner). */
 static struct mcpgw_upstream *resource_owner(struct mcpgw_node *n, const char *uri)
 {
-    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
-    const struct mcpgw_catalog_entry *e = mcpgw_catalog_find(cat, MCPGW_CATALOG_RESOURCES, uri);
-    if (!e)
-        e = mcpgw_catalog_match(cat, uri);
-    return e ? e->owner : mcpgw_catalog_sole_resource_owner(cat);
+    return mcpgw_upstream_owner(n, uri);
 }
 
 static int read_resource(struct mcpgw_node *n, const char *uri, struct mcpgw_defer *d)
@@ -539,8 +534,17 @@ static void on_notification(struct mcpgw_node *n, struct mcpgw_upstream *u,
     free(json);
 }
 
+/* A shared session's subscription is (again) in place: upsub.c tells the sessions that may
+ * have missed updates (docs/federation.md, "Updates from shared upstreams"). */
+static void on_watched(struct mcpgw_node *n, struct mcpgw_upstream *u, const char *uri, int renewed)
+{
+    if (!mcpgw_upstream_per_client(u))
+        mcpgw_upsub_watched(n, uri, renewed);
+}
+
 const struct mcpgw_upstream_hooks mcpgw_upprov_hooks = {
     .on_changed = on_changed,
     .on_notification = on_notification,
     .tool_call = tool_call,
+    .on_watched = on_watched,
 };

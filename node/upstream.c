@@ -547,26 +547,52 @@ static void fetch_all(struct mcpgw_upstream *u)
 
 /* ---- resource subscriptions ---- */
 
+/* What u->watched holds for a URI: where its subscription at the upstream stands. */
+enum watch_state {
+    W_SENT,  /* not acknowledged yet by any session of u (sent, or waiting for u to connect) */
+    W_ACKED, /* acknowledged by u's current session */
+    W_RENEW, /* acknowledged by an earlier session of u; sent again to the current one */
+};
+
+struct watch_req {
+    struct mcpgw_upstream *u;
+    char uri[];
+};
+
 static void on_subscribed(void *arg, enum mcpgw_upstream_err err, const char *why,
                           const struct mcpgw_jsonrpc_msg *m)
 {
-    struct mcpgw_upstream *u = arg;
+    struct watch_req *w = arg;
+    struct mcpgw_upstream *u = w->u;
+    json_object *v;
     if (err && err != MCPGW_UPSTREAM_E_DOWN)
         log_warn("upstream %s: resources/subscribe failed: %s", u->cfg->name, why);
     else if (!err && m->kind == MCPGW_JSONRPC_ERROR)
         log_warn("upstream %s: resources/subscribe refused: %s", u->cfg->name,
                  json_object_to_json_string(m->error));
+    else if (!err && u->watched && json_object_object_get_ex(u->watched, w->uri, &v)) {
+        int renewed = json_object_get_int(v) == W_RENEW;
+        json_object_set_int(v, W_ACKED);
+        if (u->set->hooks->on_watched)
+            u->set->hooks->on_watched(u->set->n, u, w->uri, renewed);
+    }
+    free(w);
 }
 
 static void send_subscribe(struct mcpgw_upstream *u, const char *uri)
 {
     static const struct mcpgw_upstream_call_cbs cbs = {NULL, on_subscribed};
     json_object *params = json_object_new_object();
+    size_t len = strlen(uri) + 1;
+    struct watch_req *w = xmalloc(sizeof(*w) + len);
     char why[200];
+    w->u = u;
+    memcpy(w->uri, uri, len);
     json_object_object_add(params, "uri", json_object_new_string(uri));
     /* Unguarded like the list fetches: a subscription renewed after a restart must not be lost
      * to an open breaker. */
-    request(u, "resources/subscribe", params, NULL, &cbs, u, 0, why, sizeof(why));
+    if (!request(u, "resources/subscribe", params, NULL, &cbs, w, 0, why, sizeof(why)))
+        free(w);
 }
 
 int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri)
@@ -581,20 +607,40 @@ int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri)
         u->watched = json_object_new_object();
     if (json_object_object_get_ex(u->watched, uri, NULL))
         return 0;
-    json_object_object_add(u->watched, uri, NULL);
+    json_object_object_add(u->watched, uri, json_object_new_int(W_SENT));
     if (u->ready)
         send_subscribe(u, uri);
     return 0;
 }
 
-/* A new upstream session: subscribe again to what was watched. */
+int mcpgw_upstream_watching(const struct mcpgw_upstream *u, const char *uri)
+{
+    json_object *v;
+    if (!u->watched || !json_object_object_get_ex(u->watched, uri, &v))
+        return -1;
+    return json_object_get_int(v) == W_ACKED;
+}
+
+struct mcpgw_upstream *mcpgw_upstream_owner(const struct mcpgw_node *n, const char *uri)
+{
+    const struct mcpgw_catalog *cat = mcpgw_upstream_catalog(n);
+    const struct mcpgw_catalog_entry *e = mcpgw_catalog_find(cat, MCPGW_CATALOG_RESOURCES, uri);
+    if (!e)
+        e = mcpgw_catalog_match(cat, uri);
+    return e ? e->owner : mcpgw_catalog_sole_resource_owner(cat);
+}
+
+/* A new upstream session: subscribe again to what was watched. What the last session had
+ * acknowledged is marked for renewal: its acknowledgement now tells hooks->on_watched that
+ * updates were lost in between. */
 static void rewatch(struct mcpgw_upstream *u)
 {
     if (!u->watched)
         return;
     json_object_object_foreach(u->watched, uri, v)
     {
-        (void)v;
+        if (json_object_get_int(v) == W_ACKED)
+            json_object_set_int(v, W_RENEW);
         send_subscribe(u, uri);
     }
 }
@@ -811,6 +857,9 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
     struct mcpgw_upcfg_set *ns = next->upstreams, *tmp;
     struct mcpgw_upstream_set *set = n->ups;
     struct mcpgw_upstream **v;
+    /* name -> the watched set of a changed upstream: its subscribers here still want those
+     * URIs, from the upstream started again (a new session: what was acknowledged is renewed). */
+    json_object *carried = NULL, *w;
     int nv = 0, added = 0, removed = 0, changed = 0;
     if (!set)
         goto swap; /* not started (tests) */
@@ -841,6 +890,18 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
                                          .era = (enum mcpgw_upmcp_era)c->protocol};
             mcpgw_upmcp_set_cfg(u->http, &hc);
         }
+        if (c && u->watched) {
+            json_object_object_foreach(u->watched, uri, st)
+            {
+                (void)uri;
+                if (json_object_get_int(st) == W_ACKED)
+                    json_object_set_int(st, W_RENEW);
+            }
+            if (!carried)
+                carried = json_object_new_object();
+            json_object_object_add(carried, u->cfg->name, u->watched);
+            u->watched = NULL;
+        }
         upstream_free(u, why, 1);
         set->v[i] = NULL;
     }
@@ -855,6 +916,9 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
                 added++;
             }
             keep = upstream_start(set, ns->v[i]);
+            /* Before it is ready (it connects from the loop): sent then, by rewatch. */
+            if (carried && json_object_object_get_ex(carried, ns->v[i]->name, &w))
+                keep->watched = json_object_get(w);
         }
         v[nv++] = keep;
     }
@@ -862,6 +926,7 @@ void mcpgw_upstream_reload(struct mcpgw_node *n, struct mcpgw_node_config *next)
     set->v = v;
     set->nv = nv;
     schedule_rebuild(set);
+    json_object_put(carried);
     if (added || removed || changed)
         log_info("reload: upstreams: %d added, %d removed, %d changed", added, removed, changed);
 swap:

@@ -27,6 +27,12 @@ struct mcpgw_upstream_hooks {
                             const struct mcpgw_jsonrpc_msg *m);
     /* The tool call function of the catalogue's tool entries. */
     void (*tool_call)(struct mcpgw_call *c, json_object *args);
+    /* u acknowledged resources/subscribe of uri (borrowed until return): from now on its
+     * updates of uri come. renewed: uri had been acknowledged by an earlier session of u (HTTP
+     * re-initialize, child restart, a reload that changed u's line), so updates sent while u
+     * was gone were lost. */
+    void (*on_watched)(struct mcpgw_node *n, struct mcpgw_upstream *u, const char *uri,
+                       int renewed);
 };
 
 /* Starts every upstream of n->cfg.upstreams (may be none: then nothing is allocated). hooks is
@@ -71,6 +77,13 @@ json_object *mcpgw_upstream_server(const struct mcpgw_upstream *u);
  * goes (docs/federation.md, "Resource subscriptions"). Returns 0, or -1 when u does not offer
  * subscriptions (its capabilities say so). */
 int mcpgw_upstream_watch(struct mcpgw_upstream *u, const char *uri);
+/* Whether uri is watched at u: -1 not watched; 0 watched, but u's current session has not
+ * acknowledged the subscription yet (sent, or waiting for u to connect); 1 acknowledged
+ * (hooks->on_watched has fired for it in this session). */
+int mcpgw_upstream_watching(const struct mcpgw_upstream *u, const char *uri);
+/* The upstream that serves uri (borrowed until the next reload): one that lists it, else one
+ * whose template matches it, else the only upstream with resources; NULL when none. */
+struct mcpgw_upstream *mcpgw_upstream_owner(const struct mcpgw_node *n, const char *uri);
 
 /* A failure of a call: the upstream was not reached or answered badly (why names it). */
 enum mcpgw_upstream_err {

@@ -352,6 +352,7 @@ START_TEST(test_store_memory_records_no_list_changes)
     struct mcpgw_store *st = memory_store(&w);
     ck_assert_int_eq(mcpgw_store_list_change(st, "tools", 1, done, &w), -1);
     ck_assert_int_eq(w.done, 0);
+    ck_assert_uint_eq(mcpgw_store_event_counter(st), 0);
     store_free(st);
 }
 END_TEST
@@ -533,6 +534,39 @@ START_TEST(test_store_redis_records_a_list_change_once_and_replays_it_to_older_s
 }
 END_TEST
 
+static int counter_known(struct lnode *x, struct lnode *y)
+{
+    return mcpgw_store_up(x->st) && mcpgw_store_event_counter(x->st) >= y->g;
+}
+
+/* A node that starts listening after the last event has received none, yet its event counter
+ * names that event (upstream update ids start from it: node/upsub.c). */
+START_TEST(test_store_redis_event_counter_covers_events_published_before_it_listened)
+{
+    struct event_base *b = event_base_new();
+    pid_t redis = redis_start();
+    struct lnode n1, n3;
+    l_open(&n1, b, "n1");
+    ck_assert_msg(run_while(b, both_up, &n1, &n1), "the store did not connect");
+    ck_assert_int_eq(mcpgw_store_list_change(n1.st, "tools", 0x1ULL, l_done, &n1), 0);
+    ck_assert_int_eq(mcpgw_store_list_change(n1.st, "prompts", 0x2ULL, l_done, &n1), 0);
+    ck_assert_msg(run_while(b, two_lists, &n1, &n1), "the list changes were not published");
+    ck_assert_uint_eq(mcpgw_store_event_counter(n1.st), n1.g);
+    l_open(&n3, b, "n3");
+    ck_assert_msg(run_while(b, counter_known, &n3, &n1),
+                  "the late store's counter is %llu, not %llu",
+                  (unsigned long long)mcpgw_store_event_counter(n3.st), (unsigned long long)n1.g);
+    ck_assert_int_eq(n3.lists, 0);
+    mcpgw_store_free(n1.st);
+    mcpgw_store_free(n3.st);
+    mcpgw_registry_free(n1.reg);
+    mcpgw_registry_free(n3.reg);
+    event_base_free(b);
+    kill(redis, SIGKILL);
+    waitpid(redis, NULL, 0);
+}
+END_TEST
+
 int main(void)
 {
     Suite *s = suite_create("store");
@@ -558,6 +592,7 @@ int main(void)
     tcase_set_timeout(tc, 60);
     tcase_add_test(tc,
                    test_store_redis_records_a_list_change_once_and_replays_it_to_older_sessions);
+    tcase_add_test(tc, test_store_redis_event_counter_covers_events_published_before_it_listened);
     suite_add_tcase(s, tc);
     sr = srunner_create(s);
     srunner_run_all(sr, CK_NORMAL);
