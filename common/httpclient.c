@@ -2,6 +2,7 @@
  * sockets to watch and when its timer is due, the loop tells curl what became ready. */
 #include "common/httpclient.h"
 
+#include "common/h1client.h"
 #include "common/util.h"
 
 #include <curl/curl.h>
@@ -35,6 +36,7 @@ struct mcpgw_hc_req {
     char errbuf[CURL_ERROR_SIZE];
     struct mcpgw_hc_req *prev, *next; /* every live request, for mcpgw_hc_free */
     struct mcpgw_hc_req *qnext;       /* pending or dead queue */
+    struct mcpgw_h1_req *h1;          /* the request in the built-in client, or NULL (curl) */
 };
 
 /* A multi handle with its own connection cache, sockets and timer. */
@@ -62,6 +64,8 @@ struct mcpgw_hc {
     long streams;                         /* event streams in the multi handle */
     CURL *spare[MCPGW_HC_MAX_SPARE_EASY]; /* reset easy handles, ready for mcpgw_hc_start */
     int nspare;
+    struct mcpgw_h1 *h1; /* plain http:// requests; made at the first */
+    int proxy_env;       /* a proxy variable is set: libcurl for everything */
 };
 
 /* libcurl (7.88) counts every connection against CURLMOPT_MAXCONNECTS, busy ones too: with more
@@ -165,9 +169,26 @@ static int on_timer(CURLM *multi, long timeout_ms, void *userp)
     return 0;
 }
 
+static void req_unlink(struct mcpgw_hc_req *r)
+{
+    if (r->prev)
+        r->prev->next = r->next;
+    else
+        r->hc->all = r->next;
+    if (r->next)
+        r->next->prev = r->prev;
+    free(r);
+}
+
 static void req_free(struct mcpgw_hc_req *r)
 {
     struct mcpgw_hc *hc = r->hc;
+    if (r->h1) { /* the built-in client's: it frees its own part */
+        if (!r->in_done)
+            mcpgw_h1_req_cancel(r->h1);
+        req_unlink(r);
+        return;
+    }
     if (r->added)
         curl_multi_remove_handle(hc->lane[r->stream ? LANE_STREAM : LANE_REQ].multi, r->easy);
     if (r->added && r->stream) {
@@ -188,13 +209,7 @@ static void req_free(struct mcpgw_hc_req *r)
     for (size_t i = 0; i < r->nrh; i++)
         free(r->rh[i]);
     free(r->rh);
-    if (r->prev)
-        r->prev->next = r->next;
-    else
-        hc->all = r->next;
-    if (r->next)
-        r->next->prev = r->prev;
-    free(r);
+    req_unlink(r);
 }
 
 /* Adds what mcpgw_hc_start queued and frees what was cancelled: curl forbids both from inside its
@@ -345,6 +360,14 @@ struct mcpgw_hc *mcpgw_hc_new(struct event_base *base)
     }
     hc->kick = event_new(base, -1, 0, on_kick, hc);
     size_cache(hc);
+    /* libcurl honours these for http:// URLs (NO_PROXY may exempt some): rather than copy its
+     * rules, any of them set keeps every request on libcurl. */
+    for (const char *const *v =
+             (const char *const[]){"http_proxy", "HTTP_PROXY", "all_proxy", "ALL_PROXY", NULL};
+         *v; v++) {
+        const char *e = getenv(*v);
+        hc->proxy_env |= e && *e;
+    }
     return hc;
 }
 
@@ -369,7 +392,56 @@ void mcpgw_hc_free(struct mcpgw_hc *hc)
         event_free(hc->kick);
     while (hc->nspare > 0)
         curl_easy_cleanup(hc->spare[--hc->nspare]);
+    mcpgw_h1_free(hc->h1);
     free(hc);
+}
+
+/* The built-in client calls these with our request as arg. */
+static void h1_on_head(void *arg)
+{
+    struct mcpgw_hc_req *r = arg;
+    r->head_done = 1;
+    if (r->cbs.on_head)
+        r->cbs.on_head(r->arg, r);
+}
+
+static void h1_on_body(void *arg, const char *buf, size_t len)
+{
+    struct mcpgw_hc_req *r = arg;
+    if (r->cbs.on_body)
+        r->cbs.on_body(r->arg, r, buf, len);
+}
+
+static void h1_on_done(void *arg, enum mcpgw_hc_err err, const char *why)
+{
+    struct mcpgw_hc_req *r = arg;
+    r->in_done = 1;
+    r->cbs.on_done(r->arg, r, err, why);
+    req_unlink(r); /* the built-in client frees its part when this returns */
+}
+
+static struct mcpgw_hc_req *start_h1(struct mcpgw_hc *hc, const struct mcpgw_hc_opts *o,
+                                     const struct mcpgw_hc_cbs *cbs, void *arg, char *err,
+                                     size_t errlen)
+{
+    static const struct mcpgw_h1_cbs h1cbs = {h1_on_head, h1_on_body, h1_on_done};
+    struct mcpgw_hc_req *r = xcalloc(1, sizeof(*r));
+    if (!hc->h1)
+        hc->h1 = mcpgw_h1_new(hc->base);
+    r->hc = hc;
+    r->cbs = *cbs;
+    r->arg = arg;
+    r->state = REQ_ACTIVE;
+    r->h1 = mcpgw_h1_start(hc->h1, o, &h1cbs, r, err, errlen);
+    if (!r->h1) {
+        free(r);
+        return NULL;
+    }
+    r->next = hc->all;
+    if (hc->all)
+        hc->all->prev = r;
+    hc->all = r;
+    return r;
 }
 
 struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_opts *o,
@@ -386,6 +458,8 @@ struct mcpgw_hc_req *mcpgw_hc_start(struct mcpgw_hc *hc, const struct mcpgw_hc_o
         snprintf(err, errlen, "no on_done callback");
         return NULL;
     }
+    if (!(o->flags & (MCPGW_HC_H2C | MCPGW_HC_CURL)) && !hc->proxy_env && mcpgw_h1_can(o))
+        return start_h1(hc, o, cbs, arg, err, errlen);
     e = hc->nspare > 0 ? hc->spare[--hc->nspare] : curl_easy_init();
     if (!e) {
         snprintf(err, errlen, "libcurl could not create a request");
@@ -462,7 +536,11 @@ void mcpgw_hc_req_cancel(struct mcpgw_hc_req *r)
 {
     struct mcpgw_hc *hc = r->hc;
     if (r->in_done || r->state == REQ_DEAD)
-        return;                    /* on_done's caller frees it / already queued */
+        return; /* on_done's caller frees it / already queued */
+    if (r->h1) {
+        req_free(r);
+        return;
+    }
     if (r->state == REQ_PENDING) { /* still queued: take it out of the pending queue */
         struct mcpgw_hc_req **pp = &hc->pending;
         while (*pp != r)
@@ -477,12 +555,16 @@ void mcpgw_hc_req_cancel(struct mcpgw_hc_req *r)
 
 long mcpgw_hc_req_status(const struct mcpgw_hc_req *r)
 {
+    if (r->h1)
+        return mcpgw_h1_req_status(r->h1);
     return r->head_done ? r->status : 0;
 }
 
 const char *mcpgw_hc_req_header(const struct mcpgw_hc_req *r, const char *name)
 {
     size_t nl = strlen(name);
+    if (r->h1)
+        return mcpgw_h1_req_header(r->h1, name);
     for (size_t i = 0; i < r->nrh; i++) {
         const char *h = r->rh[i];
         if (strncasecmp(h, name, nl) == 0 && h[nl] == ':') {
@@ -497,12 +579,16 @@ const char *mcpgw_hc_req_header(const struct mcpgw_hc_req *r, const char *name)
 
 int mcpgw_hc_req_http_version(const struct mcpgw_hc_req *r)
 {
+    if (r->h1)
+        return r->head_done;
     return r->http_version;
 }
 
 long mcpgw_hc_req_new_conns(const struct mcpgw_hc_req *r)
 {
     long n = 0;
+    if (r->h1)
+        return mcpgw_h1_req_new_conns(r->h1);
     curl_easy_getinfo(r->easy, CURLINFO_NUM_CONNECTS, &n);
     return n;
 }

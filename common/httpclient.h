@@ -34,9 +34,12 @@ struct mcpgw_hc_cbs {
 };
 
 enum {
-    MCPGW_HC_H2C = 1, /* HTTP/2 over cleartext with prior knowledge (for http:// URLs known to
-                       * speak h2c); https:// URLs negotiate HTTP/2 through ALPN without it.
-                       * With libcurl < 8.0 each such request uses a fresh connection (see .c) */
+    MCPGW_HC_H2C = 1,  /* HTTP/2 over cleartext with prior knowledge (for http:// URLs known to
+                        * speak h2c); https:// URLs negotiate HTTP/2 through ALPN without it.
+                        * With libcurl < 8.0 each such request uses a fresh connection (see .c) */
+    MCPGW_HC_CURL = 2, /* use libcurl even where the built-in HTTP/1.1 client would serve (plain
+                        * http:// without H2C and without a proxy variable set): for tests, and
+                        * as a way back should a server need libcurl's leniency */
 };
 
 struct mcpgw_hc_opts {
@@ -51,7 +54,10 @@ struct mcpgw_hc_opts {
 };
 
 /* One client per event base; requests to the same origin share (and reuse) connections, HTTP/2
- * requests are multiplexed on one. Returns NULL when libcurl cannot be set up. */
+ * requests are multiplexed on one. Plain http:// requests (no H2C, no MCPGW_HC_CURL, and none of
+ * http_proxy, HTTP_PROXY, all_proxy, ALL_PROXY set when the client is made) go through a small
+ * built-in HTTP/1.1 client (common/h1client.h) with the same contracts; everything else through
+ * libcurl. Returns NULL when libcurl cannot be set up. */
 struct mcpgw_hc *mcpgw_hc_new(struct event_base *base);
 /* The event base the client runs on (for its users' own timers). */
 struct event_base *mcpgw_hc_base(const struct mcpgw_hc *hc);
