@@ -30,13 +30,14 @@ static void skip_ws(struct scan *s)
         s->p++;
 }
 
-/* Length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7), or 0 for none. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
+size_t mcpgw_jscan_utf8_len(const unsigned char *p, const unsigned char *end)
 {
     unsigned char c = p[0], lo = 0x80, hi = 0xBF;
     size_t n;
+    if (c < 0x80)
+        return 1;
     if (c < 0xC2)
-        return 0; /* ASCII is handled by the caller; 80..C1 never lead */
+        return 0; /* 80..C1 never lead */
     if (c < 0xE0) {
         n = 2;
     } else if (c < 0xF0) {
@@ -58,8 +59,7 @@ static size_t utf8_len(const unsigned char *p, const unsigned char *end)
     return n;
 }
 
-/* The code unit of the four hex digits at p, or -1. */
-static long hex4(const unsigned char *p, const unsigned char *end)
+long mcpgw_jscan_hex4(const unsigned char *p, const unsigned char *end)
 {
     long v = 0;
     if (end - p < 4)
@@ -110,7 +110,7 @@ static enum mcpgw_jscan_err scan_string(struct scan *s, int key)
             return MCPGW_JSCAN_E_STRING;
         }
         if (c >= 0x80) {
-            size_t n = utf8_len(p, end);
+            size_t n = mcpgw_jscan_utf8_len(p, end);
             if (!n) {
                 s->p = p;
                 return MCPGW_JSCAN_E_UTF8;
@@ -136,13 +136,15 @@ static enum mcpgw_jscan_err scan_string(struct scan *s, int key)
             p += 2;
             break;
         case 'u': {
-            long u = hex4(p + 2, end);
+            long u = mcpgw_jscan_hex4(p + 2, end);
             if (u < 0 || (u >= 0xDC00 && u <= 0xDFFF)) {
                 s->p = p;
                 return MCPGW_JSCAN_E_STRING; /* not hex, or a low surrogate alone */
             }
             if (u >= 0xD800 && u <= 0xDBFF) {
-                long lo = end - p >= 12 && p[6] == '\\' && p[7] == 'u' ? hex4(p + 8, end) : -1;
+                long lo = end - p >= 12 && p[6] == '\\' && p[7] == 'u'
+                              ? mcpgw_jscan_hex4(p + 8, end)
+                              : -1;
                 if (lo < 0xDC00 || lo > 0xDFFF) {
                     s->p = p;
                     return MCPGW_JSCAN_E_STRING; /* a high surrogate without its low half */
@@ -165,9 +167,7 @@ syntax:
     return MCPGW_JSCAN_E_SYNTAX;
 }
 
-/* Whether the integer text [b, e) (optional '-', digits without a leading zero) lies in
- * -2^63..2^64-1, what json-c holds exactly. */
-static int int_fits(const unsigned char *b, const unsigned char *e)
+int mcpgw_jscan_int_fits(const unsigned char *b, const unsigned char *e)
 {
     int neg = *b == '-';
     const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
@@ -175,39 +175,48 @@ static int int_fits(const unsigned char *b, const unsigned char *e)
     return n < ln || (n == ln && memcmp(b + neg, lim, n) <= 0);
 }
 
-/* s->p is at '-' or a digit. */
-static enum mcpgw_jscan_err scan_number(struct scan *s)
+const unsigned char *mcpgw_jscan_number(const unsigned char *p, const unsigned char *end,
+                                        int *integer)
 {
-    const unsigned char *b = s->p, *p = s->p, *end = s->end;
-    int integer = 1;
-    if (*p == '-')
+    *integer = 1;
+    if (p < end && *p == '-')
         p++;
     if (p == end || !is_digit(*p))
-        goto bad;
+        return NULL;
     if (*p++ != '0')
         while (p < end && is_digit(*p))
             p++;
     if (p < end && *p == '.') {
-        integer = 0;
+        *integer = 0;
         if (++p == end || !is_digit(*p))
-            goto bad;
+            return NULL;
         while (p < end && is_digit(*p))
             p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
-        integer = 0;
+        *integer = 0;
         if (++p < end && (*p == '+' || *p == '-'))
             p++;
         if (p == end || !is_digit(*p))
-            goto bad;
+            return NULL;
         while (p < end && is_digit(*p))
             p++;
     }
     /* "01", "1.2.3", "1e5e5": the number runs on */
     if (p < end && (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-'))
+        return NULL;
+    return p;
+}
+
+/* s->p is at '-' or a digit. */
+static enum mcpgw_jscan_err scan_number(struct scan *s)
+{
+    const unsigned char *b = s->p, *p = s->p, *end = s->end;
+    int integer;
+    if (!(p = mcpgw_jscan_number(p, end, &integer)))
         goto bad;
     if (integer) {
-        if (!int_fits(b, p)) {
+        if (!mcpgw_jscan_int_fits(b, p)) {
             s->p = b;
             return MCPGW_JSCAN_E_RANGE;
         }

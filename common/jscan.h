@@ -59,4 +59,21 @@ enum mcpgw_jscan_err mcpgw_jscan_object(const char *buf, size_t len, struct mcpg
 /* The reported member whose key is exactly key (as written, no escapes), or NULL. */
 const struct mcpgw_jscan_member *mcpgw_jscan_get(const struct mcpgw_jscan_top *t, const char *key);
 
+/* The pieces the scan is made of, shared with common/jsonrpc.c's exact reader. */
+
+/* Length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7): 1 for ASCII, 0 when
+ * there is none (a continuation or C0/C1/F5-FF lead byte, an overlong form, a surrogate, a code
+ * point over U+10FFFF, a sequence cut short by end). p < end. */
+size_t mcpgw_jscan_utf8_len(const unsigned char *p, const unsigned char *end);
+/* The code unit of the four hex digits at p, or -1. */
+long mcpgw_jscan_hex4(const unsigned char *p, const unsigned char *end);
+/* p is at a '-' or a digit: the end of the RFC 8259 number there, or NULL when it is malformed or
+ * runs on into more number characters ("01", "1.", "1.2.3", "-Infinity"). *integer says whether
+ * it has neither fraction nor exponent. */
+const unsigned char *mcpgw_jscan_number(const unsigned char *p, const unsigned char *end,
+                                        int *integer);
+/* Whether the integer text [b, e) (optional '-', digits without a leading zero) lies in
+ * -2^63..2^64-1, what json-c holds exactly. */
+int mcpgw_jscan_int_fits(const unsigned char *b, const unsigned char *e);
+
 #endif

@@ -1,6 +1,7 @@
 /* jsonrpc.c - JSON-RPC 2.0 codec on json-c. */
 #include "common/jsonrpc.h"
 
+#include "common/jscan.h"
 #include "common/util.h"
 
 #include <math.h>
@@ -63,74 +64,10 @@ struct scan {
 
 enum { SCAN_OK, SCAN_BAD_UTF8, SCAN_BAD_NUMBER };
 
-/* Length of the well-formed UTF-8 sequence at p (Unicode 15, table 3-7), or 0 when there is
- * none: a continuation or C0/C1/F5-FF lead byte, an overlong form, a surrogate, a code point
- * over U+10FFFF, or a sequence cut short by the end. */
-static size_t utf8_len(const unsigned char *p, const unsigned char *end)
-{
-    unsigned char c = p[0], lo = 0x80, hi = 0xBF;
-    size_t n;
-    if (c < 0x80)
-        return 1;
-    if (c < 0xC2)
-        return 0;
-    if (c < 0xE0) {
-        n = 2;
-    } else if (c < 0xF0) {
-        n = 3;
-        lo = c == 0xE0 ? 0xA0 : lo; /* E0 80..9F would be overlong */
-        hi = c == 0xED ? 0x9F : hi; /* ED A0..BF would be a surrogate */
-    } else if (c < 0xF5) {
-        n = 4;
-        lo = c == 0xF0 ? 0x90 : lo; /* F0 80..8F would be overlong */
-        hi = c == 0xF4 ? 0x8F : hi; /* F4 90.. would be over U+10FFFF */
-    } else {
-        return 0;
-    }
-    if ((size_t)(end - p) < n || p[1] < lo || p[1] > hi)
-        return 0;
-    for (size_t i = 2; i < n; i++)
-        if ((p[i] & 0xC0) != 0x80)
-            return 0;
-    return n;
-}
-
-static int is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-static int hex_value(unsigned char c)
-{
-    if (is_digit(c))
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
-}
-
 /* The UTF-16 code unit of the escape "\uXXXX" at p, or -1 when p does not start one. */
 static long u_escape(const unsigned char *p, const unsigned char *end)
 {
-    long v = 0;
-    if (end - p < 6 || p[0] != '\\' || p[1] != 'u')
-        return -1;
-    for (int i = 2; i < 6; i++) {
-        int d = hex_value(p[i]);
-        if (d < 0)
-            return -1;
-        v = v * 16 + d;
-    }
-    return v;
-}
-
-/* Whether the integer text [s, e) (an optional '-', then digits without a leading zero) lies in
- * -2^63..2^64-1, the range json-c holds exactly. */
-static int int_fits(const unsigned char *s, const unsigned char *e)
-{
-    int neg = *s == '-';
-    const char *lim = neg ? "9223372036854775808" : "18446744073709551615";
-    size_t n = (size_t)(e - s) - (size_t)neg, ln = strlen(lim);
-    return n < ln || (n == ln && memcmp(s + neg, lim, n) <= 0);
+    return end - p >= 6 && p[0] == '\\' && p[1] == 'u' ? mcpgw_jscan_hex4(p + 2, end) : -1;
 }
 
 /* p is at a '-' or a digit outside any string. Returns the end of the number, or NULL when the
@@ -140,33 +77,10 @@ static const unsigned char *scan_number(const unsigned char *p, const unsigned c
                                         struct scan *sc)
 {
     const unsigned char *s = p;
-    int integer = 1;
-    if (*p == '-')
-        p++;
-    if (p == end || !is_digit(*p))
+    int integer;
+    if (!(p = mcpgw_jscan_number(p, end, &integer)))
         return NULL;
-    if (*p++ != '0')
-        while (p < end && is_digit(*p))
-            p++;
-    if (p < end && *p == '.') {
-        integer = 0;
-        if (++p == end || !is_digit(*p))
-            return NULL;
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    if (p < end && (*p == 'e' || *p == 'E')) {
-        integer = 0;
-        if (++p < end && (*p == '+' || *p == '-'))
-            p++;
-        if (p == end || !is_digit(*p))
-            return NULL;
-        while (p < end && is_digit(*p))
-            p++;
-    }
-    if (p < end && (is_digit(*p) || *p == '.' || *p == 'e' || *p == 'E' || *p == '+' || *p == '-'))
-        return NULL;
-    if (integer && !int_fits(s, p))
+    if (integer && !mcpgw_jscan_int_fits(s, p))
         sc->big_int = 1;
     return p;
 }
@@ -203,7 +117,7 @@ static int scan_text(const char *buf, size_t len, struct scan *sc)
             break;
         c = *p;
         if (c >= 0x80) {
-            size_t n = utf8_len(p, end);
+            size_t n = mcpgw_jscan_utf8_len(p, end);
             if (!n)
                 return SCAN_BAD_UTF8;
             p += n;
@@ -225,7 +139,7 @@ static int scan_text(const char *buf, size_t len, struct scan *sc)
                  * string; a byte over 0x7F after one is left to the UTF-8 check. */
                 p += c == '\\' && end - p > 1 && p[1] < 0x80 ? 2 : 1;
             }
-        } else if (c == '-' || is_digit(c)) {
+        } else if (c == '-' || (c >= '0' && c <= '9')) {
             if (!(p = scan_number(p, end, sc)))
                 return SCAN_BAD_NUMBER;
         } else {
@@ -418,13 +332,13 @@ static json_object *utf8_string(const char *s)
     json_object *o;
     char *fixed, *w;
     size_t n;
-    while (p < end && (n = utf8_len(p, end)) != 0)
+    while (p < end && (n = mcpgw_jscan_utf8_len(p, end)) != 0)
         p += n;
     if (p == end)
         return json_object_new_string(s);
     w = fixed = xmalloc((size_t)(end - (const unsigned char *)s) * 3 + 1);
     for (p = (const unsigned char *)s; p < end; p += n ? n : 1) {
-        n = utf8_len(p, end);
+        n = mcpgw_jscan_utf8_len(p, end);
         memcpy(w, n ? (const char *)p : "\xEF\xBF\xBD", n ? n : 3);
         w += n ? n : 3;
     }
